@@ -1,0 +1,99 @@
+"""Alerts to facilitators: recorded once (dedup key) and pushed to their chat, or by e-mail.
+
+Buttons travel as Bot API `inline_keyboard` JSON in the outbox row; callback data are short
+verbs with an id (`cand:ok:12`), and the bot re-checks the actor's rights on every press, so a
+tampered button gains nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clauses.idempotent import insert_once
+from clauses.outbox import enqueue_chat, enqueue_email
+from storage.models import Alert, AlertKind, Role, User, utcnow
+
+Button = tuple[str, str]  # (label, callback_data)
+
+
+def keyboard(rows: list[list[Button]]) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [{"text": label, "callback_data": data} for label, data in row] for row in rows
+        ]
+    }
+
+
+def recipients(session: Session, facilitator_id: int | None) -> list[User]:
+    """The facilitator in charge, or every active facilitator and admin when nobody is."""
+    if facilitator_id is not None:
+        user = session.get(User, facilitator_id)
+        if user is not None and user.active:
+            return [user]
+    return list(
+        session.scalars(
+            select(User).where(
+                User.active.is_(True), User.role.in_([Role.FACILITATEUR, Role.ADMIN])
+            ).order_by(User.id)
+        )
+    )
+
+
+def raise_alert(
+    session: Session,
+    *,
+    kind: AlertKind,
+    message: str,
+    facilitator_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+    dedup_key: str | None = None,
+    buttons: list[list[Button]] | None = None,
+) -> tuple[Alert, bool]:
+    """Record an alert and notify; raising the same `dedup_key` again changes nothing."""
+    alert = Alert(
+        kind=kind,
+        facilitator_id=facilitator_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        message=message,
+        dedup_key=dedup_key,
+    )
+    if dedup_key is not None:
+        alert, created = insert_once(session, alert, Alert.dedup_key, dedup_key)
+        if not created:
+            return alert, False
+    else:
+        session.add(alert)
+        session.flush()
+    rows = list(buttons or [])
+    rows.append([("✅ Traitée", f"alert:done:{alert.id}")])
+    markup = keyboard(rows)
+    for user in recipients(session, facilitator_id):
+        key = f"alert:{alert.id}:user:{user.id}"
+        sent = enqueue_chat(session, dedup_key=key, user_id=user.id, text=f"🔔 {message}",
+                            reply_markup=markup)
+        if sent is None and user.email:
+            enqueue_email(session, dedup_key=key, to=user.email,
+                          subject=f"[clausebot] {message.splitlines()[0][:120]}", text=message)
+    return alert, True
+
+
+def handle_alert(session: Session, alert_id: int, user_id: int) -> Alert | None:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    if alert.handled_at is None:
+        alert.handled_at = utcnow()
+        alert.handled_by_id = user_id
+    return alert
+
+
+def open_alerts(session: Session, facilitator_id: int | None = None, limit: int = 50) -> list[Alert]:
+    q = select(Alert).where(Alert.handled_at.is_(None)).order_by(Alert.created_at.desc()).limit(limit)
+    if facilitator_id is not None:
+        q = q.where((Alert.facilitator_id == facilitator_id) | Alert.facilitator_id.is_(None))
+    return list(session.scalars(q))

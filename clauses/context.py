@@ -1,0 +1,40 @@
+"""What every use case needs, bundled once by the wiring and passed down.
+
+The domain never reads configuration or the environment itself: the wiring (clausebot/) builds a
+`Context` and hands it to the bot, the mail intake and the scheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clauses.clock import Clock
+from storage.db import Database
+from storage.documents import DocumentStore
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Tunables that are the agency's choices rather than territory rules."""
+
+    small_cell_threshold: int = 3
+    retention_rejected_months: int = 3
+    retention_inactive_months: int = 24
+    retention_proof_months: int = 24
+    retention_raw_mail_days: int = 90
+    outbox_max_attempts: int = 8
+    agency_name: str = "Agence clauses sociales"
+    agency_email: str = "clauses@agence.invalid"
+    reminder_day: int = 5
+    second_reminder_after_days: int = 7
+    annual_bilan_date: str = "01-31"
+    annual_bilan_auto: bool = False
+
+
+@dataclass
+class Context:
+    db: Database
+    documents: DocumentStore
+    rulebook: object  # clauses.rulebook.Rulebook; typed loosely to keep this module import-light
+    clock: Clock = field(default_factory=Clock)
+    policy: Policy = field(default_factory=Policy)

@@ -1,0 +1,338 @@
+"""Recording monthly hour declarations, from any channel.
+
+One row per (contract, month) holds the current figures; every entry or correction appends a
+revision. An idempotency key (the chat update, the e-mail's Message-ID and line number) makes a
+replay a no-op. Counted hours are computed here with the rulebook and stored on the row so that
+every report is a plain SQL sum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from clauses import audit
+from clauses.actors import Actor
+from clauses.authz import Action, authorize, scope_contracts
+from clauses.context import Context
+from clauses.counting import count_month, month_start
+from clauses.declaration_rules import DeclarationContext, DeclarationDraft, validate_declaration
+from clauses.eligibility import clause_eligibility_end
+from clauses.errors import DomainError, DuplicateDeclarationError
+from clauses.formatting import fr_month
+from storage.models import (
+    Channel,
+    Company,
+    Contract,
+    DeclarationRevision,
+    Eligibility,
+    Engagement,
+    HourDeclaration,
+    Lot,
+    Market,
+    Participant,
+)
+
+
+@dataclass
+class DeclarationOutcome:
+    declaration: HourDeclaration
+    status: str  # "created" | "corrected" | "duplicate"
+    warnings: list[str] = field(default_factory=list)
+    counted: Decimal = Decimal(0)
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContractView:
+    contract_id: int
+    participant_id: int
+    participant_name: str
+    lot_id: int
+    lot_number: int
+    lot_label: str
+    market_reference: str
+    engagement_id: int
+    company_name: str
+    contract_type: str
+    start: dt.date
+    end: dt.date | None
+
+
+@dataclass(frozen=True)
+class DeclarationView:
+    declaration_id: int
+    contract_id: int
+    participant_name: str
+    market_reference: str
+    lot_number: int
+    month: dt.date
+    work_hours: Decimal
+    training_hours: Decimal
+    counted_hours: Decimal
+    revision: int
+
+
+def _participant_validated(session: Session, participant_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Eligibility.participant_id == participant_id,
+                    Eligibility.validated_at.is_not(None),
+                    Eligibility.revoked_at.is_(None),
+                )
+            )
+        )
+    )
+
+
+def record_declaration(
+    ctx: Context,
+    session: Session,
+    actor: Actor,
+    *,
+    contract_id: int,
+    month: dt.date,
+    work_hours: Decimal,
+    training_hours: Decimal = Decimal(0),
+    source: Channel,
+    idempotency_key: str | None = None,
+    correction_reason: str | None = None,
+    proof_document_id: int | None = None,
+) -> DeclarationOutcome:
+    """Validate and record one month of one contract; raise a DomainError saying what to fix."""
+    authorize(session, actor, Action.DECLARATION_WRITE, "contract", contract_id)
+    month = month_start(month)
+    if idempotency_key is not None:
+        done = session.scalar(
+            select(DeclarationRevision).where(DeclarationRevision.idempotency_key == idempotency_key)
+        )
+        if done is not None:
+            decl = done.declaration
+            return DeclarationOutcome(decl, "duplicate", counted=decl.counted_hours)
+    row = session.execute(
+        select(Contract, Participant, Lot, Market)
+        .join(Participant, Participant.id == Contract.participant_id)
+        .join(Engagement, Engagement.id == Contract.engagement_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(Contract.id == contract_id)
+    ).one()
+    contract, participant, lot, market = row
+    existing = session.scalar(
+        select(HourDeclaration)
+        .where(HourDeclaration.contract_id == contract_id, HourDeclaration.month == month)
+        .with_for_update()
+    )
+    draft = DeclarationDraft(
+        month=month,
+        work_hours=Decimal(work_hours),
+        training_hours=Decimal(training_hours),
+        is_correction=correction_reason is not None,
+        contract_type=contract.contract_type,
+    )
+    context = DeclarationContext(
+        today=ctx.clock.today(),
+        contract_start=contract.start_date,
+        contract_end=contract.end_date,
+        lot_start=lot.start_date,
+        lot_end=lot.end_date,
+        market_start=market.start_date,
+        market_end=market.end_date,
+        participant_validated=_participant_validated(session, participant.id),
+        declaration_exists=existing is not None,
+    )
+    warnings = [w.message_fr for w in validate_declaration(draft, context, ctx.rulebook)]
+    counted = count_month(
+        contract.contract_type,
+        contract.start_date,
+        month,
+        draft.work_hours,
+        draft.training_hours,
+        clause_eligibility_end(participant.first_entry_date, ctx.rulebook)
+        if participant.first_entry_date
+        else None,
+        ctx.rulebook,
+    )
+    now = ctx.clock.now()
+    if existing is None:
+        decl = HourDeclaration(
+            contract_id=contract_id,
+            month=month,
+            work_hours=draft.work_hours,
+            training_hours=draft.training_hours,
+            counted_hours=counted.total,
+            revision=1,
+            source=source,
+            declared_by_user_id=actor.user_id,
+            declared_by_email=actor.email,
+            proof_document_id=proof_document_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(decl)
+        session.flush()
+        status = "created"
+    else:
+        if correction_reason is None:  # validate_declaration should have refused already
+            raise DuplicateDeclarationError(
+                f"{fr_month(month)} est déjà déclaré pour ce contrat : utilisez « corriger ».",
+            )
+        if (
+            existing.work_hours == draft.work_hours
+            and existing.training_hours == draft.training_hours
+        ):
+            return DeclarationOutcome(existing, "unchanged", warnings, existing.counted_hours)
+        decl = existing
+        decl.work_hours = draft.work_hours
+        decl.training_hours = draft.training_hours
+        decl.counted_hours = counted.total
+        decl.revision += 1
+        decl.source = source
+        decl.declared_by_user_id = actor.user_id
+        decl.declared_by_email = actor.email
+        decl.updated_at = now
+        if proof_document_id is not None:
+            decl.proof_document_id = proof_document_id
+        status = "corrected"
+    session.add(
+        DeclarationRevision(
+            declaration_id=decl.id,
+            revision=decl.revision,
+            work_hours=decl.work_hours,
+            training_hours=decl.training_hours,
+            counted_hours=decl.counted_hours,
+            source=source,
+            declared_by_user_id=actor.user_id,
+            declared_by_email=actor.email,
+            reason=correction_reason,
+            idempotency_key=idempotency_key,
+            created_at=now,
+        )
+    )
+    participant.last_activity_at = now
+    audit.record(session, actor, f"declaration.{status}", "declaration", decl.id,
+                 participant_id=participant.id, month=month.isoformat())
+    session.flush()
+    return DeclarationOutcome(decl, status, warnings, counted.total, list(counted.reasons))
+
+
+def _contract_view_query():
+    return (
+        select(Contract, Participant, Lot, Market, Company)
+        .join(Participant, Participant.id == Contract.participant_id)
+        .join(Engagement, Engagement.id == Contract.engagement_id)
+        .join(Company, Company.id == Engagement.company_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+    )
+
+
+def _view(row) -> ContractView:
+    c, p, lot, m, comp = row
+    return ContractView(
+        contract_id=c.id, participant_id=p.id, participant_name=p.display_name, lot_id=lot.id,
+        lot_number=lot.number, lot_label=lot.label, market_reference=m.reference,
+        engagement_id=c.engagement_id, company_name=comp.name, contract_type=c.contract_type,
+        start=c.start_date, end=c.end_date,
+    )
+
+
+def contracts_for_actor(
+    session: Session, actor: Actor, month: dt.date | None = None
+) -> list[ContractView]:
+    """The contracts the actor may declare for (active during `month` when given)."""
+    q = _contract_view_query().where(scope_contracts(actor, Action.DECLARATION_WRITE))
+    if month is not None:
+        m0 = month_start(month)
+        q = q.where(
+            Contract.start_date < _next_month(m0),
+            (Contract.end_date.is_(None)) | (Contract.end_date >= m0),
+        )
+    q = q.where(Participant.anonymised_at.is_(None)).order_by(Market.reference, Lot.number, Participant.last_name)
+    rows = [_view(r) for r in session.execute(q)]
+    audit.record(session, actor, "contracts.list", "company", actor.company_id, count=len(rows))
+    return rows
+
+
+def _next_month(m0: dt.date) -> dt.date:
+    return (m0.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def find_contract(
+    session: Session,
+    actor: Actor,
+    *,
+    participant_last_name: str,
+    participant_first_name: str | None = None,
+    market_reference: str | None = None,
+    lot_number: int | None = None,
+    month: dt.date | None = None,
+) -> ContractView:
+    """The one contract matching a person's name (and market/lot); ask when ambiguous."""
+    q = _contract_view_query().where(
+        scope_contracts(actor, Action.DECLARATION_WRITE),
+        func.lower(Participant.last_name) == participant_last_name.strip().lower(),
+        Participant.anonymised_at.is_(None),
+    )
+    if participant_first_name:
+        q = q.where(func.lower(Participant.first_name) == participant_first_name.strip().lower())
+    if market_reference:
+        q = q.where(Market.reference == market_reference.strip())
+    if lot_number is not None:
+        q = q.where(Lot.number == lot_number)
+    if month is not None:
+        m0 = month_start(month)
+        q = q.where(
+            Contract.start_date < _next_month(m0),
+            (Contract.end_date.is_(None)) | (Contract.end_date >= m0),
+        )
+    views = [_view(r) for r in session.execute(q.limit(10))]
+    who = f"{participant_last_name.upper()} {participant_first_name or ''}".strip()
+    if not views:
+        raise DomainError(
+            f"Aucun contrat trouvé pour {who}"
+            + (f" sur le marché {market_reference}" if market_reference else "")
+            + (f", lot {lot_number}" if lot_number is not None else "")
+            + ". Vérifiez le nom, le marché et le lot."
+        )
+    if len(views) > 1:
+        options = "; ".join(f"marché {v.market_reference} lot {v.lot_number}" for v in views)
+        raise DomainError(
+            f"Plusieurs contrats correspondent à {who} ({options}). Précisez le marché et le lot."
+        )
+    return views[0]
+
+
+def declarations_for_actor(
+    session: Session, actor: Actor, *, limit: int = 20, contract_id: int | None = None
+) -> list[DeclarationView]:
+    q = (
+        select(HourDeclaration, Participant, Lot, Market)
+        .join(Contract, Contract.id == HourDeclaration.contract_id)
+        .join(Participant, Participant.id == Contract.participant_id)
+        .join(Engagement, Engagement.id == Contract.engagement_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(scope_contracts(actor, Action.DECLARATION_READ))
+        .order_by(HourDeclaration.month.desc(), HourDeclaration.id.desc())
+        .limit(limit)
+    )
+    if contract_id is not None:
+        q = q.where(HourDeclaration.contract_id == contract_id)
+    views = [
+        DeclarationView(
+            declaration_id=d.id, contract_id=d.contract_id, participant_name=p.display_name,
+            market_reference=m.reference, lot_number=lot.number, month=d.month,
+            work_hours=d.work_hours, training_hours=d.training_hours,
+            counted_hours=d.counted_hours, revision=d.revision,
+        )
+        for d, p, lot, m in session.execute(q)
+    ]
+    audit.record(session, actor, "declarations.list", "company", actor.company_id, count=len(views))
+    return views

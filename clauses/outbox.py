@@ -1,0 +1,70 @@
+"""Queue outgoing messages in the caller's transaction; the senders deliver them later.
+
+The dedup key names the sending (kind:subject:period); queuing the same key twice is a no-op,
+which is what makes reminders, alerts and bilans go out exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from clauses.idempotent import insert_once
+from storage.models import ChatLink, OutboxChannel, OutboxMessage
+
+
+def enqueue_email(
+    session: Session,
+    *,
+    dedup_key: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[OutboxMessage, bool]:
+    """`attachments`: [{"document_id": 3}] or [{"cid": "chart1", "document_id": 4, "inline": True}]."""
+    row = OutboxMessage(
+        channel=OutboxChannel.EMAIL,
+        dedup_key=dedup_key[:250],
+        to_address=to,
+        subject=subject[:300],
+        body_text=text,
+        body_html=html,
+        attachments=attachments or [],
+        headers=headers or {},
+    )
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+
+
+def enqueue_chat(
+    session: Session,
+    *,
+    dedup_key: str,
+    text: str,
+    user_id: int | None = None,
+    chat_id: int | None = None,
+    reply_markup: dict[str, Any] | None = None,
+) -> tuple[OutboxMessage, bool] | None:
+    """Queue a chat message to a user (resolved to their chat) or a chat id.
+
+    Returns None when the user has no chat link: the caller then falls back to e-mail.
+    """
+    if chat_id is None and user_id is not None:
+        link = session.query(ChatLink).filter_by(user_id=user_id).one_or_none()
+        if link is None:
+            return None
+        chat_id = link.chat_id
+    if chat_id is None:
+        return None
+    row = OutboxMessage(
+        channel=OutboxChannel.CHAT,
+        dedup_key=dedup_key[:250],
+        to_chat_id=chat_id,
+        to_user_id=user_id,
+        body_text=text,
+        reply_markup=reply_markup,
+    )
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)

@@ -1,0 +1,45 @@
+"""Who is writing to us: an e-mail address mapped to a role and scope, or nobody."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clauses.actors import Actor
+from storage.models import Contact, ContactKind, Role, User
+
+
+def normalise_address(address: str) -> str:
+    return parseaddr(address or "")[1].strip().lower()
+
+
+def identify_sender(session: Session, address: str) -> Actor | None:
+    """Known contacts first (a company's, a donneur's référent, a prescriber), then users.
+
+    An address attached to several organisations is ambiguous and treated as unknown: acting
+    for the wrong company would be worse than asking.
+    """
+    email = normalise_address(address)
+    if not email:
+        return None
+    contacts = list(session.scalars(select(Contact).where(func.lower(Contact.email) == email)))
+    owners = {(c.kind, c.company_id, c.donneur_id, c.prescriber_id) for c in contacts}
+    if len(owners) == 1:
+        kind, company_id, donneur_id, prescriber_id = owners.pop()
+        role = {
+            ContactKind.ENTREPRISE: Role.ENTREPRISE,
+            ContactKind.REFERENT: Role.REFERENT,
+            ContactKind.PRESCRIPTEUR: Role.PRESCRIPTEUR,
+        }[kind]
+        return Actor.from_email(email, role=role, company_id=company_id,
+                                donneur_id=donneur_id, prescriber_id=prescriber_id)
+    if len(owners) > 1:
+        return None
+    users = list(session.scalars(select(User).where(func.lower(User.email) == email, User.active.is_(True))))
+    if len(users) == 1:
+        u = users[0]
+        actor = Actor.from_user(u, channel=Actor.from_email(email, role=None).channel)
+        return actor
+    return None

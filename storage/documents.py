@@ -1,0 +1,179 @@
+"""Content-addressed document store on the local disk.
+
+Files are named by their SHA-256 under `<data_dir>/documents/ab/cdef...`, outside any served
+path. The sender's file name never reaches the file system: it can carry `../`, control
+characters or a misleading extension. Type is decided from the content's magic bytes, not from
+the name or the declared MIME type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Document
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
+]
+
+ALLOWED_BY_KIND: dict[str, frozenset[str]] = {
+    "cv": frozenset({"application/pdf", "image/png", "image/jpeg", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}),
+    "proof": frozenset({"application/pdf", "image/png", "image/jpeg"}),
+    "spreadsheet": frozenset({"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv"}),
+    "raw_email": frozenset({"message/rfc822"}),
+    "report": frozenset({"application/pdf"}),
+}
+
+
+class DocumentRejected(ValueError):
+    """The file cannot be stored; `message_fr` tells the sender what to do."""
+
+    def __init__(self, message_fr: str) -> None:
+        super().__init__(message_fr)
+        self.message_fr = message_fr
+
+
+def sniff_mime(data: bytes) -> str:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            if mime == "application/zip":
+                head = data[:4000]
+                if b"word/" in head:
+                    return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                if b"xl/" in head or b"[Content_Types].xml" in head:
+                    return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            return mime
+    try:
+        data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain"
+
+
+def clean_display_name(name: str | None, *, limit: int = 80) -> str | None:
+    """A harmless label to show a human; never used as a path."""
+    if not name:
+        return None
+    name = unicodedata.normalize("NFKC", name)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name)
+    name = re.sub(r"[^\w.\- ()]", "_", name).strip(" .")
+    return name[:limit] or None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    document: Document
+    created: bool
+
+
+class DocumentStore:
+    def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+
+    def path_for(self, sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError("not a sha256")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def _write(self, data: bytes, sha: str) -> None:
+        target = self.path_for(sha)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def store(
+        self,
+        session: Session,
+        data: bytes,
+        *,
+        kind: str,
+        display_name: str | None = None,
+        mime_type: str | None = None,
+        participant_id: int | None = None,
+        max_bytes: int | None = None,
+    ) -> Document:
+        """Check size and type, write the file, and add its row to `session` (not committed).
+
+        The file is written before the row is committed: an orphan file after a crash is
+        harmless (same content, same name next time), a row without its file would not be.
+        """
+        limit = max_bytes or self.max_bytes
+        if len(data) > limit:
+            raise DocumentRejected(
+                f"Fichier trop volumineux ({len(data) // 1024} Ko) : la limite est de "
+                f"{limit // (1024 * 1024)} Mo. Réduisez-le (PDF compressé, photo moins lourde)."
+            )
+        if not data:
+            raise DocumentRejected("Le fichier est vide. Renvoyez-le.")
+        sniffed = mime_type or sniff_mime(data)
+        allowed = ALLOWED_BY_KIND.get(kind)
+        if allowed is not None and sniffed not in allowed:
+            raise DocumentRejected(
+                "Type de fichier non accepté. Formats possibles : "
+                + ", ".join(sorted(_short(m) for m in allowed))
+                + "."
+            )
+        sha = hashlib.sha256(data).hexdigest()
+        self._write(data, sha)
+        doc = Document(
+            sha256=sha,
+            size=len(data),
+            mime_type=sniffed,
+            display_name=clean_display_name(display_name),
+            kind=kind,
+            participant_id=participant_id,
+        )
+        session.add(doc)
+        session.flush()
+        return doc
+
+    def read(self, document: Document) -> bytes:
+        return self.path_for(document.sha256).read_bytes()
+
+    def delete_if_unreferenced(self, session: Session, sha256: str) -> bool:
+        """Remove the file when no row points at it any more (RGPD erasure, retention)."""
+        still = session.scalar(select(Document.id).where(Document.sha256 == sha256).limit(1))
+        if still is not None:
+            return False
+        self.path_for(sha256).unlink(missing_ok=True)
+        return True
+
+
+def _short(mime: str) -> str:
+    return {
+        "application/pdf": "PDF",
+        "image/png": "PNG",
+        "image/jpeg": "JPEG",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
+        "text/csv": "CSV",
+        "message/rfc822": "e-mail",
+    }.get(mime, mime)
