@@ -35,7 +35,7 @@ class LabelledEnum(StrEnum):
 
     @classmethod
     def choices_fr(cls) -> str:
-        """"key : label" lines, for help texts listing the valid values."""
+        """One "key : label" line per member, for help texts listing the valid values."""
         return "\n".join(f"{member.value} : {member.label_fr}" for member in cls)
 
     @classmethod
@@ -44,9 +44,7 @@ class LabelledEnum(StrEnum):
         try:
             return cls(value.strip().lower())
         except ValueError:
-            raise ValueError(
-                f"{value!r} is not one of: {', '.join(cls.keys())}"
-            ) from None
+            raise ValueError(f"{value!r} is not one of: {', '.join(cls.keys())}") from None
 
 
 class MarketKind(LabelledEnum):

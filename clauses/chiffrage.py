@@ -92,7 +92,11 @@ def compute_lot_hours(
     _check_range("part de main-d'œuvre", share, upper=Decimal(1))
     rate_used = to_decimal(rate) if rate is not None else rulebook.chiffrage.default_insertion_rate
     _check_range("taux d'insertion", rate_used, upper=Decimal(1))
-    cost = to_decimal(hourly_cost) if hourly_cost is not None else rulebook.chiffrage.default_hourly_cost
+    cost = (
+        to_decimal(hourly_cost)
+        if hourly_cost is not None
+        else rulebook.chiffrage.default_hourly_cost
+    )
     _check_range("coût horaire", cost)
 
     budget = amount * share * rate_used

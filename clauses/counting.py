@@ -116,7 +116,9 @@ def count_month(
     :func:`clauses.eligibility.clause_eligibility_end`), ``None`` when unknown/unbounded.
     Reasons are French sentences for the facilitator.
     """
-    kind = rulebook.contract_type(contract_type) if isinstance(contract_type, str) else contract_type
+    kind = (
+        rulebook.contract_type(contract_type) if isinstance(contract_type, str) else contract_type
+    )
     work = to_decimal(work_hours)
     training = to_decimal(training_hours)
     if work < 0 or training < 0:

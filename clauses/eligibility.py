@@ -18,8 +18,9 @@ Rules (DOMAIN.md, "Who is eligible"; values from the rulebook's ``eligibility`` 
   whatever happens to the proofs afterwards.
 
 Date conventions: a document dated D valid N months *expires on* D + N months (it is usable up
-to the day before). Clause eligibility after an entry on E ends on E + N months − 1 day (entry on
-01/03/2025 with 24 months: eligible up to 28/02/2027 inclusive).
+to the day before). Clause eligibility after an entry on E ends the day before E + N months,
+inclusive (entry on 01/03/2025 with 24 months: eligible up to 28/02/2027); when that day does not
+exist (entry on 29/02 or a 31st), it ends on the last day of the shorter month.
 
 ``valid_until`` is the last day of eligibility on the evidence given: after entry, the clause
 eligibility end; before entry, the last day on which the person could still be hired as eligible
@@ -98,7 +99,12 @@ class EligibilityAssessment:
 def clause_eligibility_end(first_entry_date: dt.date, rulebook: Rulebook) -> dt.date:
     """Last day a person who first entered on ``first_entry_date`` counts for the clause."""
     months = rulebook.eligibility.eligibility_months_after_entry
-    return add_months(first_entry_date, months) - ONE_DAY
+    anniversary = add_months(first_entry_date, months)
+    if anniversary.day < first_entry_date.day:
+        # the anniversary day does not exist (entry on 29/02 or a 31st): the period runs to the
+        # end of that shorter month rather than losing a day (29/02/2024 + 24 -> 28/02/2026)
+        return anniversary
+    return anniversary - ONE_DAY
 
 
 def age_on(birth_date: dt.date, day: dt.date) -> int:

@@ -487,6 +487,35 @@ def _display(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
+# Entity attribute -> (CSV column, parser): the merge reports conflicts by column name.
+_MARKET_COLUMNS: dict[str, tuple[str, Any]] = {
+    "title": ("marche_intitule", None),
+    "kind": ("type_marche", parse_market_kind),
+    "procedure": ("procedure", None),
+    "amount_ht": ("montant_marche_ht", parse_amount),
+    "notified_on": ("date_notification", parse_date),
+    "start_date": ("date_debut", parse_date),
+    "end_date": ("date_fin", parse_date),
+    "facilitator": ("facilitateur", parse_email),
+}
+_LOT_COLUMNS: dict[str, tuple[str, Any]] = {
+    "label": ("lot_intitule", None),
+    "trade": ("corps_etat", None),  # parsed against the rulebook by the validator
+    "amount_ht": ("montant_lot_ht", parse_amount),
+    "hours_owed": ("heures_insertion", parse_hours_value),
+}
+_COMPANY_COLUMNS: dict[str, tuple[str, Any]] = {
+    "name": ("entreprise", None),
+    "kind": ("type_entreprise", parse_company_kind),
+    "email": ("email_entreprise", parse_email),
+    "contact_name": ("contact_entreprise", None),
+}
+_ENGAGEMENT_COLUMNS: dict[str, tuple[str, Any]] = {
+    "hours_owed": ("heures_engagement", parse_hours_value),
+    "means": ("moyen", parse_means),
+}
+
+
 class _Validator:
     """Turns rows into merged entities, collecting every problem with its line."""
 
@@ -527,7 +556,7 @@ class _Validator:
         return INVALID
 
     def _merge(self, entity: _Entity, line: int | None, values: dict[str, Any],
-               what: str) -> None:
+               what: str, columns: Mapping[str, tuple[str, Any]]) -> None:
         for name, value in values.items():
             if value is None:
                 continue
@@ -540,43 +569,27 @@ class _Validator:
                 entity.lines[name] = line
             elif previous != value:
                 earlier = entity.lines.get(name)
-                self.error(line, name,
+                self.error(line, columns[name][0],
                            f"« {_display(value)} » contredit « {_display(previous)} » donné "
                            f"ligne {earlier} pour {what}.")
+
+    def _values(self, row: Mapping[str, str], line: int | None,
+                columns: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+        return {attr: self._cell(row, line, column, parser)
+                for attr, (column, parser) in columns.items()}
 
     def add_row(self, line: int | None, row: Mapping[str, str]) -> None:
         trade_parser = lambda text: parse_trade(text, self.rulebook)  # noqa: E731
         donneur = self._cell(row, line, "donneur")
         donneur_kind = self._cell(row, line, "type_donneur", parse_donneur_kind)
         ref = self._cell(row, line, "marche_ref")
-        market_values = {
-            "title": self._cell(row, line, "marche_intitule"),
-            "kind": self._cell(row, line, "type_marche", parse_market_kind),
-            "procedure": self._cell(row, line, "procedure"),
-            "amount_ht": self._cell(row, line, "montant_marche_ht", parse_amount),
-            "notified_on": self._cell(row, line, "date_notification", parse_date),
-            "start_date": self._cell(row, line, "date_debut", parse_date),
-            "end_date": self._cell(row, line, "date_fin", parse_date),
-            "facilitator": self._cell(row, line, "facilitateur", parse_email),
-        }
+        market_values = self._values(row, line, _MARKET_COLUMNS)
         lot_number = self._cell(row, line, "lot_numero", parse_lot_number)
-        lot_values = {
-            "label": self._cell(row, line, "lot_intitule"),
-            "trade": self._cell(row, line, "corps_etat", trade_parser),
-            "amount_ht": self._cell(row, line, "montant_lot_ht", parse_amount),
-            "hours_owed": self._cell(row, line, "heures_insertion", parse_hours_value),
-        }
+        lot_values = self._values(row, line, {**_LOT_COLUMNS,
+                                              "trade": ("corps_etat", trade_parser)})
         siret = self._cell(row, line, "siret", normalize_siret)
-        company_values = {
-            "name": self._cell(row, line, "entreprise"),
-            "kind": self._cell(row, line, "type_entreprise", parse_company_kind),
-            "email": self._cell(row, line, "email_entreprise", parse_email),
-            "contact_name": self._cell(row, line, "contact_entreprise"),
-        }
-        engagement_values = {
-            "hours_owed": self._cell(row, line, "heures_engagement", parse_hours_value),
-            "means": self._cell(row, line, "moyen", parse_means),
-        }
+        company_values = self._values(row, line, _COMPANY_COLUMNS)
+        engagement_values = self._values(row, line, _ENGAGEMENT_COLUMNS)
 
         has_market_data = any(v is not None for v in market_values.values())
         has_lot_data = lot_number is not None or any(v is not None for v in lot_values.values())
@@ -602,24 +615,28 @@ class _Validator:
 
         if isinstance(donneur, str):
             entity = self.donneurs.setdefault(_fold(donneur), _Entity(_fold(donneur), line))
-            self._merge(entity, line, {"name": donneur, "kind": donneur_kind},
-                        f"le donneur « {donneur} »")
+            entity.values.setdefault("name", donneur)  # spelled as on its first line
+            self._merge(entity, line, {"kind": donneur_kind}, f"le donneur « {donneur} »",
+                        {"kind": ("type_donneur", None)})
         if isinstance(ref, str):
             entity = self.markets.setdefault(ref, _Entity(ref, line))
             donneur_key = _fold(donneur) if isinstance(donneur, str) else donneur
             self._merge(entity, line, {"donneur": donneur_key, **market_values},
-                        f"le marché {ref}")
+                        f"le marché {ref}", {"donneur": ("donneur", None), **_MARKET_COLUMNS})
             if isinstance(lot_number, int):
                 lot = self.lots.setdefault((ref, lot_number), _Entity((ref, lot_number), line))
-                self._merge(lot, line, lot_values, f"le lot {lot_number} du marché {ref}")
+                self._merge(lot, line, lot_values, f"le lot {lot_number} du marché {ref}",
+                            _LOT_COLUMNS)
         if isinstance(siret, str):
             company = self.companies.setdefault(siret, _Entity(siret, line))
-            self._merge(company, line, company_values, f"l'entreprise {siret}")
+            self._merge(company, line, company_values, f"l'entreprise {siret}",
+                        _COMPANY_COLUMNS)
             if isinstance(ref, str) and isinstance(lot_number, int):
                 key = (ref, lot_number, siret)
                 eng = self.engagements.setdefault(key, _Entity(key, line))
                 self._merge(eng, line, engagement_values,
-                            f"l'engagement de {siret} sur le lot {lot_number} du marché {ref}")
+                            f"l'engagement de {siret} sur le lot {lot_number} du marché {ref}",
+                            _ENGAGEMENT_COLUMNS)
             if isinstance(ref, str) and isinstance(market_values["facilitator"], str):
                 company.values.setdefault("market_facilitator", market_values["facilitator"])
 
@@ -684,11 +701,11 @@ class _Validator:
     def _check_market(self, ref: str, ent: _Entity, existing: Market | None,
                       db_donneurs: dict[str, Donneur], facilitators: dict[str, User]) -> None:
         donneur_key = ent.get("donneur")
-        if existing is not None and donneur_key is not None:
-            if _fold(existing.donneur.name) != donneur_key:
-                self.error(ent.lines.get("donneur", ent.first_line), "donneur",
-                           f"le marché {ref} existe déjà pour « {existing.donneur.name} » : "
-                           "un import ne change pas le donneur d'un marché.")
+        if (existing is not None and donneur_key is not None
+                and _fold(existing.donneur.name) != donneur_key):
+            self.error(ent.lines.get("donneur", ent.first_line), "donneur",
+                       f"le marché {ref} existe déjà pour « {existing.donneur.name} » : "
+                       "un import ne change pas le donneur d'un marché.")
         if existing is None:
             missing = [col for col, name in (("marche_intitule", "title"),
                                               ("type_marche", "kind"),
@@ -717,6 +734,11 @@ class _Validator:
 
     def _check_lot(self, ref: str, number: int, ent: _Entity, existing: Lot | None,
                    kind: MarketKind | None) -> None:
+        trade = ent.get("trade")
+        if (existing is None and not ent.has("label") and trade is not None
+                and self.rulebook is not None and trade in self.rulebook.chiffrage.trades):
+            label = self.rulebook.chiffrage.trades[trade].label_fr
+            ent.values["label"] = label[:1].upper() + label[1:]
         if ent.get("hours_owed") is not None or ent.has("hours_owed"):
             ent.values["hours_source"] = "fichier"
             return
@@ -739,8 +761,8 @@ class _Validator:
             return
         if kind in HOUR_OWING_KINDS:
             self.error(ent.first_line, "heures_insertion",
-                       f"lot {number} du marché {ref} : indiquez heures_insertion, ou "
-                       "montant_lot_ht et corps_etat pour les calculer.")
+                       f"lot {number} du marché {ref} : indiquez les heures d'insertion dues, "
+                       "ou le montant HT et le corps d'état du lot pour les calculer.")
         else:
             ent.values["hours_owed"] = Decimal(0)
 

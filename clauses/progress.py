@@ -11,7 +11,7 @@ Status (tolerances from the rulebook's ``progress`` section), checked in this or
   done < expected × (1 − ``late_tolerance``);
 * ``a_risque``: done < expected × (1 − ``at_risk_tolerance``): behind the calendar, but within
   the late tolerance (a warning sign before lateness);
-* ``a_jour``: otherwise (including before the start).
+* ``a_jour``: otherwise (including before the start, and when the period is unknown).
 """
 
 from __future__ import annotations
@@ -74,22 +74,31 @@ def expected_hours(owed: Decimal, start: dt.date, end: dt.date, at: dt.date) -> 
 def engagement_progress(
     owed: Decimal | int | str,
     done: Decimal | int | str,
-    start: dt.date,
-    end: dt.date,
+    start: dt.date | None,
+    end: dt.date | None,
     at: dt.date,
     rulebook: Rulebook,
 ) -> Progress:
-    """Where an engagement stands on ``at`` (see the module docstring for the rules)."""
+    """Where an engagement stands on ``at`` (see the module docstring for the rules).
+
+    An unknown period (``start`` or ``end`` is None, e.g. dates not yet entered) puts no
+    calendar pressure: expected is 0 and the status is ``solde`` or ``a_jour``.
+    """
     owed_d = to_decimal(owed)
     done_d = to_decimal(done)
-    if end < start:
+    if start is not None and end is not None and end < start:
         start, end = end, start  # a swapped period is a data-entry slip, not a reason to crash
-    expected = expected_hours(owed_d, start, end, at)
+    if start is None or end is None:
+        expected = ZERO
+        over = False
+    else:
+        expected = expected_hours(owed_d, start, end, at)
+        over = at > end
     ratio = done_d / owed_d if owed_d > 0 else Decimal(1)
     rules = rulebook.progress
     if done_d >= owed_d:
         status = ProgressStatus.SOLDE
-    elif at > end or done_d < expected * (1 - rules.late_tolerance):
+    elif over or done_d < expected * (1 - rules.late_tolerance):
         status = ProgressStatus.EN_RETARD
     elif done_d < expected * (1 - rules.at_risk_tolerance):
         status = ProgressStatus.A_RISQUE
@@ -98,9 +107,7 @@ def engagement_progress(
     return Progress(owed=owed_d, done=done_d, expected=expected, ratio=ratio, status=status)
 
 
-def progress_bar(
-    done: Decimal | int | str, owed: Decimal | int | str, width: int = 10
-) -> str:
+def progress_bar(done: Decimal | int | str, owed: Decimal | int | str, width: int = 10) -> str:
     """Text bar for chat messages: ``progress_bar(52, 100) == "▓▓▓▓▓░░░░░ 52 %"``.
 
     The bar fills by whole cells (rounded down, full only when soldé); the percentage is rounded

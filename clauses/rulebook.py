@@ -279,7 +279,8 @@ class ExitRules(_Model):
     def _the_four_categories(cls, value: dict[str, ExitCategory]) -> dict[str, ExitCategory]:
         if set(value) != set(EXIT_CATEGORY_KEYS):
             raise ValueError(
-                "exit categories must be exactly " + ", ".join(EXIT_CATEGORY_KEYS)
+                "exit categories must be exactly "
+                + ", ".join(EXIT_CATEGORY_KEYS)
                 + " (the bilans report these four)"
             )
         seen: dict[str, str] = {}
@@ -349,11 +350,24 @@ class Rulebook(_Model):
         valid = [s for c in self.exits.categories.values() for s in c.situations]
         raise UnknownSituationError(situation, valid)
 
+    def exit_category_for_contract(self, contract_type: str, duration_months: int | None) -> str:
+        """Exit category of a person leaving for a job under ``contract_type``.
+
+        ``emploi_durable`` when the type is durable by itself (CDI) or lasts at least its
+        ``durable_from_months`` (CDD, temp work ≥ 6 months); ``emploi_transition`` otherwise.
+        An unknown duration is not assumed long.
+        """
+        kind = self.contract_type(contract_type)
+        long_enough = (
+            kind.durable_from_months is not None
+            and duration_months is not None
+            and duration_months >= kind.durable_from_months
+        )
+        return "emploi_durable" if kind.durable or long_enough else "emploi_transition"
+
     def sensitive_criteria(self) -> dict[str, str]:
         """Criterion key -> sensitivity ("sante" / "justice") for the RGPD-restricted ones."""
-        return {
-            key: c.sensitive for key, c in self.eligibility.criteria.items() if c.sensitive
-        }
+        return {key: c.sensitive for key, c in self.eligibility.criteria.items() if c.sensitive}
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -398,9 +412,7 @@ def parse_rulebook(text: str, *, source: str = "<texte>") -> Rulebook:
     try:
         return Rulebook.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"{_format_location(err['loc'])} : {err['msg']}" for err in exc.errors()
-        ]
+        problems = [f"{_format_location(err['loc'])} : {err['msg']}" for err in exc.errors()]
         raise RulebookError(
             f"Règlement {source} invalide ({len(problems)} problème(s)) :\n- "
             + "\n- ".join(problems),

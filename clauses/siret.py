@@ -45,12 +45,13 @@ def normalize_siret(text: str) -> str:
     compact = _SEPARATORS.sub("", raw)
     try:
         return stdnum_siret.validate(compact)
-    except InvalidFormat:
-        raise _error(raw, "il ne doit contenir que des chiffres (14 chiffres attendus).",
-                     "non-digit characters.") from None
+    # InvalidLength subclasses InvalidFormat in python-stdnum: order matters.
     except InvalidLength:
         raise _error(raw, f"il a {len(compact)} chiffre(s) au lieu de 14.",
                      f"{len(compact)} digits instead of 14.") from None
+    except InvalidFormat:
+        raise _error(raw, "il ne doit contenir que des chiffres (14 chiffres attendus).",
+                     "non-digit characters.") from None
     except InvalidChecksum:
         raise _error(raw, "la clé de contrôle ne correspond pas (faute de frappe ?). "
                      "Vérifiez-le sur annuaire-entreprises.data.gouv.fr.",

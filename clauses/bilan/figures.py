@@ -34,17 +34,6 @@ class BilanKind(StrEnum):
     """Every donneur of the territory over a period."""
 
 
-class ProgressStatus(StrEnum):
-    """Where an engagement stands against its pro rata temporis expectation."""
-
-    NON_COMMENCE = "non_commence"
-    A_JOUR = "a_jour"
-    A_SURVEILLER = "a_surveiller"
-    EN_RETARD = "en_retard"
-    SOLDE = "solde"
-    """All the hours owed are done."""
-
-
 class RelationStatus(StrEnum):
     """State of the relationship with a company (seed annex §2B, "relation entreprise").
 
@@ -108,6 +97,8 @@ class CountRow:
     key: str
     label: str
     count: int
+    sensitive: bool = False
+    """Health or justice data (RGPD art. 9/10): merged into one row in external reports."""
 
 
 @dataclass(frozen=True)
@@ -196,9 +187,10 @@ class EngagementLine:
     """Pro rata temporis expectation at the progress cutoff."""
     contracts: int
     persons: int
-    progress: ProgressStatus
+    progress: str
+    """Progress status key of :mod:`clauses.progress` (a_jour, a_risque, en_retard, solde)."""
+    progress_label: str
     relation: RelationStatus
-    escalation_state: str | None
 
 
 @dataclass(frozen=True)

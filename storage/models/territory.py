@@ -55,7 +55,10 @@ class Company(Base):
     name: Mapped[str] = mapped_column(String(200))
     siret: Mapped[str] = mapped_column(String(14), unique=True)
     kind: Mapped[CompanyKind] = mapped_column(enum_type(CompanyKind), default=CompanyKind.ORDINAIRE)
-    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # users.company_id points back here: the cycle is broken by adding this key after both tables.
+    facilitator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     engagements: Mapped[list[Engagement]] = relationship(back_populates="company")

@@ -89,7 +89,9 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
                 os.chown(os.path.join(root, entry), uid, gid, follow_symlinks=False)
 
 
-def terminate(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+def terminate(
+    proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 10
+) -> None:
     """Stop a child process politely, then firmly; never raise if it is already gone."""
     if proc is None or proc.poll() is not None:
         return

@@ -19,14 +19,20 @@ from typing import Any
 class ApiError(Exception):
     """An error answer of the Bot API: ``{"ok": false, "error_code": ..., "description": ...}``."""
 
-    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.parameters = parameters
 
     def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.code,
+            "description": self.description,
+        }
         if self.parameters:
             body["parameters"] = self.parameters
         return body
@@ -197,11 +203,13 @@ def _parse_attributes(text: str, index: int, tag: str, begin: int) -> tuple[dict
         while j < n and text[j] in " \t\r\n":
             j += 1
         if j >= n or text[j] != "=":
-            if j < n and text[j] == ">" or (j < n and attr == "expandable"):
+            if j < n and (text[j] == ">" or attr == "expandable"):
                 attrs[attr] = ""
                 i = j
                 continue
-            raise _cant_parse(f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {begin}')
+            raise _cant_parse(
+                f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {begin}'
+            )
         j += 1
         while j < n and text[j] in " \t\r\n":
             j += 1
@@ -284,7 +292,9 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
             continue
         top = stack[-1] if stack else None
         if top is not None and top.kind in ("code", "pre"):
-            closes = (top.kind == "code" and char == "`") or (top.kind == "pre" and text.startswith("```", i))
+            closes = (top.kind == "code" and char == "`") or (
+                top.kind == "pre" and text.startswith("```", i)
+            )
             if closes:
                 stack.pop()
                 extra = {"language": top.language} if top.language else {}
@@ -326,7 +336,9 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
         elif char == "`":
             kind, width = ("pre", 3) if text.startswith("```", i) else ("code", 1)
         else:
-            raise _cant_parse(f"Character '{char}' is reserved and must be escaped with the preceding '\\'")
+            raise _cant_parse(
+                f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
+            )
         opened = _OpenV2(kind, out.offset, begin)
         i += width
         if kind == "pre":
@@ -342,7 +354,9 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
         out.entity("blockquote", quote_start)
     if stack:
         top = stack[-1]
-        raise _cant_parse(f"Can't find end of {_V2_NAMES[top.kind]} entity at byte offset {top.begin_byte}")
+        raise _cant_parse(
+            f"Can't find end of {_V2_NAMES[top.kind]} entity at byte offset {top.begin_byte}"
+        )
     return out.result()
 
 
@@ -490,12 +504,22 @@ def validate_reply_markup(value: Any) -> dict[str, Any] | None:
     elif "keyboard" in value:
         rows = value["keyboard"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise bad_request("field \"keyboard\" of the ReplyKeyboardMarkup must be an Array of Arrays")
+            raise bad_request(
+                'field "keyboard" of the ReplyKeyboardMarkup must be an Array of Arrays'
+            )
         for row in rows:
             for button in row:
-                text = button if isinstance(button, str) else button.get("text") if isinstance(button, dict) else None
+                text = (
+                    button
+                    if isinstance(button, str)
+                    else button.get("text")
+                    if isinstance(button, dict)
+                    else None
+                )
                 if not isinstance(text, str) or not text:
-                    raise bad_request("can't parse keyboard button: Field \"text\" must be of type String")
+                    raise bad_request(
+                        'can\'t parse keyboard button: Field "text" must be of type String'
+                    )
     elif value.get("remove_keyboard") is True or value.get("force_reply") is True:
         pass
     else:
@@ -505,19 +529,27 @@ def validate_reply_markup(value: Any) -> dict[str, Any] | None:
 
 def _validate_inline_keyboard(rows: Any) -> None:
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays")
+        raise bad_request(
+            'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
+        )
     for row in rows:
         for button in row:
             if not isinstance(button, dict):
-                raise bad_request("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
+                raise bad_request(
+                    "can't parse inline keyboard button: InlineKeyboardButton must be an Object"
+                )
             text = button.get("text")
             if not isinstance(text, str):
-                raise bad_request("can't parse inline keyboard button: Field \"text\" must be of type String")
+                raise bad_request(
+                    'can\'t parse inline keyboard button: Field "text" must be of type String'
+                )
             if not text.strip():
                 raise bad_request("can't parse inline keyboard button: Text must be non-empty")
             actions = [key for key in _INLINE_ACTIONS if key in button]
             if not actions:
-                raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+                raise bad_request(
+                    "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+                )
             if "callback_data" in button:
                 data = button["callback_data"]
                 if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= 64:

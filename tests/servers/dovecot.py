@@ -27,14 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from tests.servers._util import LOOPBACK, free_port, is_root, port_is_open, tail, terminate
 
 DOMAIN = "agence.test"
+DEFAULT_PASSWORD = "secret"
 DEFAULT_USERS: dict[str, str] = {
-    f"bot@{DOMAIN}": "secret",
-    f"facilitateur@{DOMAIN}": "secret",
+    f"bot@{DOMAIN}": DEFAULT_PASSWORD,
+    f"facilitateur@{DOMAIN}": DEFAULT_PASSWORD,
 }
+#: Users provisioned ahead of need (see ``DovecotServer.add_user``).
+POOL_SIZE = 400
 
 
 def find_dovecot() -> Path:
@@ -113,6 +117,9 @@ class DovecotServer:
         self._ident = _identity()
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
+        self._passwd_mtime = 0
+        self._pool: list[str] = []
+        self._extend_pool()
 
     # -- paths --------------------------------------------------------------------------------
     def _path(self, *parts: str) -> Path:
@@ -143,15 +150,18 @@ class DovecotServer:
         for user, password in self.users.items():
             if ":" in user or ":" in password or "\n" in user + password:
                 raise ValueError(f"unsupported character in test user {user!r}")
-            lines.append(f"{user}:{{PLAIN}}{password}:{ident.mail_uid}:{ident.mail_gid}::{self.home(user)}::")
+            lines.append(
+                f"{user}:{{PLAIN}}{password}:{ident.mail_uid}:{ident.mail_gid}::{self.home(user)}::"
+            )
         passwd = self._path("users.passwd")
         tmp = passwd.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.chmod(tmp, 0o644)
         os.replace(tmp, passwd)
-        # Same-second rewrites keep the mtime: bump it so the new user is seen at once.
-        now = time.time()
-        os.utime(passwd, (now, now + next(self._counter) * 1e-3))
+        # Dovecot reloads the file when its mtime (whole seconds) or size changes; two rewrites
+        # in the same second can keep both, so force a strictly increasing mtime.
+        self._passwd_mtime = max(self._passwd_mtime + 1, int(time.time()))
+        os.utime(passwd, (self._passwd_mtime, self._passwd_mtime))
 
     def _write_config(self) -> None:
         ident = self._ident
@@ -169,6 +179,7 @@ listen = {self.host}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_internal_user = {ident.internal_user}
 default_internal_group = {grp.getgrgid(pwd.getpwnam(ident.internal_user).pw_gid).gr_name}
 default_login_user = {ident.login_user}
@@ -242,6 +253,12 @@ service lmtp {{
 service imap {{
   process_limit = 256
 }}
+# No auth penalty: a test that checks a wrong password must not slow down later logins.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service auth {{
   unix_listener auth-userdb {{
     mode = 0666
@@ -301,10 +318,12 @@ protocol imap {{
             if self.proc.poll() is not None:
                 return False
             if port_is_open(self.host, self.port):
-                with contextlib.suppress(Exception):
-                    with IMAPClient(self.host, port=self.port, ssl=False, timeout=5) as client:
-                        if b"IMAP4REV1" in client.capabilities():
-                            return True
+                with (
+                    contextlib.suppress(Exception),
+                    IMAPClient(self.host, port=self.port, ssl=False, timeout=5) as client,
+                ):
+                    if b"IMAP4REV1" in client.capabilities():
+                        return True
             time.sleep(0.05)
         return False
 
@@ -331,14 +350,49 @@ protocol imap {{
         self.stop()
 
     # -- users --------------------------------------------------------------------------------
-    def add_user(self, user: str | None = None, password: str = "secret") -> ImapAccount:
-        """Create (or reset the password of) a user and return its account; mailbox starts empty."""
+    def _extend_pool(self) -> None:
+        """Add ``POOL_SIZE`` unused users to the passwd-file. Lock held."""
+        for _ in range(POOL_SIZE):
+            user = f"imap{next(self._counter):04d}@{DOMAIN}"
+            self.users[user] = DEFAULT_PASSWORD
+            self._pool.append(user)
+
+    def add_user(self, user: str | None = None, password: str = DEFAULT_PASSWORD) -> ImapAccount:
+        """Return a fresh user with an empty mailbox.
+
+        Dovecot re-reads the passwd-file at most once per second, so users are provisioned in
+        advance (a pool, written at start-up): taking one is instant. A chosen name or password
+        needs a rewrite; we then wait until Dovecot accepts the login (about a second).
+        """
         with self._lock:
-            if user is None:
-                user = f"test{os.getpid()}-{next(self._counter)}@{DOMAIN}"
-            self.users[user] = password
-            self._write_passwd()
+            if user is None and password == DEFAULT_PASSWORD:
+                if not self._pool:
+                    self._extend_pool()
+                    self._write_passwd()
+                    pending = self._pool[0]
+                else:
+                    pending = None
+                user = self._pool.pop(0)
+            else:
+                if user is None:
+                    user = f"imap{next(self._counter):04d}@{DOMAIN}"
+                self.users[user] = password
+                self._write_passwd()
+                pending = user
+        if pending is not None:
+            self._wait_for_login(pending)
         return self.account(user)
+
+    def _wait_for_login(self, user: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client(user).logout()
+                return
+            except LoginError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def account(self, user: str) -> ImapAccount:
         if user not in self.users:
@@ -346,10 +400,7 @@ protocol imap {{
         return ImapAccount(self, user, self.users[user], self.host, self.port)
 
     def remove_user(self, user: str) -> None:
-        """Forget the user and delete its Maildir (per-test cleanup)."""
-        with self._lock:
-            self.users.pop(user, None)
-            self._write_passwd()
+        """Delete the user's Maildir (per-test cleanup). Pool users are never handed out twice."""
         shutil.rmtree(self.home(user), ignore_errors=True)
 
     # -- IMAP helpers -------------------------------------------------------------------------
@@ -419,7 +470,9 @@ protocol imap {{
             data = client.fetch(uids, ["BODY.PEEK[]"])
             return {int(uid): bytes(data[uid][b"BODY[]"]) for uid in sorted(data)}
 
-    def wait_for_count(self, user: str, folder: str, count: int, timeout: float = 10.0) -> list[int]:
+    def wait_for_count(
+        self, user: str, folder: str, count: int, timeout: float = 10.0
+    ) -> list[int]:
         """Poll until ``folder`` holds exactly ``count`` messages; return their UIDs."""
         deadline = time.monotonic() + timeout
         uids: list[int] = []

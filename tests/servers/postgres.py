@@ -45,7 +45,9 @@ def find_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(subprocess.CalledProcessError, OSError):
-            out = subprocess.run([pg_config, "--bindir"], check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [pg_config, "--bindir"], check=True, capture_output=True, text=True
+            )
             candidates.append(Path(out.stdout.strip()))
     initdb = shutil.which("initdb")
     if initdb:
@@ -82,9 +84,13 @@ class _Admin:
         """Create database ``name`` (dropping a leftover of the same name) and return its URL."""
         _check_dbname(name)
         with self._connect() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name))
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                    sql.Identifier(name)
+                )
             )
         return self.url(name)
 
@@ -92,12 +98,16 @@ class _Admin:
         """Drop database ``name``, disconnecting its remaining sessions."""
         _check_dbname(name)
         with self._connect() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
     def list_databases(self) -> list[str]:
         """Names of the non-template databases (handy for cleanup assertions)."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1")
+            rows = conn.execute(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1"
+            )
             return [row[0] for row in rows]
 
 
@@ -187,7 +197,9 @@ class PostgresServer(_Admin):
             cmd, cwd=self.tmpdir, env=self._env(), capture_output=True, text=True, **self._run_as()
         )
         if result.returncode != 0:
-            raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
 
     def _spawn(self) -> None:
         assert self.tmpdir is not None
@@ -227,7 +239,9 @@ class PostgresServer(_Admin):
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self.proc.returncode}:\n{tail(self.logfile)}")
+                raise RuntimeError(
+                    f"postgres exited with {self.proc.returncode}:\n{tail(self.logfile)}"
+                )
             try:
                 with psycopg.connect(**self.admin_conninfo(), connect_timeout=2) as conn:
                     conn.execute("SELECT 1")
@@ -267,7 +281,9 @@ class ExternalPostgres(_Admin):
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         if parsed.drivername.split("+")[0] not in {"postgresql", "postgres"}:
-            raise ValueError(f"CLAUSEBOT_TEST_PG_URL must be a PostgreSQL URL, got {parsed.drivername}")
+            raise ValueError(
+                f"CLAUSEBOT_TEST_PG_URL must be a PostgreSQL URL, got {parsed.drivername}"
+            )
         self._url: URL = parsed.set(drivername="postgresql+psycopg")
         self.host = parsed.host or LOOPBACK
         self.port = parsed.port or 5432
@@ -280,7 +296,11 @@ class ExternalPostgres(_Admin):
         """Nothing to stop: the server belongs to someone else."""
 
     def admin_conninfo(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"host": self.host, "port": self.port, "dbname": self._url.database or "postgres"}
+        info: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self._url.database or "postgres",
+        }
         if self._url.username:
             info["user"] = self._url.username
         if self._url.password:

@@ -58,7 +58,9 @@ class ReceivedMessage:
         result = []
         for part in self.message.iter_attachments():
             payload = part.get_payload(decode=True)
-            result.append((part.get_filename() or "", part.get_content_type(), bytes(payload or b"")))
+            result.append(
+                (part.get_filename() or "", part.get_content_type(), bytes(payload or b""))
+            )
         return result
 
 
@@ -77,8 +79,17 @@ class _Handler:
         self.sink = sink
 
     async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
     ) -> str:
+        if self.sink.auth_required and not session.authenticated:
+            # Enforced here rather than with aiosmtpd's auth_required, which warns when TLS
+            # is not required too (we deliberately test AUTH over plain loopback).
+            return "530 5.7.0 Authentication required"
         failure = self.sink._take_failure("MAIL")
         if failure:
             return failure
@@ -87,7 +98,12 @@ class _Handler:
         return "250 OK"
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
     ) -> str:
         rejected = self.sink._rejection_for(address)
         if rejected:
@@ -104,11 +120,17 @@ class _Handler:
         if failure:
             return failure
         raw = envelope.original_content or (
-            envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+            envelope.content
+            if isinstance(envelope.content, bytes)
+            else str(envelope.content).encode()
         )
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
+        login = (
+            session.auth_data.login.decode()
+            if isinstance(session.auth_data, LoginPassword)
+            else None
+        )
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         self.sink._record(
             ReceivedMessage(
@@ -208,7 +230,6 @@ class SmtpSink:
         if self.auth is not None:
             kwargs.update(
                 authenticator=self._authenticate,
-                auth_required=self.auth_required,
                 auth_require_tls=False,
             )
         if self.starttls:
@@ -224,7 +245,9 @@ class SmtpSink:
                 break
             except (OSError, RuntimeError) as exc:
                 last = exc
-                controller = _SinkController(_Handler(self), hostname=self.host, port=self.port, **kwargs)
+                controller = _SinkController(
+                    _Handler(self), hostname=self.host, port=self.port, **kwargs
+                )
                 time.sleep(0.05)
         else:
             raise RuntimeError(f"SMTP sink could not listen on {self.host}:{self.port}: {last}")
@@ -277,12 +300,16 @@ class SmtpSink:
             raise ValueError(f"unknown SMTP stage {stage!r}")
         if message is None:
             message = (
-                "4.3.0 Temporary failure, try again later" if code < 500 else "5.7.1 Message rejected"
+                "4.3.0 Temporary failure, try again later"
+                if code < 500
+                else "5.7.1 Message rejected"
             )
         with self._cond:
             self._failures.append(_Failure(n, code, message, stage))
 
-    def reject_recipient(self, address: str, code: int = 550, message: str = "5.1.1 User unknown") -> None:
+    def reject_recipient(
+        self, address: str, code: int = 550, message: str = "5.1.1 User unknown"
+    ) -> None:
         """Always refuse RCPT TO ``address`` (case-insensitive), e.g. a bouncing address."""
         with self._cond:
             self._rejected[address.lower()] = f"{code} {message}"

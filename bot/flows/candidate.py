@@ -1,0 +1,241 @@
+"""/candidat: a company (or a prescriber) proposes a candidate to the facilitator.
+
+The domain records the candidature and raises the facilitator's alert with its buttons; the
+company hears the decision through the outbox when the facilitator decides. Only what the
+facilitator needs to judge eligibility is asked: name, one contact, the criteria claimed, and
+an optional CV (stored through the document store, which checks its size and real type).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.flows.common import CANCEL, chunks, in_step
+from bot.messages import IncomingFile
+from bot.shortcut import fold
+from bot.turn import Flow, Turn
+from clauses.authz import NotAllowed, scope_engagements
+from clauses.errors import DomainError
+from storage.models import Candidature, Engagement, Lot, Market, MarketStatus
+
+FLOW = "candidat"
+
+_NAME = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
+_PHONE = re.compile(r"^\+?[\d .\-]{8,20}$")
+
+
+def cmd_candidat(t: Turn, args: str) -> None:
+    t.conv.start(FLOW, "last", token=t.new_token(), criteria=[])
+    t.say(
+        "Proposer un candidat à votre facilitateur·rice, qui vérifiera son éligibilité.\n"
+        "Nom de famille du candidat ? (/annuler pour abandonner)"
+    )
+
+
+def _name(text: str, what: str) -> str:
+    value = " ".join(text.split())
+    if not (1 <= len(value) <= 100) or not _NAME.match(value):
+        raise DomainError(
+            f"Le {what} ne doit contenir que des lettres, des espaces, des tirets ou des "
+            "apostrophes (100 caractères au plus). Réécrivez-le."
+        )
+    return value
+
+
+def _criteria_keyboard(t: Turn) -> list[list[tuple[str, str]]]:
+    chosen = set(t.conv.data.get("criteria", []))
+    items = []
+    for key, crit in t.ctx.rulebook.eligibility.criteria.items():  # type: ignore[attr-defined]
+        mark = "✅ " if key in chosen else ""
+        items.append((f"{mark}{crit.short}"[:40], f"c:cr:{key}"))
+    rows = chunks(items, 2)
+    rows.append([("Terminé", "c:crdone"), CANCEL])
+    return rows
+
+
+def _company_lots(t: Turn) -> list[tuple[int, str]]:
+    actor = t.need_actor()
+    if actor.company_id is None:
+        return []
+    rows = t.session.execute(
+        select(Lot.id, Lot.number, Lot.label, Market.reference)
+        .join(Engagement, Engagement.lot_id == Lot.id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(scope_engagements(actor), Market.status != MarketStatus.CLOS)
+        .order_by(Market.reference, Lot.number)
+    ).all()
+    return [(lot_id, f"{ref} · lot {num} — {label}"[:60]) for lot_id, num, label, ref in rows]
+
+
+def on_text(t: Turn, text: str) -> None:
+    d = t.conv.data
+    step = t.conv.step
+    if step == "last":
+        d["last"] = _name(text, "nom")
+        t.conv.goto("first")
+        t.say("Prénom du candidat ?")
+    elif step == "first":
+        d["first"] = _name(text, "prénom")
+        _ask_contact(t)
+    elif step == "contact":
+        value = text.strip()
+        if fold(value) == "passer":
+            _ask_criteria(t)
+        elif _EMAIL.match(value) and len(value) <= 254:
+            d["email"] = value.lower()
+            _ask_criteria(t)
+        elif _PHONE.match(value) and 8 <= sum(c.isdigit() for c in value) <= 15:
+            d["phone"] = re.sub(r"[ .\-]", "", value)
+            _ask_criteria(t)
+        else:
+            t.say(
+                "Je ne reconnais ni un téléphone ni un e-mail. Écrivez par exemple "
+                "« 06 12 34 56 78 » ou « prenom.nom@exemple.fr », ou appuyez sur « Passer ».",
+                [[("Passer", "c:skip")], [CANCEL]],
+            )
+    elif step == "cv" and fold(text) in ("passer", "non", "aucun"):
+        _summary(t)
+    else:
+        from bot import texts
+
+        t.say(texts.CONTEXT_HELP.get(t.conv.where or "", texts.NOT_UNDERSTOOD))
+
+
+def _ask_contact(t: Turn) -> None:
+    t.conv.goto("contact")
+    t.say(
+        "Un moyen de joindre le candidat (téléphone ou e-mail) ? Appuyez sur « Passer » si "
+        "vous préférez être l’intermédiaire.",
+        [[("Passer", "c:skip")], [CANCEL]],
+    )
+
+
+def _ask_criteria(t: Turn) -> None:
+    t.conv.goto("criteria")
+    t.say(
+        "Quels critères d'éligibilité le candidat remplit-il, selon vous ? Cochez-les puis "
+        "appuyez sur « Terminé » (votre facilitateur·rice les vérifiera).",
+        _criteria_keyboard(t),
+    )
+
+
+def _ask_lot_or_cv(t: Turn) -> None:
+    lots = _company_lots(t)
+    if len(lots) > 1 and "lot_id" not in t.conv.data:
+        t.conv.goto("lot")
+        t.say("Pour quel lot ?", [[(label, f"c:lot:{lot_id}")] for lot_id, label in lots[:30]] + [[CANCEL]])
+        return
+    if len(lots) == 1:
+        t.conv.data["lot_id"] = lots[0][0]
+    t.conv.goto("cv")
+    t.say(
+        "Envoyez le CV du candidat (PDF, DOCX ou photo, 10 Mo au plus), ou appuyez sur « Passer ».",
+        [[("Passer", "c:skip")], [CANCEL]],
+    )
+
+
+def _summary(t: Turn) -> None:
+    d = t.conv.data
+    t.conv.goto("confirm")
+    criteria = t.ctx.rulebook.eligibility.criteria  # type: ignore[attr-defined]
+    claimed = ", ".join(criteria[k].short for k in d.get("criteria", []) if k in criteria) or "aucun"
+    lot = dict(_company_lots(t)).get(d.get("lot_id"), "non précisé") if d.get("lot_id") else "non précisé"
+    contact = d.get("email") or d.get("phone") or "par l'entreprise"
+    t.say(
+        "Récapitulatif de la candidature :\n"
+        f"• Candidat : {d['last'].upper()} {d['first']}\n"
+        f"• Contact : {contact}\n"
+        f"• Critères déclarés : {claimed}\n"
+        f"• Lot : {lot}\n"
+        f"• CV : {'joint' if d.get('cv_id') else 'aucun'}\n\n"
+        "Transmettre à votre facilitateur·rice ?",
+        [[("✅ Confirmer", f"c:ok:{d['token']}"), CANCEL]],
+    )
+
+
+def on_file(t: Turn, file: IncomingFile) -> None:
+    assert file.data is not None
+    doc = t.ctx.documents.store(t.session, file.data, kind="cv", display_name=file.display_name)
+    t.conv.data["cv_id"] = doc.id
+    t.say("CV reçu.")
+    _summary(t)
+
+
+def on_callback(t: Turn, parts: list[str]) -> None:
+    """c:skip, c:cr:<criterion>, c:crdone, c:lot:<id>, c:ok:<token>."""
+    verb = parts[0] if parts else ""
+    d = t.conv.data
+    if verb == "ok":
+        _confirm(t, parts[1] if len(parts) > 1 else "")
+    elif verb == "skip":
+        if not in_step(t, FLOW, "contact", "cv"):
+            return
+        t.clear_source_keyboard = True
+        if t.conv.step == "contact":
+            _ask_criteria(t)
+        else:
+            _summary(t)
+    elif verb == "cr" and len(parts) == 2:
+        if not in_step(t, FLOW, "criteria"):
+            return
+        key = parts[1]
+        if key not in t.ctx.rulebook.eligibility.criteria:  # type: ignore[attr-defined]
+            t.notify("Critère inconnu.")
+            return
+        chosen = list(d.get("criteria", []))
+        chosen.remove(key) if key in chosen else chosen.append(key)
+        d["criteria"] = chosen
+        t.say(
+            "Critères cochés : " + (", ".join(chosen) if chosen else "aucun")
+            + ". Cochez-en d'autres ou appuyez sur « Terminé ».",
+            _criteria_keyboard(t), replace=True,
+        )
+    elif verb == "crdone":
+        if not in_step(t, FLOW, "criteria"):
+            return
+        t.clear_source_keyboard = True
+        _ask_lot_or_cv(t)
+    elif verb == "lot" and len(parts) == 2:
+        if not in_step(t, FLOW, "lot"):
+            return
+        if not parts[1].isdigit() or int(parts[1]) not in dict(_company_lots(t)):
+            raise NotAllowed()
+        t.clear_source_keyboard = True
+        d["lot_id"] = int(parts[1])
+        _ask_lot_or_cv(t)
+    else:
+        t.notify("Bouton non reconnu.")
+
+
+def _confirm(t: Turn, token: str) -> None:
+    t.clear_source_keyboard = True
+    key = t.idempotency_key(token)
+    if t.conv.flow != FLOW or t.conv.step != "confirm" or t.conv.data.get("token") != token:
+        done = t.session.scalar(select(Candidature.id).where(Candidature.idempotency_key == key))
+        t.notify("Cette candidature est déjà transmise." if done else "Ce bouton n'est plus actif.")
+        return
+    from clauses.candidatures import CandidateInput, submit_candidature
+
+    d = t.conv.data
+    actor = t.need_actor()
+    candidate = CandidateInput(
+        last_name=d["last"], first_name=d["first"], email=d.get("email"), phone=d.get("phone"),
+        criteria_claimed=list(d.get("criteria", [])),
+    )
+    cand = submit_candidature(
+        t.ctx, t.session, actor, candidate,
+        company_id=actor.company_id, lot_id=d.get("lot_id"), prescriber_id=actor.prescriber_id,
+        cv_document_id=d.get("cv_id"), source=t.incoming.channel, idempotency_key=key,
+    )
+    t.conv.end()
+    t.notify("Candidature transmise.")
+    t.say(
+        f"✅ Candidature n° {cand.id} transmise à votre facilitateur·rice pour validation. "
+        "Vous serez informé·e ici de sa décision."
+    )
+
+
+FLOW_DEF = Flow(name=FLOW, on_text=on_text, on_file=on_file, file_steps=frozenset({"cv"}))

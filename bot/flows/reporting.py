@@ -1,0 +1,165 @@
+"""/bilan <année> and /point <marché>: figures from clauses.bilan, text from reports.
+
+Référents see only their own donneur's markets; staff see all. When the bilan modules are not
+installed (ImportError), the commands say so in French instead of failing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import func, select
+
+from bot import texts
+from bot.turn import Turn
+from clauses import audit
+from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
+from clauses.formatting import fr_date
+from clauses.outbox import enqueue_email
+from storage.models import Contact, ContactKind, Donneur, Market, Role
+
+log = logging.getLogger(__name__)
+
+BILAN_UNAVAILABLE = "Les bilans sont momentanément indisponibles dans le chat. Réessayez plus tard."
+
+
+def _render(figures) -> str:
+    from reports import render_chat
+
+    return render_chat(figures)
+
+
+def _market_text(t: Turn, market: Market) -> str | None:
+    try:
+        from clauses.bilan import market_figures
+
+        figures = market_figures(t.session, market.id, t.today, t.ctx.rulebook)
+        return _render(figures)
+    except ImportError:
+        log.warning("clauses.bilan / reports.render_chat unavailable")
+        return None
+
+
+def _find_market(t: Turn, reference: str) -> Market | None:
+    ref = reference.strip()[:60]
+    return t.session.scalar(
+        select(Market).where(scope_markets(t.need_actor()), func.lower(Market.reference) == ref.lower())
+    )
+
+
+def cmd_point(t: Turn, args: str) -> None:
+    ref = args.strip()
+    if not ref:
+        t.say("Indiquez la référence du marché, par exemple « /point 2025-017 ».")
+        return
+    actor = t.need_actor()
+    market = _find_market(t, ref)
+    if market is None or not _may_read(t, market):
+        t.say(f"Aucun marché « {ref[:60]} » parmi ceux que vous suivez.")
+        return
+    text = _market_text(t, market)
+    if text is None:
+        t.say(BILAN_UNAVAILABLE)
+        return
+    audit.record(t.session, actor, "bilan.market.read", "market", market.id)
+    buttons = None
+    if t.role in (Role.ADMIN, Role.FACILITATEUR):
+        buttons = [[("📧 Envoyer au référent", f"pt:mail:{market.id}")]]
+    t.say(f"Point d'étape au {fr_date(t.today)} — marché {market.reference}\n\n{text}", buttons)
+
+
+def _may_read(t: Turn, market: Market) -> bool:
+    try:
+        authorize(t.session, t.need_actor(), Action.BILAN_READ, "market", market.id)
+    except NotAllowed:
+        return False
+    return True
+
+
+def on_point(t: Turn, parts: list[str]) -> None:
+    """pt:mail:<market id>: e-mail the point d'étape to the donneur's référent(s), once a day."""
+    if len(parts) != 2 or parts[0] != "mail" or not parts[1].isdigit():
+        t.notify(texts.BAD_BUTTON)
+        return
+    actor = t.need_actor()
+    market_id = int(parts[1])
+    authorize(t.session, actor, Action.BILAN_READ, "market", market_id)
+    authorize(t.session, actor, Action.ADMIN_WRITE)
+    market = t.session.get(Market, market_id)
+    if market is None:
+        raise NotAllowed()
+    referents = list(t.session.scalars(
+        select(Contact).where(
+            Contact.donneur_id == market.donneur_id, Contact.kind == ContactKind.REFERENT,
+            Contact.email.is_not(None),
+        ).order_by(Contact.id)
+    ))
+    if not referents:
+        t.say("Aucun référent avec une adresse e-mail n'est enregistré pour ce donneur d'ordre.")
+        return
+    text = _market_text(t, market)
+    if text is None:
+        t.say(BILAN_UNAVAILABLE)
+        return
+    sent_to = []
+    for contact in referents:
+        _, created = enqueue_email(
+            t.session,
+            dedup_key=f"point:{market.id}:{t.today.isoformat()}:{contact.id}",
+            to=contact.email or "",
+            subject=f"Point d'étape — marché {market.reference} — {fr_date(t.today)}",
+            text=f"Bonjour,\n\nVoici le point d'étape du marché {market.reference} "
+                 f"({market.title}) au {fr_date(t.today)}.\n\n{text}\n\n"
+                 f"{t.ctx.policy.agency_name}",
+        )
+        if created:
+            sent_to.append(contact.name)
+    audit.record(t.session, actor, "bilan.market.sent", "market", market.id, count=len(sent_to))
+    t.clear_source_keyboard = True
+    if sent_to:
+        t.notify("Point d'étape envoyé.")
+        t.say(f"📧 Point d'étape envoyé par e-mail à : {', '.join(sent_to)}.")
+    else:
+        t.notify("Déjà envoyé aujourd'hui.")
+        t.say("Ce point d'étape a déjà été envoyé aujourd'hui au référent.")
+
+
+def cmd_bilan(t: Turn, args: str) -> None:
+    parts = args.split(maxsplit=1)
+    if not parts or not parts[0].isdigit() or not 2000 <= int(parts[0]) <= 2100:
+        usage = "/bilan 2025" if t.role == Role.REFERENT else "/bilan 2025 Ville d'Oullins"
+        t.say(f"Indiquez l'année, par exemple « {usage} ».")
+        return
+    year = int(parts[0])
+    actor = t.need_actor()
+    if t.role == Role.REFERENT:
+        donneur = t.session.get(Donneur, actor.donneur_id) if actor.donneur_id else None
+    else:
+        name = parts[1].strip() if len(parts) > 1 else ""
+        candidates = list(t.session.scalars(
+            select(Donneur).where(scope_donneurs(actor), func.lower(Donneur.name).like(f"%{name.lower()}%"))
+            .order_by(Donneur.name).limit(5)
+        )) if name else []
+        if len(candidates) != 1:
+            names = ", ".join(d.name for d in t.session.scalars(
+                select(Donneur).where(scope_donneurs(actor)).order_by(Donneur.name).limit(20)))
+            t.say(f"Précisez le donneur d'ordre : /bilan {year} <nom>. Donneurs : {names or 'aucun'}.")
+            return
+        donneur = candidates[0]
+    if donneur is None:
+        raise NotAllowed()
+    authorize(t.session, actor, Action.BILAN_READ, "donneur", donneur.id)
+    try:
+        from clauses.bilan import annual_figures
+
+        figures = annual_figures(
+            t.session, donneur.id, dt.date(year, 1, 1), dt.date(year, 12, 31), t.ctx.rulebook
+        )
+        text = _render(figures)
+    except ImportError:
+        log.warning("clauses.bilan / reports.render_chat unavailable")
+        t.say(BILAN_UNAVAILABLE)
+        return
+    audit.record(t.session, actor, "bilan.annual.read", "donneur", donneur.id, year=year)
+    t.say(f"Bilan {year} — {donneur.name}\n\n{text}")

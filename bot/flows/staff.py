@@ -1,0 +1,288 @@
+"""Facilitators: alert buttons (candidature decision, alert handled, letter approval) and the
+/entreprise, /alertes, /relances commands.
+
+Every button is re-authorised when pressed (the domain's `authorize` or the decision service
+itself): callback data are only a hint of what the user wants, never a proof of a right.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bot import texts
+from bot.flows.common import CANCEL
+from bot.turn import Flow, Turn
+from clauses import audit
+from clauses.alerts import handle_alert, open_alerts
+from clauses.authz import Action, NotAllowed, authorize, scope_companies
+from clauses.errors import DomainError
+from clauses.formatting import fr_date, fr_hours
+from clauses.siret import format_siret, looks_like_siret, normalize_siret
+from storage.models import (
+    Candidature,
+    CandidatureStatus,
+    Company,
+    Engagement,
+    EscalationCase,
+    EscalationState,
+    Role,
+    User,
+)
+
+REFUSAL_FLOW = "refus"
+
+
+# --- candidature decisions ------------------------------------------------------------------
+
+
+def on_candidature(t: Turn, parts: list[str]) -> None:
+    """cand:ok:<id> validates; cand:no:<id> asks for the reason, then refuses."""
+    if len(parts) != 2 or parts[0] not in ("ok", "no") or not parts[1].isdigit():
+        t.notify(texts.BAD_BUTTON)
+        return
+    verb, cand_id = parts[0], int(parts[1])
+    actor = t.need_actor()
+    authorize(t.session, actor, Action.CANDIDATURE_DECIDE, "candidature", cand_id)
+    cand = t.session.get(Candidature, cand_id)
+    if cand is None:
+        raise NotAllowed()
+    if cand.status != CandidatureStatus.A_VALIDER:
+        t.clear_source_keyboard = True
+        t.notify("Cette candidature a déjà été traitée.")
+        t.say(f"La candidature n° {cand_id} a déjà été traitée ({_status_fr(cand.status)}).")
+        return
+    if verb == "ok":
+        from clauses.candidatures import decide_candidature
+
+        decide_candidature(t.ctx, t.session, actor, cand_id, accept=True)
+        t.clear_source_keyboard = True
+        t.notify("Candidature validée.")
+        t.say(f"✅ Candidature n° {cand_id} validée. L'entreprise en est informée.")
+        return
+    if t.conv.active:
+        t.conv.end()
+    t.conv.start(REFUSAL_FLOW, "reason", candidature_id=cand_id)
+    t.say(
+        f"Motif du refus de la candidature n° {cand_id} ? Il sera transmis à qui l'a proposée. "
+        "(/annuler pour ne pas refuser)",
+        [[CANCEL]],
+    )
+
+
+def _status_fr(status: CandidatureStatus) -> str:
+    return {
+        CandidatureStatus.A_VALIDER: "à valider",
+        CandidatureStatus.VALIDEE: "validée",
+        CandidatureStatus.REFUSEE: "refusée",
+        CandidatureStatus.EMBAUCHEE: "embauche enregistrée",
+        CandidatureStatus.RETIREE: "retirée",
+    }.get(status, str(status))
+
+
+def on_refusal_text(t: Turn, text: str) -> None:
+    reason = " ".join(text.split())[:500]
+    if len(reason) < 3:
+        t.say("Indiquez le motif en quelques mots, s'il vous plaît.")
+        return
+    from clauses.candidatures import decide_candidature
+
+    cand_id = int(t.conv.data["candidature_id"])
+    decide_candidature(t.ctx, t.session, t.need_actor(), cand_id, accept=False, reason=reason)
+    t.conv.end()
+    t.say(f"Candidature n° {cand_id} refusée. Le motif est transmis à qui l'a proposée.")
+
+
+REFUSAL_FLOW_DEF = Flow(name=REFUSAL_FLOW, on_text=on_refusal_text)
+
+
+# --- alerts -------------------------------------------------------------------------------------
+
+
+def on_alert(t: Turn, parts: list[str]) -> None:
+    """alert:done:<id> marks the alert handled (once; a second press says so)."""
+    if len(parts) != 2 or parts[0] != "done" or not parts[1].isdigit():
+        t.notify(texts.BAD_BUTTON)
+        return
+    actor = t.need_actor()
+    authorize(t.session, actor, Action.ALERT_HANDLE)
+    assert t.user is not None
+    alert = handle_alert(t.session, int(parts[1]), t.user.id)
+    if alert is None:
+        raise NotAllowed()
+    t.clear_source_keyboard = True
+    if alert.handled_by_id != t.user.id:
+        t.notify("Cette alerte avait déjà été traitée.")
+    else:
+        audit.record(t.session, actor, "alert.handled", "alert", alert.id)
+        t.notify(f"Alerte n° {alert.id} marquée traitée.")
+
+
+def cmd_alertes(t: Turn, args: str) -> None:
+    assert t.user is not None
+    mine = None if t.user.role == Role.ADMIN else t.user.id
+    alerts = open_alerts(t.session, mine, limit=15)
+    if not alerts:
+        t.say("Aucune alerte en attente. 👍")
+        return
+    lines = [f"{len(alerts)} alerte(s) à traiter :"]
+    buttons = []
+    for a in alerts:
+        first_line = a.message.splitlines()[0] if a.message else ""
+        lines.append(f"n° {a.id} ({fr_date(a.created_at.date())}) : {first_line[:150]}")
+        buttons.append([(f"✅ Traitée n° {a.id}", f"alert:done:{a.id}")])
+    t.say("\n".join(lines), buttons)
+
+
+# --- /entreprise ------------------------------------------------------------------------------
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def cmd_entreprise(t: Turn, args: str) -> None:
+    query = " ".join(args.split())[:100]
+    if not query:
+        t.say("Indiquez le nom ou le SIRET de l'entreprise, par exemple « /entreprise BTP Rhône ».")
+        return
+    actor = t.need_actor()
+    q = select(Company).where(scope_companies(actor))
+    if looks_like_siret(query):
+        q = q.where(Company.siret == normalize_siret(query))
+    else:
+        q = q.where(func.lower(Company.name).like(_like(query), escape="\\"))
+    companies = list(t.session.scalars(q.order_by(Company.name).limit(11)))
+    if not companies:
+        t.say(f"Aucune entreprise ne correspond à « {query} ».")
+    elif len(companies) > 1:
+        more = " (les 10 premières)" if len(companies) > 10 else ""
+        t.say(
+            f"Plusieurs entreprises correspondent{more} : choisissez.",
+            [[(c.name[:50], f"ent:{c.id}")] for c in companies[:10]],
+        )
+    else:
+        _show_company(t, companies[0])
+
+
+def on_company(t: Turn, parts: list[str]) -> None:
+    if len(parts) != 1 or not parts[0].isdigit():
+        t.notify(texts.BAD_BUTTON)
+        return
+    authorize(t.session, t.need_actor(), Action.ENGAGEMENT_READ, "company", int(parts[0]))
+    company = t.session.get(Company, int(parts[0]))
+    if company is None:
+        raise NotAllowed()
+    _show_company(t, company)
+
+
+def _show_company(t: Turn, company: Company) -> None:
+    actor = t.need_actor()
+    audit.record(t.session, actor, "company.read", "company", company.id)
+    facilitator = (
+        t.session.scalar(select(User.display_name).where(User.id == company.facilitator_id))
+        if company.facilitator_id else None
+    )
+    engagement_ids = set(
+        t.session.scalars(select(Engagement.id).where(Engagement.company_id == company.id))
+    )
+    pending = t.session.scalar(
+        select(func.count(Candidature.id)).where(
+            Candidature.company_id == company.id, Candidature.status == CandidatureStatus.A_VALIDER
+        )
+    ) or 0
+    open_cases = t.session.scalar(
+        select(func.count(EscalationCase.id))
+        .join(Engagement, Engagement.id == EscalationCase.engagement_id)
+        .where(Engagement.company_id == company.id, EscalationCase.state != EscalationState.CLOS)
+    ) or 0
+    lines = [
+        f"🏢 {company.name} — SIRET {format_siret(company.siret)} ({company.kind})",
+        f"Facilitateur·rice : {facilitator or 'non désigné·e'}",
+    ]
+    try:
+        from clauses.progress_service import progress_for_actor
+
+        views = [v for v in progress_for_actor(t.ctx, t.session, actor, t.today)
+                 if v.engagement_id in engagement_ids]
+    except ImportError:
+        views = []
+    if views:
+        lines.append("Engagements :")
+        for v in views:
+            lines.append(
+                f"• {v.market_reference} {v.lot_label} : {fr_hours(v.done)} / {fr_hours(v.owed)} "
+                f"(attendu {fr_hours(v.expected)}) — {v.status_label}"
+            )
+    elif engagement_ids:
+        lines.append(f"Engagements : {len(engagement_ids)}")
+    else:
+        lines.append("Aucun engagement d'heures.")
+    lines.append(f"Candidatures à valider : {pending}")
+    lines.append(f"Procédures de relance ouvertes : {open_cases}")
+    t.say("\n".join(lines))
+
+
+# --- /relances ----------------------------------------------------------------------------------
+
+
+def _field(obj: object, *names: str, default: object = "") -> object:
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def cmd_relances(t: Turn, args: str) -> None:
+    try:
+        from clauses.escalation_service import open_cases
+    except ImportError:
+        t.say(texts.UNAVAILABLE)
+        return
+    cases = open_cases(t.session, t.need_actor())
+    if not cases:
+        t.say("Aucune procédure de relance en cours.")
+        return
+    lines = [f"{len(cases)} procédure(s) de relance en cours :"]
+    buttons = []
+    for c in cases:
+        case_id = _field(c, "case_id", "id")
+        company = _field(c, "company_name")
+        market = _field(c, "market_reference")
+        lot = _field(c, "lot_label")
+        state = _field(c, "state_label", "state")
+        line = f"n° {case_id} · {company} · {market} {lot} — {state}".replace("  ", " ")
+        deadline = _field(c, "letter_deadline", "deadline", default=None)
+        if deadline is not None and hasattr(deadline, "strftime"):
+            line += f" (échéance {fr_date(deadline)})"  # type: ignore[arg-type]
+        next_step = _field(c, "next_step_label", "next_step", default=None)
+        if next_step:
+            line += f"\n   prochaine étape : {next_step}"
+        lines.append(line)
+        if _field(c, "letter_to_approve", "can_approve_letter", "awaiting_letter_approval",
+                  default=False):
+            buttons.append([(f"✉️ Approuver le courrier n° {case_id}", f"esc:ok:{case_id}")])
+    t.say("\n".join(lines), buttons)
+
+
+def on_escalation(t: Turn, parts: list[str]) -> None:
+    """esc:ok:<case id> (also esc:letter:/esc:approve:) approves the reminder letter."""
+    if len(parts) != 2 or parts[0] not in ("ok", "letter", "approve") or not parts[1].isdigit():
+        t.notify(texts.BAD_BUTTON)
+        return
+    authorize(t.session, t.need_actor(), Action.ESCALATION_ACT)
+    try:
+        from clauses.escalation_service import approve_letter
+    except ImportError:
+        t.say(texts.UNAVAILABLE)
+        return
+    case_id = int(parts[1])
+    try:
+        approve_letter(t.ctx, t.session, t.need_actor(), case_id)
+    except DomainError:
+        t.clear_source_keyboard = True
+        raise
+    t.clear_source_keyboard = True
+    t.notify("Courrier approuvé.")
+    t.say(f"✉️ Courrier de la procédure n° {case_id} approuvé : il part par e-mail.")

@@ -1,0 +1,131 @@
+"""French texts of the bot (vouvoiement), kept together so wording stays consistent."""
+
+from __future__ import annotations
+
+from storage.models import Role
+
+STRANGER = (
+    "Bonjour. Ce service est réservé aux entreprises, facilitateur·rices et référents invités "
+    "par l'agence clauses sociales.\n"
+    "Pour obtenir une invitation, adressez-vous à votre facilitateur·rice clauses sociales : "
+    "vous recevrez un code à envoyer ici, par exemple « /start ABCD-EFGH-JKMN »."
+)
+
+PRIVATE_ONLY = "Ce service s'utilise uniquement en conversation privée avec le bot."
+
+TOO_LONG = (
+    "Votre message est trop long ({n} caractères ; {limit} au maximum). "
+    "Envoyez une version plus courte."
+)
+
+INTERNAL_ERROR = (
+    "Une erreur inattendue s'est produite ; rien n'a été enregistré pour ce message. "
+    "Réessayez dans un instant, ou tapez /annuler pour recommencer."
+)
+
+UNKNOWN_COMMAND = "Commande inconnue : {cmd}. Tapez /aide pour la liste des commandes."
+NOT_FOR_ROLE = "La commande {cmd} n'est pas disponible pour votre profil. Tapez /aide."
+NOT_UNDERSTOOD = (
+    "Je n'ai pas compris votre message. Tapez /aide pour la liste des commandes."
+)
+NOT_UNDERSTOOD_COMPANY = (
+    "Je n'ai pas compris votre message. Pour déclarer des heures, tapez /declarer, ou écrivez "
+    "par exemple « Dupont Marie 35h mars lot 2 ». Tapez /aide pour la liste des commandes."
+)
+CANCELLED = "C'est annulé : rien n'a été enregistré. Tapez /aide pour la liste des commandes."
+NOTHING_TO_CANCEL = "Il n'y a aucune saisie en cours. Tapez /aide pour la liste des commandes."
+ABANDONED = "La saisie en cours ({what}) a été abandonnée."
+EXPIRED = "Votre saisie précédente était trop ancienne et a été abandonnée."
+STALE_BUTTON = "Ce bouton n'est plus actif."
+BAD_BUTTON = "Bouton non reconnu."
+UNEXPECTED_FILE = (
+    "Je n'attends pas de fichier pour le moment. Pour joindre un justificatif, passez par "
+    "/declarer ; pour un CV, par /candidat."
+)
+FILE_TOO_BIG = (
+    "Fichier trop volumineux ({size} Mo) : la limite est de {limit} Mo. "
+    "Réduisez-le (PDF compressé, photo moins lourde) et renvoyez-le."
+)
+FILE_MISSING = "Le fichier n'a pas pu être récupéré. Renvoyez-le, s'il vous plaît."
+ALREADY_LINKED = (
+    "Votre compte est déjà relié à clausebot. Tapez /aide pour la liste des commandes."
+)
+UNAVAILABLE = "Cette fonction est momentanément indisponible. Réessayez plus tard."
+
+FLOW_NAMES = {
+    "declarer": "déclaration d'heures",
+    "corriger": "correction d'une déclaration",
+    "candidat": "proposition de candidat",
+    "refus": "refus d'une candidature",
+    "bilan": "bilan",
+}
+
+ROLE_LABELS = {
+    Role.ADMIN: "administrateur·rice",
+    Role.FACILITATEUR: "facilitateur·rice",
+    Role.ENTREPRISE: "entreprise",
+    Role.REFERENT: "référent·e du donneur d'ordre",
+    Role.PRESCRIPTEUR: "prescripteur",
+}
+
+HELP_COMMON = (
+    "/aide — cette aide\n"
+    "/annuler — abandonner la saisie en cours\n"
+    "/deconnexion — retirer le lien entre ce compte et clausebot"
+)
+
+HELP = {
+    Role.ENTREPRISE: (
+        "Commandes disponibles :\n"
+        "/declarer — déclarer les heures d'un mois (guidé)\n"
+        "/mes_declarations — voir et corriger vos déclarations\n"
+        "/avancement — vos heures dues, réalisées et attendues, par lot\n"
+        "/candidat — proposer un candidat à votre facilitateur·rice\n"
+        + HELP_COMMON
+        + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
+    ),
+    Role.FACILITATEUR: (
+        "Commandes disponibles :\n"
+        "/marches — votre portefeuille de marchés et leur statut\n"
+        "/entreprise <nom ou SIRET> — la situation d'une entreprise\n"
+        "/point <marché> — point d'étape d'un marché\n"
+        "/bilan <année> <donneur d'ordre> — bilan annuel\n"
+        "/relances — procédures de relance en cours\n"
+        "/alertes — alertes à traiter\n"
+        + HELP_COMMON
+    ),
+    Role.REFERENT: (
+        "Commandes disponibles :\n"
+        "/bilan <année> — bilan annuel de vos marchés\n"
+        "/point <marché> — point d'étape d'un de vos marchés\n"
+        + HELP_COMMON
+    ),
+    Role.PRESCRIPTEUR: (
+        "Commandes disponibles :\n"
+        "/candidat — proposer un candidat\n"
+        + HELP_COMMON
+    ),
+}
+HELP[Role.ADMIN] = HELP[Role.FACILITATEUR]
+
+CONTEXT_HELP = {
+    "declarer:lot": "Choisissez le marché et le lot avec les boutons.",
+    "declarer:contract": "Choisissez la personne avec les boutons.",
+    "declarer:month": "Choisissez le mois avec les boutons, ou écrivez-le (« mars 2025 », « 03/2025 »).",
+    "declarer:work": "Écrivez le nombre d'heures de travail du mois, par exemple « 35 » ou « 35h30 ».",
+    "declarer:training": "Écrivez le nombre d'heures de formation du mois (« 0 » s'il n'y en a pas).",
+    "declarer:proof": "Envoyez une photo ou un PDF du justificatif, ou appuyez sur « Passer ».",
+    "declarer:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
+    "corriger:work": "Écrivez le nouveau nombre d'heures de travail du mois.",
+    "corriger:training": "Écrivez le nouveau nombre d'heures de formation (« 0 » s'il n'y en a pas).",
+    "corriger:reason": "Écrivez en quelques mots la raison de la correction.",
+    "corriger:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
+    "candidat:last": "Écrivez le nom de famille du candidat.",
+    "candidat:first": "Écrivez le prénom du candidat.",
+    "candidat:contact": "Écrivez un téléphone ou un e-mail du candidat, ou appuyez sur « Passer ».",
+    "candidat:criteria": "Cochez les critères d'éligibilité avec les boutons, puis « Terminé ».",
+    "candidat:lot": "Choisissez le lot concerné avec les boutons.",
+    "candidat:cv": "Envoyez le CV (PDF, DOCX ou photo), ou appuyez sur « Passer ».",
+    "candidat:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
+    "refus:reason": "Écrivez le motif du refus : il sera transmis à l'entreprise.",
+}

@@ -1,0 +1,162 @@
+"""Shared plumbing of the admin commands: sessions, French errors, lookups and tables.
+
+Kept apart from the command modules so that each area (territory, import, access) stays small
+and they do not import each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from clauses.actors import Actor
+from clauses.errors import DomainError
+from clauses.importing import LineError
+from clauses.siret import InvalidSiretError, looks_like_siret, normalize_siret
+from storage.models import Channel, Company, Donneur, Market, Role, User
+
+
+class CliError(click.ClickException):
+    """A refusal printed in French ("Erreur : ...") on stderr, exit status 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Erreur : {self.format_message()}", err=True, file=file)
+
+
+def fold(text: str) -> str:
+    """Matching form of a typed name: lower case, no accents, single spaces."""
+    text = unicodedata.normalize("NFKD", text or "")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.replace("\u2019", "'").split()).lower()
+
+
+def cli_actor() -> Actor:
+    """Who runs the command, for the audit log: the operating-system account on the CLI."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "?"
+    return Actor(role=Role.ADMIN, channel=Channel.CLI, label=f"cli:{user}")
+
+
+@contextlib.contextmanager
+def admin_session(state: Any) -> Iterator[Session]:
+    """One transaction for one command; domain refusals become French CLI errors.
+
+    The engine is disposed when the command ends, so repeated invocations (tests, scripts) do
+    not pile up PostgreSQL connections.
+    """
+    try:
+        ctx = state.ctx
+    except DomainError as exc:
+        raise CliError(exc.message_fr) from exc
+    click.get_current_context().call_on_close(ctx.db.dispose)
+    try:
+        with ctx.db.session() as session:
+            yield session
+    except DomainError as exc:
+        raise CliError(exc.message_fr) from exc
+    except (OperationalError, ProgrammingError) as exc:
+        text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+        if "no such table" in text or "does not exist" in text:
+            raise CliError("La base de données n'est pas initialisée : lancez "
+                           "« clausebot db upgrade ».") from exc
+        raise
+
+
+def format_errors(errors: Sequence[LineError], options: Mapping[str, str] | None = None) -> str:
+    """Import errors as lines; with ``options``, column names become the command's options."""
+    out = []
+    for err in errors:
+        if options is not None and err.line is None:
+            where = options.get(err.column or "", err.column or "")
+            out.append(f"{where} : {err.message}" if where else err.message)
+        else:
+            out.append(str(err))
+    return "\n".join(out)
+
+
+# --- lookups --------------------------------------------------------------------------------
+
+
+def find_donneur(session: Session, name: str) -> Donneur | None:
+    key = fold(name)
+    for donneur in session.scalars(select(Donneur)):
+        if fold(donneur.name) == key:
+            return donneur
+    return None
+
+
+def require_donneur(session: Session, name: str) -> Donneur:
+    donneur = find_donneur(session, name)
+    if donneur is None:
+        raise CliError(f"Donneur d'ordre inconnu « {name} ». Voyez « clausebot donneur list » "
+                       "ou créez-le avec « clausebot donneur create ».")
+    return donneur
+
+
+def require_market(session: Session, reference: str) -> Market:
+    market = session.scalar(select(Market).where(Market.reference == reference.strip()))
+    if market is None:
+        raise CliError(f"Marché inconnu « {reference} ». Voyez « clausebot marche list ».")
+    return market
+
+
+def require_company(session: Session, text: str) -> Company:
+    """A company from its SIRET (spaces allowed) or its exact name (case and accents ignored)."""
+    if looks_like_siret(text):
+        try:
+            siret = normalize_siret(text)
+        except InvalidSiretError as exc:
+            raise CliError(exc.message_fr) from exc
+        company = session.scalar(select(Company).where(Company.siret == siret))
+        if company is None:
+            raise CliError(f"Aucune entreprise avec le SIRET {siret}. Créez-la avec "
+                           "« clausebot entreprise create ».")
+        return company
+    key = fold(text)
+    matches = [c for c in session.scalars(select(Company).order_by(Company.name))
+               if fold(c.name) == key]
+    if not matches:
+        raise CliError(f"Entreprise inconnue « {text} ». Donnez son SIRET ou son nom exact "
+                       "(voir « clausebot entreprise list »).")
+    if len(matches) > 1:
+        sirets = ", ".join(c.siret for c in matches)
+        raise CliError(f"Plusieurs entreprises s'appellent « {text} » : précisez le SIRET "
+                       f"({sirets}).")
+    return matches[0]
+
+
+def require_facilitator(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(
+        User.role == Role.FACILITATEUR, User.email == email.strip().lower()))
+    if user is None:
+        raise CliError(f"Aucun·e facilitateur·rice avec l'e-mail « {email} ». Voyez "
+                       "« clausebot facilitateur list ».")
+    return user
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
+               empty: str = "Aucun résultat.", indent: str = "") -> None:
+    """Plain aligned columns: readable in a terminal and in a pasted e-mail alike."""
+    if not rows:
+        click.echo(indent + empty)
+        return
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(headers[i]), *(len(r[i]) for r in cells)) for i in range(len(headers))]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    click.echo(indent + line.rstrip())
+    click.echo(indent + "  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo(indent + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

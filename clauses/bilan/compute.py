@@ -1,0 +1,273 @@
+"""Assembling the figures of each bilan from the SQL aggregates of :mod:`clauses.bilan.queries`.
+
+The same scope rules serve the annual bilan of a donneur, the point d'étape and the final bilan of
+a market, and the territory bilan, so the four reports always agree with each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clauses.bilan import queries as q
+from clauses.bilan import rules
+from clauses.bilan.errors import InvalidPeriodError, UnknownDonneurError, UnknownMarketError
+from clauses.bilan.figures import (
+    AGE_BANDS,
+    ZERO,
+    BilanFigures,
+    BilanKind,
+    CompanyLine,
+    ContractTypeRow,
+    CountRow,
+    DonneurLine,
+    EngagementLine,
+    ExitCategoryRow,
+    MarketCounts,
+    MarketLine,
+    MonthHours,
+    Note,
+    Period,
+    RelationStatus,
+    Typology,
+)
+from storage.models import Donneur, Market, MarketKind, MarketStatus
+
+AGE_LABELS = {
+    "moins_26": "Moins de 26 ans",
+    "26_49": "26 à 49 ans",
+    "50_plus": "50 ans et plus",
+    "non_renseigne": "Non renseigné",
+}
+GENDER_LABELS = {"F": "Femmes", "M": "Hommes", "X": "Autre / non binaire",
+                 "non_renseigne": "Non renseigné"}
+QPV_LABELS = {"qpv": "Résident·es QPV", "hors_qpv": "Hors QPV"}
+
+
+def annual_figures(
+    session: Session, donneur_id: int, start: dt.date, end: dt.date, rulebook: Any
+) -> BilanFigures:
+    """Annual bilan of one donneur d'ordre over ``[start, end]`` (usually a calendar year)."""
+    if start > end:
+        raise InvalidPeriodError(start, end)
+    name = session.scalar(select(Donneur.name).where(Donneur.id == donneur_id))
+    if name is None:
+        raise UnknownDonneurError(str(donneur_id), [])
+    scope = q.Scope(period=Period(start, end), at=end, donneur_id=donneur_id)
+    return _figures(session, scope, rulebook, kind=BilanKind.ANNUEL, donneur=(donneur_id, name))
+
+
+def market_figures(
+    session: Session, market_id: int, at: dt.date | None, rulebook: Any
+) -> BilanFigures:
+    """Point d'étape of one market at ``at``; the bilan final synthétique when ``at`` is on or
+    after the market's end or the market is closed (``at=None``: its end date)."""
+    row = session.execute(
+        select(
+            Market.id, Market.reference, Market.title, Market.start_date, Market.end_date,
+            Market.status, Donneur.id, Donneur.name,
+        )
+        .join(Donneur, Donneur.id == Market.donneur_id)
+        .where(Market.id == market_id)
+    ).one_or_none()
+    if row is None:
+        raise UnknownMarketError(str(market_id), [])
+    _, reference, title, m_start, m_end, status, donneur_id, donneur_name = row
+    at = at or m_end
+    final = at >= m_end or status == MarketStatus.CLOS
+    period = Period(min(m_start, at), at)
+    scope = q.Scope(period=period, at=at, market_id=market_id)
+    return _figures(
+        session, scope, rulebook,
+        kind=BilanKind.FINAL if final else BilanKind.POINT_ETAPE,
+        donneur=(donneur_id, donneur_name),
+        market=(market_id, reference, title),
+    )
+
+
+def territory_figures(session: Session, start: dt.date, end: dt.date, rulebook: Any) -> BilanFigures:
+    """Every donneur of the territory over ``[start, end]``; persons are counted once overall."""
+    if start > end:
+        raise InvalidPeriodError(start, end)
+    scope = q.Scope(period=Period(start, end), at=end)
+    return _figures(session, scope, rulebook, kind=BilanKind.TERRITOIRE)
+
+
+# --- assembly --------------------------------------------------------------------------------------
+
+
+def _figures(
+    session: Session,
+    scope: q.Scope,
+    rulebook: Any,
+    *,
+    kind: BilanKind,
+    donneur: tuple[int, str] | None = None,
+    market: tuple[int, str, str] | None = None,
+) -> BilanFigures:
+    counts = q.market_counts(session, scope)
+    totals = q.totals(session, scope)
+    months = q.hours_by_month(session, scope)
+    typo = q.typology(session, scope)
+    ctypes = q.contract_types(session, scope)
+    exit_counts = q.exits(session, scope)
+    eng_rows = q.engagement_rows(session, scope)
+    company_persons = q.persons_by_company(session, scope)
+    market_rows = q.market_rows(session, scope)
+    donneur_rows = q.donneur_rows(session, scope) if kind is BilanKind.TERRITOIRE else []
+    note_rows = q.notes(session, scope, everything=kind is BilanKind.TERRITOIRE)
+
+    engagements, method = _engagement_lines(eng_rows, scope, rulebook)
+    exits, exited = _exit_rows(exit_counts, rulebook)
+    return BilanFigures(
+        kind=kind,
+        period=scope.period,
+        at=scope.at,
+        progress_cutoff=scope.cutoff,
+        donneur_id=donneur[0] if donneur else None,
+        donneur_name=donneur[1] if donneur else None,
+        market_id=market[0] if market else None,
+        market_reference=market[1] if market else None,
+        market_title=market[2] if market else None,
+        markets=MarketCounts(
+            total=sum(counts.values()),
+            by_kind={k.value: counts.get(k.value, 0) for k in MarketKind}
+            | {k: n for k, n in counts.items() if k not in {m.value for m in MarketKind}},
+        ),
+        hours_counted=totals.hours_counted,
+        hours_work=totals.hours_work,
+        hours_training=totals.hours_training,
+        hours_owed=totals.hours_owed,
+        hours_to_date=totals.hours_to_date,
+        contracts=totals.contracts,
+        persons=totals.persons,
+        hours_by_month=[MonthHours(m, c, w, t) for m, c, w, t in months],
+        typology=_typology(typo, rulebook),
+        contract_types=_contract_type_rows(ctypes, rulebook),
+        exits=exits,
+        persons_exited=exited,
+        companies=_company_lines(engagements, eng_rows, company_persons),
+        engagements=engagements,
+        market_lines=[MarketLine(**vars(r)) for r in market_rows],
+        donneurs=[DonneurLine(**vars(r)) for r in donneur_rows],
+        notes=[_note(r) for r in note_rows],
+        progress_method=method,
+    )
+
+
+def _count_rows(counts: dict[str, int], labels: dict[str, str], order: list[str] | None = None,
+                ) -> list[CountRow]:
+    keys = order if order is not None else sorted(
+        counts, key=lambda k: (k == "non_renseigne", -counts[k], k.lower()))
+    return [CountRow(k, labels.get(k, k), counts[k]) for k in keys if k in counts]
+
+
+def _typology(typo: dict[str, dict[str, int]], rulebook: Any) -> Typology:
+    return Typology(
+        age_bands=_count_rows(typo["age_band"], AGE_LABELS, list(AGE_BANDS)),
+        genders=_count_rows(typo["gender"], GENDER_LABELS, [*GENDER_LABELS, *sorted(
+            set(typo["gender"]) - set(GENDER_LABELS))]),
+        communes=_count_rows(typo["commune"], {"non_renseigne": "Non renseignée"}),
+        qpv=_count_rows(typo["qpv"], QPV_LABELS, ["qpv", "hors_qpv"]),
+        status_at_entry=_status_rows(typo["status"], rulebook),
+    )
+
+
+def _status_rows(counts: dict[str, int], rulebook: Any) -> list[CountRow]:
+    criteria = rules.criterion_labels(rulebook)
+    rows = _count_rows(counts, {k: label for k, (label, _) in criteria.items()}
+                       | {"non_renseigne": "Non renseigné"})
+    return [CountRow(r.key, r.label, r.count, sensitive=criteria.get(r.key, ("", False))[1])
+            for r in rows]
+
+
+def _contract_type_rows(rows: list[tuple[str, int, int, Decimal]], rulebook: Any,
+                        ) -> list[ContractTypeRow]:
+    out = []
+    for key, contracts, persons, hours in rows:
+        label, durable = rules.contract_type_info(rulebook, key)
+        out.append(ContractTypeRow(key, label, durable, contracts, persons, hours))
+    return sorted(out, key=lambda r: (-r.contracts, r.label.lower()))
+
+
+def _exit_rows(counts: dict[str, int], rulebook: Any) -> tuple[list[ExitCategoryRow], int]:
+    categories = rules.exit_categories(rulebook)
+    known = {s for _, _, situations in categories for s in situations}
+    rows = []
+    for key, label, situations in categories:
+        lines = [CountRow(s, lbl, counts[s]) for s, lbl in situations.items() if counts.get(s)]
+        if key == rules.OTHER_CATEGORY:
+            # a situation the rulebook no longer knows is still an exit: report it, as "autre"
+            lines += [CountRow(s, s, n) for s, n in sorted(counts.items()) if s not in known]
+        rows.append(ExitCategoryRow(key, label, sum(line.count for line in lines), lines))
+    return rows, sum(counts.values())
+
+
+def _engagement_lines(rows: list[q.EngagementRow], scope: q.Scope, rulebook: Any,
+                      ) -> tuple[list[EngagementLine], str]:
+    lines = []
+    method = ""
+    for r in rows:
+        expected, status, label, method = rules.progress(
+            r.hours_owed, r.hours_at_cutoff, r.start, r.end, scope.cutoff, rulebook)
+        lines.append(EngagementLine(
+            engagement_id=r.engagement_id, market_id=r.market_id,
+            market_reference=r.market_reference, lot_number=r.lot_number, lot_label=r.lot_label,
+            company_id=r.company_id, company_name=r.company_name, hours_owed=r.hours_owed,
+            hours_period=r.hours_period, hours_to_date=r.hours_to_date,
+            hours_at_cutoff=r.hours_at_cutoff, hours_expected=expected,
+            contracts=r.contracts, persons=r.persons, progress=status, progress_label=label,
+            relation=_relation(r.severity, status),
+        ))
+    return lines, method
+
+
+def _relation(severity: int, progress: str) -> RelationStatus:
+    if severity >= q.SEVERITY_DEFAULT:
+        return RelationStatus.DEFAILLANTE
+    if severity >= q.SEVERITY_OPEN:
+        return RelationStatus.SOUS_PROCEDURE
+    if progress == "en_retard":
+        return RelationStatus.EN_RETARD
+    return RelationStatus.A_JOUR
+
+
+def _company_lines(lines: list[EngagementLine], rows: list[q.EngagementRow],
+                   persons: dict[int, int]) -> list[CompanyLine]:
+    """Group the engagement lines (already aggregated rows) per company; the worst relation wins."""
+    kinds = {r.company_id: r.company_kind for r in rows}
+    grouped: dict[int, list[EngagementLine]] = {}
+    for line in lines:
+        grouped.setdefault(line.company_id, []).append(line)
+    out = []
+    for company_id, group in grouped.items():
+        out.append(CompanyLine(
+            company_id=company_id,
+            name=group[0].company_name,
+            kind=kinds[company_id],
+            engagements=len(group),
+            hours_owed=sum((g.hours_owed for g in group), ZERO),
+            hours_period=sum((g.hours_period for g in group), ZERO),
+            hours_to_date=sum((g.hours_to_date for g in group), ZERO),
+            hours_expected=sum((g.hours_expected for g in group), ZERO),
+            contracts=sum(g.contracts for g in group),
+            persons=persons.get(company_id, 0),
+            relation=max((g.relation for g in group), key=lambda s: s.severity),
+        ))
+    return out
+
+
+def _note(row: tuple[dt.date, str | None, str | None, str | None, str]) -> Note:
+    written_on, donneur, market, company, body = row
+    parts = []
+    if donneur:
+        parts.append(donneur)
+    if market:
+        parts.append(f"marché {market}")
+    if company:
+        parts.append(company)
+    return Note(written_on=written_on, about=" · ".join(parts) or "Général", body=body)

@@ -1,0 +1,57 @@
+"""Refusals of the bilan use cases, with a French message that says what to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from clauses.errors import DomainError
+
+
+class BilanError(DomainError):
+    code = "bilan_refused"
+
+
+def _suggestions_fr(suggestions: Sequence[str]) -> str:
+    if not suggestions:
+        return ""
+    return " Vouliez-vous dire : " + ", ".join(f"« {s} »" for s in suggestions) + " ?"
+
+
+class UnknownDonneurError(BilanError):
+    """No donneur d'ordre matches the name given; the message lists the closest names."""
+
+    code = "unknown_donneur"
+
+    def __init__(self, name: str, suggestions: Sequence[str], ambiguous: bool = False) -> None:
+        what = "Plusieurs donneurs d'ordre correspondent à" if ambiguous else (
+            "Donneur d'ordre inconnu :")
+        super().__init__(
+            f"{what} « {name} ».{_suggestions_fr(suggestions)}",
+            f"Unknown or ambiguous donneur {name!r}; close matches: {', '.join(suggestions)}.",
+            details={"name": name, "suggestions": list(suggestions)},
+        )
+        self.suggestions = list(suggestions)
+
+
+class UnknownMarketError(BilanError):
+    code = "unknown_market"
+
+    def __init__(self, reference: str, suggestions: Sequence[str]) -> None:
+        super().__init__(
+            f"Marché inconnu : « {reference} ».{_suggestions_fr(suggestions)}",
+            f"Unknown market {reference!r}; close matches: {', '.join(suggestions)}.",
+            details={"reference": reference, "suggestions": list(suggestions)},
+        )
+        self.suggestions = list(suggestions)
+
+
+class InvalidPeriodError(BilanError):
+    code = "bilan_period_invalid"
+
+    def __init__(self, start: dt.date, end: dt.date) -> None:
+        super().__init__(
+            f"Période invalide : le {start:%d/%m/%Y} est après le {end:%d/%m/%Y}.",
+            f"Invalid period: {start} is after {end}.",
+            details={"start": start.isoformat(), "end": end.isoformat()},
+        )

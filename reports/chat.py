@@ -1,0 +1,79 @@
+"""A short chat message summing up a bilan (Telegram or console; plain text, no markup)."""
+
+from __future__ import annotations
+
+from clauses.bilan.figures import BilanFigures, BilanKind, RelationStatus
+from clauses.formatting import fr_date, fr_hours, fr_number, fr_percent
+from reports import labels
+from reports.view import Masker
+
+MAX_LINES = 6
+
+
+def _bar(done, owed) -> str:
+    try:
+        from clauses.progress import progress_bar
+    except ImportError:  # pragma: no cover - progress.py ships with the domain
+        return fr_percent(done / owed, 0) if owed else ""
+    return progress_bar(done, owed)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{fr_number(n)} {word}{'s' if n > 1 else ''}"
+
+
+def render_chat(
+    figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3
+) -> str:
+    f = figures
+    masker = Masker(audience, small_cell_threshold)
+    lines = [labels.mail_subject(f)]
+    if f.kind in (BilanKind.POINT_ETAPE, BilanKind.FINAL):
+        lines.append(f"{f.market_title} ({f.donneur_name})")
+    else:
+        lines.append(f"Période : {labels.period_label(f.period)}")
+        m = f.markets
+        lines.append(
+            f"{_plural(m.total, 'marché')} : {fr_number(m.with_clause)} avec clause, "
+            f"{fr_number(m.reserved)} réservé(s), {fr_number(m.insertion)} d'insertion"
+        )
+    lines.append(f"Heures réalisées sur la période : {fr_hours(f.hours_counted)}")
+    if f.hours_owed:
+        lines.append(
+            f"{_bar(f.hours_to_date, f.hours_owed)} — {fr_hours(f.hours_to_date)} sur "
+            f"{fr_hours(f.hours_owed)} dues"
+        )
+    lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}")
+    if f.persons_exited:
+        durable = next((e.persons for e in f.exits if e.key == "emploi_durable"), 0)
+        durable_text = masker.count(durable).text
+        lines.append(f"{_plural(f.persons_exited, 'sortie')}, dont emploi durable : {durable_text}")
+    if f.kind is BilanKind.TERRITOIRE:
+        lines.append(f"{_plural(len(f.donneurs), 'donneur')} d'ordre")
+        return "\n".join(lines)
+    if f.kind in (BilanKind.POINT_ETAPE, BilanKind.FINAL):
+        rows = [
+            (f"Lot {e.lot_number} · {e.company_name}", e.hours_to_date, e.hours_owed,
+             e.relation, e.progress_label)
+            for e in f.engagements
+        ]
+    else:
+        rows = [
+            (c.name, c.hours_to_date, c.hours_owed, c.relation,
+             labels.RELATION_LABELS[c.relation].lower())
+            for c in f.companies
+        ]
+    if rows:
+        lines.append(f"Avancement au {fr_date(f.progress_cutoff)} :")
+    for name, done, owed, relation, status in rows[:MAX_LINES]:
+        if relation is not RelationStatus.A_JOUR:
+            status = labels.RELATION_LABELS[relation].lower()
+        lines.append(f"• {name} : {fr_hours(done)} / {fr_hours(owed)} — {status}")
+    if len(rows) > MAX_LINES:
+        lines.append(f"… et {len(rows) - MAX_LINES} autre(s)")
+    worst = [c for c in f.companies if c.relation in (RelationStatus.SOUS_PROCEDURE,
+                                                       RelationStatus.DEFAILLANTE)]
+    if worst:
+        lines.append("Attention : " + ", ".join(
+            f"{c.name} ({labels.RELATION_LABELS[c.relation].lower()})" for c in worst))
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""HTML e-mail of a bilan (phone-readable, inline CSS, charts as cid: images) and its PDF HTML."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+from dataclasses import dataclass, field
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from clauses.bilan.figures import BilanFigures
+from reports.charts import Chart, build_charts
+from reports.text import render_text
+from reports.view import Fmt, ReportView, build_view
+
+CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises"}
+"""Which table each chart is shown above."""
+
+NUMERIC_FMTS = (Fmt.HOURS, Fmt.INT, Fmt.PCT)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """What the mail sender needs: build a multipart/alternative with ``text`` and a
+    multipart/related holding ``html`` and each image as ``image/png`` with
+    ``Content-ID: <cid>``."""
+
+    subject: str
+    html: str
+    text: str
+    images: list[tuple[str, bytes]] = field(default_factory=list)
+    filename_stem: str = "bilan"
+
+    def html_with_data_uris(self) -> str:
+        """The HTML with its images inlined, for a file opened in a browser."""
+        html = self.html
+        for cid, png in self.images:
+            data = base64.b64encode(png).decode("ascii")
+            html = html.replace(f'src="cid:{cid}"', f'src="data:image/png;base64,{data}"')
+        return html
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+    env.globals["numeric_fmts"] = NUMERIC_FMTS
+    return env
+
+
+def _images_by_table(charts: list[Chart], src) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for chart in charts:
+        place = CHART_PLACES.get(chart.cid, "")
+        out.setdefault(place, []).append({"src": src(chart), "alt": chart.alt,
+                                          "title": chart.title})
+    return out
+
+
+def render_html(
+    figures: BilanFigures,
+    audience: str = "externe",
+    *,
+    small_cell_threshold: int = 3,
+    agency_name: str | None = None,
+    generated_on: dt.date | None = None,
+) -> RenderedEmail:
+    """The bilan as an e-mail: subject, HTML (images as ``cid:``), plain text, images."""
+    from reports.labels import file_stem
+
+    view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
+                      agency_name=agency_name, generated_on=generated_on)
+    charts = build_charts(figures)
+    html = environment().get_template("email.html.j2").render(
+        view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"))
+    return RenderedEmail(
+        subject=view.subject,
+        html=html,
+        text=render_text(view),
+        images=[(c.cid, c.png) for c in charts],
+        filename_stem=file_stem(figures),
+    )
+
+
+def _css_string(text: str) -> Markup:
+    """Text safe inside a double-quoted CSS string in a <style> element (raw text in HTML)."""
+    cleaned = text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+    return Markup(cleaned.replace("\n", " "))
+
+
+def pdf_html(view: ReportView, charts: list[Chart]) -> str:
+    """Full-width tables and data: URI images, for WeasyPrint."""
+
+    def data_uri(chart: Chart) -> str:
+        return "data:image/png;base64," + base64.b64encode(chart.png).decode("ascii")
+
+    return environment().get_template("pdf.html.j2").render(
+        view=view, compact=False, images=_images_by_table(charts, data_uri),
+        footer_left=_css_string(view.subject))

@@ -1,0 +1,29 @@
+"""The bilan as a PDF (WeasyPrint), from the same view and charts as the e-mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from clauses.bilan.figures import BilanFigures
+from reports.charts import build_charts
+from reports.html import pdf_html
+from reports.view import build_view
+
+
+def render_pdf(
+    figures: BilanFigures,
+    audience: str = "externe",
+    *,
+    small_cell_threshold: int = 3,
+    agency_name: str | None = None,
+    generated_on: dt.date | None = None,
+) -> bytes:
+    """A4 PDF with page numbers; wide tables in full (not as the e-mail's phone cards)."""
+    from weasyprint import HTML  # heavy import (pango, fonts): only when a PDF is asked for
+
+    view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
+                      agency_name=agency_name, generated_on=generated_on)
+    html = pdf_html(view, build_charts(figures))
+    pdf = HTML(string=html, base_url=None).write_pdf()
+    assert pdf is not None  # write_pdf returns bytes when no target is given
+    return pdf

@@ -1,0 +1,473 @@
+"""One presentation model for every output format.
+
+:func:`build_view` turns :class:`~clauses.bilan.figures.BilanFigures` into titled tables of typed
+cells (hours, counts, shares, dates, text), applying the audience's rules once: the HTML e-mail,
+the plain text, the spreadsheet and the PDF then only lay the same cells out, so they can never
+disagree, and small-cell masking cannot be forgotten by one of them.
+
+Small cells (statistical disclosure control): in a report that leaves the agency
+(``audience="externe"``), a typology count between 1 and ``threshold - 1`` is shown as
+"< threshold" and its share is hidden, because a count of 1 or 2 people in a commune or an age band
+can identify someone. Totals stay exact. Sensitive statuses at entry (health and justice data) are
+also merged into one row for external readers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from clauses.bilan.figures import (
+    BilanFigures,
+    BilanKind,
+    CountRow,
+    RelationStatus,
+)
+from clauses.formatting import fr_date, fr_hours, fr_month, fr_number, fr_percent
+from reports import labels
+
+Audience = Literal["externe", "interne"]
+AUDIENCES: tuple[str, ...] = ("externe", "interne")
+PROTECTED_STATUS_LABEL = "Autres publics (catégories protégées)"
+
+
+class Fmt(StrEnum):
+    HOURS = "hours"
+    INT = "int"
+    PCT = "pct"
+    DATE = "date"
+    MONTH = "month"
+    TEXT = "text"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A value with its format; ``masked`` cells show ``masked_text`` instead of the value."""
+
+    value: Decimal | int | str | dt.date | None
+    fmt: Fmt = Fmt.TEXT
+    masked_text: str | None = None
+    bold: bool = False
+    indent: bool = False
+    colour: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return self.masked_text is not None
+
+    @property
+    def text(self) -> str:
+        if self.masked_text is not None:
+            return self.masked_text
+        v = self.value
+        if v is None:
+            return "–"
+        if self.fmt is Fmt.HOURS:
+            return fr_hours(v)  # type: ignore[arg-type]
+        if self.fmt is Fmt.INT:
+            return fr_number(v)  # type: ignore[arg-type]
+        if self.fmt is Fmt.PCT:
+            return fr_percent(Decimal(v).quantize(Decimal("0.001")))  # type: ignore[arg-type]
+        if self.fmt is Fmt.DATE:
+            return fr_date(v)  # type: ignore[arg-type]
+        if self.fmt is Fmt.MONTH:
+            return fr_month(v, capitalize=True)  # type: ignore[arg-type]
+        return str(v)
+
+    @property
+    def numeric(self) -> bool:
+        return self.fmt in (Fmt.HOURS, Fmt.INT, Fmt.PCT)
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    fmt: Fmt = Fmt.TEXT
+
+
+@dataclass
+class Table:
+    key: str
+    """Short unique name (also the spreadsheet's sheet name, ≤ 31 characters)."""
+    title: str
+    columns: list[Column]
+    rows: list[list[Cell]]
+    total: list[Cell] | None = None
+    note: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return any(c.masked for row in self.rows for c in row)
+
+
+@dataclass(frozen=True)
+class NoteView:
+    written_on: dt.date
+    about: str
+    body: str
+
+    @property
+    def date_text(self) -> str:
+        return fr_date(self.written_on)
+
+
+@dataclass
+class ReportView:
+    kind: BilanKind
+    audience: str
+    threshold: int
+    subject: str
+    title: str
+    subtitle: str
+    context_lines: list[str]
+    key_figures: list[tuple[str, Cell]]
+    tables: list[Table]
+    notes: list[NoteView]
+    footer: list[str] = field(default_factory=list)
+
+    @property
+    def masked(self) -> bool:
+        return any(t.masked for t in self.tables)
+
+
+class Masker:
+    """Applies the small-cell rule of the audience to counts and their shares."""
+
+    def __init__(self, audience: str, threshold: int) -> None:
+        if audience not in AUDIENCES:
+            raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
+        self.active = audience == "externe" and threshold > 1
+        self.threshold = threshold
+
+    def hides(self, n: int) -> bool:
+        return self.active and 0 < n < self.threshold
+
+    def count(self, n: int, **style) -> Cell:
+        return Cell(n, Fmt.INT, f"< {self.threshold}" if self.hides(n) else None, **style)
+
+    def share(self, n: int, total: int) -> Cell:
+        if self.hides(n):
+            return Cell(None, Fmt.PCT, "–")
+        return Cell(Decimal(n) / Decimal(total) if total else None, Fmt.PCT)
+
+
+def _h(v: Decimal, **style) -> Cell:
+    return Cell(v, Fmt.HOURS, **style)
+
+
+def _n(v: int, **style) -> Cell:
+    return Cell(v, Fmt.INT, **style)
+
+
+def _t(v: str | None, **style) -> Cell:
+    return Cell(v, Fmt.TEXT, **style)
+
+
+def _pct(done: Decimal, owed: Decimal, **style) -> Cell:
+    return Cell(done / owed if owed else None, Fmt.PCT, **style)
+
+
+def _relation(status: RelationStatus) -> Cell:
+    return Cell(labels.RELATION_LABELS[status], Fmt.TEXT, colour=labels.RELATION_COLOURS[status])
+
+
+# --- the view --------------------------------------------------------------------------------
+
+
+def build_view(
+    figures: BilanFigures,
+    audience: str = "externe",
+    *,
+    small_cell_threshold: int = 3,
+    agency_name: str | None = None,
+    generated_on: dt.date | None = None,
+) -> ReportView:
+    masker = Masker(audience, small_cell_threshold)
+    f = figures
+    market_bilan = f.kind in (BilanKind.POINT_ETAPE, BilanKind.FINAL)
+    subtitle = (
+        f"{f.market_reference} — {f.market_title}" if market_bilan else labels.subject_of(f)
+    )
+    context = []
+    if market_bilan:
+        context.append(f"Donneur d'ordre : {f.donneur_name}")
+        context.append(f"Période : {labels.period_label(f.period)}")
+    else:
+        context.append(f"Période : {labels.period_label(f.period)}")
+    tables: list[Table] = []
+    if f.kind is BilanKind.TERRITOIRE:
+        tables.append(_donneurs_table(f))
+    tables.append(_months_table(f))
+    tables.append(_companies_table(f))
+    if market_bilan or audience == "interne":
+        tables.append(_engagements_table(f))
+    if not market_bilan:
+        tables.append(_markets_table(f))
+    tables.extend(_typology_tables(f, masker))
+    tables.append(_contract_types_table(f, masker))
+    tables.append(_exits_table(f, masker))
+    footer = [
+        f"Document établi par {agency_name or 'l’AMO Insertion'} le "
+        f"{fr_date(generated_on or dt.date.today())}.",
+        "Heures comptabilisées selon le règlement de comptage du territoire ; les heures sont "
+        "déclarées par mois.",
+        f"Avancement : heures attendues au prorata de la durée des lots, au "
+        f"{fr_date(f.progress_cutoff)} (dernier mois complet).",
+        "Une personne ayant plusieurs contrats ou travaillant sur plusieurs marchés est comptée "
+        "une seule fois dans les totaux.",
+    ]
+    if masker.active:
+        footer.append(
+            f"Secret statistique : les effectifs de 1 à {small_cell_threshold - 1} sont affichés "
+            f"« < {small_cell_threshold} » ; les totaux sont exacts."
+        )
+    return ReportView(
+        kind=f.kind,
+        audience=audience,
+        threshold=small_cell_threshold,
+        subject=labels.mail_subject(f),
+        title=labels.title(f),
+        subtitle=subtitle,
+        context_lines=context,
+        key_figures=_key_figures(f),
+        tables=[t for t in tables if t.rows or t.key in ("Entreprises",)],
+        notes=[NoteView(n.written_on, n.about, n.body) for n in f.notes],
+        footer=footer,
+    )
+
+
+def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
+    out: list[tuple[str, Cell]] = []
+    if f.kind in (BilanKind.ANNUEL, BilanKind.TERRITOIRE):
+        out.append(("Marchés et opérations avec clause et/ou action", _n(f.markets.total)))
+        for kind, label in labels.MARKET_KIND_LABELS.items():
+            out.append((f"dont {label[0].lower()}{label[1:]}",
+                        _n(f.markets.by_kind.get(kind, 0), indent=True)))
+    out.append(("Heures réalisées sur la période", _h(f.hours_counted, bold=True)))
+    if f.hours_work or f.hours_training:
+        out.append(("dont heures de formation déclarées", _h(f.hours_training, indent=True)))
+    out.append(("Heures dues (engagements)", _h(f.hours_owed)))
+    out.append(("Heures réalisées depuis le début des marchés", _h(f.hours_to_date)))
+    out.append(("Taux de réalisation", Cell(f.completion, Fmt.PCT)))
+    out.append(("Contrats", _n(f.contracts)))
+    out.append(("Personnes (comptées une fois)", _n(f.persons, bold=True)))
+    out.append(("Sorties sur la période", _n(f.persons_exited)))
+    if f.kind is not BilanKind.TERRITOIRE:
+        late = sum(1 for c in f.companies if c.relation is not RelationStatus.A_JOUR)
+        out.append(("Entreprises suivies", _n(len(f.companies))))
+        out.append(("dont en retard, sous procédure ou défaillantes", _n(late, indent=True)))
+    return out
+
+
+def _months_table(f: BilanFigures) -> Table:
+    rows = [
+        [Cell(m.month, Fmt.MONTH), _h(m.counted_hours), _h(m.work_hours), _h(m.training_hours)]
+        for m in f.hours_by_month
+    ]
+    return Table(
+        key="Heures par mois",
+        title="Heures réalisées par mois",
+        columns=[Column("Mois", Fmt.MONTH), Column("Heures comptabilisées", Fmt.HOURS),
+                 Column("Travail déclaré", Fmt.HOURS), Column("Formation déclarée", Fmt.HOURS)],
+        rows=rows,
+        total=[_t("Total", bold=True), _h(f.hours_counted, bold=True),
+               _h(f.hours_work, bold=True), _h(f.hours_training, bold=True)],
+    )
+
+
+def _companies_table(f: BilanFigures) -> Table:
+    cutoff = fr_date(f.progress_cutoff)
+    rows = [
+        [
+            _t(c.name, bold=True),
+            _t(labels.COMPANY_KIND_LABELS.get(c.kind, c.kind)),
+            _h(c.hours_owed),
+            _h(c.hours_period),
+            _h(c.hours_to_date),
+            _h(c.hours_expected),
+            _pct(c.hours_to_date, c.hours_owed),
+            _n(c.contracts),
+            _n(c.persons),
+            _relation(c.relation),
+        ]
+        for c in f.companies
+    ]
+    total = [
+        _t("Total", bold=True), _t(""),
+        _h(sum((c.hours_owed for c in f.companies), Decimal(0)), bold=True),
+        _h(sum((c.hours_period for c in f.companies), Decimal(0)), bold=True),
+        _h(sum((c.hours_to_date for c in f.companies), Decimal(0)), bold=True),
+        _h(sum((c.hours_expected for c in f.companies), Decimal(0)), bold=True),
+        _pct(f.hours_to_date, f.hours_owed, bold=True),
+        _n(f.contracts, bold=True), _n(f.persons, bold=True), _t(""),
+    ]
+    note = None
+    if f.pooled_persons_note:
+        note = ("Des personnes ont travaillé pour plusieurs entreprises (heures mutualisées) : "
+                "le total des personnes les compte une seule fois.")
+    return Table(
+        key="Entreprises",
+        title="Réalisation par entreprise",
+        columns=[Column("Entreprise"), Column("Type"), Column("Heures dues", Fmt.HOURS),
+                 Column("Réalisées (période)", Fmt.HOURS), Column("Réalisées (cumul)", Fmt.HOURS),
+                 Column(f"Attendues au {cutoff}", Fmt.HOURS), Column("Taux", Fmt.PCT),
+                 Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT), Column("Relation")],
+        rows=rows,
+        total=total if rows else None,
+        note=note,
+    )
+
+
+def _engagements_table(f: BilanFigures) -> Table:
+    rows = [
+        [
+            _t(f"{e.market_reference} · lot {e.lot_number}", bold=True),
+            _t(e.lot_label),
+            _t(e.company_name),
+            _h(e.hours_owed),
+            _h(e.hours_to_date),
+            _h(e.hours_expected),
+            _t(e.progress_label[:1].upper() + e.progress_label[1:]),
+            _relation(e.relation),
+        ]
+        for e in f.engagements
+    ]
+    return Table(
+        key="Lots",
+        title="Suivi par lot et par entreprise",
+        columns=[Column("Lot"), Column("Intitulé"), Column("Entreprise"),
+                 Column("Heures dues", Fmt.HOURS), Column("Réalisées (cumul)", Fmt.HOURS),
+                 Column(f"Attendues au {fr_date(f.progress_cutoff)}", Fmt.HOURS),
+                 Column("Avancement"), Column("Relation")],
+        rows=rows,
+    )
+
+
+def _markets_table(f: BilanFigures) -> Table:
+    rows = [
+        [
+            _t(m.reference, bold=True),
+            _t(m.title),
+            _t(labels.MARKET_KIND_SHORT.get(m.kind, m.kind)),
+            _t(labels.MARKET_STATUS_LABELS.get(m.status, m.status)),
+            Cell(m.start_date, Fmt.DATE),
+            Cell(m.end_date, Fmt.DATE),
+            _h(m.hours_owed),
+            _h(m.hours_period),
+            _h(m.hours_to_date),
+            _pct(m.hours_to_date, m.hours_owed),
+            _n(m.contracts),
+            _n(m.persons),
+        ]
+        for m in f.market_lines
+    ]
+    columns = [Column("Référence"), Column("Intitulé"), Column("Type"), Column("Statut"),
+               Column("Début", Fmt.DATE), Column("Fin", Fmt.DATE),
+               Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS),
+               Column("Réalisées (cumul)", Fmt.HOURS), Column("Taux", Fmt.PCT),
+               Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)]
+    if f.kind is BilanKind.TERRITOIRE:
+        columns.insert(1, Column("Donneur d'ordre"))
+        for row, m in zip(rows, f.market_lines, strict=True):
+            row.insert(1, _t(m.donneur_name))
+    return Table(key="Marchés", title="Marchés et opérations", columns=columns, rows=rows)
+
+
+def _donneurs_table(f: BilanFigures) -> Table:
+    rows = [
+        [_t(d.name, bold=True), _n(d.markets), _h(d.hours_owed), _h(d.hours_period),
+         _n(d.contracts), _n(d.persons)]
+        for d in f.donneurs
+    ]
+    return Table(
+        key="Donneurs d'ordre",
+        title="Par donneur d'ordre",
+        columns=[Column("Donneur d'ordre"), Column("Marchés", Fmt.INT),
+                 Column("Heures dues", Fmt.HOURS), Column("Heures réalisées", Fmt.HOURS),
+                 Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)],
+        rows=rows,
+        total=[_t("Territoire", bold=True), _n(f.markets.total, bold=True),
+               _h(f.hours_owed, bold=True), _h(f.hours_counted, bold=True),
+               _n(f.contracts, bold=True), _n(f.persons, bold=True)],
+        note="Une personne ayant travaillé pour plusieurs donneurs d'ordre apparaît sur chaque "
+             "ligne concernée et une seule fois dans le total du territoire.",
+    )
+
+
+def _count_table(key: str, title: str, first: str, rows: list[CountRow], total: int,
+                 masker: Masker, *, protect_sensitive: bool = False) -> Table:
+    shown = list(rows)
+    if protect_sensitive and masker.active:
+        sensitive = [r for r in shown if r.sensitive]
+        if sensitive:
+            shown = [r for r in shown if not r.sensitive]
+            shown.append(CountRow("protege", PROTECTED_STATUS_LABEL,
+                                  sum(r.count for r in sensitive)))
+    return Table(
+        key=key,
+        title=title,
+        columns=[Column(first), Column("Personnes", Fmt.INT), Column("Part", Fmt.PCT)],
+        rows=[[_t(r.label), masker.count(r.count), masker.share(r.count, total)] for r in shown],
+        total=[_t("Total", bold=True), _n(total, bold=True),
+               Cell(Decimal(1) if total else None, Fmt.PCT, bold=True)],
+    )
+
+
+def _typology_tables(f: BilanFigures, masker: Masker) -> list[Table]:
+    t = f.typology
+    p = f.persons
+    return [
+        _count_table("Âge", "Âge à l'entrée (premier contrat de la période)", "Tranche d'âge",
+                     t.age_bands, p, masker),
+        _count_table("Genre", "Genre", "Genre", t.genders, p, masker),
+        _count_table("Commune", "Lieu de résidence", "Commune", t.communes, p, masker),
+        _count_table("QPV", "Résidence en quartier prioritaire (QPV)", "Résidence", t.qpv, p,
+                     masker),
+        _count_table("Statut à l'entrée", "Statut à l'entrée", "Statut", t.status_at_entry, p,
+                     masker, protect_sensitive=True),
+    ]
+
+
+def _contract_types_table(f: BilanFigures, masker: Masker) -> Table:
+    rows = [
+        [_t(r.label), masker.count(r.contracts), masker.count(r.persons), _h(r.counted_hours),
+         _t("oui" if r.durable else "non")]
+        for r in f.contract_types
+    ]
+    return Table(
+        key="Types de contrat",
+        title="Typologie des contrats",
+        columns=[Column("Type de contrat"), Column("Contrats", Fmt.INT),
+                 Column("Personnes", Fmt.INT), Column("Heures comptabilisées", Fmt.HOURS),
+                 Column("Emploi durable")],
+        rows=rows,
+        total=[_t("Total", bold=True), _n(f.contracts, bold=True), _n(f.persons, bold=True),
+               _h(sum((r.counted_hours for r in f.contract_types), Decimal(0)), bold=True),
+               _t("")],
+        note="Une personne peut avoir eu plusieurs types de contrat : la colonne Personnes ne "
+             "s'additionne pas." if sum(r.persons for r in f.contract_types) > f.persons else None,
+    )
+
+
+def _exits_table(f: BilanFigures, masker: Masker) -> Table:
+    rows: list[list[Cell]] = []
+    for category in f.exits:
+        rows.append([_t(category.label, bold=True), masker.count(category.persons, bold=True),
+                     masker.share(category.persons, f.persons_exited)])
+        for s in category.situations:
+            rows.append([_t(s.label, indent=True), masker.count(s.count),
+                         masker.share(s.count, f.persons_exited)])
+    rows.append([_t("Sans sortie sur la période"), _n(f.persons_without_exit),
+                 Cell(None, Fmt.PCT)])
+    return Table(
+        key="Sorties",
+        title="Situation des personnes à la sortie",
+        columns=[Column("Catégorie / situation"), Column("Personnes", Fmt.INT),
+                 Column("Part des sorties", Fmt.PCT)],
+        rows=rows,
+        total=[_t("Sorties sur la période", bold=True), _n(f.persons_exited, bold=True),
+               Cell(Decimal(1) if f.persons_exited else None, Fmt.PCT, bold=True)],
+    )

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system services and libraries the test-suite starts or loads, when missing:
+# PostgreSQL (server binaries), Dovecot (IMAP), and the Pango libraries WeasyPrint renders PDFs with.
+# Idempotent; needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+need=()
+pg_bindir() {
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { echo "$d"; return; }; done
+  command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ] && pg_config --bindir
+}
+[ -n "$(pg_bindir || true)" ] || need+=(postgresql)
+command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || need+=(libharfbuzz-subset0)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "system-deps: everything present"
+  exit 0
+fi
+echo "system-deps: installing ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Debian's maintainer scripts try to start the services; the tests start their own instances.
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "system-deps: done"

@@ -1,0 +1,41 @@
+"""Migrations go from empty to head and back, and the head matches the models exactly."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from sqlalchemy import inspect
+
+from clausebot.cli import main
+from storage import migrate
+from storage.db import Database
+from storage.models import Base
+
+
+def test_upgrade_to_head_then_downgrade_to_base(empty_db_url):
+    db = Database(empty_db_url)
+    try:
+        migrate.upgrade(db)
+        assert migrate.current_revision(db) == migrate.head_revision()
+        tables = set(inspect(db.engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+        assert migrate.pending_differences(db) == []
+        migrate.downgrade(db, "base")
+        left = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+        assert left == set()
+        migrate.upgrade(db)  # and up again: the downgrade left nothing behind
+        assert migrate.current_revision(db) == migrate.head_revision()
+    finally:
+        db.dispose()
+
+
+def test_cli_db_upgrade_is_idempotent(empty_db_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("CLAUSEBOT_DATABASE_URL", empty_db_url)
+    monkeypatch.setenv("CLAUSEBOT_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    first = runner.invoke(main, ["db", "upgrade"])
+    assert first.exit_code == 0, first.output
+    assert "Base à jour" in first.output
+    second = runner.invoke(main, ["db", "upgrade"])
+    assert second.exit_code == 0
+    current = runner.invoke(main, ["db", "current"])
+    assert migrate.head_revision() in current.output
