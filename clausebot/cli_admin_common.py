@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
@@ -64,6 +64,10 @@ def admin_session(state: Any) -> Iterator[Session]:
             yield session
     except DomainError as exc:
         raise CliError(exc.message_fr) from exc
+    except IntegrityError as exc:
+        # Only a concurrent writer can get here: every create command checks its keys first.
+        raise CliError("Conflit avec une autre opération en cours (doublon) : rien n'a été "
+                       "écrit. Relancez la commande.") from exc
     except (OperationalError, ProgrammingError) as exc:
         text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
         if "no such table" in text or "does not exist" in text:

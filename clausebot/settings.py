@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     # chat
     telegram_token: SecretStr | None = None
+    telegram_bot_username: str | None = None
     telegram_base_url: str | None = None
     telegram_base_file_url: str | None = None
     chat_rate_per_second: float = 25.0

@@ -15,6 +15,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Self
 
+from storage.models.enums import (
+    CompanyKind,
+    EngagementMeans,
+    Gender,
+    MarketKind,
+    PrescriberKind,
+    Role,
+)
+
 
 class LabelledEnum(StrEnum):
     """A string enum whose members carry a French and an English label."""
@@ -47,128 +56,57 @@ class LabelledEnum(StrEnum):
             raise ValueError(f"{value!r} is not one of: {', '.join(cls.keys())}") from None
 
 
-class MarketKind(LabelledEnum):
-    """Kinds of market a buyer's bilan counts separately (DOMAIN.md, "Kinds of market")."""
+# French labels of the schema's closed vocabularies (storage.models.enums holds the values the
+# database constrains; there is one list of values, and its labels live here).
+MARKET_KIND_FR: dict[MarketKind, str] = {
+    MarketKind.CLAUSE_EXECUTION: "Marché avec clause d'exécution sociale",
+    MarketKind.CRITERE_ATTRIBUTION: "Clause d'exécution + critère d'attribution insertion",
+    MarketKind.MARCHE_RESERVE: "Marché réservé aux SIAE / structures équivalentes (art. L2113-13 CCP)",
+    MarketKind.MARCHE_INSERTION: "Marché d'insertion (achat d'une prestation d'insertion)",
+}
 
-    CLAUSE_EXECUTION = (
-        "clause_execution",
-        "Marché avec clause d'exécution sociale",
-        "Market with a social execution clause",
-    )
-    CLAUSE_ATTRIBUTION = (
-        "clause_attribution",
-        "Clause d'exécution + critère d'attribution insertion",
-        "Execution clause + insertion award criterion",
-    )
-    RESERVE = (
-        "reserve",
-        "Marché réservé aux SIAE / structures équivalentes (art. L2113-13 CCP)",
-        "Market reserved to SIAE / equivalent structures (art. L2113-13 CCP)",
-    )
-    INSERTION = (
-        "insertion",
-        "Marché d'insertion (achat d'une prestation d'insertion)",
-        "Insertion market (purchase of an insertion service)",
-    )
+COMPANY_KIND_FR: dict[CompanyKind, str] = {
+    CompanyKind.ORDINAIRE: "Entreprise",
+    CompanyKind.EI: "Entreprise d'insertion (EI)",
+    CompanyKind.ETTI: "Entreprise de travail temporaire d'insertion (ETTI)",
+    CompanyKind.AI: "Association intermédiaire (AI)",
+    CompanyKind.ACI: "Atelier et chantier d'insertion (ACI)",
+    CompanyKind.GEIQ: "Groupement d'employeurs pour l'insertion et la qualification (GEIQ)",
+    CompanyKind.EA: "Entreprise adaptée (EA)",
+}
 
-    @property
-    def owes_hours(self) -> bool:
-        """Markets whose holder owes a number of insertion hours (tracked by a grid)."""
-        return self in (MarketKind.CLAUSE_EXECUTION, MarketKind.CLAUSE_ATTRIBUTION)
+ENGAGEMENT_MEANS_FR: dict[EngagementMeans, str] = {
+    EngagementMeans.EMBAUCHE_DIRECTE: "Embauche directe (CDD, CDI, alternance)",
+    EngagementMeans.ETTI: "Intérim via une ETTI",
+    EngagementMeans.AI: "Mise à disposition par une AI",
+    EngagementMeans.GEIQ: "Mise à disposition par un GEIQ",
+    EngagementMeans.SOUS_TRAITANCE_SIAE: "Sous-traitance ou cotraitance avec une SIAE",
+}
 
+ROLE_FR: dict[Role, str] = {
+    Role.ADMIN: "Administrateur·rice",
+    Role.FACILITATEUR: "Facilitateur·rice clause sociale",
+    Role.ENTREPRISE: "Entreprise (titulaire, SIAE, GEIQ, EA)",
+    Role.REFERENT: "Référent·e du donneur d'ordre",
+    Role.PRESCRIPTEUR: "Prescripteur·rice",
+}
 
-class CompanyKind(LabelledEnum):
-    """Kinds of employer that hold a lot or carry a work contract."""
+PRESCRIBER_KIND_FR: dict[PrescriberKind, str] = {
+    PrescriberKind.FRANCE_TRAVAIL: "France Travail",
+    PrescriberKind.MISSION_LOCALE: "Mission Locale",
+    PrescriberKind.PLIE: "PLIE",
+    PrescriberKind.CAP_EMPLOI: "Cap Emploi",
+    PrescriberKind.SPIP: "SPIP",
+    PrescriberKind.SIAE: "SIAE",
+    PrescriberKind.AUTRE: "Autre",
+}
 
-    ENTREPRISE = ("entreprise", "Entreprise", "Company")
-    EI = ("ei", "Entreprise d'insertion (EI)", "Work integration company (EI)")
-    ETTI = (
-        "etti",
-        "Entreprise de travail temporaire d'insertion (ETTI)",
-        "Work integration temp agency (ETTI)",
-    )
-    AI = ("ai", "Association intermédiaire (AI)", "Intermediary association (AI)")
-    ACI = ("aci", "Atelier et chantier d'insertion (ACI)", "Insertion workshop (ACI)")
-    GEIQ = (
-        "geiq",
-        "Groupement d'employeurs pour l'insertion et la qualification (GEIQ)",
-        "Employers' group for insertion and qualification (GEIQ)",
-    )
-    EA = ("ea", "Entreprise adaptée (EA)", "Disability-inclusive company (EA)")
-    ETT = ("ett", "Entreprise de travail temporaire", "Temp agency")
+GENDER_FR: dict[Gender, str] = {Gender.F: "Femme", Gender.M: "Homme", Gender.X: "Non renseigné"}
 
-    @property
-    def is_siae(self) -> bool:
-        """Structures of the IAE (insertion par l'activité économique)."""
-        return self in (CompanyKind.EI, CompanyKind.ETTI, CompanyKind.AI, CompanyKind.ACI)
-
-
-class EngagementMean(LabelledEnum):
-    """Ways a company meets its clause (DOMAIN.md, life of a clause, step 8)."""
-
-    EMBAUCHE_DIRECTE = (
-        "embauche_directe",
-        "Embauche directe (CDD, CDI, apprentissage, professionnalisation)",
-        "Direct hiring",
-    )
-    INTERIM_ETTI = ("interim_etti", "Intérim via une ETTI", "Temp work through an ETTI")
-    INTERIM_ETT = ("interim_ett", "Intérim via une agence classique", "Temp work (ordinary agency)")
-    MISE_A_DISPOSITION_AI = (
-        "mise_a_disposition_ai",
-        "Mise à disposition par une AI",
-        "Staff lent by an AI",
-    )
-    MISE_A_DISPOSITION_GEIQ = (
-        "mise_a_disposition_geiq",
-        "Mise à disposition par un GEIQ",
-        "Staff lent by a GEIQ",
-    )
-    SOUS_TRAITANCE_SIAE = (
-        "sous_traitance_siae",
-        "Sous-traitance à une SIAE (EI, ACI)",
-        "Subcontracting to an SIAE",
-    )
-    COTRAITANCE_SIAE = (
-        "cotraitance_siae",
-        "Cotraitance avec une SIAE (EI, ACI)",
-        "Co-contracting with an SIAE",
-    )
-    EMBAUCHE_SALARIE_SIAE = (
-        "embauche_salarie_siae",
-        "Embauche d'un·e salarié·e en parcours SIAE",
-        "Hiring an SIAE employee",
-    )
-
-
-class Role(LabelledEnum):
-    """Roles of the product's users (the participant is never a user)."""
-
-    ADMIN = ("admin", "Administrateur·rice", "Administrator")
-    FACILITATEUR = ("facilitateur", "Facilitateur·rice clause sociale", "Clause facilitator")
-    DONNEUR_ORDRE = ("donneur_ordre", "Référent·e du donneur d'ordre", "Buyer's referent")
-    ENTREPRISE = ("entreprise", "Entreprise (titulaire, SIAE, GEIQ, EA)", "Company")
-    PRESCRIPTEUR = ("prescripteur", "Prescripteur·rice", "Prescriber")
-
-
-class PrescriberKind(LabelledEnum):
-    """Employment and insertion intermediaries that refer candidates."""
-
-    FRANCE_TRAVAIL = ("france_travail", "France Travail", "France Travail")
-    MISSION_LOCALE = ("mission_locale", "Mission Locale", "Mission Locale (youth)")
-    PLIE = ("plie", "PLIE", "PLIE (local employment plan)")
-    CAP_EMPLOI = ("cap_emploi", "Cap Emploi", "Cap Emploi (disability)")
-    SPIP = ("spip", "SPIP", "Probation service (SPIP)")
-    DEPARTEMENT = ("departement", "Département (référent RSA)", "Département (RSA referent)")
-    SIAE = ("siae", "SIAE", "SIAE")
-    AUTRE = ("autre", "Autre", "Other")
-
-
-class Gender(LabelledEnum):
-    """Gender as reported in the bilans' beneficiary typology."""
-
-    FEMME = ("f", "Femme", "Woman")
-    HOMME = ("m", "Homme", "Man")
-    NON_RENSEIGNE = ("nr", "Non renseigné", "Not stated")
+OWES_HOURS: frozenset[MarketKind] = frozenset(
+    {MarketKind.CLAUSE_EXECUTION, MarketKind.CRITERE_ATTRIBUTION}
+)
+"""Markets whose holder owes a number of insertion hours (tracked by a grid)."""
 
 
 EXIT_CATEGORY_KEYS: tuple[str, ...] = (

@@ -469,6 +469,7 @@ class _Entity:
     first_line: int | None
     values: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int | None] = field(default_factory=dict)
+    seen_on: list[int | None] = field(default_factory=list)
 
     def get(self, name: str) -> Any:
         value = self.values.get(name)
@@ -616,6 +617,7 @@ class _Validator:
         if isinstance(donneur, str):
             entity = self.donneurs.setdefault(_fold(donneur), _Entity(_fold(donneur), line))
             entity.values.setdefault("name", donneur)  # spelled as on its first line
+            entity.seen_on.append(line)
             self._merge(entity, line, {"kind": donneur_kind}, f"le donneur « {donneur} »",
                         {"kind": ("type_donneur", None)})
         if isinstance(ref, str):
@@ -660,11 +662,13 @@ class _Validator:
         for key, ent in self.donneurs.items():
             existing = db_donneurs.get(key)
             if existing is None and ent.get("kind") is None and not ent.has("kind"):
-                continue  # reported below, where a market or a line names it
+                continue  # unknown: reported just below, on every line naming it
             plan.donneurs[key] = (ent, existing)
         for key, ent in self.donneurs.items():
-            if key not in plan.donneurs:
-                self.error(ent.first_line, "donneur",
+            if key in plan.donneurs:
+                continue
+            for line in ent.seen_on:  # every line naming it is wrong, so every one is listed
+                self.error(line, "donneur",
                            f"donneur d'ordre inconnu « {ent.get('name')} » : il n'existe pas en "
                            "base et aucune ligne du fichier ne le crée (remplissez type_donneur "
                            "pour le créer, ou corrigez le nom).")

@@ -66,6 +66,7 @@ def issue_invitation(
         raise DomainError("Une invitation « prescripteur » doit désigner le prescripteur.")
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(12))
     code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+    now = clock.now()
     inv = Invitation(
         code_hash=_hash(code),
         role=role,
@@ -76,8 +77,8 @@ def issue_invitation(
         prescriber_id=prescriber_id,
         user_id=facilitator_user_id,
         created_by_id=created_by_id,
-        created_at=clock.now(),
-        expires_at=clock.now() + dt.timedelta(days=valid_days),
+        created_at=now,
+        expires_at=now + dt.timedelta(days=valid_days),
     )
     session.add(inv)
     session.flush()

@@ -264,6 +264,7 @@ class AnonymisationResult:
     candidatures_scrubbed: int = 0
     alerts_scrubbed: int = 0
     messages_scrubbed: int = 0
+    files: list[str] = field(default_factory=list)
 
 
 def anonymise_participants(ctx: Context, session: Session, actor: Actor,
@@ -300,7 +301,7 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
         p.anonymised_at = now
     doc_ids = participant_document_ids(session, ids)
     result.documents_deleted = len(doc_ids)
-    delete_documents(ctx, session, doc_ids)
+    result.files = delete_documents(ctx, session, doc_ids)
     result.candidatures_scrubbed = session.execute(
         update(Candidature).where(Candidature.participant_id.in_(ids))
         .values(message=None, refusal_reason=None),
@@ -308,13 +309,15 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
     ).rowcount
     result.alerts_scrubbed, result.messages_scrubbed = scrub_messages(session, ids)
     session.add_all(
-        _audit_row(actor, "participant.anonymise", pid, reason=reason) for pid in ids
+        participant_audit_row(actor, "participant.anonymise", pid, reason=reason) for pid in ids
     )
     session.flush()
     return result
 
 
-def _audit_row(actor: Actor, action: str, participant_id: int, **detail: Any) -> AuditEntry:
+def participant_audit_row(actor: Actor, action: str, participant_id: int, **detail: Any
+                          ) -> AuditEntry:
+    """One audit row per person, so `clausebot audit --participant N` finds bulk operations."""
     return AuditEntry(
         actor_user_id=actor.user_id, actor_label=(actor.label or "?")[:254], channel=actor.channel,
         action=action, subject_type="participant", subject_id=participant_id,

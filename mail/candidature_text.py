@@ -162,10 +162,6 @@ def _name_from_filename(filename: str | None) -> tuple[str, str] | None:
     return None
 
 
-def _title(name: str) -> str:
-    return name if not name.isupper() else name  # keep what the sender wrote; domain cleans spaces
-
-
 def extract_candidate(text: str, subject: str, criteria: dict[str, Any],
                       cv_filename: str | None = None) -> CandidateFields:
     """Best understanding of the candidate; `candidate` is None when no name was found."""
@@ -214,7 +210,7 @@ def extract_candidate(text: str, subject: str, criteria: dict[str, Any],
     if not structured:
         message = text.strip()[:2000] or None
     result.candidate = CandidateInput(
-        last_name=_title(last.strip())[:100],
+        last_name=last.strip()[:100],
         first_name=first.strip()[:100],
         birth_date=birth,
         gender=gender,

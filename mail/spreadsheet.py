@@ -212,14 +212,15 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
         if not last_name:
             problems.append("nom manquant")
         parsed: dict[str, Any] = {}
-        for key, func in (
-            ("month", lambda: _month(cell(values, "mois"), today)),
-            ("work", lambda: _hours(cell(values, "heures_travail"), "heures de travail", required=True)),
-            ("training", lambda: _hours(cell(values, "heures_formation"), "heures de formation", required=False)),
-            ("lot", lambda: _lot(cell(values, "lot"))),
-        ):
+        steps: tuple[tuple[str, str, Any], ...] = (
+            ("month", "mois", lambda v: _month(v, today)),
+            ("work", "heures_travail", lambda v: _hours(v, "heures de travail", required=True)),
+            ("training", "heures_formation", lambda v: _hours(v, "heures de formation", required=False)),
+            ("lot", "lot", _lot),
+        )
+        for name, column, convert in steps:
             try:
-                parsed[key] = func()
+                parsed[name] = convert(cell(values, column))
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
         if problems:

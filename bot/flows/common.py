@@ -66,3 +66,9 @@ def iso_month(value: str) -> dt.date:
 
 def chunks(items: list[Button], per_row: int) -> Keyboard:
     return [items[i: i + per_row] for i in range(0, len(items), per_row)]
+
+
+def like_pattern(text: str) -> str:
+    """A case-folded LIKE pattern matching `text` anywhere, its wildcards escaped (escape "\\")."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

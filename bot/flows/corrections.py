@@ -28,7 +28,7 @@ def cmd_mes_declarations(t: Turn, args: str) -> None:
     if not views:
         t.say("Aucune déclaration enregistrée pour le moment. Tapez /declarer pour en faire une.")
         return
-    lines = [f"Vos {len(views)} dernières déclarations :"]
+    lines = [f"Vos dernières déclarations ({len(views)}) :"]
     buttons = []
     for n, v in enumerate(views, start=1):
         revision = f", révision {v.revision}" if v.revision > 1 else ""

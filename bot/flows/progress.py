@@ -17,9 +17,7 @@ from clauses.authz import scope_markets
 from clauses.formatting import fr_date, fr_hours, fr_percent
 from storage.models import Market, MarketStatus, Role
 
-STATUS_ICONS = {"en_avance": "🟢", "a_jour": "🟢", "ok": "🟢", "on_track": "🟢",
-                "a_risque": "🟠", "at_risk": "🟠", "en_retard": "🔴", "late": "🔴",
-                "termine": "✅", "done": "✅"}
+STATUS_ICONS = {"a_jour": "🟢", "a_risque": "🟠", "en_retard": "🔴", "solde": "✅"}
 
 
 def progress_bar(done: Decimal, owed: Decimal, width: int = 10) -> str:
@@ -28,7 +26,8 @@ def progress_bar(done: Decimal, owed: Decimal, width: int = 10) -> str:
         return "—"
     share = max(Decimal(0), done / owed)
     filled = min(width, int((share * width).to_integral_value()))
-    return "▓" * filled + "░" * (width - filled) + f" {fr_percent(min(share, Decimal(9.99)), 0)}"
+    percent = fr_percent(min(share, Decimal("9.99")), 0)
+    return "▓" * filled + "░" * (width - filled) + f" {percent}"
 
 
 def _progress(t: Turn):

@@ -12,6 +12,7 @@ import logging
 from sqlalchemy import func, select
 
 from bot import texts
+from bot.flows.common import like_pattern
 from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
@@ -24,20 +25,35 @@ log = logging.getLogger(__name__)
 BILAN_UNAVAILABLE = "Les bilans sont momentanément indisponibles dans le chat. Réessayez plus tard."
 
 
-def _render(figures) -> str:
+def _audience(t: Turn) -> str:
+    """Staff read every figure; anything shown outside the agency masks small cells."""
+    return "interne" if t.role in (Role.ADMIN, Role.FACILITATEUR) else "externe"
+
+
+def _render(t: Turn, figures) -> str:
     from reports import render_chat
 
-    return render_chat(figures)
+    return render_chat(figures, _audience(t),
+                       small_cell_threshold=t.ctx.policy.small_cell_threshold)
+
+
+def _market_figures(t: Turn, market: Market):
+    try:
+        from clauses.bilan import market_figures
+    except ImportError:
+        log.warning("clauses.bilan unavailable")
+        return None
+    return market_figures(t.session, market.id, t.today, t.ctx.rulebook)
 
 
 def _market_text(t: Turn, market: Market) -> str | None:
+    figures = _market_figures(t, market)
+    if figures is None:
+        return None
     try:
-        from clauses.bilan import market_figures
-
-        figures = market_figures(t.session, market.id, t.today, t.ctx.rulebook)
-        return _render(figures)
+        return _render(t, figures)
     except ImportError:
-        log.warning("clauses.bilan / reports.render_chat unavailable")
+        log.warning("reports.render_chat unavailable")
         return None
 
 
@@ -98,20 +114,32 @@ def on_point(t: Turn, parts: list[str]) -> None:
     if not referents:
         t.say("Aucun référent avec une adresse e-mail n'est enregistré pour ce donneur d'ordre.")
         return
-    text = _market_text(t, market)
-    if text is None:
+    figures = _market_figures(t, market)
+    try:
+        from reports import render_html
+    except ImportError:
+        figures = None
+    if figures is None:
         t.say(BILAN_UNAVAILABLE)
         return
+    policy = t.ctx.policy
+    rendered = render_html(figures, "externe", small_cell_threshold=policy.small_cell_threshold,
+                           agency_name=policy.agency_name, generated_on=t.today)
+    attachments = []
+    for cid, png in rendered.images:
+        doc = t.ctx.documents.store(t.session, png, kind="report_image", display_name=f"{cid}.png",
+                                    mime_type="image/png", max_bytes=20 * 1024 * 1024)
+        attachments.append({"cid": cid, "document_id": doc.id, "inline": True})
     sent_to = []
     for contact in referents:
         _, created = enqueue_email(
             t.session,
             dedup_key=f"point:{market.id}:{t.today.isoformat()}:{contact.id}",
             to=contact.email or "",
-            subject=f"Point d'étape — marché {market.reference} — {fr_date(t.today)}",
-            text=f"Bonjour,\n\nVoici le point d'étape du marché {market.reference} "
-                 f"({market.title}) au {fr_date(t.today)}.\n\n{text}\n\n"
-                 f"{t.ctx.policy.agency_name}",
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            attachments=attachments,
         )
         if created:
             sent_to.append(contact.name)
@@ -138,7 +166,7 @@ def cmd_bilan(t: Turn, args: str) -> None:
     else:
         name = parts[1].strip() if len(parts) > 1 else ""
         candidates = list(t.session.scalars(
-            select(Donneur).where(scope_donneurs(actor), func.lower(Donneur.name).like(f"%{name.lower()}%"))
+            select(Donneur).where(scope_donneurs(actor), func.lower(Donneur.name).like(like_pattern(name), escape="\\"))
             .order_by(Donneur.name).limit(5)
         )) if name else []
         if len(candidates) != 1:
@@ -156,7 +184,7 @@ def cmd_bilan(t: Turn, args: str) -> None:
         figures = annual_figures(
             t.session, donneur.id, dt.date(year, 1, 1), dt.date(year, 12, 31), t.ctx.rulebook
         )
-        text = _render(figures)
+        text = _render(t, figures)
     except ImportError:
         log.warning("clauses.bilan / reports.render_chat unavailable")
         t.say(BILAN_UNAVAILABLE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot import texts
-from bot.flows.common import CANCEL
+from bot.flows.common import CANCEL, like_pattern
 from bot.turn import Flow, Turn
 from clauses import audit
 from clauses.alerts import handle_alert, open_alerts
@@ -136,11 +136,6 @@ def cmd_alertes(t: Turn, args: str) -> None:
 # --- /entreprise ------------------------------------------------------------------------------
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def cmd_entreprise(t: Turn, args: str) -> None:
     query = " ".join(args.split())[:100]
     if not query:
@@ -151,7 +146,7 @@ def cmd_entreprise(t: Turn, args: str) -> None:
     if looks_like_siret(query):
         q = q.where(Company.siret == normalize_siret(query))
     else:
-        q = q.where(func.lower(Company.name).like(_like(query), escape="\\"))
+        q = q.where(func.lower(Company.name).like(like_pattern(query), escape="\\"))
     companies = list(t.session.scalars(q.order_by(Company.name).limit(11)))
     if not companies:
         t.say(f"Aucune entreprise ne correspond à « {query} ».")

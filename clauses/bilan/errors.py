@@ -12,10 +12,11 @@ class BilanError(DomainError):
     code = "bilan_refused"
 
 
-def _suggestions_fr(suggestions: Sequence[str]) -> str:
+def _suggestions_fr(suggestions: Sequence[str], close: bool = True) -> str:
     if not suggestions:
         return ""
-    return " Vouliez-vous dire : " + ", ".join(f"« {s} »" for s in suggestions) + " ?"
+    names = ", ".join(f"« {s} »" for s in suggestions)
+    return f" Vouliez-vous dire : {names} ?" if close else f" Exemples enregistrés : {names}."
 
 
 class UnknownDonneurError(BilanError):
@@ -23,11 +24,12 @@ class UnknownDonneurError(BilanError):
 
     code = "unknown_donneur"
 
-    def __init__(self, name: str, suggestions: Sequence[str], ambiguous: bool = False) -> None:
+    def __init__(self, name: str, suggestions: Sequence[str], ambiguous: bool = False,
+                 close: bool = True) -> None:
         what = "Plusieurs donneurs d'ordre correspondent à" if ambiguous else (
             "Donneur d'ordre inconnu :")
         super().__init__(
-            f"{what} « {name} ».{_suggestions_fr(suggestions)}",
+            f"{what} « {name} ».{_suggestions_fr(suggestions, close)}",
             f"Unknown or ambiguous donneur {name!r}; close matches: {', '.join(suggestions)}.",
             details={"name": name, "suggestions": list(suggestions)},
         )
@@ -37,9 +39,9 @@ class UnknownDonneurError(BilanError):
 class UnknownMarketError(BilanError):
     code = "unknown_market"
 
-    def __init__(self, reference: str, suggestions: Sequence[str]) -> None:
+    def __init__(self, reference: str, suggestions: Sequence[str], close: bool = True) -> None:
         super().__init__(
-            f"Marché inconnu : « {reference} ».{_suggestions_fr(suggestions)}",
+            f"Marché inconnu : « {reference} ».{_suggestions_fr(suggestions, close)}",
             f"Unknown market {reference!r}; close matches: {', '.join(suggestions)}.",
             details={"reference": reference, "suggestions": list(suggestions)},
         )

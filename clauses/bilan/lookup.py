@@ -53,7 +53,10 @@ def find_donneur(session: Session, name: str) -> Donneur:
     names = {key: d.name for key, d in by_fold.items()}
     if len(partial) > 1:
         raise UnknownDonneurError(name, [d.name for d in partial][:MAX_SUGGESTIONS], ambiguous=True)
-    raise UnknownDonneurError(name, _suggest(name, names))
+    close = _suggest(name, names)
+    if close:
+        raise UnknownDonneurError(name, close)
+    raise UnknownDonneurError(name, [d.name for d in donneurs][:MAX_SUGGESTIONS], close=False)
 
 
 def find_market(session: Session, reference: str) -> Market:
@@ -68,4 +71,7 @@ def find_market(session: Session, reference: str) -> Market:
         found = session.scalar(select(Market).where(Market.reference == refs[wanted]))
         if found is not None:
             return found
-    raise UnknownMarketError(reference, _suggest(wanted, refs))
+    close = _suggest(wanted, refs)
+    if close:
+        raise UnknownMarketError(reference, close)
+    raise UnknownMarketError(reference, sorted(refs.values())[:MAX_SUGGESTIONS], close=False)

@@ -247,3 +247,18 @@ def test_facilitator_column_assigns_market_and_company(
     listing = cli("facilitateur", "list").output
     row = next(ln for ln in listing.splitlines() if "Fanny Morel" in ln)
     assert row.split()[-2:] == ["1", "1"]  # one market, one company in her portfolio
+
+
+def test_every_line_naming_an_unknown_donneur_is_reported(db: Database) -> None:
+    from clauses.importing import import_csv
+    from clauses.rulebook import load_rulebook
+
+    data = (b"donneur;marche_ref;marche_intitule;type_marche;date_debut;date_fin\n"
+            b"Ville d'Oulins;A-1;Voirie;marche_insertion;01/01/2025;31/12/2025\n"
+            b"Ville d'Oulins;A-2;Parc;marche_insertion;01/01/2025;31/12/2025\n")
+    with db.session() as s:
+        result = import_csv(s, data, rulebook=load_rulebook("default"))
+    assert not result.ok and not result.counts
+    assert [(e.line, e.column) for e in result.errors] == [(2, "donneur"), (3, "donneur")]
+    assert all("donneur d'ordre inconnu « Ville d'Oulins »" in e.message for e in result.errors)
+    assert table_counts(db)["markets"] == 0

@@ -147,3 +147,16 @@ def test_lists_on_an_empty_database(cli: Run) -> None:
     assert "Aucune entreprise." in cli("entreprise", "list").output
     assert "Aucun engagement." in cli("engagement", "list").output
     assert "Aucun·e facilitateur·rice." in cli("facilitateur", "list").output
+
+
+def test_uninitialised_database_gets_a_french_hint(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from clausebot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    env = {"CLAUSEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'vide.sqlite3'}",
+           "CLAUSEBOT_DATA_DIR": str(tmp_path / "data"), "CLAUSEBOT_RULEBOOK": "default"}
+    result = CliRunner().invoke(main, ["donneur", "list"], env=env)
+    assert result.exit_code == 1
+    assert "pas initialisée : lancez « clausebot db upgrade »" in result.stderr

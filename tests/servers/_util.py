@@ -7,6 +7,7 @@ system user. Keeping this in one place keeps each server module about its own pr
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -15,10 +16,36 @@ import signal
 import socket
 import subprocess
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 LOOPBACK = "127.0.0.1"
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+_LIVE: weakref.WeakSet[Stoppable] = weakref.WeakSet()
+
+
+def stop_at_exit(server: Stoppable) -> None:
+    """Make sure ``server.stop()`` runs when the interpreter exits.
+
+    Fixtures stop servers in teardown; this is the safety net for an aborted run (an exception
+    outside a fixture, Ctrl-C), because daemons started in their own session would otherwise
+    outlive the test process.
+    """
+    _LIVE.add(server)
+
+
+@atexit.register
+def _stop_live_servers() -> None:
+    for server in list(_LIVE):
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 def free_port(host: str = LOOPBACK) -> int:

@@ -29,7 +29,15 @@ from pathlib import Path
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from tests.servers._util import LOOPBACK, free_port, is_root, port_is_open, tail, terminate
+from tests.servers._util import (
+    LOOPBACK,
+    free_port,
+    is_root,
+    port_is_open,
+    stop_at_exit,
+    tail,
+    terminate,
+)
 
 DOMAIN = "agence.test"
 DEFAULT_PASSWORD = "secret"
@@ -302,6 +310,7 @@ protocol imap {{
                 start_new_session=True,
             )
             if self._wait_ready(timeout=20):
+                stop_at_exit(self)
                 self.startup_seconds = time.monotonic() - began
                 return self
             last_error = self._diagnostics()

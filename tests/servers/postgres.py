@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -30,6 +31,7 @@ from tests.servers._util import (
     ensure_system_user,
     free_port,
     is_root,
+    stop_at_exit,
     tail,
     terminate,
 )
@@ -174,6 +176,7 @@ class PostgresServer(_Admin):
                 if "could not bind" in last_error or "already in use" in last_error:
                     continue
                 raise
+            stop_at_exit(self)
             self.startup_seconds = time.monotonic() - began
             return self
         raise RuntimeError(f"PostgreSQL failed to start: {last_error}")
@@ -252,8 +255,6 @@ class PostgresServer(_Admin):
 
     def stop(self, remove: bool = True) -> None:
         """Fast shutdown (SIGINT) and, by default, delete the cluster directory."""
-        import signal
-
         terminate(self.proc, sig=signal.SIGINT, timeout=20)
         self.proc = None
         if remove and self.tmpdir is not None:

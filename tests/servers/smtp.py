@@ -8,6 +8,7 @@ runs aiosmtpd's ``Controller`` in its own thread/loop on a fixed free loopback p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -384,8 +385,6 @@ class SmtpSink:
 
     async def wait_for_async(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
         """Same as ``wait_for`` without blocking the caller's event loop."""
-        import asyncio
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             current = self.messages

@@ -1,0 +1,297 @@
+"""The chat core: one event in, the answers out, in one database transaction.
+
+Design (why one core rather than PTB handlers): the Telegram adapter and the console backend
+both turn their events into :class:`bot.messages.Incoming` and call :meth:`ChatCore.handle`;
+the conversation logic (bot.flows) exists once and never sees a PTB object. Each event is one
+unit of work: the update id is recorded (`chat_updates`, primary key, so a replay is dropped),
+the user's conversation state is read and written (`conversation_states`), and the domain
+writes happen, all in the same transaction. Either all of it is committed or none of it, so a
+replay, a double tap or a restart between two messages can neither lose nor double anything.
+
+The core is synchronous (SQLAlchemy sessions are); backends call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot import texts
+from bot.flows import candidate, corrections, declare, onboarding, progress, reporting, staff
+from bot.messages import (
+    MAX_INPUT_CHARS,
+    Incoming,
+    IncomingFile,
+    Outcome,
+    Reply,
+    clean_text,
+    valid_callback,
+)
+from bot.state import Conversation, ConversationStore, peek
+from bot.turn import (
+    ALL_ROLES,
+    COMPANY,
+    STAFF,
+    CallbackHandler,
+    Command,
+    Flow,
+    Turn,
+)
+from clauses.context import Context
+from clauses.errors import DomainError
+from storage.documents import DocumentRejected
+from storage.models import ChatUpdate, Role, User
+
+log = logging.getLogger(__name__)
+
+_REFERENT = frozenset({Role.REFERENT})
+_SUBMITTERS = frozenset({Role.ENTREPRISE, Role.PRESCRIPTEUR})
+
+
+def _help(t: Turn, args: str) -> None:
+    role = t.role
+    assert role is not None
+    where = t.conv.where
+    prefix = ""
+    if where and where in texts.CONTEXT_HELP:
+        prefix = f"En cours : {texts.FLOW_NAMES.get(t.conv.flow or '', '')}. {texts.CONTEXT_HELP[where]}\n\n"
+    t.say(prefix + texts.HELP.get(role, texts.HELP_COMMON))
+
+
+def _cancel(t: Turn, args: str) -> None:
+    if t.conv.active:
+        t.conv.end()
+        t.say(texts.CANCELLED)
+    else:
+        t.say(texts.NOTHING_TO_CANCEL)
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in [
+        Command("start", onboarding.cmd_start, ALL_ROLES, "Démarrer"),
+        Command("aide", _help, ALL_ROLES, "Aide et liste des commandes"),
+        Command("annuler", _cancel, ALL_ROLES, "Abandonner la saisie en cours"),
+        Command("deconnexion", onboarding.cmd_deconnexion, ALL_ROLES, "Retirer le lien de ce compte"),
+        Command("declarer", declare.cmd_declarer, COMPANY, "Déclarer des heures"),
+        Command("mes_declarations", corrections.cmd_mes_declarations, COMPANY,
+                "Voir et corriger vos déclarations"),
+        Command("avancement", progress.cmd_avancement, COMPANY | _REFERENT | STAFF,
+                "Heures dues, réalisées et attendues"),
+        Command("candidat", candidate.cmd_candidat, _SUBMITTERS, "Proposer un candidat"),
+        Command("marches", progress.cmd_marches, STAFF, "Portefeuille de marchés"),
+        Command("entreprise", staff.cmd_entreprise, STAFF, "Situation d'une entreprise"),
+        Command("point", reporting.cmd_point, STAFF | _REFERENT, "Point d'étape d'un marché"),
+        Command("bilan", reporting.cmd_bilan, STAFF | _REFERENT, "Bilan annuel"),
+        Command("relances", staff.cmd_relances, STAFF, "Procédures de relance en cours"),
+        Command("alertes", staff.cmd_alertes, STAFF, "Alertes à traiter"),
+    ]
+}
+ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
+           "marchés": "marches"}
+
+FLOWS: dict[str, Flow] = {
+    f.name: f
+    for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF]
+}
+
+
+def _cancel_button(t: Turn, parts: list[str]) -> None:
+    t.clear_source_keyboard = True
+    if t.conv.active:
+        t.conv.end()
+        t.notify("Annulé.")
+        t.say(texts.CANCELLED)
+    else:
+        t.notify(texts.STALE_BUTTON)
+
+
+CALLBACKS: dict[str, CallbackHandler] = {
+    "d": declare.on_callback,
+    "mc": corrections.start_correction,
+    "k": corrections.on_callback,
+    "c": candidate.on_callback,
+    "cand": staff.on_candidature,
+    "alert": staff.on_alert,
+    "esc": staff.on_escalation,
+    "ent": staff.on_company,
+    "pt": reporting.on_point,
+    "u": onboarding.on_callback,
+    "x": _cancel_button,
+}
+
+
+class ChatCore:
+    """Handles one incoming event at a time; safe to call from several threads."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.ctx.documents.max_bytes
+
+    # -- backend helpers ----------------------------------------------------------------------
+    def wants_file(self, chat_id: int, user_id: int) -> bool:
+        """Whether the user's conversation is at a step that takes a file (download it then)."""
+        with self.ctx.db.session() as s:
+            linked = s.scalar(
+                select(User.id).where(User.telegram_user_id == user_id, User.active.is_(True))
+            )
+            if linked is None:
+                return False
+            conv = peek(s, chat_id, user_id, self.ctx.clock.now())
+        flow = FLOWS.get(conv.flow or "")
+        return bool(flow and flow.on_file and conv.step in flow.file_steps)
+
+    @staticmethod
+    def menu() -> list[tuple[str, str]]:
+        """(command, description) pairs for Telegram's command menu."""
+        return [(c.name, c.description) for c in COMMANDS.values() if c.name != "start"]
+
+    # -- the unit of work -----------------------------------------------------------------------
+    def handle(self, inc: Incoming) -> Outcome:
+        try:
+            with self.ctx.db.session() as session:
+                if inc.update_id is not None and not _claim_update(session, inc.update_id, self.ctx):
+                    return Outcome(duplicate=True)
+                return self._handle_in(session, inc)
+        except Exception:
+            log.exception("chat update %s failed", inc.update_id)
+            if inc.update_id is not None:
+                # Record the id anyway: a replay of a poison update must not fail forever.
+                try:
+                    with self.ctx.db.session() as session:
+                        _claim_update(session, inc.update_id, self.ctx)
+                except Exception:
+                    log.exception("could not record failed update %s", inc.update_id)
+            return Outcome(replies=[Reply(texts.INTERNAL_ERROR)])
+
+    def _handle_in(self, session, inc: Incoming) -> Outcome:
+        now = self.ctx.clock.now()
+        user = session.scalar(
+            select(User).where(User.telegram_user_id == inc.user_id, User.active.is_(True))
+        )
+        text = clean_text(inc.text) if inc.text is not None else None
+        if user is None:
+            t = Turn(self.ctx, session, inc, None, Conversation())
+            if not inc.private:
+                t.say(texts.PRIVATE_ONLY)
+            elif text is not None and len(text) > MAX_INPUT_CHARS:
+                t.say(texts.STRANGER)
+            else:
+                onboarding.stranger(t, text)
+            return t.outcome()
+        store = ConversationStore(session, inc.chat_id, inc.user_id)
+        conv = store.load(now)
+        t = Turn(self.ctx, session, inc, user, conv)
+        if not inc.private:
+            t.say(texts.PRIVATE_ONLY)
+            return t.outcome()
+        if conv.expired:
+            conv.end()
+            t.say(texts.EXPIRED)
+        self._route(t, text)
+        store.save(conv, now)
+        return t.outcome()
+
+    def _route(self, t: Turn, text: str | None) -> None:
+        inc = t.incoming
+        if inc.callback_data is not None:
+            if not valid_callback(inc.callback_data):
+                t.notify(texts.BAD_BUTTON)
+                return
+            prefix, *parts = inc.callback_data.split(":")
+            handler = CALLBACKS.get(prefix)
+            if handler is None:
+                t.notify(texts.BAD_BUTTON)
+                return
+            self._guarded(t, lambda: handler(t, parts))
+            return
+        if inc.file is not None:
+            self._on_file(t, inc.file)
+            return
+        if text is None or not text:
+            t.say(texts.NOT_UNDERSTOOD)
+            return
+        if len(text) > MAX_INPUT_CHARS:
+            t.say(texts.TOO_LONG.format(n=f"{len(text):,}".replace(",", " "),
+                                        limit=f"{MAX_INPUT_CHARS:,}".replace(",", " ")))
+            return
+        if text.startswith("/"):
+            self._command(t, text)
+            return
+        flow = FLOWS.get(t.conv.flow or "")
+        if flow is not None:
+            self._guarded(t, lambda: flow.on_text(t, text))
+            return
+        self._free_text(t, text)
+
+    def _command(self, t: Turn, text: str) -> None:
+        head, _, args = text.partition(" ")
+        name = head[1:].split("@", 1)[0].lower()
+        name = ALIASES.get(name, name)
+        command = COMMANDS.get(name)
+        if command is None:
+            t.say(texts.UNKNOWN_COMMAND.format(cmd=head[:40]))
+            return
+        if t.role not in command.roles:
+            t.say(texts.NOT_FOR_ROLE.format(cmd=f"/{command.name}"))
+            return
+        if t.conv.active and name not in ("aide", "annuler"):
+            t.say(texts.ABANDONED.format(what=texts.FLOW_NAMES.get(t.conv.flow or "", t.conv.flow)))
+            t.conv.end()
+        self._guarded(t, lambda: command.handler(t, args.strip()))
+
+    def _free_text(self, t: Turn, text: str) -> None:
+        if onboarding.looks_like_code(text):
+            t.say(texts.ALREADY_LINKED)
+        elif t.role == Role.ENTREPRISE:
+            handled: list[bool] = []
+            self._guarded(t, lambda: handled.append(declare.try_shortcut(t, text)))
+            if handled and not handled[0]:
+                t.say(texts.NOT_UNDERSTOOD_COMPANY)
+        else:
+            t.say(texts.NOT_UNDERSTOOD)
+
+    def _on_file(self, t: Turn, file: IncomingFile) -> None:
+        flow = FLOWS.get(t.conv.flow or "")
+        if flow is None or flow.on_file is None or t.conv.step not in flow.file_steps:
+            t.say(texts.UNEXPECTED_FILE)
+            return
+        limit = self.max_file_bytes
+        if (file.size is not None and file.size > limit) or (file.data and len(file.data) > limit):
+            size = (file.size or len(file.data or b"")) / (1024 * 1024)
+            t.say(texts.FILE_TOO_BIG.format(size=f"{size:.1f}".replace(".", ","),
+                                            limit=limit // (1024 * 1024)))
+            return
+        if file.data is None:
+            t.say(texts.FILE_MISSING)
+            return
+        on_file = flow.on_file
+        self._guarded(t, lambda: on_file(t, file))
+
+    @staticmethod
+    def _guarded(t: Turn, action: Callable[[], object]) -> None:
+        """Run a handler in a savepoint: a refusal undoes its writes and is told in French."""
+        try:
+            with t.session.begin_nested():
+                action()
+        except (DomainError, DocumentRejected) as err:
+            t.say(err.message_fr)
+
+
+def _claim_update(session, update_id: int, ctx: Context) -> bool:
+    """Record the update id; False when it was already handled (a replay)."""
+    if session.get(ChatUpdate, update_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(ChatUpdate(update_id=update_id, received_at=ctx.clock.now()))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

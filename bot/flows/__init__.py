@@ -1,0 +1,1 @@
+"""Conversation flows and commands of the chat core (one module per area)."""

@@ -1,0 +1,641 @@
+"""What is due on a given day: the domain's answer to every scheduled job, as plain reads.
+
+Nothing here sends or writes. Each function returns the items that are due *up to* ``today`` and
+not yet recorded as sent, so a job run daily catches up after downtime ("late rather than
+never"), and a second run on the same day finds nothing left ("exactly once"). The sending
+itself, and the record that it happened, are :mod:`clauses.reminders`' business, in one
+transaction per item.
+
+Every item carries ``key``: ``kind:subject:period`` (e.g. ``rappel_declaration:company:12:2025-05``).
+The ledger of what was sent is the ``key_values`` table, one row ``sent:<key>`` per sending.
+
+Calendar rules (documented choices):
+
+* A date falling on a Sunday or a French public holiday (``holidays``, optionally a subdivision
+  such as Alsace-Moselle) moves to the next business day; Saturday counts as a business day
+  unless ``saturday_is_business_day`` is false. A job running on a non-business day sends
+  nothing: what became due waits for the next business day.
+* Reminders *before* an event (meetings) move to the previous business day instead, so that they
+  are never pushed past the event; once the event has started nothing is sent any more.
+* Monthly declaration reminders: the first for month M on ``reminder_day`` of month M+1, the second
+  ``second_reminder_after_days`` after the first was actually sent (a late first reminder pushes
+  the second back, so the company always has the full delay). Only the last ``catch_up_months``
+  months are looked at, so a first start never mails a year of backlog.
+* Lateness is judged at the end of the last month whose declarations are due (its first reminder
+  date has passed), not at today: hours are declared monthly after the fact, so comparing against
+  today would call every company late every month until it declares.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import holidays
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from clauses.clock import PARIS
+from clauses.counting import add_months, month_end, month_start
+from clauses.progress_service import EngagementProgressView, progress_rows
+from storage.models import (
+    CompanyKind,
+    Convention,
+    Donneur,
+    Engagement,
+    EscalationCase,
+    EscalationState,
+    HourDeclaration,
+    KeyValue,
+    Lot,
+    Market,
+    MarketStatus,
+    Meeting,
+    MeetingKind,
+    Participant,
+)
+from storage.models import Company as CompanyRow
+from storage.models import Contract as ContractRow
+
+LEDGER_PREFIX = "sent:"
+APPROVAL_PREFIX = "bilan_annuel_ok:"
+
+SIAE_KINDS = (CompanyKind.EI, CompanyKind.ETTI, CompanyKind.AI, CompanyKind.ACI)
+"""Who is invited to the SIAE collective meetings."""
+
+
+# --- rules and calendar ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueRules:
+    """The agency's scheduling choices (defaults; the wiring builds them from the settings)."""
+
+    reminder_day: int = 5
+    second_reminder_after_days: int = 7
+    catch_up_months: int = 2
+    meeting_reminder_days: tuple[int, ...] = (7, 1)
+    annual_bilan_date: str = "01-31"
+    annual_bilan_auto: bool = False
+    saturday_is_business_day: bool = True
+    holiday_subdivision: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.reminder_day <= 28:
+            raise ValueError("reminder_day must be between 1 and 28 (every month has it)")
+        if self.second_reminder_after_days < 1:
+            raise ValueError("second_reminder_after_days must be at least 1")
+        if self.catch_up_months < 1:
+            raise ValueError("catch_up_months must be at least 1")
+        self.bilan_month_day  # validates the MM-DD text
+
+    @classmethod
+    def from_policy(cls, policy: object) -> DueRules:
+        """Read the fields the policy has; keep the defaults for the others."""
+        names = cls.__dataclass_fields__
+        values = {n: getattr(policy, n) for n in names if hasattr(policy, n)}
+        if "meeting_reminder_days" in values:
+            values["meeting_reminder_days"] = tuple(values["meeting_reminder_days"])
+        return cls(**values)
+
+    @property
+    def bilan_month_day(self) -> tuple[int, int]:
+        try:
+            month_text, day_text = self.annual_bilan_date.split("-")
+            month, day = int(month_text), int(day_text)
+            dt.date(2001, month, day)  # not a leap year: 02-29 is refused
+        except ValueError:
+            raise ValueError(
+                f"annual_bilan_date must be MM-DD, got {self.annual_bilan_date!r}"
+            ) from None
+        return month, day
+
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.get(self.saturday_is_business_day, self.holiday_subdivision)
+
+
+class BusinessCalendar:
+    """French business days: not Sunday, not a public holiday (optionally not Saturday)."""
+
+    def __init__(self, saturday_is_business_day: bool = True, subdivision: str | None = None):
+        self.saturday_open = saturday_is_business_day
+        self._holidays = holidays.country_holidays("FR", subdiv=subdivision)
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def get(saturday_is_business_day: bool, subdivision: str | None) -> BusinessCalendar:
+        return BusinessCalendar(saturday_is_business_day, subdivision)
+
+    def is_holiday(self, day: dt.date) -> bool:
+        return day in self._holidays
+
+    def holiday_name(self, day: dt.date) -> str | None:
+        return self._holidays.get(day)
+
+    def is_business_day(self, day: dt.date) -> bool:
+        weekday = day.weekday()
+        if weekday == 6 or (weekday == 5 and not self.saturday_open):
+            return False
+        return not self.is_holiday(day)
+
+    def on_or_after(self, day: dt.date) -> dt.date:
+        while not self.is_business_day(day):
+            day += dt.timedelta(days=1)
+        return day
+
+    def on_or_before(self, day: dt.date) -> dt.date:
+        while not self.is_business_day(day):
+            day -= dt.timedelta(days=1)
+        return day
+
+
+def first_reminder_day(month: dt.date, rules: DueRules) -> dt.date:
+    """Business day of the first reminder for the declarations of ``month``."""
+    nominal = add_months(month_start(month), 1).replace(day=rules.reminder_day)
+    return rules.calendar().on_or_after(nominal)
+
+
+def last_due_month(today: dt.date, rules: DueRules) -> dt.date:
+    """The latest month whose declarations are due on ``today`` (its first reminder has passed)."""
+    previous = add_months(month_start(today), -1)
+    if first_reminder_day(previous, rules) <= today:
+        return previous
+    return add_months(previous, -1)
+
+
+def progress_cutoff(today: dt.date, rules: DueRules) -> dt.date:
+    """The day lateness is judged at: end of :func:`last_due_month`."""
+    return month_end(last_due_month(today, rules))
+
+
+# --- the ledger -----------------------------------------------------------------------------
+
+
+def ledger_key(key: str) -> str:
+    return f"{LEDGER_PREFIX}{key}"
+
+
+def sent_days(session: Session, keys: Iterable[str]) -> dict[str, dt.date]:
+    """For each of ``keys`` already sent, the day it was sent (one query)."""
+    wanted = {ledger_key(k): k for k in keys}
+    if not wanted:
+        return {}
+    found: dict[str, dt.date] = {}
+    for row_key, value in session.execute(
+        select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(list(wanted)))
+    ):
+        found[wanted[row_key]] = _ledger_day(value)
+    return found
+
+
+def _ledger_day(value: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(json.loads(value or "{}")["day"])
+    except (ValueError, KeyError, TypeError):
+        return dt.date.min
+
+
+# --- declarations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GapLine:
+    """One contract with no declaration for the month (initials only: least data that serves)."""
+
+    contract_id: int
+    market_reference: str
+    lot_number: int
+    initials: str
+
+
+@dataclass(frozen=True)
+class DeclarationGap:
+    """A company has not declared a month: first (stage 1) or second (stage 2) reminder due."""
+
+    key: str
+    stage: int
+    company_id: int
+    company_name: str
+    facilitator_id: int | None
+    month: dt.date
+    lines: tuple[GapLine, ...]
+    first_sent_on: dt.date | None = None
+
+    @property
+    def alert_key(self) -> str:
+        return f"declaration_manquante:company:{self.company_id}:{self.month:%Y-%m}"
+
+
+def declaration_key(stage: int, company_id: int, month: dt.date) -> str:
+    kind = "rappel_declaration" if stage == 1 else "relance_declaration"
+    return f"{kind}:company:{company_id}:{month:%Y-%m}"
+
+
+def _missing_lines(session: Session, month: dt.date) -> dict[int, list]:
+    """Contracts active in ``month``, on a lot running that month, with no declaration for it."""
+    first, last = month_start(month), month_end(month)
+    lot_start = func.coalesce(Lot.start_date, Market.start_date)
+    lot_end = func.coalesce(Lot.end_date, Market.end_date)
+    declared = (
+        select(HourDeclaration.id)
+        .where(HourDeclaration.contract_id == ContractRow.id, HourDeclaration.month == first)
+        .exists()
+    )
+    q = (
+        select(
+            ContractRow.id, Engagement.company_id, CompanyRow.name, CompanyRow.facilitator_id,
+            Market.facilitator_id, Market.reference, Lot.number, Participant.last_name,
+            Participant.first_name,
+        )
+        .join(Engagement, Engagement.id == ContractRow.engagement_id)
+        .join(CompanyRow, CompanyRow.id == Engagement.company_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .join(Participant, Participant.id == ContractRow.participant_id)
+        .where(
+            ContractRow.start_date <= last,
+            or_(ContractRow.end_date.is_(None), ContractRow.end_date >= first),
+            lot_start <= last,
+            lot_end >= first,
+            ~declared,
+        )
+        .order_by(Engagement.company_id, Market.reference, Lot.number, ContractRow.id)
+    )
+    by_company: dict[int, list] = {}
+    for row in session.execute(q):
+        by_company.setdefault(row[1], []).append(row)
+    return by_company
+
+
+def _initials(last: str, first: str) -> str:
+    return f"{last[:1].upper()}. {first[:1].upper()}." if last and first else "?"
+
+
+def declaration_gaps(session: Session, today: dt.date, rules: DueRules) -> list[DeclarationGap]:
+    """First and second reminders due on ``today`` for months not declared."""
+    cal = rules.calendar()
+    if not cal.is_business_day(today):
+        return []
+    months = [add_months(month_start(today), -i) for i in range(1, rules.catch_up_months + 1)]
+    candidates: list[tuple[dt.date, int, list]] = []
+    for month in months:
+        if first_reminder_day(month, rules) > today:
+            continue
+        for company_id, rows in _missing_lines(session, month).items():
+            candidates.append((month, company_id, rows))
+    keys = [declaration_key(s, cid, m) for m, cid, _ in candidates for s in (1, 2)]
+    sent = sent_days(session, keys)
+    gaps: list[DeclarationGap] = []
+    for month, company_id, rows in candidates:
+        lines = tuple(
+            GapLine(contract_id=r[0], market_reference=r[5], lot_number=r[6],
+                    initials=_initials(r[7], r[8]))
+            for r in rows
+        )
+        facilitator = rows[0][3] if rows[0][3] is not None else rows[0][4]
+        common = {"company_id": company_id, "company_name": rows[0][2],
+                  "facilitator_id": facilitator, "month": month, "lines": lines}
+        key1, key2 = declaration_key(1, company_id, month), declaration_key(2, company_id, month)
+        if key1 not in sent:
+            gaps.append(DeclarationGap(key=key1, stage=1, **common))
+        elif key2 not in sent:
+            second = cal.on_or_after(sent[key1] + dt.timedelta(days=rules.second_reminder_after_days))
+            if second <= today:
+                gaps.append(DeclarationGap(key=key2, stage=2, first_sent_on=sent[key1], **common))
+    return gaps
+
+
+# --- lateness -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatenessChange:
+    """An engagement whose progress status differs from the one last recorded."""
+
+    engagement_id: int
+    previous: str | None
+    current: str
+    at: dt.date
+    facilitator_id: int | None
+    view: EngagementProgressView
+
+    @property
+    def alerts(self) -> bool:
+        """Only entering "en retard" alerts; other changes are recorded silently."""
+        return self.current == "en_retard"
+
+    @property
+    def key(self) -> str:
+        return f"retard:engagement:{self.engagement_id}:{self.at.isoformat()}"
+
+
+def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules) -> list[LatenessChange]:
+    """Engagements of started, not closed markets whose status changed since last recorded."""
+    at = progress_cutoff(today, rules)
+    where = Engagement.lot_id.in_(
+        select(Lot.id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(
+            Market.status != MarketStatus.CLOS,
+            func.coalesce(Lot.start_date, Market.start_date) <= at,
+        )
+        .correlate(None)
+    )
+    views = progress_rows(ctx, session, where, at)
+    if not views:
+        return []
+    ids = [v.engagement_id for v in views]
+    known = dict(
+        session.execute(
+            select(Engagement.id, Engagement.last_progress_status).where(Engagement.id.in_(ids))
+        ).all()
+    )
+    owners = dict(
+        session.execute(
+            select(Engagement.id, func.coalesce(CompanyRow.facilitator_id, Market.facilitator_id))
+            .join(CompanyRow, CompanyRow.id == Engagement.company_id)
+            .join(Lot, Lot.id == Engagement.lot_id)
+            .join(Market, Market.id == Lot.market_id)
+            .where(Engagement.id.in_(ids))
+        ).all()
+    )
+    return [
+        LatenessChange(engagement_id=v.engagement_id, previous=known.get(v.engagement_id),
+                       current=v.status, at=at, facilitator_id=owners.get(v.engagement_id),
+                       view=v)
+        for v in views
+        if known.get(v.engagement_id) != v.status
+    ]
+
+
+# --- escalation deadlines -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EscalationDeadline:
+    """A letter whose deadline passed with the case still waiting for an answer."""
+
+    key: str
+    case_id: int
+    engagement_id: int
+    company_name: str
+    market_reference: str
+    lot_number: int
+    donneur_id: int
+    donneur_name: str
+    deadline: dt.date
+    facilitator_id: int | None
+
+
+def escalation_deadlines(session: Session, today: dt.date, rules: DueRules) -> list[EscalationDeadline]:
+    cal = rules.calendar()
+    if not cal.is_business_day(today):
+        return []
+    q = (
+        select(
+            EscalationCase.id, EscalationCase.engagement_id, EscalationCase.letter_deadline,
+            CompanyRow.name, Market.reference, Lot.number, Donneur.id, Donneur.name,
+            func.coalesce(CompanyRow.facilitator_id, Market.facilitator_id),
+        )
+        .join(Engagement, Engagement.id == EscalationCase.engagement_id)
+        .join(CompanyRow, CompanyRow.id == Engagement.company_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .join(Donneur, Donneur.id == Market.donneur_id)
+        .where(
+            EscalationCase.state == EscalationState.COURRIER_ENVOYE,
+            EscalationCase.letter_deadline.is_not(None),
+            EscalationCase.letter_deadline < today,
+        )
+        .order_by(EscalationCase.id)
+    )
+    items = [
+        EscalationDeadline(
+            key=f"escalade_echeance:case:{r[0]}:{r[2].isoformat()}", case_id=r[0],
+            engagement_id=r[1], deadline=r[2], company_name=r[3], market_reference=r[4],
+            lot_number=r[5], donneur_id=r[6], donneur_name=r[7], facilitator_id=r[8],
+        )
+        for r in session.execute(q)
+    ]
+    items = [i for i in items if cal.on_or_after(i.deadline + dt.timedelta(days=1)) <= today]
+    sent = sent_days(session, [i.key for i in items])
+    return [i for i in items if i.key not in sent]
+
+
+# --- meetings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeetingReminder:
+    key: str
+    meeting_id: int
+    kind: MeetingKind
+    scheduled_at: dt.datetime
+    lead_days: int
+    location: str | None
+    note: str | None
+    market_id: int | None
+    market_reference: str | None
+    market_title: str | None
+    donneur_id: int | None
+    donneur_name: str | None
+    facilitator_id: int | None
+
+    @property
+    def local_start(self) -> dt.datetime:
+        return self.scheduled_at.astimezone(PARIS)
+
+
+def meeting_reminders(
+    session: Session, today: dt.date, now: dt.datetime, rules: DueRules
+) -> list[MeetingReminder]:
+    """For each meeting not yet started, the latest of its reminders whose day has come."""
+    cal = rules.calendar()
+    if not cal.is_business_day(today) or not rules.meeting_reminder_days:
+        return []
+    horizon = now + dt.timedelta(days=max(rules.meeting_reminder_days) + 10)
+    q = (
+        select(Meeting, Market.reference, Market.title, Market.facilitator_id,
+               func.coalesce(Meeting.donneur_id, Market.donneur_id), Donneur.name)
+        .outerjoin(Market, Market.id == Meeting.market_id)
+        .outerjoin(Donneur, Donneur.id == func.coalesce(Meeting.donneur_id, Market.donneur_id))
+        .where(Meeting.scheduled_at > now, Meeting.scheduled_at <= horizon)
+        .order_by(Meeting.scheduled_at, Meeting.id)
+    )
+    items: list[MeetingReminder] = []
+    for meeting, ref, title, fac, donneur_id, donneur_name in session.execute(q):
+        day = meeting.scheduled_at.astimezone(PARIS).date()
+        passed = [
+            lead for lead in sorted(set(rules.meeting_reminder_days), reverse=True)
+            if cal.on_or_before(day - dt.timedelta(days=lead)) <= today
+        ]
+        if not passed:
+            continue
+        lead = passed[-1]  # the closest to the meeting: earlier missed ones are not sent late
+        items.append(MeetingReminder(
+            key=f"reunion:meeting:{meeting.id}:{day.isoformat()}:j{lead}", meeting_id=meeting.id,
+            kind=meeting.kind, scheduled_at=meeting.scheduled_at, lead_days=lead,
+            location=meeting.location, note=meeting.note, market_id=meeting.market_id,
+            market_reference=ref, market_title=title, donneur_id=donneur_id,
+            donneur_name=donneur_name, facilitator_id=fac,
+        ))
+    sent = sent_days(session, [i.key for i in items])
+    return [i for i in items if i.key not in sent]
+
+
+# --- conventions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConventionRenewal:
+    key: str
+    convention_id: int
+    reference: str
+    donneur_id: int
+    donneur_name: str
+    end_date: dt.date
+    notice_months: int
+
+
+def convention_end(start: dt.date, duration_months: int) -> dt.date:
+    """Last day of a convention: the day before its start plus its duration."""
+    return add_months(start, duration_months) - dt.timedelta(days=1)
+
+
+def convention_renewals(session: Session, today: dt.date, rules: DueRules) -> list[ConventionRenewal]:
+    """Conventions whose end minus notice period has come, until their end."""
+    cal = rules.calendar()
+    if not cal.is_business_day(today):
+        return []
+    items = []
+    for conv, name in session.execute(
+        select(Convention, Donneur.name).join(Donneur, Donneur.id == Convention.donneur_id)
+        .where(Convention.start_date <= today).order_by(Convention.id)
+    ):
+        end = convention_end(conv.start_date, conv.duration_months)
+        remind = cal.on_or_after(add_months(end, -conv.notice_months))
+        if remind <= today <= end:
+            items.append(ConventionRenewal(
+                key=f"convention_renouvellement:convention:{conv.id}:{end.isoformat()}",
+                convention_id=conv.id, reference=conv.reference, donneur_id=conv.donneur_id,
+                donneur_name=name, end_date=end, notice_months=conv.notice_months,
+            ))
+    sent = sent_days(session, [i.key for i in items])
+    return [i for i in items if i.key not in sent]
+
+
+# --- market ends ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketEnd:
+    key: str
+    market_id: int
+    reference: str
+    title: str
+    donneur_name: str
+    end_date: dt.date
+    facilitator_id: int | None
+
+
+def market_ends(session: Session, today: dt.date, rules: DueRules) -> list[MarketEnd]:
+    """Markets over (end date passed) and not closed: the final bilan is to be made."""
+    cal = rules.calendar()
+    if not cal.is_business_day(today):
+        return []
+    q = (
+        select(Market.id, Market.reference, Market.title, Donneur.name, Market.end_date,
+               Market.facilitator_id)
+        .join(Donneur, Donneur.id == Market.donneur_id)
+        .where(Market.status != MarketStatus.CLOS, Market.end_date < today)
+        .order_by(Market.end_date, Market.id)
+    )
+    items = [
+        MarketEnd(key=f"bilan_final:market:{r[0]}:{r[4].isoformat()}", market_id=r[0],
+                  reference=r[1], title=r[2], donneur_name=r[3], end_date=r[4],
+                  facilitator_id=r[5])
+        for r in session.execute(q)
+    ]
+    items = [i for i in items if cal.on_or_after(i.end_date + dt.timedelta(days=1)) <= today]
+    sent = sent_days(session, [i.key for i in items])
+    return [i for i in items if i.key not in sent]
+
+
+# --- annual bilans --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnnualBilan:
+    """A donneur's annual bilan for ``year``: to approve first, or to send."""
+
+    key: str
+    donneur_id: int
+    donneur_name: str
+    year: int
+    send: bool
+    approved_by: str | None = None
+
+    @property
+    def period(self) -> tuple[dt.date, dt.date]:
+        return dt.date(self.year, 1, 1), dt.date(self.year, 12, 31)
+
+
+def approval_key(donneur_id: int, year: int) -> str:
+    return f"{APPROVAL_PREFIX}{donneur_id}:{year}"
+
+
+def annual_bilan_day(year: int, rules: DueRules) -> dt.date:
+    """Business day on which the bilan of ``year`` goes out (configured date of ``year + 1``)."""
+    month, day = rules.bilan_month_day
+    return rules.calendar().on_or_after(dt.date(year + 1, month, day))
+
+
+def annual_bilans(session: Session, today: dt.date, rules: DueRules) -> list[AnnualBilan]:
+    """Each donneur with a market running in the past year: approval asked, or bilan sent."""
+    cal = rules.calendar()
+    year = today.year - 1
+    if not cal.is_business_day(today) or annual_bilan_day(year, rules) > today:
+        return []
+    first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    donneurs = session.execute(
+        select(Donneur.id, Donneur.name)
+        .where(Donneur.id.in_(
+            select(Market.donneur_id)
+            .where(Market.start_date <= last, Market.end_date >= first)
+            .correlate(None)
+        ))
+        .order_by(Donneur.id)
+    ).all()
+    if not donneurs:
+        return []
+    approvals = dict(
+        session.execute(
+            select(KeyValue.key, KeyValue.value)
+            .where(KeyValue.key.in_([approval_key(d, year) for d, _ in donneurs]))
+        ).all()
+    )
+    items: list[AnnualBilan] = []
+    for donneur_id, name in donneurs:
+        approved = approvals.get(approval_key(donneur_id, year))
+        if approved is not None or rules.annual_bilan_auto:
+            by = _approver(approved) if approved is not None else "automatique"
+            items.append(AnnualBilan(key=f"bilan_annuel:donneur:{donneur_id}:{year}",
+                                     donneur_id=donneur_id, donneur_name=name, year=year,
+                                     send=True, approved_by=by))
+        else:
+            items.append(AnnualBilan(key=f"bilan_annuel_approbation:donneur:{donneur_id}:{year}",
+                                     donneur_id=donneur_id, donneur_name=name, year=year,
+                                     send=False))
+    sent = sent_days(session, [i.key for i in items])
+    return [i for i in items if i.key not in sent]
+
+
+
+def _approver(value: str | None) -> str:
+    try:
+        return str(json.loads(value or "{}").get("by") or "?")
+    except (ValueError, AttributeError):
+        return "?"

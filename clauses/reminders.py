@@ -1,0 +1,468 @@
+"""Turn due items (:mod:`clauses.due`) into outbox rows and alerts, each exactly once.
+
+Every function here runs inside the caller's transaction and starts by *claiming* the item's
+key in the ledger (``key_values``: ``sent:<kind:subject:period>``). The claim is an insert on a
+primary key, so of two runs racing for the same item only one gets it; and the claim, the
+outbox rows and the alerts commit or roll back together. Outbox rows carry
+``<key>:<recipient>`` as their own dedup key, so even a replay that bypassed the ledger could
+not queue a message twice.
+
+Who gets what, and how:
+
+* a company: its users (role ``entreprise``) by chat when they linked one, otherwise by e-mail;
+  then its contacts by e-mail, skipping addresses already reached;
+* a donneur d'ordre: its référents (contacts and users) by e-mail (bilans and notices are
+  documents the buyer files);
+* the agency: an alert to the facilitator in charge (or every facilitator when nobody is), which
+  :func:`clauses.alerts.raise_alert` pushes to their chat or mailbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from clauses import audit
+from clauses.actors import Actor
+from clauses.alerts import raise_alert
+from clauses.authz import Action, authorize
+from clauses.clock import PARIS
+from clauses.context import Context
+from clauses.due import (
+    AnnualBilan,
+    ConventionRenewal,
+    DeclarationGap,
+    EscalationDeadline,
+    LatenessChange,
+    MarketEnd,
+    MeetingReminder,
+    approval_key,
+    ledger_key,
+)
+from clauses.errors import DomainError
+from clauses.formatting import fr_date, fr_hours, fr_month
+from clauses.idempotent import insert_once
+from clauses.outbox import enqueue_chat, enqueue_email
+from storage.models import (
+    Alert,
+    AlertKind,
+    CompanyKind,
+    Contact,
+    ContactKind,
+    Donneur,
+    Engagement,
+    KeyValue,
+    Lot,
+    MeetingKind,
+    Role,
+    User,
+)
+from storage.models import Company as CompanyRow
+
+WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+MEETING_LABELS_FR = {
+    MeetingKind.LANCEMENT: "réunion de lancement",
+    MeetingKind.SIAE_DEBUT: "réunion collective des SIAE (début d'année)",
+    MeetingKind.SIAE_MI_ANNEE: "réunion collective des SIAE (mi-année)",
+    MeetingKind.SIAE_FIN_ANNEE: "réunion collective des SIAE (fin d'année)",
+    MeetingKind.PARTENARIAT_ANNUEL: "réunion annuelle de partenariat",
+    MeetingKind.SUIVI: "réunion de suivi",
+}
+
+
+# --- recipients -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to reach; ``tag`` makes the per-recipient dedup key (``u12``, ``c5``)."""
+
+    tag: str
+    label: str
+    email: str | None
+    user_id: int | None = None
+
+
+def company_recipients(session: Session, company_ids: list[int]) -> dict[int, list[Recipient]]:
+    """Users first (chat or e-mail), then contacts whose address no user already covers."""
+    out: dict[int, list[Recipient]] = {cid: [] for cid in company_ids}
+    if not company_ids:
+        return out
+    seen: dict[int, set[str]] = {cid: set() for cid in company_ids}
+    for u in session.scalars(
+        select(User).where(User.company_id.in_(company_ids), User.role == Role.ENTREPRISE,
+                           User.active.is_(True)).order_by(User.id)
+    ):
+        email = (u.email or "").strip().lower() or None
+        out[u.company_id].append(Recipient(f"u{u.id}", u.display_name, email, u.id))
+        if email:
+            seen[u.company_id].add(email)
+    for c in session.scalars(
+        select(Contact).where(Contact.company_id.in_(company_ids),
+                              Contact.kind == ContactKind.ENTREPRISE,
+                              Contact.email.is_not(None)).order_by(Contact.id)
+    ):
+        email = c.email.strip().lower()
+        if email and email not in seen[c.company_id]:
+            seen[c.company_id].add(email)
+            out[c.company_id].append(Recipient(f"c{c.id}", c.name, email))
+    return out
+
+
+def donneur_recipients(session: Session, donneur_id: int) -> list[Recipient]:
+    """The référents of a donneur with an e-mail address (contacts, then users), once each."""
+    out: list[Recipient] = []
+    seen: set[str] = set()
+    for c in session.scalars(
+        select(Contact).where(Contact.donneur_id == donneur_id,
+                              Contact.kind == ContactKind.REFERENT,
+                              Contact.email.is_not(None)).order_by(Contact.id)
+    ):
+        email = c.email.strip().lower()
+        if email and email not in seen:
+            seen.add(email)
+            out.append(Recipient(f"r{c.id}", c.name, email))
+    for u in session.scalars(
+        select(User).where(User.donneur_id == donneur_id, User.role == Role.REFERENT,
+                           User.active.is_(True), User.email.is_not(None)).order_by(User.id)
+    ):
+        email = u.email.strip().lower()
+        if email and email not in seen:
+            seen.add(email)
+            out.append(Recipient(f"u{u.id}", u.display_name, email, u.id))
+    return out
+
+
+def notify(
+    session: Session,
+    recipients: list[Recipient],
+    key: str,
+    *,
+    subject: str,
+    text: str,
+    chat_text: str | None = None,
+    html: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+    prefer_chat: bool = True,
+) -> int:
+    """Queue one message per recipient (chat when linked and preferred, else e-mail)."""
+    queued = 0
+    for r in recipients:
+        row_key = f"{key}:{r.tag}"
+        if prefer_chat and r.user_id is not None:
+            sent = enqueue_chat(session, dedup_key=row_key, user_id=r.user_id,
+                                text=chat_text or text)
+            if sent is not None:
+                queued += 1
+                continue
+        if r.email:
+            enqueue_email(session, dedup_key=row_key, to=r.email, subject=subject, text=text,
+                          html=html, attachments=attachments)
+            queued += 1
+    return queued
+
+
+# --- the ledger -----------------------------------------------------------------------------
+
+
+def claim(session: Session, key: str, day: dt.date, now: dt.datetime, **detail: Any) -> bool:
+    """Record that ``key`` is being sent; False when it already was (nothing to do then)."""
+    row = KeyValue(key=ledger_key(key),
+                   value=json.dumps({"day": day.isoformat(), **detail}, default=str),
+                   updated_at=now)
+    _, created = insert_once(session, row, KeyValue.key, row.key)
+    return created
+
+
+def _signature(ctx: Context) -> str:
+    return f"\n\n{ctx.policy.agency_name}\n{ctx.policy.agency_email}\n"
+
+
+# --- declarations ---------------------------------------------------------------------------
+
+
+def _gap_lines(gap: DeclarationGap) -> str:
+    return "\n".join(
+        f"• marché {line.market_reference}, lot {line.lot_number} : contrat n° {line.contract_id}"
+        f" ({line.initials})"
+        for line in gap.lines
+    )
+
+
+def send_declaration_reminder(ctx: Context, session: Session, gap: DeclarationGap) -> bool:
+    """First or second reminder to the company; the second also alerts the facilitator."""
+    today = ctx.clock.today()
+    if not claim(session, gap.key, today, ctx.clock.now(), company_id=gap.company_id):
+        return False
+    month = fr_month(gap.month)
+    recipients = company_recipients(session, [gap.company_id])[gap.company_id]
+    lines = _gap_lines(gap)
+    if gap.stage == 1:
+        head = f"Rappel : les heures d'insertion de {month} ne sont pas encore déclarées"
+    else:
+        head = (f"Deuxième rappel : les heures d'insertion de {month} ne sont toujours pas "
+                "déclarées")
+    chat_text = (f"📅 {head} :\n{lines}\n\nDéclarez-les ici avec /declarer (travail et "
+                 "formation, contrat par contrat).")
+    text = (
+        f"Bonjour,\n\n{head} pour {gap.company_name} :\n{lines}\n\n"
+        "Répondez à ce courriel en indiquant, pour chaque contrat, les heures de travail et de "
+        "formation du mois (ou en joignant le tableau de déclaration), ou déclarez-les dans le "
+        "chat avec /declarer."
+        + _signature(ctx)
+    )
+    subject = f"{'Rappel' if gap.stage == 1 else 'Deuxième rappel'} : déclaration des heures " \
+              f"d'insertion de {month} — {gap.company_name}"
+    queued = notify(session, recipients, gap.key, subject=subject, text=text, chat_text=chat_text)
+    if gap.stage == 2:
+        nobody = "" if queued else "\nAucun contact joignable pour cette entreprise : appelez-la."
+        raise_alert(
+            session, kind=AlertKind.DECLARATION_MANQUANTE, facilitator_id=gap.facilitator_id,
+            subject_type="company", subject_id=gap.company_id, dedup_key=gap.alert_key,
+            message=(f"{gap.company_name} n'a pas déclaré les heures de {month} malgré deux "
+                     f"rappels (le premier le {fr_date(gap.first_sent_on or today)}).\n{lines}"
+                     f"{nobody}"),
+        )
+    elif not queued:
+        raise_alert(
+            session, kind=AlertKind.DECLARATION_MANQUANTE, facilitator_id=gap.facilitator_id,
+            subject_type="company", subject_id=gap.company_id,
+            dedup_key=f"sans_contact:{gap.key}",
+            message=(f"Rappel de déclaration de {month} impossible pour {gap.company_name} : "
+                     "aucun contact avec chat ou e-mail. Ajoutez un contact."),
+        )
+    return True
+
+
+# --- lateness -------------------------------------------------------------------------------
+
+
+def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bool:
+    """Record the new status; alert the facilitator when the engagement became late.
+
+    The conditional UPDATE is the guard: a duplicate run finds the status already changed and
+    does nothing, so one change of status gives one alert.
+    """
+    previous = (Engagement.last_progress_status.is_(None) if change.previous is None
+                else Engagement.last_progress_status == change.previous)
+    result = session.execute(
+        update(Engagement).where(Engagement.id == change.engagement_id, previous)
+        .values(last_progress_status=change.current)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    if not change.alerts:
+        return True
+    v = change.view
+    raise_alert(
+        session, kind=AlertKind.ENTREPRISE_EN_RETARD, facilitator_id=change.facilitator_id,
+        subject_type="engagement", subject_id=change.engagement_id, dedup_key=change.key,
+        message=(f"{v.company_name} est en retard sur le marché {v.market_reference}, lot "
+                 f"{v.lot_number} : {fr_hours(v.done)} réalisées sur {fr_hours(v.owed)} "
+                 f"(attendu fin {fr_month(change.at)} : {fr_hours(v.expected)})."),
+    )
+    return True
+
+
+# --- escalation deadlines -------------------------------------------------------------------
+
+
+def alert_escalation_deadline(ctx: Context, session: Session, item: EscalationDeadline) -> bool:
+    """The company let the letter's deadline pass: tell the facilitator, buyer alert ready."""
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), case_id=item.case_id):
+        return False
+    raise_alert(
+        session, kind=AlertKind.ESCALADE_ECHEANCE, facilitator_id=item.facilitator_id,
+        subject_type="escalation", subject_id=item.case_id, dedup_key=item.key,
+        message=(f"Procédure n° {item.case_id} : {item.company_name} (marché "
+                 f"{item.market_reference}, lot {item.lot_number}) n'a pas répondu au courrier "
+                 f"dans le délai (échéance du {fr_date(item.deadline)}).\nL'alerte de "
+                 f"{item.donneur_name} est prête : elle part par e-mail à ses référents quand "
+                 "vous la validez."),
+        buttons=[[("📨 Alerter le donneur d'ordre", f"esc:buyer:{item.case_id}")]],
+    )
+    return True
+
+
+# --- meetings -------------------------------------------------------------------------------
+
+
+def _meeting_when(item: MeetingReminder) -> str:
+    local = item.local_start
+    return f"{WEEKDAYS_FR[local.weekday()]} {fr_date(local.date())} à {local:%H:%M}"
+
+
+def _meeting_recipients(session: Session, item: MeetingReminder) -> list[Recipient]:
+    if item.kind in (MeetingKind.SIAE_DEBUT, MeetingKind.SIAE_MI_ANNEE,
+                     MeetingKind.SIAE_FIN_ANNEE):
+        ids = list(session.scalars(
+            select(CompanyRow.id).where(CompanyRow.kind.in_(
+                [CompanyKind.EI, CompanyKind.ETTI, CompanyKind.AI, CompanyKind.ACI]
+            )).order_by(CompanyRow.id)
+        ))
+        by_company = company_recipients(session, ids)
+        return [r for cid in ids for r in by_company[cid]]
+    out: list[Recipient] = []
+    if item.market_id is not None:
+        ids = list(session.scalars(
+            select(Engagement.company_id).join(Lot, Lot.id == Engagement.lot_id)
+            .where(Lot.market_id == item.market_id).distinct().order_by(Engagement.company_id)
+        ))
+        by_company = company_recipients(session, ids)
+        out.extend(r for cid in ids for r in by_company[cid])
+    if item.donneur_id is not None and item.kind in (MeetingKind.LANCEMENT,
+                                                     MeetingKind.PARTENARIAT_ANNUEL):
+        # Référents are reached by e-mail; tag them apart from company users with the same id.
+        out.extend(Recipient(f"d{r.tag}", r.label, r.email) for r in
+                   donneur_recipients(session, item.donneur_id))
+    return out
+
+
+def send_meeting_reminder(ctx: Context, session: Session, item: MeetingReminder) -> bool:
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), meeting_id=item.meeting_id):
+        return False
+    label = MEETING_LABELS_FR.get(item.kind, "réunion")
+    about = f" du marché {item.market_reference} « {item.market_title} »" if item.market_reference else ""
+    with_whom = f" avec {item.donneur_name}" if item.kind == MeetingKind.PARTENARIAT_ANNUEL and item.donneur_name else ""
+    where = f", lieu : {item.location}" if item.location else ""
+    head = f"Rappel : {label}{about}{with_whom} le {_meeting_when(item)}{where}."
+    note = f"\n{item.note}" if item.note else ""
+    text = f"Bonjour,\n\n{head}{note}" + _signature(ctx)
+    subject = f"Rappel : {label} le {fr_date(item.local_start.date())}"
+    notify(session, _meeting_recipients(session, item), item.key, subject=subject, text=text,
+           chat_text=f"📆 {head}{note}")
+    raise_alert(session, kind=AlertKind.REUNION, facilitator_id=item.facilitator_id,
+                subject_type="meeting", subject_id=item.meeting_id, dedup_key=item.key,
+                message=f"{head}{note}")
+    return True
+
+
+# --- conventions, market ends ---------------------------------------------------------------
+
+
+def alert_convention_renewal(ctx: Context, session: Session, item: ConventionRenewal) -> bool:
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(),
+                 convention_id=item.convention_id):
+        return False
+    raise_alert(
+        session, kind=AlertKind.CONVENTION, subject_type="convention",
+        subject_id=item.convention_id, dedup_key=item.key,
+        message=(f"La convention {item.reference} avec {item.donneur_name} se termine le "
+                 f"{fr_date(item.end_date)} (préavis de {item.notice_months} mois) : préparez son "
+                 "renouvellement avec le donneur d'ordre."),
+    )
+    return True
+
+
+def prompt_final_bilan(ctx: Context, session: Session, item: MarketEnd) -> bool:
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), market_id=item.market_id):
+        return False
+    raise_alert(
+        session, kind=AlertKind.BILAN_FINAL, facilitator_id=item.facilitator_id,
+        subject_type="market", subject_id=item.market_id, dedup_key=item.key,
+        message=(f"Le marché {item.reference} « {item.title} » ({item.donneur_name}) est terminé "
+                 f"depuis le {fr_date(item.end_date)} : établissez son bilan final synthétique "
+                 f"(/point {item.reference}) puis clôturez le marché. Sa remise déclenche la "
+                 "facturation du solde de la convention."),
+    )
+    return True
+
+
+# --- annual bilans --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BilanMail:
+    """A rendered bilan, ready for the outbox (attachments are stored document ids)."""
+
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def ask_bilan_approval(ctx: Context, session: Session, item: AnnualBilan) -> bool:
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), donneur_id=item.donneur_id):
+        return False
+    raise_alert(
+        session, kind=AlertKind.BILAN_ANNUEL, subject_type="donneur",
+        subject_id=item.donneur_id, dedup_key=item.key,
+        message=(f"Le bilan annuel {item.year} de {item.donneur_name} est prêt à partir vers ses "
+                 f"référents. Relisez-le (/bilan {item.year} {item.donneur_name}) puis "
+                 "approuvez l'envoi."),
+        buttons=[[("✅ Approuver l'envoi", f"bilan:ok:{item.donneur_id}:{item.year}")]],
+    )
+    return True
+
+
+def send_annual_bilan(ctx: Context, session: Session, item: AnnualBilan, mail: BilanMail) -> bool:
+    """E-mail the rendered bilan to each référent; alert the agency when nobody can receive it."""
+    recipients = donneur_recipients(session, item.donneur_id)
+    if not recipients:
+        raise_alert(
+            session, kind=AlertKind.BILAN_ANNUEL, subject_type="donneur",
+            subject_id=item.donneur_id, dedup_key=f"sans_referent:{item.key}",
+            message=(f"Le bilan annuel {item.year} de {item.donneur_name} ne peut pas partir : "
+                     "aucun référent avec une adresse e-mail. Ajoutez-en un ; il partira au "
+                     "prochain passage."),
+        )
+        return False
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(),
+                 donneur_id=item.donneur_id, approved_by=item.approved_by,
+                 to=[r.email for r in recipients]):
+        return False
+    notify(session, recipients, item.key, subject=mail.subject, text=mail.text, html=mail.html,
+           attachments=mail.attachments, prefer_chat=False)
+    audit.record(session, Actor.system(), "bilan.annual.sent", "donneur", item.donneur_id,
+                 year=item.year, count=len(recipients))
+    return True
+
+
+def approve_annual_bilan(
+    ctx: Context, session: Session, actor: Actor, donneur_id: int, year: int
+) -> bool:
+    """The facilitator's "approve" button: the next run of the job sends the bilan.
+
+    Returns False when it was already approved (a double press changes nothing).
+    """
+    authorize(session, actor, Action.ADMIN_WRITE)
+    name = session.scalar(select(Donneur.name).where(Donneur.id == donneur_id))
+    if name is None:
+        raise DomainError("Donneur d'ordre introuvable.", "Unknown donneur.")
+    if not 2000 <= year <= ctx.clock.today().year:
+        raise DomainError(f"Année invalide pour un bilan annuel : {year}.", "Invalid year.")
+    now = ctx.clock.now()
+    row = KeyValue(key=approval_key(donneur_id, year),
+                   value=json.dumps({"by": actor.label, "user_id": actor.user_id,
+                                     "at": now.isoformat()}),
+                   updated_at=now)
+    _, created = insert_once(session, row, KeyValue.key, row.key)
+    if created:
+        session.execute(
+            update(Alert)
+            .where(Alert.dedup_key == f"bilan_annuel_approbation:donneur:{donneur_id}:{year}",
+                   Alert.handled_at.is_(None))
+            .values(handled_at=now, handled_by_id=actor.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(session, actor, "bilan.annual.approved", "donneur", donneur_id, year=year)
+    return created
+
+
+def local_now(ctx: Context) -> dt.datetime:
+    return ctx.clock.now().astimezone(PARIS)
+
+
+def count_pending_declaration_reminders(session: Session) -> int:
+    """How many first reminders were ever sent (for status pages and tests)."""
+    return session.scalar(
+        select(func.count()).select_from(KeyValue)
+        .where(KeyValue.key.like(ledger_key("rappel_declaration:%")))
+    ) or 0

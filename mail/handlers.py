@@ -1,0 +1,364 @@
+"""What to do with an understood request from a known sender.
+
+Each handler runs inside the message's transaction: the domain change, the reply and any alert
+commit together or not at all. Domain refusals (`DomainError`) become French replies; the
+domain services authorise the actor themselves, the checks here only pick a clearer message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clauses import audit
+from clauses.actors import Actor
+from clauses.alerts import raise_alert
+from clauses.context import Context
+from clauses.errors import DomainError
+from clauses.outbox import enqueue_email
+from mail import declaration_template
+from mail.candidature_text import extract_candidate
+from mail.config import MailConfig
+from mail.intent import XLSX, Classified, Intent
+from mail.outcome import Outcome
+from mail.parsing import ParsedMail
+from mail.replies import can_reply, enqueue_reply, reply_subject, thread_headers
+from mail.spreadsheet import parse_declaration_file
+from storage.documents import DocumentRejected
+from storage.models import (
+    AlertKind,
+    Channel,
+    Company,
+    Document,
+    Engagement,
+    InboundMail,
+    Lot,
+    MailStatus,
+    Market,
+    Role,
+)
+
+STATUS_FR = {
+    "created": "enregistrée",
+    "corrected": "corrigée",
+    "duplicate": "déjà enregistrée (message reçu deux fois)",
+    "unchanged": "inchangée (déjà déclarée avec ces chiffres)",
+}
+TEMPLATE_XLSX_NAME = "modele-declaration-heures.xlsx"
+TEMPLATE_CSV_NAME = "modele-declaration-heures.csv"
+
+
+@dataclass
+class MailJob:
+    """Everything a handler needs about one message."""
+
+    ctx: Context
+    session: Session
+    cfg: MailConfig
+    parsed: ParsedMail
+    row: InboundMail
+    actor: Actor
+
+    @property
+    def key_prefix(self) -> str:
+        """Stable across refetches and UIDVALIDITY changes: derived from the Message-ID."""
+        return "mail:" + hashlib.sha256(self.parsed.dedup_id.encode()).hexdigest()[:24]
+
+    def reply(self, template: str, *, attachments: list[dict[str, Any]] | None = None,
+              **context: Any) -> bool:
+        row = enqueue_reply(self.session, self.cfg, self.parsed,
+                            dedup_key=f"{self.key_prefix}:reply:{template}",
+                            template=template, context=context, attachments=attachments)
+        return row is not None
+
+    def facilitator_id(self) -> int | None:
+        if self.actor.company_id is not None:
+            return self.session.scalar(select(Company.facilitator_id).where(Company.id == self.actor.company_id))
+        return None
+
+    def alert(self, kind: AlertKind, message: str, suffix: str = "") -> None:
+        raise_alert(self.session, kind=kind, message=message, facilitator_id=self.facilitator_id(),
+                    subject_type="inbound_mail", subject_id=self.row.id,
+                    dedup_key=f"inbound:{self.row.id}:{kind.value}{suffix}")
+
+    def sender_label(self) -> str:
+        return f"{self.actor.label} <{self.parsed.from_address}>" if self.actor.label != self.parsed.from_address \
+            else f"<{self.parsed.from_address}>"
+
+
+# -- the declaration template -----------------------------------------------------------------
+
+def template_attachments(ctx: Context, session: Session) -> list[dict[str, Any]]:
+    """The XLSX and CSV templates as stored documents (reused once stored)."""
+    found: dict[str, int] = {}
+    for doc_id, name in session.execute(
+        select(Document.id, Document.display_name)
+        .where(Document.kind == "template", Document.display_name.in_([TEMPLATE_XLSX_NAME, TEMPLATE_CSV_NAME]))
+        .order_by(Document.id.desc())
+    ):
+        found.setdefault(name, doc_id)
+    if TEMPLATE_XLSX_NAME not in found:
+        doc = ctx.documents.store(session, declaration_template.build_xlsx(), kind="template",
+                                  display_name=TEMPLATE_XLSX_NAME, mime_type=XLSX)
+        found[TEMPLATE_XLSX_NAME] = doc.id
+    if TEMPLATE_CSV_NAME not in found:
+        doc = ctx.documents.store(session, declaration_template.build_csv(), kind="template",
+                                  display_name=TEMPLATE_CSV_NAME, mime_type="text/csv")
+        found[TEMPLATE_CSV_NAME] = doc.id
+    return [{"document_id": found[TEMPLATE_XLSX_NAME]}, {"document_id": found[TEMPLATE_CSV_NAME]}]
+
+
+def handle_template(job: MailJob, intro: str | None = None) -> Outcome:
+    attachments = template_attachments(job.ctx, job.session)
+    job.reply("template", intro=intro,
+              columns=[c.header for c in declaration_template.COLUMNS], attachments=attachments)
+    return Outcome(MailStatus.TRAITE, "modele", {"template_sent": True})
+
+
+# -- declarations ------------------------------------------------------------------------------
+
+def _may_declare(actor: Actor) -> bool:
+    return actor.role == Role.ENTREPRISE or actor.is_staff
+
+
+def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
+    from clauses.declarations import find_contract, record_declaration
+
+    if not _may_declare(job.actor):
+        return not_allowed(job, "Cette adresse n'est pas habilitée à déclarer des heures d'insertion.",
+                           "declaration")
+    recorded: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    file_errors: list[dict[str, str]] = []
+    names: list[str] = []
+    for file_index, (att, kind) in enumerate(classified.spreadsheets):
+        name = att.filename or f"fichier {file_index + 1}"
+        names.append(name)
+        try:
+            doc = job.ctx.documents.store(
+                job.session, att.data, kind="spreadsheet", display_name=att.filename,
+                mime_type=XLSX if kind == "xlsx" else "text/csv", max_bytes=job.cfg.max_attachment_bytes,
+            )
+        except DocumentRejected as exc:
+            file_errors.append({"filename": name, "message": exc.message_fr})
+            continue
+        sheet = parse_declaration_file(att.data, kind=kind, today=job.ctx.clock.today(),
+                                       max_rows=job.cfg.max_sheet_rows)
+        if sheet.fatal:
+            file_errors.append({"filename": name, "message": sheet.fatal})
+            continue
+        many = len(classified.spreadsheets) > 1
+        for err in sheet.errors:
+            errors.append({"filename": name if many else None, "row": err.row, "message": err.message_fr})
+        for line in sheet.lines:
+            key = f"{job.key_prefix}:f{file_index}:l{line.row}"
+            try:
+                with job.session.begin_nested():
+                    view = find_contract(
+                        job.session, job.actor,
+                        participant_last_name=line.last_name,
+                        participant_first_name=line.first_name,
+                        market_reference=line.market_reference,
+                        lot_number=line.lot_number,
+                        month=line.month,
+                    )
+                    outcome = record_declaration(
+                        job.ctx, job.session, job.actor,
+                        contract_id=view.contract_id, month=line.month,
+                        work_hours=line.work_hours, training_hours=line.training_hours,
+                        source=Channel.EMAIL, idempotency_key=key,
+                        correction_reason=line.correction_reason, proof_document_id=doc.id,
+                    )
+            except DomainError as exc:
+                errors.append({"filename": name if many else None, "row": line.row, "message": exc.message_fr})
+                continue
+            recorded.append({
+                "row": line.row, "name": view.participant_name, "month": line.month,
+                "work": line.work_hours, "training": line.training_hours,
+                "counted": outcome.counted, "status": STATUS_FR.get(outcome.status, outcome.status),
+                "warnings": list(outcome.warnings), "declaration_id": outcome.declaration.id,
+            })
+    errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
+    attachments = template_attachments(job.ctx, job.session) if file_errors else None
+    job.reply("declaration_ack", recorded=recorded, errors=errors, error_count=len(errors) + len(file_errors),
+              file_errors=file_errors, files=names, template_attached=bool(attachments),
+              attachments=attachments)
+    status = MailStatus.TRAITE if recorded else MailStatus.ERREUR
+    return Outcome(status, "declaration", {
+        "lines_recorded": len(recorded),
+        "lines_refused": len(errors),
+        "files_unreadable": len(file_errors),
+        "declaration_ids": [r["declaration_id"] for r in recorded],
+        "errors": [f"ligne {e['row']} : {e['message']}" for e in errors][:50],
+    })
+
+
+# -- candidatures ------------------------------------------------------------------------------
+
+def _resolve_lot(session: Session, reference: str | None, number: int | None) -> tuple[int | None, int | None]:
+    """(lot_id, company_id) from a market reference and lot number, when unambiguous."""
+    if not reference:
+        return None, None
+    q = select(Lot.id).join(Market, Market.id == Lot.market_id).where(
+        func.lower(Market.reference) == reference.strip().lower())
+    if number is not None:
+        q = q.where(Lot.number == number)
+    lots = list(session.scalars(q.limit(2)))
+    if len(lots) != 1:
+        return None, None
+    companies = list(session.scalars(select(Engagement.company_id).where(Engagement.lot_id == lots[0]).limit(2)))
+    return lots[0], companies[0] if len(companies) == 1 else None
+
+
+def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
+    from clauses.candidatures import submit_candidature
+
+    actor = job.actor
+    if actor.role not in (Role.ENTREPRISE, Role.PRESCRIPTEUR) and not actor.is_staff:
+        return not_allowed(job, "Cette adresse n'est pas habilitée à proposer des candidatures.", "candidature")
+    criteria = job.ctx.rulebook.eligibility.criteria
+    cv = classified.cv
+    fields = extract_candidate(classified.fresh_text or job.parsed.text, job.parsed.subject, criteria,
+                               cv_filename=cv.filename if cv else None)
+    if fields.candidate is None:
+        job.alert(AlertKind.EMAIL_A_TRAITER,
+                  f"Candidature reçue par e-mail de {job.sender_label()} (« {job.parsed.subject[:120]} ») : "
+                  f"nom de la personne non reconnu, à saisir à la main (e-mail n° {job.row.id}).")
+        job.reply("forwarded", note=(
+            "Nous n'avons pas pu reconnaître automatiquement le nom de la personne : votre message a été "
+            "transmis à l'équipe, qui enregistrera la candidature. Pour un traitement automatique, "
+            "indiquez sur des lignes séparées « Nom : ... », « Prénom : ... » et « Critères : ... »."))
+        return Outcome(MailStatus.TRAITE, "candidature_a_saisir", {"forwarded": True})
+
+    cv_doc_id = None
+    if cv is not None:
+        try:
+            cv_doc = job.ctx.documents.store(job.session, cv.data, kind="cv", display_name=cv.filename,
+                                             max_bytes=job.cfg.max_attachment_bytes)
+            cv_doc_id = cv_doc.id
+        except DocumentRejected as exc:
+            return rejected(job, [exc.message_fr], "candidature_refusee")
+    lot_id, company_id = _resolve_lot(job.session, fields.market_reference, fields.lot_number)
+    if company_id is None and fields.company_name and actor.role != Role.ENTREPRISE:
+        matches = list(job.session.scalars(
+            select(Company.id).where(func.lower(Company.name) == fields.company_name.strip().lower()).limit(2)))
+        company_id = matches[0] if len(matches) == 1 else None
+    try:
+        with job.session.begin_nested():
+            cand = submit_candidature(
+                job.ctx, job.session, actor, fields.candidate,
+                company_id=company_id, lot_id=lot_id, prescriber_id=actor.prescriber_id,
+                cv_document_id=cv_doc_id, source=Channel.EMAIL,
+                idempotency_key=f"{job.key_prefix}:candidature",
+            )
+    except DomainError as exc:
+        return rejected(job, [exc.message_fr], "candidature_refusee")
+    if cv_doc_id is not None:
+        doc = job.session.get(Document, cv_doc_id)
+        if doc is not None:
+            doc.participant_id = cand.participant_id
+    labels = [criteria[k].short for k in (cand.criteria_claimed or []) if k in criteria]
+    job.reply("candidature_ack", candidature_id=cand.id,
+              candidate_name=f"{fields.candidate.first_name} {fields.candidate.last_name}",
+              criteria=labels, unknown_criteria=fields.unknown_criteria, cv_received=cv_doc_id is not None)
+    return Outcome(MailStatus.TRAITE, "candidature", {
+        "candidature_id": cand.id, "participant_id": cand.participant_id,
+        "cv_document_id": cv_doc_id, "structured": fields.structured,
+    })
+
+
+# -- bilans and points d'étape ----------------------------------------------------------------
+
+def handle_report(job: MailJob, classified: Classified) -> Outcome:
+    from clauses.bilan import annual_figures, market_figures
+    from reports import render_html, render_xlsx
+
+    actor = job.actor
+    if actor.role != Role.REFERENT and not actor.is_staff:
+        return not_allowed(job, "Les bilans sont envoyés aux référents des donneurs d'ordre.", "bilan")
+    policy = job.ctx.policy
+    if classified.intent == Intent.POINT_MARCHE:
+        reference = classified.market_reference or ""
+        market = job.session.scalar(select(Market).where(func.lower(Market.reference) == reference.lower()))
+        if market is None or (actor.role == Role.REFERENT and market.donneur_id != actor.donneur_id):
+            return not_allowed(
+                job, f"Le marché « {reference[:40]} » est introuvable ou n'est pas suivi pour votre "
+                "organisation. Vérifiez sa référence.", "point_marche")
+        figures = market_figures(job.session, market.id, job.ctx.clock.today(), job.ctx.rulebook)
+        subject_type, subject_id = "market", market.id
+    else:
+        if actor.role != Role.REFERENT or actor.donneur_id is None:
+            job.alert(AlertKind.EMAIL_A_TRAITER,
+                      f"Demande de bilan {classified.year} par e-mail de {job.sender_label()} : "
+                      f"précisez le donneur d'ordre (clausebot bilan). E-mail n° {job.row.id}.")
+            job.reply("forwarded", note="Pour un bilan annuel, précisez le donneur d'ordre : "
+                      "la demande a été transmise à l'équipe.")
+            return Outcome(MailStatus.TRAITE, "bilan_a_preciser", {})
+        year = classified.year or job.ctx.clock.today().year
+        figures = annual_figures(job.session, actor.donneur_id, dt.date(year, 1, 1), dt.date(year, 12, 31),
+                                 job.ctx.rulebook)
+        subject_type, subject_id = "donneur", actor.donneur_id
+    rendered = render_html(figures, "externe", small_cell_threshold=policy.small_cell_threshold,
+                           agency_name=policy.agency_name, generated_on=job.ctx.clock.today())
+    attachments: list[dict[str, Any]] = []
+    for cid, png in rendered.images:
+        doc = job.ctx.documents.store(job.session, png, kind="report_image", display_name=f"{cid}.png",
+                                      mime_type="image/png", max_bytes=20 * 1024 * 1024)
+        attachments.append({"cid": cid, "document_id": doc.id, "inline": True})
+    xlsx = render_xlsx(figures, "externe", small_cell_threshold=policy.small_cell_threshold,
+                       agency_name=policy.agency_name, generated_on=job.ctx.clock.today())
+    doc = job.ctx.documents.store(job.session, xlsx, kind="report_xlsx",
+                                  display_name=f"{rendered.filename_stem}.xlsx", mime_type=XLSX,
+                                  max_bytes=20 * 1024 * 1024)
+    attachments.append({"document_id": doc.id})
+    if can_reply(job.parsed, job.cfg):
+        enqueue_email(job.session, dedup_key=f"{job.key_prefix}:report", to=job.parsed.from_address or "",
+                      subject=reply_subject(job.parsed, rendered.subject), text=rendered.text,
+                      html=rendered.html, attachments=attachments, headers=thread_headers(job.parsed))
+    audit.record(job.session, actor, "bilan.email", subject_type, subject_id, inbound_mail_id=job.row.id)
+    return Outcome(MailStatus.TRAITE, classified.intent.value, {subject_type + "_id": subject_id})
+
+
+# -- everything else ---------------------------------------------------------------------------
+
+def handle_other(job: MailJob, classified: Classified) -> Outcome:
+    excerpt = (classified.fresh_text or job.parsed.text).strip()[:600]
+    files = ", ".join(a.filename or a.content_type for a in job.parsed.attachments if not a.inline)
+    job.alert(AlertKind.EMAIL_A_TRAITER,
+              f"E-mail à traiter de {job.sender_label()} : « {job.parsed.subject[:150]} » "
+              f"(e-mail n° {job.row.id}{', pièces jointes : ' + files if files else ''}).\n{excerpt}")
+    job.reply("forwarded", note=None)
+    return Outcome(MailStatus.TRAITE, "autre", {"forwarded": True})
+
+
+def not_allowed(job: MailJob, reason: str, what: str) -> Outcome:
+    job.alert(AlertKind.EMAIL_A_TRAITER,
+              f"Demande refusée ({what}) reçue de {job.sender_label()} : « {job.parsed.subject[:150]} » "
+              f"(e-mail n° {job.row.id}).", suffix=":refus")
+    job.reply("not_allowed", reason=reason)
+    return Outcome(MailStatus.ERREUR, f"{what}_non_autorise", {"reason": reason})
+
+
+def rejected(job: MailJob, problems: list[str], kind: str) -> Outcome:
+    job.reply("rejected", problems=problems)
+    return Outcome(MailStatus.ERREUR, kind, {"problems": problems})
+
+
+def dispatch(job: MailJob, classified: Classified) -> Outcome:
+    if classified.intent == Intent.DECLARATION:
+        return handle_declaration(job, classified)
+    if classified.intent == Intent.CANDIDATURE:
+        return handle_candidature(job, classified)
+    if classified.intent in (Intent.BILAN, Intent.POINT_MARCHE):
+        return handle_report(job, classified)
+    if classified.intent == Intent.TEMPLATE:
+        if not _may_declare(job.actor):
+            return handle_other(job, classified)
+        return handle_template(job, intro=None)
+    return handle_other(job, classified)
+

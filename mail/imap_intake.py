@@ -1,0 +1,213 @@
+"""IMAP intake: one blocking imapclient connection, owned by one thread, never shared.
+
+For each configured folder: select it, compare UIDVALIDITY with `mailbox_states` (a change
+means every UID is new: rescan, and duplicates are caught by Message-ID), list the UIDs present,
+and for each one not yet stored: read RFC822.SIZE, fetch with BODY.PEEK[] (so the \\Seen flag is
+left alone) or only the header when the message is too large, hand it to
+:class:`mail.intake.IntakeCore` (which commits), and only then MOVE it to `Traités`, `Erreurs` or
+`Quarantaine`. A UID already stored is only moved (a crash happened between commit and MOVE).
+
+Between scans the connection IDLEs on the first folder when the server offers IDLE, renewed
+every `idle_seconds` (RFC 2177 asks clients to re-issue IDLE at least every 29 minutes), and
+otherwise polls every `poll_seconds`. Any connection error closes the client and reconnects
+with exponential backoff; the loop only ends when the stop event is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mail.config import ImapConfig
+from mail.intake import IntakeCore
+from mail.outcome import MailKey
+from storage.models import MailStatus, ServiceEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanStats:
+    processed: int = 0
+    moved: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class ImapIntake:
+    """Run :meth:`run` in a dedicated thread (see :mod:`mail.service`), or :meth:`run_once`."""
+
+    def __init__(self, core: IntakeCore, cfg: ImapConfig) -> None:
+        self.core = core
+        self.cfg = cfg
+        self._client_thread: int | None = None
+
+    # -- connection ------------------------------------------------------------------------------
+    def connect(self) -> IMAPClient:
+        context = ssl.create_default_context() if (self.cfg.ssl or self.cfg.starttls) else None
+        client = IMAPClient(self.cfg.host, port=self.cfg.port, ssl=self.cfg.ssl, ssl_context=context,
+                            timeout=self.cfg.timeout)
+        try:
+            if self.cfg.starttls and not self.cfg.ssl:
+                client.starttls(context)
+            client.login(self.cfg.username, self.cfg.password)
+            self._ensure_folders(client)
+        except Exception:
+            _close(client)
+            raise
+        self._client_thread = threading.get_ident()
+        return client
+
+    def _ensure_folders(self, client: IMAPClient) -> None:
+        for folder in (self.cfg.done_folder, self.cfg.error_folder, self.cfg.quarantine_folder):
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+                with contextlib.suppress(IMAPClientError):
+                    client.subscribe_folder(folder)
+
+    def _check_thread(self) -> None:
+        # imaplib connections are not thread-safe: catch a misuse at once, not as a corrupt dialogue.
+        if self._client_thread is not None and self._client_thread != threading.get_ident():
+            raise RuntimeError("an IMAP connection must only be used by the thread that opened it")
+
+    # -- scanning --------------------------------------------------------------------------------
+    def scan(self, client: IMAPClient) -> ScanStats:
+        stats = ScanStats()
+        for folder in self.cfg.folders:
+            self.scan_folder(client, folder, stats)
+        return stats
+
+    def scan_folder(self, client: IMAPClient, folder: str, stats: ScanStats | None = None) -> ScanStats:
+        self._check_thread()
+        stats = stats or ScanStats()
+        info = client.select_folder(folder)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        self.core.sync_state(self.cfg.account, folder, uidvalidity)
+        uids = sorted(int(u) for u in client.search(["UNDELETED"]))
+        if not uids:
+            return stats
+        keys = {uid: MailKey(self.cfg.account, folder, uidvalidity, uid) for uid in uids}
+        known = self.core.known(keys.values())
+        todo = [uid for uid in uids if keys[uid] not in known]
+        sizes: dict[int, int] = {}
+        if todo:
+            for uid, data in client.fetch(todo, ["RFC822.SIZE"]).items():
+                sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0))
+        for uid in uids:
+            key = keys[uid]
+            status = known.get(key)
+            if status is None:
+                if uid not in sizes:  # vanished meanwhile (another client moved it)
+                    continue
+                status = self._fetch_and_ingest(client, key, sizes[uid])
+                stats.processed += 1
+                stats.by_status[status.value] = stats.by_status.get(status.value, 0) + 1
+            self.move(client, key, status)
+            stats.moved += 1
+        return stats
+
+    def _fetch_and_ingest(self, client: IMAPClient, key: MailKey, size: int) -> MailStatus:
+        limit = self.core.cfg.max_message_bytes
+        if size > limit:
+            data = client.fetch([key.uid], ["BODY.PEEK[HEADER]"]).get(key.uid, {})
+            header = bytes(data.get(b"BODY[HEADER]", b"") or b"")
+            return self.core.ingest(key, header, headers_only=True, size=size)
+        data = client.fetch([key.uid], ["BODY.PEEK[]"]).get(key.uid, {})
+        raw = bytes(data.get(b"BODY[]", b"") or b"")
+        return self.core.ingest(key, raw, size=size)
+
+    def destination(self, status: MailStatus) -> str:
+        return self.core.folder_for(status, self.cfg.done_folder, self.cfg.error_folder,
+                                    self.cfg.quarantine_folder)
+
+    def move(self, client: IMAPClient, key: MailKey, status: MailStatus) -> None:
+        """MOVE (RFC 6851), or COPY + \\Deleted + UID EXPUNGE; called only after the commit."""
+        self._check_thread()
+        target = self.destination(status)
+        if client.has_capability("MOVE"):
+            client.move([key.uid], target)
+        else:
+            client.copy([key.uid], target)
+            client.delete_messages([key.uid])
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge([key.uid])
+            else:
+                client.expunge()
+        self.core.mark_moved(key)
+
+    # -- loops ---------------------------------------------------------------------------------------
+    def run_once(self) -> ScanStats:
+        """Connect, scan every folder once, log out (CLI `clausebot mail relever`, tests)."""
+        client = self.connect()
+        try:
+            return self.scan(client)
+        finally:
+            _close(client)
+            self._client_thread = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Scan, then IDLE or poll, until `stop` is set; reconnect with backoff on errors."""
+        backoff = 1.0
+        while not stop.is_set():
+            client: IMAPClient | None = None
+            try:
+                client = self.connect()
+                backoff = 1.0
+                while not stop.is_set():
+                    self.scan(client)
+                    self.wait_for_mail(client, stop)
+            except (TimeoutError, OSError, IMAPClientError, ssl.SSLError) as exc:
+                log.warning("IMAP connection problem (%s); reconnecting in %.0fs", exc, backoff)
+                self._event("WARNING", f"IMAP : {exc.__class__.__name__} ; reconnexion dans {backoff:.0f} s")
+            except Exception as exc:  # the database or a bug: never let the thread die
+                log.exception("IMAP intake error; retrying in %.0fs", backoff)
+                self._event("ERROR", f"Relève IMAP : {exc.__class__.__name__}: {str(exc)[:200]}")
+            finally:
+                if client is not None:
+                    _close(client)
+                self._client_thread = None
+            if stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, self.cfg.reconnect_max_seconds)
+
+    def wait_for_mail(self, client: IMAPClient, stop: threading.Event) -> None:
+        """Return when new mail may be there, the IDLE needs renewing, or `stop` is set."""
+        folder = self.cfg.folders[0]
+        if not client.has_capability("IDLE"):
+            stop.wait(self.cfg.poll_seconds)
+            if not stop.is_set():
+                client.noop()
+            return
+        client.select_folder(folder)
+        limit = self.cfg.idle_seconds if len(self.cfg.folders) == 1 else min(self.cfg.idle_seconds,
+                                                                              self.cfg.poll_seconds)
+        started = time.monotonic()
+        client.idle()
+        try:
+            while not stop.is_set() and time.monotonic() - started < limit:
+                responses = client.idle_check(timeout=1.0)
+                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+        finally:
+            client.idle_done()
+
+    def _event(self, level: str, message: str) -> None:
+        try:
+            with self.core.ctx.db.session() as s:
+                s.add(ServiceEvent(component="mail", level=level, message=message[:1000]))
+        except Exception:
+            log.exception("could not record service event")
+
+
+def _close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.shutdown()

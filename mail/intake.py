@@ -1,0 +1,146 @@
+"""Store-then-move: the transport-independent core shared by the IMAP and Maildir intakes.
+
+The discipline that makes the intake safe:
+
+* a message is processed in ONE transaction that writes its `inbound_mail` row (unique on
+  account, folder, UIDVALIDITY, UID), the raw message, every domain change, the replies and
+  alerts (outbox rows) and the folder's `mailbox_states.last_uid`;
+* only after that commit is the message moved (to `Traités`, `Erreurs` or `Quarantaine`);
+* a message found again whose key is already stored (crash between commit and move) is only
+  moved, never processed again; a message seen under a new UIDVALIDITY is deduplicated by
+  Message-ID in :func:`mail.processing.process_message`;
+* an unexpected exception while processing rolls everything back, then a second, minimal
+  transaction records the message as quarantined with an alert, so one bad message never
+  stops the intake and is never retried forever. If even that fails (database down), the
+  exception propagates, the message stays where it is and the transport retries later.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from clauses.alerts import raise_alert
+from clauses.context import Context
+from mail.config import MailConfig
+from mail.outcome import MailKey
+from mail.processing import process_message
+from storage.models import AlertKind, InboundMail, MailboxState, MailStatus, ServiceEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class IntakeCore:
+    def __init__(self, ctx: Context, cfg: MailConfig) -> None:
+        self.ctx = ctx
+        self.cfg = cfg
+
+    # -- state -----------------------------------------------------------------------------------
+    def sync_state(self, account: str, folder: str, uidvalidity: int) -> bool:
+        """Record the folder's UIDVALIDITY; True when it changed (every UID is then new)."""
+        with self.ctx.db.session() as s:
+            state = s.scalar(select(MailboxState).where(MailboxState.account == account,
+                                                        MailboxState.folder == folder))
+            if state is None:
+                s.add(MailboxState(account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0,
+                                   last_poll_at=utcnow()))
+                return False
+            state.last_poll_at = utcnow()
+            if state.uidvalidity == uidvalidity:
+                return False
+            log.warning("UIDVALIDITY of %s/%s changed %s -> %s: rescanning, deduplicating by Message-ID",
+                        account, folder, state.uidvalidity, uidvalidity)
+            s.add(ServiceEvent(component="mail", level="WARNING",
+                               message=f"UIDVALIDITY changée pour {folder} : nouvelle lecture complète",
+                               detail={"account": account, "old": state.uidvalidity, "new": uidvalidity}))
+            state.uidvalidity = uidvalidity
+            state.last_uid = 0
+            return True
+
+    def known(self, keys: Iterable[MailKey]) -> dict[MailKey, MailStatus]:
+        """Statuses of the keys already stored, in one query."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        found: dict[MailKey, MailStatus] = {}
+        with self.ctx.db.session() as s:
+            for chunk_start in range(0, len(keys), 500):
+                chunk = keys[chunk_start:chunk_start + 500]
+                rows = s.execute(
+                    select(InboundMail.account, InboundMail.folder, InboundMail.uidvalidity, InboundMail.uid,
+                           InboundMail.status)
+                    .where(tuple_(InboundMail.account, InboundMail.folder, InboundMail.uidvalidity,
+                                  InboundMail.uid).in_([(k.account, k.folder, k.uidvalidity, k.uid) for k in chunk]))
+                )
+                for account, folder, uidvalidity, uid, status in rows:
+                    found[MailKey(account, folder, int(uidvalidity), int(uid))] = status
+        return found
+
+    def mark_moved(self, key: MailKey) -> None:
+        with self.ctx.db.session() as s:
+            row = s.scalar(select(InboundMail).where(
+                InboundMail.account == key.account, InboundMail.folder == key.folder,
+                InboundMail.uidvalidity == key.uidvalidity, InboundMail.uid == key.uid))
+            if row is not None and row.moved_at is None:
+                row.moved_at = utcnow()
+
+    # -- processing --------------------------------------------------------------------------------
+    def ingest(self, key: MailKey, raw: bytes, *, headers_only: bool = False, size: int | None = None,
+               track_state: bool = True) -> MailStatus:
+        """Process and commit one message; return where it must be moved."""
+        try:
+            with self.ctx.db.session() as s:
+                outcome = process_message(self.ctx, s, self.cfg, key, raw, headers_only=headers_only, size=size)
+                if track_state:
+                    self._bump_state(s, key)
+            log.info("mail %s/%s uid=%s: %s (%s)", key.account, key.folder, key.uid,
+                     outcome.status.value, outcome.kind)
+            return outcome.status
+        except IntegrityError:
+            # Another intake committed the same key first: follow what it decided.
+            status = self.known([key]).get(key)
+            if status is not None:
+                return status
+            log.exception("integrity error on mail %s", key)
+            return self._quarantine_after_crash(key, raw, track_state)
+        except Exception:
+            log.exception("processing mail %s failed; quarantining it", key)
+            return self._quarantine_after_crash(key, raw, track_state)
+
+    def _bump_state(self, s, key: MailKey) -> None:
+        state = s.scalar(select(MailboxState).where(MailboxState.account == key.account,
+                                                    MailboxState.folder == key.folder))
+        if state is not None and state.uidvalidity == key.uidvalidity and key.uid > state.last_uid:
+            state.last_uid = key.uid
+
+    def _quarantine_after_crash(self, key: MailKey, raw: bytes, track_state: bool) -> MailStatus:
+        error = traceback.format_exc(limit=3)[-1500:]
+        with self.ctx.db.session() as s:
+            row = InboundMail(account=key.account, folder=key.folder, uidvalidity=key.uidvalidity, uid=key.uid,
+                              message_id=None, size=len(raw), status=MailStatus.QUARANTAINE,
+                              kind="erreur_interne", result={"error": error}, received_at=self.ctx.clock.now())
+            s.add(row)
+            s.flush()
+            try:
+                with s.begin_nested():
+                    doc = self.ctx.documents.store(s, raw, kind="raw_email", mime_type="message/rfc822",
+                                                   max_bytes=max(len(raw), 1))
+                    row.raw_document_id = doc.id
+            except Exception:  # keep the row even without its raw copy
+                log.exception("could not store raw copy of quarantined mail %s", key)
+            raise_alert(s, kind=AlertKind.QUARANTAINE,
+                        message=(f"E-mail n° {row.id} mis en quarantaine : erreur interne pendant son "
+                                 "traitement. À examiner (dossier Quarantaine)."),
+                        subject_type="inbound_mail", subject_id=row.id, dedup_key=f"inbound:{row.id}:crash")
+            s.add(ServiceEvent(component="mail", level="ERROR", message="Erreur de traitement d'un e-mail",
+                               detail={"inbound_id": row.id, "error": error[-500:]}))
+            if track_state:
+                self._bump_state(s, key)
+        return MailStatus.QUARANTAINE
+
+    def folder_for(self, status: MailStatus, done: str, error: str, quarantine: str) -> str:
+        return {MailStatus.TRAITE: done, MailStatus.ERREUR: error, MailStatus.QUARANTAINE: quarantine}[status]

@@ -1,0 +1,177 @@
+"""The pipeline for one received message, run inside one database transaction.
+
+Order matters and is deliberate:
+
+1. duplicates (same Message-ID already stored, e.g. after a UIDVALIDITY change) are recorded
+   and otherwise ignored, so nothing counts twice;
+2. the raw message is stored (content-addressed) with its row in `inbound_mail`;
+3. messages too large to fetch, structurally broken MIME, failed sender authentication (when
+   required) and hostile attachments (bombs) go to quarantine or get a reply *before* anybody
+   looks at the sender's identity or opens a file;
+4. unknown senders get a polite reply that reveals nothing (at most one a day per address) and
+   the facilitators an alert; automatic mail (out-of-office, lists, bounces) is never answered;
+5. other attachment problems (too big, winmail.dat, password-protected, archives) get a reply
+   saying what to do;
+6. the request is classified and handed to :mod:`mail.handlers`.
+
+The caller (:mod:`mail.intake`) commits the transaction, and only then moves the message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clauses.alerts import raise_alert
+from clauses.context import Context
+from mail import authresults, safety
+from mail.config import MailConfig
+from mail.handlers import MailJob, dispatch
+from mail.intent import classify
+from mail.outcome import MailKey, Outcome
+from mail.parsing import ParsedMail, parse_message
+from mail.replies import can_reply, enqueue_reply
+from storage.documents import DocumentRejected
+from storage.models import AlertKind, InboundMail, MailStatus
+
+
+def _store_raw(ctx: Context, session: Session, cfg: MailConfig, raw: bytes, row: InboundMail) -> None:
+    try:
+        with session.begin_nested():
+            doc = ctx.documents.store(session, raw, kind="raw_email", mime_type="message/rfc822",
+                                      max_bytes=max(cfg.max_message_bytes, len(raw)))
+            doc.delete_after = ctx.clock.today() + dt.timedelta(days=cfg.retention_raw_mail_days)
+            row.raw_document_id = doc.id
+    except (DocumentRejected, OSError) as exc:
+        row.result = {**(row.result or {}), "raw_not_stored": str(exc)[:200]}
+
+
+def _alert(session: Session, row: InboundMail, kind: AlertKind, message: str) -> None:
+    raise_alert(session, kind=kind, message=message, subject_type="inbound_mail", subject_id=row.id,
+                dedup_key=f"inbound:{row.id}:{kind.value}")
+
+
+def _who(parsed: ParsedMail) -> str:
+    return f"<{parsed.from_address}>" if parsed.from_address else "(expéditeur illisible)"
+
+
+def _reply_key(parsed: ParsedMail, what: str) -> str:
+    return "mail:" + hashlib.sha256(parsed.dedup_id.encode()).hexdigest()[:24] + f":reply:{what}"
+
+
+def process_message(
+    ctx: Context,
+    session: Session,
+    cfg: MailConfig,
+    key: MailKey,
+    raw: bytes,
+    *,
+    headers_only: bool = False,
+    size: int | None = None,
+) -> Outcome:
+    """Record `raw` under `key` and act on it; the caller owns (and commits) the transaction."""
+    parsed = parse_message(raw, headers_only=headers_only)
+    row = InboundMail(
+        account=key.account, folder=key.folder, uidvalidity=key.uidvalidity, uid=key.uid,
+        message_id=parsed.dedup_id, from_address=parsed.from_address,
+        subject=parsed.subject[:300] or None, size=size if size is not None else len(raw),
+        status=MailStatus.TRAITE, kind=None, result={}, received_at=ctx.clock.now(),
+    )
+    original = session.scalar(
+        select(InboundMail).where(InboundMail.message_id == parsed.dedup_id).order_by(InboundMail.id).limit(1)
+    )
+    if original is not None:
+        row.kind = "doublon"
+        row.result = {"duplicate_of": original.id}
+        session.add(row)
+        session.flush()
+        return Outcome(MailStatus.TRAITE, "doublon", row.result, row.id)
+    session.add(row)
+    session.flush()
+    _store_raw(ctx, session, cfg, raw, row)
+    outcome = _decide(ctx, session, cfg, parsed, row)
+    row.status = outcome.status
+    row.kind = outcome.kind[:40]
+    row.result = {**(row.result or {}), **outcome.result}
+    outcome.inbound_id = row.id
+    session.flush()
+    return outcome
+
+
+def _quarantine(session: Session, cfg: MailConfig, parsed: ParsedMail, row: InboundMail, kind: str,
+                message: str, *, reply: bool) -> Outcome:
+    _alert(session, row, AlertKind.QUARANTAINE,
+           f"E-mail n° {row.id} mis en quarantaine ({kind}) : {_who(parsed)} « {parsed.subject[:120]} ». {message}")
+    if reply:
+        enqueue_reply(session, cfg, parsed, dedup_key=_reply_key(parsed, "unreadable"), template="unreadable")
+    return Outcome(MailStatus.QUARANTAINE, kind, {"reason": message})
+
+
+def _decide(ctx: Context, session: Session, cfg: MailConfig, parsed: ParsedMail, row: InboundMail) -> Outcome:
+    from clauses.senders import identify_sender
+
+    if parsed.headers_only:
+        limit = cfg.max_message_bytes // (1024 * 1024)
+        problem = (f"Le message est trop volumineux ({row.size // (1024 * 1024)} Mo) : la limite est de "
+                   f"{limit} Mo. Envoyez les pièces jointes en plusieurs messages ou réduisez-les.")
+        enqueue_reply(session, cfg, parsed, dedup_key=_reply_key(parsed, "rejected"), template="rejected",
+                      context={"problems": [problem]})
+        return Outcome(MailStatus.ERREUR, "trop_volumineux", {"problems": [problem]})
+    if parsed.fatal:
+        known = parsed.from_address is not None and identify_sender(session, parsed.from_address) is not None
+        return _quarantine(session, cfg, parsed, row, "mime_invalide",
+                           f"Structure MIME invalide ({parsed.fatal}).", reply=known)
+    if parsed.from_address is None:
+        return _quarantine(session, cfg, parsed, row, "sans_expediteur", "Adresse d'expéditeur illisible.",
+                           reply=False)
+    if parsed.from_address == cfg.agency_email.lower():
+        return Outcome(MailStatus.TRAITE, "boucle", {"ignored": "own address"})
+    if cfg.require_authentication_results:
+        verdict = authresults.verify(parsed.authentication_results, parsed.from_domain, cfg.authserv_id)
+        if not verdict.passed:
+            return _quarantine(session, cfg, parsed, row, "non_authentifie",
+                               f"Expéditeur non authentifié (usurpation possible) : {verdict.reason}.",
+                               reply=False)
+        row.result = {**(row.result or {}), "authentication": verdict.reason}
+
+    problems = [p for a in parsed.attachments if (p := safety.inspect(a, cfg)) is not None]
+    hostile = [p for p in problems if p.hostile]
+    if hostile:
+        return _quarantine(session, cfg, parsed, row, "piece_jointe_dangereuse",
+                           " ".join(p.message_fr for p in hostile), reply=False)
+
+    if parsed.is_bounce:
+        _alert(session, row, AlertKind.EMAIL_A_TRAITER,
+               f"Avis de non-remise reçu (e-mail n° {row.id}) : « {parsed.subject[:120]} ». "
+               "Une adresse de contact est peut-être erronée.")
+        return Outcome(MailStatus.TRAITE, "non_remise", {})
+
+    actor = identify_sender(session, parsed.from_address)
+    if actor is None:
+        _alert(session, row, AlertKind.EXPEDITEUR_INCONNU,
+               f"E-mail n° {row.id} d'une adresse inconnue {_who(parsed)} : « {parsed.subject[:120]} ». "
+               "S'il s'agit d'un partenaire, enregistrez cette adresse comme contact.")
+        if can_reply(parsed, cfg):
+            enqueue_reply(session, cfg, parsed, template="unknown_sender",
+                          dedup_key=f"mail:unknown-sender:{parsed.from_address}:{ctx.clock.today().isoformat()}")
+        return Outcome(MailStatus.TRAITE, "expediteur_inconnu", {})
+    if parsed.auto_submitted:
+        return Outcome(MailStatus.TRAITE, "automatique", {"ignored": "auto-submitted"})
+
+    if problems:
+        messages = list(dict.fromkeys(p.message_fr for p in problems))
+        enqueue_reply(session, cfg, parsed, dedup_key=_reply_key(parsed, "rejected"), template="rejected",
+                      context={"problems": messages})
+        return Outcome(MailStatus.ERREUR, "piece_jointe_refusee",
+                       {"problems": messages, "codes": [p.code for p in problems]})
+
+    job = MailJob(ctx=ctx, session=session, cfg=cfg, parsed=parsed, row=row, actor=actor)
+    outcome = dispatch(job, classify(parsed))
+    if parsed.html_only:
+        outcome.result["html_only"] = True
+    if parsed.defects:
+        outcome.result["defects"] = sorted(set(parsed.defects))[:20]
+    return outcome

@@ -1,0 +1,96 @@
+"""Fixtures of the chat tests: a small territory with two people on one lot, accounts to link.
+
+Both backends need the same world: a company with two participants (so the guided flow has a
+real choice to make), a second company (for the scoping tests), a facilitator and a référent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.orm import Session
+
+from bot.core import ChatCore
+from clauses.context import Context
+from clauses.invitations import issue_invitation
+from storage.models import ChatLink, Role, User
+from tests import factories as f
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+    b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
+
+@dataclass
+class World:
+    ids: dict[str, int]
+
+    def __getitem__(self, key: str) -> int:
+        return self.ids[key]
+
+
+def link(session: Session, user: User, platform_id: int) -> None:
+    """What a redeemed invitation does: the account reaches this user."""
+    user.telegram_user_id = platform_id
+    session.add(ChatLink(user_id=user.id, chat_id=platform_id))
+    session.flush()
+
+
+@pytest.fixture
+def world(ctx: Context) -> World:
+    with ctx.db.session() as s:
+        t = f.territory(s)
+        fac = t["facilitator"]
+        bob = f.participant(s, "Martin", "Paul", validated_by=fac, birth=dt.date(1985, 3, 2))
+        f.contract(s, bob, t["engagement"], start=dt.date(2025, 1, 6), end=None)
+        other_company = f.company(s, "Peintures Lyonnaises", facilitator=fac)
+        lot3 = f.lot(s, t["market"], 3, hours=200, label="Peinture")
+        other_eng = f.engagement(s, lot3, other_company)
+        carla = f.participant(s, "Durand", "Carla", validated_by=fac)
+        other_contract = f.contract(s, carla, other_eng)
+        other_boss = f.user(s, Role.ENTREPRISE, display_name="Cheffe Peintures",
+                            company_id=other_company.id)
+        ref_user = f.user(s, Role.REFERENT, display_name="Juliette Rey",
+                          donneur_id=t["donneur"].id, email="juliette.rey@oullins.test")
+        ids = {
+            "facilitator": fac.id, "company_user": t["company_user"].id,
+            "company": t["company"].id, "market": t["market"].id, "lot": t["lot"].id,
+            "engagement": t["engagement"].id, "contract_marie": t["contract"].id,
+            "participant_marie": t["participant"].id, "participant_paul": bob.id,
+            "other_company": other_company.id, "other_contract": other_contract.id,
+            "other_user": other_boss.id, "referent_user": ref_user.id,
+            "donneur": t["donneur"].id, "lot3": lot3.id,
+        }
+    return World(ids)
+
+
+@pytest.fixture
+def core(ctx: Context) -> ChatCore:
+    return ChatCore(ctx)
+
+
+@pytest.fixture
+def invite(ctx: Context):
+    """invite(role, **scope) -> a fresh invitation code (valid 14 days)."""
+
+    def make(role: Role = Role.ENTREPRISE, *, valid_days: int = 14, **scope) -> str:
+        with ctx.db.session() as s:
+            code, _ = issue_invitation(s, ctx.clock, role=role, display_name=scope.pop(
+                "display_name", "Invité"), valid_days=valid_days, **scope)
+        return code
+
+    return make
+
+
+def link_user(ctx: Context, user_id: int, platform_id: int) -> None:
+    with ctx.db.session() as s:
+        link(s, s.get(User, user_id), platform_id)
+
+
+HOURS_35 = Decimal("35")
