@@ -42,7 +42,9 @@ from clauses.clock import PARIS
 from clauses.counting import add_months, month_end, month_start
 from clauses.progress_service import EngagementProgressView, progress_rows
 from storage.models import (
+    Company,
     CompanyKind,
+    Contract,
     Convention,
     Donneur,
     Engagement,
@@ -57,8 +59,6 @@ from storage.models import (
     MeetingKind,
     Participant,
 )
-from storage.models import Company as CompanyRow
-from storage.models import Contract as ContractRow
 
 LEDGER_PREFIX = "sent:"
 APPROVAL_PREFIX = "bilan_annuel_ok:"
@@ -90,7 +90,7 @@ class DueRules:
             raise ValueError("second_reminder_after_days must be at least 1")
         if self.catch_up_months < 1:
             raise ValueError("catch_up_months must be at least 1")
-        self.bilan_month_day  # validates the MM-DD text
+        _ = self.bilan_month_day  # validates the MM-DD text
 
     @classmethod
     def from_policy(cls, policy: object) -> DueRules:
@@ -241,28 +241,28 @@ def _missing_lines(session: Session, month: dt.date) -> dict[int, list]:
     lot_end = func.coalesce(Lot.end_date, Market.end_date)
     declared = (
         select(HourDeclaration.id)
-        .where(HourDeclaration.contract_id == ContractRow.id, HourDeclaration.month == first)
+        .where(HourDeclaration.contract_id == Contract.id, HourDeclaration.month == first)
         .exists()
     )
     q = (
         select(
-            ContractRow.id, Engagement.company_id, CompanyRow.name, CompanyRow.facilitator_id,
+            Contract.id, Engagement.company_id, Company.name, Company.facilitator_id,
             Market.facilitator_id, Market.reference, Lot.number, Participant.last_name,
             Participant.first_name,
         )
-        .join(Engagement, Engagement.id == ContractRow.engagement_id)
-        .join(CompanyRow, CompanyRow.id == Engagement.company_id)
+        .join(Engagement, Engagement.id == Contract.engagement_id)
+        .join(Company, Company.id == Engagement.company_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
-        .join(Participant, Participant.id == ContractRow.participant_id)
+        .join(Participant, Participant.id == Contract.participant_id)
         .where(
-            ContractRow.start_date <= last,
-            or_(ContractRow.end_date.is_(None), ContractRow.end_date >= first),
+            Contract.start_date <= last,
+            or_(Contract.end_date.is_(None), Contract.end_date >= first),
             lot_start <= last,
             lot_end >= first,
             ~declared,
         )
-        .order_by(Engagement.company_id, Market.reference, Lot.number, ContractRow.id)
+        .order_by(Engagement.company_id, Market.reference, Lot.number, Contract.id)
     )
     by_company: dict[int, list] = {}
     for row in session.execute(q):
@@ -355,8 +355,8 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules) -> 
     )
     owners = dict(
         session.execute(
-            select(Engagement.id, func.coalesce(CompanyRow.facilitator_id, Market.facilitator_id))
-            .join(CompanyRow, CompanyRow.id == Engagement.company_id)
+            select(Engagement.id, func.coalesce(Company.facilitator_id, Market.facilitator_id))
+            .join(Company, Company.id == Engagement.company_id)
             .join(Lot, Lot.id == Engagement.lot_id)
             .join(Market, Market.id == Lot.market_id)
             .where(Engagement.id.in_(ids))
@@ -397,11 +397,11 @@ def escalation_deadlines(session: Session, today: dt.date, rules: DueRules) -> l
     q = (
         select(
             EscalationCase.id, EscalationCase.engagement_id, EscalationCase.letter_deadline,
-            CompanyRow.name, Market.reference, Lot.number, Donneur.id, Donneur.name,
-            func.coalesce(CompanyRow.facilitator_id, Market.facilitator_id),
+            Company.name, Market.reference, Lot.number, Donneur.id, Donneur.name,
+            func.coalesce(Company.facilitator_id, Market.facilitator_id),
         )
         .join(Engagement, Engagement.id == EscalationCase.engagement_id)
-        .join(CompanyRow, CompanyRow.id == Engagement.company_id)
+        .join(Company, Company.id == Engagement.company_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
         .join(Donneur, Donneur.id == Market.donneur_id)

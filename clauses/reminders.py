@@ -24,16 +24,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.authz import Action, authorize
-from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.due import (
+    SIAE_KINDS,
     AnnualBilan,
     ConventionRenewal,
     DeclarationGap,
@@ -51,7 +51,7 @@ from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import (
     Alert,
     AlertKind,
-    CompanyKind,
+    Company,
     Contact,
     ContactKind,
     Donneur,
@@ -62,7 +62,6 @@ from storage.models import (
     Role,
     User,
 )
-from storage.models import Company as CompanyRow
 
 WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
@@ -303,9 +302,7 @@ def _meeting_recipients(session: Session, item: MeetingReminder) -> list[Recipie
     if item.kind in (MeetingKind.SIAE_DEBUT, MeetingKind.SIAE_MI_ANNEE,
                      MeetingKind.SIAE_FIN_ANNEE):
         ids = list(session.scalars(
-            select(CompanyRow.id).where(CompanyRow.kind.in_(
-                [CompanyKind.EI, CompanyKind.ETTI, CompanyKind.AI, CompanyKind.ACI]
-            )).order_by(CompanyRow.id)
+            select(Company.id).where(Company.kind.in_(SIAE_KINDS)).order_by(Company.id)
         ))
         by_company = company_recipients(session, ids)
         return [r for cid in ids for r in by_company[cid]]
@@ -455,14 +452,3 @@ def approve_annual_bilan(
         audit.record(session, actor, "bilan.annual.approved", "donneur", donneur_id, year=year)
     return created
 
-
-def local_now(ctx: Context) -> dt.datetime:
-    return ctx.clock.now().astimezone(PARIS)
-
-
-def count_pending_declaration_reminders(session: Session) -> int:
-    """How many first reminders were ever sent (for status pages and tests)."""
-    return session.scalar(
-        select(func.count()).select_from(KeyValue)
-        .where(KeyValue.key.like(ledger_key("rappel_declaration:%")))
-    ) or 0

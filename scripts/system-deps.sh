@@ -11,9 +11,10 @@ pg_bindir() {
 }
 [ -n "$(pg_bindir || true)" ] || need+=(postgresql)
 command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
-ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need+=(libpango-1.0-0 libpangoft2-1.0-0)
-ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || need+=(libharfbuzz-subset0)
-fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+/sbin/ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+/sbin/ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || need+=(libharfbuzz-subset0)
+command -v openssl >/dev/null || need+=(openssl)
+[ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system-deps: everything present"

@@ -8,7 +8,6 @@ database per test.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from storage.db import Database
 from storage.documents import DocumentStore
 from storage.models import Base
 
-pytest_plugins = ["tests.servers.fixtures"] if importlib.util.find_spec("tests.servers.fixtures") else []
+pytest_plugins = ["tests.servers.fixtures"]
 
 BACKENDS = ["sqlite", "postgres"]
 _fresh_counter = itertools.count()

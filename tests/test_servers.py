@@ -51,7 +51,7 @@ from tests.servers.postgres import ExternalPostgres, PostgresServer
 from tests.servers.smtp import SmtpSink
 
 # Until the root conftest loads the plugin, this module loads it itself (a no-op afterwards).
-pytest_plugins = ["tests.servers.fixtures"]
+
 
 PNG_1x1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

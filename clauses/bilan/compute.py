@@ -1,5 +1,8 @@
 """Assembling the figures of each bilan from the SQL aggregates of :mod:`clauses.bilan.queries`.
 
+Display order is decided here, in Python, with accent- and case-insensitive keys: SQL ORDER BY
+follows the database collation, which differs between SQLite and PostgreSQL.
+
 The same scope rules serve the annual bilan of a donneur, the point d'étape and the final bilan of
 a market, and the territory bilan, so the four reports always agree with each other.
 """
@@ -35,6 +38,7 @@ from clauses.bilan.figures import (
     RelationStatus,
     Typology,
 )
+from clauses.bilan.lookup import fold
 from storage.models import Donneur, Market, MarketKind, MarketStatus
 
 AGE_LABELS = {
@@ -150,10 +154,14 @@ def _figures(
         contract_types=_contract_type_rows(ctypes, rulebook),
         exits=exits,
         persons_exited=exited,
-        companies=_company_lines(engagements, eng_rows, company_persons),
-        engagements=engagements,
-        market_lines=[MarketLine(**vars(r)) for r in market_rows],
-        donneurs=[DonneurLine(**vars(r)) for r in donneur_rows],
+        companies=sorted(_company_lines(engagements, eng_rows, company_persons),
+                         key=lambda c: (fold(c.name), c.company_id)),
+        engagements=sorted(engagements, key=lambda e: (
+            fold(e.company_name), e.company_id, e.market_reference, e.lot_number)),
+        market_lines=sorted((MarketLine(**vars(r)) for r in market_rows),
+                            key=lambda m: (fold(m.donneur_name), m.reference)),
+        donneurs=sorted((DonneurLine(**vars(r)) for r in donneur_rows),
+                        key=lambda d: fold(d.name)),
         notes=[_note(r) for r in note_rows],
         progress_method=method,
     )

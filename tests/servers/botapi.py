@@ -39,6 +39,8 @@ from tests.servers.botapi_methods import DEFAULT_TOKEN, MAX_UPLOAD, BotApiMethod
 from tests.servers.botapi_models import ApiCall, BotMessage, TgChat, TgUser
 from tests.servers.botapi_request import Params, image_size, read_params
 
+__all__ = ["DEFAULT_TOKEN", "ApiCall", "BotApiServer", "BotMessage", "TgChat", "TgUser"]
+
 Handler = Callable[[Params], Awaitable[Any]]
 
 

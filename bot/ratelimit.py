@@ -1,0 +1,124 @@
+"""Telegram flood limits: throttle every message sent, and retry on RetryAfter (HTTP 429).
+
+Telegram's documented limits: about 30 messages per second overall, and about one message per
+second in a given chat (bursts are tolerated, sustained rates are not). A broadcast of hundreds
+of reminders must stay under both, and when Telegram still answers 429 "retry after N", every
+sender pauses N seconds (the limit is per bot, not per chat) and the refused message is retried.
+
+:class:`FloodLimiter` is a PTB ``BaseRateLimiter``: plugged into the Application, it applies to
+every request the bot makes (replies and outbox alike), except ``getUpdates`` (PTB never rate
+limits it) and non-message calls such as ``answerCallbackQuery`` or ``getFile``, which must not
+wait behind a broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import warnings
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+LIMITED_PREFIXES = ("send", "copy", "forward", "edit")
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """RetryAfter's delay in seconds (PTB 22 returns an int or a timedelta, with a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    if isinstance(value, dt.timedelta):
+        return max(0.0, value.total_seconds())
+    return max(0.0, float(value))
+
+
+class FloodLimiter(BaseRateLimiter[int]):
+    """At most `global_rate` messages in any one-second window, one per chat every
+    `per_chat_interval` seconds, and up to `max_retries` retries after a 429."""
+
+    def __init__(
+        self,
+        global_rate: float = 30.0,
+        per_chat_interval: float = 1.0,
+        max_retries: int = 3,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if global_rate <= 0 or per_chat_interval < 0 or max_retries < 0:
+            raise ValueError("invalid rate limits")
+        self.window_size = max(1, int(global_rate))
+        self.per_chat_interval = per_chat_interval
+        self.max_retries = max_retries
+        self._clock = clock
+        self._sleep = sleep
+        self._window: deque[float] = deque()
+        self._next_in_chat: dict[int | str, float] = {}
+        self._pause_until = 0.0
+        self._lock: asyncio.Lock | None = None
+        self.flood_errors = 0
+        """How many 429 answers were received (for logs and tests)."""
+
+    async def initialize(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def shutdown(self) -> None:
+        self._next_in_chat.clear()
+
+    def pause(self, seconds: float) -> None:
+        """Stop every sender for `seconds` (Telegram said "retry after")."""
+        self._pause_until = max(self._pause_until, self._clock() + seconds)
+
+    async def acquire(self, chat_id: int | str | None) -> None:
+        """Wait for this chat's turn, then for a slot in the global one-second window."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if chat_id is not None:
+            now = self._clock()
+            slot = max(now, self._next_in_chat.get(chat_id, 0.0))
+            self._next_in_chat[chat_id] = slot + self.per_chat_interval
+            if len(self._next_in_chat) > 50_000:
+                self._next_in_chat = {k: v for k, v in self._next_in_chat.items() if v > now}
+            if slot > now:
+                await self._sleep(slot - now)
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if self._pause_until > now:
+                    await self._sleep(self._pause_until - now)
+                    continue
+                while self._window and now - self._window[0] >= 1.0:
+                    self._window.popleft()
+                if len(self._window) < self.window_size:
+                    self._window.append(now)
+                    return
+                await self._sleep(self._window[0] + 1.0 - now)
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if not endpoint.lower().startswith(LIMITED_PREFIXES):
+            return await callback(*args, **kwargs)
+        chat_id = data.get("chat_id")
+        attempt = 0
+        while True:
+            await self.acquire(chat_id)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                self.flood_errors += 1
+                self.pause(retry_seconds(exc))
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise

@@ -1,0 +1,299 @@
+"""Telegram backend: python-telegram-bot v22 Application, real HTTPXRequest, getUpdates polling.
+
+PTB is used for what it is good at (HTTP, JSON models, file download, the rate limiter hook);
+the conversation itself is the channel-neutral :class:`bot.core.ChatCore`. One ``TypeHandler``
+turns each PTB ``Update`` into an :class:`bot.messages.Incoming` and renders the outcome.
+
+Polling is our own loop around ``bot.get_updates`` rather than PTB's Updater, for one reason:
+the Updater confirms a batch (next offset) while it is still being processed, so a crash
+could lose updates. Here an update is confirmed only after it was handled and committed; if
+the process dies before, Telegram delivers it again and the `chat_updates` key drops it if it
+had in fact been committed. At least once from Telegram, exactly once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.core import ChatCore
+from bot.messages import Incoming, IncomingFile, Keyboard, Outcome, Reply, split_long
+from bot.ratelimit import FloodLimiter, retry_seconds
+from bot.transport import SendDeferred, SendRefused
+from clauses.outbox import enqueue_chat
+from storage.models import Channel
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in buttons]
+    )
+
+
+def markup_from_json(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """Outbox rows store Bot API JSON; PTB wants its objects."""
+    rows = (data or {}).get("inline_keyboard") or []
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(str(b["text"]), callback_data=b.get("callback_data"), url=b.get("url"))
+          for b in row] for row in rows]
+    )
+
+
+class TelegramTransport:
+    """The outbox sender's path to Telegram (through the bot, hence through the limiter)."""
+
+    def __init__(self, application: Application) -> None:
+        self.application = application
+
+    async def send(self, chat_id: int, text: str, reply_markup: dict[str, Any] | None) -> str:
+        bot = self.application.bot
+        chunks = split_long(text or "…")
+        message_id = ""
+        try:
+            for i, chunk in enumerate(chunks):
+                last = i == len(chunks) - 1
+                sent = await bot.send_message(
+                    chat_id=chat_id, text=chunk,
+                    reply_markup=markup_from_json(reply_markup) if last else None,
+                )
+                message_id = str(sent.message_id)
+        except RetryAfter as exc:
+            raise SendDeferred("Telegram : trop de messages (429)", retry_seconds(exc)) from exc
+        except (Forbidden, ChatMigrated) as exc:
+            raise SendRefused(f"Telegram : {exc.message}") from exc
+        except BadRequest as exc:
+            raise SendRefused(f"Telegram : {exc.message}") from exc
+        except (TimedOut, NetworkError, InvalidToken) as exc:
+            raise SendDeferred(f"Telegram : {exc.message}") from exc
+        return message_id
+
+
+class TelegramBot:
+    """Polls Telegram and answers through the chat core. `start`, `poll(stop)`, `stop`."""
+
+    def __init__(
+        self,
+        core: ChatCore,
+        token: str,
+        *,
+        base_url: str | None = None,
+        base_file_url: str | None = None,
+        limiter: FloodLimiter | None = None,
+        poll_timeout: float = 25.0,
+        connection_pool_size: int = 64,
+    ) -> None:
+        self.core = core
+        self.poll_timeout = poll_timeout
+        self.limiter = limiter or FloodLimiter()
+        builder = (
+            Application.builder()
+            .token(token)
+            .updater(None)
+            .rate_limiter(self.limiter)
+            .request(HTTPXRequest(connection_pool_size=connection_pool_size, pool_timeout=30.0,
+                                  read_timeout=20.0, write_timeout=20.0, connect_timeout=10.0))
+            .get_updates_request(HTTPXRequest(connection_pool_size=2,
+                                              read_timeout=poll_timeout + 10.0))
+        )
+        if base_url:
+            builder = builder.base_url(base_url)
+        if base_file_url:
+            builder = builder.base_file_url(base_file_url)
+        self.application: Application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.transport = TelegramTransport(self.application)
+        self.offset: int | None = None
+        self.fallback_queued = asyncio.Event()
+        """Set when a reply could not be sent and went to the outbox instead."""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.application.initialize()
+        with contextlib.suppress(TelegramError):
+            await self.application.bot.set_my_commands(
+                [BotCommand(name, description) for name, description in self.core.menu()]
+            )
+
+    async def stop(self) -> None:
+        if self.offset is not None:
+            # Confirm what was handled, so Telegram does not deliver it again on restart.
+            with contextlib.suppress(TelegramError):
+                await self.application.bot.get_updates(offset=self.offset, timeout=0,
+                                                       allowed_updates=ALLOWED_UPDATES)
+        with contextlib.suppress(Exception):
+            await self.application.shutdown()
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """getUpdates long polling; each update handled (and committed) before it is confirmed."""
+        retry_delay = 1.0
+        while not stop.is_set():
+            fetch = asyncio.ensure_future(self.application.bot.get_updates(
+                offset=self.offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES))
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if fetch not in done:
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    await fetch
+                break
+            stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+            try:
+                updates = fetch.result()
+            except TimedOut:
+                continue
+            except (NetworkError, Conflict, RetryAfter, InvalidToken) as exc:
+                log.warning("getUpdates failed: %s; retrying in %.0f s", exc, retry_delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=retry_delay)
+                retry_delay = min(retry_delay * 2, 30.0)
+                continue
+            retry_delay = 1.0
+            for update in updates:
+                await self.application.process_update(update)
+                self.offset = update.update_id + 1
+                if stop.is_set():
+                    break
+
+    # -- one update ----------------------------------------------------------------------------
+    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not isinstance(update, Update):
+            return
+        incoming = await self._incoming(update)
+        if incoming is None:
+            return
+        outcome = await asyncio.to_thread(self.core.handle, incoming)
+        await self._deliver(update, incoming, outcome)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("error while handling a Telegram update", exc_info=context.error)
+
+    async def _incoming(self, update: Update) -> Incoming | None:
+        query = update.callback_query
+        if query is not None:
+            chat = query.message.chat if query.message is not None else None
+            return Incoming(
+                Channel.TELEGRAM,
+                chat_id=chat.id if chat else query.from_user.id,
+                user_id=query.from_user.id,
+                update_id=update.update_id,
+                callback_data=query.data or "",
+                private=chat is None or chat.type == ChatType.PRIVATE,
+            )
+        message = update.message
+        if message is None or message.from_user is None:
+            return None
+        file = await self._file(message)
+        return Incoming(
+            Channel.TELEGRAM,
+            chat_id=message.chat.id,
+            user_id=message.from_user.id,
+            update_id=update.update_id,
+            text=message.text if file is None else None,
+            file=file,
+            private=message.chat.type == ChatType.PRIVATE,
+        )
+
+    async def _file(self, message) -> IncomingFile | None:
+        """Describe an attached document/photo; download it only if the conversation wants it."""
+        limit = self.core.max_file_bytes
+        if message.document is not None:
+            doc = message.document
+            file_id, size, name, mime, photo = doc.file_id, doc.file_size, doc.file_name, doc.mime_type, False
+        elif message.photo:
+            fitting = [p for p in message.photo if (p.file_size or 0) <= limit]
+            best = max(fitting or message.photo, key=lambda p: (p.file_size or 0, p.width))
+            file_id, size, name, mime, photo = best.file_id, best.file_size, None, "image/jpeg", True
+        else:
+            return None
+        data: bytes | None = None
+        if (size is None or size <= limit) and await asyncio.to_thread(
+            self.core.wants_file, message.chat.id, message.from_user.id
+        ):
+            try:
+                tg_file = await message.get_bot().get_file(file_id)
+                data = bytes(await tg_file.download_as_bytearray())
+            except TelegramError as exc:
+                log.warning("could not download a file: %s", exc)
+            if data is not None and len(data) > limit:
+                size, data = len(data), None
+        return IncomingFile(size=size, display_name=name, declared_mime=mime, is_photo=photo,
+                            data=data)
+
+    async def _deliver(self, update: Update, incoming: Incoming, outcome: Outcome) -> None:
+        bot = self.application.bot
+        query = update.callback_query
+        if query is not None:
+            with contextlib.suppress(TelegramError):
+                await query.answer(text=outcome.toast or None)
+            if outcome.clear_source_keyboard and query.message is not None:
+                with contextlib.suppress(TelegramError):
+                    await bot.edit_message_reply_markup(
+                        chat_id=query.message.chat.id, message_id=query.message.message_id,
+                        reply_markup=None)
+        if outcome.duplicate:
+            return
+        for n, reply in enumerate(outcome.replies):
+            if reply.replace_source and query is not None and query.message is not None:
+                try:
+                    await bot.edit_message_text(
+                        chat_id=query.message.chat.id, message_id=query.message.message_id,
+                        text=split_long(reply.text)[0], reply_markup=markup(reply.buttons))
+                    continue
+                except BadRequest as exc:
+                    if "not modified" in exc.message:
+                        continue
+                except TelegramError:
+                    pass
+            await self._send_reply(incoming, n, reply)
+
+    async def _send_reply(self, incoming: Incoming, n: int, reply: Reply) -> None:
+        chunks = split_long(reply.text)
+        for i, chunk in enumerate(chunks):
+            buttons = reply.buttons if i == len(chunks) - 1 else None
+            try:
+                await self.application.bot.send_message(
+                    chat_id=incoming.chat_id, text=chunk, reply_markup=markup(buttons))
+            except (Forbidden, BadRequest) as exc:
+                log.warning("reply to chat %s refused: %s", incoming.chat_id, exc.message)
+                return
+            except TelegramError as exc:
+                # The handling is committed; the answer must not be lost: the outbox retries it.
+                log.warning("reply to chat %s deferred to the outbox: %s", incoming.chat_id, exc)
+                await asyncio.to_thread(self._queue_reply, incoming, f"{n}.{i}", chunk, buttons)
+
+    def _queue_reply(self, incoming: Incoming, part: str, text: str, buttons: Keyboard | None) -> None:
+        key = f"reply:{incoming.update_id}:{part}"
+        kb = ({"inline_keyboard": [[{"text": label, "callback_data": data} for label, data in row]
+                                   for row in buttons]} if buttons else None)
+        with self.core.ctx.db.session() as s:
+            enqueue_chat(s, dedup_key=key, chat_id=incoming.chat_id, text=text, reply_markup=kb)
+        self.fallback_queued.set()

@@ -1,0 +1,312 @@
+"""Deliver the e-mail rows of the outbox, exactly once as far as SMTP allows.
+
+Life of a row: `pending` -> claimed (`sending`, attempts + 1, `next_attempt_at` = now + lease)
+-> `sent`; or back to `pending` with an exponential backoff after a 4xx or a broken connection;
+or `dead` after a 5xx or `outbox_max_attempts` tries, with an ENVOI_ECHOUE alert to the
+facilitators.
+
+Why a conditional UPDATE to claim: two senders (a restart overlapping, a second process) can
+never both claim a row; the UPDATE's WHERE re-checks status and due time under the row lock.
+A row left in `sending` by a crash becomes due again when its lease expires and is retried.
+
+The crash window we accept: if the process dies after the SMTP server accepted a message and
+before the row is marked sent, the message is sent again after the lease. To make such a
+duplicate identifiable (and dropped by many receiving systems), every row carries a stable
+Message-ID derived from its dedup key, stored on the row and reused on every attempt; the Date
+header is the row's creation time, so both copies are byte-identical apart from trace headers.
+
+While the server is unreachable, rows are not touched at all (no attempt is counted): the
+loop backs off and tries again, so nothing is lost however long the outage; an alert is
+raised once a day after `outbox_max_attempts` consecutive connection failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+
+from sqlalchemy import select, update
+
+from clauses.alerts import raise_alert
+from mail.config import MailConfig
+from mail.transport import PermanentFailure, TemporaryFailure, Transport, TransportUnavailable
+from storage.db import Database
+from storage.documents import DocumentStore
+from storage.models import (
+    Alert,
+    AlertKind,
+    Document,
+    OutboxChannel,
+    OutboxMessage,
+    OutboxStatus,
+    ServiceEvent,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+ALLOWED_HEADERS = frozenset({"in-reply-to", "references", "auto-submitted", "reply-to", "list-unsubscribe"})
+_ALERT_KEY = re.compile(r"^alert:(\d+):")
+
+
+def stable_message_id(dedup_key: str, domain: str) -> str:
+    return f"<{hashlib.sha256(dedup_key.encode()).hexdigest()[:32]}.clausebot@{domain}>"
+
+
+def _one_line(value: str, limit: int = 998) -> str:
+    return " ".join(str(value).replace("\r", " ").replace("\n", " ").split())[:limit]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    dedup_key: str
+    to_address: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    attachments: list
+    headers: dict
+    message_id: str
+    attempts: int
+    created_at: dt.datetime
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    due: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class BadRow(Exception):
+    """The row itself cannot be sent (invalid address, missing attachment): permanent."""
+
+
+class OutboxSender:
+    def __init__(self, db: Database, documents: DocumentStore, transport: Transport, cfg: MailConfig,
+                 *, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.db = db
+        self.documents = documents
+        self.transport = transport
+        self.cfg = cfg
+        self.now = now
+        self.connection_failures = 0
+
+    # -- database steps (blocking; run in a worker thread) ------------------------------------
+    def due_ids(self, limit: int) -> list[int]:
+        with self.db.session() as s:
+            return list(s.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.channel == OutboxChannel.EMAIL,
+                       OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                       OutboxMessage.next_attempt_at <= self.now())
+                .order_by(OutboxMessage.id).limit(limit)
+            ))
+
+    def claim(self, row_id: int) -> Claimed | None:
+        now = self.now()
+        with self.db.session() as s:
+            result = s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id,
+                       OutboxMessage.channel == OutboxChannel.EMAIL,
+                       OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                       OutboxMessage.next_attempt_at <= now)
+                .values(status=OutboxStatus.SENDING, attempts=OutboxMessage.attempts + 1,
+                        next_attempt_at=now + dt.timedelta(seconds=self.cfg.outbox_lease_seconds))
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                return None
+            row = s.get(OutboxMessage, row_id)
+            assert row is not None
+            if not row.message_id:
+                row.message_id = stable_message_id(row.dedup_key, self.cfg.agency_domain)
+            return Claimed(
+                id=row.id, dedup_key=row.dedup_key, to_address=row.to_address or "",
+                subject=row.subject or "", body_text=row.body_text, body_html=row.body_html,
+                attachments=list(row.attachments or []), headers=dict(row.headers or {}),
+                message_id=row.message_id, attempts=row.attempts, created_at=row.created_at,
+            )
+
+    def build(self, row: Claimed) -> tuple[EmailMessage, list[str]]:
+        _, address = parseaddr(row.to_address)
+        if not address or "@" not in address or any(c in address for c in "\r\n <>,;"):
+            raise BadRow(f"adresse invalide : {row.to_address[:100]!r}")
+        msg = EmailMessage()
+        msg["From"] = formataddr((self.cfg.agency_name, self.cfg.agency_email))
+        msg["To"] = address
+        msg["Subject"] = _one_line(row.subject, 300)
+        msg["Date"] = format_datetime(row.created_at)
+        msg["Message-ID"] = row.message_id
+        headers = {k: _one_line(v) for k, v in row.headers.items() if k.lower() in ALLOWED_HEADERS and v}
+        headers.setdefault("Auto-Submitted", "auto-generated")
+        for name, value in headers.items():
+            msg[name] = value
+        msg.set_content(row.body_text)
+        inline = [a for a in row.attachments if a.get("inline") and a.get("cid")]
+        files = [a for a in row.attachments if not (a.get("inline") and a.get("cid"))]
+        if row.body_html:
+            msg.add_alternative(row.body_html, subtype="html")
+            html_part = msg.get_payload()[-1]
+            for item in inline:
+                doc, data = self._document(item)
+                maintype, _, subtype = doc.mime_type.partition("/")
+                html_part.add_related(data, maintype=maintype, subtype=subtype or "octet-stream",
+                                      cid=f"<{item['cid']}>", filename=doc.display_name or f"{item['cid']}.png")
+        for item in files:
+            doc, data = self._document(item)
+            maintype, _, subtype = doc.mime_type.partition("/")
+            name = doc.display_name or "piece-jointe"
+            if maintype == "text":
+                msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+            else:
+                msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=name)
+        return msg, [address]
+
+    def _document(self, item: dict) -> tuple[Document, bytes]:
+        with self.db.session() as s:
+            doc = s.get(Document, item.get("document_id"))
+            if doc is None:
+                raise BadRow(f"pièce jointe introuvable (document {item.get('document_id')})")
+            try:
+                return doc, self.documents.read(doc)
+            except OSError as exc:
+                raise BadRow(f"pièce jointe illisible (document {doc.id})") from exc
+
+    def mark_sent(self, row_id: int) -> None:
+        with self.db.session() as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is not None:
+                row.status = OutboxStatus.SENT
+                row.sent_at = self.now()
+                row.last_error = None
+
+    def backoff(self, attempts: int) -> float:
+        delay = min(self.cfg.outbox_retry_base_seconds * 2 ** max(attempts - 1, 0),
+                    self.cfg.outbox_retry_max_seconds)
+        return delay * (1 + random.random() * 0.1)
+
+    def reschedule(self, row_id: int, error: str) -> bool:
+        """Back to pending with backoff; dead (and alert) after the last attempt. True if dead."""
+        with self.db.session() as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is None:
+                return False
+            row.last_error = error[:1000]
+            if row.attempts >= self.cfg.outbox_max_attempts:
+                self._kill(s, row, f"{row.attempts} tentatives sans succès ; dernière erreur : {error[:300]}")
+                return True
+            row.status = OutboxStatus.PENDING
+            row.next_attempt_at = self.now() + dt.timedelta(seconds=self.backoff(row.attempts))
+            return False
+
+    def mark_dead(self, row_id: int, error: str) -> None:
+        with self.db.session() as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is not None:
+                row.last_error = error[:1000]
+                self._kill(s, row, error[:300])
+
+    def _kill(self, s, row: OutboxMessage, reason: str) -> None:
+        row.status = OutboxStatus.DEAD
+        match = _ALERT_KEY.match(row.dedup_key)
+        if match is not None:
+            kind = s.scalar(select(Alert.kind).where(Alert.id == int(match.group(1))))
+            if kind == AlertKind.ENVOI_ECHOUE:
+                # The e-mail announcing a failed sending failed too: record it, do not loop.
+                s.add(ServiceEvent(component="outbox", level="ERROR",
+                                   message=f"Alerte d'échec d'envoi non délivrée (outbox {row.id})",
+                                   detail={"reason": reason}))
+                return
+        raise_alert(s, kind=AlertKind.ENVOI_ECHOUE,
+                    message=(f"Envoi impossible d'un e-mail à {row.to_address} : « {(row.subject or '')[:120]} » "
+                             f"(n° {row.id}). {reason}"),
+                    subject_type="outbox", subject_id=row.id, dedup_key=f"outbox:{row.id}:dead")
+
+    def record_outage(self, error: str) -> None:
+        with self.db.session() as s:
+            s.add(ServiceEvent(component="outbox", level="WARNING",
+                               message=f"Serveur d'envoi injoignable : {error[:300]}",
+                               detail={"consecutive_failures": self.connection_failures}))
+            if self.connection_failures >= self.cfg.outbox_max_attempts:
+                raise_alert(s, kind=AlertKind.ENVOI_ECHOUE,
+                            message=(f"Le serveur d'envoi des e-mails est injoignable depuis "
+                                     f"{self.connection_failures} tentatives ({error[:200]}). Les messages "
+                                     "attendent dans la file d'envoi et partiront à son retour."),
+                            dedup_key=f"outbox:unreachable:{self.now().date().isoformat()}")
+
+    # -- async orchestration --------------------------------------------------------------------
+    async def send_due(self) -> SendReport:
+        """Send every due row once; raise TransportUnavailable when the server is unreachable."""
+        report = SendReport()
+        ids = await asyncio.to_thread(self.due_ids, self.cfg.outbox_batch)
+        report.due = len(ids)
+        if not ids:
+            return report
+        async with self.transport.session() as session:
+            for row_id in ids:
+                claimed = await asyncio.to_thread(self.claim, row_id)
+                if claimed is None:
+                    continue
+                try:
+                    message, recipients = await asyncio.to_thread(self.build, claimed)
+                    await session.send(message, self.cfg.agency_email, recipients)
+                except BadRow as exc:
+                    await asyncio.to_thread(self.mark_dead, row_id, str(exc))
+                    report.dead += 1
+                except PermanentFailure as exc:
+                    await asyncio.to_thread(self.mark_dead, row_id, f"refus définitif : {exc}")
+                    report.dead += 1
+                except TemporaryFailure as exc:
+                    dead = await asyncio.to_thread(self.reschedule, row_id, f"refus temporaire : {exc}")
+                    report.dead += int(dead)
+                    report.retried += int(not dead)
+                except TransportUnavailable as exc:
+                    await asyncio.to_thread(self.reschedule, row_id, f"connexion perdue : {exc}")
+                    report.retried += 1
+                    raise
+                else:
+                    await asyncio.to_thread(self.mark_sent, row_id)
+                    report.sent += 1
+        return report
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send due rows until `stop` is set; never raises (errors are logged and retried)."""
+        while not stop.is_set():
+            wait = self.cfg.outbox_poll_seconds
+            try:
+                report = await self.send_due()
+                self.connection_failures = 0
+                if report.due >= self.cfg.outbox_batch:
+                    wait = 0
+            except TransportUnavailable as exc:
+                self.connection_failures += 1
+                wait = min(self.cfg.outbox_retry_base_seconds * 2 ** (self.connection_failures - 1),
+                           self.cfg.outbox_retry_max_seconds)
+                log.warning("outbox: mail server unavailable (%s); retrying in %.1fs", exc, wait)
+                try:
+                    await asyncio.to_thread(self.record_outage, str(exc))
+                except Exception:
+                    log.exception("outbox: could not record the outage")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox sender pass failed")
+            if wait <= 0:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
