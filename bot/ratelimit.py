@@ -1,7 +1,13 @@
 """Telegram flood limits: throttle every message sent, and retry on RetryAfter (HTTP 429).
 
 Telegram's documented limits: about 30 messages per second overall, and about one message per
-second in a given chat (bursts are tolerated, sustained rates are not). A broadcast of hundreds
+second in a given chat (short bursts are tolerated, sustained rates are not). The per-chat pace
+applies to bulk sends (the outbox: alerts, reminders, broadcasts; `rate_limit_args={"bulk":
+True}`), which is what the limit is about. Answers to a user's own messages are only held to the
+global window (and to `reply_burst` if set): their rate is bounded by the user's own typing, and
+slowing a conversation to one bubble per second would make it feel broken for nothing.
+The per-chat pacing is a GCRA (virtual scheduling): each send reserves its time slot, so
+concurrent senders never need a lock to agree on the order. A broadcast of hundreds
 of reminders must stay under both, and when Telegram still answers 429 "retry after N", every
 sender pauses N seconds (the limit is per bot, not per chat) and the refused message is retried.
 
@@ -37,15 +43,16 @@ def retry_seconds(exc: RetryAfter) -> float:
     return max(0.0, float(value))
 
 
-class FloodLimiter(BaseRateLimiter[int]):
-    """At most `global_rate` messages in any one-second window, one per chat every
-    `per_chat_interval` seconds, and up to `max_retries` retries after a 429."""
+class FloodLimiter(BaseRateLimiter[dict]):
+    """At most `global_rate` messages in any one-second window, bulk messages one per chat
+    every `per_chat_interval` seconds, and up to `max_retries` retries after a 429."""
 
     def __init__(
         self,
         global_rate: float = 30.0,
         per_chat_interval: float = 1.0,
         max_retries: int = 3,
+        reply_burst: int | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -54,11 +61,12 @@ class FloodLimiter(BaseRateLimiter[int]):
             raise ValueError("invalid rate limits")
         self.window_size = max(1, int(global_rate))
         self.per_chat_interval = per_chat_interval
+        self.reply_burst = reply_burst
         self.max_retries = max_retries
         self._clock = clock
         self._sleep = sleep
         self._window: deque[float] = deque()
-        self._next_in_chat: dict[int | str, float] = {}
+        self._tat: dict[int | str, float] = {}  # per chat: theoretical arrival time (GCRA)
         self._pause_until = 0.0
         self._lock: asyncio.Lock | None = None
         self.flood_errors = 0
@@ -68,24 +76,26 @@ class FloodLimiter(BaseRateLimiter[int]):
         self._lock = asyncio.Lock()
 
     async def shutdown(self) -> None:
-        self._next_in_chat.clear()
+        self._tat.clear()
 
     def pause(self, seconds: float) -> None:
         """Stop every sender for `seconds` (Telegram said "retry after")."""
         self._pause_until = max(self._pause_until, self._clock() + seconds)
 
-    async def acquire(self, chat_id: int | str | None) -> None:
+    async def acquire(self, chat_id: int | str | None, *, bulk: bool = False) -> None:
         """Wait for this chat's turn, then for a slot in the global one-second window."""
         if self._lock is None:
             self._lock = asyncio.Lock()
-        if chat_id is not None:
+        burst = 1 if bulk else self.reply_burst
+        if chat_id is not None and burst is not None:
             now = self._clock()
-            slot = max(now, self._next_in_chat.get(chat_id, 0.0))
-            self._next_in_chat[chat_id] = slot + self.per_chat_interval
-            if len(self._next_in_chat) > 50_000:
-                self._next_in_chat = {k: v for k, v in self._next_in_chat.items() if v > now}
-            if slot > now:
-                await self._sleep(slot - now)
+            tat = max(now, self._tat.get(chat_id, now))
+            start = max(now, tat - (burst - 1) * self.per_chat_interval)
+            self._tat[chat_id] = max(tat, start) + self.per_chat_interval
+            if len(self._tat) > 50_000:
+                self._tat = {k: v for k, v in self._tat.items() if v > now}
+            if start > now:
+                await self._sleep(start - now)
         async with self._lock:
             while True:
                 now = self._clock()
@@ -106,14 +116,15 @@ class FloodLimiter(BaseRateLimiter[int]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
+        rate_limit_args: dict | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         if not endpoint.lower().startswith(LIMITED_PREFIXES):
             return await callback(*args, **kwargs)
         chat_id = data.get("chat_id")
+        bulk = bool((rate_limit_args or {}).get("bulk"))
         attempt = 0
         while True:
-            await self.acquire(chat_id)
+            await self.acquire(chat_id, bulk=bulk)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

@@ -81,6 +81,7 @@ class TelegramTransport:
                 sent = await bot.send_message(
                     chat_id=chat_id, text=chunk,
                     reply_markup=markup_from_json(reply_markup) if last else None,
+                    rate_limit_args={"bulk": True},
                 )
                 message_id = str(sent.message_id)
         except RetryAfter as exc:

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "clausebot.cli_jobs",
     "clausebot.cli_rgpd",
     "clausebot.cli_service",
+    "clausebot.cli_mail",
 )
 
 

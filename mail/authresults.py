@@ -81,7 +81,8 @@ def verify(headers: list[str], from_domain: str, authserv_id: str | None) -> Aut
     results = [r for group in considered for r in group]
     if any(r.method == "dmarc" and r.result == "fail" for r in results):
         return AuthVerdict(False, "dmarc=fail")
-    for r in results:
+    order = {"dmarc": 0, "dkim": 1, "spf": 2}
+    for r in sorted(results, key=lambda r: order.get(r.method, 9)):
         if r.method == "dmarc" and r.result == "pass":
             hfrom = r.props.get("header.from")
             if hfrom is None or _aligned(hfrom, from_domain):

@@ -153,12 +153,13 @@ class ImapIntake:
 
     def run(self, stop: threading.Event) -> None:
         """Scan, then IDLE or poll, until `stop` is set; reconnect with backoff on errors."""
-        backoff = 1.0
+        first_delay = min(1.0, self.cfg.reconnect_max_seconds)
+        backoff = first_delay
         while not stop.is_set():
             client: IMAPClient | None = None
             try:
                 client = self.connect()
-                backoff = 1.0
+                backoff = first_delay
                 while not stop.is_set():
                     self.scan(client)
                     self.wait_for_mail(client, stop)

@@ -72,7 +72,7 @@ def spreadsheet_kind(att: Attachment) -> str | None:
     return None
 
 
-_REF = r"(?:n[°o]?\s*)?([0-9A-Z][\w/.-]{1,40}\w)"
+_REF = r"(?:n[°o]?\s*)?((?=[\w/.-]*\d)[0-9A-Z][\w/.-]{1,40}\w)"
 _POINT = re.compile(
     r"\b(?:point\s+d'etape|point|bilan(?:\s+final)?)\s+(?:du\s+|sur\s+le\s+|pour\s+le\s+)?"
     r"march[e]\s+" + _REF + r"|\bpoint\s+d'etape\s+(?:du\s+|sur\s+le\s+|pour\s+le\s+)?" + _REF,

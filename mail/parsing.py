@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email import errors as email_errors
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
@@ -162,7 +163,32 @@ def html_to_text(html: str) -> str:
 
 # -- header helpers ----------------------------------------------------------------------------
 
+def _raw_header(msg: Message, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == wanted:
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _decode_words(text: str) -> str:
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:
+        return text
+
+
 def _header(msg: Message, name: str) -> str:
+    """A header as text. Raw 8-bit headers (not RFC 2047) are decoded as UTF-8 or cp1252
+    from the source bytes: the default policy would turn them into U+FFFD."""
+    try:
+        raw = _raw_header(msg, name)
+    except Exception:
+        raw = None
+    if raw is not None and any("\udc80" <= ch <= "\udcff" for ch in raw):
+        return " ".join(_decode_words(_fix_surrogates(raw)).split())
     try:
         value = msg.get(name)
     except Exception:

@@ -224,7 +224,7 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
         if problems:
-            result.errors.append(SheetError(row_number, "; ".join(problems) + "."))
+            result.errors.append(SheetError(row_number, " ; ".join(problems) + "."))
             continue
         market = _cell_text(cell(values, "marche")) or None
         reason = _cell_text(cell(values, "motif_correction")) or None

@@ -27,6 +27,13 @@ COMPANY_KIND_LABELS: dict[str, str] = {
     "GEIQ": "GEIQ",
     "EA": "EA",
 }
+MEANS_LABELS: dict[str, str] = {
+    "embauche_directe": "Embauche directe (CDD, CDI, apprentissage, professionnalisation)",
+    "etti": "Intérim d'insertion (ETTI)",
+    "ai": "Mise à disposition par une association intermédiaire",
+    "geiq": "Mise à disposition par un GEIQ",
+    "sous_traitance_siae": "Sous-traitance ou cotraitance avec une SIAE",
+}
 RELATION_LABELS: dict[RelationStatus, str] = {
     RelationStatus.A_JOUR: "À jour",
     RelationStatus.EN_RETARD: "En retard",

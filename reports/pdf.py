@@ -18,7 +18,8 @@ def render_pdf(
     agency_name: str | None = None,
     generated_on: dt.date | None = None,
 ) -> bytes:
-    """A4 PDF with page numbers; wide tables in full (not as the e-mail's phone cards)."""
+    """A4 landscape PDF with page numbers: the per-company and per-market tables have up to
+    thirteen columns, which portrait pages would wrap word by word."""
     from weasyprint import HTML  # heavy import (pango, fonts): only when a PDF is asked for
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,

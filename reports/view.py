@@ -86,6 +86,8 @@ class Cell:
 class Column:
     label: str
     fmt: Fmt = Fmt.TEXT
+    wrap: bool = False
+    """Long free text (names, titles) that may wrap; other cells stay on one line in the PDF."""
 
 
 @dataclass
@@ -206,6 +208,7 @@ def build_view(
         tables.append(_engagements_table(f))
     if not market_bilan:
         tables.append(_markets_table(f))
+    tables.append(_means_table(f))
     tables.extend(_typology_tables(f, masker))
     tables.append(_contract_types_table(f, masker))
     tables.append(_exits_table(f, masker))
@@ -311,7 +314,7 @@ def _companies_table(f: BilanFigures) -> Table:
     return Table(
         key="Entreprises",
         title="Réalisation par entreprise",
-        columns=[Column("Entreprise"), Column("Type"), Column("Heures dues", Fmt.HOURS),
+        columns=[Column("Entreprise", wrap=True), Column("Type"), Column("Heures dues", Fmt.HOURS),
                  Column("Réalisées (période)", Fmt.HOURS), Column("Réalisées (cumul)", Fmt.HOURS),
                  Column(f"Attendues au {cutoff}", Fmt.HOURS), Column("Taux", Fmt.PCT),
                  Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT), Column("Relation")],
@@ -338,7 +341,7 @@ def _engagements_table(f: BilanFigures) -> Table:
     return Table(
         key="Lots",
         title="Suivi par lot et par entreprise",
-        columns=[Column("Lot"), Column("Intitulé"), Column("Entreprise"),
+        columns=[Column("Lot"), Column("Intitulé", wrap=True), Column("Entreprise", wrap=True),
                  Column("Heures dues", Fmt.HOURS), Column("Réalisées (cumul)", Fmt.HOURS),
                  Column(f"Attendues au {fr_date(f.progress_cutoff)}", Fmt.HOURS),
                  Column("Avancement"), Column("Relation")],
@@ -364,16 +367,35 @@ def _markets_table(f: BilanFigures) -> Table:
         ]
         for m in f.market_lines
     ]
-    columns = [Column("Référence"), Column("Intitulé"), Column("Type"), Column("Statut"),
+    columns = [Column("Référence"), Column("Intitulé", wrap=True), Column("Type"), Column("Statut"),
                Column("Début", Fmt.DATE), Column("Fin", Fmt.DATE),
                Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS),
                Column("Réalisées (cumul)", Fmt.HOURS), Column("Taux", Fmt.PCT),
                Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)]
     if f.kind is BilanKind.TERRITOIRE:
-        columns.insert(1, Column("Donneur d'ordre"))
+        columns.insert(1, Column("Donneur d'ordre", wrap=True))
         for row, m in zip(rows, f.market_lines, strict=True):
             row.insert(1, _t(m.donneur_name))
     return Table(key="Marchés", title="Marchés et opérations", columns=columns, rows=rows)
+
+
+def _means_table(f: BilanFigures) -> Table:
+    rows = [
+        [_t(labels.MEANS_LABELS.get(m.key, m.key)), _n(m.engagements), _h(m.hours_owed),
+         _h(m.hours_period)]
+        for m in f.means
+    ]
+    return Table(
+        key="Modalités",
+        title="Modalités d'application de la clause",
+        columns=[Column("Modalité", wrap=True), Column("Engagements", Fmt.INT),
+                 Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS)],
+        rows=rows,
+        total=[_t("Total", bold=True), _n(len(f.engagements), bold=True),
+               _h(f.hours_owed, bold=True),
+               _h(sum((m.hours_period for m in f.means), Decimal(0)), bold=True)]
+        if rows else None,
+    )
 
 
 def _donneurs_table(f: BilanFigures) -> Table:
@@ -385,7 +407,7 @@ def _donneurs_table(f: BilanFigures) -> Table:
     return Table(
         key="Donneurs d'ordre",
         title="Par donneur d'ordre",
-        columns=[Column("Donneur d'ordre"), Column("Marchés", Fmt.INT),
+        columns=[Column("Donneur d'ordre", wrap=True), Column("Marchés", Fmt.INT),
                  Column("Heures dues", Fmt.HOURS), Column("Heures réalisées", Fmt.HOURS),
                  Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)],
         rows=rows,
@@ -409,7 +431,7 @@ def _count_table(key: str, title: str, first: str, rows: list[CountRow], total: 
     return Table(
         key=key,
         title=title,
-        columns=[Column(first), Column("Personnes", Fmt.INT), Column("Part", Fmt.PCT)],
+        columns=[Column(first, wrap=True), Column("Personnes", Fmt.INT), Column("Part", Fmt.PCT)],
         rows=[[_t(r.label), masker.count(r.count), masker.share(r.count, total)] for r in shown],
         total=[_t("Total", bold=True), _n(total, bold=True),
                Cell(Decimal(1) if total else None, Fmt.PCT, bold=True)],
@@ -440,7 +462,7 @@ def _contract_types_table(f: BilanFigures, masker: Masker) -> Table:
     return Table(
         key="Types de contrat",
         title="Typologie des contrats",
-        columns=[Column("Type de contrat"), Column("Contrats", Fmt.INT),
+        columns=[Column("Type de contrat", wrap=True), Column("Contrats", Fmt.INT),
                  Column("Personnes", Fmt.INT), Column("Heures comptabilisées", Fmt.HOURS),
                  Column("Emploi durable")],
         rows=rows,
@@ -465,7 +487,7 @@ def _exits_table(f: BilanFigures, masker: Masker) -> Table:
     return Table(
         key="Sorties",
         title="Situation des personnes à la sortie",
-        columns=[Column("Catégorie / situation"), Column("Personnes", Fmt.INT),
+        columns=[Column("Catégorie / situation", wrap=True), Column("Personnes", Fmt.INT),
                  Column("Part des sorties", Fmt.PCT)],
         rows=rows,
         total=[_t("Sorties sur la période", bold=True), _n(f.persons_exited, bold=True),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.flows.common import CANCEL, chunks, in_step, iso_month, read_hours
 from bot.turn import Flow, Turn
-from clauses.authz import Action, authorize
+from clauses.authz import Action, NotAllowed, authorize
 from clauses.declarations import declarations_for_actor, record_declaration
 from clauses.errors import DomainError
 from clauses.formatting import fr_hours, fr_month
@@ -48,14 +48,18 @@ def start_correction(t: Turn, parts: list[str]) -> None:
         t.notify("Bouton non reconnu.")
         return
     decl_id = int(parts[0])
-    authorize(t.session, t.need_actor(), Action.DECLARATION_WRITE, "declaration", decl_id)
     row = t.session.execute(
         select(HourDeclaration, Participant)
         .join(Contract, Contract.id == HourDeclaration.contract_id)
         .join(Participant, Participant.id == Contract.participant_id)
         .where(HourDeclaration.id == decl_id)
-    ).one()
+    ).one_or_none()
+    if row is None:
+        raise NotAllowed()
     decl, person = row
+    # Authorised on the declaration's contract: same rule, and the refusal is the same
+    # whether the id exists or not.
+    authorize(t.session, t.need_actor(), Action.DECLARATION_WRITE, "contract", decl.contract_id)
     if t.conv.active:
         t.conv.end()
     t.conv.start(

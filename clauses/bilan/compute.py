@@ -32,6 +32,7 @@ from clauses.bilan.figures import (
     ExitCategoryRow,
     MarketCounts,
     MarketLine,
+    MeansRow,
     MonthHours,
     Note,
     Period,
@@ -160,6 +161,7 @@ def _figures(
             fold(e.company_name), e.company_id, e.market_reference, e.lot_number)),
         market_lines=sorted((MarketLine(**vars(r)) for r in market_rows),
                             key=lambda m: (fold(m.donneur_name), m.reference)),
+        means=_means_rows(engagements),
         donneurs=sorted((DonneurLine(**vars(r)) for r in donneur_rows),
                         key=lambda d: fold(d.name)),
         notes=[_note(r) for r in note_rows],
@@ -225,7 +227,8 @@ def _engagement_lines(rows: list[q.EngagementRow], scope: q.Scope, rulebook: Any
         lines.append(EngagementLine(
             engagement_id=r.engagement_id, market_id=r.market_id,
             market_reference=r.market_reference, lot_number=r.lot_number, lot_label=r.lot_label,
-            company_id=r.company_id, company_name=r.company_name, hours_owed=r.hours_owed,
+            company_id=r.company_id, company_name=r.company_name, means=r.means,
+            hours_owed=r.hours_owed,
             hours_period=r.hours_period, hours_to_date=r.hours_to_date,
             hours_at_cutoff=r.hours_at_cutoff, hours_expected=expected,
             contracts=r.contracts, persons=r.persons, progress=status, progress_label=label,
@@ -267,6 +270,19 @@ def _company_lines(lines: list[EngagementLine], rows: list[q.EngagementRow],
             relation=max((g.relation for g in group), key=lambda s: s.severity),
         ))
     return out
+
+
+def _means_rows(lines: list[EngagementLine]) -> list[MeansRow]:
+    """Engagement lines (already aggregated rows) summed by the way the clause is met."""
+    grouped: dict[str, list[EngagementLine]] = {}
+    for line in lines:
+        grouped.setdefault(line.means, []).append(line)
+    rows = [
+        MeansRow(key, len(group), sum((g.hours_owed for g in group), ZERO),
+                 sum((g.hours_period for g in group), ZERO))
+        for key, group in grouped.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.engagements, r.key))
 
 
 def _note(row: tuple[dt.date, str | None, str | None, str | None, str]) -> Note:

@@ -176,6 +176,8 @@ class EngagementLine:
     lot_label: str
     company_id: int
     company_name: str
+    means: str
+    """How the company meets the clause (storage ``EngagementMeans`` value)."""
     hours_owed: Decimal
     hours_period: Decimal
     """Counted hours of the months in the period."""
@@ -191,6 +193,16 @@ class EngagementLine:
     """Progress status key of :mod:`clauses.progress` (a_jour, a_risque, en_retard, solde)."""
     progress_label: str
     relation: RelationStatus
+
+
+@dataclass(frozen=True)
+class MeansRow:
+    """Modalités d'application de la clause (seed art. 5): engagements by the way they are met."""
+
+    key: str
+    engagements: int
+    hours_owed: Decimal
+    hours_period: Decimal
 
 
 @dataclass(frozen=True)
@@ -289,6 +301,7 @@ class BilanFigures:
     companies: list[CompanyLine]
     engagements: list[EngagementLine]
     market_lines: list[MarketLine]
+    means: list[MeansRow] = field(default_factory=list)
     donneurs: list[DonneurLine] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     progress_method: str = ""

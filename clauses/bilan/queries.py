@@ -370,6 +370,7 @@ class EngagementRow:
     company_id: int
     company_name: str
     company_kind: str
+    means: str
     hours_period: Decimal
     hours_to_date: Decimal
     hours_at_cutoff: Decimal
@@ -452,6 +453,7 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             Company.id,
             Company.name,
             type_coerce(Company.kind, String),
+            type_coerce(Engagement.means, String),
             func.coalesce(hrs.c.period, 0),
             func.coalesce(hrs.c.to_date, 0),
             func.coalesce(hrs.c.cutoff, 0),
@@ -481,12 +483,13 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             company_id=r[8],
             company_name=r[9],
             company_kind=str(r[10]),
-            hours_period=dec(r[11]),
-            hours_to_date=dec(r[12]),
-            hours_at_cutoff=dec(r[13]),
-            contracts=int(r[14]),
-            persons=int(r[15]),
-            severity=int(r[16]),
+            means=str(r[11]),
+            hours_period=dec(r[12]),
+            hours_to_date=dec(r[13]),
+            hours_at_cutoff=dec(r[14]),
+            contracts=int(r[15]),
+            persons=int(r[16]),
+            severity=int(r[17]),
         )
         for r in rows
     ]

@@ -49,6 +49,8 @@ def world(ctx: Context) -> World:
         fac = t["facilitator"]
         bob = f.participant(s, "Martin", "Paul", validated_by=fac, birth=dt.date(1985, 3, 2))
         f.contract(s, bob, t["engagement"], start=dt.date(2025, 1, 6), end=None)
+        luc = f.participant(s, "Dupont", "Luc", validated_by=fac, birth=dt.date(1999, 8, 1))
+        f.contract(s, luc, t["engagement"], start=dt.date(2025, 3, 3), end=None)
         other_company = f.company(s, "Peintures Lyonnaises", facilitator=fac)
         lot3 = f.lot(s, t["market"], 3, hours=200, label="Peinture")
         other_eng = f.engagement(s, lot3, other_company)
@@ -62,7 +64,7 @@ def world(ctx: Context) -> World:
             "facilitator": fac.id, "company_user": t["company_user"].id,
             "company": t["company"].id, "market": t["market"].id, "lot": t["lot"].id,
             "engagement": t["engagement"].id, "contract_marie": t["contract"].id,
-            "participant_marie": t["participant"].id, "participant_paul": bob.id,
+            "participant_marie": t["participant"].id, "participant_paul": bob.id, "participant_luc": luc.id,
             "other_company": other_company.id, "other_contract": other_contract.id,
             "other_user": other_boss.id, "referent_user": ref_user.id,
             "donneur": t["donneur"].id, "lot3": lot3.id,
@@ -94,3 +96,81 @@ def link_user(ctx: Context, user_id: int, platform_id: int) -> None:
 
 
 HOURS_35 = Decimal("35")
+
+
+class Telegram:
+    """Plays users against the bot through the local Bot API server (real PTB HTTP stack).
+
+    Each helper sends one update and returns the messages the bot sent in answer; an update is
+    confirmed by the bot only after it was handled, so waiting for the confirmation is waiting
+    for the answer.
+    """
+
+    def __init__(self, ctx: Context, api) -> None:
+        self.ctx = ctx
+        self.api = api
+        self.service = None
+
+    def settings(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(telegram_token=self.api.token,
+                               telegram_base_url=self.api.bot_base_url,
+                               telegram_base_file_url=self.api.file_base_url)
+
+    async def start(self) -> None:
+        from bot.service import ChatService
+
+        self.service = ChatService(self.ctx, self.settings(), outbox_interval=0.1, poll_timeout=5)
+        await self.service.start()
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
+            self.service = None
+
+    async def _after(self, user, send) -> list:
+        before = len(self.api.sent_messages(user))
+        update_id = send()
+        await self.api.wait_until_confirmed_async(update_id, timeout=15)
+        return self.api.sent_messages(user)[before:]
+
+    async def text(self, user, text: str) -> list:
+        return await self._after(user, lambda: self.api.send_text(user, text))
+
+    async def press(self, user, message=None, text: str | None = None,
+                    data: str | None = None) -> list:
+        message = message or self.last_with_buttons(user)
+        return await self._after(
+            user, lambda: self.api.press_button(user, message, callback_data=data, text=text))
+
+    async def tampered_press(self, user, data: str) -> list:
+        """A callback query with data the bot never offered (a modified client)."""
+        message = self.api.sent_messages(user)[-1]
+        payload = {"callback_query": {
+            "id": "99" + str(len(self.api.calls())), "from": user.to_dict(),
+            "message": message.payload, "chat_instance": "1", "data": data,
+        }}
+        return await self._after(user, lambda: self.api.send_update(payload))
+
+    async def document(self, user, content: bytes, name: str, mime: str | None = None) -> list:
+        return await self._after(user, lambda: self.api.send_document(user, content, name, mime))
+
+    async def photo(self, user, content: bytes) -> list:
+        return await self._after(user, lambda: self.api.send_photo(user, content))
+
+    def last_with_buttons(self, user):
+        for message in reversed(self.api.sent_messages(user)):
+            if message.buttons:
+                return message
+        raise LookupError("no bot message with buttons")
+
+
+@pytest.fixture
+async def tg(ctx: Context, bot_api):
+    harness = Telegram(ctx, bot_api)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()

@@ -140,3 +140,29 @@ def core(ctx: Context, cfg: MailConfig) -> IntakeCore:
 
 __all__ = ["AGENCY", "PDF_BYTES", "XLSX_MIME", "Path", "core", "count", "imap_config", "inbound_rows",
            "mail_config", "make_mail", "outbox_rows", "xlsx_bytes"]
+
+
+def deliver(ctx: Context, cfg: MailConfig, sink) -> Any:
+    """Run one pass of the outbox sender against the SMTP sink (sync tests)."""
+    import asyncio
+
+    from mail.config import SmtpConfig
+    from mail.outbox_sender import OutboxSender
+    from mail.transport import SmtpTransport
+
+    transport = SmtpTransport(SmtpConfig(host=sink.host, port=sink.port, starttls=False, timeout=10))
+    return asyncio.run(OutboxSender(ctx.db, ctx.documents, transport, cfg).send_due())
+
+
+@pytest.fixture
+def imap_intake(ctx: Context, imap_account):
+    """An ImapIntake on a fresh Dovecot user, with a factory for other configurations."""
+    from mail.imap_intake import ImapIntake
+
+    def make(**overrides: Any) -> ImapIntake:
+        imap_over = {k[5:]: v for k, v in overrides.items() if k.startswith("imap_")}
+        other = {k: v for k, v in overrides.items() if not k.startswith("imap_")}
+        cfg = mail_config(imap_config(imap_account, **imap_over), **other)
+        return ImapIntake(IntakeCore(ctx, cfg), cfg.imap)
+
+    return make

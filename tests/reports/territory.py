@@ -29,6 +29,7 @@ from storage.models import (
     Donneur,
     DonneurKind,
     Engagement,
+    EngagementMeans,
     EscalationCase,
     EscalationState,
     HourDeclaration,
@@ -146,6 +147,9 @@ LOTS = [
     LotSpec("MET-2025-01", 2, (("e6", "facades", H(250)),)),
     LotSpec("LMH-2026-01", 1, (("e7", "alpha", H(900)),)),
 ]
+MEANS = {"e2": EngagementMeans.SOUS_TRAITANCE_SIAE, "e5": EngagementMeans.ETTI}
+"""How the clause is met, when not by direct hiring."""
+
 PERSONS = [
     PersonSpec("p1", D(2001, 3, 15), "F", "Givors", True, "rsa", "cdi", D(2025, 11, 30)),
     PersonSpec("p2", D(1970, 6, 1), "M", "Grigny", False, "senior"),
@@ -266,7 +270,8 @@ def build(s: Session) -> Built:
         s.add(lot_row)
         s.flush()
         for key, company, hours in lot.engagements:
-            e = Engagement(lot_id=lot_row.id, company_id=companies[company], hours_owed=hours)
+            e = Engagement(lot_id=lot_row.id, company_id=companies[company], hours_owed=hours,
+                           means=MEANS.get(key, EngagementMeans.EMBAUCHE_DIRECTE))
             s.add(e)
             s.flush()
             engagements[key] = e.id
@@ -468,6 +473,15 @@ class Expected:
             "contracts": len(ks),
             "persons": len({k.person for k in ks}),
         }
+
+    def means(self) -> dict[str, tuple[int, Decimal, Decimal]]:
+        out: dict[str, tuple[int, Decimal, Decimal]] = {}
+        for key, (_, _, owed) in self.engagements.items():
+            means = MEANS.get(key, EngagementMeans.EMBAUCHE_DIRECTE).value
+            done = sum((c for k, *_, c in self._decls() if k.engagement == key), Decimal(0))
+            n, o, d = out.get(means, (0, Decimal(0), Decimal(0)))
+            out[means] = (n + 1, o + owed, d + done)
+        return out
 
     def engagement_done(self, key: str, cutoff: dt.date) -> Decimal:
         return sum((c for k, *_, c in self._decls(cutoff=cutoff) if k.engagement == key),

@@ -66,6 +66,7 @@ def _check_common(f: BilanFigures, exp: T.Expected) -> None:
     assert [e.key for e in f.exits] == ["emploi_durable", "emploi_transition",
                                         "sortie_positive", "autre"]
     assert f.persons_exited == sum(sum(v.values()) for v in exp.exits().values())
+    assert {m.key: (m.engagements, m.hours_owed, m.hours_period) for m in f.means} == exp.means()
     for key, (name, _) in T.COMPANIES.items():
         if not any(c == key for _, c, _ in exp.engagements.values()):
             assert all(c.name != name for c in f.companies)
@@ -98,6 +99,9 @@ def test_annual_bilan_of_a_donneur(db, built, rulebook):
         assert (m.hours_owed, m.hours_period, m.contracts, m.persons) == (
             want["owed"], want["period"], want["contracts"], want["persons"]), ref
     assert markets["GIV-2025-01"].hours_period == Decimal("1188.17")
+    means = {m.key: (m.engagements, m.hours_owed, m.hours_period) for m in f.means}
+    assert means == {"embauche_directe": (3, Decimal("1200.00"), Decimal("1487.09")),
+                     "sous_traitance_siae": (1, Decimal("800.00"), Decimal("340.75"))}
     # relationship: open escalation -> sous procédure; late lot -> en retard; escalation opened
     # after the period is ignored; a case closed as resolved changes nothing
     assert _company(f, "Bâti Sud").relation is RelationStatus.SOUS_PROCEDURE

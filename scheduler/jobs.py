@@ -1,0 +1,450 @@
+"""The scheduled jobs: thin loops that ask the domain what is due and queue what it says.
+
+Every job is a module-level function (storable by reference) that runs against the installed
+:mod:`scheduler.runtime`. The work itself is :func:`run_job`, callable directly with any context
+(tests simulate a year by calling it day after day with a fixed clock; the CLI calls it for
+``clausebot jobs run``).
+
+Each due item is handled in its own transaction: the ledger claim, the outbox rows and the alerts
+commit together, and one failing item (logged as a service event) does not hold back the others.
+A dry run does the very same work inside one transaction that is rolled back at the end, and
+reports what would have been queued and to whom.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from clauses import due, reminders
+from clauses.clock import PARIS
+from clauses.context import Context
+from clauses.errors import DomainError
+from scheduler import runtime
+from storage.models import (
+    Alert,
+    KeyValue,
+    OutboxChannel,
+    OutboxMessage,
+    OutboxStatus,
+    ServiceEvent,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "scheduler"
+LAST_RUN_PREFIX = "job_last_run:"
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One message a run queued (or would queue): for dry runs and the CLI."""
+
+    channel: str  # "email", "chat" or "alerte"
+    to: str
+    subject: str
+    key: str
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    day: dt.date
+    dry_run: bool = False
+    due: int = 0
+    done: int = 0
+    planned: list[Planned] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary_fr(self) -> str:
+        verb = "seraient traités" if self.dry_run else "traités"
+        text = f"{self.job_id} : {self.due} élément(s) dus, {self.done} {verb}"
+        if self.planned:
+            text += f", {len(self.planned)} message(s)"
+        if self.errors:
+            text += f", {len(self.errors)} erreur(s)"
+        return text
+
+
+# --- units of work --------------------------------------------------------------------------
+
+
+class _Run:
+    """Hands out one transaction per item (or savepoints of one rolled-back transaction)."""
+
+    def __init__(self, ctx: Context, result: JobResult) -> None:
+        self.ctx = ctx
+        self.result = result
+        self._shared: Session | None = None
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        if not self.result.dry_run:
+            yield
+            return
+        session = Session(self.ctx.db.engine, expire_on_commit=False)  # never committed
+        self._shared = session
+        try:
+            yield
+        finally:
+            self._shared = None
+            session.rollback()
+            session.close()
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[Session]:
+        if self._shared is not None:
+            with self._shared.begin_nested():
+                yield self._shared
+        else:
+            with self.ctx.db.session() as session:
+                yield session
+
+    def item(self, label: str, action: Callable[[Session], bool]) -> None:
+        """Run one item in its unit; record what it queued; never let it stop the job."""
+        queued: list[object] = []
+
+        def collect(session: Session, _flush_context: object) -> None:
+            queued.extend(o for o in session.new if isinstance(o, OutboxMessage | Alert))
+
+        try:
+            with self.unit() as session:
+                event.listen(session, "after_flush", collect)
+                try:
+                    acted = action(session)
+                    session.flush()
+                    if acted:
+                        kept = [o for o in queued if inspect(o).persistent]
+                        self.result.planned.extend(_describe(session, kept))
+                finally:
+                    event.remove(session, "after_flush", collect)
+        except Exception as exc:  # one bad item must not stop the others
+            message = exc.message_fr if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+            self.result.errors.append(f"{label} : {message}")
+            log.exception("job %s: item %s failed", self.result.job_id, label)
+            return
+        if acted:
+            self.result.done += 1
+
+
+def _describe(session: Session, rows: Sequence[object]) -> list[Planned]:
+    user_ids = {r.to_user_id for r in rows if isinstance(r, OutboxMessage) and r.to_user_id}
+    user_ids |= {r.facilitator_id for r in rows if isinstance(r, Alert) and r.facilitator_id}
+    names = dict(session.execute(select(User.id, User.display_name)
+                                 .where(User.id.in_(user_ids))).all()) if user_ids else {}
+    out: list[Planned] = []
+    for r in rows:
+        if isinstance(r, Alert):
+            who = names.get(r.facilitator_id, "?") if r.facilitator_id else "tous les facilitateurs"
+            out.append(Planned("alerte", who, r.message.splitlines()[0][:160], r.dedup_key or ""))
+        elif isinstance(r, OutboxMessage):
+            if r.channel == OutboxChannel.CHAT:
+                who = names.get(r.to_user_id, f"chat {r.to_chat_id}") if r.to_user_id else f"chat {r.to_chat_id}"
+                out.append(Planned("chat", who, r.body_text.splitlines()[0][:160], r.dedup_key))
+            else:
+                out.append(Planned("email", r.to_address or "?", r.subject or "", r.dedup_key))
+    return out
+
+
+# --- the jobs' work -------------------------------------------------------------------------
+
+
+def rules_for(ctx: Context) -> due.DueRules:
+    return due.DueRules.from_policy(ctx.policy)
+
+
+def _declaration_reminders(ctx: Context, run: _Run) -> None:
+    today = ctx.clock.today()
+    with run.unit() as s:
+        gaps = due.declaration_gaps(s, today, rules_for(ctx))
+    run.result.due = len(gaps)
+    for gap in gaps:
+        run.item(gap.key, lambda s, g=gap: reminders.send_declaration_reminder(ctx, s, g))
+
+
+def _lateness(ctx: Context, run: _Run) -> None:
+    with run.unit() as s:
+        changes = due.lateness_changes(ctx, s, ctx.clock.today(), rules_for(ctx))
+    run.result.due = len(changes)
+    for change in changes:
+        run.item(f"engagement {change.engagement_id}",
+                 lambda s, c=change: reminders.apply_lateness(ctx, s, c))
+
+
+def _escalation_deadlines(ctx: Context, run: _Run) -> None:
+    with run.unit() as s:
+        items = due.escalation_deadlines(s, ctx.clock.today(), rules_for(ctx))
+    run.result.due = len(items)
+    for item in items:
+        run.item(item.key, lambda s, i=item: reminders.alert_escalation_deadline(ctx, s, i))
+
+
+def _meetings(ctx: Context, run: _Run) -> None:
+    with run.unit() as s:
+        items = due.meeting_reminders(s, ctx.clock.today(), ctx.clock.now(), rules_for(ctx))
+    run.result.due = len(items)
+    for item in items:
+        run.item(item.key, lambda s, i=item: reminders.send_meeting_reminder(ctx, s, i))
+
+
+def _conventions(ctx: Context, run: _Run) -> None:
+    with run.unit() as s:
+        items = due.convention_renewals(s, ctx.clock.today(), rules_for(ctx))
+    run.result.due = len(items)
+    for item in items:
+        run.item(item.key, lambda s, i=item: reminders.alert_convention_renewal(ctx, s, i))
+
+
+def _market_ends(ctx: Context, run: _Run) -> None:
+    with run.unit() as s:
+        items = due.market_ends(s, ctx.clock.today(), rules_for(ctx))
+    run.result.due = len(items)
+    for item in items:
+        run.item(item.key, lambda s, i=item: reminders.prompt_final_bilan(ctx, s, i))
+
+
+def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | None) -> None:
+    with run.unit() as s:
+        items = due.annual_bilans(s, ctx.clock.today(), rules_for(ctx))
+    run.result.due = len(items)
+    if renderer is None:
+        from scheduler.bilans import render_annual_bilan
+
+        renderer = render_annual_bilan
+    for item in items:
+        if item.send:
+            def send(s: Session, i: due.AnnualBilan = item) -> bool:
+                return reminders.send_annual_bilan(ctx, s, i, renderer(ctx, s, i))
+
+            run.item(item.key, send)
+        else:
+            run.item(item.key, lambda s, i=item: reminders.ask_bilan_approval(ctx, s, i))
+
+
+def _outbox_preview(ctx: Context, run: _Run) -> None:
+    """What the senders would deliver now (the flush itself is the senders' work)."""
+    now = ctx.clock.now()
+    with run.unit() as s:
+        rows = list(s.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING,
+                   OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id).limit(500)
+        ))
+        run.result.due = len(rows)
+        run.result.planned.extend(_describe(s, rows))
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    title_fr: str
+    func: str
+    """``module:function`` reference, as APScheduler stores it."""
+    trigger: Callable[[], BaseTrigger]
+    daily: bool = True
+    """Part of the catch-up run at start-up (the outbox flush is not: it runs every few seconds)."""
+
+
+def _cron(hour: str | int, minute: int) -> Callable[[], BaseTrigger]:
+    return lambda: CronTrigger(hour=hour, minute=minute, timezone=PARIS)
+
+
+OUTBOX_INTERVAL_SECONDS = 30
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("lateness", "Retards d'exécution (alerte au facilitateur)",
+            "scheduler.jobs:lateness", _cron(7, 45)),
+    JobSpec("declaration_reminders", "Rappels de déclaration mensuelle (1er, 2e rappel, alerte)",
+            "scheduler.jobs:declaration_reminders", _cron(8, 0)),
+    JobSpec("escalation_deadlines", "Échéances des courriers de relance",
+            "scheduler.jobs:escalation_deadlines", _cron(8, 5)),
+    JobSpec("meetings", "Rappels de réunions (lancement, SIAE, partenariat)",
+            "scheduler.jobs:meetings", _cron(8, 10)),
+    JobSpec("conventions", "Renouvellement des conventions (préavis)",
+            "scheduler.jobs:conventions", _cron(8, 15)),
+    JobSpec("market_ends", "Fins de marché : bilan final à établir",
+            "scheduler.jobs:market_ends", _cron(8, 20)),
+    JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)",
+            "scheduler.jobs:annual_bilans", _cron("8-18", 30)),
+    JobSpec("outbox", "Envoi de la file (e-mails, chat) et nouvelles tentatives",
+            "scheduler.jobs:outbox",
+            lambda: IntervalTrigger(seconds=OUTBOX_INTERVAL_SECONDS, timezone=PARIS),
+            daily=False),
+)
+BY_ID = {spec.id: spec for spec in JOBS}
+DAILY = tuple(spec.id for spec in JOBS if spec.daily)
+
+_WORK: dict[str, Callable[[Context, _Run], None]] = {
+    "lateness": _lateness,
+    "declaration_reminders": _declaration_reminders,
+    "escalation_deadlines": _escalation_deadlines,
+    "meetings": _meetings,
+    "conventions": _conventions,
+    "market_ends": _market_ends,
+    "outbox": _outbox_preview,
+}
+
+
+class UnknownJob(DomainError):
+    code = "unknown_job"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Tâche inconnue : « {name} ». Tâches possibles : {', '.join(BY_ID)}.",
+            f"Unknown job {name!r}.",
+        )
+
+
+def run_job(
+    ctx: Context,
+    job_id: str,
+    *,
+    dry_run: bool = False,
+    renderer: runtime.BilanRenderer | None = None,
+) -> JobResult:
+    """Run one job once now (``ctx.clock`` says when); never raises for a failing item."""
+    if job_id not in BY_ID:
+        raise UnknownJob(job_id)
+    result = JobResult(job_id=job_id, day=ctx.clock.today(), dry_run=dry_run)
+    run = _Run(ctx, result)
+    try:
+        with run.shared():
+            if job_id == "annual_bilans":
+                _annual_bilans(ctx, run, renderer)
+            else:
+                _WORK[job_id](ctx, run)
+    except Exception as exc:  # the due query itself failed: report, do not crash the service
+        log.exception("job %s failed", job_id)
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+    if not dry_run:
+        _record_run(ctx, result)
+    return result
+
+
+def run_daily(ctx: Context, *, renderer: runtime.BilanRenderer | None = None) -> list[JobResult]:
+    """Every daily job once, in order (the catch-up at start-up; tests' simulated days)."""
+    return [run_job(ctx, job_id, renderer=renderer) for job_id in DAILY]
+
+
+def _record_run(ctx: Context, result: JobResult) -> None:
+    """Last run per job (for `clausebot jobs`), and a service event when it did or failed
+    something (for `clausebot status`)."""
+    now = ctx.clock.now()
+    try:
+        with ctx.db.session() as s:
+            key = f"{LAST_RUN_PREFIX}{result.job_id}"
+            value = json.dumps({"at": now.isoformat(), "due": result.due, "done": result.done,
+                                "errors": len(result.errors)})
+            row = s.get(KeyValue, key)
+            if row is None:
+                s.add(KeyValue(key=key, value=value, updated_at=now))
+            else:
+                row.value, row.updated_at = value, now
+            if result.errors:
+                s.add(ServiceEvent(component=COMPONENT, level="error", at=now,
+                                   message=result.summary_fr(),
+                                   detail={"job": result.job_id, "errors": result.errors[:20]}))
+            elif result.done:
+                s.add(ServiceEvent(component=COMPONENT, level="info", at=now,
+                                   message=result.summary_fr(), detail={"job": result.job_id}))
+    except Exception:
+        log.exception("could not record the run of %s", result.job_id)
+
+
+def last_runs(ctx: Context) -> dict[str, dt.datetime]:
+    with ctx.db.session() as s:
+        rows = s.execute(select(KeyValue.key, KeyValue.value)
+                         .where(KeyValue.key.like(f"{LAST_RUN_PREFIX}%"))).all()
+    out: dict[str, dt.datetime] = {}
+    for key, value in rows:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            out[key.removeprefix(LAST_RUN_PREFIX)] = dt.datetime.fromisoformat(json.loads(value)["at"])
+    return out
+
+
+def next_runs(ctx: Context, now: dt.datetime | None = None) -> list[tuple[str, dt.datetime | None]]:
+    """(job id, next fire time in Europe/Paris) for every job, without a running scheduler."""
+    now = (now or ctx.clock.now()).astimezone(PARIS)
+    return [(spec.id, spec.trigger().get_next_fire_time(None, now)) for spec in JOBS]
+
+
+# --- the storable entry points (what APScheduler calls) -------------------------------------
+
+
+def _installed(job_id: str) -> JobResult:
+    rt = runtime.current()
+    return run_job(rt.ctx, job_id, renderer=rt.renderer)
+
+
+def lateness() -> JobResult:
+    return _installed("lateness")
+
+
+def declaration_reminders() -> JobResult:
+    return _installed("declaration_reminders")
+
+
+def escalation_deadlines() -> JobResult:
+    return _installed("escalation_deadlines")
+
+
+def meetings() -> JobResult:
+    return _installed("meetings")
+
+
+def conventions() -> JobResult:
+    return _installed("conventions")
+
+
+def market_ends() -> JobResult:
+    return _installed("market_ends")
+
+
+def annual_bilans() -> JobResult:
+    return _installed("annual_bilans")
+
+
+def catch_up() -> list[JobResult]:
+    """Every daily job once: what came due while the service was down goes out now."""
+    rt = runtime.current()
+    return run_daily(rt.ctx, renderer=rt.renderer)
+
+
+async def outbox() -> int:
+    """Call each sender's flush; a failing sender is logged, the others still run."""
+    rt = runtime.current()
+    failures = 0
+    for flusher in rt.flushers:
+        try:
+            await flusher()
+        except Exception as exc:
+            failures += 1
+            log.exception("outbox flusher failed")
+            with contextlib.suppress(Exception), rt.ctx.db.session() as s:
+                s.add(ServiceEvent(component="outbox", level="error", at=rt.ctx.clock.now(),
+                                   message=f"Envoi de la file en échec : {type(exc).__name__}: {exc}"[:2000]))
+    return failures
+
+
+def with_clock(ctx: Context, clock) -> Context:
+    """A copy of ``ctx`` reading another clock (dry runs "as of" a date)."""
+    return dataclasses.replace(ctx, clock=clock)
