@@ -212,7 +212,7 @@ class ChatOutboxSender:
             self.wakeup.clear()
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self.wakeup.wait())
-            _, pending = await asyncio.wait({stop_wait, wake_wait}, timeout=interval,
+            await asyncio.wait({stop_wait, wake_wait}, timeout=interval,
                                             return_when=asyncio.FIRST_COMPLETED)
             for task in (stop_wait, wake_wait):
                 if not task.done():

@@ -23,7 +23,6 @@ import asyncio
 import datetime as dt
 import time
 import warnings
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -31,6 +30,16 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 LIMITED_PREFIXES = ("send", "copy", "forward", "edit")
+
+
+class _Slot:
+    """One request's place in the global window: counted while in flight, then for 1 s."""
+
+    __slots__ = ("done_at", "started_at")
+
+    def __init__(self, started_at: float) -> None:
+        self.started_at = started_at
+        self.done_at: float | None = None
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -65,7 +74,7 @@ class FloodLimiter(BaseRateLimiter[dict]):
         self.max_retries = max_retries
         self._clock = clock
         self._sleep = sleep
-        self._window: deque[float] = deque()
+        self._window: list[_Slot] = []
         self._tat: dict[int | str, float] = {}  # per chat: theoretical arrival time (GCRA)
         self._pause_until = 0.0
         self._lock: asyncio.Lock | None = None
@@ -82,7 +91,7 @@ class FloodLimiter(BaseRateLimiter[dict]):
         """Stop every sender for `seconds` (Telegram said "retry after")."""
         self._pause_until = max(self._pause_until, self._clock() + seconds)
 
-    async def acquire(self, chat_id: int | str | None, *, bulk: bool = False) -> None:
+    async def acquire(self, chat_id: int | str | None, *, bulk: bool = False) -> _Slot:
         """Wait for this chat's turn, then for a slot in the global one-second window."""
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -102,12 +111,26 @@ class FloodLimiter(BaseRateLimiter[dict]):
                 if self._pause_until > now:
                     await self._sleep(self._pause_until - now)
                     continue
-                while self._window and now - self._window[0] >= 1.0:
-                    self._window.popleft()
+                self._window = [slot for slot in self._window
+                                if slot.done_at is None or now - slot.done_at < 1.0]
                 if len(self._window) < self.window_size:
-                    self._window.append(now)
-                    return
-                await self._sleep(self._window[0] + 1.0 - now)
+                    slot = _Slot(now)
+                    self._window.append(slot)
+                    return slot
+                finished = [slot.done_at for slot in self._window if slot.done_at is not None]
+                await self._sleep(min(finished) + 1.0 - now if finished else 0.01)
+
+    def release(self, slot: _Slot, chat_id: int | str | None = None, *, bulk: bool = False) -> None:
+        """The request is answered: its slot now counts for one second from this moment.
+
+        Counting from the answer rather than from the start is what keeps the limit true at
+        Telegram's end when requests are slow: a request that took 0.5 s may have arrived
+        0.5 s late, and the next window must not overlap it. In-flight requests always count.
+        """
+        now = self._clock()
+        slot.done_at = now
+        if bulk and chat_id is not None:
+            self._tat[chat_id] = max(self._tat.get(chat_id, now), now + self.per_chat_interval)
 
     async def process_request(
         self,
@@ -124,7 +147,7 @@ class FloodLimiter(BaseRateLimiter[dict]):
         bulk = bool((rate_limit_args or {}).get("bulk"))
         attempt = 0
         while True:
-            await self.acquire(chat_id, bulk=bulk)
+            slot = await self.acquire(chat_id, bulk=bulk)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
@@ -133,3 +156,5 @@ class FloodLimiter(BaseRateLimiter[dict]):
                 attempt += 1
                 if attempt > self.max_retries:
                     raise
+            finally:
+                self.release(slot, chat_id, bulk=bulk)

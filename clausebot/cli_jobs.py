@@ -135,6 +135,8 @@ def serve(state, wait: bool, run_now: bool, duration: float | None) -> None:
     Exemple :
       clausebot jobs serve --wait
     """
+    from sqlalchemy.exc import OperationalError
+
     from scheduler.service import serve as serve_scheduler
     from storage.instance_lock import InstanceBusy, InstanceLock
 
@@ -147,6 +149,11 @@ def serve(state, wait: bool, run_now: bool, duration: float | None) -> None:
         lock.dispose()
         ctx.db.dispose()
         raise SystemExit(EXIT_BUSY) from None
+    except (OperationalError, OSError) as exc:
+        lock.dispose()
+        ctx.db.dispose()
+        raise CliError(f"Base de données injoignable ({type(exc).__name__}) : vérifiez "
+                       "CLAUSEBOT_DATABASE_URL et que le serveur tourne.") from exc
     try:
         status = asyncio.run(serve_scheduler(ctx, lock_check=lock.check, run_now=run_now,
                                              duration=duration,

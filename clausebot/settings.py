@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout: float = 30.0
+    smtp_validate_certs: bool = True
+    smtp_ca_file: str | None = None
     outbox_max_attempts: int = 8
 
     # scheduler

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -123,6 +124,7 @@ class BusinessCalendar:
     def __init__(self, saturday_is_business_day: bool = True, subdivision: str | None = None):
         self.saturday_open = saturday_is_business_day
         self._holidays = holidays.country_holidays("FR", subdiv=subdivision)
+        self._lock = threading.Lock()  # jobs run in a thread pool; years are filled lazily
 
     @staticmethod
     @lru_cache(maxsize=8)
@@ -130,10 +132,8 @@ class BusinessCalendar:
         return BusinessCalendar(saturday_is_business_day, subdivision)
 
     def is_holiday(self, day: dt.date) -> bool:
-        return day in self._holidays
-
-    def holiday_name(self, day: dt.date) -> str | None:
-        return self._holidays.get(day)
+        with self._lock:
+            return day in self._holidays
 
     def is_business_day(self, day: dt.date) -> bool:
         weekday = day.weekday()

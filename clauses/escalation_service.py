@@ -260,10 +260,15 @@ def transition(
 def approve_letter(
     ctx: Context, session: Session, actor: Actor, case_id: int, *, consent_note: str | None = None
 ) -> EscalationCase:
-    """The buyer agreed: record the consent and send the letter with its deadline."""
+    """The buyer agreed: record the consent and send the letter with its deadline.
+
+    A second press of the button, once the letter went out, changes nothing.
+    """
     authorize(session, actor, Action.ESCALATION_ACT)
     with session.begin_nested():
         row = _load(session, case_id)
+        if row.letter_sent_on is not None:
+            return row
         _record_consent(ctx, session, actor, row, consent_note)
         _apply(ctx, session, actor, row, _E.COURRIER.value, note=None)
     return row

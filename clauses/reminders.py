@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,11 @@ def notify(
     return queued
 
 
+def of_fr(text: str) -> str:
+    """French "de" with elision: "de mai 2025", "d'octobre 2025", "d'août 2025"."""
+    return f"d'{text}" if text[:1].lower() in "aeiouéèêâàîôû" else f"de {text}"
+
+
 # --- the ledger -----------------------------------------------------------------------------
 
 
@@ -200,12 +206,13 @@ def send_declaration_reminder(ctx: Context, session: Session, gap: DeclarationGa
     if not claim(session, gap.key, today, ctx.clock.now(), company_id=gap.company_id):
         return False
     month = fr_month(gap.month)
+    of_month = of_fr(month)
     recipients = company_recipients(session, [gap.company_id])[gap.company_id]
     lines = _gap_lines(gap)
     if gap.stage == 1:
-        head = f"Rappel : les heures d'insertion de {month} ne sont pas encore déclarées"
+        head = f"Rappel : les heures d'insertion {of_month} ne sont pas encore déclarées"
     else:
-        head = (f"Deuxième rappel : les heures d'insertion de {month} ne sont toujours pas "
+        head = (f"Deuxième rappel : les heures d'insertion {of_month} ne sont toujours pas "
                 "déclarées")
     chat_text = (f"📅 {head} :\n{lines}\n\nDéclarez-les ici avec /declarer (travail et "
                  "formation, contrat par contrat).")
@@ -217,14 +224,14 @@ def send_declaration_reminder(ctx: Context, session: Session, gap: DeclarationGa
         + _signature(ctx)
     )
     subject = f"{'Rappel' if gap.stage == 1 else 'Deuxième rappel'} : déclaration des heures " \
-              f"d'insertion de {month} — {gap.company_name}"
+              f"d'insertion {of_month} — {gap.company_name}"
     queued = notify(session, recipients, gap.key, subject=subject, text=text, chat_text=chat_text)
     if gap.stage == 2:
         nobody = "" if queued else "\nAucun contact joignable pour cette entreprise : appelez-la."
         raise_alert(
             session, kind=AlertKind.DECLARATION_MANQUANTE, facilitator_id=gap.facilitator_id,
             subject_type="company", subject_id=gap.company_id, dedup_key=gap.alert_key,
-            message=(f"{gap.company_name} n'a pas déclaré les heures de {month} malgré deux "
+            message=(f"{gap.company_name} n'a pas déclaré les heures {of_month} malgré deux "
                      f"rappels (le premier le {fr_date(gap.first_sent_on or today)}).\n{lines}"
                      f"{nobody}"),
         )
@@ -233,7 +240,7 @@ def send_declaration_reminder(ctx: Context, session: Session, gap: DeclarationGa
             session, kind=AlertKind.DECLARATION_MANQUANTE, facilitator_id=gap.facilitator_id,
             subject_type="company", subject_id=gap.company_id,
             dedup_key=f"sans_contact:{gap.key}",
-            message=(f"Rappel de déclaration de {month} impossible pour {gap.company_name} : "
+            message=(f"Rappel de déclaration {of_month} impossible pour {gap.company_name} : "
                      "aucun contact avec chat ou e-mail. Ajoutez un contact."),
         )
     return True
@@ -316,7 +323,7 @@ def _meeting_recipients(session: Session, item: MeetingReminder) -> list[Recipie
         out.extend(r for cid in ids for r in by_company[cid])
     if item.donneur_id is not None and item.kind in (MeetingKind.LANCEMENT,
                                                      MeetingKind.PARTENARIAT_ANNUEL):
-        # Référents are reached by e-mail; tag them apart from company users with the same id.
+        # Référents get an e-mail (a meeting notice they may forward), never a chat message.
         out.extend(Recipient(f"d{r.tag}", r.label, r.email) for r in
                    donneur_recipients(session, item.donneur_id))
     return out
@@ -399,8 +406,14 @@ def ask_bilan_approval(ctx: Context, session: Session, item: AnnualBilan) -> boo
     return True
 
 
-def send_annual_bilan(ctx: Context, session: Session, item: AnnualBilan, mail: BilanMail) -> bool:
-    """E-mail the rendered bilan to each référent; alert the agency when nobody can receive it."""
+def send_annual_bilan(
+    ctx: Context, session: Session, item: AnnualBilan, render: Callable[[], BilanMail]
+) -> bool:
+    """E-mail the bilan to each référent; alert the agency when nobody can receive it.
+
+    ``render`` is called only once the sending is claimed, so a duplicate run or a donneur
+    without référent renders (and stores charts) for nothing.
+    """
     recipients = donneur_recipients(session, item.donneur_id)
     if not recipients:
         raise_alert(
@@ -415,6 +428,7 @@ def send_annual_bilan(ctx: Context, session: Session, item: AnnualBilan, mail: B
                  donneur_id=item.donneur_id, approved_by=item.approved_by,
                  to=[r.email for r in recipients]):
         return False
+    mail = render()
     notify(session, recipients, item.key, subject=mail.subject, text=mail.text, html=mail.html,
            attachments=mail.attachments, prefer_chat=False)
     audit.record(session, Actor.system(), "bilan.annual.sent", "donneur", item.donneur_id,

@@ -229,7 +229,7 @@ def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | No
     for item in items:
         if item.send:
             def send(s: Session, i: due.AnnualBilan = item) -> bool:
-                return reminders.send_annual_bilan(ctx, s, i, renderer(ctx, s, i))
+                return reminders.send_annual_bilan(ctx, s, i, lambda: renderer(ctx, s, i))
 
             run.item(item.key, send)
         else:

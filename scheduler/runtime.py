@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from clauses.due import AnnualBilan
     from clauses.reminders import BilanMail
 
-Flusher = Callable[[], Awaitable[None]]
+Flusher = Callable[[], Awaitable[object]]
 """One sender's "deliver what is due in the outbox" coroutine (mail/ and bot/ provide them)."""
 
 BilanRenderer = Callable[["Context", "Session", "AnnualBilan"], "BilanMail"]

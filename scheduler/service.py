@@ -78,6 +78,7 @@ def start_scheduler(
             "start_scheduler() must be called from inside the running event loop "
             "(for instance in the bot application's post_init)"
         ) from None
+    jobs.rules_for(ctx)  # a bad setting (reminder day 31...) fails the start, not every run
     scheduler = build_scheduler(ctx, flushers=flushers, renderer=renderer)
     scheduler.start()
     now = dt.datetime.now(PARIS)

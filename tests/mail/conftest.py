@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,7 +48,7 @@ def make_mail(
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(__import__("datetime").datetime.now(__import__("datetime").UTC))
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     msg["Message-ID"] = message_id or make_msgid(domain="test.example")
     for name, value in (headers or {}).items():
         msg[name] = value
@@ -138,8 +138,6 @@ def core(ctx: Context, cfg: MailConfig) -> IntakeCore:
     return IntakeCore(ctx, cfg)
 
 
-__all__ = ["AGENCY", "PDF_BYTES", "XLSX_MIME", "Path", "core", "count", "imap_config", "inbound_rows",
-           "mail_config", "make_mail", "outbox_rows", "xlsx_bytes"]
 
 
 def deliver(ctx: Context, cfg: MailConfig, sink) -> Any:

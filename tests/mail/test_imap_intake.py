@@ -76,7 +76,7 @@ def test_candidature_with_pdf_cv(ctx, world, imap_account, imap_intake, smtp_sin
         assert (cv.kind, cv.mime_type, cv.participant_id) == ("cv", "application/pdf", person.id)
         assert ctx.documents.read(cv) == PDF_BYTES
         alert = s.scalar(select(Alert).where(Alert.kind == AlertKind.CANDIDATURE_A_VALIDER))
-        assert alert is not None and "Martin" in alert.message.upper() or "MARTIN" in alert.message
+        assert alert is not None and "MARTIN Léa" in alert.message and "CV joint" in alert.message
         [row] = s.scalars(select(InboundMail)).all()
         assert (row.status, row.kind, row.message_id) == (MailStatus.TRAITE, "candidature", "<cand-1@ml-sud.test>")
         assert row.raw_document_id is not None and row.moved_at is not None
@@ -192,7 +192,7 @@ def test_malformed_mime_goes_to_quarantine(ctx, world, imap_account, imap_intake
     intake = imap_intake()
     intake.run_once()  # the intake goes on after the broken one
     assert _folders(imap_account) == {"INBOX": 0, "Traités": 1, "Erreurs": 0, "Quarantaine": 1}
-    broken = [r for r in inbound_rows(ctx) if r.message_id == "<broken@btp-rhone.test>"][0]
+    broken = next(r for r in inbound_rows(ctx) if r.message_id == "<broken@btp-rhone.test>")
     assert (broken.status, broken.kind) == (MailStatus.QUARANTAINE, "mime_invalide")
     assert count(ctx, Alert, Alert.kind == AlertKind.QUARANTAINE) == 1
     deliver(ctx, intake.core.cfg, smtp_sink)
@@ -214,7 +214,7 @@ def test_oversized_attachment_and_oversized_message(ctx, world, imap_account, im
     assert count(ctx, Candidature) == 0
     kinds = {r.kind for r in inbound_rows(ctx)}
     assert kinds == {"piece_jointe_refusee", "trop_volumineux"}
-    huge = [r for r in inbound_rows(ctx) if r.kind == "trop_volumineux"][0]
+    huge = next(r for r in inbound_rows(ctx) if r.kind == "trop_volumineux")
     assert huge.size > 1_000_000 and huge.message_id == "<huge@btp-rhone.test>"
     deliver(ctx, intake.core.cfg, smtp_sink)
     [cv_reply] = smtp_sink.messages_to("conseiller@ml-sud.test")
@@ -367,7 +367,7 @@ def test_report_requests_from_a_referent(ctx, world, imap_account, imap_intake, 
     deliver(ctx, intake.core.cfg, smtp_sink)
     to_ref = smtp_sink.messages_to("juliette.rey@oullins.test")
     bilan = next(m for m in to_ref if m.message["In-Reply-To"] == "<bilan@oullins.test>")
-    assert "Ville d'Oullins" in bilan.text_body() or "Oullins" in bilan.subject
+    assert "Oullins" in bilan.text_body() and "2025" in bilan.text_body()
     html_part = bilan.message.get_body(preferencelist=("html",))
     related = [p for p in bilan.message.walk() if p.get("Content-ID")]
     assert related and all(f"cid:{p['Content-ID'].strip('<>')}" in html_part.get_content() for p in related)
@@ -423,15 +423,13 @@ def test_internal_error_quarantines_the_message_and_goes_on(ctx, world, imap_acc
     imap_account.append("INBOX", _declaration_mail([["2025-017", 2, "Dupont", "Marie", "03/2025", 5, 0]]))
     imap_intake().run_once()
     assert _folders(imap_account) == {"INBOX": 0, "Traités": 1, "Erreurs": 0, "Quarantaine": 1}
-    crashed = [r for r in inbound_rows(ctx) if r.kind == "erreur_interne"][0]
+    crashed = next(r for r in inbound_rows(ctx) if r.kind == "erreur_interne")
     assert "bug in a handler" in crashed.result["error"] and crashed.raw_document_id is not None
     assert count(ctx, Alert, Alert.kind == AlertKind.QUARANTAINE) == 1
     assert count(ctx, OutboxMessage, OutboxMessage.to_address == "chef@btp-rhone.test") == 1  # the declaration's
 
 
 def test_throughput_200_messages(ctx, world, imap_account, imap_intake, backend):
-    from tests.servers.dovecot import DOMAIN  # noqa: F401  (same server as the other tests)
-
     syllables = ["ba", "de", "li", "mo", "ru", "sa", "te", "vi", "no", "ka"]
     with imap_account.client() as client:
         for i in range(200):

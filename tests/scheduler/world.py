@@ -85,12 +85,11 @@ def build(s: Session) -> World:
     f.referent(s, oullins, "marc.roux@oullins.test")
     metro = f.donneur(s, "Métropole de Lyon")
     f.referent(s, metro, "achats@metropole.test")
-    s.add_all([
-        Convention(donneur_id=oullins.id, reference="CONV-OULLINS-2023",
-                   start_date=dt.date(2023, 3, 1), duration_months=36, notice_months=3),
-        Convention(donneur_id=metro.id, reference="CONV-METRO-2025",
-                   start_date=dt.date(2025, 1, 1), duration_months=36, notice_months=3),
-    ])
+    conv = Convention(donneur_id=oullins.id, reference="CONV-OULLINS-2023",
+                      start_date=dt.date(2023, 3, 1), duration_months=36, notice_months=3)
+    s.add_all([conv, Convention(donneur_id=metro.id, reference="CONV-METRO-2025",
+                                start_date=dt.date(2025, 1, 1), duration_months=36,
+                                notice_months=3)])
 
     m1 = f.market(s, oullins, reference="2025-017", facilitator=fanny,
                   start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
@@ -139,7 +138,7 @@ def build(s: Session) -> World:
     s.flush()
 
     w.ids.update(
-        fanny=fanny.id, paul=paul.id, oullins=oullins.id, metro=metro.id, m1=m1.id, m2=m2.id,
+        conv_oullins=conv.id, fanny=fanny.id, paul=paul.id, oullins=oullins.id, metro=metro.id, m1=m1.id, m2=m2.id,
         a=a.id, b=b.id, c=c.id, d=d.id, ea=ea.id, eb=eb.id, ec=ec.id, ed=ed.id,
         ka=ka.id, kb=kb.id, kd=kd.id,
         **{f"meeting_{k}": v.id for k, v in meetings.items()},
