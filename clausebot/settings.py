@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     telegram_base_url: str | None = None
     telegram_base_file_url: str | None = None
     chat_rate_per_second: float = 25.0
+    chat_console_interactive: bool | None = None
 
     # mail in
     imap_host: str | None = None

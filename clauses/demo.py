@@ -56,14 +56,14 @@ class DemoResult:
 
 PEOPLE = [
     # last, first, birth, gender, commune, qpv, criterion, contract type, market idx, lot idx, monthly hours
-    ("Dupont", "Marie", dt.date(1990, 5, 17), "F", "Oullins", True, "deld", "cdd", 0, 0, 120),
-    ("Benali", "Yacine", dt.date(2003, 9, 2), "M", "Oullins", True, "jeune_sans_qualification", "apprentissage", 0, 0, 90),
-    ("Martin", "Paul", dt.date(1968, 1, 30), "M", "Pierre-Bénite", False, "senior", "interim", 0, 1, 60),
+    ("Dupont", "Marie", dt.date(1990, 5, 17), "F", "Oullins", True, "deld", "cdd", 0, 0, 60),
+    ("Benali", "Yacine", dt.date(2003, 9, 2), "M", "Oullins", True, "jeune_sans_qualification", "apprentissage", 0, 0, 50),
+    ("Martin", "Paul", dt.date(1968, 1, 30), "M", "Pierre-Bénite", False, "senior", "interim", 0, 1, 30),
     ("Nguyen", "Linh", dt.date(1985, 11, 11), "F", "Lyon 7e", False, "rsa", "cddi", 1, 0, 100),
     ("Moreau", "Julie", dt.date(1979, 3, 8), "F", "Oullins", False, "rqth", "cddi", 1, 0, 80),
     ("Diallo", "Amadou", dt.date(1995, 7, 21), "M", "Vénissieux", True, "deld", "cdi", 2, 0, 130),
     ("Petit", "Sarah", dt.date(2001, 12, 1), "F", "Oullins", False, "jeune_sans_qualification", "professionnalisation", 2, 0, 110),
-    ("Durand", "Marc", dt.date(1972, 4, 14), "M", "La Mulatière", False, "spip", "cdd", 0, 0, 100),
+    ("Durand", "Marc", dt.date(1972, 4, 14), "M", "La Mulatière", False, "spip", "cdd", 0, 0, 40),
 ]
 
 
@@ -106,7 +106,7 @@ def seed_demo(ctx: Context, session: Session, *, only_if_empty: bool = True) -> 
     end = add_months(start, 18) - dt.timedelta(days=1)
     markets = [
         Market(donneur_id=ville.id, reference=f"{start.year}-017", title="Réhabilitation du groupe scolaire Jean Macé",
-               kind=MarketKind.CLAUSE_EXECUTION, procedure="appel d'offres ouvert", amount_ht=Decimal("1300000"),
+               kind=MarketKind.CLAUSE_EXECUTION, procedure="appel d'offres ouvert", amount_ht=Decimal("2800000"),
                notified_on=start - dt.timedelta(days=20), start_date=start, end_date=end, facilitator_id=fac1.id),
         Market(donneur_id=ville.id, reference=f"{start.year}-021", title="Entretien des espaces verts",
                kind=MarketKind.MARCHE_RESERVE, procedure="marché réservé SIAE", amount_ht=Decimal("180000"),
@@ -118,7 +118,7 @@ def seed_demo(ctx: Context, session: Session, *, only_if_empty: bool = True) -> 
     session.add_all(markets)
     session.flush()
     lots_spec = [
-        [(1, "Gros œuvre - maçonnerie", "maconnerie", Decimal("1000000"), 0),
+        [(1, "Gros œuvre - maçonnerie", "maconnerie", Decimal("2500000"), 0),
          (2, "Peinture intérieure", "peinture_interieure", Decimal("300000"), 1)],
         [(1, "Entretien des espaces verts", "espaces_verts", Decimal("180000"), 2)],
         [(1, "VRD et aménagements", "vrd", Decimal("650000"), 3)],

@@ -1,0 +1,107 @@
+"""`clausebot run`: the chat, the mail intake, both outbox senders and the scheduler in one process.
+
+Order matters. The instance lock comes first, so a second process never polls IMAP, calls
+getUpdates or schedules; the scheduler starts last, inside the running loop (an
+AsyncIOScheduler binds to the loop running when it starts). Shutdown runs in reverse: nothing
+new is scheduled, the intake finishes the message in hand (its transaction commits or rolls
+back; an unmoved message is recognised by its UID next time), the senders finish the row in
+hand (a row left "sending" is retried after its lease), then the lock is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from clausebot.settings import Settings
+from clausebot.wiring import build_context
+
+log = logging.getLogger("clausebot.service")
+
+EXIT_BUSY = 75  # EX_TEMPFAIL: systemd's Restart= tries again later
+LOCK_CHECK_SECONDS = 30.0
+
+
+def main(settings: Settings) -> int:
+    from clausebot.logging_setup import configure_from_settings
+    from storage.instance_lock import InstanceBusy, InstanceLock
+
+    configure_from_settings(settings)
+    lock = InstanceLock(settings.effective_database_url)
+    try:
+        lock.acquire(wait=False)
+    except InstanceBusy as exc:
+        print(exc.message_fr, file=sys.stderr)
+        return EXIT_BUSY
+    try:
+        return asyncio.run(serve(settings, lock_check=lock.check))
+    finally:
+        lock.dispose()
+
+
+async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | None = None) -> int:
+    """Run every component until SIGTERM/SIGINT, `stop`, the console closing, or a lost lock."""
+    from bot.service import ChatService
+    from mail.config import from_settings as mail_config
+    from mail.service import run_outbox_sender, start_intake
+    from scheduler.service import start_scheduler, stop_scheduler
+    from storage import migrate
+
+    ctx = build_context(settings)
+    migrate.upgrade(ctx.db)  # idempotent; on the embedded default this creates the database
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    chat = ChatService(ctx, settings)
+    await chat.start()
+    mail_cfg = mail_config(settings)
+    intake = start_intake(ctx, mail_cfg)
+    mail_stop = asyncio.Event()
+    mail_sender = asyncio.create_task(run_outbox_sender(ctx, mail_cfg, mail_stop), name="mail-outbox")
+    scheduler = start_scheduler(ctx)
+    watchers = [asyncio.create_task(_console_closed(chat, stop), name="console-watch")]
+    if lock_check is not None:
+        watchers.append(asyncio.create_task(_watch_lock(lock_check, stop), name="lock-watch"))
+    log.info("clausebot started: chat=%s, mail in=%s, mail out=%s",
+             chat.backend, settings.mail_in_backend, settings.mail_out_backend)
+    print(f"clausebot démarré (chat : {chat.backend}, courrier : {settings.mail_in_backend}/"
+          f"{settings.mail_out_backend}). Ctrl-C pour arrêter.", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("clausebot stopping")
+        for task in watchers:
+            task.cancel()
+        stop_scheduler(scheduler)
+        await loop.run_in_executor(None, intake.stop, 30.0)
+        mail_stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(mail_sender, timeout=30)
+        await chat.stop()
+        ctx.db.dispose()
+        log.info("clausebot stopped")
+        print("clausebot arrêté proprement.", file=sys.stderr, flush=True)
+    return 0
+
+
+async def _console_closed(chat, stop: asyncio.Event) -> None:
+    """The console user quitting (end of input, `!quitter`) ends an interactive session."""
+    if chat.backend != "console" or chat.console is None:
+        return
+    await chat.wait_console_closed()
+    if any(t.get_name() == "chat-console" for t in chat._tasks):
+        stop.set()
+
+
+async def _watch_lock(check, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(LOCK_CHECK_SECONDS)
+        if not check():
+            log.error("instance lock lost: stopping so that another instance can take over")
+            stop.set()
