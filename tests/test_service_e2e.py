@@ -1,0 +1,94 @@
+"""`clausebot run` as a user runs it: a subprocess on embedded defaults (console chat, Maildir
+mail, SQLite), fed a chat line and an incoming e-mail, then stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import HourDeclaration, InboundMail, MailStatus
+
+CLI = [sys.executable, "-m", "clausebot.cli"]
+
+
+def _env(data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEBOT_")}
+    env.update(CLAUSEBOT_DATA_DIR=str(data), CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_path):
+    data = tmp_path / "data"
+    env = _env(data)
+    demo = subprocess.run([*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    code = re.search(r"entreprise \(BTP Rhône\)\s+/start (\S+)", demo.stdout).group(1)
+
+    (data / "mail").mkdir(parents=True, exist_ok=True)
+    incoming = mailbox.Maildir(data / "mail" / "incoming", create=True)
+    msg = EmailMessage()
+    msg["From"] = "inconnu@exemple.test"
+    msg["To"] = "clauses@agence.invalid"
+    msg["Subject"] = "Bonjour"
+    msg["Message-ID"] = "<e2e-1@exemple.test>"
+    msg.set_content("Pouvez-vous me donner les heures de l'entreprise BTP Rhône ?")
+    incoming.add(msg)
+
+    out_path = tmp_path / "stdout.txt"
+    with out_path.open("w") as out:
+        proc = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.PIPE, stdout=out,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            proc.stdin.write(f"/start {code}\n")
+            proc.stdin.write("/avancement\n")
+            proc.stdin.flush()
+            _wait_for(lambda: "Avancement au" in out_path.read_text(), what="chat answers")
+            outgoing = data / "mail" / "outgoing"
+            _wait_for(lambda: list((outgoing / "new").glob("*")) if (outgoing / "new").exists() else [],
+                      what="reply in the outgoing Maildir")
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert "arrêté proprement" in err
+    text = out_path.read_text()
+    assert "Bienvenue" in text and "Gros œuvre" in text
+
+    replies = [mailbox.MaildirMessage(p.read_bytes()) for p in (data / "mail" / "outgoing" / "new").glob("*")]
+    to_stranger = [m for m in replies if "inconnu@exemple.test" in (m["To"] or "")]
+    assert len(to_stranger) == 1
+    body = to_stranger[0].get_payload(decode=False)
+    assert "BTP" not in str(body)  # the reply reveals nothing
+
+    db = Database(f"sqlite:///{data / 'clausebot.sqlite3'}")
+    with db.session() as s:
+        rows = s.scalars(select(InboundMail)).all()
+        assert [(r.message_id, r.status) for r in rows] == [("<e2e-1@exemple.test>", MailStatus.TRAITE)]
+        assert s.scalar(select(func.count()).select_from(HourDeclaration)) > 0
+    db.dispose()
+    processed = data / "mail" / "incoming" / ".Traités" / "cur"
+    assert len(list(processed.glob("*"))) + len(list((processed.parent / "new").glob("*"))) == 1
+    assert list((data / "mail" / "incoming" / "new").glob("*")) == []
