@@ -47,7 +47,7 @@ from clauses.counting import add_months, count_month, month_start
 from clauses.eligibility import clause_eligibility_end
 from clauses.rulebook import Rulebook
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bump when the generated data change, so cached SQLite files are rebuilt."""
 
 UTC = dt.UTC
@@ -156,10 +156,12 @@ MEANS_TYPES = {"etti": (("interim", 1.0),), "ai": (("mad_ai", 1.0),),
 TYPE_MONTHS = {"interim": (1, 6), "cdd": (3, 12), "cddi": (4, 12), "cdi": (12, 18),
                "apprentissage": (12, 24), "professionnalisation": (6, 12), "mad_ai": (1, 6),
                "mad_geiq": (6, 18), "pec": (6, 12), "formation": (1, 3)}
-FULL_TIME_P = {"cdi": 0.45, "cdd": 0.22, "cddi": 0.10, "apprentissage": 0.55,
-               "professionnalisation": 0.45, "interim": 0.08, "mad_ai": 0.03, "mad_geiq": 0.35,
-               "pec": 0.10, "formation": 0.0}
+FULL_TIME_P = {"cdi": 0.25, "cdd": 0.10, "cddi": 0.05, "apprentissage": 0.30,
+               "professionnalisation": 0.25, "interim": 0.03, "mad_ai": 0.01, "mad_geiq": 0.15,
+               "pec": 0.05, "formation": 0.0}
 FULL_TIME = 15167
+PATH_MONTHS = (8, 24)
+TRACKS = (("1", 0.50), ("2", 0.33), ("3", 0.17))
 STATUSES_YOUNG = (("jeune_sans_qualification", 0.6), ("deld", 0.15), ("rsa", 0.10),
                   ("qpv", 0.08), ("spip", 0.03), ("avis_prescripteur", 0.04))
 STATUSES_ADULT = (("deld", 0.32), ("rsa", 0.26), ("ass", 0.05), ("aah", 0.03), ("rqth", 0.06),
@@ -293,6 +295,36 @@ class GenerationReport:
         ]
 
 
+CHUNK = 200_000
+"""Declarations generated and loaded per chunk."""
+
+
+class YearTally:
+    """Counts of the bilan year, accumulated while the declarations stream by."""
+
+    def __init__(self, year: int, contracts: list[ContractPlan]) -> None:
+        self.year = year
+        self.first, self.last = dt.date(year, 1, 1), dt.date(year, 12, 1)
+        self.person_of = {c.id: c.participant_id for c in contracts}
+        self.persons: set[int] = set()
+        self.count = 0
+        self.cents = 0
+
+    def add(self, row: tuple) -> None:
+        if self.first <= row[2] <= self.last:
+            self.count += 1
+            whole, cents = row[5].split(".")
+            self.cents += int(whole) * 100 + int(cents)
+            self.persons.add(self.person_of[row[1]])
+
+    def report(self, report: GenerationReport, markets: int) -> None:
+        report.year = self.year
+        report.year_declarations = self.count
+        report.year_hours = Decimal(self.cents) / 100
+        report.year_persons = len(self.persons)
+        report.year_markets = markets
+
+
 # --- the generator --------------------------------------------------------------------------------
 
 
@@ -317,7 +349,6 @@ class Generator:
         self.company_user: dict[int, int] = {}
         self.person_count = 0
         self.checked = 0
-        self.last_activity: dict[int, dt.datetime] = {}
         self.generated_at = at_utc(today, 3)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -359,10 +390,11 @@ class Generator:
         if count > 8:
             labels.append(("Préfecture du Rhône (État)", "etat", 0.02))
         cities = count - len(labels)
+        zipf = [1 / (i + 1) ** 0.9 for i in range(cities)]
         for i in range(cities):
             city = names.DONNEUR_CITIES[i % len(names.DONNEUR_CITIES)]
             labels.append((f"Ville de {city}" + ("" if i < len(names.DONNEUR_CITIES) else f" {i}"),
-                           "ville", 0.48 / (i + 1) ** 0.9))
+                           "ville", 0.48 * zipf[i] / sum(zipf)))
         for name, kind, weight in labels:
             did = self.next_id("donneurs")
             terr.donneurs.append(did)
@@ -585,43 +617,28 @@ class Generator:
 
         plans: list[ContractPlan] = []
         used: set[int] = set()
-        start, engagement = first_start, first_engagement
-        for j in range(1 + min(4, int(rng.expovariate(1.1)))):
-            if j > 0:
-                engagement = self._active_engagement(terr, rng, start, used)
+        # A path spans 8 to 24 months of eligibility and runs on one to three parallel tracks
+        # (hours pooled across markets); each track chains contracts on distinct engagements.
+        path_end = min(elig_end, add_months(first_start, rng.randint(PATH_MONTHS[0], PATH_MONTHS[1])))
+        tracks = pick(rng, TRACKS)
+        serial = itertools.count()
+        for track in range(int(tracks)):
+            start = first_start + dt.timedelta(days=0 if track == 0 else rng.randrange(0, 90))
+            engagement = first_engagement if track == 0 else None
+            while start <= path_end and start <= tl.today:
                 if engagement is None:
-                    break
-            used.add(engagement.id)
-            ctype = pick(rng, MEANS_TYPES.get(engagement.means, DIRECT_TYPES))
-            employer = engagement.company_id
-            if engagement.means in MEANS_EMPLOYER:
-                pool = [c for k in MEANS_EMPLOYER[engagement.means]
-                        for c in terr.companies_by_kind.get(k, [])]
-                employer = rng.choice(pool) if pool else employer
-            low, high = TYPE_MONTHS[ctype]
-            months = rng.randint(low, high)
-            planned_end = add_months(start, months) - dt.timedelta(days=rng.choice((1, 1, 1, 9)))
-            end: dt.date | None = min(planned_end, engagement.end)
-            declare_until = mo(end)
-            if ctype == "cdi":
-                end = None
-                declare_until = min(mo(engagement.end), mo(start) + rng.randint(12, 18))
-            elif rng.random() < 0.1 and end is not None and end < engagement.end:
-                pass  # a contract may run past eligibility: counted 0 then (counting rule)
-            elif end is not None:
-                end = min(end, max(start, elig_end))
-                declare_until = mo(end)
-            cid = self.next_id("contracts")
-            plans.append(ContractPlan(cid, pid, engagement, employer, ctype, start, end,
-                                      declare_until, elig_end, f"{terr.index}:{month}:{i}:{j}"))
-            overlap = rng.random() < 0.33
-            if overlap:
-                start = start + dt.timedelta(days=rng.randrange(15, 120))
-            else:
-                stop = end or add_months(start, 12)
-                start = stop + dt.timedelta(days=rng.randrange(1, 75))
-            if start > elig_end or start > tl.today:
-                break
+                    engagement = self._active_engagement(terr, rng, start, used)
+                    if engagement is None:
+                        break
+                used.add(engagement.id)
+                plan = self._contract(terr, rng, pid, engagement, start, path_end, elig_end,
+                                      f"{terr.index}:{month}:{i}:{next(serial)}")
+                plans.append(plan)
+                stop = plan.end or month_date(plan.declare_until_mo + 1)
+                start = stop + dt.timedelta(days=rng.randrange(1, 45))
+                engagement = None
+        if not plans:
+            return
 
         last_end = max((p.end for p in plans if p.end is not None), default=None)
         ended = all(p.end is not None for p in plans) and last_end is not None and \
@@ -650,6 +667,29 @@ class Generator:
                                    plan.contract_type, plan.start, plan.end, title,
                                    cand if plan is plans[0] else None, at_utc(plan.start, 8)))
             self.contracts.append(plan)
+
+    def _contract(self, terr: Territory, rng: random.Random, pid: int, engagement: Engagement,
+                  start: dt.date, path_end: dt.date, elig_end: dt.date, key: str) -> ContractPlan:
+        ctype = pick(rng, MEANS_TYPES.get(engagement.means, DIRECT_TYPES))
+        employer = engagement.company_id
+        if engagement.means in MEANS_EMPLOYER:
+            pool = [c for k in MEANS_EMPLOYER[engagement.means]
+                    for c in terr.companies_by_kind.get(k, [])]
+            employer = rng.choice(pool) if pool else employer
+        low, high = TYPE_MONTHS[ctype]
+        planned_end = add_months(start, rng.randint(low, high)) - \
+            dt.timedelta(days=rng.choice((1, 1, 1, 9)))
+        end: dt.date | None = min(planned_end, engagement.end)
+        if ctype == "cdi":
+            declare_until = min(mo(engagement.end), mo(start) + rng.randint(12, 18))
+            end = None
+        else:
+            assert end is not None
+            if rng.random() > 0.1:  # one contract in ten runs past the path (counted 0 after)
+                end = max(start, min(end, path_end))
+            declare_until = mo(end)
+        return ContractPlan(self.next_id("contracts"), pid, engagement, employer, ctype, start,
+                            end, declare_until, elig_end, key)
 
     def _active_engagement(self, terr: Territory, rng: random.Random, day: dt.date,
                            used: set[int]) -> Engagement | None:
@@ -700,7 +740,7 @@ class Generator:
                 continue
             full_time = rng.random() < FULL_TIME_P[plan.contract_type]
             base = FULL_TIME if full_time else \
-                min(13000, max(400, round(rng.lognormvariate(math.log(2000), 0.75) / 25) * 25))
+                min(13000, max(400, round(rng.lognormvariate(math.log(1500), 0.75) / 25) * 25))
             start_mo = mo(plan.start)
             end_mo = mo(plan.end) if plan.end else None
             company_user = self.company_user.get(plan.engagement.company_id)
@@ -743,9 +783,6 @@ class Generator:
                     hours_text(training), hours_text(counted), source, user, mail,
                     "Heures corrigées après contrôle des relevés" if corrected else None, None,
                     updated)
-                previous = self.last_activity.get(plan.participant_id)
-                if previous is None or updated > previous:
-                    self.last_activity[plan.participant_id] = updated
 
     @staticmethod
     def _hours(rng: random.Random, plan: ContractPlan, base: int, full_time: bool, month: int,
@@ -871,25 +908,40 @@ class Generator:
             loader.load(table, self.COLUMNS[table], self.rows.pop(table, []))
             if table == "companies":
                 loader.load("users", self.COLUMNS["users"], [u for u in users if u[5] is not None])
-        # participants carry last_activity_at, known once declarations are generated: load the
-        # declarations into a staging pass first, then people, in FK order on PostgreSQL.
-        declarations: list[tuple] = []
-        revisions: list[tuple] = []
-        for table, row in self._declarations():
-            (declarations if table == "hour_declarations" else revisions).append(row)
-        say(f"  declarations {len(declarations):,} ({time.monotonic() - began:.1f}s)")
+        # last activity: the person's last declared month, declared mid-next-month
+        last_declared: dict[int, int] = {}
+        for plan in self.contracts:
+            until = min(plan.declare_until_mo, self.timeline.last_mo)
+            if until >= mo(plan.start):
+                last_declared[plan.participant_id] = max(until, last_declared.get(plan.participant_id, 0))
         self.rows["participants"] = [
-            row[:15] + (self.last_activity.get(row[0], row[15]),) + row[16:]
+            row[:15] + ((at_utc(month_date(last_declared[row[0]] + 1) + dt.timedelta(days=12), 10)
+                         if row[0] in last_declared else row[15]),) + row[16:]
             for row in self.rows["participants"]]
         for table in self.ORDER_PEOPLE:
             loader.load(table, self.COLUMNS[table], self.rows.pop(table, []))
         report = GenerationReport(self.size.name, self.seed, self.timeline.today,
                                   self.size.history_years, {}, 0.0)
-        self._year_figures(report, declarations)
+        # declarations are streamed in chunks (five million rows do not need to sit in memory)
+        year = YearTally(self.timeline.bilan_year, self.contracts)
+        declarations: list[tuple] = []
+        revisions: list[tuple] = []
+        for table, row in self._declarations():
+            if table == "hour_declarations":
+                declarations.append(row)
+                year.add(row)
+            else:
+                revisions.append(row)
+            if len(declarations) >= CHUNK:
+                loader.load("hour_declarations", self.COLUMNS["hour_declarations"], declarations)
+                loader.load("declaration_revisions", self.COLUMNS["declaration_revisions"],
+                            revisions)
+                declarations, revisions = [], []
+                say(f"  declarations {loader.rows_written['hour_declarations']:,} "
+                    f"({time.monotonic() - began:.1f}s)")
         loader.load("hour_declarations", self.COLUMNS["hour_declarations"], declarations)
-        del declarations
         loader.load("declaration_revisions", self.COLUMNS["declaration_revisions"], revisions)
-        del revisions
+        year.report(report, len(self.market_ids_in_year(year.year)))
         say(f"  loaded ({time.monotonic() - began:.1f}s), finishing")
         loader.finish()
         report.rows = dict(loader.rows_written)
@@ -897,28 +949,6 @@ class Generator:
         report.checked_rows = self.checked
         report.companies = sum(len(v) for t in self.territories for v in t.companies_by_kind.values())
         return report
-
-    def _year_figures(self, report: GenerationReport, declarations: list[tuple]) -> None:
-        year = self.timeline.bilan_year
-        first, last = dt.date(year, 1, 1), dt.date(year, 12, 1)
-        contract_person = {c.id: c.participant_id for c in self.contracts}
-        contract_market = {c.id: c.engagement.market_id for c in self.contracts}
-        persons: set[int] = set()
-        markets: set[int] = set()
-        hours = 0
-        count = 0
-        for row in declarations:
-            if first <= row[2] <= last:
-                count += 1
-                whole, cents = row[5].split(".")
-                hours += int(whole) * 100 + int(cents)
-                persons.add(contract_person[row[1]])
-                markets.add(contract_market[row[1]])
-        report.year = year
-        report.year_declarations = count
-        report.year_hours = Decimal(hours) / 100
-        report.year_persons = len(persons)
-        report.year_markets = len(self.market_ids_in_year(year))
 
     def market_ids_in_year(self, year: int) -> set[int]:
         first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)

@@ -26,7 +26,7 @@ class Size:
     """Multiplier of every flow (persons, markets) and every pool (companies, donneurs)."""
     history_years: int
     markets_per_month: float = 21.0
-    persons_per_month: float = 60.0
+    persons_per_month: float = 70.0
     companies: int = 1000
     donneurs: int = 24
     facilitators: int = 12

@@ -91,12 +91,11 @@ class ChatService:
                 self.core, self.token, base_url=self.base_url, base_file_url=self.base_file_url,
                 limiter=FloodLimiter(global_rate=self.rate), poll_timeout=self.poll_timeout,
             )
-            await self.telegram.start()
             self.sender = ChatOutboxSender(
                 self.ctx.db, self.telegram.transport, chat_filter=OutboxMessage.to_chat_id > 0,
                 max_attempts=self.max_attempts,
             )
-            self._tasks.append(asyncio.create_task(self.telegram.poll(self._stop), name="chat-poll"))
+            self._tasks.append(asyncio.create_task(self._telegram_main(), name="chat-telegram"))
             self._tasks.append(asyncio.create_task(self._relay_fallbacks(), name="chat-fallbacks"))
         else:
             out = self.out or sys.stdout
@@ -113,9 +112,22 @@ class ChatService:
                 self._tasks.append(asyncio.create_task(
                     run_console(self.core, self.console, self._stop, stdin=stdin, out=out),
                     name="chat-console"))
-        self._tasks.append(asyncio.create_task(
-            self.sender.run(self._stop, self.outbox_interval), name="chat-outbox"))
+            self._tasks.append(asyncio.create_task(
+                self.sender.run(self._stop, self.outbox_interval), name="chat-outbox"))
         log.info("chat started (%s)", self.backend)
+
+    async def _telegram_main(self) -> None:
+        """Connect (retrying while Telegram is unreachable), then poll and send side by side."""
+        assert self.telegram is not None and self.sender is not None
+        if not await self.telegram.connect(self._stop):
+            return
+        await asyncio.gather(self.telegram.poll(self._stop),
+                             self.sender.run(self._stop, self.outbox_interval))
+
+    @property
+    def has_interactive_console(self) -> bool:
+        """Whether a terminal drives the console (then its closing ends `clausebot run`)."""
+        return any(t.get_name() == "chat-console" for t in self._tasks)
 
     async def _relay_fallbacks(self) -> None:
         """Wake the outbox sender when a reply had to be queued instead of sent."""

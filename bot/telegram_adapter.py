@@ -131,18 +131,45 @@ class TelegramBot:
         self.application.add_error_handler(self._on_error)
         self.transport = TelegramTransport(self.application)
         self.offset: int | None = None
+        self.connected = False
         self.fallback_queued = asyncio.Event()
         """Set when a reply could not be sent and went to the outbox instead."""
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Connect (getMe) and publish the command menu; raises when Telegram is unreachable."""
         await self.application.initialize()
+        self.connected = True
         with contextlib.suppress(TelegramError):
             await self.application.bot.set_my_commands(
                 [BotCommand(name, description) for name, description in self.core.menu()]
             )
 
+    async def connect(self, stop: asyncio.Event) -> bool:
+        """`start`, retried with backoff until it works or `stop` is set (never raises).
+
+        A service that starts while the network (or Telegram) is down must not die: the mail
+        side keeps working and the chat joins when it can. A wrong token is logged loudly and
+        retried slowly (it needs a configuration fix and a restart).
+        """
+        delay = 2.0
+        while not stop.is_set():
+            try:
+                await self.start()
+                return True
+            except InvalidToken:
+                log.error("Telegram refused the bot token (CLAUSEBOT_TELEGRAM_TOKEN); chat disabled")
+                delay = 300.0
+            except (NetworkError, TimedOut, RetryAfter) as exc:
+                log.warning("Telegram unreachable (%s); retrying in %.0f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 300.0)
+        return False
+
     async def stop(self) -> None:
+        if not self.connected:
+            return
         if self.offset is not None:
             # Confirm what was handled, so Telegram does not deliver it again on restart.
             with contextlib.suppress(TelegramError):

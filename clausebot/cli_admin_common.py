@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
 from clauses.errors import DomainError
+from clauses.formatting import fold
 from clauses.importing import LineError
 from clauses.siret import InvalidSiretError, looks_like_siret, normalize_siret
 from storage.models import Channel, Company, Donneur, Market, Role, User
@@ -29,13 +29,6 @@ class CliError(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"Erreur : {self.format_message()}", err=True, file=file)
-
-
-def fold(text: str) -> str:
-    """Matching form of a typed name: lower case, no accents, single spaces."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(text.replace("\u2019", "'").split()).lower()
 
 
 def cli_actor() -> Actor:

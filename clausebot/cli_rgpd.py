@@ -139,7 +139,7 @@ def rgpd_matrix() -> None:
     """
     from clauses.rgpd import matrix_markdown
 
-    click.echo(matrix_markdown())
+    click.echo(matrix_markdown("fr"))
 
 
 @click.command("purge")

@@ -92,10 +92,10 @@ async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | No
 
 async def _console_closed(chat, stop: asyncio.Event) -> None:
     """The console user quitting (end of input, `!quitter`) ends an interactive session."""
-    if chat.backend != "console" or chat.console is None:
+    if not chat.has_interactive_console:
         return
     await chat.wait_console_closed()
-    if any(t.get_name() == "chat-console" for t in chat._tasks):
+    if chat.has_interactive_console:
         stop.set()
 
 

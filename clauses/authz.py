@@ -113,6 +113,7 @@ def _companies_of(session: Session, kind: str, target_id: int) -> set[int]:
     if kind == "declaration":
         row = session.execute(
             select(Engagement.company_id, Contract.employer_id)
+            .select_from(HourDeclaration)
             .join(Contract, Contract.id == HourDeclaration.contract_id)
             .join(Engagement, Engagement.id == Contract.engagement_id)
             .where(HourDeclaration.id == target_id)

@@ -119,9 +119,12 @@ def fr_month(value: dt.date, *, capitalize: bool = False) -> str:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def _fold(text: str) -> str:
-    """Lower case, no accents, unified spaces: lets "Février", "fevrier" and "FÉVR." match."""
-    text = unicodedata.normalize("NFKD", text)
+def fold(text: str) -> str:
+    """Lower case, no accents, unified spaces: lets "Février", "fevrier" and "FÉVR." match.
+
+    The one matching form of typed names (months, donneurs, companies, column headers).
+    """
+    text = unicodedata.normalize("NFKD", text or "")
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.replace("\u202f", " ").replace("\xa0", " ").replace("\u2019", "'")
     return re.sub(r"\s+", " ", text).strip().lower()
@@ -129,7 +132,7 @@ def _fold(text: str) -> str:
 
 _MONTH_WORDS: dict[str, int] = {}
 for _index, _name in enumerate(MONTHS_FR, start=1):
-    _MONTH_WORDS[_fold(_name)] = _index
+    _MONTH_WORDS[fold(_name)] = _index
 _MONTH_WORDS.update(
     {
         "janv": 1,
@@ -175,7 +178,7 @@ def parse_month(text: str, *, today: dt.date | None = None) -> dt.date:
     A month name without a year ("mars") means its most recent occurrence not after ``today``'s
     month, because people declare hours for months already worked.
     """
-    folded = _fold(text)
+    folded = fold(text)
     for pattern in _NUMERIC_MONTH_PATTERNS:
         match = pattern.match(folded)
         if match:
@@ -203,7 +206,7 @@ _NUMBER_FR = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
 def parse_decimal_fr(text: str) -> Decimal:
     """Decimal from French text: "1 234,5", "1234.5", "1 234,50 €" (unit and spaces ignored)."""
-    cleaned = _fold(text)
+    cleaned = fold(text)
     cleaned = re.sub(r"(€|eur|euros?|ht|h|heures?)$", "", cleaned).strip()
     cleaned = cleaned.replace(" ", "")
     if not _NUMBER_FR.match(cleaned):
@@ -220,7 +223,7 @@ _HOURS_MINUTES = re.compile(r"^(?P<h>\d+)\s*h\s*(?P<m>\d{1,2})(?:\s*(?:min|mn))?
 
 def parse_hours(text: str) -> Decimal:
     """Hours from French text: "12,5", "12,5 h", "12h30" (= 12.5), "151.67"."""
-    folded = _fold(text)
+    folded = fold(text)
     match = _HOURS_MINUTES.match(folded)
     if match:
         minutes = int(match["m"])
@@ -233,3 +236,5 @@ def parse_hours(text: str) -> Decimal:
         hours = Decimal(match["h"]) + Decimal(minutes) / Decimal(60)
         return hours.quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
     return parse_decimal_fr(text)
+
+

@@ -732,23 +732,27 @@ def query_audit(
 # -- documentation -----------------------------------------------------------------------------------
 
 
-_SCOPE_FR = {
-    "all": "tout",
-    "own_company": "son entreprise",
-    "own_donneur": "son donneur d'ordre",
-    "own_prescriber": "ses candidats",
-    "none": "—",
+_SCOPE_LABELS = {
+    "fr": {"all": "tout", "own_company": "son entreprise", "own_donneur": "son donneur d'ordre",
+           "own_prescriber": "ses candidats", "none": "—"},
+    "en": {"all": "all", "own_company": "own company", "own_donneur": "own donneur",
+           "own_prescriber": "own candidates", "none": "—"},
 }
 
 
-def matrix_markdown() -> str:
-    """The authorization matrix as a Markdown table, generated from `clauses.authz.MATRIX`."""
+def matrix_markdown(lang: str = "en") -> str:
+    """The authorization matrix as a Markdown table, generated from `clauses.authz.MATRIX`.
+
+    docs/privacy.md embeds the English table (a test keeps them equal); `clausebot rgpd
+    matrice` prints the French one.
+    """
+    labels = _SCOPE_LABELS[lang]
     roles = list(Role)
     head = "| action | " + " | ".join(r.value for r in roles) + " |"
     sep = "|---" * (len(roles) + 1) + "|"
     rows = [
         f"| `{action.value}` | "
-        + " | ".join(_SCOPE_FR[MATRIX[action].get(r, "none")] for r in roles) + " |"
+        + " | ".join(labels[MATRIX[action].get(r, "none")] for r in roles) + " |"
         for action in MATRIX
     ]
     return "\n".join([head, sep, *rows])

@@ -12,6 +12,7 @@ import re
 
 from sqlalchemy import select
 
+from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step
 from bot.messages import IncomingFile
 from bot.shortcut import fold
@@ -99,8 +100,6 @@ def on_text(t: Turn, text: str) -> None:
     elif step == "cv" and fold(text) in ("passer", "non", "aucun"):
         _summary(t)
     else:
-        from bot import texts
-
         t.say(texts.CONTEXT_HELP.get(t.conv.where or "", texts.NOT_UNDERSTOOD))
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step, iso_month, read_hours
 from bot.turn import Flow, Turn
 from clauses.authz import Action, NotAllowed, authorize
@@ -102,8 +103,6 @@ def on_text(t: Turn, text: str) -> None:
             [[("✅ Confirmer", f"k:ok:{d['token']}"), CANCEL]],
         )
     else:
-        from bot import texts
-
         t.say(texts.CONTEXT_HELP.get(t.conv.where or "", texts.NOT_UNDERSTOOD))
 
 
@@ -125,13 +124,14 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         return
     d = t.conv.data
     try:
-        outcome = record_declaration(
-            t.ctx, t.session, t.need_actor(),
-            contract_id=int(d["contract_id"]), month=iso_month(d["month"]),
-            work_hours=Decimal(d["work"]), training_hours=Decimal(d["training"]),
-            source=t.incoming.channel, idempotency_key=t.idempotency_key(token),
-            correction_reason=d["reason"],
-        )
+        with t.session.begin_nested():  # a refusal leaves nothing half-written
+            outcome = record_declaration(
+                t.ctx, t.session, t.need_actor(),
+                contract_id=int(d["contract_id"]), month=iso_month(d["month"]),
+                work_hours=Decimal(d["work"]), training_hours=Decimal(d["training"]),
+                source=t.incoming.channel, idempotency_key=t.idempotency_key(token),
+                correction_reason=d["reason"],
+            )
     except DomainError as err:
         t.conv.goto("work")
         t.say(err.message_fr + "\nNouveau nombre d'heures de travail ? (/annuler pour abandonner)")

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from bot import texts
 from bot.flows.common import (
     CANCEL,
     chunks,
@@ -28,6 +29,7 @@ from bot.flows.common import (
 from bot.messages import IncomingFile
 from bot.shortcut import fold, name_matches, parse_shortcut
 from bot.turn import Flow, Turn
+from clauses.authz import NotAllowed
 from clauses.counting import add_months, month_start
 from clauses.declarations import ContractView, contracts_for_actor, record_declaration
 from clauses.errors import (
@@ -262,7 +264,8 @@ def _record(t: Turn, *, dry: bool):
     if dry:
         with dry_run(t):
             return record_declaration(t.ctx, t.session, t.need_actor(), **kwargs)
-    return record_declaration(t.ctx, t.session, t.need_actor(), **kwargs)
+    with t.session.begin_nested():  # a refusal leaves nothing half-written
+        return record_declaration(t.ctx, t.session, t.need_actor(), **kwargs)
 
 
 def _check(t: Turn) -> bool:
@@ -320,8 +323,6 @@ def on_text(t: Turn, text: str) -> None:
         d["proof_done"] = True
         advance(t)
     else:
-        from bot import texts
-
         t.say(texts.CONTEXT_HELP.get(t.conv.where or "", texts.NOT_UNDERSTOOD))
 
 
@@ -342,32 +343,27 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         _confirm(t, arg)
         return
     steps = {"lot": "lot", "ct": "contract", "m": "month", "skip": "proof"}
-    if verb not in steps or not in_step(t, FLOW, steps[verb]):
-        if verb not in steps:
-            t.notify("Bouton non reconnu.")
+    if verb not in steps:
+        t.notify(texts.BAD_BUTTON)
+        return
+    if not in_step(t, FLOW, steps[verb]):
         return
     d = t.conv.data
     t.clear_source_keyboard = True
     if verb == "lot":
         if not arg.isdigit() or int(arg) not in {v.lot_id for v in _views(t)}:
-            raise _denied()
+            raise NotAllowed()
         d["lot_id"] = int(arg)
     elif verb == "ct":
         allowed = {v.contract_id for v in _views(t) if v.lot_id == d.get("lot_id")}
         if not arg.isdigit() or int(arg) not in allowed:
-            raise _denied()
+            raise NotAllowed()
         d["contract_id"] = int(arg)
     elif verb == "m":
         d["month"] = parse_month(arg).isoformat()
     elif verb == "skip":
         d["proof_done"] = True
     advance(t)
-
-
-def _denied() -> DomainError:
-    from clauses.authz import NotAllowed
-
-    return NotAllowed()
 
 
 def _confirm(t: Turn, token: str) -> None:

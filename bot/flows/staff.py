@@ -15,10 +15,11 @@ from bot.turn import Flow, Turn
 from clauses import audit
 from clauses.alerts import handle_alert, open_alerts
 from clauses.authz import Action, NotAllowed, authorize, scope_companies
-from clauses.errors import DomainError
 from clauses.formatting import fr_date, fr_hours
 from clauses.siret import format_siret, looks_like_siret, normalize_siret
 from storage.models import (
+    Alert,
+    AlertKind,
     Candidature,
     CandidatureStatus,
     Company,
@@ -55,6 +56,7 @@ def on_candidature(t: Turn, parts: list[str]) -> None:
         from clauses.candidatures import decide_candidature
 
         decide_candidature(t.ctx, t.session, actor, cand_id, accept=True)
+        _resolve_alerts(t, "candidature", cand_id)
         t.clear_source_keyboard = True
         t.notify("Candidature validée.")
         t.say(f"✅ Candidature n° {cand_id} validée. L'entreprise en est informée.")
@@ -88,11 +90,24 @@ def on_refusal_text(t: Turn, text: str) -> None:
 
     cand_id = int(t.conv.data["candidature_id"])
     decide_candidature(t.ctx, t.session, t.need_actor(), cand_id, accept=False, reason=reason)
+    _resolve_alerts(t, "candidature", cand_id)
     t.conv.end()
     t.say(f"Candidature n° {cand_id} refusée. Le motif est transmis à qui l'a proposée.")
 
 
 REFUSAL_FLOW_DEF = Flow(name=REFUSAL_FLOW, on_text=on_refusal_text)
+
+
+def _resolve_alerts(t: Turn, subject_type: str, subject_id: int,
+                    kind: AlertKind | None = None) -> None:
+    """The decision answers the alert that asked for it: mark it handled too."""
+    assert t.user is not None
+    q = select(Alert.id).where(Alert.subject_type == subject_type, Alert.subject_id == subject_id,
+                               Alert.handled_at.is_(None))
+    if kind is not None:
+        q = q.where(Alert.kind == kind)
+    for alert_id in t.session.scalars(q):
+        handle_alert(t.session, alert_id, t.user.id)
 
 
 # --- alerts -------------------------------------------------------------------------------------
@@ -129,8 +144,27 @@ def cmd_alertes(t: Turn, args: str) -> None:
     for a in alerts:
         first_line = a.message.splitlines()[0] if a.message else ""
         lines.append(f"n° {a.id} ({fr_date(a.created_at.date())}) : {first_line[:150]}")
-        buttons.append([(f"✅ Traitée n° {a.id}", f"alert:done:{a.id}")])
+        row = _actions(t, a)
+        row.append((f"✅ Traitée n° {a.id}", f"alert:done:{a.id}"))
+        buttons.append(row)
     t.say("\n".join(lines), buttons)
+
+
+def _actions(t: Turn, alert: Alert) -> list[tuple[str, str]]:
+    """The buttons the alert carried when it was pushed, for alerts still waiting for them."""
+    if alert.subject_id is None:
+        return []
+    if alert.kind == AlertKind.CANDIDATURE_A_VALIDER and alert.subject_type == "candidature":
+        status = t.session.scalar(select(Candidature.status).where(Candidature.id == alert.subject_id))
+        if status == CandidatureStatus.A_VALIDER:
+            return [(f"✅ Valider n° {alert.subject_id}", f"cand:ok:{alert.subject_id}"),
+                    ("❌ Refuser", f"cand:no:{alert.subject_id}")]
+    if alert.kind == AlertKind.COURRIER_A_APPROUVER and alert.subject_type == "escalation":
+        sent = t.session.scalar(
+            select(EscalationCase.letter_sent_on).where(EscalationCase.id == alert.subject_id))
+        if sent is None:
+            return [("✉️ Envoyer le courrier", f"esc:letter:{alert.subject_id}")]
+    return []
 
 
 # --- /entreprise ------------------------------------------------------------------------------
@@ -221,48 +255,44 @@ def _show_company(t: Turn, company: Company) -> None:
 # --- /relances ----------------------------------------------------------------------------------
 
 
-def _field(obj: object, *names: str, default: object = "") -> object:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return default
-
-
 def cmd_relances(t: Turn, args: str) -> None:
     try:
         from clauses.escalation_service import open_cases
     except ImportError:
         t.say(texts.UNAVAILABLE)
         return
-    cases = open_cases(t.session, t.need_actor())
+    cases = open_cases(t.session, t.need_actor(), now=t.now)
     if not cases:
         t.say("Aucune procédure de relance en cours.")
         return
     lines = [f"{len(cases)} procédure(s) de relance en cours :"]
     buttons = []
-    for c in cases:
-        case_id = _field(c, "case_id", "id")
-        company = _field(c, "company_name")
-        market = _field(c, "market_reference")
-        lot = _field(c, "lot_label")
-        state = _field(c, "state_label", "state")
-        line = f"n° {case_id} · {company} · {market} {lot} — {state}".replace("  ", " ")
-        deadline = _field(c, "letter_deadline", "deadline", default=None)
-        if deadline is not None and hasattr(deadline, "strftime"):
-            line += f" (échéance {fr_date(deadline)})"  # type: ignore[arg-type]
-        next_step = _field(c, "next_step_label", "next_step", default=None)
-        if next_step:
-            line += f"\n   prochaine étape : {next_step}"
+    for c in cases[:30]:
+        line = (f"n° {c.case_id} · {c.company_name} · marché {c.market_reference} lot "
+                f"{c.lot_number} ({c.donneur_name}) — {c.state_label} ; {c.contacts} contact(s) "
+                f"dont {c.written_contacts} écrit(s)")
+        if c.letter_deadline is not None:
+            passed = " (dépassée)" if c.deadline_passed else ""
+            line += f" ; échéance du courrier : {fr_date(c.letter_deadline)}{passed}"
         lines.append(line)
-        if _field(c, "letter_to_approve", "can_approve_letter", "awaiting_letter_approval",
-                  default=False):
-            buttons.append([(f"✉️ Approuver le courrier n° {case_id}", f"esc:ok:{case_id}")])
+        if c.letter_sent_on is None and _letter_possible(t, c):
+            buttons.append([(f"✉️ Envoyer le courrier n° {c.case_id}", f"esc:letter:{c.case_id}")])
+    if buttons:
+        lines.append("\nLe courrier part une fois l'accord du donneur d'ordre obtenu : "
+                     "le bouton enregistre cet accord et envoie le courrier.")
     t.say("\n".join(lines), buttons)
 
 
+def _letter_possible(t: Turn, case) -> bool:
+    """The move is legal and the contacts the rulebook requires before a letter are there."""
+    rules = t.ctx.rulebook.escalation  # type: ignore[attr-defined]
+    return (any(event == "courrier" for event, _ in case.allowed)
+            and case.contacts >= rules.contacts_required_before_letter
+            and case.written_contacts >= rules.written_contacts_required)
+
+
 def on_escalation(t: Turn, parts: list[str]) -> None:
-    """esc:ok:<case id> (also esc:letter:/esc:approve:) approves the reminder letter."""
+    """esc:letter:<case id> (also esc:ok:) records the buyer's consent and sends the letter."""
     if len(parts) != 2 or parts[0] not in ("ok", "letter", "approve") or not parts[1].isdigit():
         t.notify(texts.BAD_BUTTON)
         return
@@ -273,11 +303,10 @@ def on_escalation(t: Turn, parts: list[str]) -> None:
         t.say(texts.UNAVAILABLE)
         return
     case_id = int(parts[1])
-    try:
-        approve_letter(t.ctx, t.session, t.need_actor(), case_id)
-    except DomainError:
-        t.clear_source_keyboard = True
-        raise
     t.clear_source_keyboard = True
-    t.notify("Courrier approuvé.")
-    t.say(f"✉️ Courrier de la procédure n° {case_id} approuvé : il part par e-mail.")
+    row = approve_letter(t.ctx, t.session, t.need_actor(), case_id)
+    _resolve_alerts(t, "escalation", case_id, AlertKind.COURRIER_A_APPROUVER)
+    deadline = f" ; échéance le {fr_date(row.letter_deadline)}" if row.letter_deadline else ""
+    t.notify("Courrier envoyé.")
+    t.say(f"✉️ Procédure n° {case_id} : accord enregistré, courrier de rappel des obligations "
+          f"envoyé par e-mail{deadline}.")

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clauses.bilan.errors import UnknownDonneurError, UnknownMarketError
+from clauses.formatting import fold
 from storage.models import Donneur, Market
 
 MAX_SUGGESTIONS = 5
-
-
-def fold(text: str) -> str:
-    """Lower case, no accents, no punctuation runs: "Ville d’Oullins" == "ville d'oullins"."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("\u2019", "'").lower()
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def _suggest(typed: str, candidates: dict[str, str]) -> list[str]:

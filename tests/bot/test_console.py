@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 from decimal import Decimal
 
@@ -97,7 +96,11 @@ def test_alert_reaches_console_facilitator_who_validates_by_number(ctx, world, c
     alert = fanny.last
     assert "Candidature n° 1 à valider : NGUYEN Hoa pour BTP Rhône" in alert.text
     assert alert.render().splitlines()[-2:] == ["  [1] ✅ Valider   [2] ❌ Refuser", "  [3] ✅ Traitée"]
+    listing = fanny.send("/alertes")[-1]  # the same actions from the list of alerts
+    assert listing.render().splitlines()[-1] == (
+        "  [1] ✅ Valider n° 1   [2] ❌ Refuser   [3] ✅ Traitée n° 1")
     assert "validée" in fanny.type("1")[-1].text
+    assert "Aucune alerte" in fanny.send("/alertes")[-1].text  # the decision answered it
     with ctx.db.session() as s:
         assert s.scalar(select(Candidature.status)) == CandidatureStatus.VALIDEE
     asyncio.run(sender.drain())
@@ -199,4 +202,3 @@ def test_service_without_token_runs_the_console_and_its_outbox(ctx, world):
     printed = out.getvalue()
     assert "🔔 Relancer BTP Rhône" in printed and "[1] ✅ Traitée" in printed
     assert "Votre portefeuille au 16/06/2025" in printed and "2025-017" in printed
-    assert dt.date(2025, 6, 16) == ctx.clock.today()

@@ -158,3 +158,20 @@ async def test_lost_lease_is_sent_again_and_attempts_are_capped(ctx, bot_api, te
     with ctx.db.session() as s:
         row = s.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == "x"))
         assert row.status == OutboxStatus.DEAD and row.attempts == 2
+
+
+async def test_service_starts_and_stops_cleanly_while_telegram_is_unreachable(ctx):
+    from types import SimpleNamespace
+
+    from bot.service import ChatService
+    from tests.servers._util import free_port
+
+    port = free_port()
+    settings = SimpleNamespace(telegram_token="123:unreachable",
+                               telegram_base_url=f"http://127.0.0.1:{port}/bot",
+                               telegram_base_file_url=f"http://127.0.0.1:{port}/file/bot")
+    service = ChatService(ctx, settings)
+    await service.start()
+    await asyncio.sleep(0.3)
+    assert service.backend == "telegram" and not service.telegram.connected
+    await asyncio.wait_for(service.stop(), timeout=10)

@@ -21,6 +21,7 @@ class VirtualTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
 
 
 async def test_requests_in_flight_count_until_answered():

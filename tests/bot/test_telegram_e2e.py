@@ -24,7 +24,7 @@ from storage.models import (
     Role,
     User,
 )
-from tests.bot.conftest import PDF, link_user
+from tests.bot.conftest import PDF, PNG, link_user
 
 
 def _count(ctx, model, *where) -> int:
@@ -233,7 +233,10 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     assert "validée" in replies[-1].text
     assert tg.api.sent_messages(fanny)[0].buttons == []  # pressed once, gone
     with ctx.db.session() as s:
+        from storage.models import Alert
+
         assert s.get(Candidature, cand_id).status == CandidatureStatus.VALIDEE
+        assert s.scalar(select(Alert.handled_by_id)) == world["facilitator"]
     # ...and the company is told.
     before = len(tg.api.sent_messages(boss))
     told = await tg.api.wait_for_messages_async(boss, before + 1)
@@ -331,13 +334,24 @@ async def test_conversation_survives_a_restart(ctx, world, tg):
         assert state.state == "declarer:work" and state.user_id == boss.id
     await tg.start()
 
+    replies = await tg.text(boss, "/aide")  # help in the middle says where we are
+    assert replies[0].text.startswith("En cours : déclaration d'heures. Écrivez le nombre")
     replies = await tg.text(boss, "42")
     assert "heures de formation" in replies[-1].text
     await tg.text(boss, "0")
-    await tg.press(boss, text="Passer")
+    replies = await tg.photo(boss, PNG)  # a photo of the payslip
+    assert replies[0].text == "Justificatif reçu."
     await tg.press(boss, text="Confirmer")
     (decl,) = _declarations(ctx, world["contract_marie"])
     assert decl.work_hours == Decimal(42) and decl.month == dt.date(2025, 5, 1)
+    with ctx.db.session() as s:
+        assert s.get(Document, decl.proof_document_id).mime_type == "image/png"
+
+    replies = await tg.text(boss, "/avancement")
+    assert replies[0].text.splitlines()[:6] == [
+        "Avancement au 16/06/2025", "", "Marché 2025-017 — Lot 2", "▓░░░░░░░░░ 5 %",
+        "Réalisées : 42 h sur 833 h dues", "Attendues à cette date : 379,88 h"]
+    assert "Statut : 🔴 en retard" in replies[0].text
 
 
 # --- hostile input ------------------------------------------------------------------------------
@@ -411,6 +425,15 @@ async def test_facilitator_commands_and_alert_button(ctx, world, tg):
     assert "2025-017" in replies[0].text and "BTP Rhône" in replies[0].text
     replies = await tg.text(fanny, "/entreprise btp")
     assert "BTP Rhône — SIRET" in replies[0].text and "Candidatures à valider : 0" in replies[0].text
+    from clauses.siret import format_siret
+    from storage.models import Company
+
+    with ctx.db.session() as s:
+        siret = s.get(Company, world["other_company"]).siret
+    replies = await tg.text(fanny, f"/entreprise {format_siret(siret)}")
+    assert replies[0].text.startswith("🏢 Peintures Lyonnaises")
+    replies = await tg.text(fanny, "/entreprise 732 829 320 00075")
+    assert "SIRET invalide" in replies[0].text
     replies = await tg.text(fanny, "/entreprise 100%_")
     assert "Aucune entreprise" in replies[0].text
 
@@ -448,3 +471,36 @@ async def test_point_emailed_to_referent_once(ctx, world, tg):
     replies = await tg.text(fanny, "/point 2025-017")
     replies = await tg.press(fanny, replies[0], text="Envoyer")
     assert "déjà été envoyé aujourd'hui" in replies[-1].text
+
+
+async def test_escalation_letter_approved_from_the_alert_button(ctx, world, tg):
+    from clauses.actors import Actor
+    from clauses.escalation_service import open_case, transition
+    from storage.models import Channel, EscalationCase, EscalationState
+
+    fanny = tg.api.user()
+    link_user(ctx, world["facilitator"], fanny.id)
+    with ctx.db.session() as s:
+        actor = Actor.from_user(s.get(User, world["facilitator"]), Channel.CLI)
+        case = open_case(ctx, s, actor, world["engagement"])
+        transition(ctx, s, actor, case.id, "contact", note="appel au chef de chantier")
+        transition(ctx, s, actor, case.id, "relance_ecrite", note="courriel")
+        case_id = case.id
+    pushed = await tg.api.wait_for_messages_async(fanny, 1)
+    offer = next(m for m in pushed if f"esc:letter:{case_id}" in m.callback_data())
+    assert f"Procédure n° {case_id} — BTP Rhône" in offer.text
+
+    replies = await tg.text(fanny, "/relances")
+    assert f"n° {case_id} · BTP Rhône · marché 2025-017 lot 2" in replies[0].text
+    assert replies[0].button_texts() == [f"✉️ Envoyer le courrier n° {case_id}"]
+    replies = await tg.press(fanny, offer, data=f"esc:letter:{case_id}")
+    assert "courrier de rappel des obligations envoyé" in replies[-1].text
+    assert "échéance le 01/07/2025" in replies[-1].text
+    with ctx.db.session() as s:
+        row = s.get(EscalationCase, case_id)
+        assert row.state == EscalationState.COURRIER_ENVOYE and row.buyer_consent_at is not None
+        letters = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.to_address == "chef@btp-rhone.test"))
+        assert letters == 1
+    replies = await tg.text(fanny, "/relances")
+    assert "échéance du courrier : 01/07/2025" in replies[0].text and not replies[0].buttons

@@ -1,0 +1,1 @@
+"""Benchmarks of clausebot (issue 10): run with ``python -m bench``; see docs/benchmarks.md."""
