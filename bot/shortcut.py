@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
 from clauses.errors import DomainError
-from clauses.formatting import parse_hours, parse_month
+from clauses.formatting import fold, parse_hours, parse_month
 
 _HOURS = r"(\d{1,3}(?:[.,]\d{1,2})?)\s*(?:h|heures?)(?:\s*(\d{2})(?!\d))?(?![a-z])"
 _TRAINING_AFTER = re.compile(r"(?:\bformation|\bform\.)\s*:?\s*" + _HOURS)
@@ -33,14 +32,6 @@ _STOP_WORDS = frozenset(
     {"de", "du", "des", "d", "en", "pour", "le", "la", "les", "et", "h", "heure", "heures",
      "travail", "mois", "declarer", "declaration", "dont", "sur", "au", "a", "formation"}
 )
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, single spaces: how names and words are compared."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("\u2019", "'").replace("\xa0", " ").replace("\u202f", " ")
-    return re.sub(r"\s+", " ", text).strip().lower()
 
 
 @dataclass(frozen=True)

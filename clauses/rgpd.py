@@ -167,37 +167,42 @@ def remove_files_after_commit(ctx: Context, session: Session, shas: Iterable[str
 # -- messages that quote a person ----------------------------------------------------------------
 
 
-def scrub_messages(session: Session, participant_ids: Sequence[int]) -> tuple[int, int]:
-    """Blank the alerts and outbox messages that quote these persons; (alerts, messages).
+def quoting_messages(session: Session, participant_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(alert ids, outbox ids) of the alerts and messages that may quote these persons.
 
     Alerts about a candidature quote the candidate's name; the messages sent for it (decision,
-    alert pushes) are found by their dedup keys. Pending ones are cancelled rather than sent
-    blank.
+    alert pushes) are found by their dedup keys (`candidature:<id>:...`, `alert:<id>:...`).
     """
     if not participant_ids:
-        return 0, 0
+        return [], []
     ids = list(participant_ids)
     cand_ids = list(session.scalars(select(Candidature.id).where(Candidature.participant_id.in_(ids))))
-    alert_q = select(Alert.id).where(
+    alert_ids = list(session.scalars(select(Alert.id).where(
         or_(
             (Alert.subject_type == "participant") & Alert.subject_id.in_(ids),
             (Alert.subject_type == "candidature") & Alert.subject_id.in_(cand_ids or [-1]),
         )
-    )
-    alert_ids = list(session.scalars(alert_q))
+    )))
+    patterns = [f"candidature:{c}:%" for c in cand_ids] + [f"alert:{a}:%" for a in alert_ids]
+    outbox_ids: list[int] = []
+    for first in range(0, len(patterns), 200):
+        chunk = patterns[first:first + 200]
+        outbox_ids += session.scalars(
+            select(OutboxMessage.id).where(or_(*(OutboxMessage.dedup_key.like(p) for p in chunk)))
+        )
+    return alert_ids, outbox_ids
+
+
+def scrub_messages(session: Session, participant_ids: Sequence[int]) -> tuple[int, int]:
+    """Blank the alerts and outbox messages that quote these persons; (alerts, messages).
+
+    Pending messages are cancelled rather than sent blank.
+    """
+    alert_ids, outbox_ids = quoting_messages(session, participant_ids)
     if alert_ids:
         session.execute(
             update(Alert).where(Alert.id.in_(alert_ids)).values(message=REDACTED_FR),
             execution_options={"synchronize_session": "fetch"},
-        )
-    patterns = [f"candidature:{c}:%" for c in cand_ids] + [f"alert:{a}:%" for a in alert_ids]
-    if not patterns:
-        return len(alert_ids), 0
-    outbox_ids: list[int] = []
-    for start in range(0, len(patterns), 200):
-        chunk = patterns[start:start + 200]
-        outbox_ids += session.scalars(
-            select(OutboxMessage.id).where(or_(*(OutboxMessage.dedup_key.like(p) for p in chunk)))
         )
     if outbox_ids:
         session.execute(
@@ -434,28 +439,21 @@ def erasure_plan(ctx: Context, session: Session, actor: Actor, participant_id: i
             .order_by(Contract.start_date)
         )
     ]
-    cand_ids = select(Candidature.id).where(Candidature.participant_id == pid)
+    alert_ids, outbox_ids = quoting_messages(session, [pid])
     plan = ErasurePlan(
         participant_id=pid,
         display_name=person.display_name,
         already_anonymised=person.anonymised_at is not None,
-        candidatures=_count(session, cand_ids),
+        candidatures=_count(session, select(Candidature.id).where(Candidature.participant_id == pid)),
         eligibilities=_count(session, select(Eligibility.id).where(Eligibility.participant_id == pid)),
         documents=len(participant_document_ids(session, [pid])),
         contracts=_count(session, select(Contract.id).where(Contract.participant_id == pid)),
         declarations=_count(session, select(HourDeclaration.id).join(Contract).where(
             Contract.participant_id == pid)),
-        alerts=_count(session, select(Alert.id).where(or_(
-            (Alert.subject_type == "participant") & (Alert.subject_id == pid),
-            (Alert.subject_type == "candidature") & Alert.subject_id.in_(cand_ids),
-        ))),
-        messages=0,
+        alerts=len(alert_ids),
+        messages=len(outbox_ids),
         running=running,
     )
-    patterns = [f"candidature:{c}:%" for c in session.scalars(cand_ids)]
-    if patterns:
-        plan.messages = _count(session, select(OutboxMessage.id).where(
-            or_(*(OutboxMessage.dedup_key.like(p) for p in patterns))))
     audit.record(session, actor, "rgpd.erase_preview", "participant", pid)
     return plan
 

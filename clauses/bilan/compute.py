@@ -31,7 +31,6 @@ from clauses.bilan.figures import (
     EngagementLine,
     ExitCategoryRow,
     MarketCounts,
-    MarketLine,
     MeansRow,
     MonthHours,
     Note,
@@ -159,7 +158,7 @@ def _figures(
                          key=lambda c: (fold(c.name), c.company_id)),
         engagements=sorted(engagements, key=lambda e: (
             fold(e.company_name), e.company_id, e.market_reference, e.lot_number)),
-        market_lines=sorted((MarketLine(**vars(r)) for r in market_rows),
+        market_lines=sorted((r for r in market_rows),
                             key=lambda m: (fold(m.donneur_name), m.reference)),
         means=_means_rows(engagements),
         donneurs=sorted((DonneurLine(**vars(r)) for r in donneur_rows),

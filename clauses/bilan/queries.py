@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from clauses.bilan.figures import NOT_STATED, Period
+from clauses.bilan.figures import NOT_STATED, MarketLine, Period
 from clauses.clock import PARIS
 from storage.models import (
     Company,
@@ -507,21 +507,7 @@ def persons_by_company(session: Session, scope: Scope) -> dict[int, int]:
     return {int(c): int(n) for c, n in rows}
 
 
-@dataclass(frozen=True)
-class MarketRow:
-    market_id: int
-    reference: str
-    title: str
-    kind: str
-    status: str
-    start_date: dt.date
-    end_date: dt.date
-    donneur_name: str
-    hours_owed: Decimal
-    hours_period: Decimal
-    hours_to_date: Decimal
-    contracts: int
-    persons: int
+MarketRow = MarketLine  # the SQL row is already the report line
 
 
 def market_rows(session: Session, scope: Scope) -> list[MarketRow]:

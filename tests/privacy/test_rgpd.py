@@ -35,6 +35,9 @@ from storage.models import (
     Document,
     Eligibility,
     HourDeclaration,
+    OutboxChannel,
+    OutboxMessage,
+    OutboxStatus,
     Participant,
     Role,
 )
@@ -176,13 +179,25 @@ def test_erasure_without_contracts_deletes_the_row(ctx):
     with ctx.db.session() as s:
         p = f.participant(s, "Seul", "Ilan")
         cv = ctx.documents.store(s, b"%PDF-1.4 cv", kind="cv", participant_id=p.id)
-        candidature(s, p, cv_document_id=cv.id)
+        cand = candidature(s, p, cv_document_id=cv.id)
+        alert = Alert(kind=AlertKind.CANDIDATURE_A_VALIDER, subject_type="candidature",
+                      subject_id=cand.id, message="Candidature à valider : SEUL Ilan")
+        s.add(alert)
+        s.flush()
+        s.add(OutboxMessage(channel=OutboxChannel.EMAIL, dedup_key=f"alert:{alert.id}:user:1",
+                            to_address="fanny@agence.test", subject="[clausebot] SEUL Ilan",
+                            body_text="Candidature à valider : SEUL Ilan"))
         pid, sha = p.id, cv.sha256
     with ctx.db.session() as s:
-        assert erasure_plan(ctx, s, ADMIN, pid).deletes_row
+        plan = erasure_plan(ctx, s, ADMIN, pid)
+        assert (plan.deletes_row, plan.alerts, plan.messages, plan.documents) == (True, 1, 1, 1)
         assert erase_participant(ctx, s, ADMIN, pid).row_deleted
     with ctx.db.session() as s:
         assert s.get(Participant, pid) is None
+        msg = s.scalar(select(OutboxMessage))
+        assert msg.status == OutboxStatus.DEAD  # never sent, not even blank
+        assert "SEUL" not in msg.body_text + msg.subject
+        assert "SEUL" not in s.scalar(select(Alert.message))
         assert s.scalar(select(func.count()).select_from(Candidature)) == 0
         actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.subject_id == pid)))
         assert actions == ["rgpd.erase_preview", "rgpd.erase_preview", "rgpd.erase"]
