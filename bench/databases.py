@@ -130,6 +130,46 @@ class Backends:
         self._opened.append(db)
         return BenchDatabase("postgres", db, size, report, self.today)
 
+    def clone(self, bench_db: BenchDatabase, suffix: str) -> Database:
+        """A throwaway copy of ``bench_db`` (a measurement that writes works on copies).
+
+        SQLite copies the file; PostgreSQL creates a database from it as a template (which needs
+        the source to have no open connection: its pool is emptied first).
+        """
+        bench_db.db.dispose()
+        if bench_db.backend == "sqlite":
+            source = Path(str(bench_db.db.engine.url.database))
+            target = source.with_name(f"{source.stem}-{suffix}.sqlite3")
+            for extra in ("-wal", "-shm"):
+                Path(f"{target}{extra}").unlink(missing_ok=True)
+            shutil.copyfile(source, target)
+            return Database(f"sqlite:///{target}")
+        from psycopg import sql
+
+        source_name = str(bench_db.db.engine.url.database)
+        name = f"{source_name}_{suffix}"
+        server = self.postgres()
+        with server._connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(source_name)))
+        self._pg_databases.append(name)
+        return Database(server.url(name))
+
+    def drop_clone(self, db: Database) -> None:
+        db.dispose()
+        if db.dialect == "sqlite":
+            path = str(db.engine.url.database)
+            for extra in ("", "-wal", "-shm"):
+                Path(f"{path}{extra}").unlink(missing_ok=True)
+            return
+        name = str(db.engine.url.database)
+        if self._pg is not None and name in self._pg_databases:
+            with contextlib.suppress(Exception):
+                self._pg.drop_database(name)
+            self._pg_databases.remove(name)
+
     def release(self, bench_db: BenchDatabase) -> None:
         """Free a database once its measurements are done (disk and server memory)."""
         bench_db.db.dispose()

@@ -117,6 +117,7 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "cand": staff.on_candidature,
     "alert": staff.on_alert,
     "esc": staff.on_escalation,
+    "bilan": staff.on_bilan,
     "ent": staff.on_company,
     "pt": reporting.on_point,
     "u": onboarding.on_callback,

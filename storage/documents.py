@@ -31,6 +31,12 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
 ]
 
+_NO_MAGIC = frozenset({"message/rfc822", "text/csv"})
+_OOXML = frozenset({
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+})
+
 ALLOWED_BY_KIND: dict[str, frozenset[str]] = {
     "cv": frozenset({"application/pdf", "image/png", "image/jpeg", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}),
     "proof": frozenset({"application/pdf", "image/png", "image/jpeg"}),
@@ -133,7 +139,17 @@ class DocumentStore:
             )
         if not data:
             raise DocumentRejected("Le fichier est vide. Renvoyez-le.")
-        sniffed = mime_type or sniff_mime(data)
+        sniffed = sniff_mime(data)
+        if mime_type is not None and mime_type != sniffed:
+            # A declared type is trusted only for formats without magic bytes.
+            textual = mime_type in _NO_MAGIC and sniffed in ("text/plain", "application/octet-stream")
+            ooxml = mime_type in _OOXML and sniffed == "application/zip"
+            if not (textual or ooxml):
+                raise DocumentRejected(
+                    "Le contenu du fichier ne correspond pas à son type annoncé. "
+                    "Renvoyez le document d'origine (PDF, photo, tableur)."
+                )
+            sniffed = mime_type
         allowed = ALLOWED_BY_KIND.get(kind)
         if allowed is not None and sniffed not in allowed:
             raise DocumentRejected(

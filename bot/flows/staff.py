@@ -292,7 +292,11 @@ def _letter_possible(t: Turn, case) -> bool:
 
 
 def on_escalation(t: Turn, parts: list[str]) -> None:
-    """esc:letter:<case id> (also esc:ok:) records the buyer's consent and sends the letter."""
+    """esc:letter:<case id> (also esc:ok:) records the buyer's consent and sends the letter;
+    esc:buyer:<case id> alerts the buyer once the letter's deadline has passed."""
+    if len(parts) == 2 and parts[0] == "buyer" and parts[1].isdigit():
+        _alert_buyer(t, int(parts[1]))
+        return
     if len(parts) != 2 or parts[0] not in ("ok", "letter", "approve") or not parts[1].isdigit():
         t.notify(texts.BAD_BUTTON)
         return
@@ -310,3 +314,32 @@ def on_escalation(t: Turn, parts: list[str]) -> None:
     t.notify("Courrier envoyé.")
     t.say(f"✉️ Procédure n° {case_id} : accord enregistré, courrier de rappel des obligations "
           f"envoyé par e-mail{deadline}.")
+
+
+def _alert_buyer(t: Turn, case_id: int) -> None:
+    from clauses.escalation_service import transition
+
+    authorize(t.session, t.need_actor(), Action.ESCALATION_ACT)
+    t.clear_source_keyboard = True
+    transition(t.ctx, t.session, t.need_actor(), case_id, "alerte_donneur")
+    _resolve_alerts(t, "escalation", case_id, AlertKind.ESCALADE_ECHEANCE)
+    t.notify("Donneur d'ordre alerté.")
+    t.say(f"📣 Procédure n° {case_id} : le donneur d'ordre a été alerté par e-mail.")
+
+
+def on_bilan(t: Turn, parts: list[str]) -> None:
+    """bilan:ok:<donneur id>:<year>: the facilitator approves the annual bilan's mailing."""
+    if len(parts) != 3 or parts[0] != "ok" or not (parts[1].isdigit() and parts[2].isdigit()):
+        t.notify(texts.BAD_BUTTON)
+        return
+    from clauses.reminders import approve_annual_bilan
+
+    donneur_id, year = int(parts[1]), int(parts[2])
+    authorize(t.session, t.need_actor(), Action.ALERT_HANDLE)
+    authorize(t.session, t.need_actor(), Action.BILAN_READ, "donneur", donneur_id)
+    t.clear_source_keyboard = True
+    approved = approve_annual_bilan(t.ctx, t.session, t.need_actor(), donneur_id, year)
+    _resolve_alerts(t, "donneur", donneur_id, AlertKind.BILAN_ANNUEL)
+    t.notify("Bilan approuvé." if approved else "Déjà approuvé.")
+    t.say(f"✅ Bilan annuel {year} approuvé : il part aux référents au prochain passage de la tâche."
+          if approved else f"Le bilan annuel {year} était déjà approuvé : rien à faire.")

@@ -3,6 +3,7 @@ against the local Bot API server; tests play users and check the replies and the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 
@@ -504,3 +505,42 @@ async def test_escalation_letter_approved_from_the_alert_button(ctx, world, tg):
         assert letters == 1
     replies = await tg.text(fanny, "/relances")
     assert "échéance du courrier : 01/07/2025" in replies[0].text and not replies[0].buttons
+
+    # The deadline passes without an answer: the daily job alerts the facilitator with a
+    # button, and pressing it alerts the buyer.
+    from scheduler.jobs import run_job
+
+    ctx.clock.advance(days=22)  # Tuesday 08/07/2025: a business day after the deadline
+    sent_before = len(tg.api.sent_messages(fanny))
+    result = await asyncio.get_running_loop().run_in_executor(
+        None, run_job, ctx, "escalation_deadlines")
+    assert not result.errors
+    pushed = await tg.api.wait_for_messages_async(fanny, sent_before + 1)
+    alert = next(m for m in pushed if f"esc:buyer:{case_id}" in m.callback_data())
+    replies = await tg.press(fanny, alert, data=f"esc:buyer:{case_id}")
+    assert f"Procédure n° {case_id} : le donneur d'ordre a été alerté" in replies[-1].text
+    with ctx.db.session() as s:
+        assert s.get(EscalationCase, case_id).state == EscalationState.DONNEUR_ALERTE
+        to_buyer = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.to_address == "juliette.rey@oullins.test"))
+        assert to_buyer >= 1
+
+
+async def test_annual_bilan_approved_from_the_alert_button(ctx, world, tg):
+    from clauses.reminders import approve_annual_bilan  # noqa: F401 - the button's use case
+
+    fanny = tg.api.user()
+    link_user(ctx, world["facilitator"], fanny.id)
+    with ctx.db.session() as s:
+        donneur_id = s.get(User, world["referent_user"]).donneur_id
+    data = f"bilan:ok:{donneur_id}:2025"
+    await tg.text(fanny, "/aide")
+    replies = await tg.tampered_press(fanny, data)
+    assert "Bilan annuel 2025 approuvé" in replies[-1].text
+    replies = await tg.tampered_press(fanny, data)
+    assert "déjà approuvé" in replies[-1].text
+    boss = tg.api.user()
+    link_user(ctx, world["company_user"], boss.id)
+    await tg.text(boss, "/aide")
+    replies = await tg.tampered_press(boss, data)
+    assert "approuvé" not in replies[-1].text
