@@ -53,6 +53,7 @@ class Backends:
         self.rulebook = rulebook
         self.log = log
         self._pg: Any = None
+        self._dovecot: Any = None
         self._opened: list[Database] = []
         self._pg_databases: list[str] = []
         workdir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +68,16 @@ class Backends:
             server.start()
             self._pg = server
         return self._pg
+
+    def dovecot(self) -> Any:
+        """A private Dovecot (the test-suite's :class:`tests.servers.dovecot.DovecotServer`)."""
+        if self._dovecot is None:
+            from tests.servers.dovecot import DovecotServer
+
+            server = DovecotServer()
+            server.start()
+            self._dovecot = server
+        return self._dovecot
 
     def postgres_version(self) -> str:
         import psycopg
@@ -130,24 +141,25 @@ class Backends:
         self._opened.append(db)
         return BenchDatabase("postgres", db, size, report, self.today)
 
-    def clone(self, bench_db: BenchDatabase, suffix: str) -> Database:
-        """A throwaway copy of ``bench_db`` (a measurement that writes works on copies).
+    def clone(self, source: BenchDatabase | Database, suffix: str) -> Database:
+        """A throwaway copy of ``source`` (a measurement that writes works on copies).
 
         SQLite copies the file; PostgreSQL creates a database from it as a template (which needs
         the source to have no open connection: its pool is emptied first).
         """
-        bench_db.db.dispose()
-        if bench_db.backend == "sqlite":
-            source = Path(str(bench_db.db.engine.url.database))
-            target = source.with_name(f"{source.stem}-{suffix}.sqlite3")
+        db = source.db if isinstance(source, BenchDatabase) else source
+        db.dispose()
+        if db.dialect == "sqlite":
+            path = Path(str(db.engine.url.database))
+            target = path.with_name(f"{path.stem}-{suffix}.sqlite3")
             for extra in ("-wal", "-shm"):
                 Path(f"{target}{extra}").unlink(missing_ok=True)
-            shutil.copyfile(source, target)
+            shutil.copyfile(path, target)
             return Database(f"sqlite:///{target}")
         from psycopg import sql
 
-        source_name = str(bench_db.db.engine.url.database)
-        name = f"{source_name}_{suffix}"
+        source_name = str(db.engine.url.database)
+        name = f"{source_name}_{suffix}"[:63]
         server = self.postgres()
         with server._connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -188,6 +200,9 @@ class Backends:
         for db in self._opened:
             with contextlib.suppress(Exception):
                 db.dispose()
+        if self._dovecot is not None:
+            self._dovecot.stop()
+            self._dovecot = None
         if self._pg is not None:
             for name in list(self._pg_databases):
                 with contextlib.suppress(Exception):

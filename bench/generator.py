@@ -47,7 +47,7 @@ from clauses.counting import add_months, count_month, month_start
 from clauses.eligibility import clause_eligibility_end
 from clauses.rulebook import Rulebook
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 """Bump when the generated data change, so cached SQLite files are rebuilt."""
 
 UTC = dt.UTC
@@ -375,8 +375,10 @@ class Generator:
                 terr.facilitators.append(uid)
                 first = names.FIRST_NAMES_F[k % 40] if k % 2 else names.FIRST_NAMES_M[k % 50]
                 self.add("users", (uid, "facilitateur", f"{first} {names.SURNAMES[k * 7 % 217]}",
-                                   f"facilitateur{uid}@agence.test", None, None, None, None, "fr",
-                                   True, self.generated_at))
+                                   f"facilitateur{uid}@agence.test", 60_000_000 + uid, None, None,
+                                   None, "fr", True, self.generated_at))
+                self.add("chat_links", (self.next_id("chat_links"), uid, 60_000_000 + uid,
+                                        self.generated_at, None))
             self._donneurs(terr, rng)
             self._prescribers(terr, rng)
             self._companies(terr, rng)
@@ -971,6 +973,23 @@ def generate(db: Any, size: Size, rulebook: Rulebook, *, seed: int, today: dt.da
     generator = Generator(size, rulebook, seed=seed, today=today)
     loader = loader_for(db, generator.generated_at)
     try:
-        return generator.run(loader, log)
+        report = generator.run(loader, log)
     finally:
         loader.close()
+    stamp_head(db)
+    return report
+
+
+def stamp_head(db: Any) -> None:
+    """Mark the schema as migrated (it was created from the models), so that the service's
+    start-up ``migrate.upgrade`` finds nothing to do, as on a production database."""
+    from alembic import command
+    from alembic.config import Config
+
+    from storage.migrate import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "head")

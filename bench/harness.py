@@ -67,24 +67,31 @@ class Row:
     """What was verified about the result (the same figures as the baseline...)."""
     note: str = ""
     lower_is_better: bool = True
-    ratio_override: float | None = None
+    absolute_goal: float | None = None
+    """When set, the goal is on the measured value itself (in ``unit``), not on the ratio."""
 
     @property
     def ratio(self) -> float:
-        if self.ratio_override is not None:
-            return self.ratio_override
         if self.lower_is_better:
             return self.measured / self.baseline if self.baseline else float("inf")
         return self.baseline / self.measured if self.measured else float("inf")
 
     @property
     def met(self) -> bool:
+        if self.absolute_goal is not None:
+            return self.measured <= self.absolute_goal
         return self.ratio <= self.goal
+
+    @property
+    def goal_text(self) -> str:
+        if self.absolute_goal is not None:
+            return f"≤ {self.absolute_goal:g} {self.unit}"
+        return f"≤ {self.goal:g}x"
 
     def as_dict(self) -> dict[str, Any]:
         return {"measurement": self.measurement, "size": self.size, "backend": self.backend,
                 "measured": self.measured, "baseline": self.baseline, "unit": self.unit,
-                "ratio": round(self.ratio, 3), "goal": self.goal, "met": self.met,
+                "ratio": round(self.ratio, 3), "goal": self.goal_text, "met": self.met,
                 "check": self.check, "note": self.note}
 
 

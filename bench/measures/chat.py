@@ -1,0 +1,257 @@
+"""Measurement 4: declaration-flow updates per second in process vs a bare PTB echo handler.
+
+Both sides run python-telegram-bot 22 in this process against the same request stub: the
+test-suite's local Bot API server (:class:`tests.servers.botapi.BotApiServer`, real HTTP on
+loopback). Users' messages and button presses are queued on the server; the bot fetches them with
+``getUpdates`` and hands each to ``Application.process_update``, its answers go back over HTTP.
+Only that fetching and processing is timed, not the driver deciding what each user does next.
+
+The product: :class:`bot.telegram_adapter.TelegramBot` around :class:`bot.core.ChatCore`
+(update id claimed, conversation state loaded and saved, the flow step, the domain's checks and
+the declaration itself, all in one transaction per update), with its flood limiter's global cap
+lifted (Telegram's 30 messages/s is Telegram's limit, not the code's speed). Each company user
+runs the guided ``/declarer`` flow to the end for one of its undeclared contracts of last month:
+choose the lot and the contract when asked, the month, work and training hours, skip the proof,
+confirm. The driver reads the bot's buttons to answer, like a person would.
+
+The baseline: a bare PTB ``Application`` whose handlers echo every text and answer every button
+with one message, fed the same number of updates of the same kinds in the same batches.
+
+The check: every user's declaration is stored, for the contract and month aimed at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.harness import Row, Run
+from bench.measures.intake import territory_facts
+
+USERS = 100
+MAX_STEPS = 12
+
+
+@dataclass
+class Target:
+    tg_id: int
+    contract_id: int
+    lot_id: int
+    month: Any
+    actions: list[tuple[str, str]] = field(default_factory=list)
+    done: bool = False
+    failure: str | None = None
+
+
+def pick_targets(run: Run, db: Any, count: int) -> list[Target]:
+    """Company users with an undeclared contract of last month reachable through the buttons."""
+    from bot.flows.declare import MAX_BUTTONS
+    from clauses.actors import Actor
+    from clauses.declarations import contracts_for_actor
+    from storage.models import Channel, Role, User
+
+    facts = territory_facts(run)
+    missing = {row[0]: row[6] for rows in facts["missing"].values() for row in rows}
+    targets: list[Target] = []
+    with db.session() as s:
+        users = s.query(User).filter(User.role == Role.ENTREPRISE,
+                                     User.telegram_user_id.is_not(None)).order_by(User.id).all()
+        for user in users:
+            views = contracts_for_actor(s, Actor.from_user(user, Channel.TELEGRAM))
+            lots: dict[int, list[Any]] = {}
+            for v in views:
+                lots.setdefault(v.lot_id, []).append(v)
+            for lot_id in list(lots)[:MAX_BUTTONS]:
+                hit = next((v for v in lots[lot_id][:MAX_BUTTONS] if v.contract_id in missing), None)
+                if hit is not None:
+                    targets.append(Target(int(user.telegram_user_id), hit.contract_id, lot_id,
+                                          missing[hit.contract_id]))
+                    break
+            if len(targets) >= count:
+                break
+        s.rollback()  # the listing wrote audit rows: not part of the scenario
+    return targets
+
+
+def next_action(target: Target, message: Any) -> tuple[str, str] | None:
+    """What the user does after the bot's last message (None: finished)."""
+    text = message.text or ""
+    data = message.callback_data()
+    if "Déclaration enregistrée" in text:
+        return None
+    if any(d.startswith("d:ok:") for d in data):
+        return "button", next(d for d in data if d.startswith("d:ok:"))
+    if "d:skip" in data:
+        return "button", "d:skip"
+    if any(d.startswith("d:lot:") for d in data):
+        return "button", f"d:lot:{target.lot_id}"
+    if any(d.startswith("d:ct:") for d in data):
+        return "button", f"d:ct:{target.contract_id}"
+    if any(d.startswith("d:m:") for d in data):
+        return "button", f"d:m:{target.month:%Y-%m}"
+    if "heures de travail" in text:
+        return "text", "35,5"
+    if "heures de formation" in text:
+        return "text", "0"
+    raise LookupError(f"unexpected bot message: {text[:200]!r} {data}")
+
+
+async def drain(bot: Any, app: Any, offset: int) -> tuple[int, int, float]:
+    """Fetch and process every pending update; (new offset, updates, seconds)."""
+    processed = 0
+    began = time.perf_counter()
+    while True:
+        updates = await bot.get_updates(offset=offset, timeout=0, limit=100)
+        if not updates:
+            break
+        for update in updates:
+            await app.process_update(update)
+            offset = update.update_id + 1
+            processed += 1
+    return offset, processed, time.perf_counter() - began
+
+
+async def product_round(run: Run, db: Any, server: Any, targets: list[Target]
+                        ) -> tuple[int, float]:
+    from bot.core import ChatCore
+    from bot.ratelimit import FloodLimiter
+    from bot.telegram_adapter import TelegramBot
+
+    tg = TelegramBot(ChatCore(run.context(db)), server.token, base_url=server.bot_base_url,
+                     base_file_url=server.file_base_url,
+                     limiter=FloodLimiter(global_rate=1_000_000))
+    app = tg.application
+    await app.initialize()
+    users = {t.tg_id: server.user(id=t.tg_id, first_name="Chef") for t in targets}
+    offset, total, seconds = 0, 0, 0.0
+    try:
+        offset, _, _ = await drain(app.bot, app, 0)  # anything left by an earlier round
+        for t in targets:
+            t.actions = [("text", "/declarer")]
+            server.send_text(users[t.tg_id], "/declarer")
+        for _step in range(MAX_STEPS):
+            offset, n, took = await drain(app.bot, app, offset)
+            total, seconds = total + n, seconds + took
+            active = [t for t in targets if not t.done and t.failure is None]
+            if not active:
+                break
+            for t in active:
+                try:
+                    action = next_action(t, server.last_message(t.tg_id))
+                except LookupError as exc:
+                    t.failure = str(exc)
+                    continue
+                if action is None:
+                    t.done = True
+                    continue
+                t.actions.append(action)
+                kind, value = action
+                if kind == "text":
+                    server.send_text(users[t.tg_id], value)
+                else:
+                    server.press_button(users[t.tg_id], server.last_message(t.tg_id), value)
+    finally:
+        await app.shutdown()
+    return total, seconds
+
+
+async def baseline_round(server: Any, targets: list[Target]) -> tuple[int, float]:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+    from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="ok")]])
+
+    async def echo(update: Update, _context: Any) -> None:
+        assert update.message is not None
+        await update.message.reply_text(update.message.text or "?", reply_markup=keyboard)
+
+    async def pressed(update: Update, _context: Any) -> None:
+        query = update.callback_query
+        assert query is not None and query.message is not None
+        await query.answer()
+        await query.message.reply_text("ok", reply_markup=keyboard)  # type: ignore[union-attr]
+
+    app = (Application.builder().token(server.token).base_url(server.bot_base_url)
+           .base_file_url(server.file_base_url).updater(None).build())
+    app.add_handler(MessageHandler(filters.ALL, echo))
+    app.add_handler(CallbackQueryHandler(pressed))
+    await app.initialize()
+    users = {t.tg_id: server.user(id=t.tg_id + 7_000_000, first_name="Echo") for t in targets}
+    offset, total, seconds = 0, 0, 0.0
+    try:
+        offset, _, _ = await drain(app.bot, app, 0)
+        longest = max(len(t.actions) for t in targets)
+        for step in range(longest):
+            for t in targets:
+                if step >= len(t.actions):
+                    continue
+                kind, value = t.actions[step]
+                user = users[t.tg_id]
+                if kind == "text":
+                    server.send_text(user, value)
+                else:
+                    server.press_button(user, server.last_message(user.id), "ok")
+            offset, n, took = await drain(app.bot, app, offset)
+            total, seconds = total + n, seconds + took
+    finally:
+        await app.shutdown()
+    return total, seconds
+
+
+def check(db: Any, targets: list[Target]) -> int:
+    from sqlalchemy import select
+
+    from storage.models import HourDeclaration
+
+    failures = [t for t in targets if not t.done]
+    if failures:
+        raise AssertionError(f"{len(failures)} flows did not finish: {failures[0].failure}")
+    with db.session() as s:
+        found = set(s.execute(select(HourDeclaration.contract_id, HourDeclaration.month)
+                              .where(HourDeclaration.source == "telegram",
+                                     HourDeclaration.contract_id.in_(
+                                         [t.contract_id for t in targets]))).all())
+    missing = [t for t in targets if (t.contract_id, t.month) not in found]
+    if missing:
+        raise AssertionError(f"{len(missing)} declarations not stored, e.g. {missing[0]}")
+    return len(targets)
+
+
+def run(run: Run) -> list[Row]:
+    from tests.servers.botapi import BotApiServer
+
+    count = int(run.extra.get("chat_users", USERS))
+    rounds = max(1, min(run.repeat, 3))
+    product_rates: list[float] = []
+    baseline_rates: list[float] = []
+    updates = 0
+    verdict = ""
+    with BotApiServer() as server:
+        for round_ in range(rounds):
+            clone = run.backends.clone(run.bench_db, f"chat{round_}")
+            try:
+                targets = pick_targets(run, clone, count)
+                if not targets:
+                    raise AssertionError("no company user has an undeclared contract")
+                n, seconds = asyncio.run(product_round(run, clone, server, targets))
+                stored = check(clone, targets)
+                product_rates.append(n / seconds)
+                updates = n
+                b_n, b_seconds = asyncio.run(baseline_round(server, targets))
+                if b_n != n:
+                    raise AssertionError(f"baseline processed {b_n} updates, product {n}")
+                baseline_rates.append(b_n / b_seconds)
+                verdict = (f"{stored} users declared through the guided flow, {n} updates, "
+                           "every declaration stored")
+                run.log(f"  round {round_ + 1}: {n / seconds:.1f} updates/s vs echo "
+                        f"{b_n / b_seconds:.1f} updates/s")
+            finally:
+                run.backends.drop_clone(clone)
+    product = sorted(product_rates)[len(product_rates) // 2]
+    baseline = sorted(baseline_rates)[len(baseline_rates) // 2]
+    return [run.row("chat: declaration-flow updates per second (PTB, local Bot API server)",
+                    product, baseline, goal=2.0, unit="upd/s", lower_is_better=False,
+                    check=verdict, note=f"{updates / max(1, len(targets)):.1f} updates per "
+                                        "declaration; ratio = slowdown")]

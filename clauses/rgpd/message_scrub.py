@@ -1,0 +1,75 @@
+"""Alerts and outbox messages that quote a person, and how their text is withdrawn.
+
+Both anonymisation and erasure blank them: a name in a past alert or e-mail is personal data too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Alert, Candidature, OutboxMessage, OutboxStatus
+
+REDACTED_FR = "[contenu retiré : données personnelles anonymisées ou effacées (RGPD)]"
+CANCELLED_FR = "annulé : données personnelles effacées (RGPD)"
+
+
+def quoting_messages(session: Session, participant_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(alert ids, outbox ids) of the alerts and messages that may quote these persons.
+
+    Alerts about a candidature quote the candidate's name; the messages sent for it (decision,
+    alert pushes) are found by their dedup keys (`candidature:<id>:...`, `alert:<id>:...`).
+    """
+    if not participant_ids:
+        return [], []
+    ids = list(participant_ids)
+    cand_ids = list(session.scalars(select(Candidature.id).where(Candidature.participant_id.in_(ids))))
+    alert_ids = list(session.scalars(select(Alert.id).where(
+        or_(
+            (Alert.subject_type == "participant") & Alert.subject_id.in_(ids),
+            (Alert.subject_type == "candidature") & Alert.subject_id.in_(cand_ids or [-1]),
+        )
+    )))
+    patterns = [f"candidature:{c}:%" for c in cand_ids] + [f"alert:{a}:%" for a in alert_ids]
+    outbox_ids: list[int] = []
+    for first in range(0, len(patterns), 200):
+        chunk = patterns[first:first + 200]
+        outbox_ids += session.scalars(
+            select(OutboxMessage.id).where(or_(*(OutboxMessage.dedup_key.like(p) for p in chunk)))
+        )
+    return alert_ids, outbox_ids
+
+
+def scrub_messages(session: Session, participant_ids: Sequence[int]) -> tuple[int, int]:
+    """Blank the alerts and outbox messages that quote these persons; (alerts, messages).
+
+    Pending messages are cancelled rather than sent blank.
+    """
+    alert_ids, outbox_ids = quoting_messages(session, participant_ids)
+    if alert_ids:
+        session.execute(
+            update(Alert).where(Alert.id.in_(alert_ids)).values(message=REDACTED_FR),
+            execution_options={"synchronize_session": "fetch"},
+        )
+    if outbox_ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.subject.is_not(None))
+            .values(subject="[clausebot] message retiré (RGPD)"),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
+            .values(body_text=REDACTED_FR, body_html=None, reply_markup=None),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids),
+                   OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+            .values(status=OutboxStatus.DEAD, last_error=CANCELLED_FR),
+            execution_options={"synchronize_session": "fetch"},
+        )
+    return len(alert_ids), len(outbox_ids)
