@@ -43,7 +43,7 @@ def collect_status(ctx: Context) -> Status:
         errors = [
             (e.at, e.component, e.message)
             for e in s.scalars(
-                select(ServiceEvent).where(ServiceEvent.level.in_(["error", "warning"]))
+                select(ServiceEvent).where(func.lower(ServiceEvent.level).in_(["error", "warning"]))
                 .order_by(ServiceEvent.at.desc()).limit(10)
             )
         ]

@@ -75,6 +75,7 @@ class MaildirIntake:
     def run_once(self) -> dict[str, int]:
         """Process every waiting message once; return counts by status."""
         self.ensure()
+        self.core.sync_state(self.account, "INBOX", 0)  # records the poll for `clausebot status`
         files = self.pending()
         keys = {p: MailKey(self.account, "INBOX", 0, uid_for(p.name)) for p in files}
         known = self.core.known(keys.values())
