@@ -43,7 +43,7 @@ from bench import names
 from bench.loader import Loader
 from bench.sizes import Size
 from clauses.chiffrage import compute_lot_hours
-from clauses.counting import add_months, count_month, month_start
+from clauses.counting import add_months, count_month
 from clauses.eligibility import clause_eligibility_end
 from clauses.rulebook import Rulebook
 
@@ -477,10 +477,7 @@ class Generator:
         service = rng.random() < 0.18
         amount = min(30_000_000, max(40_000, round(rng.lognormvariate(math.log(1_300_000), 1.1),
                                                    -3)))
-        if service:
-            n_lots = 1
-        else:
-            n_lots = min(8, 1 + arrivals(rng, 1.3))
+        n_lots = 1 if service else min(8, 1 + arrivals(rng, 1.3))
         market_id = self.next_id("markets")
         reference = f"{start.year}-{terr.index + 1:02d}{start.month:02d}-{i + 1:03d}"
         place = rng.choice(names.COMMUNES)[0]
@@ -907,21 +904,27 @@ class Generator:
             f"{len(self.contracts):,} ({time.monotonic() - began:.1f}s)")
         # users reference companies and companies reference users: facilitators come first
         users = self.rows.pop("users")
-        loader.load("users", self.COLUMNS["users"], [u for u in users if u[5] is None])
+        staff = [u for u in users if u[5] is None and u[6] is None]
+        loader.load("users", self.COLUMNS["users"], staff)
         for table in self.ORDER_BEFORE[1:]:
             loader.load(table, self.COLUMNS[table], self.rows.pop(table, []))
-            if table == "companies":
-                loader.load("users", self.COLUMNS["users"], [u for u in users if u[5] is not None])
+            if table == "companies":  # référents and company users point to both
+                loader.load("users", self.COLUMNS["users"],
+                            [u for u in users if u[5] is not None or u[6] is not None])
         # last activity: the person's last declared month, declared mid-next-month
         last_declared: dict[int, int] = {}
         for plan in self.contracts:
             until = min(plan.declare_until_mo, self.timeline.last_mo)
             if until >= mo(plan.start):
-                last_declared[plan.participant_id] = max(until, last_declared.get(plan.participant_id, 0))
-        self.rows["participants"] = [
-            row[:15] + ((at_utc(month_date(last_declared[row[0]] + 1) + dt.timedelta(days=12), 10)
-                         if row[0] in last_declared else row[15]),) + row[16:]
-            for row in self.rows["participants"]]
+                last_declared[plan.participant_id] = max(
+                    until, last_declared.get(plan.participant_id, 0))
+        def active(row: tuple) -> dt.datetime:
+            if row[0] not in last_declared:
+                return row[15]
+            return at_utc(month_date(last_declared[row[0]] + 1) + dt.timedelta(days=12), 10)
+
+        self.rows["participants"] = [(*row[:15], active(row), *row[16:])
+                                     for row in self.rows["participants"]]
         for table in self.ORDER_PEOPLE:
             loader.load(table, self.COLUMNS[table], self.rows.pop(table, []))
         report = GenerationReport(self.size.name, self.seed, self.timeline.today,
@@ -964,8 +967,12 @@ class Generator:
 
 
 def generate(db: Any, size: Size, rulebook: Rulebook, *, seed: int, today: dt.date,
-             log: Any = None) -> GenerationReport:
-    """Create the schema in ``db`` (a :class:`storage.db.Database`) and fill it."""
+             log: Any = None, stamp: bool = True) -> GenerationReport:
+    """Create the schema in ``db`` (a :class:`storage.db.Database`) and fill it.
+
+    ``stamp``: mark the schema as migrated to the Alembic head (what the running service
+    expects); the tests' shared schema is left alone.
+    """
     from bench.loader import loader_for
     from storage.models import Base
 
@@ -976,7 +983,8 @@ def generate(db: Any, size: Size, rulebook: Rulebook, *, seed: int, today: dt.da
         report = generator.run(loader, log)
     finally:
         loader.close()
-    stamp_head(db)
+    if stamp:
+        stamp_head(db)
     return report
 
 

@@ -90,7 +90,7 @@ class Filler:
                 value = default.arg
             elif default is not None and callable(getattr(default, "arg", None)):
                 name = getattr(default.arg, "__name__", "")
-                if "utcnow" in name or name.endswith("<lambda>") and column.name.endswith("_at"):
+                if "utcnow" in name or (name.endswith("<lambda>") and column.name.endswith("_at")):
                     value = generated_at
                 else:
                     try:

@@ -6,7 +6,12 @@ Names are combined without repetition (see :func:`person_name`) so that a declar
 
 from __future__ import annotations
 
-SURNAMES = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+SURNAMES = _words(
     "Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel "
     "Lefebvre Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine "
     "Rousseau Vincent Muller Lefevre Faure Andre Mercier Blanc Guerin Boyer Garnier Chevalier "
@@ -25,21 +30,21 @@ SURNAMES = (
     "Marechal Humbert Reynaud Antoine Hoarau Perret Barthelemy Cordier Pichon Lejeune Gilbert "
     "Lamy Delaunay Pasquier Carlier Laporte Benali Haddad Diallo Traore Nguyen Kone Mansouri "
     "Belkacem Cisse Bakayoko Diop Sylla Toure Camara Ndiaye Amrani Bensaid Cherif Hamidi Kaci"
-).split()
+)
 
-FIRST_NAMES_F = (
+FIRST_NAMES_F = _words(
     "Marie Nathalie Isabelle Sylvie Catherine Sandrine Christine Valerie Stephanie Celine "
     "Aurelie Julie Camille Laura Sarah Manon Ines Lea Chloe Emma Amina Fatou Yasmine Nadia "
     "Samia Sofia Lina Jade Louise Alice Karima Aicha Myriam Sonia Melanie Audrey Elodie Emilie "
     "Pauline Marion"
-).split()
+)
 
-FIRST_NAMES_M = (
+FIRST_NAMES_M = _words(
     "Jean Pierre Michel Philippe Alain Nicolas Christophe Patrick Laurent Frederic Sebastien "
     "Julien David Olivier Thomas Kevin Maxime Alexandre Lucas Hugo Theo Nathan Enzo Louis "
     "Mohamed Karim Yacine Mehdi Rayan Adam Moussa Mamadou Ibrahim Bilal Samir Sofiane Youssef "
     "Anthony Jeremy Florian Romain Quentin Dylan Killian Ethan Noah Amine Walid Hamza Idriss"
-).split()
+)
 
 # Communes of a metropolis (the Lyon Métropole's), most populous first; the flag says whether
 # the commune holds priority neighbourhoods (QPV), which makes residents more likely QPV.
@@ -56,11 +61,11 @@ COMMUNES: tuple[tuple[str, bool], ...] = (
     ("Saint-Didier-au-Mont-d'Or", False), ("Jonage", False), ("Sathonay-Camp", False),
 )
 
-DONNEUR_CITIES = (
+DONNEUR_CITIES = _words(
     "Lyon Villeurbanne Vénissieux Vaulx-en-Velin Bron Saint-Priest Meyzieu Rillieux-la-Pape "
     "Décines-Charpieu Oullins Pierre-Bénite Saint-Fons Givors Caluire-et-Cuire Écully "
     "Saint-Genis-Laval Neuville-sur-Saône Grigny"
-).split()
+)
 
 BAILLEURS = ("Grand Lyon Habitat", "Lyon Métropole Habitat", "Est Métropole Habitat",
              "Alliade Habitat", "SACVL", "Immobilière Rhône-Alpes")

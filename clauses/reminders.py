@@ -52,6 +52,7 @@ from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import (
     Alert,
     AlertKind,
+    ChatLink,
     Company,
     Contact,
     ContactKind,
@@ -87,6 +88,8 @@ class Recipient:
     label: str
     email: str | None
     user_id: int | None = None
+    chat_id: int | None = None
+    chat_resolved: bool = False  # chat_id was looked up with the recipient: None means no chat
 
 
 def company_recipients(session: Session, company_ids: list[int]) -> dict[int, list[Recipient]]:
@@ -95,12 +98,15 @@ def company_recipients(session: Session, company_ids: list[int]) -> dict[int, li
     if not company_ids:
         return out
     seen: dict[int, set[str]] = {cid: set() for cid in company_ids}
-    for u in session.scalars(
-        select(User).where(User.company_id.in_(company_ids), User.role == Role.ENTREPRISE,
-                           User.active.is_(True)).order_by(User.id)
+    for u, chat_id in session.execute(
+        select(User, ChatLink.chat_id)
+        .outerjoin(ChatLink, ChatLink.user_id == User.id)
+        .where(User.company_id.in_(company_ids), User.role == Role.ENTREPRISE,
+               User.active.is_(True)).order_by(User.id)
     ):
         email = (u.email or "").strip().lower() or None
-        out[u.company_id].append(Recipient(f"u{u.id}", u.display_name, email, u.id))
+        out[u.company_id].append(Recipient(f"u{u.id}", u.display_name, email, u.id,
+                                           chat_id=chat_id, chat_resolved=True))
         if email:
             seen[u.company_id].add(email)
     for c in session.scalars(
@@ -155,8 +161,8 @@ def notify(
     queued = 0
     for r in recipients:
         row_key = f"{key}:{r.tag}"
-        if prefer_chat and r.user_id is not None:
-            sent = enqueue_chat(session, dedup_key=row_key, user_id=r.user_id,
+        if prefer_chat and r.user_id is not None and (r.chat_id is not None or not r.chat_resolved):
+            sent = enqueue_chat(session, dedup_key=row_key, user_id=r.user_id, chat_id=r.chat_id,
                                 text=chat_text or text)
             if sent is not None:
                 queued += 1
@@ -200,14 +206,21 @@ def _gap_lines(gap: DeclarationGap) -> str:
     )
 
 
-def send_declaration_reminder(ctx: Context, session: Session, gap: DeclarationGap) -> bool:
-    """First or second reminder to the company; the second also alerts the facilitator."""
+def send_declaration_reminder(
+    ctx: Context, session: Session, gap: DeclarationGap,
+    recipients: list[Recipient] | None = None,
+) -> bool:
+    """First or second reminder to the company; the second also alerts the facilitator.
+
+    `recipients` may be fetched once for a whole run (see scheduler.jobs) instead of per item.
+    """
     today = ctx.clock.today()
     if not claim(session, gap.key, today, ctx.clock.now(), company_id=gap.company_id):
         return False
     month = fr_month(gap.month)
     of_month = of_fr(month)
-    recipients = company_recipients(session, [gap.company_id])[gap.company_id]
+    if recipients is None:
+        recipients = company_recipients(session, [gap.company_id])[gap.company_id]
     lines = _gap_lines(gap)
     if gap.stage == 1:
         head = f"Rappel : les heures d'insertion {of_month} ne sont pas encore déclarées"

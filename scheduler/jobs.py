@@ -172,9 +172,12 @@ def _declaration_reminders(ctx: Context, run: _Run) -> None:
     today = ctx.clock.today()
     with run.unit() as s:
         gaps = due.declaration_gaps(s, today, rules_for(ctx))
+        # Recipients of every company in one pair of queries, not two per reminder.
+        recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
     run.result.due = len(gaps)
     for gap in gaps:
-        run.item(gap.key, lambda s, g=gap: reminders.send_declaration_reminder(ctx, s, g))
+        run.item(gap.key, lambda s, g=gap: reminders.send_declaration_reminder(
+            ctx, s, g, recipients=recipients[g.company_id]))
 
 
 def _lateness(ctx: Context, run: _Run) -> None:

@@ -29,8 +29,8 @@ from typing import Any
 
 from bench.generator import month_date
 from bench.harness import Row, Run, Timing
-from bench.names import person_name
 from bench.measures.imports import XLSX
+from bench.names import person_name
 from bench.sql import as_date, raw
 
 MESSAGES = 1000
