@@ -28,6 +28,14 @@ def _env(data: Path) -> dict[str, str]:
     return env
 
 
+def _replies_to(data: Path, address: str) -> list[mailbox.MaildirMessage]:
+    new = data / "mail" / "outgoing" / "new"
+    if not new.exists():
+        return []
+    messages = [mailbox.MaildirMessage(p.read_bytes()) for p in new.glob("*")]
+    return [m for m in messages if address in (m["To"] or "")]
+
+
 def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -64,9 +72,8 @@ def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_p
             proc.stdin.write("/avancement\n")
             proc.stdin.flush()
             _wait_for(lambda: "Avancement au" in out_path.read_text(), what="chat answers")
-            outgoing = data / "mail" / "outgoing"
-            _wait_for(lambda: list((outgoing / "new").glob("*")) if (outgoing / "new").exists() else [],
-                      what="reply in the outgoing Maildir")
+            _wait_for(lambda: _replies_to(data, "inconnu@exemple.test"),
+                      what="reply to the sender in the outgoing Maildir")
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)
         finally:
@@ -77,8 +84,7 @@ def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_p
     text = out_path.read_text()
     assert "Bienvenue" in text and "Gros œuvre" in text
 
-    replies = [mailbox.MaildirMessage(p.read_bytes()) for p in (data / "mail" / "outgoing" / "new").glob("*")]
-    to_stranger = [m for m in replies if "inconnu@exemple.test" in (m["To"] or "")]
+    to_stranger = _replies_to(data, "inconnu@exemple.test")
     assert len(to_stranger) == 1
     body = to_stranger[0].get_payload(decode=False)
     assert "BTP" not in str(body)  # the reply reveals nothing
