@@ -254,5 +254,16 @@ def scope_contracts(actor: Actor, action: Action = Action.DECLARATION_READ):
     if scope is Scope.ALL:
         return Contract.id.is_not(None)
     if scope is Scope.OWN_COMPANY and actor.company_id is not None:
-        return (Engagement.company_id == actor.company_id) | (Contract.employer_id == actor.company_id)
+        # Two indexed lookups united, rather than an OR across two joined tables, which the
+        # planners answer with a scan of every contract (measured: 3.5 updates/s at national size).
+        via_engagement = (
+            select(Contract.id)
+            .join(Engagement, Engagement.id == Contract.engagement_id)
+            .where(Engagement.company_id == actor.company_id)
+            .correlate(None)
+        )
+        as_employer = (
+            select(Contract.id).where(Contract.employer_id == actor.company_id).correlate(None)
+        )
+        return Contract.id.in_(via_engagement.union(as_employer))
     return Contract.id.is_(None)
