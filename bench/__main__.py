@@ -18,6 +18,7 @@ import importlib
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,15 +88,16 @@ def paris_today() -> dt.date:
 
 
 def run_measures(backends: Backends, args: argparse.Namespace, rulebook: Any,
-                 log: Callable[[str], None]) -> list[Row]:
+                 log: Callable[[str], None], failures: list[str]) -> list[Row]:
     rows: list[Row] = []
     for size_name in args.size:
         size = size_named(size_name)
         for backend in args.backend:
             bench_db = backends.database(backend, size)
             if args.generate_only:
-                for line in bench_db.report.lines():
-                    log(line)
+                if bench_db.cached:  # a fresh generation has just printed them
+                    for line in bench_db.report.lines():
+                        log(line)
                 backends.release(bench_db)
                 continue
             run = Run(bench_db, backends, rulebook, args.workdir, repeat=args.repeat, log=log)
@@ -104,7 +106,13 @@ def run_measures(backends: Backends, args: argparse.Namespace, rulebook: Any,
                     log(f"[{size.name}/{backend}] {name}")
                     module = importlib.import_module(MEASURES[name])
                     began = time.monotonic()
-                    produced = module.run(run)
+                    try:
+                        produced = module.run(run)
+                    except Exception as exc:  # report it, go on with the other measurements
+                        log(traceback.format_exc())
+                        failures.append(f"{name} on {size.name}/{backend}: "
+                                        f"{type(exc).__name__}: {str(exc)[:300]}")
+                        continue
                     rows.extend(produced)
                     log(f"  ({time.monotonic() - began:.1f}s)")
             finally:
@@ -123,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rulebook = load_rulebook("default")
     with Backends(args.workdir, pg_url=args.pg_url, seed=args.seed, today=today,
                   rulebook=rulebook, log=log) as backends:
-        rows = run_measures(backends, args, rulebook, log)
+        failures: list[str] = []
+        rows = run_measures(backends, args, rulebook, log, failures)
         pg_version = backends.postgres_version() if "postgres" in args.backend else None
     if args.generate_only:
         return 0
@@ -133,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in described.items():
         print(f"{key}: {value}")
     print(f"Generated with seed {args.seed}, today {today}.")
+    for failure in failures:
+        print(f"FAILED: {failure}")
     if args.json:
         args.json.write_text(json.dumps({"machine": described, "today": today.isoformat(),
                                          "seed": args.seed, "rows": [r.as_dict() for r in rows]},
@@ -140,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         machine_lines = "\n".join(f"- **{k}**: {v}" for k, v in described.items())
         args.markdown.write_text(f"{markdown(rows)}\n\n{machine_lines}\n", encoding="utf-8")
-    return 0 if rows else 1
+    return 0 if rows and not failures else 1
 
 
 if __name__ == "__main__":

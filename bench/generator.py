@@ -47,7 +47,7 @@ from clauses.counting import add_months, count_month
 from clauses.eligibility import clause_eligibility_end
 from clauses.rulebook import Rulebook
 
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 """Bump when the generated data change, so cached SQLite files are rebuilt."""
 
 UTC = dt.UTC
@@ -136,6 +136,13 @@ class CountingRule:
 MARKET_KINDS = (("clause_execution", 0.70), ("critere_attribution", 0.12),
                 ("marche_reserve", 0.10), ("marche_insertion", 0.08))
 DURATIONS = (6, 9, 12, 15, 18, 18, 24, 24, 30)
+MAX_DURATION = max(DURATIONS)
+PERSON_WARMUP = 26
+"""Persons (markets: 30 months more) start arriving before the first declared month, so that the
+first years are in steady state. Why these lengths: a person who arrives at month ``a`` chooses
+among the engagements open then (markets of ``a - 30`` onwards) and is active until ``a + 54`` at
+most (a last contract started 24 months in, on a lot lasting up to 30), so the recent months of
+the database depend only on arrivals the shortest history already holds (scheduler measure)."""
 BUILDING_TRADES = ("gros_oeuvre", "maconnerie", "peinture_interieure", "peinture_exterieure",
                    "platrerie", "electricite", "plomberie", "menuiserie_interieure",
                    "menuiserie_exterieure", "couverture", "etancheite", "carrelage", "sols_souples",
@@ -459,7 +466,7 @@ class Generator:
     def _markets(self) -> None:
         tl = self.timeline
         for terr in self.territories:
-            for month in range(tl.first_mo - 30, tl.today_mo + 4):
+            for month in range(tl.first_mo - PERSON_WARMUP - MAX_DURATION, tl.today_mo + 4):
                 rng = self.rng(terr.index, "m", month)
                 for i in range(arrivals(rng, self.size.markets_per_month * terr.scale)):
                     self._market(terr, rng, month, i)
@@ -588,7 +595,7 @@ class Generator:
     def _persons(self) -> None:
         tl = self.timeline
         for terr in self.territories:
-            for month in range(tl.first_mo - 26, tl.today_mo + 1):
+            for month in range(tl.first_mo - PERSON_WARMUP, tl.today_mo + 1):
                 rng = self.rng(terr.index, "p", month)
                 for i in range(arrivals(rng, self.size.persons_per_month * terr.scale)):
                     self._person(terr, rng, month, i)

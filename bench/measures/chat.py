@@ -55,6 +55,7 @@ def pick_targets(run: Run, db: Any, count: int) -> list[Target]:
     facts = territory_facts(run)
     missing = {row[0]: row[6] for rows in facts["missing"].values() for row in rows}
     targets: list[Target] = []
+    aimed: set[int] = set()
     with db.session() as s:
         users = s.query(User).filter(User.role == Role.ENTREPRISE,
                                      User.telegram_user_id.is_not(None)).order_by(User.id).all()
@@ -64,8 +65,12 @@ def pick_targets(run: Run, db: Any, count: int) -> list[Target]:
             for v in views:
                 lots.setdefault(v.lot_id, []).append(v)
             for lot_id in list(lots)[:MAX_BUTTONS]:
-                hit = next((v for v in lots[lot_id][:MAX_BUTTONS] if v.contract_id in missing), None)
+                # a contract is seen by its lot's holder and by its employer (ETTI, GEIQ...):
+                # aim each at most once
+                hit = next((v for v in lots[lot_id][:MAX_BUTTONS] if v.contract_id in missing
+                            and v.contract_id not in aimed), None)
                 if hit is not None:
+                    aimed.add(hit.contract_id)
                     targets.append(Target(int(user.telegram_user_id), hit.contract_id, lot_id,
                                           missing[hit.contract_id]))
                     break
@@ -207,7 +212,9 @@ def check(db: Any, targets: list[Target]) -> int:
 
     failures = [t for t in targets if not t.done]
     if failures:
-        raise AssertionError(f"{len(failures)} flows did not finish: {failures[0].failure}")
+        first = failures[0]
+        raise AssertionError(f"{len(failures)} flows did not finish: "
+                             f"{first.failure or 'too many steps'} {first.actions}")
     with db.session() as s:
         found = set(s.execute(select(HourDeclaration.contract_id, HourDeclaration.month)
                               .where(HourDeclaration.source == "telegram",
