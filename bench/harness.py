@@ -1,7 +1,8 @@
 """Timing and result rows shared by every measurement.
 
 Each measurement times the product's code and a baseline doing the same work the bare way, in
-the same process, on the same database, *interleaved* (baseline, measured, baseline, ...), so
+the same process, on the same database, *interleaved* (baseline and measured alternately, each
+going first every other round), so
 that a noisy neighbour on the shared machine slows both alike; the ratio of the medians is what
 is reported. The first round of each is a warm-up (caches, compiled statements) and is dropped.
 """
@@ -39,7 +40,8 @@ def interleaved(measured: Callable[[], Any], baseline: Callable[[], Any], *, rep
     m_samples: list[float] = []
     b_samples: list[float] = []
     for round_ in range(warmup + repeat):
-        for fn, samples in ((baseline, b_samples), (measured, m_samples)):
+        pairs = [(baseline, b_samples), (measured, m_samples)]
+        for fn, samples in pairs if round_ % 2 == 0 else pairs[::-1]:  # neither always first
             if before is not None:
                 before()
             gc.collect()
@@ -92,7 +94,9 @@ class Row:
         return {"measurement": self.measurement, "size": self.size, "backend": self.backend,
                 "measured": self.measured, "baseline": self.baseline, "unit": self.unit,
                 "ratio": round(self.ratio, 3), "goal": self.goal_text, "met": self.met,
-                "check": self.check, "note": self.note}
+                "check": self.check, "note": self.note,
+                "lower_is_better": self.lower_is_better, "absolute_goal": self.absolute_goal,
+                "goal_ratio": self.goal}
 
 
 @dataclass

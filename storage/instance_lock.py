@@ -161,11 +161,23 @@ class InstanceLock:
             if self.kind == "postgresql":
                 return self._pg_holder()
             if self.kind == "file":
-                info = json.loads(self.info_path.read_text(encoding="utf-8"))
-                return f"pid {info['pid']} sur {info['host']}, depuis {info['since']}"
+                return self._file_holder()
         except Exception:
             return None
         return None
+
+    def _file_holder(self, patience: float = 2.0) -> str | None:
+        """The holder writes its info file just after taking the lock: a contender that lost
+        the race by microseconds waits briefly for it rather than saying nothing."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                info = json.loads(self.info_path.read_text(encoding="utf-8"))
+                return f"pid {info['pid']} sur {info['host']}, depuis {info['since']}"
+            except (OSError, ValueError, KeyError):
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(0.05)
 
     def __enter__(self) -> InstanceLock:
         self.acquire()
@@ -202,10 +214,13 @@ class InstanceLock:
             except Timeout:
                 return False
             since = dt.datetime.now().astimezone().strftime("%d/%m/%Y %H:%M")
-            self.info_path.write_text(
+            # Written aside then renamed: a contender never reads a half-written file.
+            tmp = self.info_path.with_name(f"{self.info_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(
                 json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}),
                 encoding="utf-8",
             )
+            os.replace(tmp, self.info_path)
             return True
         return True
 

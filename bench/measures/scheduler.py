@@ -67,8 +67,12 @@ def run(run: Run) -> list[Row]:
     small_due = big_due = None
     try:
         for round_ in range(1 + run.repeat):
-            s_time, s_res = timed_tick(run, run.bench_db, counter)
-            b_time, b_res = timed_tick(run, big, counter)
+            if round_ % 2:  # neither database always goes first
+                b_time, b_res = timed_tick(run, big, counter)
+                s_time, s_res = timed_tick(run, run.bench_db, counter)
+            else:
+                s_time, s_res = timed_tick(run, run.bench_db, counter)
+                b_time, b_res = timed_tick(run, big, counter)
             errors = _errors(s_res) + _errors(b_res)
             if errors:
                 raise AssertionError("scheduler tick reported errors: " + "; ".join(errors[:5]))
