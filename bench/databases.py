@@ -12,11 +12,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from bench.generator import GENERATOR_VERSION, GenerationReport, generate
 from bench.sizes import Size
@@ -102,6 +105,22 @@ class Backends:
         key = self._key(size)
         cached = self.workdir / f"{key}.sqlite3"
         meta = self.workdir / f"{key}.json"
+        # Several bench runs may share a workdir: one generates, the others wait for it.
+        with FileLock(str(self.workdir / f"{key}.generate.lock")):
+            hit = self._generate_sqlite(size, cached, meta)
+        report = _report_from(json.loads(meta.read_text()))
+        # A working copy per process: concurrent runs never write into each other's copy.
+        work = self.workdir / f"work-{size.name}-{os.getpid()}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{work}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(cached, work)
+        db = Database(f"sqlite:///{work}")
+        self._opened.append(db)
+        return BenchDatabase("sqlite", db, size, report, self.today, cached=hit)
+
+    def _generate_sqlite(self, size: Size, cached: Path, meta: Path) -> bool:
+        """Build the cached file unless it exists; True when it was already there."""
+        key = cached.stem
         hit = cached.exists() and meta.exists()
         if not hit:
             for leftover in (cached, meta):
@@ -117,14 +136,7 @@ class Backends:
                 self.log(line)
             building.rename(cached)
             meta.write_text(json.dumps(asdict(report), default=str))
-        report = _report_from(json.loads(meta.read_text()))
-        work = self.workdir / f"work-{size.name}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{work}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(cached, work)
-        db = Database(f"sqlite:///{work}")
-        self._opened.append(db)
-        return BenchDatabase("sqlite", db, size, report, self.today, cached=hit)
+        return hit
 
     def _postgres(self, size: Size) -> BenchDatabase:
         server = self.postgres()
