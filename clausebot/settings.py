@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     retention_inactive_months: int = 24
     retention_proof_months: int = 24
     retention_raw_mail_days: int = 90
+    retention_chat_days: int = 30
 
     log_json: bool = False
     log_level: str = "INFO"

@@ -16,6 +16,7 @@ def policy_from(settings: Settings) -> Policy:
         retention_inactive_months=settings.retention_inactive_months,
         retention_proof_months=settings.retention_proof_months,
         retention_raw_mail_days=settings.retention_raw_mail_days,
+        retention_chat_days=settings.retention_chat_days,
         outbox_max_attempts=settings.outbox_max_attempts,
         agency_name=settings.agency_name,
         agency_email=settings.agency_email,

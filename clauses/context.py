@@ -22,6 +22,7 @@ class Policy:
     retention_inactive_months: int = 24
     retention_proof_months: int = 24
     retention_raw_mail_days: int = 90
+    retention_chat_days: int = 30
     outbox_max_attempts: int = 8
     agency_name: str = "Agence clauses sociales"
     agency_email: str = "clauses@agence.invalid"

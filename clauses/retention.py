@@ -12,7 +12,10 @@ Defaults come from DOMAIN.md ("Personal data") and live in :class:`clauses.conte
   document nobody validated goes 24 months after it was received. The validated criterion (who,
   when) stays: it is what the clause needs;
 * raw e-mails: the stored message is deleted `retention_raw_mail_days` (90) after it was
-  processed; the intake's bookkeeping row (sender, subject, status) stays so nothing is read twice;
+  processed; the intake's bookkeeping row (sender, status, UID, Message-ID) stays so nothing is
+  read twice, but its subject and processing notes (which may quote a candidate) are blanked;
+* chat bookkeeping: processed update ids, conversations abandoned half way and wrong-code
+  counters, deleted `retention_chat_days` (30) after their last use;
 * any document whose `delete_after` date has passed.
 
 `run_purge` selects everything first and acts second, so a dry run reports exactly what a real
@@ -25,10 +28,10 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from clauses import audit
+from clauses import audit, invitation_throttle
 from clauses.actors import Actor
 from clauses.authz import Action, authorize
 from clauses.clock import PARIS
@@ -46,10 +49,13 @@ from storage.models import (
     Candidature,
     CandidatureStatus,
     Channel,
+    ChatUpdate,
     Contract,
+    ConversationState,
     Document,
     Eligibility,
     InboundMail,
+    KeyValue,
     Participant,
 )
 
@@ -73,13 +79,15 @@ class PurgeReport:
     expired_documents: list[int] = field(default_factory=list)
     raw_mails: list[int] = field(default_factory=list)
     """`inbound_mail` rows whose stored raw message was deleted."""
+    chat_bookkeeping: int = 0
+    """Update ids, abandoned conversations and wrong-code counters deleted (a count: no ids)."""
     files_deleted: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return (len(self.rejected_participants) + len(self.refused_candidatures)
                 + len(self.inactive_participants) + len(self.proof_documents)
-                + len(self.expired_documents) + len(self.raw_mails))
+                + len(self.expired_documents) + len(self.raw_mails) + self.chat_bookkeeping)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -89,6 +97,7 @@ class PurgeReport:
             "proof_documents": len(self.proof_documents),
             "expired_documents": len(self.expired_documents),
             "raw_mails": len(self.raw_mails),
+            "chat_bookkeeping": self.chat_bookkeeping,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,6 +126,8 @@ class PurgeReport:
         for ids, label, cutoff in rows:
             shown = ", ".join(f"n° {i}" for i in ids[:20]) + (" …" if len(ids) > 20 else "")
             lines.append(f"- {len(ids)} {label} (avant le {cutoff})" + (f" : {shown}" if ids else ""))
+        lines.append(f"- {self.chat_bookkeeping} trace(s) de conversation {verb} supprimée(s) "
+                     f"(avant le {self.cutoffs['chat']})")
         if not self.total:
             lines.append("Rien à purger.")
         return lines
@@ -131,6 +142,15 @@ def months_before(at: dt.datetime, months: int) -> dt.datetime:
 def _fr(at: dt.datetime | dt.date) -> str:
     day = at.astimezone(PARIS).date() if isinstance(at, dt.datetime) else at
     return day.strftime("%d/%m/%Y")
+
+
+def _chat_bookkeeping(now: dt.datetime, cut: dt.datetime) -> list[tuple[type, ColumnElement[bool]]]:
+    """What the chat keeps only for a while: (table, rows past their retention)."""
+    return [
+        (ChatUpdate, ChatUpdate.received_at < cut),
+        (ConversationState, ConversationState.updated_at < cut),
+        (KeyValue, invitation_throttle.stale_rows(now)),
+    ]
 
 
 def run_purge(ctx: Context, session: Session, *, dry_run: bool,
@@ -148,10 +168,12 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
     inactive_cut = months_before(now, policy.retention_inactive_months)
     proof_cut = months_before(now, policy.retention_proof_months)
     mail_cut = now - dt.timedelta(days=policy.retention_raw_mail_days)
+    chat_cut = now - dt.timedelta(days=policy.retention_chat_days)
     report = PurgeReport(
         dry_run=dry_run, at=now,
         cutoffs={"rejected": _fr(rejected_cut), "inactive": _fr(inactive_cut),
-                 "proof": _fr(proof_cut), "raw_mail": _fr(mail_cut), "today": _fr(today)},
+                 "proof": _fr(proof_cut), "raw_mail": _fr(mail_cut), "today": _fr(today),
+                 "chat": _fr(chat_cut)},
     )
 
     # 1. rejected candidates: every candidature refused long enough ago, nothing else.
@@ -229,6 +251,13 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
     ).all()
     report.raw_mails = [mid for mid, _ in mails]
 
+    # 6. chat bookkeeping: counted, then deleted in bulk (no person is named in the report).
+    chat_rows = _chat_bookkeeping(now, chat_cut)
+    report.chat_bookkeeping = sum(
+        session.scalar(select(func.count()).select_from(model).where(cond)) or 0
+        for model, cond in chat_rows
+    )
+
     if dry_run:
         audit.record(session, actor, "retention.dry_run", "retention", None, **report.counts())
         return report
@@ -258,10 +287,12 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
     if mails:
         session.execute(
             update(InboundMail).where(InboundMail.id.in_(report.raw_mails))
-            .values(raw_document_id=None, purged_at=now),
+            .values(raw_document_id=None, purged_at=now, subject=None, result={}),
             execution_options={"synchronize_session": "fetch"},
         )
         files += delete_documents(ctx, session, [doc for _, doc in mails])
+    for model, cond in chat_rows:
+        session.execute(delete(model).where(cond), execution_options={"synchronize_session": False})
     report.files_deleted = sorted(set(files))
     audit.record(session, actor, "retention.purge", "retention", None, **report.counts())
     session.flush()

@@ -7,16 +7,19 @@ same for every cause that could reveal something.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from sqlalchemy import select
 
 from bot import texts
 from bot.turn import Turn
-from clauses import audit
+from clauses import audit, invitation_throttle
 from clauses.actors import Actor
 from clauses.invitations import InvitationRefused, redeem_invitation, unlink_user
 from storage.models import Company, Donneur, Prescriber, Role, User
+
+log = logging.getLogger(__name__)
 
 _CODE_SHAPE = re.compile(r"^[A-Za-z0-9]{4}[\s-]?[A-Za-z0-9]{4}[\s-]?[A-Za-z0-9]{4}$")
 
@@ -42,14 +45,21 @@ def stranger(t: Turn, text: str | None) -> None:
         t.say(texts.STRANGER)
         return
     inc = t.incoming
+    if invitation_throttle.is_blocked(t.session, t.ctx.clock, inc.user_id):
+        t.say(invitation_throttle.BLOCKED_FR)
+        return
     try:
         with t.session.begin_nested():
             redeemed = redeem_invitation(
                 t.session, t.ctx.clock, code, telegram_user_id=inc.user_id, chat_id=inc.chat_id
             )
     except InvitationRefused as refused:
+        failures = invitation_throttle.record_failure(t.session, t.ctx.clock, inc.user_id)
+        if failures >= invitation_throttle.MAX_FAILURES:
+            log.warning("invitation codes blocked for a chat account after %d failures", failures)
         t.say(refused.message_fr)
         return
+    invitation_throttle.clear(t.session, inc.user_id)
     user = redeemed.user
     audit.record(t.session, Actor.from_user(user, inc.channel), "chat.linked", "user", user.id)
     t.say(welcome(t, user))

@@ -34,6 +34,7 @@ def test_the_documented_retention_defaults_are_the_code_defaults():
         "retention_inactive_months": f"{policy.retention_inactive_months} months",
         "retention_proof_months": f"{policy.retention_proof_months} months",
         "retention_raw_mail_days": f"{policy.retention_raw_mail_days} days",
+        "retention_chat_days": f"{policy.retention_chat_days} days",
     }
     assert set(rows) == set(expected)
     for name, text in expected.items():

@@ -414,9 +414,11 @@ def test_raw_mails_are_purged_n_days_after_processing(ctx, days):
     with ctx.db.session() as s:
         purged, kept = s.get(InboundMail, old_id), s.get(InboundMail, young_id)
         assert purged.raw_document_id is None and purged.purged_at is not None
-        assert (purged.from_address, purged.subject, purged.status) == (
-            "a@b.test", "heures 1", MailStatus.TRAITE)
+        # the bookkeeping that prevents a second reading stays; what may quote a person goes
+        assert (purged.from_address, purged.subject, purged.result, purged.status) == (
+            "a@b.test", None, {}, MailStatus.TRAITE)
         assert kept.raw_document_id is not None and kept.purged_at is None
+        assert kept.subject == "heures 2"
     assert not file_of(ctx, old_sha).exists()
 
 
@@ -470,3 +472,28 @@ def test_generalised_birth_date_edge_cases():
     assert generalised_birth_date(dt.date(1995, 7, 1), [dt.date(2024, 2, 29)]) == dt.date(1995, 3, 1)
     assert generalised_birth_date(dt.date(1996, 3, 1), [dt.date(2023, 2, 28)]) == dt.date(1996, 2, 29)
     assert generalised_birth_date(dt.date(1996, 3, 10), [dt.date(2022, 2, 1)]) == dt.date(1996, 2, 2)
+
+
+def test_chat_bookkeeping_goes_after_its_retention_and_the_dry_run_counts_it(ctx):
+    from storage.models import ChatUpdate, ConversationState
+
+    now = ctx.clock.now()
+    old, young = now - dt.timedelta(days=31), now - dt.timedelta(days=29)
+    with ctx.db.session() as s:
+        s.add_all([ChatUpdate(update_id=1, received_at=old), ChatUpdate(update_id=2, received_at=young)])
+        s.add_all([
+            ConversationState(conversation="candidat", chat_id=5, user_id=5, state="nom",
+                              data={"name": "Dupont Marie"}, updated_at=old),
+            ConversationState(conversation="declarer", chat_id=6, user_id=6, state="heures",
+                              data={}, updated_at=young),
+        ])
+    with ctx.db.session() as s:
+        dry = run_purge(ctx, s, dry_run=True)
+    assert dry.counts()["chat_bookkeeping"] == 2
+    with ctx.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ChatUpdate)) == 2  # a dry run deletes nothing
+        assert run_purge(ctx, s, dry_run=False).chat_bookkeeping == 2
+    with ctx.db.session() as s:
+        assert list(s.scalars(select(ChatUpdate.update_id))) == [2]
+        assert [c.conversation for c in s.scalars(select(ConversationState))] == ["declarer"]
+        assert run_purge(ctx, s, dry_run=False).chat_bookkeeping == 0  # twice does nothing
