@@ -15,6 +15,7 @@ also merged into one row for external readers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -32,6 +33,8 @@ from reports import labels
 Audience = Literal["externe", "interne"]
 AUDIENCES: tuple[str, ...] = ("externe", "interne")
 PROTECTED_STATUS_LABEL = "Autres publics (catégories protégées)"
+SECONDARY_TEXT = "(s)"
+"""Shown instead of a count masked only so that a small one cannot be deduced from the total."""
 
 
 class Fmt(StrEnum):
@@ -155,6 +158,35 @@ class Masker:
             return Cell(None, Fmt.PCT, "–")
         return Cell(Decimal(n) / Decimal(total) if total else None, Fmt.PCT)
 
+    def hidden(self, values: Sequence[int]) -> dict[int, str]:
+        """Which of these counts to mask, and with what text, when they add up to a total
+        that is shown exactly.
+
+        A single small cell next to an exact total can be recovered by subtraction; so when
+        exactly one cell is small, the smallest other non-zero cell is masked too (secondary
+        suppression, INSEE's « s »). Two masked cells only reveal their sum.
+        """
+        if not self.active:
+            return {}
+        out = {i: f"< {self.threshold}" for i, n in enumerate(values) if self.hides(n)}
+        if len(out) == 1:
+            others = [(n, i) for i, n in enumerate(values) if i not in out and n > 0]
+            if others:
+                out[min(others)[1]] = SECONDARY_TEXT
+        return out
+
+    def additive(self, values: Sequence[int], total: int, *, bold: bool = False
+                 ) -> list[tuple[Cell, Cell]]:
+        """(count, share) cells of rows that add up to ``total``, with secondary suppression."""
+        hidden = self.hidden(values)
+        return [
+            (Cell(n, Fmt.INT, hidden[i], bold=bold), Cell(None, Fmt.PCT, "–"))
+            if i in hidden else
+            (Cell(n, Fmt.INT, bold=bold),
+             Cell(Decimal(n) / Decimal(total) if total else None, Fmt.PCT))
+            for i, n in enumerate(values)
+        ]
+
 
 def _h(v: Decimal, **style) -> Cell:
     return Cell(v, Fmt.HOURS, **style)
@@ -225,7 +257,8 @@ def build_view(
     if masker.active:
         footer.append(
             f"Secret statistique : les effectifs de 1 à {small_cell_threshold - 1} sont affichés "
-            f"« < {small_cell_threshold} » ; les totaux sont exacts."
+            f"« < {small_cell_threshold} » ; « {SECONDARY_TEXT} » masque un autre effectif pour "
+            "qu'un petit effectif ne puisse pas se déduire du total ; les totaux sont exacts."
         )
     return ReportView(
         kind=f.kind,
@@ -432,7 +465,8 @@ def _count_table(key: str, title: str, first: str, rows: list[CountRow], total: 
         key=key,
         title=title,
         columns=[Column(first, wrap=True), Column("Personnes", Fmt.INT), Column("Part", Fmt.PCT)],
-        rows=[[_t(r.label), masker.count(r.count), masker.share(r.count, total)] for r in shown],
+        rows=[[_t(r.label), count, share] for r, (count, share)
+              in zip(shown, masker.additive([r.count for r in shown], total), strict=True)],
         total=[_t("Total", bold=True), _n(total, bold=True),
                Cell(Decimal(1) if total else None, Fmt.PCT, bold=True)],
     )
@@ -454,10 +488,11 @@ def _typology_tables(f: BilanFigures, masker: Masker) -> list[Table]:
 
 
 def _contract_types_table(f: BilanFigures, masker: Masker) -> Table:
+    contracts = masker.additive([r.contracts for r in f.contract_types], f.contracts)
     rows = [
-        [_t(r.label), masker.count(r.contracts), masker.count(r.persons), _h(r.counted_hours),
+        [_t(r.label), count, masker.count(r.persons), _h(r.counted_hours),
          _t("oui" if r.durable else "non")]
-        for r in f.contract_types
+        for r, (count, _share) in zip(f.contract_types, contracts, strict=True)
     ]
     return Table(
         key="Types de contrat",
@@ -476,12 +511,17 @@ def _contract_types_table(f: BilanFigures, masker: Masker) -> Table:
 
 def _exits_table(f: BilanFigures, masker: Masker) -> Table:
     rows: list[list[Cell]] = []
-    for category in f.exits:
-        rows.append([_t(category.label, bold=True), masker.count(category.persons, bold=True),
-                     masker.share(category.persons, f.persons_exited)])
-        for s in category.situations:
-            rows.append([_t(s.label, indent=True), masker.count(s.count),
-                         masker.share(s.count, f.persons_exited)])
+    categories = masker.additive([c.persons for c in f.exits], f.persons_exited, bold=True)
+    for category, (count, share) in zip(f.exits, categories, strict=True):
+        rows.append([_t(category.label, bold=True), count, share])
+        # a category's situations add up to the category: the same rule holds inside it
+        situations = masker.additive([s.count for s in category.situations], f.persons_exited)
+        if count.masked:  # shown situations would add up to the masked category
+            situations = [(Cell(c.value, Fmt.INT, c.masked_text or SECONDARY_TEXT)
+                           if c.value else c, Cell(None, Fmt.PCT, "–"))
+                          for c, _ in situations]
+        for s, (s_count, s_share) in zip(category.situations, situations, strict=True):
+            rows.append([_t(s.label, indent=True), s_count, s_share])
     rows.append([_t("Sans sortie sur la période"), _n(f.persons_without_exit),
                  Cell(None, Fmt.PCT)])
     return Table(
