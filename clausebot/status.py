@@ -24,7 +24,8 @@ class Status:
 
 
 def collect_status(ctx: Context) -> Status:
-    with ctx.db.session() as s:
+    # Read-only: `clausebot status` must never hold the write lock of the running service.
+    with ctx.db.read_session() as s:
         boxes = [(m.account, m.folder, m.last_poll_at) for m in s.scalars(select(MailboxState))]
         backlog = {
             (str(ch), str(st)): n

@@ -14,16 +14,18 @@ unique key, like every scheduled sending):
 * the **annual partnership meeting** with each donneur whose convention runs, once per calendar
   year, prompted from 1 February (after the annual bilan) until 30 November.
 
-A meeting of the right kind anywhere in the period's window (or entered before it) satisfies the
-prompt. Computed with one query per kind, whatever the number of markets.
+A meeting of the right kind in the period's window satisfies the prompt; for the SIAE meetings an
+agency-wide one (no market: every SIAE of the territory is invited) counts for every market.
+Computed with one query per kind, whatever the number of markets.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Exists, exists, func, select
 from sqlalchemy.orm import Session
 
 from clauses.alerts import raise_alert
@@ -45,6 +47,9 @@ from storage.models import (
 )
 
 SIAE_MARKETS = (MarketKind.MARCHE_RESERVE, MarketKind.MARCHE_INSERTION)
+AGENCY_WIDE = frozenset({MeetingKind.SIAE_DEBUT, MeetingKind.SIAE_MI_ANNEE,
+                         MeetingKind.SIAE_FIN_ANNEE})
+"""Kinds that may be held for all the SIAE of the territory at once (no market)."""
 START_LEAD = dt.timedelta(days=30)
 START_GRACE = dt.timedelta(days=30)
 
@@ -63,12 +68,21 @@ class MeetingToPlan:
     donneur_name: str | None = None
 
 
-def _utc(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
+def _utc(day: Any) -> Any:
+    if isinstance(day, dt.date):
+        return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
+    return day  # a SQL expression: already a bound of the outer row
 
 
-def _has_meeting(kind: MeetingKind, since: dt.date, until: dt.date, *, market: bool):
-    owner = Meeting.market_id == Market.id if market else Meeting.donneur_id == Donneur.id
+def _has_meeting(kind: MeetingKind, since: Any, until: Any, *, market: bool) -> Exists:
+    """A meeting of ``kind`` for the outer query's market (or donneur) between the two days
+    (dates, or SQL date expressions of the outer row)."""
+    if not market:
+        owner = Meeting.donneur_id == Donneur.id
+    elif kind in AGENCY_WIDE:
+        owner = (Meeting.market_id == Market.id) | Meeting.market_id.is_(None)
+    else:
+        owner = Meeting.market_id == Market.id
     return exists().where(owner, Meeting.kind == kind, Meeting.scheduled_at >= _utc(since),
                           Meeting.scheduled_at < _utc(until + dt.timedelta(days=1)))
 
@@ -83,8 +97,12 @@ def _start_meetings(session: Session, today: dt.date) -> list[MeetingToPlan]:
             Market.status != MarketStatus.CLOS,
             Market.start_date >= today - START_GRACE,
             (opens <= today) | (Market.start_date <= today + START_LEAD),
-            ~exists().where(Meeting.market_id == Market.id, Meeting.kind == kind),
         )
+        if kind in AGENCY_WIDE:  # a collective meeting around the market's start covers it
+            q = q.where(~_has_meeting(kind, today - START_LEAD - START_GRACE,
+                                      today + START_LEAD + START_GRACE, market=True))
+        else:
+            q = q.where(~exists().where(Meeting.market_id == Market.id, Meeting.kind == kind))
         if only_siae:
             q = q.where(Market.kind.in_(SIAE_MARKETS))
         for mid, ref, title, fac, start in session.execute(q.order_by(Market.id)):

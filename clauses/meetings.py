@@ -45,9 +45,9 @@ KIND_WORDS: dict[str, MeetingKind] = {
     "suivi": MeetingKind.SUIVI,
 }
 
-#: Kinds about one market (the others are about a donneur d'ordre).
-MARKET_KINDS = frozenset({MeetingKind.LANCEMENT, MeetingKind.SIAE_DEBUT, MeetingKind.SIAE_MI_ANNEE,
-                          MeetingKind.SIAE_FIN_ANNEE, MeetingKind.SUIVI})
+#: Kinds about one market. The SIAE meetings may be about one reserved market or, without a
+#: market, gather every SIAE of the territory; the partnership meeting is about a donneur.
+MARKET_KINDS = frozenset({MeetingKind.LANCEMENT, MeetingKind.SUIVI})
 
 _WHEN = re.compile(
     r"^\s*(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"
@@ -107,6 +107,24 @@ class MeetingView:
         return f"n° {self.id} : {local:%d/%m/%Y à %H:%M}, {self.label_fr}{about}{who}{where}"
 
 
+def resolve_target(session: Session, text: str) -> tuple[str | None, int | None]:
+    """What a facilitator typed after the type: a market reference, or a donneur's name.
+
+    Returns (market reference, donneur id); unknown text is refused with how to find the name.
+    """
+    text = text.strip()
+    if not text:
+        raise MeetingError("Indiquez la référence du marché ou le nom du donneur d'ordre.")
+    if session.scalar(select(Market.id).where(Market.reference == text)) is not None:
+        return text, None
+    wanted = fold(text)
+    for donneur_id, name in session.execute(select(Donneur.id, Donneur.name)):
+        if fold(name) == wanted:
+            return None, donneur_id
+    raise MeetingError(f"Ni marché ni donneur d'ordre « {text} ». Vérifiez la référence du marché "
+                       "(/marches) ou le nom exact du donneur d'ordre.")
+
+
 def schedule_meeting(
     session: Session,
     clock: Clock,
@@ -121,8 +139,8 @@ def schedule_meeting(
 ) -> Meeting:
     """Record a meeting; the scheduler reminds the invited 7 days and 1 day before.
 
-    A meeting about a market needs its reference; a partnership meeting needs its donneur (or a
-    market, whose donneur it takes). A past date is refused: it would never be reminded and
+    A launch or follow-up meeting needs its market; a partnership meeting needs its donneur (or
+    a market, whose donneur it takes); an SIAE meeting without a market invites every SIAE. A past date is refused: it would never be reminded and
     is most likely a typo in the year.
     """
     authorize(session, actor, Action.ADMIN_WRITE)
@@ -140,6 +158,9 @@ def schedule_meeting(
             raise MeetingError("Une réunion annuelle de partenariat concerne un donneur d'ordre : "
                                "indiquez-le.")
         market = None
+    elif donneur_id is not None and market is None:
+        raise MeetingError(f"Une {MEETING_LABELS_FR[kind]} concerne un marché ou l'ensemble des "
+                           "SIAE, pas un donneur d'ordre : indiquez la référence du marché.")
     if at.tzinfo is None:
         at = at.replace(tzinfo=PARIS)
     if at <= clock.now():

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
@@ -38,7 +39,13 @@ class EngagementProgressView:
 
 
 def done_hours_by_engagement(session: Session, at: dt.date, engagement_filter=None):
-    """Subquery: engagement_id -> counted hours declared for months up to `at`."""
+    """Subquery: engagement_id -> counted hours declared for months up to `at`.
+
+    ``engagement_filter`` is the WHERE clause (on Engagement) of the query the subquery is joined
+    to. Pass it: without it the subquery sums every declaration ever made before the join keeps
+    a few engagements, and SQLite (unlike PostgreSQL) does not push the restriction down, so the
+    cost grows with the whole history (0.05 s -> 0.38 s with 11x the rows).
+    """
     q = (
         select(Contract.engagement_id.label("engagement_id"),
                func.coalesce(func.sum(HourDeclaration.counted_hours), 0).label("done"))
@@ -46,13 +53,23 @@ def done_hours_by_engagement(session: Session, at: dt.date, engagement_filter=No
         .where(HourDeclaration.month <= at)
         .group_by(Contract.engagement_id)
     )
+    if engagement_filter is not None:
+        q = q.where(Contract.engagement_id.in_(
+            select(Engagement.id).where(engagement_filter).correlate(None)
+        ))
     return q.subquery()
 
 
-def progress_rows(ctx: Context, session: Session, where, at: dt.date) -> list[EngagementProgressView]:
-    done = done_hours_by_engagement(session, at)
-    q = (
-        select(Engagement, Lot, Market, Company, func.coalesce(done.c.done, 0))
+def progress_select(session: Session, where, at: dt.date, *columns: Any) -> Select:
+    """``columns`` of the engagements matching ``where``, then their done hours at ``at``.
+
+    Lot, market and company are joined (for the columns and the order: market reference, lot
+    number, company name); the done-hours subquery is restricted by the same ``where``.
+    """
+    done = done_hours_by_engagement(session, at, where)
+    return (
+        select(*columns, func.coalesce(done.c.done, 0))
+        .select_from(Engagement)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
         .join(Company, Company.id == Engagement.company_id)
@@ -60,16 +77,31 @@ def progress_rows(ctx: Context, session: Session, where, at: dt.date) -> list[En
         .where(where)
         .order_by(Market.reference, Lot.number, Company.name)
     )
+
+
+def progress_rows(ctx: Context, session: Session, where, at: dt.date) -> list[EngagementProgressView]:
+    """Progress of the engagements matching ``where`` (a clause on Engagement), by market and lot.
+
+    Columns, not entities: four ORM objects per row cost memory and identity-map work for
+    fields nobody reads.
+    """
+    q = progress_select(
+        session, where, at,
+        Engagement.id, Engagement.hours_owed, Lot.start_date, Lot.end_date, Lot.number, Lot.label,
+        Market.id, Market.reference, Market.title, Market.start_date, Market.end_date,
+        Company.id, Company.name,
+    )
     views = []
-    for eng, lot, market, company, done_hours in session.execute(q):
+    for (eng_id, owed, lot_start, lot_end, lot_number, lot_label, market_id, reference, title,
+         market_start, market_end, company_id, company_name, done_hours) in session.execute(q):
         p = engagement_progress(
-            eng.hours_owed, Decimal(done_hours),
-            lot.start_date or market.start_date, lot.end_date or market.end_date, at, ctx.rulebook,
+            owed, Decimal(done_hours),
+            lot_start or market_start, lot_end or market_end, at, ctx.rulebook,
         )
         views.append(EngagementProgressView(
-            engagement_id=eng.id, market_id=market.id, market_reference=market.reference,
-            market_title=market.title, lot_number=lot.number, lot_label=lot.label,
-            company_id=company.id, company_name=company.name, owed=p.owed, done=p.done,
+            engagement_id=eng_id, market_id=market_id, market_reference=reference,
+            market_title=title, lot_number=lot_number, lot_label=lot_label,
+            company_id=company_id, company_name=company_name, owed=p.owed, done=p.done,
             expected=p.expected, status=p.status.value, status_label=p.status.label_fr,
         ))
     return views

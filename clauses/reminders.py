@@ -279,13 +279,13 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
         return False
     if not change.alerts:
         return True
-    v = change.view
+    c = change  # figures and names come with the change (no per-alert query)
     raise_alert(
-        session, kind=AlertKind.ENTREPRISE_EN_RETARD, facilitator_id=change.facilitator_id,
-        subject_type="engagement", subject_id=change.engagement_id, dedup_key=change.key,
-        message=(f"{v.company_name} est en retard sur le marché {v.market_reference}, lot "
-                 f"{v.lot_number} : {fr_hours(v.done)} réalisées sur {fr_hours(v.owed)} "
-                 f"(attendu fin {fr_month(change.at)} : {fr_hours(v.expected)})."),
+        session, kind=AlertKind.ENTREPRISE_EN_RETARD, facilitator_id=c.facilitator_id,
+        subject_type="engagement", subject_id=c.engagement_id, dedup_key=c.key,
+        message=(f"{c.company_name} est en retard sur le marché {c.market_reference}, lot "
+                 f"{c.lot_number} : {fr_hours(c.done)} réalisées sur {fr_hours(c.owed)} "
+                 f"(attendu fin {fr_month(c.at)} : {fr_hours(c.expected)})."),
     )
     return True
 

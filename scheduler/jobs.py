@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -28,6 +29,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from clauses import due, reminders
+from clauses import meeting_planning as planning
 from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.errors import DomainError
@@ -115,6 +117,21 @@ class _Run:
             with self.ctx.db.session() as session:
                 yield session
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit for the due query, which only reads.
+
+        A read session takes no write lock on SQLite: the due queries of a catch-up can take a
+        while, and the outbox sender must be able to write meanwhile. A dry run reads inside
+        its shared transaction, to see what its earlier items would have written.
+        """
+        if self._shared is not None:
+            with self.unit() as session:
+                yield session
+        else:
+            with self.ctx.db.read_session() as session:
+                yield session
+
     def item(self, label: str, action: Callable[[Session], bool]) -> None:
         """Run one item in its unit; record what it queued; never let it stop the job."""
         queued: list[object] = []
@@ -168,81 +185,86 @@ def rules_for(ctx: Context) -> due.DueRules:
     return due.DueRules.from_policy(ctx.policy)
 
 
+Item = Any
+"""A due item of :mod:`clauses.due` (each has a ``key``)."""
+
+
+def _run_items(run: _Run, items: Sequence[Item], label: Callable[[Item], str],
+               act: Callable[[Session, Item], bool]) -> None:
+    """Record how many are due, then handle each in its own unit (see :meth:`_Run.item`)."""
+    run.result.due = len(items)
+    for item in items:
+        run.item(label(item), lambda s, i=item: act(s, i))
+
+
+def _item_job(
+    find: Callable[[Context, Session, dt.date, due.DueRules], Sequence[Item]],
+    act: Callable[[Context, Session, Item], bool],
+    label: Callable[[Item], str] = lambda item: item.key,
+) -> Callable[[Context, _Run], None]:
+    """The work of a job that is "ask :mod:`clauses.due`, hand each item to :mod:`clauses.reminders`".
+
+    Most jobs are exactly that; one factory keeps their unit handling identical.
+    """
+
+    def work(ctx: Context, run: _Run) -> None:
+        with run.reading() as s:
+            items = find(ctx, s, ctx.clock.today(), rules_for(ctx))
+        _run_items(run, items, label, lambda s, i: act(ctx, s, i))
+
+    return work
+
+
 def _declaration_reminders(ctx: Context, run: _Run) -> None:
-    today = ctx.clock.today()
-    with run.unit() as s:
-        gaps = due.declaration_gaps(s, today, rules_for(ctx))
+    with run.reading() as s:
+        gaps = due.declaration_gaps(s, ctx.clock.today(), rules_for(ctx))
         # Recipients of every company in one pair of queries, not two per reminder.
         recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
-    run.result.due = len(gaps)
-    for gap in gaps:
-        run.item(gap.key, lambda s, g=gap: reminders.send_declaration_reminder(
-            ctx, s, g, recipients=recipients[g.company_id]))
+    _run_items(run, gaps, lambda g: g.key, lambda s, g: reminders.send_declaration_reminder(
+        ctx, s, g, recipients=recipients[g.company_id]))
 
 
-def _lateness(ctx: Context, run: _Run) -> None:
-    with run.unit() as s:
-        changes = due.lateness_changes(ctx, s, ctx.clock.today(), rules_for(ctx))
-    run.result.due = len(changes)
-    for change in changes:
-        run.item(f"engagement {change.engagement_id}",
-                 lambda s, c=change: reminders.apply_lateness(ctx, s, c))
-
-
-def _escalation_deadlines(ctx: Context, run: _Run) -> None:
-    with run.unit() as s:
-        items = due.escalation_deadlines(s, ctx.clock.today(), rules_for(ctx))
-    run.result.due = len(items)
-    for item in items:
-        run.item(item.key, lambda s, i=item: reminders.alert_escalation_deadline(ctx, s, i))
-
-
-def _meetings(ctx: Context, run: _Run) -> None:
-    with run.unit() as s:
-        items = due.meeting_reminders(s, ctx.clock.today(), ctx.clock.now(), rules_for(ctx))
-    run.result.due = len(items)
-    for item in items:
-        run.item(item.key, lambda s, i=item: reminders.send_meeting_reminder(ctx, s, i))
-
-
-def _conventions(ctx: Context, run: _Run) -> None:
-    with run.unit() as s:
-        items = due.convention_renewals(s, ctx.clock.today(), rules_for(ctx))
-    run.result.due = len(items)
-    for item in items:
-        run.item(item.key, lambda s, i=item: reminders.alert_convention_renewal(ctx, s, i))
-
-
-def _market_ends(ctx: Context, run: _Run) -> None:
-    with run.unit() as s:
-        items = due.market_ends(s, ctx.clock.today(), rules_for(ctx))
-    run.result.due = len(items)
-    for item in items:
-        run.item(item.key, lambda s, i=item: reminders.prompt_final_bilan(ctx, s, i))
+_lateness = _item_job(due.lateness_changes, reminders.apply_lateness,
+                      label=lambda change: f"engagement {change.engagement_id}")
+_escalation_deadlines = _item_job(
+    lambda ctx, s, today, rules: due.escalation_deadlines(s, today, rules),
+    reminders.alert_escalation_deadline)
+_meetings = _item_job(
+    lambda ctx, s, today, rules: due.meeting_reminders(s, today, ctx.clock.now(), rules),
+    reminders.send_meeting_reminder)
+_meeting_planning = _item_job(
+    lambda ctx, s, today, rules: (planning.meetings_to_plan(s, today)
+                                  if rules.calendar().is_business_day(today) else []),
+    planning.prompt_meeting_planning)
+_conventions = _item_job(
+    lambda ctx, s, today, rules: due.convention_renewals(s, today, rules),
+    reminders.alert_convention_renewal)
+_market_ends = _item_job(
+    lambda ctx, s, today, rules: due.market_ends(s, today, rules),
+    reminders.prompt_final_bilan)
 
 
 def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | None) -> None:
-    with run.unit() as s:
+    with run.reading() as s:
         items = due.annual_bilans(s, ctx.clock.today(), rules_for(ctx))
-    run.result.due = len(items)
     if renderer is None:
         from scheduler.bilans import render_annual_bilan
 
         renderer = render_annual_bilan
-    for item in items:
-        if item.send:
-            def send(s: Session, i: due.AnnualBilan = item) -> bool:
-                return reminders.send_annual_bilan(ctx, s, i, lambda: renderer(ctx, s, i))
+    render: runtime.BilanRenderer = renderer
 
-            run.item(item.key, send)
-        else:
-            run.item(item.key, lambda s, i=item: reminders.ask_bilan_approval(ctx, s, i))
+    def act(s: Session, item: due.AnnualBilan) -> bool:
+        if item.send:
+            return reminders.send_annual_bilan(ctx, s, item, lambda: render(ctx, s, item))
+        return reminders.ask_bilan_approval(ctx, s, item)
+
+    _run_items(run, items, lambda i: i.key, act)
 
 
 def _outbox_preview(ctx: Context, run: _Run) -> None:
     """What the senders would deliver now (the flush itself is the senders' work)."""
     now = ctx.clock.now()
-    with run.unit() as s:
+    with run.reading() as s:
         rows = list(s.scalars(
             select(OutboxMessage)
             .where(OutboxMessage.status == OutboxStatus.PENDING,
@@ -282,6 +304,8 @@ JOBS: tuple[JobSpec, ...] = (
             "scheduler.jobs:escalation_deadlines", _cron(8, 5)),
     JobSpec("meetings", "Rappels de réunions (lancement, SIAE, partenariat)",
             "scheduler.jobs:meetings", _cron(8, 10)),
+    JobSpec("meeting_planning", "Réunions à planifier (lancement, SIAE, partenariat annuel)",
+            "scheduler.jobs:meeting_planning", _cron(8, 12)),
     JobSpec("conventions", "Renouvellement des conventions (préavis)",
             "scheduler.jobs:conventions", _cron(8, 15)),
     JobSpec("market_ends", "Fins de marché : bilan final à établir",
@@ -301,6 +325,7 @@ _WORK: dict[str, Callable[[Context, _Run], None]] = {
     "declaration_reminders": _declaration_reminders,
     "escalation_deadlines": _escalation_deadlines,
     "meetings": _meetings,
+    "meeting_planning": _meeting_planning,
     "conventions": _conventions,
     "market_ends": _market_ends,
     "outbox": _outbox_preview,
@@ -374,7 +399,7 @@ def _record_run(ctx: Context, result: JobResult) -> None:
 
 
 def last_runs(ctx: Context) -> dict[str, dt.datetime]:
-    with ctx.db.session() as s:
+    with ctx.db.read_session() as s:
         rows = s.execute(select(KeyValue.key, KeyValue.value)
                          .where(KeyValue.key.like(f"{LAST_RUN_PREFIX}%"))).all()
     out: dict[str, dt.datetime] = {}
@@ -393,37 +418,30 @@ def next_runs(ctx: Context, now: dt.datetime | None = None) -> list[tuple[str, d
 # --- the storable entry points (what APScheduler calls) -------------------------------------
 
 
-def _installed(job_id: str) -> JobResult:
-    rt = runtime.current()
-    return run_job(rt.ctx, job_id, renderer=rt.renderer)
+def _entry_point(job_id: str) -> Callable[[], JobResult]:
+    """``scheduler.jobs:<job_id>``: run the job against the installed runtime.
+
+    APScheduler stores jobs by reference, so each must be a module attribute with the job's
+    name; the name and qualified name are set so the reference resolves back to it.
+    """
+
+    def entry() -> JobResult:
+        rt = runtime.current()
+        return run_job(rt.ctx, job_id, renderer=rt.renderer)
+
+    entry.__name__ = entry.__qualname__ = job_id
+    entry.__doc__ = f"Run the {job_id!r} job once now (APScheduler's entry point)."
+    return entry
 
 
-def lateness() -> JobResult:
-    return _installed("lateness")
-
-
-def declaration_reminders() -> JobResult:
-    return _installed("declaration_reminders")
-
-
-def escalation_deadlines() -> JobResult:
-    return _installed("escalation_deadlines")
-
-
-def meetings() -> JobResult:
-    return _installed("meetings")
-
-
-def conventions() -> JobResult:
-    return _installed("conventions")
-
-
-def market_ends() -> JobResult:
-    return _installed("market_ends")
-
-
-def annual_bilans() -> JobResult:
-    return _installed("annual_bilans")
+lateness = _entry_point("lateness")
+declaration_reminders = _entry_point("declaration_reminders")
+escalation_deadlines = _entry_point("escalation_deadlines")
+meetings = _entry_point("meetings")
+meeting_planning = _entry_point("meeting_planning")
+conventions = _entry_point("conventions")
+market_ends = _entry_point("market_ends")
+annual_bilans = _entry_point("annual_bilans")
 
 
 def catch_up() -> list[JobResult]:

@@ -3,6 +3,13 @@
 Sessions are short: one unit of work, one transaction. Callers use `Database.session()` as a
 context manager, which commits on success and rolls back on any exception, so a crash in the
 middle of handling a message never leaves half of it written.
+
+Work that only reads (due queries, status, reports) uses `Database.read_session()` instead. On
+SQLite a write session starts with ``BEGIN IMMEDIATE`` and so holds the database's single write
+lock for its whole length; a long read done that way made the outbox sender fail with "database
+is locked". A read session starts with a deferred ``BEGIN``: under WAL it reads a snapshot and
+never blocks a writer. On PostgreSQL it is a ``READ ONLY`` transaction (readers never block
+writers there anyway; the flag makes a stray write fail loudly).
 """
 
 from __future__ import annotations
@@ -12,8 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+READ_ONLY = "clausebot_read_only"
+"""Execution option marking the connections of read sessions (see :meth:`Database.read_session`)."""
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -33,16 +43,37 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
-        # SELECT-then-INSERT sequences are serialised like on PostgreSQL.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_connection, _record) -> None:
             dbapi_connection.isolation_level = None
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    event.listen(engine, "begin", _server_begin)
+    return engine
+
+
+def _read_only(conn: Connection) -> bool:
+    return bool(conn.get_execution_options().get(READ_ONLY))
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """pysqlite's own transaction handling is switched off, so BEGIN is ours to emit.
+
+    Writers take the write lock up front (IMMEDIATE) so that SELECT-then-INSERT sequences are
+    serialised like on PostgreSQL and a reader never has to upgrade its lock mid-transaction
+    (the SQLITE_BUSY deadlock of two deferred writers). Readers use a deferred BEGIN: under WAL
+    they read a snapshot without taking the write lock, so the outbox sender can write meanwhile.
+    """
+    conn.exec_driver_sql("BEGIN" if _read_only(conn) else "BEGIN IMMEDIATE")
+
+
+def _server_begin(conn: Connection) -> None:
+    """On PostgreSQL the driver begins implicitly; the first statement marks a read session."""
+    if _read_only(conn):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 class Database:
@@ -52,22 +83,52 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool and listeners; its connections carry READ_ONLY, which the begin hooks read.
+        self._read_factory = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        session = self._factory()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def session(self) -> contextlib.AbstractContextManager[Session]:
+        """A unit of work that may write (on SQLite it holds the write lock throughout)."""
+        return _unit(self._factory())
+
+    def read_session(self) -> contextlib.AbstractContextManager[Session]:
+        """A session for work that only reads: no write lock on SQLite, READ ONLY on PostgreSQL.
+
+        Objects loaded stay usable after the block (the transaction ends with a commit, which
+        writes nothing and does not expire them). Pending ORM changes are refused at flush
+        rather than silently discarded; SQLite would otherwise take the write lock
+        mid-transaction, which is exactly what this session exists to avoid.
+        """
+        session = self._read_factory()
+        event.listen(session, "before_flush", _refuse_writes)
+        return _unit(session)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _unit(session: Session) -> Iterator[Session]:
+    """Commit on success, roll back on any exception (even KeyboardInterrupt), always close."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class ReadOnlySessionError(RuntimeError):
+    """An ORM change was flushed in a :meth:`Database.read_session`."""
+
+
+def _refuse_writes(session: Session, _flush_context: object, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySessionError("read_session() is for reads; use session() to write")

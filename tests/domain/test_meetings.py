@@ -147,7 +147,7 @@ def test_the_calendar_asks_for_each_missing_meeting_in_its_period(ctx):
 
 def test_a_prompt_is_one_alert_once_with_how_to_enter_the_meeting(ctx):
     with ctx.db.session() as s:
-        _fac, _d, reserved, _o = _siae_world(s)
+        _fac, _d, _reserved, _o = _siae_world(s)
     at(ctx, dt.date(2026, 6, 1))
     for _ in range(2):
         with ctx.db.session() as s:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from scheduler.jobs import JOBS
 from storage.db import Database
 from storage.instance_lock import InstanceBusy, InstanceLock
 from storage.models import Alert, AlertKind, ServiceEvent
@@ -90,7 +91,7 @@ def test_two_service_processes_started_together_only_one_schedules(db, tmp_path)
     assert ("pid" in l_err) or ("connexion" in l_err)  # says who holds the lock
     assert "Planificateur démarré" not in outs[loser][0]
     assert _started_events(db) == [
-        f"Planificateur démarré (pid {procs[winner].pid}) : 8 tâches, fuseau Europe/Paris."
+        f"Planificateur démarré (pid {procs[winner].pid}) : {len(JOBS)} tâches, fuseau Europe/Paris."
     ]
     assert _late_alerts(db) == 1
 
@@ -106,8 +107,8 @@ def test_a_second_process_with_wait_takes_over_when_the_first_stops(db, tmp_path
     assert "en attente de son arrêt" in err2
     assert "lateness : 0 élément(s) dus" in out2  # the first one already alerted: once
     assert _started_events(db) == [
-        f"Planificateur démarré (pid {first.pid}) : 8 tâches, fuseau Europe/Paris.",
-        f"Planificateur démarré (pid {second.pid}) : 8 tâches, fuseau Europe/Paris.",
+        f"Planificateur démarré (pid {first.pid}) : {len(JOBS)} tâches, fuseau Europe/Paris.",
+        f"Planificateur démarré (pid {second.pid}) : {len(JOBS)} tâches, fuseau Europe/Paris.",
     ]
     with db.session() as s:
         stops = s.scalars(select(ServiceEvent).where(ServiceEvent.message.like("Planificateur arrêté%"))

@@ -80,7 +80,7 @@ MEETING_RECIPIENTS = {"launch": 6, "siae_start": 1, "siae_mid": 1, "siae_end": 1
 ALERTS = {
     AlertKind.DECLARATION_MANQUANTE: len(SECOND),
     AlertKind.ENTREPRISE_EN_RETARD: 4,  # B, C, and D twice (late, recovered, late again)
-    AlertKind.REUNION: 10,
+    AlertKind.REUNION: 10 + 4,  # reminders, and the meetings to plan (see below)
     AlertKind.CONVENTION: 1,
     AlertKind.BILAN_FINAL: 2,
     AlertKind.BILAN_ANNUEL: 2,
@@ -202,6 +202,13 @@ def test_a_year_day_by_day_sends_exactly_the_expected_reminders_once(ctx, clock,
             f"bilan_annuel_approbation:donneur:{ids['metro']}:2025": D(2026, 1, 31),
             f"bilan_annuel:donneur:{ids['oullins']}:2025": D(2026, 2, 2),
             f"escalade_echeance:case:{case_id}:2025-06-04": D(2025, 6, 5),
+            # Meetings nobody entered: 2025-030 starts on 1 March without a launch meeting
+            # (asked 30 days before); the partnership meetings of each running convention's
+            # year, asked from 1 February (2026-02-01 is a Sunday). Oullins has its 2025 one.
+            f"planifier:lancement:market:{ids['m2']}": D(2025, 1, 30),
+            f"planifier:partenariat_annuel:donneur:{ids['metro']}:2025": D(2025, 2, 1),
+            f"planifier:partenariat_annuel:donneur:{ids['metro']}:2026": D(2026, 2, 2),
+            f"planifier:partenariat_annuel:donneur:{ids['oullins']}:2026": D(2026, 2, 2),
         }
         bilans = s.scalars(select(OutboxMessage)
                            .where(OutboxMessage.dedup_key.like("bilan_annuel:%"))).all()
