@@ -16,11 +16,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot import texts
-from bot.flows import candidate, corrections, declare, onboarding, progress, reporting, staff
+from bot.flows import (
+    candidate,
+    corrections,
+    declare,
+    meetings,
+    onboarding,
+    progress,
+    reporting,
+    staff,
+)
 from bot.messages import (
     MAX_INPUT_CHARS,
     Incoming,
@@ -39,11 +50,12 @@ from bot.turn import (
     Command,
     Flow,
     Turn,
+    needs_savepoint,
 )
 from clauses.context import Context
 from clauses.errors import DomainError
 from storage.documents import DocumentRejected
-from storage.models import ChatUpdate, Role, User
+from storage.models import ChatUpdate, Role
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +100,12 @@ COMMANDS: dict[str, Command] = {
         Command("bilan", reporting.cmd_bilan, STAFF | _REFERENT, "Bilan annuel"),
         Command("relances", staff.cmd_relances, STAFF, "Procédures de relance en cours"),
         Command("alertes", staff.cmd_alertes, STAFF, "Alertes à traiter"),
+        Command("reunion", meetings.cmd_reunion, STAFF, "Enregistrer une réunion"),
+        Command("reunions", meetings.cmd_reunions, STAFF, "Réunions à venir"),
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
-           "marchés": "marches"}
+           "marchés": "marches", "réunion": "reunion", "réunions": "reunions"}
 
 FLOWS: dict[str, Flow] = {
     f.name: f
@@ -139,12 +153,9 @@ class ChatCore:
     def wants_file(self, chat_id: int, user_id: int) -> bool:
         """Whether the user's conversation is at a step that takes a file (download it then)."""
         with self.ctx.db.session() as s:
-            linked = s.scalar(
-                select(User.id).where(User.telegram_user_id == user_id, User.active.is_(True))
-            )
+            linked, conv = peek(s, chat_id, user_id, self.ctx.clock.now())
             if linked is None:
                 return False
-            conv = peek(s, chat_id, user_id, self.ctx.clock.now())
         flow = FLOWS.get(conv.flow or "")
         return bool(flow and flow.on_file and conv.step in flow.file_steps)
 
@@ -157,7 +168,9 @@ class ChatCore:
     def handle(self, inc: Incoming) -> Outcome:
         try:
             with self.ctx.db.session() as session:
-                if inc.update_id is not None and not _claim_update(session, inc.update_id, self.ctx):
+                if inc.update_id is None:
+                    _serialise_user(session, inc.user_id)
+                elif not _claim_update(session, inc.update_id, inc.user_id, self.ctx):
                     return Outcome(duplicate=True)
                 return self._handle_in(session, inc)
         except Exception:
@@ -166,16 +179,15 @@ class ChatCore:
                 # Record the id anyway: a replay of a poison update must not fail forever.
                 try:
                     with self.ctx.db.session() as session:
-                        _claim_update(session, inc.update_id, self.ctx)
+                        _claim_update(session, inc.update_id, inc.user_id, self.ctx)
                 except Exception:
                     log.exception("could not record failed update %s", inc.update_id)
             return Outcome(replies=[Reply(texts.INTERNAL_ERROR)])
 
-    def _handle_in(self, session, inc: Incoming) -> Outcome:
+    def _handle_in(self, session: Session, inc: Incoming) -> Outcome:
         now = self.ctx.clock.now()
-        user = session.scalar(
-            select(User).where(User.telegram_user_id == inc.user_id, User.active.is_(True))
-        )
+        store = ConversationStore(session, inc.chat_id, inc.user_id)
+        user, conv = store.load_user(now)
         text = clean_text(inc.text) if inc.text is not None else None
         if user is None:
             t = Turn(self.ctx, session, inc, None, Conversation())
@@ -186,8 +198,6 @@ class ChatCore:
             else:
                 onboarding.stranger(t, text)
             return t.outcome()
-        store = ConversationStore(session, inc.chat_id, inc.user_id)
-        conv = store.load(now)
         t = Turn(self.ctx, session, inc, user, conv)
         if not inc.private:
             t.say(texts.PRIVATE_ONLY)
@@ -210,7 +220,7 @@ class ChatCore:
             if handler is None:
                 t.notify(texts.BAD_BUTTON)
                 return
-            self._guarded(t, lambda: handler(t, parts))
+            self._guarded(t, lambda: handler(t, parts), savepoint=needs_savepoint(handler))
             return
         if inc.file is not None:
             self._on_file(t, inc.file)
@@ -227,7 +237,7 @@ class ChatCore:
             return
         flow = FLOWS.get(t.conv.flow or "")
         if flow is not None:
-            self._guarded(t, lambda: flow.on_text(t, text))
+            self._guarded(t, lambda: flow.on_text(t, text), savepoint=needs_savepoint(flow.on_text))
             return
         self._free_text(t, text)
 
@@ -245,7 +255,8 @@ class ChatCore:
         if t.conv.active and name not in ("aide", "annuler"):
             t.say(texts.ABANDONED.format(what=texts.FLOW_NAMES.get(t.conv.flow or "", t.conv.flow)))
             t.conv.end()
-        self._guarded(t, lambda: command.handler(t, args.strip()))
+        self._guarded(t, lambda: command.handler(t, args.strip()),
+                      savepoint=needs_savepoint(command.handler))
 
     def _free_text(self, t: Turn, text: str) -> None:
         if onboarding.looks_like_code(text):
@@ -276,17 +287,74 @@ class ChatCore:
         self._guarded(t, lambda: on_file(t, file))
 
     @staticmethod
-    def _guarded(t: Turn, action: Callable[[], object]) -> None:
-        """Run a handler in a savepoint: a refusal undoes its writes and is told in French."""
+    def _guarded(t: Turn, action: Callable[[], object], *, savepoint: bool = True) -> None:
+        """Run a handler in a savepoint: a refusal undoes its writes and is told in French.
+
+        Handlers marked :func:`bot.turn.refuses_before_writing` skip the savepoint (two
+        statements of every update): they refuse before writing anything.
+        """
         try:
+            if not savepoint:
+                action()
+                return
             with t.session.begin_nested():
                 action()
         except (DomainError, DocumentRejected) as err:
             t.say(err.message_fr)
 
 
-def _claim_update(session, update_id: int, ctx: Context) -> bool:
-    """Record the update id; False when it was already handled (a replay)."""
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_CLAIMS: dict[str, Executable] = {}
+"""The claim statement of each dialect, built once (bound parameters)."""
+
+_USER_LOCK_CLASS = 0x63686174
+"""First half of the two-int advisory key of a chat user's lock ("chat"); the instance lock
+(storage.instance_lock) uses another class."""
+
+
+def _user_lock_key(user_id: int) -> int:
+    """The platform user id folded into PostgreSQL's int4 (a collision only serialises more)."""
+    return (user_id + 2**31) % 2**32 - 2**31
+
+
+def _claim_statement(dialect: str) -> Executable | None:
+    claim = _CLAIMS.get(dialect)
+    if claim is None and dialect in _INSERTS:
+        table = ChatUpdate.__table__
+        returning = [table.c.update_id]
+        if dialect == "postgresql":
+            returning.append(func.pg_advisory_xact_lock(bindparam("lock_class"),
+                                                        bindparam("lock_key")))
+        claim = _CLAIMS[dialect] = (
+            _INSERTS[dialect](table)
+            .values(update_id=bindparam("update_id"), received_at=bindparam("received_at"))
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(*returning)
+        )
+    return claim
+
+
+def _claim_update(session: Session, update_id: int, user_id: int, ctx: Context) -> bool:
+    """Record the update id; False when it was already handled (a replay).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (both databases have it): a replay
+    inserts, hence returns, no row. On PostgreSQL a concurrent copy of the same update waits
+    for the first one's commit and then inserts nothing, as the primary key wants.
+
+    On PostgreSQL the same statement also takes the user's transaction lock (see
+    :func:`_serialise_user`), so a second update of the user waits here, before any read:
+    its later statements see what the first one committed. (A row lock taken by the later
+    SELECT would not do: in READ COMMITTED, rows joined to the locked one would still come
+    from the snapshot taken before the wait.) SQLite serialises writers with BEGIN IMMEDIATE.
+    """
+    claim = _claim_statement(session.get_bind().dialect.name)
+    if claim is not None:
+        # On the table, not the mapped class: no ORM bookkeeping for a row nobody reads back.
+        found = session.execute(claim, {
+            "update_id": update_id, "received_at": ctx.clock.now(),
+            "lock_class": _USER_LOCK_CLASS, "lock_key": _user_lock_key(user_id),
+        })
+        return found.first() is not None
     if session.get(ChatUpdate, update_id) is not None:
         return False
     try:
@@ -296,3 +364,10 @@ def _claim_update(session, update_id: int, ctx: Context) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def _serialise_user(session: Session, user_id: int) -> None:
+    """Take the user's transaction lock (PostgreSQL), for events without an update id."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_USER_LOCK_CLASS,
+                                                          _user_lock_key(user_id))))

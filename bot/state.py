@@ -9,20 +9,58 @@ changes nothing.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from storage.models import ConversationState
+from storage.models import ConversationState, User
 
 CONVERSATION = "chat"
 """Value of `ConversationState.conversation`: one conversation at a time per user and chat."""
 
 STALE_AFTER = dt.timedelta(days=7)
 """A conversation untouched for longer is forgotten (the user has moved on)."""
+
+REFRESH_AFTER = dt.timedelta(hours=1)
+"""An unchanged state is not written back (one statement saved on /aide, a typo...) unless its
+`updated_at` is older than this, so "untouched" above still means untouched by the user."""
+
+_STATES = ConversationState.__table__
+_USER_AND_STATE = (
+    select(User, _STATES.c.id, _STATES.c.state, _STATES.c.data, _STATES.c.updated_at)
+    .outerjoin(_STATES, and_(
+        _STATES.c.conversation == CONVERSATION,
+        _STATES.c.chat_id == bindparam("chat_id"),
+        _STATES.c.user_id == bindparam("user_id"),
+    ))
+    .where(User.telegram_user_id == bindparam("user_id"), User.active.is_(True))
+)
+"""Built once (bound parameters): building a statement costs more than running this one.
+The state row is read as plain columns and written with the statements below rather than as
+an ORM object: the unit of work's bookkeeping cost more than the UPDATE itself."""
+_USER_AND_STATE_LOCKED = _USER_AND_STATE.with_for_update(of=User, key_share=True)
+_INSERT_STATE = _STATES.insert().values(
+    conversation=CONVERSATION, chat_id=bindparam("chat_id"), user_id=bindparam("user_id"),
+    state=bindparam("state"), data=bindparam("data"), updated_at=bindparam("updated_at"),
+)
+_UPDATE_STATE = _STATES.update().where(_STATES.c.id == bindparam("row_id")).values(
+    state=bindparam("state"), data=bindparam("data"), updated_at=bindparam("updated_at"),
+)
+_DELETE_STATE = _STATES.delete().where(_STATES.c.id == bindparam("row_id"))
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """The state row as read: what `save` compares with to skip an unchanged write."""
+
+    id: int
+    state: str | None
+    data: dict[str, Any] | None
+    updated_at: dt.datetime
 
 
 @dataclass
@@ -59,46 +97,61 @@ class ConversationStore:
         self.session = session
         self.chat_id = chat_id
         self.user_id = user_id
-        self._row: ConversationState | None = None
+        self._row: _Saved | None = None
 
-    def load(self, now: dt.datetime, *, lock: bool = True) -> Conversation:
-        """The conversation in progress; the row is locked so two updates of one user serialise."""
-        q = select(ConversationState).where(
-            ConversationState.conversation == CONVERSATION,
-            ConversationState.chat_id == self.chat_id,
-            ConversationState.user_id == self.user_id,
-        )
-        if lock:
-            q = q.with_for_update()
-        self._row = self.session.scalar(q)
+    def load_user(self, now: dt.datetime, *, lock: bool = True) -> tuple[User | None, Conversation]:
+        """The active linked user and their conversation, in one statement.
+
+        Why one statement: this runs for every update, before anything else. Two updates of
+        one user are serialised before this read (the core's claim takes the user's lock on
+        PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), so the state read here is the
+        one the previous update committed. `lock` also locks the user's row (FOR NO KEY UPDATE:
+        rows that merely reference the user are not blocked), so the account cannot be unlinked
+        or deactivated under a running update.
+        """
+        q = _USER_AND_STATE_LOCKED if lock else _USER_AND_STATE
+        found = self.session.execute(q, {"chat_id": self.chat_id, "user_id": self.user_id}).first()
+        if found is None:
+            return None, Conversation()
+        user, row_id, state, data, updated_at = found
+        self._row = _Saved(row_id, state, data, updated_at) if row_id is not None else None
+        return user, self._conversation(now)
+
+    def _conversation(self, now: dt.datetime) -> Conversation:
         row = self._row
         if row is None or not row.state:
             return Conversation()
         if now - row.updated_at > STALE_AFTER:
             return Conversation(expired=True)
         flow, _, step = row.state.partition(":")
-        return Conversation(flow=flow, step=step or None, data=dict(row.data or {}))
+        # A deep copy: handlers may change nested lists in place, and `save` compares with
+        # the row's value to skip writing an unchanged state.
+        return Conversation(flow=flow, step=step or None, data=copy.deepcopy(dict(row.data or {})))
 
     def save(self, conv: Conversation, now: dt.datetime) -> None:
+        """Write the conversation back: insert, update, delete (ended), or nothing (unchanged)."""
+        row = self._row
         if not conv.active:
-            if self._row is not None:
-                self.session.delete(self._row)
+            if row is not None:
+                self.session.execute(_DELETE_STATE, {"row_id": row.id})
                 self._row = None
             return
-        state = conv.where or ""
-        if self._row is None:
-            self._row = ConversationState(
-                conversation=CONVERSATION, chat_id=self.chat_id, user_id=self.user_id,
-                state=state[:60], data=dict(conv.data), updated_at=now,
-            )
-            self.session.add(self._row)
-        else:
-            self._row.state = state[:60]
-            self._row.data = dict(conv.data)  # a new dict, so SQLAlchemy sees the change
-            self._row.updated_at = now
-        self.session.flush()
+        state = (conv.where or "")[:60]
+        if row is not None and row.state == state and row.data == conv.data \
+                and now - row.updated_at < REFRESH_AFTER:
+            return  # nothing changed: no UPDATE
+        values = {"state": state, "data": copy.deepcopy(conv.data), "updated_at": now}
+        if row is None:
+            self.session.execute(_INSERT_STATE,
+                                 {"chat_id": self.chat_id, "user_id": self.user_id, **values})
+            # Not read back: a second save in one event is not a thing the core does.
+            return
+        self.session.execute(_UPDATE_STATE, {"row_id": row.id, **values})
+        self._row = _Saved(row.id, state, values["data"], now)
 
 
-def peek(session: Session, chat_id: int, user_id: int, now: dt.datetime) -> Conversation:
-    """The conversation without locking (for the backend's "does it expect a file?" check)."""
-    return ConversationStore(session, chat_id, user_id).load(now, lock=False)
+def peek(
+    session: Session, chat_id: int, user_id: int, now: dt.datetime
+) -> tuple[User | None, Conversation]:
+    """The linked user and conversation without locking (for "does it expect a file?")."""
+    return ConversationStore(session, chat_id, user_id).load_user(now, lock=False)

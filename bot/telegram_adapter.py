@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import (
     BadRequest,
@@ -279,16 +280,31 @@ class TelegramBot:
     async def _deliver(self, update: Update, incoming: Incoming, outcome: Outcome) -> None:
         bot = self.application.bot
         query = update.callback_query
+        # Answering the button and removing its keyboard are independent of the reply: they go
+        # out alongside it rather than before it (two round trips saved on every button press).
+        # When a reply rewrites the pressed message itself, the keyboard goes first instead.
+        side: list[Awaitable[object]] = []
         if query is not None:
-            with contextlib.suppress(TelegramError):
-                await query.answer(text=outcome.toast or None)
+            side.append(query.answer(text=outcome.toast or None))
             if outcome.clear_source_keyboard and query.message is not None:
-                with contextlib.suppress(TelegramError):
-                    await bot.edit_message_reply_markup(
-                        chat_id=query.message.chat.id, message_id=query.message.message_id,
-                        reply_markup=None)
-        if outcome.duplicate:
-            return
+                side.append(bot.edit_message_reply_markup(
+                    chat_id=query.message.chat.id, message_id=query.message.message_id,
+                    reply_markup=None))
+        rewrites_source = any(r.replace_source for r in outcome.replies)
+        if rewrites_source or outcome.duplicate:
+            for call in side:
+                await _quietly(call)
+            side = []
+        pending = asyncio.gather(*(_quietly(call) for call in side))
+        try:
+            if not outcome.duplicate:
+                await self._send_replies(incoming, outcome, query)
+        finally:
+            await pending
+
+    async def _send_replies(self, incoming: Incoming, outcome: Outcome,
+                            query: CallbackQuery | None) -> None:
+        bot = self.application.bot
         for n, reply in enumerate(outcome.replies):
             if reply.replace_source and query is not None and query.message is not None:
                 try:
@@ -304,6 +320,7 @@ class TelegramBot:
             await self._send_reply(incoming, n, reply)
 
     async def _send_reply(self, incoming: Incoming, n: int, reply: Reply) -> None:
+        """Send one reply; a transient failure leaves it to the outbox, never lost."""
         chunks = split_long(reply.text)
         for i, chunk in enumerate(chunks):
             buttons = reply.buttons if i == len(chunks) - 1 else None
@@ -325,3 +342,9 @@ class TelegramBot:
         with self.core.ctx.db.session() as s:
             enqueue_chat(s, dedup_key=key, chat_id=incoming.chat_id, text=text, reply_markup=kb)
         self.fallback_queued.set()
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    """A courtesy call (button answer, keyboard removal) whose failure changes nothing."""
+    with contextlib.suppress(TelegramError):
+        await call

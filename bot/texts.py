@@ -92,6 +92,8 @@ HELP = {
         "/bilan <année> <donneur d'ordre> — bilan annuel\n"
         "/relances — procédures de relance en cours\n"
         "/alertes — alertes à traiter\n"
+        "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
+        "/reunions — réunions à venir\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (

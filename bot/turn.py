@@ -11,6 +11,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -36,7 +37,7 @@ class Turn:
         self.toast: str | None = None
         self.clear_source_keyboard = False
         self.cache: dict[str, object] = {}
-        """Per-event memo (e.g. the actor's contracts, read once and audit-logged once)."""
+        """Per-event memo (a value read once per event)."""
 
     # -- answering --------------------------------------------------------------------------
     def say(self, text: str, buttons: Keyboard | None = None, *, replace: bool = False) -> None:
@@ -83,6 +84,28 @@ class Turn:
 TextHandler = Callable[[Turn, str], None]
 FileHandler = Callable[[Turn, IncomingFile], None]
 CallbackHandler = Callable[[Turn, list[str]], None]
+
+H = TypeVar("H", bound=Callable[..., None])
+
+_NO_SAVEPOINT = "_refuses_before_writing"
+
+
+def refuses_before_writing(handler: H) -> H:
+    """Mark a handler whose refusals (DomainError) all come before its first write.
+
+    Why: the core runs every handler in a savepoint so that a refusal undoes what the handler
+    wrote; that is two statements (SAVEPOINT, RELEASE) on every update. A handler that checks
+    first and writes last (or wraps its own writes in their own savepoints, like a declaration)
+    has nothing to undo, so the core skips the savepoint for it. Only mark handlers for which
+    this is true of every path.
+    """
+    setattr(handler, _NO_SAVEPOINT, True)
+    return handler
+
+
+def needs_savepoint(handler: Callable[..., object]) -> bool:
+    """False for handlers marked :func:`refuses_before_writing`."""
+    return not getattr(handler, _NO_SAVEPOINT, False)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from clauses.due import (
 from clauses.errors import DomainError
 from clauses.formatting import fr_date, fr_hours, fr_month
 from clauses.idempotent import insert_once
+from clauses.meetings import MEETING_LABELS_FR
 from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import (
     Alert,
@@ -67,14 +68,6 @@ from storage.models import (
 
 WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
-MEETING_LABELS_FR = {
-    MeetingKind.LANCEMENT: "réunion de lancement",
-    MeetingKind.SIAE_DEBUT: "réunion collective des SIAE (début d'année)",
-    MeetingKind.SIAE_MI_ANNEE: "réunion collective des SIAE (mi-année)",
-    MeetingKind.SIAE_FIN_ANNEE: "réunion collective des SIAE (fin d'année)",
-    MeetingKind.PARTENARIAT_ANNUEL: "réunion annuelle de partenariat",
-    MeetingKind.SUIVI: "réunion de suivi",
-}
 
 
 # --- recipients -----------------------------------------------------------------------------

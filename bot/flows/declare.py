@@ -3,8 +3,15 @@
 The flow fills a small draft (lot, contract, month, work hours, training hours, proof) and
 always asks for the first missing piece (`advance`), so the guided path, the shortcut and a
 correction after an error share one set of steps. Before the proof is asked, the draft goes
-through the domain's own validation in a rolled-back savepoint: an impossible month ("the lot
-ended on 31/03/2025") is reported at once, with the step to redo.
+through the domain's rules (:func:`clauses.contract_lookup.check_declaration`, one read): an
+impossible month ("the lot ended on 31/03/2025") is reported at once, with the step to redo.
+
+Cheap steps (why): the contracts are listed once per flow, when it starts — only those running
+in the months the flow offers, scoped and audit-logged by the domain — and the few fields the
+screens need are kept in the conversation state (`offer`, narrowed as the user chooses). Later
+steps read nothing else: a pressed lot or contract must be one of the ids in `offer` (a tampered
+button is refused like a missing one), and the final write is authorised again by
+`record_declaration`. So a step costs the update claim and the state, whatever the company's size.
 
 Nothing twice: the confirmation carries a token; the declaration's idempotency key is built
 from it, so a second tap, a replayed update or a restart between tap and answer records once.
@@ -12,6 +19,8 @@ from it, so a second tap, a replayed update or a restart between tap and answer 
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -20,7 +29,6 @@ from bot import texts
 from bot.flows.common import (
     CANCEL,
     chunks,
-    dry_run,
     in_step,
     iso_month,
     read_hours,
@@ -28,10 +36,11 @@ from bot.flows.common import (
 )
 from bot.messages import IncomingFile
 from bot.shortcut import fold, name_matches, parse_shortcut
-from bot.turn import Flow, Turn
+from bot.turn import Flow, Turn, refuses_before_writing
 from clauses.authz import NotAllowed
+from clauses.contract_lookup import DeclarableContract, check_declaration, declarable_contracts
 from clauses.counting import add_months, month_start
-from clauses.declarations import ContractView, contracts_for_actor, record_declaration
+from clauses.declarations import record_declaration
 from clauses.errors import (
     DomainError,
     DuplicateDeclarationError,
@@ -56,18 +65,27 @@ HOURS_ERRORS = (NegativeHoursError, HoursPrecisionError, HoursAboveMaximumError)
 # --- entry points ------------------------------------------------------------------------------
 
 
+@refuses_before_writing
 def cmd_declarer(t: Turn, args: str) -> None:
     if args.strip() and try_shortcut(t, args):
         return
-    views = _all_views(t)
+    previous, before = offered_months(t)
+    views = declarable_contracts(t.session, t.need_actor(), before, previous)
     if not views:
         t.say(
-            "Aucun contrat de salarié en insertion n'est enregistré pour votre entreprise. "
+            f"Aucun contrat de salarié en insertion en cours en {fr_month(before)} ou "
+            f"{fr_month(previous)} n'est enregistré pour votre entreprise. "
             "Contactez votre facilitateur·rice pour le faire enregistrer."
         )
         return
-    t.conv.start(FLOW, "lot", token=t.new_token())
+    t.conv.start(FLOW, "lot", token=t.new_token(), offer=_offer(views))
     advance(t)
+
+
+def offered_months(t: Turn) -> tuple[dt.date, dt.date]:
+    """(last month, the month before): the months the flow proposes, and lists contracts for."""
+    previous = add_months(month_start(t.today), -1)
+    return previous, add_months(previous, -1)
 
 
 def try_shortcut(t: Turn, text: str) -> bool:
@@ -75,7 +93,11 @@ def try_shortcut(t: Turn, text: str) -> bool:
     draft = parse_shortcut(text, t.today)
     if draft is None:
         return False
-    views = contracts_for_actor(t.session, t.need_actor(), draft.month)
+    if draft.month is not None:
+        views = declarable_contracts(t.session, t.need_actor(), draft.month)
+    else:  # the month will be asked among the offered ones
+        previous, before = offered_months(t)
+        views = declarable_contracts(t.session, t.need_actor(), before, previous)
     matches = [
         v for v in views
         if name_matches(draft.names, v.participant_name)
@@ -96,6 +118,7 @@ def try_shortcut(t: Turn, text: str) -> bool:
         "training": str(draft.training_hours or Decimal(0)),
         "proof_done": True,
         "shortcut": True,
+        "offer": _offer(matches),
     }
     if draft.month is not None:
         data["month"] = draft.month.isoformat()
@@ -104,8 +127,6 @@ def try_shortcut(t: Turn, text: str) -> bool:
         data["lot_id"] = matches[0].lot_id
     if len(matches) == 1:
         data["contract_id"] = matches[0].contract_id
-    else:
-        data["choices"] = [v.contract_id for v in matches]
     t.conv.start(FLOW, "contract", **data)
     if len(matches) > 1:
         t.say("Plusieurs contrats correspondent à votre message.")
@@ -116,18 +137,35 @@ def try_shortcut(t: Turn, text: str) -> bool:
 # --- the steps ------------------------------------------------------------------------------
 
 
-def _all_views(t: Turn) -> list[ContractView]:
-    if "contracts" not in t.cache:
-        t.cache["contracts"] = contracts_for_actor(t.session, t.need_actor())
-    return t.cache["contracts"]  # type: ignore[return-value]
+def _offer(views: list[DeclarableContract]) -> list[list]:
+    """The rows kept in the state: what the buttons can show (MAX_BUTTONS lots, MAX_BUTTONS
+    persons a lot), so the state stays small however large the company."""
+    per_lot: dict[int, int] = {}
+    kept = []
+    for v in views:
+        if v.lot_id not in per_lot and len(per_lot) >= MAX_BUTTONS:
+            continue
+        if per_lot.get(v.lot_id, 0) >= MAX_BUTTONS:
+            continue
+        per_lot[v.lot_id] = per_lot.get(v.lot_id, 0) + 1
+        kept.append(v.to_state())
+    return kept
 
 
-def _views(t: Turn) -> list[ContractView]:
-    views = _all_views(t)
-    choices = t.conv.data.get("choices")
-    if choices:
-        views = [v for v in views if v.contract_id in choices]
-    return views
+def _views(t: Turn) -> list[DeclarableContract]:
+    """The contracts still on offer in this flow (from the state: no query)."""
+    d = t.conv.data
+    if "offer" not in d:  # a flow saved before the offer was kept in the state: list once
+        previous, before = offered_months(t)
+        choices = d.pop("choices", None)
+        views = declarable_contracts(t.session, t.need_actor(), before, previous)
+        d["offer"] = _offer([v for v in views if not choices or v.contract_id in choices])
+    return [DeclarableContract.from_state(row) for row in d["offer"]]
+
+
+def _narrow(t: Turn, keep: Callable[[DeclarableContract], bool]) -> None:
+    """Keep in the state only the offered contracts the user's choice leaves open."""
+    t.conv.data["offer"] = [v.to_state() for v in _views(t) if keep(v)]
 
 
 def advance(t: Turn) -> None:
@@ -169,7 +207,7 @@ def advance(t: Turn) -> None:
 
 def _ask_lot(t: Turn) -> None:
     views = _views(t)
-    lots: dict[int, ContractView] = {}
+    lots: dict[int, DeclarableContract] = {}
     for v in views:
         lots.setdefault(v.lot_id, v)
     if len(lots) == 1:
@@ -193,6 +231,7 @@ def _ask_contract(t: Turn) -> None:
         return
     if len(views) == 1:
         t.conv.data["contract_id"] = views[0].contract_id
+        _narrow(t, lambda v: v.contract_id == views[0].contract_id)
         advance(t)
         return
     t.conv.goto("contract")
@@ -206,8 +245,7 @@ def _ask_contract(t: Turn) -> None:
 
 def _ask_month(t: Turn) -> None:
     t.conv.goto("month")
-    previous = add_months(month_start(t.today), -1)
-    before = add_months(previous, -1)
+    previous, before = offered_months(t)
     t.say(
         f"{_who(t)}. Pour quel mois ? (le mois précédent, {fr_month(previous)}, par défaut ; "
         "vous pouvez aussi écrire le mois, par exemple « 03/2025 »)",
@@ -224,9 +262,9 @@ def _who(t: Turn) -> str:
     return f"{v.participant_name}, marché {v.market_reference} lot {v.lot_number}" if v else "?"
 
 
-def _view(t: Turn) -> ContractView | None:
+def _view(t: Turn) -> DeclarableContract | None:
     cid = t.conv.data.get("contract_id")
-    return next((v for v in _all_views(t) if v.contract_id == cid), None)
+    return next((v for v in _views(t) if v.contract_id == cid), None)
 
 
 def summary(t: Turn) -> str:
@@ -250,28 +288,31 @@ def summary(t: Turn) -> str:
     return "\n".join(lines)
 
 
-def _record(t: Turn, *, dry: bool):
+def _record(t: Turn):
     d = t.conv.data
-    kwargs = dict(
-        contract_id=int(d["contract_id"]),
-        month=iso_month(d["month"]),
-        work_hours=Decimal(d["work"]),
-        training_hours=Decimal(d["training"]),
-        source=t.incoming.channel,
-        idempotency_key=t.idempotency_key(d["token"]),
-        proof_document_id=d.get("proof_id"),
-    )
-    if dry:
-        with dry_run(t):
-            return record_declaration(t.ctx, t.session, t.need_actor(), **kwargs)
     with t.session.begin_nested():  # a refusal leaves nothing half-written
-        return record_declaration(t.ctx, t.session, t.need_actor(), **kwargs)
+        return record_declaration(
+            t.ctx, t.session, t.need_actor(),
+            contract_id=int(d["contract_id"]),
+            month=iso_month(d["month"]),
+            work_hours=Decimal(d["work"]),
+            training_hours=Decimal(d["training"]),
+            source=t.incoming.channel,
+            idempotency_key=t.idempotency_key(d["token"]),
+            proof_document_id=d.get("proof_id"),
+        )
 
 
 def _check(t: Turn) -> bool:
-    """Validate the draft with the domain; on refusal, say why and reopen the step to redo."""
+    """Validate the draft with the domain's rules (one read, nothing written); on refusal,
+    say why and reopen the step to redo. `record_declaration` checks again at the write."""
+    d = t.conv.data
     try:
-        _record(t, dry=True)
+        check_declaration(
+            t.ctx, t.session, t.need_actor(),
+            contract_id=int(d["contract_id"]), month=iso_month(d["month"]),
+            work_hours=Decimal(d["work"]), training_hours=Decimal(d["training"]),
+        )
     except DomainError as err:
         _reopen_after(t, err)
         return False
@@ -307,6 +348,7 @@ def _reopen_after(t: Turn, err: DomainError) -> None:
 # --- inputs ----------------------------------------------------------------------------------
 
 
+@refuses_before_writing
 def on_text(t: Turn, text: str) -> None:
     d = t.conv.data
     step = t.conv.step
@@ -335,8 +377,14 @@ def on_file(t: Turn, file: IncomingFile) -> None:
     advance(t)
 
 
+@refuses_before_writing
 def on_callback(t: Turn, parts: list[str]) -> None:
-    """d:lot:<id>, d:ct:<id>, d:m:<YYYY-MM>, d:skip, d:ok:<token>."""
+    """d:lot:<id>, d:ct:<id>, d:m:<YYYY-MM>, d:skip, d:ok:<token>.
+
+    Ids are checked against the contracts offered in this flow (kept in the state), so a
+    tampered button is refused, without a query and without saying whether the id exists.
+    The declaration writes in its own savepoint (`_record`): nothing else here writes.
+    """
     verb = parts[0] if parts else ""
     arg = parts[1] if len(parts) > 1 else ""
     if verb == "ok":
@@ -354,11 +402,13 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         if not arg.isdigit() or int(arg) not in {v.lot_id for v in _views(t)}:
             raise NotAllowed()
         d["lot_id"] = int(arg)
+        _narrow(t, lambda v: v.lot_id == d["lot_id"])
     elif verb == "ct":
         allowed = {v.contract_id for v in _views(t) if v.lot_id == d.get("lot_id")}
         if not arg.isdigit() or int(arg) not in allowed:
             raise NotAllowed()
         d["contract_id"] = int(arg)
+        _narrow(t, lambda v: v.contract_id == d["contract_id"])
     elif verb == "m":
         d["month"] = parse_month(arg).isoformat()
     elif verb == "skip":
@@ -378,7 +428,7 @@ def _confirm(t: Turn, token: str) -> None:
         return
     t.clear_source_keyboard = True
     try:
-        outcome = _record(t, dry=False)
+        outcome = _record(t)
     except DomainError as err:
         _reopen_after(t, err)
         return

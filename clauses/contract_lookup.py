@@ -1,0 +1,149 @@
+"""Cheap reads for guided declarations: the contracts open in given months, and a pre-check.
+
+Why a separate module: the chat's /declarer flow used to list *every* contract of the company
+(full ORM rows, audit-logged) at every step, and to validate the draft by running
+:func:`clauses.declarations.record_declaration` in a rolled-back savepoint (about ten
+statements). Both were most of the cost of a chat update. Here:
+
+* :func:`declarable_contracts` lists, in one statement, only the contracts running in the months
+  the flow offers, with just the fields a chat screen shows, and writes one audit row (RGPD:
+  reading personal data is logged) — the caller does it once per flow and keeps the result;
+* :func:`check_declaration` evaluates the same rules as ``record_declaration`` on one read
+  (contract, lot and market dates, eligibility, existing declaration), scoped by the actor's
+  rights, writing nothing. It is advice for the user before the summary; the authoritative
+  check remains ``record_declaration`` at the final write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from clauses import audit
+from clauses.actors import Actor
+from clauses.authz import Action, NotAllowed, scope_contracts
+from clauses.context import Context
+from clauses.counting import add_months, month_start
+from clauses.declaration_rules import (
+    DeclarationContext,
+    DeclarationDraft,
+    DeclarationWarning,
+    validate_declaration,
+)
+from storage.models import (
+    Contract,
+    Eligibility,
+    Engagement,
+    HourDeclaration,
+    Lot,
+    Market,
+    Participant,
+)
+
+
+@dataclass(frozen=True)
+class DeclarableContract:
+    """What a chat screen shows of a contract (kept in the conversation state, so small)."""
+
+    contract_id: int
+    lot_id: int
+    lot_number: int
+    lot_label: str
+    market_reference: str
+    participant_name: str
+
+    def to_state(self) -> list:
+        """A JSON-friendly row for `conversation_states.data`."""
+        return [self.contract_id, self.lot_id, self.lot_number, self.lot_label,
+                self.market_reference, self.participant_name]
+
+    @classmethod
+    def from_state(cls, row: list) -> DeclarableContract:
+        cid, lot_id, number, label, reference, name = row
+        return cls(int(cid), int(lot_id), int(number), str(label), str(reference), str(name))
+
+
+def declarable_contracts(
+    session: Session, actor: Actor, first_month: dt.date, last_month: dt.date | None = None
+) -> list[DeclarableContract]:
+    """Contracts the actor may declare for that run during [first_month, last_month].
+
+    One SELECT of plain columns (no ORM entities), scoped by the actor's write rights, ordered
+    like the chat shows them; one audit row for the whole listing.
+    """
+    first = month_start(first_month)
+    after = add_months(month_start(last_month or first_month), 1)
+    q = (
+        select(Contract.id, Lot.id, Lot.number, Lot.label, Market.reference,
+               Participant.last_name, Participant.first_name)
+        .join(Participant, Participant.id == Contract.participant_id)
+        .join(Engagement, Engagement.id == Contract.engagement_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(
+            scope_contracts(actor, Action.DECLARATION_WRITE),
+            Participant.anonymised_at.is_(None),
+            Contract.start_date < after,
+            Contract.end_date.is_(None) | (Contract.end_date >= first),
+        )
+        .order_by(Market.reference, Lot.number, Participant.last_name, Contract.id)
+    )
+    rows = [
+        DeclarableContract(cid, lot_id, number, label, reference, f"{last.upper()} {first_name}")
+        for cid, lot_id, number, label, reference, last, first_name in session.execute(q)
+    ]
+    audit.record(session, actor, "contracts.list", "company", actor.company_id, count=len(rows),
+                 months=f"{first:%Y-%m}/{add_months(after, -1):%Y-%m}")
+    return rows
+
+
+def check_declaration(
+    ctx: Context,
+    session: Session,
+    actor: Actor,
+    *,
+    contract_id: int,
+    month: dt.date,
+    work_hours: Decimal,
+    training_hours: Decimal = Decimal(0),
+) -> tuple[DeclarationWarning, ...]:
+    """Raise the DomainError ``record_declaration`` would raise for this draft; write nothing.
+
+    One SELECT: the contract's type and dates, its lot's and market's dates, whether the
+    participant's eligibility is validated and whether the month is already declared — the
+    inputs of :func:`clauses.declaration_rules.validate_declaration`. A contract outside the
+    actor's scope is refused exactly like a missing one (NotAllowed).
+    """
+    month = month_start(month)
+    validated = exists().where(
+        Eligibility.participant_id == Contract.participant_id,
+        Eligibility.validated_at.is_not(None),
+        Eligibility.revoked_at.is_(None),
+    )
+    declared = exists().where(
+        HourDeclaration.contract_id == Contract.id, HourDeclaration.month == month
+    )
+    row = session.execute(
+        select(Contract.contract_type, Contract.start_date, Contract.end_date,
+               Lot.start_date, Lot.end_date, Market.start_date, Market.end_date,
+               validated.label("validated"), declared.label("declared"))
+        .join(Engagement, Engagement.id == Contract.engagement_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(Contract.id == contract_id, scope_contracts(actor, Action.DECLARATION_WRITE))
+    ).first()
+    if row is None:
+        raise NotAllowed()
+    kind, c_start, c_end, l_start, l_end, m_start, m_end, is_validated, is_declared = row
+    draft = DeclarationDraft(month=month, work_hours=Decimal(work_hours),
+                             training_hours=Decimal(training_hours), contract_type=kind)
+    context = DeclarationContext(
+        today=ctx.clock.today(), contract_start=c_start, contract_end=c_end,
+        lot_start=l_start, lot_end=l_end, market_start=m_start, market_end=m_end,
+        participant_validated=bool(is_validated), declaration_exists=bool(is_declared),
+    )
+    return validate_declaration(draft, context, ctx.rulebook)

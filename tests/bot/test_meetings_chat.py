@@ -1,0 +1,56 @@
+"""/reunion and /reunions: a facilitator records meetings in one line; others cannot."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.console import ConsoleChat
+from storage.models import AuditEntry, Meeting, MeetingKind
+from tests.bot.conftest import link_user
+
+
+def test_a_facilitator_records_lists_and_cancels_meetings(ctx, world, core):
+    link_user(ctx, world["facilitator"], -501)
+    chat = ConsoleChat(core, account=501)
+    done = chat.send("/reunion lancement 2025-017 03/07/2025 14h30 Mairie d'Oullins")[-1].text
+    assert "Réunion de lancement enregistrée" in done and "03/07/2025 à 14:30" in done
+    done = chat.send("/reunion partenariat Ville d'Oullins 05/09/2025 10h")[-1].text
+    assert "Réunion annuelle de partenariat enregistrée" in done
+    done = chat.send("/reunion siae-fin 09/12/2025 à 9h")[-1].text  # every SIAE, no market
+    assert "fin d'année" in done
+
+    listed = chat.send("/reunions")[-1].text
+    assert listed.index("03/07/2025") < listed.index("05/09/2025") < listed.index("09/12/2025")
+    assert "Mairie d'Oullins" in listed
+    with ctx.db.session() as s:
+        meetings = {m.kind: m for m in s.scalars(select(Meeting))}
+        assert meetings[MeetingKind.PARTENARIAT_ANNUEL].donneur_id == world["donneur"]
+        assert meetings[MeetingKind.SIAE_FIN_ANNEE].market_id is None
+        launch = meetings[MeetingKind.LANCEMENT].id
+        assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "meeting.schedule"))
+    assert "supprimée" in chat.send(f"/reunion annuler {launch}")[-1].text
+    assert "03/07/2025" not in chat.send("/reunions")[-1].text
+
+
+def test_mistakes_get_what_to_fix(ctx, world, core):
+    link_user(ctx, world["facilitator"], -502)
+    chat = ConsoleChat(core, account=502)
+    assert "Exemples" in chat.send("/reunion")[-1].text
+    assert "Type de réunion inconnu" in chat.send("/reunion apero 2025-017 03/07/2025")[-1].text
+    assert "Ni marché ni donneur" in chat.send("/reunion lancement 1999-404 03/07/2025")[-1].text
+    assert "est passée" in chat.send("/reunion lancement 2025-017 03/01/2025")[-1].text
+    assert "la date" in chat.send("/reunion lancement 2025-017 demain")[-1].text
+    assert "numéro" in chat.send("/reunion annuler douze")[-1].text
+    with ctx.db.session() as s:
+        assert s.scalar(select(Meeting.id)) is None
+
+
+def test_companies_and_referents_do_not_have_the_command(ctx, world, core):
+    link_user(ctx, world["company_user"], -503)
+    link_user(ctx, world["referent_user"], -504)
+    for account in (503, 504):
+        reply = ConsoleChat(core, account=account).send(
+            "/reunion lancement 2025-017 03/07/2025")[-1].text
+        assert "enregistrée" not in reply
+    with ctx.db.session() as s:
+        assert s.scalar(select(Meeting.id)) is None
