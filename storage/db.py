@@ -34,6 +34,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # SQLite's built-in lower()/upper() only fold ASCII: "ÉRIC" would never match "éric", and a
+    # participant named Éric could not be found from a spreadsheet or the chat. Python's are
+    # Unicode-aware, as PostgreSQL's are. (No index is built on these functions.)
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+    dbapi_connection.create_function("upper", 1, _unicode_upper, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _unicode_upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -89,6 +89,8 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
     if not ids:
         return result
     now = ctx.clock.now()
+    # first, while the names are still there to be recognised in what quotes them
+    result.alerts_scrubbed, result.messages_scrubbed = scrub_messages(session, ids)
     refs = _reference_dates(session, ids)
     for p in people:
         p.birth_date = generalised_birth_date(
@@ -108,7 +110,6 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
         .values(message=None, refusal_reason=None),
         execution_options={"synchronize_session": "fetch"},
     ).rowcount
-    result.alerts_scrubbed, result.messages_scrubbed = scrub_messages(session, ids)
     session.add_all(
         participant_audit_row(actor, "participant.anonymise", pid, reason=reason) for pid in ids
     )

@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Alert, Candidature, OutboxMessage, OutboxStatus
+from storage.models import (
+    Alert,
+    Candidature,
+    Contract,
+    ConversationState,
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+)
 
 REDACTED_FR = "[contenu retiré : données personnelles anonymisées ou effacées (RGPD)]"
 CANCELLED_FR = "annulé : données personnelles effacées (RGPD)"
@@ -42,11 +50,49 @@ def quoting_messages(session: Session, participant_ids: Sequence[int]) -> tuple[
     return alert_ids, outbox_ids
 
 
+def _mentions(data: object, names: set[str], contract_ids: set[int]) -> bool:
+    """Does a conversation's saved data name one of these persons or offer one of their
+    contracts? (Chat flows keep `[contract id, ..., "DUPONT Marie"]` rows and chosen ids.)"""
+    if isinstance(data, dict):
+        if data.get("contract_id") in contract_ids:
+            return True
+        return any(_mentions(v, names, contract_ids) for v in data.values())
+    if isinstance(data, list):
+        if data and isinstance(data[0], int) and data[0] in contract_ids:
+            return True
+        return any(_mentions(v, names, contract_ids) for v in data)
+    return isinstance(data, str) and any(n in data.casefold() for n in names)
+
+
+def scrub_conversations(session: Session, participant_ids: Sequence[int]) -> int:
+    """Drop the chat conversations in progress that hold these persons' names (the user
+    starts the flow again); returns how many. Must run before the names are overwritten.
+
+    Conversation states are one row per chat user at most, so reading them all is cheap.
+    """
+    if not participant_ids:
+        return 0
+    ids = list(participant_ids)
+    names = {f"{last} {first}".casefold()
+             for last, first in session.execute(
+                 select(Participant.last_name, Participant.first_name)
+                 .where(Participant.id.in_(ids)))}
+    contract_ids = set(session.scalars(select(Contract.id).where(Contract.participant_id.in_(ids))))
+    stale = [cid for cid, data in session.execute(select(ConversationState.id, ConversationState.data))
+             if _mentions(data, names, contract_ids)]
+    if stale:
+        session.execute(delete(ConversationState).where(ConversationState.id.in_(stale)),
+                        execution_options={"synchronize_session": "fetch"})
+    return len(stale)
+
+
 def scrub_messages(session: Session, participant_ids: Sequence[int]) -> tuple[int, int]:
     """Blank the alerts and outbox messages that quote these persons; (alerts, messages).
 
-    Pending messages are cancelled rather than sent blank.
+    Pending messages are cancelled rather than sent blank; chat conversations in progress that
+    hold their names are dropped.
     """
+    scrub_conversations(session, participant_ids)
     alert_ids, outbox_ids = quoting_messages(session, participant_ids)
     if alert_ids:
         session.execute(

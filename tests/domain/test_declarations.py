@@ -110,3 +110,15 @@ def test_unvalidated_participant_is_refused(ctx):
                                month=dt.date(2025, 3, 1), work_hours=Decimal(10),
                                source=Channel.TELEGRAM)
         assert "valid" in err.value.message_fr.lower()
+
+
+def test_names_with_accented_capitals_are_found_whatever_the_case_typed(ctx):
+    """SQLite's own lower() folds ASCII only; the database layer makes it Unicode-aware."""
+    with ctx.db.session() as s:
+        t = f.territory(s)
+        eric = f.participant(s, "ÉTIENNE", "Éric", validated_by=t["facilitator"])
+        k = f.contract(s, eric, t["engagement"])
+        for last, first in (("étienne", "éric"), ("Étienne", "ÉRIC"), ("ÉTIENNE", None)):
+            found = find_contract(s, _company_actor(t), participant_last_name=last,
+                                  participant_first_name=first)
+            assert found.contract_id == k.id, (last, first)

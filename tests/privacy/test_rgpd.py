@@ -241,3 +241,29 @@ def test_matrix_markdown_has_one_row_per_action_and_one_column_per_role():
     assert row.split("|")[2].strip() == "tout"  # admin
     assert all(cell.strip() == "—" for cell in row.split("|")[3:-1])
     assert len(MATRIX) == len(Action)
+
+
+def test_anonymisation_drops_chat_conversations_that_hold_the_person(ctx):
+    from clauses.rgpd import anonymise_participants
+    from storage.models import ConversationState
+
+    with ctx.db.session() as s:
+        t = f.territory(s)
+        other = f.participant(s, "Martin", "Paul", validated_by=t["facilitator"])
+        other_contract = f.contract(s, other, t["engagement"])
+        pid, cid = t["participant"].id, t["contract"].id
+        s.add_all([
+            ConversationState(conversation="c1", chat_id=1, user_id=1, state="contract",
+                              data={"offer": [[cid, 1, 2, "Lot 2", "2025-017", "DUPONT Marie"]]}),
+            ConversationState(conversation="c2", chat_id=2, user_id=2, state="hours",
+                              data={"contract_id": cid}),
+            ConversationState(conversation="c3", chat_id=3, user_id=3, state="name",
+                              data={"typed": "Candidat : Dupont Marie, CV joint"}),
+            ConversationState(conversation="c4", chat_id=4, user_id=4, state="contract",
+                              data={"offer": [[other_contract.id, 1, 2, "Lot 2", "2025-017",
+                                               "MARTIN Paul"]]}),
+        ])
+    with ctx.db.session() as s:
+        anonymise_participants(ctx, s, ADMIN, [pid], reason="test")
+    with ctx.db.session() as s:
+        assert [c.conversation for c in s.scalars(select(ConversationState))] == ["c4"]
