@@ -10,6 +10,7 @@ a market, and the territory bilan, so the four reports always agree with each ot
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clauses.bilan import queries as q
-from clauses.bilan import rules
+from clauses.bilan import rollup, rules
 from clauses.bilan.errors import InvalidPeriodError, UnknownDonneurError, UnknownMarketError
 from clauses.bilan.figures import (
     AGE_BANDS,
@@ -27,12 +28,10 @@ from clauses.bilan.figures import (
     CompanyLine,
     ContractTypeRow,
     CountRow,
-    DonneurLine,
     EngagementLine,
     ExitCategoryRow,
     MarketCounts,
     MeansRow,
-    MonthHours,
     Note,
     Period,
     RelationStatus,
@@ -113,19 +112,25 @@ def _figures(
     donneur: tuple[int, str] | None = None,
     market: tuple[int, str, str] | None = None,
 ) -> BilanFigures:
-    counts = q.market_counts(session, scope)
-    totals = q.totals(session, scope)
-    months = q.hours_by_month(session, scope)
-    typo = q.typology(session, scope)
-    ctypes = q.contract_types(session, scope)
-    exit_counts = q.exits(session, scope)
-    eng_rows = q.engagement_rows(session, scope)
-    company_persons = q.persons_by_company(session, scope)
+    # Two statements read the declarations (engagement_rows, month_type_hours); the hour figures
+    # of the other tables are rolled up from their rows in Python (see clauses.bilan.rollup).
     market_rows = q.market_rows(session, scope)
-    donneur_rows = q.donneur_rows(session, scope) if kind is BilanKind.TERRITOIRE else []
+    eng_rows = q.engagement_rows(session, scope)
+    month_rows = q.month_type_hours(session, scope)
+    contract_counts = q.contract_counts(session, scope)
+    typo = q.typology(session, scope)
+    exit_counts = q.exits(session, scope)
     note_rows = q.notes(session, scope, everything=kind is BilanKind.TERRITOIRE)
 
+    counts = rollup.market_kinds(market_rows)
+    totals = rollup.totals(eng_rows, contract_counts)
+    ctypes = rollup.contract_types(month_rows, contract_counts)
+    company_persons = {k: persons for k, (_, persons) in contract_counts.by_company.items()}
+    donneur_lines = (rollup.donneur_lines(market_rows, eng_rows, contract_counts)
+                     if kind is BilanKind.TERRITOIRE else [])
+
     engagements, method = _engagement_lines(eng_rows, scope, rulebook)
+    folded = _memo_fold()
     exits, exited = _exit_rows(exit_counts, rulebook)
     return BilanFigures(
         kind=kind,
@@ -149,23 +154,36 @@ def _figures(
         hours_to_date=totals.hours_to_date,
         contracts=totals.contracts,
         persons=totals.persons,
-        hours_by_month=[MonthHours(m, c, w, t) for m, c, w, t in months],
+        hours_by_month=rollup.months(month_rows),
         typology=_typology(typo, rulebook),
         contract_types=_contract_type_rows(ctypes, rulebook),
         exits=exits,
         persons_exited=exited,
         companies=sorted(_company_lines(engagements, eng_rows, company_persons),
-                         key=lambda c: (fold(c.name), c.company_id)),
+                         key=lambda c: (folded(c.name), c.company_id)),
         engagements=sorted(engagements, key=lambda e: (
-            fold(e.company_name), e.company_id, e.market_reference, e.lot_number)),
-        market_lines=sorted((r for r in market_rows),
-                            key=lambda m: (fold(m.donneur_name), m.reference)),
+            folded(e.company_name), e.company_id, e.market_reference, e.lot_number)),
+        market_lines=sorted(rollup.market_lines(market_rows, eng_rows, contract_counts),
+                            key=lambda m: (folded(m.donneur_name), m.reference)),
         means=_means_rows(engagements),
-        donneurs=sorted((DonneurLine(**vars(r)) for r in donneur_rows),
-                        key=lambda d: fold(d.name)),
+        donneurs=sorted(donneur_lines, key=lambda d: folded(d.name)),
         notes=[_note(r) for r in note_rows],
         progress_method=method,
     )
+
+
+def _memo_fold() -> Callable[[str], str]:
+    """:func:`fold` computed once per distinct name: the sort keys repeat each company's name on
+    every engagement line and each donneur's on every market line."""
+    cache: dict[str, str] = {}
+
+    def folded(text: str) -> str:
+        value = cache.get(text)
+        if value is None:
+            value = cache[text] = fold(text)
+        return value
+
+    return folded
 
 
 def _count_rows(counts: dict[str, int], labels: dict[str, str], order: list[str] | None = None,

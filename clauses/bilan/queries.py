@@ -27,28 +27,39 @@ grouped expressions).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
+    BindParameter,
     ColumnElement,
+    Executable,
+    Integer,
+    Result,
     String,
     and_,
+    bindparam,
     case,
+    cast,
     extract,
     func,
     literal_column,
+    null,
     or_,
     select,
     type_coerce,
     union_all,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
-from clauses.bilan.figures import NOT_STATED, MarketLine, Period
+from clauses.bilan.figures import NOT_STATED, Period
 from clauses.clock import PARIS
 from storage.models import (
     Company,
@@ -93,6 +104,54 @@ class Scope:
             return self.at
         return self.at.replace(day=1) - dt.timedelta(days=1)
 
+    @property
+    def shape(self) -> tuple[bool, bool]:
+        """(one market, one donneur): the filters the statements carry. Statements are built
+        once per shape and run with :meth:`params`."""
+        return (self.market_id is not None, self.donneur_id is not None)
+
+    def params(self) -> dict[str, Any]:
+        """The values of the named parameters of :class:`Bound` (unused ones are ignored)."""
+        values: dict[str, Any] = {
+            "bilan_start": self.period.start,
+            "bilan_month_start": self.period.month_start,
+            "bilan_end": self.period.end,
+            "bilan_at": self.at,
+            "bilan_cutoff": self.cutoff,
+            "bilan_day_after": _day_after(self.at),
+        }
+        if self.market_id is not None:
+            values["bilan_market_id"] = self.market_id
+        if self.donneur_id is not None:
+            values["bilan_donneur_id"] = self.donneur_id
+        return values
+
+
+@dataclass(frozen=True)
+class BoundPeriod:
+    start: BindParameter[Any]
+    month_start: BindParameter[Any]
+    end: BindParameter[Any]
+
+
+class Bound:
+    """A :class:`Scope` as named bind parameters, with the same attribute names.
+
+    The statements are built from it once per shape (:func:`_statement`) and executed with
+    :meth:`Scope.params`: building a SQLAlchemy statement of subqueries and CTEs costs more
+    Python time than the database takes to run some of them. An untyped parameter takes the
+    type of the column it is compared with, so values are converted as before.
+    """
+
+    def __init__(self, shape: tuple[bool, bool]) -> None:
+        one_market, one_donneur = shape
+        self.period = BoundPeriod(_param("start"), _param("month_start"), _param("end"))
+        self.at = _param("at")
+        self.cutoff = _param("cutoff")
+        self.day_after = _param("day_after")
+        self.market_id = _param("market_id") if one_market else None
+        self.donneur_id = _param("donneur_id") if one_donneur else None
+
     def market_conditions(self) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
         if self.market_id is not None:
@@ -103,6 +162,21 @@ class Scope:
         if self.donneur_id is not None:
             conditions.append(Market.donneur_id == self.donneur_id)
         return conditions
+
+
+def _param(name: str) -> BindParameter[Any]:
+    return bindparam(f"bilan_{name}")
+
+
+@functools.cache
+def _statement(builder: Callable[[Bound], Executable], shape: tuple[bool, bool]) -> Executable:
+    """``builder``'s statement for scopes of this shape, built once per process (statements
+    are immutable; SQLAlchemy caches their compiled form by structure)."""
+    return builder(Bound(shape))
+
+
+def _run(session: Session, builder: Callable[[Bound], Executable], scope: Scope) -> Result[Any]:
+    return session.execute(_statement(builder, scope.shape), scope.params())
 
 
 # --- building blocks ---------------------------------------------------------------------------
@@ -118,17 +192,22 @@ def _const(value: str) -> ColumnElement[str]:
     return literal_column(f"'{value}'", String)
 
 
-def _in_period(scope: Scope) -> ColumnElement[bool]:
+def _in_period(scope: Bound) -> ColumnElement[bool]:
     return and_(
         HourDeclaration.month >= scope.period.month_start, HourDeclaration.month <= scope.period.end
     )
 
 
 def _hours_when(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, HourDeclaration.counted_hours), else_=0)), 0)
+    return _column_when(HourDeclaration.counted_hours, condition)
 
 
-def engagements_cte(scope: Scope, name: str = "eng") -> CTE:
+def _column_when(column: Any, condition: ColumnElement[bool]) -> Any:
+    """SUM of ``column`` over the rows meeting ``condition``: several periods in one scan."""
+    return func.coalesce(func.sum(case((condition, column), else_=0)), 0)
+
+
+def engagements_cte(scope: Bound, name: str = "eng") -> CTE:
     return (
         select(
             Engagement.id.label("engagement_id"),
@@ -144,7 +223,7 @@ def engagements_cte(scope: Scope, name: str = "eng") -> CTE:
     )
 
 
-def contracts_cte(scope: Scope, eng: CTE, name: str = "ctr") -> CTE:
+def contracts_cte(scope: Bound, eng: CTE, name: str = "ctr") -> CTE:
     return (
         select(
             Contract.id.label("contract_id"),
@@ -169,88 +248,197 @@ def dec(value: Any) -> Decimal:
     """Hours as an exact two-decimal Decimal (SQLite hands back floats for SUMs)."""
     if value is None:
         return Decimal("0.00")
+    if isinstance(value, Decimal):  # PostgreSQL's NUMERIC: no detour through a string
+        return value.quantize(HUNDREDTH)
     return Decimal(str(value)).quantize(HUNDREDTH)
 
 
 # --- the queries -------------------------------------------------------------------------------
-
-
-def market_counts(session: Session, scope: Scope) -> dict[str, int]:
-    """Markets in scope by storage kind."""
-    rows = session.execute(
-        select(type_coerce(Market.kind, String), func.count(Market.id))
-        .where(*scope.market_conditions())
-        .group_by(Market.kind)
-    )
-    return {str(kind): int(n) for kind, n in rows}
+#
+# Each query is a ``_*_statement(scope: Bound)`` builder, cached per shape by :func:`_run`, and a
+# public function that runs it with the scope's values and turns the rows into dataclasses.
 
 
 @dataclass(frozen=True)
-class Totals:
-    hours_counted: Decimal
-    hours_work: Decimal
-    hours_training: Decimal
-    hours_to_date: Decimal
-    hours_owed: Decimal
+class MarketRow:
+    """A market in scope and its donneur, without figures (those are rolled up from the
+    engagement rows and the contract counts, see :mod:`clauses.bilan.rollup`)."""
+
+    market_id: int
+    reference: str
+    title: str
+    kind: str
+    status: str
+    start_date: dt.date
+    end_date: dt.date
+    donneur_id: int
+    donneur_name: str
+
+
+def _market_rows_statement(scope: Bound) -> Executable:
+    return (
+        select(
+            Market.id,
+            Market.reference,
+            Market.title,
+            type_coerce(Market.kind, String),
+            type_coerce(Market.status, String),
+            Market.start_date,
+            Market.end_date,
+            Donneur.id,
+            Donneur.name,
+        )
+        .join(Donneur, Donneur.id == Market.donneur_id)
+        .where(*scope.market_conditions())
+        .order_by(Donneur.name, Market.reference)
+    )
+
+
+def market_rows(session: Session, scope: Scope) -> list[MarketRow]:
+    """Markets in scope, ordered by donneur name then reference (the order the lines keep when
+    the report re-sorts them with accent-insensitive keys)."""
+    return [
+        MarketRow(
+            market_id=r[0],
+            reference=r[1],
+            title=r[2],
+            kind=str(r[3]),
+            status=str(r[4]),
+            start_date=r[5],
+            end_date=r[6],
+            donneur_id=r[7],
+            donneur_name=r[8],
+        )
+        for r in _run(session, _market_rows_statement, scope)
+    ]
+
+
+GROUP_ALL, GROUP_MARKET, GROUP_COMPANY, GROUP_DONNEUR, GROUP_TYPE = (
+    "all",
+    "market",
+    "company",
+    "donneur",
+    "contract_type",
+)
+
+
+@dataclass(frozen=True)
+class ContractCounts:
+    """Contracts in scope and distinct persons, per grouping: ``by_*[key] = (contracts,
+    persons)``. Persons cannot be rolled up (one person on two markets counts once in the
+    total), hence one COUNT(DISTINCT) per grouping."""
+
     contracts: int
     persons: int
+    by_market: dict[int, tuple[int, int]]
+    by_company: dict[int, tuple[int, int]]
+    by_donneur: dict[int, tuple[int, int]]
+    by_type: dict[str, tuple[int, int]]
 
 
-def totals(session: Session, scope: Scope) -> Totals:
-    """Headline figures in one statement of scalar subqueries."""
+def _contract_counts_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
     ctr = contracts_cte(scope, eng)
+    no_id = cast(null(), Integer)
+    no_key = cast(null(), String)
 
-    def hours(column: Any, condition: ColumnElement[bool]) -> Any:
-        return (
-            select(func.coalesce(func.sum(column), 0))
-            .select_from(HourDeclaration)
-            .join(Contract, Contract.id == HourDeclaration.contract_id)
-            .join(eng, eng.c.engagement_id == Contract.engagement_id)
-            .where(condition)
-            .scalar_subquery()
-        )
+    def grouping(name: str, id_col: Any, key_col: Any, *group_by: Any) -> Any:
+        return select(
+            _const(name).label("grouping"),
+            id_col.label("id"),
+            key_col.label("key"),
+            func.count(ctr.c.contract_id).label("contracts"),
+            func.count(func.distinct(ctr.c.participant_id)).label("persons"),
+        ).group_by(*group_by)
 
-    in_period = _in_period(scope)
-    to_date = HourDeclaration.month <= scope.at
-    row = session.execute(
-        select(
-            hours(HourDeclaration.counted_hours, in_period),
-            hours(HourDeclaration.work_hours, in_period),
-            hours(HourDeclaration.training_hours, in_period),
-            hours(HourDeclaration.counted_hours, to_date),
-            select(func.coalesce(func.sum(eng.c.hours_owed), 0)).scalar_subquery(),
-            select(func.count(ctr.c.contract_id)).scalar_subquery(),
-            select(func.count(func.distinct(ctr.c.participant_id))).scalar_subquery(),
-        )
-    ).one()
-    return Totals(
-        hours_counted=dec(row[0]),
-        hours_work=dec(row[1]),
-        hours_training=dec(row[2]),
-        hours_to_date=dec(row[3]),
-        hours_owed=dec(row[4]),
-        contracts=int(row[5]),
-        persons=int(row[6]),
+    return union_all(
+        grouping(GROUP_ALL, no_id, no_key),
+        grouping(GROUP_MARKET, ctr.c.market_id, no_key, ctr.c.market_id),
+        grouping(GROUP_COMPANY, ctr.c.company_id, no_key, ctr.c.company_id),
+        grouping(GROUP_DONNEUR, ctr.c.donneur_id, no_key, ctr.c.donneur_id),
+        grouping(GROUP_TYPE, no_id, ctr.c.contract_type, ctr.c.contract_type),
     )
 
 
-def hours_by_month(session: Session, scope: Scope) -> list[tuple[dt.date, Decimal, Decimal, Decimal]]:
+def contract_counts(session: Session, scope: Scope) -> ContractCounts:
+    """Every contract count and distinct-person count of the bilan in one UNION ALL over the
+    contracts in scope (a few thousand rows, no declaration read)."""
+    groups: dict[str, dict[Any, tuple[int, int]]] = {
+        GROUP_ALL: {}, GROUP_MARKET: {}, GROUP_COMPANY: {}, GROUP_DONNEUR: {}, GROUP_TYPE: {}
+    }
+    for name, id_, key, n, persons in _run(session, _contract_counts_statement, scope):
+        if name == GROUP_TYPE:
+            groups[GROUP_TYPE][str(key)] = (int(n), int(persons))
+        elif name == GROUP_ALL:
+            groups[GROUP_ALL][0] = (int(n), int(persons))
+        else:
+            groups[str(name)][int(id_)] = (int(n), int(persons))
+    contracts, persons = groups[GROUP_ALL].get(0, (0, 0))
+    return ContractCounts(
+        contracts=contracts,
+        persons=persons,
+        by_market=groups[GROUP_MARKET],
+        by_company=groups[GROUP_COMPANY],
+        by_donneur=groups[GROUP_DONNEUR],
+        by_type={k: groups[GROUP_TYPE][k] for k in sorted(groups[GROUP_TYPE])},
+    )
+
+
+@dataclass(frozen=True)
+class MonthTypeHours:
+    """Hours of one month of the period for one contract type. ``contract_type`` is None for
+    contracts of the scope's engagements that are outside the period's contracts (their hours
+    count in the months, not in the contract-type table)."""
+
+    month: dt.date
+    contract_type: str | None
+    counted: Decimal
+    work: Decimal
+    training: Decimal
+
+
+def _month_type_hours_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
-    rows = session.execute(
+    in_ctr = and_(
+        Contract.start_date <= scope.period.end,
+        or_(Contract.end_date.is_(None), Contract.end_date >= scope.period.month_start),
+    )
+    decl = (
         select(
-            HourDeclaration.month,
-            func.sum(HourDeclaration.counted_hours),
-            func.sum(HourDeclaration.work_hours),
-            func.sum(HourDeclaration.training_hours),
+            HourDeclaration.month.label("month"),
+            case((in_ctr, Contract.contract_type), else_=None).label("contract_type"),
+            HourDeclaration.counted_hours.label("counted"),
+            HourDeclaration.work_hours.label("work"),
+            HourDeclaration.training_hours.label("training"),
         )
         .join(Contract, Contract.id == HourDeclaration.contract_id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
-        .where(_in_period(scope))
-        .group_by(HourDeclaration.month)
-        .order_by(HourDeclaration.month)
+        .where(_in_period(scope), Contract.engagement_id.in_(select(eng.c.engagement_id)))
+        .subquery("decl")
     )
-    return [(_as_date(m), dec(c), dec(w), dec(t)) for m, c, w, t in rows]
+    return select(
+        decl.c.month,
+        decl.c.contract_type,
+        func.sum(decl.c.counted),
+        func.sum(decl.c.work),
+        func.sum(decl.c.training),
+    ).group_by(decl.c.month, decl.c.contract_type)
+
+
+def month_type_hours(session: Session, scope: Scope) -> list[MonthTypeHours]:
+    """The period's declarations of the scope, in ONE scan grouped by month and contract type:
+    the monthly table and the contract-type hours are both sums of these rows.
+
+    The declarations are reached from the scope's engagements (never aggregated over the whole
+    database then joined); the engagements are an IN list, so SQLite seeks each contract's
+    months in the (contract, month) index instead of walking the month index of the whole
+    database and joining every declaration back to its market. A contract is "in the period" by
+    the same date test as :func:`contracts_cte`; the test is made in a derived table and grouped
+    on its output column, because PostgreSQL rejects a GROUP BY on a CASE of bound parameters.
+    """
+    return [
+        MonthTypeHours(_as_date(m), None if k is None else str(k), dec(c), dec(w), dec(t))
+        for m, k, c, w, t in _run(session, _month_type_hours_statement, scope)
+    ]
 
 
 TYPOLOGY_DIMENSIONS = ("age_band", "gender", "commune", "qpv", "status")
@@ -260,14 +448,29 @@ def _yyyymmdd(column: Any) -> Any:
     return extract("year", column) * 10000 + extract("month", column) * 100 + extract("day", column)
 
 
-def typology(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
-    """Persons (each once) by age band, gender, commune, QPV and status at entry.
+class _Ymd(FunctionElement[int]):
+    """``yyyymmdd`` of a date as an integer: EXTRACT arithmetic (:func:`_yyyymmdd`) everywhere but
+    SQLite, where one ``strftime`` does it (SQLAlchemy compiles each EXTRACT to a ``strftime`` of
+    its own: twelve per person in the age bands instead of four)."""
 
-    One UNION ALL of five GROUP BYs over a derived table of the persons in scope. The age is taken
-    at the person's first contract in scope: ``(yyyymmdd(ref) - yyyymmdd(birth)) / 10000``
-    floored is the age in whole years, so comparing the difference with 260000 / 500000 gives the
-    bands without any dialect-specific date arithmetic.
-    """
+    type = Integer()
+    name = "yyyymmdd"
+    inherit_cache = True
+
+
+@compiles(_Ymd)
+def _compile_ymd(element: _Ymd, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"({compiler.process(_yyyymmdd(column), **kw)})"  # a term of a difference
+
+
+@compiles(_Ymd, "sqlite")
+def _compile_ymd_sqlite(element: _Ymd, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"CAST(strftime('%Y%m%d', {compiler.process(column, **kw)}) AS INTEGER)"
+
+
+def _typology_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
     ctr = contracts_cte(scope, eng)
     pers = (
@@ -275,7 +478,7 @@ def typology(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
         .group_by(ctr.c.participant_id)
         .cte("pers")
     )
-    age_diff = _yyyymmdd(pers.c.first_start) - _yyyymmdd(Participant.birth_date)
+    age_diff = _Ymd(pers.c.first_start) - _Ymd(Participant.birth_date)
     typo = (
         select(
             case(
@@ -294,52 +497,30 @@ def typology(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
         .join_from(pers, Participant, Participant.id == pers.c.participant_id)
         .subquery("typo")
     )
-    parts = [
-        select(
-            _const(dim).label("dim"),
-            type_coerce(typo.c[dim], String).label("key"),
-            func.count().label("n"),
-        ).group_by(typo.c[dim])
-        for dim in TYPOLOGY_DIMENSIONS
-    ]
-    out: dict[str, dict[str, int]] = {dim: {} for dim in TYPOLOGY_DIMENSIONS}
-    for dim, key, n in session.execute(union_all(*parts)):
-        out[str(dim)][str(key)] = int(n)
-    return out
+    dims = [typo.c[dim] for dim in TYPOLOGY_DIMENSIONS]
+    return select(*dims, func.count()).group_by(*dims)
 
 
-def contract_types(session: Session, scope: Scope) -> list[tuple[str, int, int, Decimal]]:
-    """(contract type key, contracts, distinct persons, counted hours of the period)."""
+def typology(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
+    """Persons (each once) by age band, gender, commune, QPV and status at entry.
+
+    One GROUP BY of the five dimensions together over a derived table of the persons in scope
+    (one pass over the persons), summed per dimension here. The age is taken at the person's
+    first contract in scope: ``(yyyymmdd(ref) - yyyymmdd(birth)) / 10000`` floored is the age in
+    whole years, so comparing the difference with 260000 / 500000 gives the bands without any
+    dialect-specific date arithmetic.
+    """
+    counts: dict[str, dict[str, int]] = {dim: {} for dim in TYPOLOGY_DIMENSIONS}
+    for *keys, n in _run(session, _typology_statement, scope):
+        for dim, key in zip(TYPOLOGY_DIMENSIONS, keys, strict=True):
+            counts[dim][str(key)] = counts[dim].get(str(key), 0) + int(n)
+    return {dim: {k: by_key[k] for k in sorted(by_key)} for dim, by_key in counts.items()}
+
+
+def _exits_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
     ctr = contracts_cte(scope, eng)
-    hrs = (
-        select(
-            HourDeclaration.contract_id.label("contract_id"),
-            func.sum(HourDeclaration.counted_hours).label("hours"),
-        )
-        .where(_in_period(scope))
-        .group_by(HourDeclaration.contract_id)
-        .subquery("hrs")
-    )
-    rows = session.execute(
-        select(
-            ctr.c.contract_type,
-            func.count(ctr.c.contract_id),
-            func.count(func.distinct(ctr.c.participant_id)),
-            func.coalesce(func.sum(hrs.c.hours), 0),
-        )
-        .outerjoin(hrs, hrs.c.contract_id == ctr.c.contract_id)
-        .group_by(ctr.c.contract_type)
-        .order_by(ctr.c.contract_type)
-    )
-    return [(str(k), int(c), int(p), dec(h)) for k, c, p, h in rows]
-
-
-def exits(session: Session, scope: Scope) -> dict[str, int]:
-    """Persons in scope who left during the period (or with no exit date), by situation key."""
-    eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
-    rows = session.execute(
+    return (
         select(Participant.exit_situation, func.count(Participant.id))
         .where(
             Participant.id.in_(select(ctr.c.participant_id)),
@@ -354,11 +535,17 @@ def exits(session: Session, scope: Scope) -> dict[str, int]:
         )
         .group_by(Participant.exit_situation)
     )
-    return {str(k): int(n) for k, n in rows}
 
 
-@dataclass(frozen=True)
-class EngagementRow:
+def exits(session: Session, scope: Scope) -> dict[str, int]:
+    """Persons in scope who left during the period (or with no exit date), by situation key."""
+    return {str(k): int(n) for k, n in _run(session, _exits_statement, scope)}
+
+
+class EngagementRow(NamedTuple):
+    """One engagement's SQL row. A named tuple rather than a frozen dataclass: a territory has
+    thousands of engagements and a tuple is built several times faster."""
+
     engagement_id: int
     hours_owed: Decimal
     lot_number: int
@@ -374,6 +561,8 @@ class EngagementRow:
     hours_period: Decimal
     hours_to_date: Decimal
     hours_at_cutoff: Decimal
+    hours_work: Decimal
+    hours_training: Decimal
     contracts: int
     persons: int
     severity: int
@@ -405,9 +594,7 @@ def _day_after(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=PARIS)
 
 
-def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
-    """Every engagement in scope with its hours (period, to date, at cutoff), contracts, persons
-    and the worst escalation case opened by the reference date."""
+def _engagement_rows_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
     ctr = contracts_cte(scope, eng)
     hrs = (
@@ -416,6 +603,8 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             _hours_when(_in_period(scope)).label("period"),
             _hours_when(HourDeclaration.month <= scope.at).label("to_date"),
             _hours_when(HourDeclaration.month <= scope.cutoff).label("cutoff"),
+            _column_when(HourDeclaration.work_hours, _in_period(scope)).label("work"),
+            _column_when(HourDeclaration.training_hours, _in_period(scope)).label("training"),
         )
         .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
         .join(eng, eng.c.engagement_id == Contract.engagement_id)
@@ -436,11 +625,14 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             EscalationCase.engagement_id.label("engagement_id"),
             func.max(_escalation_severity()).label("severity"),
         )
-        .where(EscalationCase.opened_at < _day_after(scope.at))
+        .where(
+            EscalationCase.opened_at < scope.day_after,
+            EscalationCase.engagement_id.in_(select(eng.c.engagement_id)),
+        )
         .group_by(EscalationCase.engagement_id)
         .subquery("esc")
     )
-    rows = session.execute(
+    return (
         select(
             Engagement.id,
             Engagement.hours_owed,
@@ -457,6 +649,8 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             func.coalesce(hrs.c.period, 0),
             func.coalesce(hrs.c.to_date, 0),
             func.coalesce(hrs.c.cutoff, 0),
+            func.coalesce(hrs.c.work, 0),
+            func.coalesce(hrs.c.training, 0),
             func.coalesce(ctrs.c.contracts, 0),
             func.coalesce(ctrs.c.persons, 0),
             func.coalesce(esc.c.severity, 0),
@@ -470,6 +664,16 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
         .where(*scope.market_conditions())
         .order_by(Company.name, Company.id, Market.reference, Lot.number)
     )
+
+
+def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
+    """Every engagement in scope with its hours (period, to date, at cutoff; work and training
+    of the period), contracts, persons and the worst escalation case opened by the reference date.
+
+    This is the bilan's one scan of the declarations up to the reference date: the headline,
+    per-market and per-donneur hours are sums of these rows (:mod:`clauses.bilan.rollup`), so
+    they cannot disagree with the engagement table and the declarations are not read again.
+    """
     return [
         EngagementRow(
             engagement_id=r[0],
@@ -487,185 +691,17 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             hours_period=dec(r[12]),
             hours_to_date=dec(r[13]),
             hours_at_cutoff=dec(r[14]),
-            contracts=int(r[15]),
-            persons=int(r[16]),
-            severity=int(r[17]),
+            hours_work=dec(r[15]),
+            hours_training=dec(r[16]),
+            contracts=int(r[17]),
+            persons=int(r[18]),
+            severity=int(r[19]),
         )
-        for r in rows
+        for r in _run(session, _engagement_rows_statement, scope)
     ]
 
 
-def persons_by_company(session: Session, scope: Scope) -> dict[int, int]:
-    """Distinct persons per company: a person on two lots of one company counts once there."""
-    eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
-    rows = session.execute(
-        select(ctr.c.company_id, func.count(func.distinct(ctr.c.participant_id))).group_by(
-            ctr.c.company_id
-        )
-    )
-    return {int(c): int(n) for c, n in rows}
-
-
-MarketRow = MarketLine  # the SQL row is already the report line
-
-
-def market_rows(session: Session, scope: Scope) -> list[MarketRow]:
-    eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
-    owed = (
-        select(eng.c.market_id, func.sum(eng.c.hours_owed).label("owed"))
-        .group_by(eng.c.market_id)
-        .subquery("owed")
-    )
-    hrs = (
-        select(
-            eng.c.market_id,
-            _hours_when(_in_period(scope)).label("period"),
-            _hours_when(HourDeclaration.month <= scope.at).label("to_date"),
-        )
-        .select_from(HourDeclaration)
-        .join(Contract, Contract.id == HourDeclaration.contract_id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
-        .group_by(eng.c.market_id)
-        .subquery("hrs")
-    )
-    ctrs = (
-        select(
-            ctr.c.market_id,
-            func.count(ctr.c.contract_id).label("contracts"),
-            func.count(func.distinct(ctr.c.participant_id)).label("persons"),
-        )
-        .group_by(ctr.c.market_id)
-        .subquery("ctrs")
-    )
-    rows = session.execute(
-        select(
-            Market.id,
-            Market.reference,
-            Market.title,
-            type_coerce(Market.kind, String),
-            type_coerce(Market.status, String),
-            Market.start_date,
-            Market.end_date,
-            Donneur.name,
-            func.coalesce(owed.c.owed, 0),
-            func.coalesce(hrs.c.period, 0),
-            func.coalesce(hrs.c.to_date, 0),
-            func.coalesce(ctrs.c.contracts, 0),
-            func.coalesce(ctrs.c.persons, 0),
-        )
-        .join(Donneur, Donneur.id == Market.donneur_id)
-        .outerjoin(owed, owed.c.market_id == Market.id)
-        .outerjoin(hrs, hrs.c.market_id == Market.id)
-        .outerjoin(ctrs, ctrs.c.market_id == Market.id)
-        .where(*scope.market_conditions())
-        .order_by(Donneur.name, Market.reference)
-    )
-    return [
-        MarketRow(
-            market_id=r[0],
-            reference=r[1],
-            title=r[2],
-            kind=str(r[3]),
-            status=str(r[4]),
-            start_date=r[5],
-            end_date=r[6],
-            donneur_name=r[7],
-            hours_owed=dec(r[8]),
-            hours_period=dec(r[9]),
-            hours_to_date=dec(r[10]),
-            contracts=int(r[11]),
-            persons=int(r[12]),
-        )
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True)
-class DonneurRow:
-    donneur_id: int
-    name: str
-    markets: int
-    hours_owed: Decimal
-    hours_period: Decimal
-    contracts: int
-    persons: int
-
-
-def donneur_rows(session: Session, scope: Scope) -> list[DonneurRow]:
-    """Territory bilan: one line per donneur with markets in scope (persons distinct per donneur;
-    a person working for two donneurs appears on both lines, once in the territory total)."""
-    eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
-    mk = (
-        select(Market.donneur_id.label("donneur_id"), func.count(Market.id).label("markets"))
-        .where(*scope.market_conditions())
-        .group_by(Market.donneur_id)
-        .subquery("mk")
-    )
-    owed = (
-        select(eng.c.donneur_id, func.sum(eng.c.hours_owed).label("owed"))
-        .group_by(eng.c.donneur_id)
-        .subquery("owed")
-    )
-    hrs = (
-        select(eng.c.donneur_id, func.sum(HourDeclaration.counted_hours).label("hours"))
-        .select_from(HourDeclaration)
-        .join(Contract, Contract.id == HourDeclaration.contract_id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
-        .where(_in_period(scope))
-        .group_by(eng.c.donneur_id)
-        .subquery("hrs")
-    )
-    ctrs = (
-        select(
-            ctr.c.donneur_id,
-            func.count(ctr.c.contract_id).label("contracts"),
-            func.count(func.distinct(ctr.c.participant_id)).label("persons"),
-        )
-        .group_by(ctr.c.donneur_id)
-        .subquery("ctrs")
-    )
-    rows = session.execute(
-        select(
-            Donneur.id,
-            Donneur.name,
-            mk.c.markets,
-            func.coalesce(owed.c.owed, 0),
-            func.coalesce(hrs.c.hours, 0),
-            func.coalesce(ctrs.c.contracts, 0),
-            func.coalesce(ctrs.c.persons, 0),
-        )
-        .join(mk, mk.c.donneur_id == Donneur.id)
-        .outerjoin(owed, owed.c.donneur_id == Donneur.id)
-        .outerjoin(hrs, hrs.c.donneur_id == Donneur.id)
-        .outerjoin(ctrs, ctrs.c.donneur_id == Donneur.id)
-        .order_by(Donneur.name)
-    )
-    return [
-        DonneurRow(
-            donneur_id=r[0],
-            name=r[1],
-            markets=int(r[2]),
-            hours_owed=dec(r[3]),
-            hours_period=dec(r[4]),
-            contracts=int(r[5]),
-            persons=int(r[6]),
-        )
-        for r in rows
-    ]
-
-
-def notes(
-    session: Session, scope: Scope, *, everything: bool = False
-) -> list[tuple[dt.date, str | None, str | None, str | None, str]]:
-    """Qualitative notes written in the period about the scope.
-
-    A note tied to a market is shown with that market's bilans; a note on a company alone (no
-    market, no donneur) with every bilan where the company works; a note on a donneur with its
-    bilans. A company note written for another buyer's market therefore never leaks here.
-    """
+def _notes_statement(scope: Bound, everything: bool) -> Executable:
     eng = engagements_cte(scope)
     market_ids = select(Market.id).where(*scope.market_conditions())
     company_ids = select(eng.c.company_id)
@@ -681,7 +717,7 @@ def notes(
         condition = or_(condition, QualitativeNote.donneur_id == scope.donneur_id)
     if everything:
         condition = QualitativeNote.id.is_not(None)
-    rows = session.execute(
+    return (
         select(
             QualitativeNote.written_on,
             Donneur.name,
@@ -699,6 +735,27 @@ def notes(
         )
         .order_by(QualitativeNote.written_on, QualitativeNote.id)
     )
+
+
+def _all_notes_statement(scope: Bound) -> Executable:
+    return _notes_statement(scope, everything=True)
+
+
+def _scope_notes_statement(scope: Bound) -> Executable:
+    return _notes_statement(scope, everything=False)
+
+
+def notes(
+    session: Session, scope: Scope, *, everything: bool = False
+) -> list[tuple[dt.date, str | None, str | None, str | None, str]]:
+    """Qualitative notes written in the period about the scope.
+
+    A note tied to a market is shown with that market's bilans; a note on a company alone (no
+    market, no donneur) with every bilan where the company works; a note on a donneur with its
+    bilans. A company note written for another buyer's market therefore never leaks here.
+    """
+    builder = _all_notes_statement if everything else _scope_notes_statement
+    rows = _run(session, builder, scope)
     return [(_as_date(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
 

@@ -8,6 +8,8 @@ situation falls in the "autre" category rather than making the annual bilan fail
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -74,10 +76,7 @@ def progress(
     Uses :func:`clauses.progress.engagement_progress` (the rule shared with the bot and the
     lateness alerts) when it is importable; otherwise the same pro-rata rule, computed here.
     """
-    try:
-        from clauses.progress import engagement_progress
-    except ImportError:
-        engagement_progress = None
+    engagement_progress = _shared_progress()
     if engagement_progress is not None:
         p = engagement_progress(owed, done, start, end, at, rulebook)
         status = p.status
@@ -88,6 +87,17 @@ def progress(
             "clauses.progress.engagement_progress",
         )
     return (*_fallback_progress(owed, done, start, end, at, rulebook), "bilan (pro rata simple)")
+
+
+@functools.cache
+def _shared_progress() -> Callable[..., Any] | None:
+    """:func:`clauses.progress.engagement_progress`, looked up once (a bilan calls
+    :func:`progress` for every engagement of the territory), or None when not importable."""
+    try:
+        from clauses.progress import engagement_progress
+    except ImportError:
+        return None
+    return engagement_progress
 
 
 def _fallback_progress(

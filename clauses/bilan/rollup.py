@@ -1,0 +1,137 @@
+"""Roll-ups of the bilan's aggregated rows: headline, monthly, contract-type, market and donneur
+figures as sums of rows that SQL has already grouped.
+
+The declarations are read twice per bilan (:func:`clauses.bilan.queries.engagement_rows`, up to
+the reference date, and :func:`clauses.bilan.queries.month_type_hours`, the period); every other
+hour figure is a sum of those few thousand rows, here, instead of one more scan of the
+declarations per table. Hours stay exact: each row is already a two-decimal ``Decimal``, and the
+sums start from ``0.00`` so an empty sum reads as the SQL ``COALESCE(SUM(...), 0)`` did.
+
+Persons are never summed (one person on two markets counts once in the total): they come from
+the COUNT(DISTINCT) groupings of :func:`clauses.bilan.queries.contract_counts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from clauses.bilan.figures import DonneurLine, MarketLine, MonthHours
+from clauses.bilan.queries import ContractCounts, EngagementRow, MarketRow, MonthTypeHours, dec
+
+
+def _zero() -> Decimal:
+    """``0.00``: the value an empty SUM had once coalesced and quantized."""
+    return dec(0)
+
+
+def _sum(values: Iterable[Decimal]) -> Decimal:
+    return sum(values, _zero())
+
+
+@dataclass(frozen=True)
+class Totals:
+    hours_counted: Decimal
+    hours_work: Decimal
+    hours_training: Decimal
+    hours_to_date: Decimal
+    hours_owed: Decimal
+    contracts: int
+    persons: int
+
+
+def totals(engagements: list[EngagementRow], counts: ContractCounts) -> Totals:
+    """Headline figures: hours summed over the engagements, contracts and persons counted once."""
+    return Totals(
+        hours_counted=_sum(e.hours_period for e in engagements),
+        hours_work=_sum(e.hours_work for e in engagements),
+        hours_training=_sum(e.hours_training for e in engagements),
+        hours_to_date=_sum(e.hours_to_date for e in engagements),
+        hours_owed=_sum(e.hours_owed for e in engagements),
+        contracts=counts.contracts,
+        persons=counts.persons,
+    )
+
+
+def market_kinds(markets: list[MarketRow]) -> dict[str, int]:
+    """Markets in scope by storage kind (keys in sorted order, so the result is stable)."""
+    out: dict[str, int] = {}
+    for m in sorted(markets, key=lambda m: m.kind):
+        out[m.kind] = out.get(m.kind, 0) + 1
+    return out
+
+
+def months(rows: list[MonthTypeHours]) -> list[MonthHours]:
+    """Counted, work and training hours per month of the period, every contract type together."""
+    by_month: dict[dt.date, list[Decimal]] = {}
+    for r in rows:
+        acc = by_month.setdefault(r.month, [_zero(), _zero(), _zero()])
+        acc[0] += r.counted
+        acc[1] += r.work
+        acc[2] += r.training
+    return [MonthHours(m, *by_month[m]) for m in sorted(by_month)]
+
+
+def contract_types(rows: list[MonthTypeHours], counts: ContractCounts,
+                   ) -> list[tuple[str, int, int, Decimal]]:
+    """(contract type, contracts, distinct persons, counted hours of the period) for every type
+    of the period's contracts; a type without declarations in the period has ``0.00`` hours."""
+    hours: dict[str, Decimal] = {}
+    for r in rows:
+        if r.contract_type is not None:
+            hours[r.contract_type] = hours.get(r.contract_type, _zero()) + r.counted
+    return [(key, n, persons, hours.get(key, _zero()))
+            for key, (n, persons) in counts.by_type.items()]
+
+
+def _by_market(engagements: list[EngagementRow]) -> dict[int, list[EngagementRow]]:
+    grouped: dict[int, list[EngagementRow]] = {}
+    for e in engagements:
+        grouped.setdefault(e.market_id, []).append(e)
+    return grouped
+
+
+def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
+                 counts: ContractCounts) -> list[MarketLine]:
+    """One line per market in scope; hours summed over its engagements (none: zeros)."""
+    grouped = _by_market(engagements)
+    out = []
+    for m in markets:
+        lots = grouped.get(m.market_id, [])
+        contracts, persons = counts.by_market.get(m.market_id, (0, 0))
+        out.append(MarketLine(
+            market_id=m.market_id, reference=m.reference, title=m.title, kind=m.kind,
+            status=m.status, start_date=m.start_date, end_date=m.end_date,
+            donneur_name=m.donneur_name,
+            hours_owed=_sum(e.hours_owed for e in lots),
+            hours_period=_sum(e.hours_period for e in lots),
+            hours_to_date=_sum(e.hours_to_date for e in lots),
+            contracts=contracts, persons=persons,
+        ))
+    return out
+
+
+def donneur_lines(markets: list[MarketRow], engagements: list[EngagementRow],
+                  counts: ContractCounts) -> list[DonneurLine]:
+    """Territory bilan: one line per donneur with markets in scope, in the markets' order
+    (donneur name first); persons distinct per donneur, from SQL."""
+    donneur_of = {m.market_id: m.donneur_id for m in markets}
+    names: dict[int, str] = {}
+    n_markets: dict[int, int] = {}
+    for m in markets:
+        names.setdefault(m.donneur_id, m.donneur_name)
+        n_markets[m.donneur_id] = n_markets.get(m.donneur_id, 0) + 1
+    owed = {d: _zero() for d in names}
+    period = {d: _zero() for d in names}
+    for e in engagements:
+        d = donneur_of[e.market_id]
+        owed[d] += e.hours_owed
+        period[d] += e.hours_period
+    return [
+        DonneurLine(donneur_id=d, name=name, markets=n_markets[d], hours_owed=owed[d],
+                    hours_period=period[d], contracts=counts.by_donneur.get(d, (0, 0))[0],
+                    persons=counts.by_donneur.get(d, (0, 0))[1])
+        for d, name in names.items()
+    ]
