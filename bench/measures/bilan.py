@@ -1,12 +1,12 @@
 """Measurement 1: the annual bilan (one donneur, the whole territory) vs hand-written SQL.
 
 The product: :func:`clauses.bilan.annual_figures` and :func:`clauses.bilan.territory_figures`
-(SQLAlchemy Core statements built per call, rows turned into frozen dataclasses, rulebook labels
-and progress computed in Python).
+(SQLAlchemy Core statements built once per scope shape, rows turned into frozen dataclasses,
+rulebook labels and progress computed in Python).
 
 The baseline: the least SQL a developer would hand-write to get the *same figures* from the same
-rows, sent as text through the bare driver. It scans the declarations twice instead of the
-product's six times: once grouped by engagement (hours of the period, to date and at the
+rows, sent as text through the bare driver. Like the product, it scans the declarations twice:
+once grouped by engagement (hours of the period, to date and at the
 progress cutoff, work and training) and once grouped by month and contract type (the monthly
 table and the contract typology); per-market, per-donneur and headline hours are rolled up from
 the engagement rows, distinct persons come from one UNION ALL of COUNT(DISTINCT) groupings.
