@@ -29,6 +29,7 @@ def main(settings: Settings) -> int:
     from clausebot.logging_setup import configure_from_settings
     from storage.instance_lock import InstanceBusy, InstanceLock
 
+    keep_numpy_out()
     configure_from_settings(settings)
     lock = InstanceLock(settings.effective_database_url)
     try:
@@ -42,14 +43,30 @@ def main(settings: Settings) -> int:
         lock.dispose()
 
 
+def keep_numpy_out() -> None:
+    """Make ``import numpy`` fail in this process, unless something already imported it.
+
+    Why: openpyxl (declaration spreadsheets, the template) imports numpy whenever it can, only
+    to recognise numpy numbers in cells written from arrays, which the service never does:
+    12 MB kept for the life of the process. The one real user, the charts, runs in short-lived
+    child processes (:mod:`reports.isolated`), fresh interpreters that this does not affect.
+    Only ``clausebot run`` calls it (not :func:`serve`, which tests run inside pytest).
+    """
+    sys.modules.setdefault("numpy", None)  # type: ignore[arg-type]
+
+
 async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | None = None) -> int:
     """Run every component until SIGTERM/SIGINT, `stop`, the console closing, or a lost lock."""
     from bot.service import ChatService
     from mail.config import from_settings as mail_config
     from mail.service import run_outbox_sender, start_intake
+    from reports.isolated import enable_isolation
     from scheduler.service import start_scheduler, stop_scheduler
     from storage import migrate
 
+    # Reports render in short-lived child processes: matplotlib and WeasyPrint (60 MB) would
+    # otherwise stay in this long-running process after the first bilan.
+    enable_isolation()
     ctx = build_context(settings)
     migrate.upgrade(ctx.db)  # idempotent; on the embedded default this creates the database
     stop = stop or asyncio.Event()

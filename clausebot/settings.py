@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     agency_name: str = "Agence clauses sociales"
     agency_email: str = "clauses@agence.invalid"
+    alerts_email: str | None = None
+    """Shared inbox for alerts nobody is in charge of, in a team too large to alert everyone."""
 
     # chat
     telegram_token: SecretStr | None = None

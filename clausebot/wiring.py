@@ -28,8 +28,10 @@ def policy_from(settings: Settings) -> Policy:
 
 
 def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
+    from clauses.alerts import configure_shared_inbox
     from clauses.rulebook import load_rulebook
 
+    configure_shared_inbox(settings.alerts_email)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Context(
         db=Database(settings.effective_database_url),

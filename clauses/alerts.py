@@ -7,6 +7,7 @@ tampered button gains nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -27,19 +28,47 @@ def keyboard(rows: list[list[Button]]) -> dict[str, Any]:
     }
 
 
-def recipients(session: Session, facilitator_id: int | None) -> list[User]:
-    """The facilitator in charge, or every active facilitator and admin when nobody is."""
+SMALL_TEAM = 5
+"""Up to this many active facilitators and admins, an alert nobody is in charge of is pushed to
+each of them (a small team wants it so); beyond, pushing it to everyone (240 people at
+national size) is noise: it goes to the shared inbox, or stays one row in everybody's list."""
+
+_shared_inbox: str | None = None
+
+
+def configure_shared_inbox(address: str | None) -> None:
+    """Where alerts without a facilitator nor a territory go (the wiring sets it from settings)."""
+    global _shared_inbox
+    _shared_inbox = (address or "").strip().lower() or None
+
+
+def shared_inbox() -> str | None:
+    return _shared_inbox
+
+
+def _active_staff(session: Session, ids: Iterable[int] | None = None, limit: int | None = None) -> list[User]:
+    q = select(User).where(User.active.is_(True), User.role.in_([Role.FACILITATEUR, Role.ADMIN]))
+    if ids is not None:
+        q = q.where(User.id.in_(list(ids)))
+    return list(session.scalars(q.order_by(User.id).limit(limit)))
+
+
+def recipients(session: Session, facilitator_id: int | None,
+               territory: Iterable[int] | None = None) -> list[User]:
+    """Who is pushed an alert: the facilitator in charge; else the facilitators of the
+    territory concerned (the companies of the sender or the market); else, in a small team,
+    every facilitator and admin; else nobody (see :func:`raise_alert`: one shared row)."""
     if facilitator_id is not None:
         user = session.get(User, facilitator_id)
         if user is not None and user.active:
             return [user]
-    return list(
-        session.scalars(
-            select(User).where(
-                User.active.is_(True), User.role.in_([Role.FACILITATEUR, Role.ADMIN])
-            ).order_by(User.id)
-        )
-    )
+    ids = sorted(set(territory or ()))
+    if ids:
+        found = _active_staff(session, ids)
+        if found:
+            return found
+    team = _active_staff(session, limit=SMALL_TEAM + 1)
+    return team if len(team) <= SMALL_TEAM else []
 
 
 def raise_alert(
@@ -52,8 +81,15 @@ def raise_alert(
     subject_id: int | None = None,
     dedup_key: str | None = None,
     buttons: list[list[Button]] | None = None,
+    territory: Iterable[int] | None = None,
 ) -> tuple[Alert, bool]:
-    """Record an alert and notify; raising the same `dedup_key` again changes nothing."""
+    """Record an alert and notify; raising the same `dedup_key` again changes nothing.
+
+    `territory`: the facilitators concerned when nobody is in charge (those following the
+    sender's or the market's companies). Without them, a large team gets one notification in
+    the shared inbox when one is configured; the alert row itself (no facilitator) is listed
+    to every facilitator either way.
+    """
     alert = Alert(
         kind=kind,
         facilitator_id=facilitator_id,
@@ -72,13 +108,17 @@ def raise_alert(
     rows = list(buttons or [])
     rows.append([("✅ Traitée", f"alert:done:{alert.id}")])
     markup = keyboard(rows)
-    for user in recipients(session, facilitator_id):
+    users = recipients(session, facilitator_id, territory)
+    for user in users:
         key = f"alert:{alert.id}:user:{user.id}"
         sent = enqueue_chat(session, dedup_key=key, user_id=user.id, text=f"🔔 {message}",
                             reply_markup=markup)
         if sent is None and user.email:
             enqueue_email(session, dedup_key=key, to=user.email,
                           subject=f"[clausebot] {message.splitlines()[0][:120]}", text=message)
+    if not users and _shared_inbox is not None:
+        enqueue_email(session, dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
+                      subject=f"[clausebot] {message.splitlines()[0][:120]}", text=message)
     return alert, True
 
 

@@ -292,21 +292,40 @@ def find_contract(
             Contract.start_date < _next_month(m0),
             (Contract.end_date.is_(None)) | (Contract.end_date >= m0),
         )
-    views = [_view(r) for r in session.execute(q.limit(10))]
-    who = f"{participant_last_name.upper()} {participant_first_name or ''}".strip()
-    if not views:
-        raise DomainError(
+    views = [_view(r) for r in session.execute(q.limit(MAX_CANDIDATES))]
+    if len(views) != 1:
+        raise contract_not_resolved(
+            participant_last_name, participant_first_name, market_reference, lot_number,
+            [(v.market_reference, v.lot_number) for v in views],
+        )
+    return views[0]
+
+
+MAX_CANDIDATES = 10
+"""Most contracts listed when a name is ambiguous (the rest would not help the company)."""
+
+
+def contract_not_resolved(
+    last_name: str,
+    first_name: str | None,
+    market_reference: str | None,
+    lot_number: int | None,
+    candidates: list[tuple[str, int]],
+) -> DomainError:
+    """The refusal for a line naming no contract or several (shared with the file path, so a
+    company reads the same advice whichever way it declared)."""
+    who = f"{last_name.upper()} {first_name or ''}".strip()
+    if not candidates:
+        return DomainError(
             f"Aucun contrat trouvé pour {who}"
             + (f" sur le marché {market_reference}" if market_reference else "")
             + (f", lot {lot_number}" if lot_number is not None else "")
             + ". Vérifiez le nom, le marché et le lot."
         )
-    if len(views) > 1:
-        options = "; ".join(f"marché {v.market_reference} lot {v.lot_number}" for v in views)
-        raise DomainError(
-            f"Plusieurs contrats correspondent à {who} ({options}). Précisez le marché et le lot."
-        )
-    return views[0]
+    options = "; ".join(f"marché {ref} lot {number}" for ref, number in candidates)
+    return DomainError(
+        f"Plusieurs contrats correspondent à {who} ({options}). Précisez le marché et le lot."
+    )
 
 
 def declarations_for_actor(

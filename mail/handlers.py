@@ -7,6 +7,7 @@ domain services authorise the actor themselves, the checks here only pick a clea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -20,7 +21,6 @@ from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.context import Context
 from clauses.errors import DomainError
-from clauses.outbox import enqueue_email
 from mail import declaration_template
 from mail.candidature_text import extract_candidate
 from mail.config import MailConfig
@@ -34,6 +34,7 @@ from storage.models import (
     AlertKind,
     Channel,
     Company,
+    Contact,
     Document,
     Engagement,
     InboundMail,
@@ -82,13 +83,41 @@ class MailJob:
         return None
 
     def alert(self, kind: AlertKind, message: str, suffix: str = "") -> None:
-        raise_alert(self.session, kind=kind, message=message, facilitator_id=self.facilitator_id(),
+        facilitator_id = self.facilitator_id()
+        raise_alert(self.session, kind=kind, message=message, facilitator_id=facilitator_id,
                     subject_type="inbound_mail", subject_id=self.row.id,
-                    dedup_key=f"inbound:{self.row.id}:{kind.value}{suffix}")
+                    dedup_key=f"inbound:{self.row.id}:{kind.value}{suffix}",
+                    territory=self.territory() if facilitator_id is None else None)
+
+    def territory(self) -> list[int]:
+        """The facilitators following a référent's donneur (its markets' companies), so that
+        its requests do not go to every facilitator of the agency; empty when unknown."""
+        if self.actor.donneur_id is None:
+            return []
+        return territory_facilitators(self.session, donneur_id=self.actor.donneur_id)
 
     def sender_label(self) -> str:
         return f"{self.actor.label} <{self.parsed.from_address}>" if self.actor.label != self.parsed.from_address \
             else f"<{self.parsed.from_address}>"
+
+
+def territory_facilitators(session: Session, *, donneur_id: int | None = None,
+                           email_domain: str | None = None, limit: int = 10) -> list[int]:
+    """Facilitators of the companies engaged on a donneur's markets, or of the companies with a
+    contact at `email_domain`; empty when none, or when more than `limit` (a webmail domain, a
+    huge donneur: that is not a territory any more, and the alert goes to the shared inbox)."""
+    if donneur_id is not None:
+        q = (select(Company.facilitator_id).join(Engagement, Engagement.company_id == Company.id)
+             .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+             .where(Market.donneur_id == donneur_id))
+    elif email_domain:
+        domain = email_domain.lower().replace("\\", "").replace("%", "").replace("_", "\\_")
+        q = (select(Company.facilitator_id).join(Contact, Contact.company_id == Company.id)
+             .where(Contact.email.like(f"%@{domain}", escape="\\")))
+    else:
+        return []
+    ids = list(session.scalars(q.where(Company.facilitator_id.is_not(None)).distinct().limit(limit + 1)))
+    return [] if len(ids) > limit else sorted(ids)
 
 
 # -- the declaration template -----------------------------------------------------------------
@@ -127,7 +156,7 @@ def _may_declare(actor: Actor) -> bool:
 
 
 def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
-    from clauses.declarations import find_contract, record_declaration
+    from clauses.declaration_batch import DeclarationLine, record_lines
 
     if not _may_declare(job.actor):
         return not_allowed(job, "Cette adresse n'est pas habilitée à déclarer des heures d'insertion.",
@@ -155,33 +184,28 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         many = len(classified.spreadsheets) > 1
         for err in sheet.errors:
             errors.append({"filename": name if many else None, "row": err.row, "message": err.message_fr})
-        for line in sheet.lines:
-            key = f"{job.key_prefix}:f{file_index}:l{line.row}"
-            try:
-                with job.session.begin_nested():
-                    view = find_contract(
-                        job.session, job.actor,
-                        participant_last_name=line.last_name,
-                        participant_first_name=line.first_name,
-                        market_reference=line.market_reference,
-                        lot_number=line.lot_number,
-                        month=line.month,
-                    )
-                    outcome = record_declaration(
-                        job.ctx, job.session, job.actor,
-                        contract_id=view.contract_id, month=line.month,
-                        work_hours=line.work_hours, training_hours=line.training_hours,
-                        source=Channel.EMAIL, idempotency_key=key,
-                        correction_reason=line.correction_reason, proof_document_id=doc.id,
-                    )
-            except DomainError as exc:
-                errors.append({"filename": name if many else None, "row": line.row, "message": exc.message_fr})
+        # The whole file at once (a fixed number of statements, whatever its length); the
+        # chat keeps the per-declaration path, both share the validation and counting rules.
+        results = record_lines(job.ctx, job.session, job.actor, [
+            DeclarationLine(
+                key=f"{job.key_prefix}:f{file_index}:l{line.row}",
+                last_name=line.last_name, first_name=line.first_name,
+                market_reference=line.market_reference, lot_number=line.lot_number,
+                month=line.month, work_hours=line.work_hours, training_hours=line.training_hours,
+                correction_reason=line.correction_reason,
+            ) for line in sheet.lines
+        ], source=Channel.EMAIL, proof_document_id=doc.id)
+        for line, result in zip(sheet.lines, results, strict=True):
+            if result.error is not None:
+                errors.append({"filename": name if many else None, "row": line.row,
+                               "message": result.error.message_fr})
                 continue
+            done = result.status or ""
             recorded.append({
-                "row": line.row, "name": view.participant_name, "month": line.month,
+                "row": line.row, "name": result.participant_name, "month": line.month,
                 "work": line.work_hours, "training": line.training_hours,
-                "counted": outcome.counted, "status": STATUS_FR.get(outcome.status, outcome.status),
-                "warnings": list(outcome.warnings), "declaration_id": outcome.declaration.id,
+                "counted": result.counted, "status": STATUS_FR.get(done, done),
+                "warnings": list(result.warnings), "declaration_id": result.declaration_id,
             })
     errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
@@ -275,13 +299,18 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
 # -- bilans and points d'étape ----------------------------------------------------------------
 
 def handle_report(job: MailJob, classified: Classified) -> Outcome:
-    from clauses.bilan import annual_figures, market_figures
-    from reports import render_html, render_xlsx
+    """Check the request and queue the report e-mail; the outbox sender renders it.
+
+    Only the request is recorded here: computing the figures and drawing the charts (about
+    350 ms, and matplotlib) would run inside the intake's transaction. See
+    :mod:`reports.queued` for why this is still sent exactly once.
+    """
+    from reports.queued import ReportSpec, enqueue_report_email
 
     actor = job.actor
     if actor.role != Role.REFERENT and not actor.is_staff:
         return not_allowed(job, "Les bilans sont envoyés aux référents des donneurs d'ordre.", "bilan")
-    policy = job.ctx.policy
+    today = job.ctx.clock.today()
     if classified.intent == Intent.POINT_MARCHE:
         reference = classified.market_reference or ""
         market = job.session.scalar(select(Market).where(func.lower(Market.reference) == reference.lower()))
@@ -289,7 +318,8 @@ def handle_report(job: MailJob, classified: Classified) -> Outcome:
             return not_allowed(
                 job, f"Le marché « {reference[:40]} » est introuvable ou n'est pas suivi pour votre "
                 "organisation. Vérifiez sa référence.", "point_marche")
-        figures = market_figures(job.session, market.id, job.ctx.clock.today(), job.ctx.rulebook)
+        spec = ReportSpec(what="market", market_id=market.id, at=today, generated_on=today)
+        provisional = f"Point d'étape — marché {market.reference}"
         subject_type, subject_id = "market", market.id
     else:
         if actor.role != Role.REFERENT or actor.donneur_id is None:
@@ -299,29 +329,22 @@ def handle_report(job: MailJob, classified: Classified) -> Outcome:
             job.reply("forwarded", note="Pour un bilan annuel, précisez le donneur d'ordre : "
                       "la demande a été transmise à l'équipe.")
             return Outcome(MailStatus.TRAITE, "bilan_a_preciser", {})
-        year = classified.year or job.ctx.clock.today().year
-        figures = annual_figures(job.session, actor.donneur_id, dt.date(year, 1, 1), dt.date(year, 12, 31),
-                                 job.ctx.rulebook)
+        year = classified.year or today.year
+        spec = ReportSpec(what="annual", donneur_id=actor.donneur_id, start=dt.date(year, 1, 1),
+                          end=dt.date(year, 12, 31), generated_on=today)
+        provisional = f"Bilan {year}"
         subject_type, subject_id = "donneur", actor.donneur_id
-    rendered = render_html(figures, "externe", small_cell_threshold=policy.small_cell_threshold,
-                           agency_name=policy.agency_name, generated_on=job.ctx.clock.today())
-    attachments: list[dict[str, Any]] = []
-    for cid, png in rendered.images:
-        doc = job.ctx.documents.store(job.session, png, kind="report_image", display_name=f"{cid}.png",
-                                      mime_type="image/png", max_bytes=20 * 1024 * 1024)
-        attachments.append({"cid": cid, "document_id": doc.id, "inline": True})
-    xlsx = render_xlsx(figures, "externe", small_cell_threshold=policy.small_cell_threshold,
-                       agency_name=policy.agency_name, generated_on=job.ctx.clock.today())
-    doc = job.ctx.documents.store(job.session, xlsx, kind="report_xlsx",
-                                  display_name=f"{rendered.filename_stem}.xlsx", mime_type=XLSX,
-                                  max_bytes=20 * 1024 * 1024)
-    attachments.append({"document_id": doc.id})
+    queued = False
     if can_reply(job.parsed, job.cfg):
-        enqueue_email(job.session, dedup_key=f"{job.key_prefix}:report", to=job.parsed.from_address or "",
-                      subject=reply_subject(job.parsed, rendered.subject), text=rendered.text,
-                      html=rendered.html, attachments=attachments, headers=thread_headers(job.parsed))
+        subject = reply_subject(job.parsed, provisional)
+        spec = dataclasses.replace(spec, subject_from_report=not job.parsed.subject.strip())
+        enqueue_report_email(job.session, dedup_key=f"{job.key_prefix}:report",
+                             to=job.parsed.from_address or "", spec=spec, subject=subject,
+                             headers=thread_headers(job.parsed))
+        queued = True
     audit.record(job.session, actor, "bilan.email", subject_type, subject_id, inbound_mail_id=job.row.id)
-    return Outcome(MailStatus.TRAITE, classified.intent.value, {subject_type + "_id": subject_id})
+    return Outcome(MailStatus.TRAITE, classified.intent.value,
+                   {subject_type + "_id": subject_id, "report_queued": queued})
 
 
 # -- everything else ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class ImapIntake:
         self.core = core
         self.cfg = cfg
         self._client_thread: int | None = None
+        self._batched_moves: list[MailKey] | None = None
 
     # -- connection ------------------------------------------------------------------------------
     def connect(self) -> IMAPClient:
@@ -99,17 +100,26 @@ class ImapIntake:
         if todo:
             for uid, data in client.fetch(todo, ["RFC822.SIZE"]).items():
                 sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0))
-        for uid in uids:
-            key = keys[uid]
-            status = known.get(key)
-            if status is None:
-                if uid not in sizes:  # vanished meanwhile (another client moved it)
-                    continue
-                status = self._fetch_and_ingest(client, key, sizes[uid])
-                stats.processed += 1
-                stats.by_status[status.value] = stats.by_status.get(status.value, 0) + 1
-            self.move(client, key, status)
-            stats.moved += 1
+        moved: list[MailKey] = []
+        self._batched_moves = moved  # move() records into it; written once below
+        try:
+            for uid in uids:
+                key = keys[uid]
+                status = known.get(key)
+                if status is None:
+                    if uid not in sizes:  # vanished meanwhile (another client moved it)
+                        continue
+                    status = self._fetch_and_ingest(client, key, sizes[uid])
+                    stats.processed += 1
+                    stats.by_status[status.value] = stats.by_status.get(status.value, 0) + 1
+                self.move(client, key, status)
+                stats.moved += 1
+        finally:  # record the moves done, even when the connection broke half-way
+            self._batched_moves = None
+            try:
+                self.core.mark_moved_many(moved)
+            except Exception:  # bookkeeping only: never hide the error that ended the scan
+                log.exception("could not record %d moved messages", len(moved))
         return stats
 
     def _fetch_and_ingest(self, client: IMAPClient, key: MailKey, size: int) -> MailStatus:
@@ -127,7 +137,11 @@ class ImapIntake:
                                     self.cfg.quarantine_folder)
 
     def move(self, client: IMAPClient, key: MailKey, status: MailStatus) -> None:
-        """MOVE (RFC 6851), or COPY + \\Deleted + UID EXPUNGE; called only after the commit."""
+        """MOVE (RFC 6851), or COPY + \\Deleted + UID EXPUNGE; called only after the commit.
+
+        During a scan the move is recorded with the scan's others, in one transaction (see
+        :meth:`scan_folder`); alone, at once.
+        """
         self._check_thread()
         target = self.destination(status)
         if client.has_capability("MOVE"):
@@ -139,7 +153,10 @@ class ImapIntake:
                 client.uid_expunge([key.uid])
             else:
                 client.expunge()
-        self.core.mark_moved(key)
+        if self._batched_moves is not None:
+            self._batched_moves.append(key)
+        else:
+            self.core.mark_moved(key)
 
     # -- loops ---------------------------------------------------------------------------------------
     def run_once(self) -> ScanStats:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
@@ -51,6 +53,9 @@ from storage.models import (
     ServiceEvent,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from reports.queued import ReportPreparer
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,11 @@ class Claimed:
     created_at: dt.datetime
 
 
+def _wants_render(row: Claimed) -> bool:
+    """A queued report not rendered yet (its attachments hold a render request)."""
+    return any(isinstance(a, dict) and "render" in a for a in row.attachments)
+
+
 @dataclass
 class SendReport:
     sent: int = 0
@@ -96,12 +106,14 @@ class BadRow(Exception):
 
 class OutboxSender:
     def __init__(self, db: Database, documents: DocumentStore, transport: Transport, cfg: MailConfig,
-                 *, now: Callable[[], dt.datetime] = utcnow) -> None:
+                 *, now: Callable[[], dt.datetime] = utcnow, reports: ReportPreparer | None = None) -> None:
         self.db = db
         self.documents = documents
         self.transport = transport
         self.cfg = cfg
         self.now = now
+        self.reports = reports
+        """Renders the rows queued as report requests (:mod:`reports.queued`) before sending."""
         self.connection_failures = 0
 
     # -- database steps (blocking; run in a worker thread) ------------------------------------
@@ -261,6 +273,10 @@ class OutboxSender:
                 claimed = await asyncio.to_thread(self.claim, row_id)
                 if claimed is None:
                     continue
+                if _wants_render(claimed):
+                    claimed = await self._prepare(claimed, report)
+                    if claimed is None:
+                        continue
                 try:
                     message, recipients = await asyncio.to_thread(self.build, claimed)
                     await session.send(message, self.cfg.agency_email, recipients)
@@ -282,6 +298,39 @@ class OutboxSender:
                     await asyncio.to_thread(self.mark_sent, row_id)
                     report.sent += 1
         return report
+
+    async def _prepare(self, claimed: Claimed, report: SendReport) -> Claimed | None:
+        """Render a queued report into its row (see :mod:`reports.queued`); None to skip it.
+
+        A failure (the child process, the figures) never ends the pass: the row goes back to
+        pending with the usual backoff, and after the last attempt it is dead with an alert
+        naming the reason.
+        """
+        from reports.queued import RowChanged
+
+        if self.reports is None:
+            error = "rapport à préparer, mais cet expéditeur n'a pas de moteur de rendu"
+            dead = await asyncio.to_thread(self.reschedule, claimed.id, error)
+            report.dead += int(dead)
+            report.retried += int(not dead)
+            return None
+        try:
+            prepared = await asyncio.to_thread(self.reports.prepare, claimed.id, claimed.attempts)
+        except RowChanged:
+            log.warning("outbox %s changed while its report was rendered; left to its new owner", claimed.id)
+            return None
+        except Exception as exc:
+            log.exception("outbox %s: the report could not be rendered", claimed.id)
+            reason = str(exc) or exc.__class__.__name__
+            dead = await asyncio.to_thread(self.reschedule, claimed.id,
+                                           f"préparation du rapport impossible : {reason}")
+            report.dead += int(dead)
+            report.retried += int(not dead)
+            return None
+        if prepared is None:
+            return claimed
+        return dataclasses.replace(claimed, subject=prepared.subject, body_text=prepared.text,
+                                   body_html=prepared.html, attachments=list(prepared.attachments))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send due rows until `stop` is set; never raises (errors are logged and retried)."""

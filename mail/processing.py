@@ -29,7 +29,7 @@ from clauses.alerts import raise_alert
 from clauses.context import Context
 from mail import authresults, safety
 from mail.config import MailConfig
-from mail.handlers import MailJob, dispatch
+from mail.handlers import MailJob, dispatch, territory_facilitators
 from mail.intent import classify
 from mail.outcome import MailKey, Outcome
 from mail.parsing import ParsedMail, parse_message
@@ -49,9 +49,10 @@ def _store_raw(ctx: Context, session: Session, cfg: MailConfig, raw: bytes, row:
         row.result = {**(row.result or {}), "raw_not_stored": str(exc)[:200]}
 
 
-def _alert(session: Session, row: InboundMail, kind: AlertKind, message: str) -> None:
+def _alert(session: Session, row: InboundMail, kind: AlertKind, message: str,
+           territory: list[int] | None = None) -> None:
     raise_alert(session, kind=kind, message=message, subject_type="inbound_mail", subject_id=row.id,
-                dedup_key=f"inbound:{row.id}:{kind.value}")
+                dedup_key=f"inbound:{row.id}:{kind.value}", territory=territory)
 
 
 def _who(parsed: ParsedMail) -> str:
@@ -151,9 +152,11 @@ def _decide(ctx: Context, session: Session, cfg: MailConfig, parsed: ParsedMail,
 
     actor = identify_sender(session, parsed.from_address)
     if actor is None:
+        # A colleague of a known contact (same domain) goes to that company's facilitator.
         _alert(session, row, AlertKind.EXPEDITEUR_INCONNU,
                f"E-mail n° {row.id} d'une adresse inconnue {_who(parsed)} : « {parsed.subject[:120]} ». "
-               "S'il s'agit d'un partenaire, enregistrez cette adresse comme contact.")
+               "S'il s'agit d'un partenaire, enregistrez cette adresse comme contact.",
+               territory=territory_facilitators(session, email_domain=parsed.from_domain, limit=3))
         if can_reply(parsed, cfg):
             enqueue_reply(session, cfg, parsed, template="unknown_sender",
                           dedup_key=f"mail:unknown-sender:{parsed.from_address}:{ctx.clock.today().isoformat()}")

@@ -98,7 +98,11 @@ def build_transport(cfg: MailConfig) -> Transport:
 
 
 def build_sender(ctx: Context, cfg: MailConfig, transport: Transport | None = None) -> OutboxSender:
-    return OutboxSender(ctx.db, ctx.documents, transport or build_transport(cfg), cfg)
+    """The e-mail sender, able to render the reports queued by the intake and the chat."""
+    from reports.queued import ReportPreparer
+
+    return OutboxSender(ctx.db, ctx.documents, transport or build_transport(cfg), cfg,
+                        reports=ReportPreparer(ctx))
 
 
 async def run_outbox_sender(ctx: Context, cfg: MailConfig, stop: asyncio.Event,

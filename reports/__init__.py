@@ -11,22 +11,41 @@ Public API (stable; the bot, the mail sender and the scheduler call it)::
 ``"interne"`` shows every figure. Each function also takes ``small_cell_threshold`` (pass
 ``ctx.policy.small_cell_threshold``); the document renderers take ``agency_name`` and
 ``generated_on`` for the footer.
+
+The names are resolved lazily (PEP 562) so that ``from reports import render_chat`` does not
+import matplotlib, and ``render_html``, ``render_xlsx`` and ``render_pdf`` come from
+:mod:`reports.isolated`: in the long-running service (after
+:func:`reports.isolated.enable_isolation`) they render in a short-lived child process, so the
+service never holds matplotlib or WeasyPrint in memory.
 """
 
-from reports.chat import render_chat
-from reports.html import RenderedEmail, render_html
-from reports.mime import build_message
-from reports.pdf import render_pdf
-from reports.view import AUDIENCES, build_view
-from reports.xlsx import render_xlsx
+from __future__ import annotations
 
-__all__ = [
-    "AUDIENCES",
-    "RenderedEmail",
-    "build_message",
-    "build_view",
-    "render_chat",
-    "render_html",
-    "render_pdf",
-    "render_xlsx",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "AUDIENCES": "reports.view",
+    "RenderedEmail": "reports.html",
+    "build_message": "reports.mime",
+    "build_view": "reports.view",
+    "render_chat": "reports.chat",
+    "render_html": "reports.isolated",
+    "render_pdf": "reports.isolated",
+    "render_xlsx": "reports.isolated",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reports' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -6,14 +6,17 @@ import base64
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from clauses.bilan.figures import BilanFigures
-from reports.charts import Chart, build_charts
 from reports.text import render_text
 from reports.view import Fmt, ReportView, build_view
+
+if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (see reports.isolated)
+    from reports.charts import Chart
 
 CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises"}
 """Which table each chart is shown above."""
@@ -73,6 +76,7 @@ def render_html(
     generated_on: dt.date | None = None,
 ) -> RenderedEmail:
     """The bilan as an e-mail: subject, HTML (images as ``cid:``), plain text, images."""
+    from reports.charts import build_charts  # matplotlib: only when an e-mail is rendered
     from reports.labels import file_stem
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,

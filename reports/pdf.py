@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from clauses.bilan.figures import BilanFigures
-from reports.charts import build_charts
 from reports.html import pdf_html
 from reports.view import build_view
 
@@ -21,6 +20,8 @@ def render_pdf(
     """A4 landscape PDF with page numbers: the per-company and per-market tables have up to
     thirteen columns, which portrait pages would wrap word by word."""
     from weasyprint import HTML  # heavy import (pango, fonts): only when a PDF is asked for
+
+    from reports.charts import build_charts
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
                       agency_name=agency_name, generated_on=generated_on)

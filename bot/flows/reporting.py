@@ -17,7 +17,6 @@ from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
 from clauses.formatting import fr_date
-from clauses.outbox import enqueue_email
 from storage.models import Contact, ContactKind, Donneur, Market, Role
 
 log = logging.getLogger(__name__)
@@ -114,32 +113,23 @@ def on_point(t: Turn, parts: list[str]) -> None:
     if not referents:
         t.say("Aucun référent avec une adresse e-mail n'est enregistré pour ce donneur d'ordre.")
         return
-    figures = _market_figures(t, market)
+    # Queued, not rendered here: the e-mail sender computes and renders it (charts in a child
+    # process), so this chat turn stays quick and the service never imports matplotlib.
     try:
-        from reports import render_html
+        from reports.queued import ReportSpec, enqueue_report_email
     except ImportError:
-        figures = None
-    if figures is None:
         t.say(BILAN_UNAVAILABLE)
         return
-    policy = t.ctx.policy
-    rendered = render_html(figures, "externe", small_cell_threshold=policy.small_cell_threshold,
-                           agency_name=policy.agency_name, generated_on=t.today)
-    attachments = []
-    for cid, png in rendered.images:
-        doc = t.ctx.documents.store(t.session, png, kind="report_image", display_name=f"{cid}.png",
-                                    mime_type="image/png", max_bytes=20 * 1024 * 1024)
-        attachments.append({"cid": cid, "document_id": doc.id, "inline": True})
+    spec = ReportSpec(what="market", market_id=market.id, at=t.today, generated_on=t.today,
+                      xlsx=False, subject_from_report=True)
     sent_to = []
     for contact in referents:
-        _, created = enqueue_email(
+        _, created = enqueue_report_email(
             t.session,
             dedup_key=f"point:{market.id}:{t.today.isoformat()}:{contact.id}",
             to=contact.email or "",
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            attachments=attachments,
+            spec=spec,
+            subject=f"Point d'étape — marché {market.reference}",
         )
         if created:
             sent_to.append(contact.name)

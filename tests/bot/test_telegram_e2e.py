@@ -460,6 +460,8 @@ async def test_referent_sees_only_own_donneur(ctx, world, tg):
 
 
 async def test_point_emailed_to_referent_once(ctx, world, tg):
+    from reports.queued import render_request
+
     fanny = tg.api.user()
     link_user(ctx, world["facilitator"], fanny.id)
     replies = await tg.text(fanny, "/point 2025-017")
@@ -469,6 +471,8 @@ async def test_point_emailed_to_referent_once(ctx, world, tg):
     with ctx.db.session() as s:
         mail = s.scalar(select(OutboxMessage).where(OutboxMessage.to_address == "juliette.rey@oullins.test"))
         assert mail.status == OutboxStatus.PENDING and "2025-017" in mail.subject
+        # queued for the e-mail sender to render: the chat turn drew no chart
+        assert render_request(mail.attachments) is not None
     replies = await tg.text(fanny, "/point 2025-017")
     replies = await tg.press(fanny, replies[0], text="Envoyer")
     assert "déjà été envoyé aujourd'hui" in replies[-1].text

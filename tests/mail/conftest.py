@@ -147,9 +147,11 @@ def deliver(ctx: Context, cfg: MailConfig, sink) -> Any:
     from mail.config import SmtpConfig
     from mail.outbox_sender import OutboxSender
     from mail.transport import SmtpTransport
+    from reports.queued import ReportPreparer
 
     transport = SmtpTransport(SmtpConfig(host=sink.host, port=sink.port, starttls=False, timeout=10))
-    return asyncio.run(OutboxSender(ctx.db, ctx.documents, transport, cfg).send_due())
+    sender = OutboxSender(ctx.db, ctx.documents, transport, cfg, reports=ReportPreparer(ctx))
+    return asyncio.run(sender.send_due())
 
 
 @pytest.fixture
