@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -51,6 +52,10 @@ STATUS_FR = {
     "unchanged": "inchangée (déjà déclarée avec ces chiffres)",
 }
 TEMPLATE_XLSX_NAME = "modele-declaration-heures.xlsx"
+ACK_DETAIL_LINES = 50
+"""Up to this many recorded lines, the acknowledgement lists them all; beyond, it sums them up
+by month and lists only the lines that deserve a look (warnings, corrections, repeats): a
+2,000-line acknowledgement would be read by nobody, and refused lines are always all listed."""
 TEMPLATE_CSV_NAME = "modele-declaration-heures.csv"
 
 
@@ -209,7 +214,9 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
             })
     errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
-    job.reply("declaration_ack", recorded=recorded, errors=errors, error_count=len(errors) + len(file_errors),
+    shown, by_month = _ack_detail(recorded)
+    job.reply("declaration_ack", recorded=recorded, shown=shown, by_month=by_month,
+              errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
               attachments=attachments)
     status = MailStatus.TRAITE if recorded else MailStatus.ERREUR
@@ -217,9 +224,27 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         "lines_recorded": len(recorded),
         "lines_refused": len(errors),
         "files_unreadable": len(file_errors),
-        "declaration_ids": [r["declaration_id"] for r in recorded],
+        "declaration_ids": [r["declaration_id"] for r in recorded][:ACK_DETAIL_LINES],
         "errors": [f"ligne {e['row']} : {e['message']}" for e in errors][:50],
     })
+
+
+def _ack_detail(recorded: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(lines to list, per-month totals) for the acknowledgement (see ACK_DETAIL_LINES)."""
+    if len(recorded) <= ACK_DETAIL_LINES:
+        return recorded, []
+    months: dict[Any, dict[str, Any]] = {}
+    for line in recorded:
+        m = months.setdefault(line["month"], {"month": line["month"], "lines": 0,
+                                             "work": Decimal(0), "training": Decimal(0),
+                                             "counted": Decimal(0)})
+        m["lines"] += 1
+        m["work"] += line["work"]
+        m["training"] += line["training"]
+        m["counted"] += line["counted"] or 0
+    plain = STATUS_FR["created"]
+    notable = [line for line in recorded if line["warnings"] or line["status"] != plain]
+    return notable, [months[k] for k in sorted(months)]
 
 
 # -- candidatures ------------------------------------------------------------------------------
