@@ -146,7 +146,8 @@ def marche_group() -> None:
 MARKET_OPTIONS = {"donneur": "--donneur", "marche_ref": "--ref", "marche_intitule": "--intitule",
                   "type_marche": "--type", "procedure": "--procedure",
                   "montant_marche_ht": "--montant", "date_notification": "--notification",
-                  "date_debut": "--debut", "date_fin": "--fin", "facilitateur": "--facilitateur"}
+                  "date_debut": "--debut", "date_fin": "--fin", "facilitateur": "--facilitateur",
+                  "part_heures_qpv": "--part-qpv"}
 
 
 @marche_group.command("create")
@@ -160,10 +161,12 @@ MARKET_OPTIONS = {"donneur": "--donneur", "marche_ref": "--ref", "marche_intitul
 @click.option("--debut", required=True, help="Début d'exécution (JJ/MM/AAAA).")
 @click.option("--fin", required=True, help="Fin d'exécution (JJ/MM/AAAA).")
 @click.option("--facilitateur", help="E-mail du ou de la facilitateur·rice chargé·e du marché.")
+@click.option("--part-qpv", "part_qpv",
+              help="Part minimale des heures faite par des résident·es QPV (ex. « 5 % », ANRU).")
 @click.pass_obj
 def marche_create(state: Any, donneur: str, ref: str, intitule: str, kind: str,
                   procedure: str | None, montant: str | None, notification: str | None,
-                  debut: str, fin: str, facilitateur: str | None) -> None:
+                  debut: str, fin: str, facilitateur: str | None, part_qpv: str | None) -> None:
     """Crée un marché ; ajoutez ensuite ses lots avec « clausebot lot create ».
 
     \b
@@ -180,7 +183,7 @@ def marche_create(state: Any, donneur: str, ref: str, intitule: str, kind: str,
             "donneur": existing_donneur.name, "marche_ref": ref, "marche_intitule": intitule,
             "type_marche": kind, "procedure": procedure, "montant_marche_ht": montant,
             "date_notification": notification, "date_debut": debut, "date_fin": fin,
-            "facilitateur": facilitateur}, MARKET_OPTIONS)
+            "facilitateur": facilitateur, "part_heures_qpv": part_qpv}, MARKET_OPTIONS)
         market = require_market(s, ref)
         click.echo(f"Marché créé : {market.reference} « {market.title} » "
                    f"({MARKET_KIND_FR[market.kind]}), du {fr_date(market.start_date)} au "

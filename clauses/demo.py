@@ -113,7 +113,8 @@ def seed_demo(ctx: Context, session: Session, *, only_if_empty: bool = True) -> 
                start_date=start, end_date=add_months(start, 12) - dt.timedelta(days=1), facilitator_id=fac2.id),
         Market(donneur_id=bailleur.id, reference=f"RHS-{start.year}-04", title="Résidentialisation Le Golf",
                kind=MarketKind.CRITERE_ATTRIBUTION, procedure="procédure adaptée", amount_ht=Decimal("650000"),
-               start_date=start, end_date=end, facilitator_id=fac2.id),
+               start_date=start, end_date=end, facilitator_id=fac2.id,
+               qpv_hours_share_min=Decimal("0.05")),  # an ANRU operation: 5 % for QPV residents
     ]
     session.add_all(markets)
     session.flush()

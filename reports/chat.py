@@ -44,6 +44,11 @@ def render_chat(
             f"{fr_hours(f.hours_owed)} dues"
         )
     lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}")
+    if f.qpv is not None and f.qpv.required_share is not None:
+        share = fr_percent(f.qpv.share) if f.qpv.share is not None else "–"
+        verdict = "atteint" if f.qpv.met else "non atteint"
+        lines.append(f"Résident·es QPV : {fr_hours(f.qpv.hours)} ({share} des heures), objectif "
+                     f"{fr_percent(f.qpv.required_share)} {verdict}")
     if f.persons_exited:
         durable = next((e.persons for e in f.exits if e.key == "emploi_durable"), 0)
         durable_text = masker.count(durable).text

@@ -288,6 +288,7 @@ def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
     out.append(("Heures dues (engagements)", _h(f.hours_owed)))
     out.append(("Heures réalisées depuis le début des marchés", _h(f.hours_to_date)))
     out.append(("Taux de réalisation", Cell(f.completion, Fmt.PCT)))
+    out.extend(_qpv_figures(f))
     out.append(("Contrats", _n(f.contracts)))
     out.append(("Personnes (comptées une fois)", _n(f.persons, bold=True)))
     out.append(("Sorties sur la période", _n(f.persons_exited)))
@@ -295,6 +296,23 @@ def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
         late = sum(1 for c in f.companies if c.relation is not RelationStatus.A_JOUR)
         out.append(("Entreprises suivies", _n(len(f.companies))))
         out.append(("dont en retard, sous procédure ou défaillantes", _n(late, indent=True)))
+    return out
+
+
+def _qpv_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
+    """Market bilans: hours done by QPV residents, against the market's target when it has one
+    (ANRU operations). Hours, not persons: the typology's small-cell rule does not apply."""
+    qpv = f.qpv
+    if qpv is None or (qpv.required_share is None and not qpv.hours):
+        return []
+    out = [("dont réalisées par des résident·es QPV", _h(qpv.hours, indent=True)),
+           ("Part des heures réalisées par des résident·es QPV", Cell(qpv.share, Fmt.PCT))]
+    if qpv.required_share is not None:
+        out.append(("Objectif QPV du marché (ANRU)", Cell(qpv.required_share, Fmt.PCT)))
+        out.append(("Objectif QPV atteint à ce jour",
+                    Cell("oui" if qpv.met else "non", Fmt.TEXT,
+                         colour=None if qpv.met else labels.RELATION_COLOURS[
+                             RelationStatus.EN_RETARD])))
     return out
 
 

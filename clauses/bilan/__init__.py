@@ -34,6 +34,7 @@ from clauses.bilan.figures import (
     MonthHours,
     Note,
     Period,
+    QpvHours,
     RelationStatus,
     Typology,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "MonthHours",
     "Note",
     "Period",
+    "QpvHours",
     "RelationStatus",
     "Typology",
     "UnknownDonneurError",

@@ -9,6 +9,7 @@ a market, and the territory bilan, so the four reports always agree with each ot
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
@@ -34,6 +35,7 @@ from clauses.bilan.figures import (
     MeansRow,
     Note,
     Period,
+    QpvHours,
     RelationStatus,
     Typology,
 )
@@ -72,24 +74,27 @@ def market_figures(
     row = session.execute(
         select(
             Market.id, Market.reference, Market.title, Market.start_date, Market.end_date,
-            Market.status, Donneur.id, Donneur.name,
+            Market.status, Donneur.id, Donneur.name, Market.qpv_hours_share_min,
         )
         .join(Donneur, Donneur.id == Market.donneur_id)
         .where(Market.id == market_id)
     ).one_or_none()
     if row is None:
         raise UnknownMarketError(str(market_id), [])
-    _, reference, title, m_start, m_end, status, donneur_id, donneur_name = row
+    _, reference, title, m_start, m_end, status, donneur_id, donneur_name, qpv_target = row
     at = at or m_end
     final = at >= m_end or status == MarketStatus.CLOS
     period = Period(min(m_start, at), at)
     scope = q.Scope(period=period, at=at, market_id=market_id)
-    return _figures(
+    figures = _figures(
         session, scope, rulebook,
         kind=BilanKind.FINAL if final else BilanKind.POINT_ETAPE,
         donneur=(donneur_id, donneur_name),
         market=(market_id, reference, title),
     )
+    qpv = QpvHours(hours=q.qpv_hours_to_date(session, market_id, at),
+                   of_hours=figures.hours_to_date, required_share=qpv_target)
+    return dataclasses.replace(figures, qpv=qpv)
 
 
 def territory_figures(session: Session, start: dt.date, end: dt.date, rulebook: Any) -> BilanFigures:

@@ -267,6 +267,31 @@ class Note:
 
 
 @dataclass(frozen=True)
+class QpvHours:
+    """Hours done by residents of priority neighbourhoods (QPV) on one market, to date.
+
+    ANRU renewal operations require a share of the insertion hours (5 % or more) to go to QPV
+    residents; the points d'étape and the final bilan show where the market stands.
+    """
+
+    hours: Decimal
+    of_hours: Decimal
+    """All the hours done on the market to date (the share's denominator)."""
+    required_share: Decimal | None
+    """The market's target (``markets.qpv_hours_share_min``), None when it sets none."""
+
+    @property
+    def share(self) -> Decimal | None:
+        return _share(self.hours, self.of_hours)
+
+    @property
+    def met(self) -> bool | None:
+        if self.required_share is None:
+            return None
+        return self.hours >= self.required_share * self.of_hours
+
+
+@dataclass(frozen=True)
 class BilanFigures:
     """Everything a bilan reports, computed once, rendered many ways."""
 
@@ -306,6 +331,8 @@ class BilanFigures:
     notes: list[Note] = field(default_factory=list)
     progress_method: str = ""
     """Which code computed the progress (for the record in internal reports)."""
+    qpv: QpvHours | None = None
+    """Market bilans only: hours done by QPV residents against the market's target."""
 
     @property
     def completion(self) -> Decimal | None:

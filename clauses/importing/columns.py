@@ -22,6 +22,8 @@ COLUMNS: dict[str, str] = {
     "date_debut": "Début d'exécution.",
     "date_fin": "Fin d'exécution (pas avant le début).",
     "facilitateur": "E-mail d'un·e facilitateur·rice existant·e, chargé·e du marché.",
+    "part_heures_qpv": "Part minimale des heures réalisée par des résident·es QPV, si le marché "
+                       "en fixe une (ex. 5 % sur une opération ANRU) ; vide : aucune.",
     "lot_numero": "Numéro du lot (entier, 1 pour un lot unique).",
     "lot_intitule": "Intitulé du lot.",
     "corps_etat": "Corps d'état du règlement (ex. maconnerie, peinture_interieure).",

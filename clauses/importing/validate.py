@@ -28,6 +28,7 @@ from clauses.importing.values import (
     parse_lot_number,
     parse_market_kind,
     parse_means,
+    parse_share,
     parse_trade,
 )
 from clauses.siret import InvalidSiretError, normalize_siret
@@ -42,6 +43,7 @@ _MARKET_COLUMNS: dict[str, tuple[str, Any]] = {
     "start_date": ("date_debut", parse_date),
     "end_date": ("date_fin", parse_date),
     "facilitator": ("facilitateur", parse_email),
+    "qpv_hours_share_min": ("part_heures_qpv", parse_share),
 }
 _LOT_COLUMNS: dict[str, tuple[str, Any]] = {
     "label": ("lot_intitule", None),

@@ -87,6 +87,21 @@ def parse_amount(text: str) -> Decimal:
     return parse_number(text, what="Montant", max_value=MAX_AMOUNT, unit=" €")
 
 
+def parse_share(text: str) -> Decimal:
+    """A share from French text: "5 %", "5", "0,05" → 0.05 (a number of 1 or more is a percentage).
+
+    Refuses more than 100 %, and more precision than a hundredth of a percent.
+    """
+    cleaned = text.strip().rstrip("%").strip()
+    value = parse_number(cleaned, what="Part", max_value=Decimal(100), unit=" %")
+    share = value / 100 if value >= 1 else value
+    if share > 1:
+        raise ValueProblem(f"Part « {text} » : 100 % au plus.")
+    if -share.normalize().as_tuple().exponent > 4:  # type: ignore[operator]
+        raise ValueProblem(f"Part « {text} » : un centième de pour cent au plus.")
+    return share
+
+
 def parse_hours_value(text: str) -> Decimal:
     """A number of hours from French text ("833", "1 200,5 h")."""
     return parse_number(text, what="Nombre d'heures", max_value=MAX_HOURS, unit=" h")

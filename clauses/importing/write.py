@@ -77,7 +77,7 @@ class Writer:
         for ref, (ent, row) in plan.markets.items():
             values = {name: ent.get(name) for name in (
                 "title", "kind", "procedure", "amount_ht", "notified_on", "start_date",
-                "end_date", "facilitator_id")}
+                "end_date", "facilitator_id", "qpv_hours_share_min")}
             if row is None:
                 donneur = donneurs[ent.get("donneur")]
                 row = self._add("marches", Market(reference=ref, donneur_id=donneur.id,

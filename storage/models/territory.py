@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, Hours, Money, utcnow
@@ -124,6 +124,9 @@ class Market(Base):
     procedure: Mapped[str | None] = mapped_column(String(60))
     amount_ht: Mapped[Decimal | None] = mapped_column(Money)
     notified_on: Mapped[dt.date | None]
+    qpv_hours_share_min: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    """Share of the insertion hours to be done by residents of priority neighbourhoods (QPV),
+    e.g. 0.05 on ANRU renewal operations; None when the market sets no such target."""
     start_date: Mapped[dt.date]
     end_date: Mapped[dt.date]
     status: Mapped[MarketStatus] = mapped_column(enum_type(MarketStatus), default=MarketStatus.EN_COURS)

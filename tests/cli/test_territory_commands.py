@@ -160,3 +160,20 @@ def test_uninitialised_database_gets_a_french_hint(tmp_path, monkeypatch) -> Non
     result = CliRunner().invoke(main, ["donneur", "list"], env=env)
     assert result.exit_code == 1
     assert "pas initialisée : lancez « clausebot db upgrade »" in result.stderr
+
+
+def test_an_anru_market_takes_its_qpv_share_in_any_usual_spelling(cli: Run, db: Database) -> None:
+    _territory(cli)
+    for ref, typed, expected in (("A-1", "5 %", "0.0500"), ("A-2", "0,05", "0.0500"),
+                                 ("A-3", "12,5", "0.1250")):
+        result = cli("marche", "create", "--donneur", "Ville d'Oullins", "--ref", ref,
+                     "--intitule", "Renouvellement urbain", "--type", "clause_execution",
+                     "--debut", "03/02/2025", "--fin", "30/06/2026", "--part-qpv", typed)
+        assert result.exit_code == 0, result.output
+        with db.session() as s:
+            share = s.scalar(select(Market.qpv_hours_share_min).where(Market.reference == ref))
+        assert share == Decimal(expected), (typed, share)
+    refused = cli("marche", "create", "--donneur", "Ville d'Oullins", "--ref", "A-4",
+                  "--intitule", "x", "--type", "clause_execution", "--debut", "03/02/2025",
+                  "--fin", "30/06/2026", "--part-qpv", "150 %")
+    assert refused.exit_code == 1 and "--part-qpv" in refused.output and "Part" in refused.output

@@ -1,0 +1,25 @@
+"""markets: minimum share of hours done by QPV residents (ANRU operations)
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-24 21:30:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('markets') as batch:
+        batch.add_column(sa.Column('qpv_hours_share_min', sa.Numeric(precision=5, scale=4),
+                                   nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('markets') as batch:
+        batch.drop_column('qpv_hours_share_min')
