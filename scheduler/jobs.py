@@ -70,14 +70,20 @@ class JobResult:
     dry_run: bool = False
     due: int = 0
     done: int = 0
+    messages: int = 0
+    """Outbox rows and alerts queued by the items (counted even when not described)."""
     planned: list[Planned] = field(default_factory=list)
+    """Each message described (recipient, subject), for people: the CLI and dry runs. The
+    service only counts: at national size a catch-up queues tens of thousands of messages, and
+    describing each costs a query and keeps a row in memory until the job ends."""
     errors: list[str] = field(default_factory=list)
+    describe: bool = True
 
     def summary_fr(self) -> str:
         verb = "seraient traités" if self.dry_run else "traités"
         text = f"{self.job_id} : {self.due} élément(s) dus, {self.done} {verb}"
-        if self.planned:
-            text += f", {len(self.planned)} message(s)"
+        if self.messages:
+            text += f", {self.messages} message(s)"
         if self.errors:
             text += f", {len(self.errors)} erreur(s)"
         return text
@@ -147,7 +153,9 @@ class _Run:
                     session.flush()
                     if acted:
                         kept = [o for o in queued if inspect(o).persistent]
-                        self.result.planned.extend(_describe(session, kept))
+                        self.result.messages += len(kept)
+                        if self.result.describe or self.result.dry_run:
+                            self.result.planned.extend(_describe(session, kept))
                 finally:
                     event.remove(session, "after_flush", collect)
         except Exception as exc:  # one bad item must not stop the others
@@ -272,6 +280,7 @@ def _outbox_preview(ctx: Context, run: _Run) -> None:
             .order_by(OutboxMessage.id).limit(500)
         ))
         run.result.due = len(rows)
+        run.result.messages = len(rows)
         run.result.planned.extend(_describe(s, rows))
 
 
@@ -348,11 +357,15 @@ def run_job(
     *,
     dry_run: bool = False,
     renderer: runtime.BilanRenderer | None = None,
+    describe: bool = True,
 ) -> JobResult:
-    """Run one job once now (``ctx.clock`` says when); never raises for a failing item."""
+    """Run one job once now (``ctx.clock`` says when); never raises for a failing item.
+
+    ``describe=False`` (the service) counts the messages queued instead of listing them.
+    """
     if job_id not in BY_ID:
         raise UnknownJob(job_id)
-    result = JobResult(job_id=job_id, day=ctx.clock.today(), dry_run=dry_run)
+    result = JobResult(job_id=job_id, day=ctx.clock.today(), dry_run=dry_run, describe=describe)
     run = _Run(ctx, result)
     try:
         with run.shared():
@@ -368,9 +381,10 @@ def run_job(
     return result
 
 
-def run_daily(ctx: Context, *, renderer: runtime.BilanRenderer | None = None) -> list[JobResult]:
+def run_daily(ctx: Context, *, renderer: runtime.BilanRenderer | None = None,
+              describe: bool = True) -> list[JobResult]:
     """Every daily job once, in order (the catch-up at start-up; tests' simulated days)."""
-    return [run_job(ctx, job_id, renderer=renderer) for job_id in DAILY]
+    return [run_job(ctx, job_id, renderer=renderer, describe=describe) for job_id in DAILY]
 
 
 def _record_run(ctx: Context, result: JobResult) -> None:
@@ -427,7 +441,7 @@ def _entry_point(job_id: str) -> Callable[[], JobResult]:
 
     def entry() -> JobResult:
         rt = runtime.current()
-        return run_job(rt.ctx, job_id, renderer=rt.renderer)
+        return run_job(rt.ctx, job_id, renderer=rt.renderer, describe=False)
 
     entry.__name__ = entry.__qualname__ = job_id
     entry.__doc__ = f"Run the {job_id!r} job once now (APScheduler's entry point)."
@@ -447,7 +461,7 @@ annual_bilans = _entry_point("annual_bilans")
 def catch_up() -> list[JobResult]:
     """Every daily job once: what came due while the service was down goes out now."""
     rt = runtime.current()
-    return run_daily(rt.ctx, renderer=rt.renderer)
+    return run_daily(rt.ctx, renderer=rt.renderer, describe=False)
 
 
 async def outbox() -> int:

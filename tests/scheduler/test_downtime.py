@@ -104,3 +104,14 @@ def test_dry_run_shows_what_would_be_sent_and_writes_nothing(ctx, clock):
         assert s.scalar(select(func.count()).select_from(KeyValue)) == 0
     real = run_job(ctx, "declaration_reminders")
     assert [p.key for p in real.planned] == [p.key for p in dry.planned]
+
+
+def test_the_service_counts_the_messages_without_describing_them(ctx, clock):
+    """The scheduled runs only count: describing each message costs a query and memory."""
+    with ctx.db.session() as s:
+        f.territory(s)
+    clock.set(at(D(2025, 6, 16)))
+    quiet = run_job(ctx, "declaration_reminders", describe=False)
+    assert (quiet.done, quiet.messages, quiet.planned) == (2, 2, [])
+    assert "2 message(s)" in quiet.summary_fr()
+    assert len(_outbox(ctx, "rappel_declaration:")) == 2
