@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -228,35 +228,54 @@ def _stored_months(session: Session, slots: set[tuple[int, dt.date]]) -> dict[tu
     path locks its one row (the pairs rather than contracts x months: a file spread over a
     year would otherwise lock and load every other month of those contracts too)."""
     out: dict[tuple[int, dt.date], _Month] = {}
-    pair = tuple_(HourDeclaration.contract_id, HourDeclaration.month)
-    for chunk in _chunks(slots):
-        rows = session.execute(
-            select(HourDeclaration.id, HourDeclaration.contract_id, HourDeclaration.month,
-                   HourDeclaration.work_hours, HourDeclaration.training_hours,
-                   HourDeclaration.counted_hours, HourDeclaration.revision,
-                   HourDeclaration.proof_document_id)
-            .where(pair.in_(chunk))
-            .with_for_update()
-        )
-        for decl_id, contract_id, month, work, training, counted, revision, proof in rows:
-            out[(contract_id, month)] = _Month(decl_id, Decimal(work), Decimal(training),
-                                               Decimal(counted), revision, proof)
+    # One month at a time: ``month = ? AND contract_id IN (...)`` is a lookup in the
+    # (contract_id, month) unique index on both backends, whereas SQLite answers a row-value
+    # ``(contract_id, month) IN (...)`` by scanning the whole index (0.17 s a file at 4.9
+    # million declarations). A file covers one or two months.
+    by_month: dict[dt.date, set[int]] = {}
+    for contract_id, month in slots:
+        by_month.setdefault(month, set()).add(contract_id)
+    for month, contract_ids in sorted(by_month.items()):
+        for chunk in _chunks(contract_ids):
+            out.update(_months_of(session, month, chunk))
     return out
+
+
+def _months_of(session: Session, month: dt.date, contract_ids: list[int]
+               ) -> dict[tuple[int, dt.date], _Month]:
+    """The stored declarations of these contracts for one month, locked."""
+    rows = session.execute(
+        select(HourDeclaration.id, HourDeclaration.contract_id, HourDeclaration.work_hours,
+               HourDeclaration.training_hours, HourDeclaration.counted_hours,
+               HourDeclaration.revision, HourDeclaration.proof_document_id)
+        .where(HourDeclaration.month == month, HourDeclaration.contract_id.in_(contract_ids))
+        .with_for_update()
+    )
+    return {(contract_id, month): _Month(decl_id, Decimal(work), Decimal(training),
+                                         Decimal(counted), revision, proof)
+            for decl_id, contract_id, work, training, counted, revision, proof in rows}
 
 
 def _used_keys(session: Session, keys: list[str]) -> dict[str, tuple[int, Decimal]]:
-    """Idempotency keys already recorded: key -> (declaration id, its current counted hours)."""
-    out: dict[str, tuple[int, Decimal]] = {}
+    """Idempotency keys already recorded: key -> (declaration id, its current counted hours).
+
+    The keys are looked up alone, then their declarations by id: joined in one statement,
+    SQLite's planner may scan the revisions instead of using the keys' unique index (its
+    statistics count every NULL key as one value).
+    """
+    found: dict[str, int] = {}
     for chunk in _chunks(keys):
-        rows = session.execute(
-            select(DeclarationRevision.idempotency_key, HourDeclaration.id,
-                   HourDeclaration.counted_hours)
-            .join(HourDeclaration, HourDeclaration.id == DeclarationRevision.declaration_id)
+        found.update(session.execute(
+            select(DeclarationRevision.idempotency_key, DeclarationRevision.declaration_id)
             .where(DeclarationRevision.idempotency_key.in_(chunk))
-        )
-        for key, decl_id, counted in rows:
-            out[key] = (decl_id, Decimal(counted))
-    return out
+        ).all())
+    counted: dict[int, Decimal] = {}
+    for chunk in _chunks(set(found.values())):
+        counted.update(session.execute(
+            select(HourDeclaration.id, HourDeclaration.counted_hours)
+            .where(HourDeclaration.id.in_(chunk))
+        ).all())
+    return {key: (decl_id, Decimal(counted[decl_id])) for key, decl_id in found.items()}
 
 
 def _validated(session: Session, participant_ids: set[int]) -> set[int]:
