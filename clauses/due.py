@@ -259,7 +259,8 @@ def declaration_key(stage: int, company_id: int, month: dt.date) -> str:
     return f"{kind}:company:{company_id}:{month:%Y-%m}"
 
 
-def _missing_lines(session: Session, month: dt.date) -> dict[int, list]:
+def _missing_lines(session: Session, month: dt.date,
+                   company_range: tuple[int, int] | None = None) -> dict[int, list]:
     """Contracts active in ``month``, on a lot running that month, with no declaration for it.
 
     The contracts are reached from the engagements of the lots running that month (an IN list
@@ -300,6 +301,9 @@ def _missing_lines(session: Session, month: dt.date) -> dict[int, list]:
         )
         .order_by(Engagement.company_id, Market.reference, Lot.number, Contract.id)
     )
+    if company_range is not None:
+        q = q.where(Engagement.company_id >= company_range[0],
+                    Engagement.company_id < company_range[1])
     by_company: dict[int, list] = {}
     for row in session.execute(q):
         by_company.setdefault(row[1], []).append(row)
@@ -310,8 +314,11 @@ def _initials(last: str, first: str) -> str:
     return f"{last[:1].upper()}. {first[:1].upper()}." if last and first else "?"
 
 
-def declaration_gaps(session: Session, today: dt.date, rules: DueRules) -> list[DeclarationGap]:
-    """First and second reminders due on ``today`` for months not declared."""
+def declaration_gaps(session: Session, today: dt.date, rules: DueRules, *,
+                     company_range: tuple[int, int] | None = None) -> list[DeclarationGap]:
+    """First and second reminders due on ``today`` for months not declared (for the companies
+    whose id is in ``company_range``, when given: the scheduler walks them a slice at a time,
+    so that a national catch-up never holds 6,000 reminders and their recipients at once)."""
     cal = rules.calendar()
     if not cal.is_business_day(today):
         return []
@@ -320,7 +327,7 @@ def declaration_gaps(session: Session, today: dt.date, rules: DueRules) -> list[
     for month in months:
         if first_reminder_day(month, rules) > today:
             continue
-        for company_id, rows in _missing_lines(session, month).items():
+        for company_id, rows in _missing_lines(session, month, company_range).items():
             candidates.append((month, company_id, rows))
     keys = [declaration_key(s, cid, m) for m, cid, _ in candidates for s in (1, 2)]
     sent = sent_days(session, keys)
@@ -381,13 +388,16 @@ LATENESS_BATCH = 1000
 SQLite's bound-parameter limit)."""
 
 
-def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules) -> list[LatenessChange]:
+def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
+                     id_range: tuple[int, int] | None = None) -> list[LatenessChange]:
     """Engagements of started, not closed markets whose status changed since last recorded.
 
     Every open engagement must be judged (16,000 at national size), but few change on a given
     day: the query returns ids and numbers only, in batches, and the names are looked up for
     the alerting changes alone. Loading each engagement with its lot, market and company as
-    ORM entities cost about 100 MB at national size.
+    ORM entities cost about 100 MB at national size. ``id_range`` (from, to) limits the
+    judgement to those engagement ids: the scheduler walks them a slice at a time, so that a
+    first run, where every engagement changes, never holds 16,000 changes at once (20 MB).
     """
     at = progress_cutoff(today, rules)
     where = Engagement.lot_id.in_(
@@ -399,6 +409,8 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules) -> 
         )
         .correlate(None)
     )
+    if id_range is not None:
+        where = where & (Engagement.id >= id_range[0]) & (Engagement.id < id_range[1])
     q = progress_select(
         session, where, at,
         Engagement.id, Engagement.hours_owed, Engagement.last_progress_status,

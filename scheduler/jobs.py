@@ -25,7 +25,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from clauses import due, reminders
@@ -36,6 +36,8 @@ from clauses.errors import DomainError
 from scheduler import runtime
 from storage.models import (
     Alert,
+    Company,
+    Engagement,
     KeyValue,
     OutboxChannel,
     OutboxMessage,
@@ -223,17 +225,44 @@ def _item_job(
     return work
 
 
-def _declaration_reminders(ctx: Context, run: _Run) -> None:
+COMPANY_SLICE = 2000
+"""Company ids whose reminders are computed per due query."""
+LATENESS_SLICE = 2000
+"""Engagement ids judged per due query (see :func:`clauses.due.lateness_changes`)."""
+
+
+def _id_slices(run: _Run, column: Any, size: int) -> Iterator[tuple[int, int]]:
+    """[low, high) ranges covering every id of ``column``: a job's due items are computed and
+    handled a slice at a time, so a national catch-up never holds them all in memory."""
     with run.reading() as s:
-        gaps = due.declaration_gaps(s, ctx.clock.today(), rules_for(ctx))
-        # Recipients of every company in one pair of queries, not two per reminder.
-        recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
-    _run_items(run, gaps, lambda g: g.key, lambda s, g: reminders.send_declaration_reminder(
-        ctx, s, g, recipients=recipients[g.company_id]))
+        top = s.scalar(select(func.max(column))) or 0
+    for low in range(0, top + 1, size):
+        yield low, low + size
 
 
-_lateness = _item_job(due.lateness_changes, reminders.apply_lateness,
-                      label=lambda change: f"engagement {change.engagement_id}")
+def _declaration_reminders(ctx: Context, run: _Run) -> None:
+    today, rules = ctx.clock.today(), rules_for(ctx)
+    for ids in _id_slices(run, Company.id, COMPANY_SLICE):
+        with run.reading() as s:
+            gaps = due.declaration_gaps(s, today, rules, company_range=ids)
+            # Recipients of the slice's companies in one pair of queries, not two per reminder.
+            recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
+        run.result.due += len(gaps)
+        for gap in gaps:
+            run.item(gap.key, lambda s, g=gap, to=recipients[gap.company_id]:
+                     reminders.send_declaration_reminder(ctx, s, g, recipients=to))
+
+
+def _lateness(ctx: Context, run: _Run) -> None:
+    """Lateness a slice of engagement ids at a time: what a slice holds is handled, then freed."""
+    today, rules = ctx.clock.today(), rules_for(ctx)
+    for ids in _id_slices(run, Engagement.id, LATENESS_SLICE):
+        with run.reading() as s:
+            changes = due.lateness_changes(ctx, s, today, rules, id_range=ids)
+        run.result.due += len(changes)
+        for change in changes:
+            run.item(f"engagement {change.engagement_id}",
+                     lambda s, c=change: reminders.apply_lateness(ctx, s, c))
 _escalation_deadlines = _item_job(
     lambda ctx, s, today, rules: due.escalation_deadlines(s, today, rules),
     reminders.alert_escalation_deadline)

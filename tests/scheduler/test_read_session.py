@@ -122,8 +122,10 @@ def test_a_job_reads_what_is_due_without_the_write_lock(sqlite_file, tmp_path):
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert not result.errors
-    # The due query (deferred), then the record of the run (a write, immediate).
-    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    # The due queries (deferred: the highest engagement id, then each slice of ids), then the
+    # record of the run (a write, immediate).
+    assert begins[-1] == "BEGIN IMMEDIATE" and len(begins) >= 3
+    assert set(begins[:-1]) == {"BEGIN"}
 
 
 def test_lateness_figures_match_the_progress_view_and_names_come_only_with_alerts(ctx, clock):
@@ -150,3 +152,25 @@ def test_lateness_figures_match_the_progress_view_and_names_come_only_with_alert
                 v.company_name, v.market_reference, v.lot_number)
         else:
             assert c.company_name == ""
+
+
+def test_the_lateness_job_judges_slice_by_slice_exactly_what_one_query_would(ctx, clock,
+                                                                              monkeypatch):
+    """Slices of one engagement id each: the same changes, each handled once."""
+    from clauses import due
+    from scheduler import jobs
+    from storage.models import Alert, AlertKind
+    from tests.scheduler import world as w
+
+    with ctx.db.session() as s:
+        w.build(s)
+    clock.set(dt.datetime(2025, 9, 15, 8, 0, tzinfo=dt.UTC))
+    with ctx.db.read_session() as s:
+        whole = due.lateness_changes(ctx, s, clock.today(), due.DueRules())
+    monkeypatch.setattr(jobs, "LATENESS_SLICE", 1)
+    result = jobs.run_job(ctx, "lateness")
+    assert (result.due, result.done, result.errors) == (len(whole), len(whole), [])
+    with ctx.db.session() as s:
+        alerts = s.scalars(select(Alert).where(Alert.kind == AlertKind.ENTREPRISE_EN_RETARD)).all()
+    assert len(alerts) == sum(1 for c in whole if c.alerts) > 0
+    assert jobs.run_job(ctx, "lateness").due == 0  # recorded: nothing changes twice
