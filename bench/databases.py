@@ -24,6 +24,7 @@ from filelock import FileLock
 from bench.generator import GENERATOR_VERSION, GenerationReport, generate
 from bench.sizes import Size
 from storage.db import Database
+from storage.migrate import head_revision
 
 Log = Callable[[str], None]
 
@@ -92,7 +93,7 @@ class Backends:
     # -- databases -----------------------------------------------------------------------------
     def _key(self, size: Size) -> str:
         return (f"{size.name}-s{size.scale:g}-h{size.history_years}-seed{self.seed}-"
-                f"{self.today.isoformat()}-v{GENERATOR_VERSION}")
+                f"{self.today.isoformat()}-v{GENERATOR_VERSION}-schema{head_revision()}")
 
     def database(self, backend: str, size: Size) -> BenchDatabase:
         if backend == "sqlite":
