@@ -5,14 +5,16 @@
 set -euo pipefail
 
 need=()
+# ldconfig lives in /sbin or /usr/sbin, often off a non-root PATH.
+ldconfig_p() { PATH="$PATH:/sbin:/usr/sbin" ldconfig -p; }
 pg_bindir() {
   for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { echo "$d"; return; }; done
   command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ] && pg_config --bindir
 }
 [ -n "$(pg_bindir || true)" ] || need+=(postgresql)
 command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
-/sbin/ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need+=(libpango-1.0-0 libpangoft2-1.0-0)
-/sbin/ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || need+=(libharfbuzz-subset0)
+ldconfig_p | grep -q 'libpangoft2-1.0.so.0' || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+ldconfig_p | grep -q 'libharfbuzz-subset.so.0' || need+=(libharfbuzz-subset0)
 command -v openssl >/dev/null || need+=(openssl)
 [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 
