@@ -29,14 +29,13 @@ from clauses.authz import Action, NotAllowed, scope_contracts
 from clauses.context import Context
 from clauses.counting import add_months, month_start
 from clauses.declaration_rules import (
-    DeclarationContext,
-    DeclarationDraft,
     DeclarationWarning,
+    declaration_inputs,
     validate_declaration,
 )
+from clauses.declarations import CONTRACT_DATES, validated_eligibility
 from storage.models import (
     Contract,
-    Eligibility,
     Engagement,
     HourDeclaration,
     Lot,
@@ -119,18 +118,12 @@ def check_declaration(
     actor's scope is refused exactly like a missing one (NotAllowed).
     """
     month = month_start(month)
-    validated = exists().where(
-        Eligibility.participant_id == Contract.participant_id,
-        Eligibility.validated_at.is_not(None),
-        Eligibility.revoked_at.is_(None),
-    )
     declared = exists().where(
         HourDeclaration.contract_id == Contract.id, HourDeclaration.month == month
     )
     row = session.execute(
-        select(Contract.contract_type, Contract.start_date, Contract.end_date,
-               Lot.start_date, Lot.end_date, Market.start_date, Market.end_date,
-               validated.label("validated"), declared.label("declared"))
+        select(Contract.contract_type, validated_eligibility(Contract.participant_id),
+               declared, *CONTRACT_DATES)
         .join(Engagement, Engagement.id == Contract.engagement_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
@@ -138,12 +131,9 @@ def check_declaration(
     ).first()
     if row is None:
         raise NotAllowed()
-    kind, c_start, c_end, l_start, l_end, m_start, m_end, is_validated, is_declared = row
-    draft = DeclarationDraft(month=month, work_hours=Decimal(work_hours),
-                             training_hours=Decimal(training_hours), contract_type=kind)
-    context = DeclarationContext(
-        today=ctx.clock.today(), contract_start=c_start, contract_end=c_end,
-        lot_start=l_start, lot_end=l_end, market_start=m_start, market_end=m_end,
-        participant_validated=bool(is_validated), declaration_exists=bool(is_declared),
+    draft, context = declaration_inputs(
+        today=ctx.clock.today(), month=month, work_hours=work_hours,
+        training_hours=training_hours, contract_type=row[0], dates=tuple(row[3:]),
+        validated=bool(row[1]), exists=bool(row[2]),
     )
     return validate_declaration(draft, context, ctx.rulebook)

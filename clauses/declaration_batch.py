@@ -42,12 +42,14 @@ from clauses.actors import Actor
 from clauses.authz import Action, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
-from clauses.declaration_rules import DeclarationContext, DeclarationDraft, validate_declaration
+from clauses.declaration_rules import declaration_inputs, validate_declaration
 from clauses.declarations import (
+    CONTRACT_DATES,
     MAX_CANDIDATES,
     contract_not_resolved,
     find_contract,
     record_declaration,
+    validated_eligibility,
 )
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError
@@ -56,7 +58,6 @@ from storage.models import (
     Channel,
     Contract,
     DeclarationRevision,
-    Eligibility,
     Engagement,
     HourDeclaration,
     Lot,
@@ -102,19 +103,23 @@ class _Candidate:
 
     contract_id: int
     contract_type: str
-    start: dt.date
-    end: dt.date | None
+    dates: tuple[Any, ...]
+    """Contract, lot and market (start, end), in :data:`CONTRACT_DATES` order."""
     participant_id: int
     participant_name: str
     first_entry: dt.date | None
     last_lower: str
     first_lower: str
     lot_number: int
-    lot_start: dt.date | None
-    lot_end: dt.date | None
     market_reference: str
-    market_start: dt.date | None
-    market_end: dt.date | None
+
+    @property
+    def start(self) -> dt.date:
+        return self.dates[0]
+
+    @property
+    def end(self) -> dt.date | None:
+        return self.dates[1]
 
 
 @dataclass(slots=True)
@@ -171,11 +176,9 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     last_lower = func.lower(Participant.last_name)
     base = (
         select(
-            Contract.id, Contract.contract_type, Contract.start_date, Contract.end_date,
-            Participant.id, Participant.last_name, Participant.first_name,
-            Participant.first_entry_date, last_lower, func.lower(Participant.first_name),
-            Lot.number, Lot.start_date, Lot.end_date,
-            Market.reference, Market.start_date, Market.end_date,
+            Contract.id, Contract.contract_type, Participant.id, Participant.last_name,
+            Participant.first_name, Participant.first_entry_date, last_lower,
+            func.lower(Participant.first_name), Lot.number, Market.reference, *CONTRACT_DATES,
         )
         .join(Participant, Participant.id == Contract.participant_id)
         .join(Engagement, Engagement.id == Contract.engagement_id)
@@ -192,10 +195,9 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     for chunk in _chunks(last_names):
         for r in session.execute(base.where(last_lower.in_(chunk))):
             cand = _Candidate(
-                contract_id=r[0], contract_type=r[1], start=r[2], end=r[3], participant_id=r[4],
-                participant_name=f"{r[5].upper()} {r[6]}", first_entry=r[7], last_lower=r[8],
-                first_lower=r[9], lot_number=r[10], lot_start=r[11], lot_end=r[12],
-                market_reference=r[13], market_start=r[14], market_end=r[15],
+                contract_id=r[0], contract_type=r[1], participant_id=r[2],
+                participant_name=f"{r[3].upper()} {r[4]}", first_entry=r[5], last_lower=r[6],
+                first_lower=r[7], lot_number=r[8], market_reference=r[9], dates=tuple(r[10:]),
             )
             found.setdefault(cand.last_lower, []).append(cand)
     return found
@@ -283,11 +285,8 @@ def _validated(session: Session, participant_ids: set[int]) -> set[int]:
     out: set[int] = set()
     for chunk in _chunks(participant_ids):
         out.update(session.scalars(
-            select(Eligibility.participant_id).distinct().where(
-                Eligibility.participant_id.in_(chunk),
-                Eligibility.validated_at.is_not(None),
-                Eligibility.revoked_at.is_(None),
-            )
+            select(Participant.id).where(Participant.id.in_(chunk),
+                                         validated_eligibility(Participant.id))
         ))
     return out
 
@@ -373,23 +372,11 @@ def _decide(
     month = month_start(line.month)
     slot = (cand.contract_id, month)
     existing = state.get(slot)
-    draft = DeclarationDraft(
-        month=month,
-        work_hours=Decimal(line.work_hours),
-        training_hours=Decimal(line.training_hours),
-        is_correction=line.correction_reason is not None,
-        contract_type=cand.contract_type,
-    )
-    context = DeclarationContext(
-        today=ctx.clock.today(),
-        contract_start=cand.start,
-        contract_end=cand.end,
-        lot_start=cand.lot_start,
-        lot_end=cand.lot_end,
-        market_start=cand.market_start,
-        market_end=cand.market_end,
-        participant_validated=cand.participant_id in validated,
-        declaration_exists=existing is not None,
+    draft, context = declaration_inputs(
+        today=ctx.clock.today(), month=month, work_hours=line.work_hours,
+        training_hours=line.training_hours, contract_type=cand.contract_type, dates=cand.dates,
+        validated=cand.participant_id in validated, exists=existing is not None,
+        correction=line.correction_reason is not None,
     )
     try:
         warnings = tuple(w.message_fr for w in validate_declaration(draft, context, ctx.rulebook))

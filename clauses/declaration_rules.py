@@ -72,6 +72,37 @@ class DeclarationContext:
     declaration_exists: bool = False
 
 
+def declaration_inputs(
+    *,
+    today: dt.date,
+    month: dt.date,
+    work_hours: Decimal,
+    training_hours: Decimal,
+    contract_type: str | None,
+    dates: tuple[dt.date, dt.date | None, dt.date | None, dt.date | None, dt.date | None,
+                 dt.date | None],
+    validated: bool,
+    exists: bool,
+    correction: bool = False,
+) -> tuple[DeclarationDraft, DeclarationContext]:
+    """The draft and context of :func:`validate_declaration`, built the same way by every path
+    (one declaration in the chat, a whole file, the chat's check before its summary).
+
+    ``dates`` are the contract's, the lot's and the market's (start, end) pairs, in the order of
+    :data:`clauses.declarations.CONTRACT_DATES`.
+    """
+    c_start, c_end, l_start, l_end, m_start, m_end = dates
+    draft = DeclarationDraft(month=month, work_hours=Decimal(work_hours),
+                             training_hours=Decimal(training_hours), is_correction=correction,
+                             contract_type=contract_type)
+    context = DeclarationContext(
+        today=today, contract_start=c_start, contract_end=c_end, lot_start=l_start,
+        lot_end=l_end, market_start=m_start, market_end=m_end,
+        participant_validated=validated, declaration_exists=exists,
+    )
+    return draft, context
+
+
 @dataclass(frozen=True, slots=True)
 class DeclarationWarning:
     code: str

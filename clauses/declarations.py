@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from clauses import audit
@@ -20,7 +21,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, authorize, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
-from clauses.declaration_rules import DeclarationContext, DeclarationDraft, validate_declaration
+from clauses.declaration_rules import declaration_inputs, validate_declaration
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError, DuplicateDeclarationError
 from clauses.formatting import fr_month
@@ -77,17 +78,19 @@ class DeclarationView:
     revision: int
 
 
-def _participant_validated(session: Session, participant_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Eligibility.participant_id == participant_id,
-                    Eligibility.validated_at.is_not(None),
-                    Eligibility.revoked_at.is_(None),
-                )
-            )
-        )
+CONTRACT_DATES = (Contract.start_date, Contract.end_date, Lot.start_date, Lot.end_date,
+                  Market.start_date, Market.end_date)
+"""The dates a declaration is checked against, in :func:`declaration_inputs`' order (select
+them joined from the contract through its engagement and lot)."""
+
+
+def validated_eligibility(participant_id: Any) -> ColumnElement[bool]:
+    """A validated, unrevoked eligibility exists for ``participant_id`` (a value or a column):
+    the facilitator's validation every counted contract needs."""
+    return exists().where(
+        Eligibility.participant_id == participant_id,
+        Eligibility.validated_at.is_not(None),
+        Eligibility.revoked_at.is_(None),
     )
 
 
@@ -116,36 +119,24 @@ def record_declaration(
             decl = done.declaration
             return DeclarationOutcome(decl, "duplicate", counted=decl.counted_hours)
     row = session.execute(
-        select(Contract, Participant, Lot, Market)
+        select(Contract, Participant, validated_eligibility(Participant.id), *CONTRACT_DATES)
         .join(Participant, Participant.id == Contract.participant_id)
         .join(Engagement, Engagement.id == Contract.engagement_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
         .where(Contract.id == contract_id)
     ).one()
-    contract, participant, lot, market = row
+    contract, participant, validated, dates = row[0], row[1], bool(row[2]), tuple(row[3:])
     existing = session.scalar(
         select(HourDeclaration)
         .where(HourDeclaration.contract_id == contract_id, HourDeclaration.month == month)
         .with_for_update()
     )
-    draft = DeclarationDraft(
-        month=month,
-        work_hours=Decimal(work_hours),
-        training_hours=Decimal(training_hours),
-        is_correction=correction_reason is not None,
-        contract_type=contract.contract_type,
-    )
-    context = DeclarationContext(
-        today=ctx.clock.today(),
-        contract_start=contract.start_date,
-        contract_end=contract.end_date,
-        lot_start=lot.start_date,
-        lot_end=lot.end_date,
-        market_start=market.start_date,
-        market_end=market.end_date,
-        participant_validated=_participant_validated(session, participant.id),
-        declaration_exists=existing is not None,
+    draft, context = declaration_inputs(
+        today=ctx.clock.today(), month=month, work_hours=work_hours,
+        training_hours=training_hours, contract_type=contract.contract_type, dates=dates,
+        validated=validated, exists=existing is not None,
+        correction=correction_reason is not None,
     )
     warnings = [w.message_fr for w in validate_declaration(draft, context, ctx.rulebook)]
     counted = count_month(
