@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 from sqlalchemy import select
 
 from bot.console import ConsoleChat
-from storage.models import AuditEntry, Meeting, MeetingKind
+from storage.models import AuditEntry, Engagement, Market, Meeting, MeetingKind, User
+from tests import factories as f
 from tests.bot.conftest import link_user
+from tests.privacy._world import declaration
 
 
 def test_a_facilitator_records_lists_and_cancels_meetings(ctx, world, core):
@@ -54,3 +59,17 @@ def test_companies_and_referents_do_not_have_the_command(ctx, world, core):
         assert "enregistrée" not in reply
     with ctx.db.session() as s:
         assert s.scalar(select(Meeting.id)) is None
+
+
+def test_the_point_of_an_anru_market_says_where_the_qpv_share_stands(ctx, world, core):
+    """/point in the chat, on a market with a 5 % target for QPV residents."""
+    with ctx.db.session() as s:
+        s.get(Market, world["market"]).qpv_hours_share_min = Decimal("0.05")
+        resident = f.participant(s, "Benali", "Sami", qpv=True,
+                                 validated_by=s.get(User, world["facilitator"]))
+        k = f.contract(s, resident, s.get(Engagement, world["engagement"]),
+                       start=dt.date(2025, 1, 6))
+        declaration(s, k, dt.date(2025, 3, 1), 40)
+    link_user(ctx, world["facilitator"], -505)
+    text = ConsoleChat(core, account=505).send("/point 2025-017")[0].text.replace("\u202f", " ")
+    assert "Résident·es QPV : 40 h" in text and "objectif 5 %" in text

@@ -262,3 +262,19 @@ def test_every_line_naming_an_unknown_donneur_is_reported(db: Database) -> None:
     assert [(e.line, e.column) for e in result.errors] == [(2, "donneur"), (3, "donneur")]
     assert all("donneur d'ordre inconnu « Ville d'Oulins »" in e.message for e in result.errors)
     assert table_counts(db)["markets"] == 0
+
+
+def test_an_import_sets_a_market_qpv_share_and_refuses_a_wrong_one(
+        cli: Run, db: Database, tmp_path: Path) -> None:
+    assert cli("import", str(EXAMPLE)).exit_code == 0
+    ok = _write(tmp_path, "anru.csv", "donneur;marche_ref;part_heures_qpv\n"
+                                      "Ville d'Oullins;2025-031;5 %\n")
+    result = cli("import", str(ok))
+    assert result.exit_code == 0, result.output
+    bad = _write(tmp_path, "anru-faux.csv", "donneur;marche_ref;part_heures_qpv\n"
+                                            "Ville d'Oullins;2025-017;cinq pour cent\n")
+    refused = cli("import", str(bad))
+    assert refused.exit_code == 1 and "part_heures_qpv" in refused.output, refused.output
+    with db.session() as s:
+        shares = dict(s.execute(select(Market.reference, Market.qpv_hours_share_min)).all())
+    assert shares["2025-031"] == Decimal("0.0500") and shares["2025-017"] is None

@@ -460,3 +460,37 @@ def test_raw_message_is_kept_byte_for_byte(ctx, world, imap_account, imap_intake
         assert doc.delete_after is not None
     assert message_from_bytes(stored, policy=policy.default)["Subject"] == "Question"
     assert stored.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+
+
+def test_a_long_declaration_file_is_acknowledged_with_a_summary(ctx, world, imap_account,
+                                                                imap_intake, smtp_sink):
+    """60 lines by e-mail: every line stored, the reply sums them up by month and lists the
+    lines that deserve a look (a warning, a refusal) rather than all 60."""
+    from storage.models import Engagement, User
+    from tests import factories as f
+
+    with ctx.db.session() as s:
+        eng = s.get(Engagement, world["engagement"])
+        fac = s.get(User, world["facilitator"])
+        names = [f"Salarie{i:02d}" for i in range(12)]
+        for name in names:
+            f.contract(s, f.participant(s, name, "Alex", validated_by=fac), eng,
+                       start=dt.date(2025, 1, 6))
+    rows = [["2025-017", 2, name, "Alex", f"{m:02d}/2025", 35, 0]
+            for name in names for m in range(1, 6)]
+    rows[7][5] = 160  # above a full-time month: recorded with a warning
+    rows.append(["2025-017", 2, "Inconnu", "Personne", "03/2025", 10, 0])  # refused
+    imap_account.append("INBOX", _declaration_mail(rows, message_id="<long@btp-rhone.test>"))
+    intake = imap_intake()
+    intake.run_once()
+    assert count(ctx, HourDeclaration) == 60
+    deliver(ctx, intake.core.cfg, smtp_sink)
+    [reply] = smtp_sink.messages_to("chef@btp-rhone.test")
+    body = reply.text_body().replace("\u202f", " ").replace("\xa0", " ").replace("\r\n", "\n")
+    assert "Lignes enregistrées (60)" in body
+    assert "janvier 2025 : 12 ligne(s), 420 h de travail" in body
+    assert "mars 2025 : 12 ligne(s), 545 h de travail" in body  # 11 x 35 h + 160 h
+    assert "Lignes à regarder (1 ; les 59 autres sont enregistrées sans remarque)" in body
+    assert "ligne 9 :" in body and "attention" in body  # row 9 of the sheet: the 160 h line
+    assert "ligne 10 :" not in body
+    assert "Lignes refusées (1)" in body and "ligne 62" in body
