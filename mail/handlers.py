@@ -214,9 +214,7 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
             })
     errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
-    shown, by_month = _ack_detail(recorded)
-    job.reply("declaration_ack", recorded=recorded, shown=shown, by_month=by_month,
-              errors=errors, error_count=len(errors) + len(file_errors),
+    job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
               attachments=attachments)
     status = MailStatus.TRAITE if recorded else MailStatus.ERREUR
@@ -224,15 +222,17 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         "lines_recorded": len(recorded),
         "lines_refused": len(errors),
         "files_unreadable": len(file_errors),
-        "declaration_ids": [r["declaration_id"] for r in recorded][:ACK_DETAIL_LINES],
         "errors": [f"ligne {e['row']} : {e['message']}" for e in errors][:50],
     })
 
 
-def _ack_detail(recorded: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(lines to list, per-month totals) for the acknowledgement (see ACK_DETAIL_LINES)."""
+def _ack_detail(recorded: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the acknowledgement lists (see ACK_DETAIL_LINES): ``shown`` lines, ``by_month``
+    totals, how many lines are ``notable`` (a warning, a correction; at most ACK_DETAIL_LINES
+    of them are shown) and how many ``repeats`` were already recorded identically (a file sent
+    twice is summed up, not listed again)."""
     if len(recorded) <= ACK_DETAIL_LINES:
-        return recorded, []
+        return {"shown": recorded, "by_month": [], "notable": len(recorded), "repeats": 0}
     months: dict[Any, dict[str, Any]] = {}
     for line in recorded:
         m = months.setdefault(line["month"], {"month": line["month"], "lines": 0,
@@ -242,9 +242,12 @@ def _ack_detail(recorded: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], l
         m["work"] += line["work"]
         m["training"] += line["training"]
         m["counted"] += line["counted"] or 0
-    plain = STATUS_FR["created"]
-    notable = [line for line in recorded if line["warnings"] or line["status"] != plain]
-    return notable, [months[k] for k in sorted(months)]
+    plain = {STATUS_FR["created"], STATUS_FR["unchanged"], STATUS_FR["duplicate"]}
+    notable = [line for line in recorded if line["warnings"] or line["status"] not in plain]
+    repeats = sum(1 for line in recorded
+                  if line["status"] in (STATUS_FR["unchanged"], STATUS_FR["duplicate"]))
+    return {"shown": notable[:ACK_DETAIL_LINES], "by_month": [months[k] for k in sorted(months)],
+            "notable": len(notable), "repeats": repeats}
 
 
 # -- candidatures ------------------------------------------------------------------------------

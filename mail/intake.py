@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from clauses.alerts import raise_alert
@@ -32,6 +33,21 @@ from mail.processing import process_message
 from storage.models import AlertKind, InboundMail, MailboxState, MailStatus, ServiceEvent, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def _key_conditions(keys: Iterable[MailKey], chunk: int = 500) -> Iterator[tuple[Any, ...]]:
+    """WHERE clauses covering ``keys``: equality on (account, folder, UIDVALIDITY) and an IN
+    list of UIDs, a lookup in the unique index on both backends (SQLite answers a row-value
+    ``(account, folder, uidvalidity, uid) IN (...)`` by scanning the table). A scan's keys
+    share one folder: one statement per ``chunk`` UIDs."""
+    by_folder: dict[tuple[str, str, int], list[int]] = {}
+    for k in keys:
+        by_folder.setdefault((k.account, k.folder, k.uidvalidity), []).append(k.uid)
+    for (account, folder, uidvalidity), uids in by_folder.items():
+        for start in range(0, len(uids), chunk):
+            yield (InboundMail.account == account, InboundMail.folder == folder,
+                   InboundMail.uidvalidity == uidvalidity,
+                   InboundMail.uid.in_(uids[start:start + chunk]))
 
 
 class IntakeCore:
@@ -68,14 +84,10 @@ class IntakeCore:
             return {}
         found: dict[MailKey, MailStatus] = {}
         with self.ctx.db.session() as s:
-            for chunk_start in range(0, len(keys), 500):
-                chunk = keys[chunk_start:chunk_start + 500]
-                rows = s.execute(
-                    select(InboundMail.account, InboundMail.folder, InboundMail.uidvalidity, InboundMail.uid,
-                           InboundMail.status)
-                    .where(tuple_(InboundMail.account, InboundMail.folder, InboundMail.uidvalidity,
-                                  InboundMail.uid).in_([(k.account, k.folder, k.uidvalidity, k.uid) for k in chunk]))
-                )
+            for where in _key_conditions(keys):
+                rows = s.execute(select(InboundMail.account, InboundMail.folder,
+                                        InboundMail.uidvalidity, InboundMail.uid,
+                                        InboundMail.status).where(*where))
                 for account, folder, uidvalidity, uid, status in rows:
                     found[MailKey(account, folder, int(uidvalidity), int(uid))] = status
         return found
@@ -95,17 +107,9 @@ class IntakeCore:
             return
         now = utcnow()
         with self.ctx.db.session() as s:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                s.execute(
-                    update(InboundMail)
-                    .where(tuple_(InboundMail.account, InboundMail.folder, InboundMail.uidvalidity,
-                                  InboundMail.uid).in_([(k.account, k.folder, k.uidvalidity, k.uid)
-                                                        for k in chunk]),
-                           InboundMail.moved_at.is_(None))
-                    .values(moved_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+            for where in _key_conditions(keys):
+                s.execute(update(InboundMail).where(*where, InboundMail.moved_at.is_(None))
+                          .values(moved_at=now).execution_options(synchronize_session=False))
 
     # -- processing --------------------------------------------------------------------------------
     def ingest(self, key: MailKey, raw: bytes, *, headers_only: bool = False, size: int | None = None,

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from clauses.alerts import raise_alert
+from clauses.bilan.errors import BilanError
 from mail.config import MailConfig
 from mail.transport import PermanentFailure, TemporaryFailure, Transport, TransportUnavailable
 from storage.db import Database
@@ -86,9 +87,11 @@ class Claimed:
     created_at: dt.datetime
 
 
-def _wants_render(row: Claimed) -> bool:
+def _wants_render(attachments: list | None) -> bool:
     """A queued report not rendered yet (its attachments hold a render request)."""
-    return any(isinstance(a, dict) and "render" in a for a in row.attachments)
+    from reports.queued import render_request
+
+    return render_request(attachments) is not None
 
 
 @dataclass
@@ -126,6 +129,13 @@ class OutboxSender:
                        OutboxMessage.next_attempt_at <= self.now())
                 .order_by(OutboxMessage.id).limit(limit)
             ))
+
+    def report_ids(self, ids: list[int]) -> list[int]:
+        """Which of these rows are queued reports still to render."""
+        with self.db.session() as s:
+            rows = s.execute(select(OutboxMessage.id, OutboxMessage.attachments)
+                             .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+            return [row_id for row_id, attachments in rows if _wants_render(attachments)]
 
     def claim(self, row_id: int) -> Claimed | None:
         now = self.now()
@@ -268,15 +278,21 @@ class OutboxSender:
         report.due = len(ids)
         if not ids:
             return report
+        # Reports are rendered first (seconds each, in a child process), with no SMTP
+        # connection open: a relay drops an idle connection, and the rows after them would be
+        # reported as an outage.
+        ready: dict[int, Claimed | None] = {}
+        for row_id in await asyncio.to_thread(self.report_ids, ids):
+            claimed = await asyncio.to_thread(self.claim, row_id)
+            ready[row_id] = await self._prepare(claimed, report) if claimed is not None else None
+        if not any(row_id not in ready or ready[row_id] is not None for row_id in ids):
+            return report
         async with self.transport.session() as session:
             for row_id in ids:
-                claimed = await asyncio.to_thread(self.claim, row_id)
+                claimed = (ready[row_id] if row_id in ready
+                           else await asyncio.to_thread(self.claim, row_id))
                 if claimed is None:
                     continue
-                if _wants_render(claimed):
-                    claimed = await self._prepare(claimed, report)
-                    if claimed is None:
-                        continue
                 try:
                     message, recipients = await asyncio.to_thread(self.build, claimed)
                     await session.send(message, self.cfg.agency_email, recipients)
@@ -319,6 +335,13 @@ class OutboxSender:
         except RowChanged:
             log.warning("outbox %s changed while its report was rendered; left to its new owner", claimed.id)
             return None
+        except (BilanError, ValueError) as exc:
+            # The market or donneur is gone, or the request is incomplete: no retry will help.
+            reason = exc.message_fr if isinstance(exc, BilanError) else str(exc)
+            await asyncio.to_thread(self.mark_dead, claimed.id,
+                                    f"rapport impossible à établir : {reason}")
+            report.dead += 1
+            return None
         except Exception as exc:
             log.exception("outbox %s: the report could not be rendered", claimed.id)
             reason = str(exc) or exc.__class__.__name__
@@ -327,8 +350,9 @@ class OutboxSender:
             report.dead += int(dead)
             report.retried += int(not dead)
             return None
-        if prepared is None:
-            return claimed
+        if prepared is None:  # the row lost its request meanwhile: nothing to send from here
+            log.warning("outbox %s no longer holds a report to render; skipped", claimed.id)
+            return None
         return dataclasses.replace(claimed, subject=prepared.subject, body_text=prepared.text,
                                    body_html=prepared.html, attachments=list(prepared.attachments))
 

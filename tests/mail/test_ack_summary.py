@@ -20,8 +20,7 @@ def _line(row: int, month: int, *, status: str = "created", warnings=()) -> dict
 
 
 def _reply(recorded, errors=()):
-    shown, by_month = _ack_detail(recorded)
-    return render("declaration_ack", recorded=recorded, shown=shown, by_month=by_month,
+    return render("declaration_ack", recorded=recorded, **_ack_detail(recorded),
                   errors=list(errors), error_count=len(errors), file_errors=[], files=["h.xlsx"],
                   template_attached=False, agency_name="Agence test")
 
@@ -47,3 +46,18 @@ def test_a_long_file_is_summed_up_by_month_with_the_lines_that_deserve_a_look():
     assert "ligne 1600 : personne inconnue" in text  # refused lines: always all of them
     assert "ligne 1600" in html and "Lignes à regarder" in html and html.count("<tr>") < 20
     assert len(text) < 3000
+
+
+def test_a_file_sent_again_is_summed_up_not_listed_line_by_line():
+    recorded = [_line(i, 3, status="unchanged") for i in range(2, 2002)]
+    text = _reply(recorded).text
+    assert "Toutes ces lignes sont enregistrées sans remarque." in text
+    assert "Dont 2000 ligne(s) déjà enregistrée(s) à l'identique" in text
+    assert "ligne 2 :" not in text and len(text) < 2000
+
+
+def test_many_lines_to_look_at_are_capped():
+    recorded = [_line(i, 3, warnings=["plus qu'un temps plein"]) for i in range(2, 302)]
+    detail = _ack_detail(recorded)
+    assert (detail["notable"], len(detail["shown"])) == (300, ACK_DETAIL_LINES)
+    assert f"Lignes à regarder (300 ; les 0 autres sont enregistrées sans remarque), les {ACK_DETAIL_LINES} premières :" in _reply(recorded).text

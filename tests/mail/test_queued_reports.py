@@ -202,3 +202,21 @@ def test_an_unknown_colleague_of_a_contact_goes_to_its_facilitator(ctx, world, b
         alert = s.scalar(select(Alert).where(Alert.kind == AlertKind.EXPEDITEUR_INCONNU))
     [push] = _pushes(ctx, alert.id)
     assert push.to_user_id == world["facilitator"] or push.to_address == "fanny@agence.test"
+
+
+async def test_a_report_that_can_no_longer_be_made_is_dead_at_once_without_connecting(
+        ctx, world, smtp_sink):
+    """The market is gone: no retry can help. And reports are prepared before the SMTP
+    connection is opened, so a pass with nothing left to send never connects."""
+    with ctx.db.session() as s:
+        row, _ = enqueue_report_email(
+            s, dedup_key="t:gone", to="juliette.rey@oullins.test", subject="Re: point",
+            spec=ReportSpec(what="market", market_id=999_999, at=TODAY, generated_on=TODAY))
+        row_id = row.id
+    smtp_sink.stop()  # connecting would raise TransportUnavailable
+    report = await _sender(ctx, smtp_sink).send_due()
+    assert (report.sent, report.dead, report.retried) == (0, 1, 0)
+    with ctx.db.session() as s:
+        row = s.get(OutboxMessage, row_id)
+        assert row.status == OutboxStatus.DEAD and row.attempts == 1
+        assert "rapport impossible à établir" in row.last_error and "999999" in row.last_error
