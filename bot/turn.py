@@ -36,8 +36,6 @@ class Turn:
         self.replies: list[Reply] = []
         self.toast: str | None = None
         self.clear_source_keyboard = False
-        self.cache: dict[str, object] = {}
-        """Per-event memo (a value read once per event)."""
 
     # -- answering --------------------------------------------------------------------------
     def say(self, text: str, buttons: Keyboard | None = None, *, replace: bool = False) -> None:

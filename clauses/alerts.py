@@ -42,10 +42,6 @@ def configure_shared_inbox(address: str | None) -> None:
     _shared_inbox = (address or "").strip().lower() or None
 
 
-def shared_inbox() -> str | None:
-    return _shared_inbox
-
-
 def _active_staff(session: Session, ids: Iterable[int] | None = None, limit: int | None = None) -> list[User]:
     q = select(User).where(User.active.is_(True), User.role.in_([Role.FACILITATEUR, Role.ADMIN]))
     if ids is not None:

@@ -48,6 +48,7 @@ from clauses.declarations import (
     MAX_CANDIDATES,
     contract_not_resolved,
     find_contract,
+    next_month,
     record_declaration,
     validated_eligibility,
 )
@@ -152,10 +153,6 @@ def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
         yield ordered[start:start + CHUNK]
 
 
-def _next_month(m0: dt.date) -> dt.date:
-    return (m0.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 # -- reads: one query per kind -------------------------------------------------------------------
 
 
@@ -171,7 +168,7 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     """
     last_names = {line.last_name.strip().lower() for line in lines}
     first_month = min(month_start(line.month) for line in lines)
-    after = _next_month(max(month_start(line.month) for line in lines))
+    after = next_month(max(month_start(line.month) for line in lines))
     references = {(line.market_reference or "").strip() for line in lines}
     last_lower = func.lower(Participant.last_name)
     base = (
@@ -215,7 +212,7 @@ def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]]) -> _Cand
     if line.lot_number is not None:
         matches = [c for c in matches if c.lot_number == line.lot_number]
     m0 = month_start(line.month)
-    after = _next_month(m0)
+    after = next_month(m0)
     matches = [c for c in matches if c.start < after and (c.end is None or c.end >= m0)]
     if len(matches) != 1:
         raise contract_not_resolved(

@@ -234,24 +234,7 @@ def _view(row) -> ContractView:
     )
 
 
-def contracts_for_actor(
-    session: Session, actor: Actor, month: dt.date | None = None
-) -> list[ContractView]:
-    """The contracts the actor may declare for (active during `month` when given)."""
-    q = _contract_view_query().where(scope_contracts(actor, Action.DECLARATION_WRITE))
-    if month is not None:
-        m0 = month_start(month)
-        q = q.where(
-            Contract.start_date < _next_month(m0),
-            (Contract.end_date.is_(None)) | (Contract.end_date >= m0),
-        )
-    q = q.where(Participant.anonymised_at.is_(None)).order_by(Market.reference, Lot.number, Participant.last_name)
-    rows = [_view(r) for r in session.execute(q)]
-    audit.record(session, actor, "contracts.list", "company", actor.company_id, count=len(rows))
-    return rows
-
-
-def _next_month(m0: dt.date) -> dt.date:
+def next_month(m0: dt.date) -> dt.date:
     return (m0.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
@@ -280,7 +263,7 @@ def find_contract(
     if month is not None:
         m0 = month_start(month)
         q = q.where(
-            Contract.start_date < _next_month(m0),
+            Contract.start_date < next_month(m0),
             (Contract.end_date.is_(None)) | (Contract.end_date >= m0),
         )
     views = [_view(r) for r in session.execute(q.limit(MAX_CANDIDATES))]

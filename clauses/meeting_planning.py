@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Exists, exists, func, select
 from sqlalchemy.orm import Session
@@ -68,15 +67,12 @@ class MeetingToPlan:
     donneur_name: str | None = None
 
 
-def _utc(day: Any) -> Any:
-    if isinstance(day, dt.date):
-        return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
-    return day  # a SQL expression: already a bound of the outer row
+def _utc(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
 
 
-def _has_meeting(kind: MeetingKind, since: Any, until: Any, *, market: bool) -> Exists:
-    """A meeting of ``kind`` for the outer query's market (or donneur) between the two days
-    (dates, or SQL date expressions of the outer row)."""
+def _has_meeting(kind: MeetingKind, since: dt.date, until: dt.date, *, market: bool) -> Exists:
+    """A meeting of ``kind`` for the outer query's market (or donneur) between the two days."""
     if not market:
         owner = Meeting.donneur_id == Donneur.id
     elif kind in AGENCY_WIDE:

@@ -116,9 +116,9 @@ def territory_facilitators(session: Session, *, donneur_id: int | None = None,
              .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
              .where(Market.donneur_id == donneur_id))
     elif email_domain:
-        domain = email_domain.lower().replace("\\", "").replace("%", "").replace("_", "\\_")
         q = (select(Company.facilitator_id).join(Contact, Contact.company_id == Company.id)
-             .where(Contact.email.like(f"%@{domain}", escape="\\")))
+             .where(func.lower(Contact.email).endswith(f"@{email_domain.lower()}",
+                                                       autoescape=True)))
     else:
         return []
     ids = list(session.scalars(q.where(Company.facilitator_id.is_not(None)).distinct().limit(limit + 1)))

@@ -12,6 +12,7 @@ import email
 import email.policy
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email import errors as email_errors
 from email.header import decode_header, make_header
@@ -343,10 +344,12 @@ def _walk(msg: Message, parsed: ParsedMail) -> None:
             continue
         text = decode_bytes(bytes(payload), part.get_content_charset())
         (plain if ctype == "text/plain" else html).append(text)
+    # NFC: names written with decomposed accents (macOS) must match the same names stored
+    # composed, as the chat's text is (bot.messages.clean_text).
     if plain:
-        parsed.text = "\n".join(plain)[:MAX_TEXT_CHARS]
+        parsed.text = unicodedata.normalize("NFC", "\n".join(plain))[:MAX_TEXT_CHARS]
     elif html:
         parsed.html_only = True
-        parsed.text = html_to_text("\n".join(html))[:MAX_TEXT_CHARS]
+        parsed.text = unicodedata.normalize("NFC", html_to_text("\n".join(html)))[:MAX_TEXT_CHARS]
     if msg.get_content_maintype() == "multipart" and not parts[1:] and parsed.fatal is None:
         parsed.fatal = "empty_multipart"

@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ _ALIASES: dict[str, str] = {
     "motif_de_correction": "motif_correction",
 }  # fmt: skip
 REQUIRED = tuple(c.key for c in COLUMNS if c.required)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return " ".join(str(value).split())
+    # NFC: a name typed on a Mac (decomposed accents) must match the same name stored composed.
+    return unicodedata.normalize("NFC", " ".join(str(value).split()))
 
 
 def _month(value: Any, today: dt.date) -> dt.date:
@@ -232,6 +236,9 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
         result.fatal = f"Le fichier dépasse {max_rows} lignes : découpez-le en plusieurs envois."
         return result
     except Exception:
+        # Logged: a broken file and a broken reader (openpyxl internals moved) look the same
+        # to the sender, not to whoever reads the logs.
+        log.warning("declaration file unreadable", exc_info=True)
         result.fatal = ("Le fichier n'a pas pu être lu comme un tableau. Utilisez le modèle de "
                         "déclaration (XLSX ou CSV) joint à ce message.")
         return result

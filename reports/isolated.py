@@ -23,7 +23,7 @@ import os
 import pickle
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,17 +64,12 @@ class RenderedReport:
     email: RenderedEmail | None = None
     xlsx: bytes | None = None
     pdf: bytes | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def enable_isolation(enabled: bool = True) -> None:
     """Make the public render functions use a child process (the service calls this once)."""
     global _isolated
     _isolated = enabled
-
-
-def isolation_enabled() -> bool:
-    return _isolated
 
 
 def render_here(request: RenderRequest) -> RenderedReport:

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import pickle
 import sys
-import time
 import traceback
 
 
 def main() -> int:
-    from reports.isolated import RenderedReport, RenderRequest, render_here
+    from reports.isolated import RenderRequest, render_here
 
     try:
         request = pickle.loads(sys.stdin.buffer.read())
         if not isinstance(request, RenderRequest):
             raise TypeError(f"expected a RenderRequest, got {type(request).__name__}")
-        started = time.perf_counter()
         report = render_here(request)
-        report = RenderedReport(email=report.email, xlsx=report.xlsx, pdf=report.pdf,
-                                timings={"render": time.perf_counter() - started})
         sys.stdout.buffer.write(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
         sys.stdout.buffer.flush()
     except BaseException as exc:

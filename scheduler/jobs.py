@@ -210,7 +210,6 @@ def _run_items(run: _Run, items: Sequence[Item], label: Callable[[Item], str],
 def _item_job(
     find: Callable[[Context, Session, dt.date, due.DueRules], Sequence[Item]],
     act: Callable[[Context, Session, Item], bool],
-    label: Callable[[Item], str] = lambda item: item.key,
 ) -> Callable[[Context, _Run], None]:
     """The work of a job that is "ask :mod:`clauses.due`, hand each item to :mod:`clauses.reminders`".
 
@@ -220,7 +219,7 @@ def _item_job(
     def work(ctx: Context, run: _Run) -> None:
         with run.reading() as s:
             items = find(ctx, s, ctx.clock.today(), rules_for(ctx))
-        _run_items(run, items, label, lambda s, i: act(ctx, s, i))
+        _run_items(run, items, lambda item: item.key, lambda s, i: act(ctx, s, i))
 
     return work
 

@@ -49,7 +49,8 @@ def pick_targets(run: Run, db: Any, count: int) -> list[Target]:
     """Company users with an undeclared contract of last month reachable through the buttons."""
     from bot.flows.declare import MAX_BUTTONS
     from clauses.actors import Actor
-    from clauses.declarations import contracts_for_actor
+    from clauses.contract_lookup import declarable_contracts
+    from clauses.counting import add_months, month_start
     from storage.models import Channel, Role, User
 
     facts = territory_facts(run)
@@ -59,8 +60,10 @@ def pick_targets(run: Run, db: Any, count: int) -> list[Target]:
     with db.session() as s:
         users = s.query(User).filter(User.role == Role.ENTREPRISE,
                                      User.telegram_user_id.is_not(None)).order_by(User.id).all()
+        previous = add_months(month_start(run.today), -1)  # the months /declarer offers
         for user in users:
-            views = contracts_for_actor(s, Actor.from_user(user, Channel.TELEGRAM))
+            views = declarable_contracts(s, Actor.from_user(user, Channel.TELEGRAM),
+                                         add_months(previous, -1), previous)
             lots: dict[int, list[Any]] = {}
             for v in views:
                 lots.setdefault(v.lot_id, []).append(v)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import TypeVar
 
@@ -41,23 +39,6 @@ def read_hours(text: str, what: str) -> Decimal:
             f"{text} h de {what} en un mois, ce n'est pas possible. Vérifiez le nombre."
         )
     return value
-
-
-@contextmanager
-def dry_run(t: Turn) -> Iterator[None]:
-    """Run domain code for its checks only: everything it wrote is rolled back."""
-    savepoint = t.session.begin_nested()
-    try:
-        yield
-    finally:
-        savepoint.rollback()
-
-
-def try_domain(fn: Callable[[], T]) -> tuple[T | None, DomainError | None]:
-    try:
-        return fn(), None
-    except DomainError as err:
-        return None, err
 
 
 def iso_month(value: str) -> dt.date:

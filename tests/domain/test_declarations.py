@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from clauses.actors import Actor
 from clauses.authz import NotAllowed
+from clauses.contract_lookup import declarable_contracts
 from clauses.declarations import (
-    contracts_for_actor,
     declarations_for_actor,
     find_contract,
     record_declaration,
@@ -92,11 +92,11 @@ def test_other_company_cannot_declare_or_see_contracts(ctx):
             record_declaration(ctx, s, actor, contract_id=t["contract"].id,
                                month=dt.date(2025, 3, 1), work_hours=Decimal(1),
                                source=Channel.TELEGRAM)
-        assert contracts_for_actor(s, actor) == []
+        assert declarable_contracts(s, actor, dt.date(2025, 1, 1), dt.date(2025, 6, 1)) == []
         assert declarations_for_actor(s, actor) == []
         with pytest.raises(DomainError):
             find_contract(s, actor, participant_last_name="Dupont")
-        mine = contracts_for_actor(s, _company_actor(t), dt.date(2025, 3, 1))
+        mine = declarable_contracts(s, _company_actor(t), dt.date(2025, 3, 1))
         assert [c.contract_id for c in mine] == [t["contract"].id]
 
 

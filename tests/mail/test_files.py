@@ -192,3 +192,14 @@ def test_too_many_rows_is_refused_as_a_whole():
     data = ("marche;lot;nom;prenom;mois;heures_travail\r\n" + rows).encode()
     parsed = parse_declaration_file(data, kind="csv", today=TODAY, max_rows=20)
     assert parsed.fatal is not None and "20 lignes" in parsed.fatal and not parsed.lines
+
+
+def test_names_with_decomposed_accents_are_read_composed():
+    """A CSV saved on a Mac writes « è » as « e » + a combining accent: it must still match."""
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "Lefèvre")
+    data = f"marche;lot;nom;prenom;mois;heures_travail\n2025-017;2;{nfd};Hélène;03/2025;10\n"
+    parsed = parse_declaration_file(data.encode("utf-8"), kind="csv", today=dt.date(2025, 6, 16))
+    assert [line.last_name for line in parsed.lines] == ["Lefèvre"]
+    assert parsed.lines[0].last_name == unicodedata.normalize("NFC", "Lefèvre")
