@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from clausebot.cli_admin_common import admin_session, cli_actor, echo_table, require_donneur
+from clausebot.cli_admin_common import admin_session, cli_actor, echo_table
 from clauses.clock import PARIS
 from clauses.meetings import (
     KIND_WORDS,
@@ -50,10 +50,9 @@ def reunion_create(state: Any, kind: str, when: str, marche: str | None, donneur
       clausebot reunion create --type partenariat --donneur "Ville d'Oullins" --date "05/03/2027 10h"
     """
     with admin_session(state) as s:
-        donneur_id = require_donneur(s, donneur).id if donneur else None
         meeting = schedule_meeting(s, state.ctx.clock, cli_actor(), kind=kind_from_word(kind),
                                    at=parse_when(when), market_reference=marche,
-                                   donneur_id=donneur_id, location=lieu, note=note)
+                                   donneur=donneur, location=lieu, note=note)
         local = meeting.scheduled_at.astimezone(PARIS)
         click.echo(f"Réunion n° {meeting.id} enregistrée le {local:%d/%m/%Y à %H:%M}.")
 
@@ -86,8 +85,9 @@ def reunion_cancel(state: Any, numero: int) -> None:
       clausebot reunion cancel 12
     """
     with admin_session(state) as s:
-        cancel_meeting(s, cli_actor(), numero)
-        click.echo(f"Réunion n° {numero} supprimée.")
+        cancelled = cancel_meeting(s, cli_actor(), numero)
+        queued = f" ({cancelled} rappel(s) déjà prévu(s) annulé(s))" if cancelled else ""
+        click.echo(f"Réunion n° {numero} supprimée{queued}.")
 
 
 def register(main: click.Group) -> None:

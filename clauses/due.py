@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from clauses.clock import PARIS
 from clauses.counting import add_months, month_end, month_start
+from clauses.meetings import reminder_key_prefix
 from clauses.progress import engagement_progress
 from clauses.progress_service import progress_select
 from storage.models import (
@@ -550,7 +551,7 @@ def meeting_reminders(
             continue
         lead = passed[-1]  # the closest to the meeting: earlier missed ones are not sent late
         items.append(MeetingReminder(
-            key=f"reunion:meeting:{meeting.id}:{day.isoformat()}:j{lead}", meeting_id=meeting.id,
+            key=f"{reminder_key_prefix(meeting.id)}{day.isoformat()}:j{lead}", meeting_id=meeting.id,
             kind=meeting.kind, scheduled_at=meeting.scheduled_at, lead_days=lead,
             location=meeting.location, note=meeting.note, market_id=meeting.market_id,
             market_reference=ref, market_title=title, donneur_id=donneur_id,

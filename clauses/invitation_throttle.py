@@ -41,9 +41,11 @@ def _recent(row: KeyValue | None, now: dt.datetime) -> list[dt.datetime]:
         return []
     try:
         stamps = [dt.datetime.fromisoformat(s) for s in json.loads(row.value)]
+        # only well-formed stamps of the last hour count: a damaged row (naive or future
+        # times, not a list) must not lock anyone out
+        return [s for s in stamps if s.tzinfo is not None and dt.timedelta(0) <= now - s < WINDOW]
     except (ValueError, TypeError):
-        return []  # a damaged row must not lock anyone out for ever
-    return [s for s in stamps if now - s < WINDOW]
+        return []
 
 
 def is_blocked(session: Session, clock: Clock, chat_user_id: int) -> bool:

@@ -172,11 +172,14 @@ def meetings_to_plan(session: Session, today: dt.date) -> list[MeetingToPlan]:
 
 def _how_to(item: MeetingToPlan) -> str:
     word = next(w for w, k in KIND_WORDS.items() if k == item.kind)
-    target = f" --marche {item.market_reference}" if item.market_reference else (
-        f" --donneur \"{item.donneur_name}\"" if item.donneur_name else "")
-    return (f"Pour l'enregistrer : /reunion {word} {item.market_reference or ''} JJ/MM/AAAA HHhMM "
-            f"dans le chat, ou « clausebot reunion create --type {word}{target} --date "
-            "\"JJ/MM/AAAA HH:MM\" ».").replace("  ", " ")
+    if item.market_reference:
+        chat, cli = f" {item.market_reference}", f" --marche {item.market_reference}"
+    elif item.donneur_name:
+        chat, cli = f" {item.donneur_name}", f" --donneur \"{item.donneur_name}\""
+    else:
+        chat = cli = ""
+    return (f"Pour l'enregistrer : /reunion {word}{chat} JJ/MM/AAAA HHhMM dans le chat, ou "
+            f"« clausebot reunion create --type {word}{cli} --date \"JJ/MM/AAAA HH:MM\" ».")
 
 
 def prompt_meeting_planning(ctx: Context, session: Session, item: MeetingToPlan) -> bool:

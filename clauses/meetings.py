@@ -15,16 +15,26 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
 from clauses.authz import Action, authorize
+from clauses.bilan.errors import UnknownDonneurError, UnknownMarketError
+from clauses.bilan.lookup import find_donneur, find_market
 from clauses.clock import PARIS, Clock
 from clauses.errors import DomainError
 from clauses.formatting import fold
-from storage.models import Donneur, Market, Meeting, MeetingKind
+from storage.models import (
+    Alert,
+    Donneur,
+    Market,
+    Meeting,
+    MeetingKind,
+    OutboxMessage,
+    OutboxStatus,
+)
 
 MEETING_LABELS_FR: dict[MeetingKind, str] = {
     MeetingKind.LANCEMENT: "réunion de lancement",
@@ -51,8 +61,10 @@ MARKET_KINDS = frozenset({MeetingKind.LANCEMENT, MeetingKind.SUIVI})
 
 _WHEN = re.compile(
     r"^\s*(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"
-    r"(?:\s+(?:à\s+)?(?P<h>\d{1,2})\s*[h:]\s*(?P<min>\d{2})?)?\s*$"
+    r"(?:\s+(?:à\s+)?(?P<h>\d{1,2})\s*[hH:]\s*(?P<min>\d{2})?)?(?=\s|$)"
 )
+MAX_LOCATION = 200  # meetings.location
+MAX_ID = 2**63 - 1
 
 
 class MeetingError(DomainError):
@@ -72,16 +84,28 @@ def parse_when(text: str) -> dt.datetime:
 
     A date alone means 9 h: meetings without a time are morning meetings in practice.
     """
+    when, rest = parse_when_prefix(text)
+    if rest:
+        raise MeetingError(f"Date de réunion illisible : « {text} ». Écrivez par exemple "
+                           "« 03/12/2026 14h30 ».")
+    return when
+
+
+def parse_when_prefix(text: str) -> tuple[dt.datetime, str]:
+    """The date and time that ``text`` starts with, and what follows (the chat's one-line
+    ``/reunion … 03/12/2026 à 14h30 Mairie``: the rest is the place)."""
     m = _WHEN.match(text)
     if not m:
         raise MeetingError(f"Date de réunion illisible : « {text} ». Écrivez par exemple "
                            "« 03/12/2026 14h30 ».")
+    rest = text[m.end():].strip()
     try:
         hour = int(m["h"]) if m["h"] else 9
         minute = int(m["min"]) if m["min"] else 0
-        return dt.datetime(int(m["y"]), int(m["m"]), int(m["d"]), hour, minute, tzinfo=PARIS)
+        when = dt.datetime(int(m["y"]), int(m["m"]), int(m["d"]), hour, minute, tzinfo=PARIS)
     except ValueError:
-        raise MeetingError(f"Date de réunion impossible : « {text} ».") from None
+        raise MeetingError(f"Date de réunion impossible : « {m.group(0).strip()} ».") from None
+    return when, rest
 
 
 @dataclass(frozen=True)
@@ -107,22 +131,38 @@ class MeetingView:
         return f"n° {self.id} : {local:%d/%m/%Y à %H:%M}, {self.label_fr}{about}{who}{where}"
 
 
-def resolve_target(session: Session, text: str) -> tuple[str | None, int | None]:
+def resolve_target(session: Session, text: str) -> tuple[str | None, str | None]:
     """What a facilitator typed after the type: a market reference, or a donneur's name.
 
-    Returns (market reference, donneur id); unknown text is refused with how to find the name.
+    Returns (market reference, donneur name), found as every other command finds them
+    (:mod:`clauses.bilan.lookup`: case, accents and spaces ignored, close names suggested).
     """
     text = text.strip()
     if not text:
         raise MeetingError("Indiquez la référence du marché ou le nom du donneur d'ordre.")
-    if session.scalar(select(Market.id).where(Market.reference == text)) is not None:
-        return text, None
-    wanted = fold(text)
-    for donneur_id, name in session.execute(select(Donneur.id, Donneur.name)):
-        if fold(name) == wanted:
-            return None, donneur_id
-    raise MeetingError(f"Ni marché ni donneur d'ordre « {text} ». Vérifiez la référence du marché "
-                       "(/marches) ou le nom exact du donneur d'ordre.")
+    try:
+        return find_market(session, text).reference, None
+    except UnknownMarketError:
+        pass
+    try:
+        return None, find_donneur(session, text).name
+    except UnknownDonneurError as exc:
+        raise MeetingError(f"Ni marché ni donneur d'ordre « {text} ». Vérifiez la référence du "
+                           f"marché (/marches). {exc.message_fr}") from None
+
+
+def _market(session: Session, reference: str) -> Market:
+    try:
+        return find_market(session, reference)
+    except UnknownMarketError as exc:
+        raise MeetingError(exc.message_fr) from None
+
+
+def _donneur(session: Session, name: str) -> Donneur:
+    try:
+        return find_donneur(session, name)
+    except UnknownDonneurError as exc:
+        raise MeetingError(exc.message_fr) from None
 
 
 def schedule_meeting(
@@ -133,28 +173,28 @@ def schedule_meeting(
     kind: MeetingKind,
     at: dt.datetime,
     market_reference: str | None = None,
-    donneur_id: int | None = None,
+    donneur: str | None = None,
     location: str | None = None,
     note: str | None = None,
 ) -> Meeting:
     """Record a meeting; the scheduler reminds the invited 7 days and 1 day before.
 
     A launch or follow-up meeting needs its market; a partnership meeting needs its donneur (or
-    a market, whose donneur it takes); an SIAE meeting without a market invites every SIAE. A past date is refused: it would never be reminded and
-    is most likely a typo in the year.
+    a market, whose donneur it takes); an SIAE meeting without a market invites every SIAE.
+    A past date is refused: it would never be reminded and is most likely a typo in the year.
     """
     authorize(session, actor, Action.ADMIN_WRITE)
-    market = None
-    if market_reference:
-        market = session.scalar(select(Market).where(Market.reference == market_reference.strip()))
-        if market is None:
-            raise MeetingError(f"Aucun marché de référence « {market_reference} ». "
-                               "Vérifiez la référence (commande /marches ou « clausebot marche list »).")
+    location = " ".join((location or "").split()) or None
+    if location is not None and len(location) > MAX_LOCATION:
+        raise MeetingError(f"Lieu trop long ({len(location)} caractères) : {MAX_LOCATION} au "
+                           "plus. Mettez le détail dans la note.")
+    market = _market(session, market_reference) if market_reference else None
+    donneur_id = _donneur(session, donneur).id if donneur else None
     if kind in MARKET_KINDS and market is None:
         raise MeetingError(f"Une {MEETING_LABELS_FR[kind]} concerne un marché : indiquez sa référence.")
     if kind == MeetingKind.PARTENARIAT_ANNUEL:
         donneur_id = donneur_id or (market.donneur_id if market else None)
-        if donneur_id is None or session.get(Donneur, donneur_id) is None:
+        if donneur_id is None:
             raise MeetingError("Une réunion annuelle de partenariat concerne un donneur d'ordre : "
                                "indiquez-le.")
         market = None
@@ -168,22 +208,39 @@ def schedule_meeting(
                            "indiquez une date à venir.")
     meeting = Meeting(kind=kind, market_id=market.id if market else None,
                       donneur_id=donneur_id if market is None else None,
-                      scheduled_at=at.astimezone(dt.UTC), location=(location or None),
-                      note=(note or None))
+                      scheduled_at=at.astimezone(dt.UTC), location=location, note=(note or None))
     session.add(meeting)
     session.flush()
     audit.record(session, actor, "meeting.schedule", "meeting", meeting.id, kind=kind.value)
     return meeting
 
 
-def cancel_meeting(session: Session, actor: Actor, meeting_id: int) -> None:
-    """Remove a meeting that will not take place (no reminder will go out for it)."""
+def cancel_meeting(session: Session, actor: Actor, meeting_id: int) -> int:
+    """Remove a meeting that will not take place; its reminders already queued and not yet
+    sent are cancelled too (returns how many), so that "no reminder will go out" holds."""
     authorize(session, actor, Action.ADMIN_WRITE)
-    meeting = session.get(Meeting, meeting_id)
+    meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
     if meeting is None:
         raise MeetingError(f"Aucune réunion n° {meeting_id}.")
     session.delete(meeting)
-    audit.record(session, actor, "meeting.cancel", "meeting", meeting_id)
+    prefix = reminder_key_prefix(meeting_id)
+    # the reminders to the invited, and the pushes of the facilitator's alert about them
+    alert_ids = list(session.scalars(select(Alert.id).where(Alert.dedup_key.like(f"{prefix}%"))))
+    keys = [OutboxMessage.dedup_key.like(f"{prefix}%"),
+            *(OutboxMessage.dedup_key.like(f"alert:{a}:%") for a in alert_ids)]
+    cancelled = session.execute(
+        update(OutboxMessage)
+        .where(or_(*keys), OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.DEAD, last_error="réunion annulée"),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    audit.record(session, actor, "meeting.cancel", "meeting", meeting_id, reminders=cancelled)
+    return cancelled
+
+
+def reminder_key_prefix(meeting_id: int) -> str:
+    """What every reminder of one meeting is keyed with (see :func:`clauses.due.meeting_reminders`)."""
+    return f"reunion:meeting:{meeting_id}:"
 
 
 def upcoming_meetings(session: Session, actor: Actor, now: dt.datetime,
@@ -199,5 +256,4 @@ def upcoming_meetings(session: Session, actor: Actor, now: dt.datetime,
         .order_by(Meeting.scheduled_at, Meeting.id)
         .limit(limit)
     ).all()
-    return [MeetingView(i, k, at if at.tzinfo else at.replace(tzinfo=dt.UTC), ref, name, loc)
-            for i, k, at, ref, name, loc in rows]
+    return [MeetingView(*row) for row in rows]

@@ -39,3 +39,18 @@ def test_cli_db_upgrade_is_idempotent(empty_db_url, monkeypatch, tmp_path):
     assert second.exit_code == 0
     current = runner.invoke(main, ["db", "current"])
     assert migrate.head_revision() in current.output
+
+
+def test_a_migrated_sqlite_database_never_reuses_meeting_ids(tmp_path):
+    """Meeting reminders are keyed by meeting id: the migrated table has AUTOINCREMENT too."""
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    try:
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'meetings'")).scalar()
+        assert "AUTOINCREMENT" in ddl
+        assert migrate.pending_differences(db) == []
+    finally:
+        db.dispose()

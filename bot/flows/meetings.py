@@ -18,7 +18,7 @@ from clauses.meetings import (
     MeetingError,
     cancel_meeting,
     kind_from_word,
-    parse_when,
+    parse_when_prefix,
     resolve_target,
     schedule_meeting,
     upcoming_meetings,
@@ -35,8 +35,9 @@ USAGE = (
     "Pour en supprimer une : /reunion annuler <n°>. Liste : /reunions."
 )
 
-_DATE = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
-_TIME = re.compile(r"^(?:à)?\d{1,2}[h:]\d{0,2}$", re.IGNORECASE)
+_DATE = re.compile(r"^\d{1,2}/\d{1,2}/\d+$")
+"""Where the date starts in the line; :func:`clauses.meetings.parse_when_prefix` reads it."""
+_NUMBER = re.compile(r"^(?:n°\s*)?([0-9]+)$")
 
 
 def cmd_reunion(t: Turn, args: str) -> None:
@@ -45,26 +46,24 @@ def cmd_reunion(t: Turn, args: str) -> None:
         t.say(USAGE)
         return
     if words[0].lower() == "annuler":
-        if len(words) != 2 or not words[1].removeprefix("n°").isdigit():
+        number = _NUMBER.match(" ".join(words[1:]))
+        if number is None:
             t.say("Indiquez le numéro de la réunion à supprimer, par exemple : /reunion annuler 12")
             return
-        cancel_meeting(t.session, t.need_actor(), int(words[1].removeprefix("n°")))
-        t.say(f"Réunion n° {words[1].removeprefix('n°')} supprimée : aucun rappel ne partira.")
+        cancelled = cancel_meeting(t.session, t.need_actor(), int(number.group(1)))
+        queued = f" ({cancelled} rappel(s) déjà prévu(s) annulé(s))" if cancelled else ""
+        t.say(f"Réunion n° {number.group(1)} supprimée : aucun rappel ne partira{queued}.")
         return
     kind = kind_from_word(words[0])
     at_date = next((i for i, w in enumerate(words) if _DATE.match(w)), None)
     if at_date is None:
         raise MeetingError("Il manque la date de la réunion.\n\n" + USAGE)
-    when_text = words[at_date]
-    rest = words[at_date + 1:]
-    if rest and _TIME.match(rest[0]):
-        when_text += " " + rest.pop(0).removeprefix("à")
+    when, place = parse_when_prefix(" ".join(words[at_date:]))
     target = " ".join(words[1:at_date])
-    market_reference, donneur_id = resolve_target(t.session, target) if target else (None, None)
+    market_reference, donneur = resolve_target(t.session, target) if target else (None, None)
     meeting = schedule_meeting(
-        t.session, t.ctx.clock, t.need_actor(), kind=kind, at=parse_when(when_text),
-        market_reference=market_reference, donneur_id=donneur_id,
-        location=" ".join(rest) or None,
+        t.session, t.ctx.clock, t.need_actor(), kind=kind, at=when,
+        market_reference=market_reference, donneur=donneur, location=place or None,
     )
     local = meeting.scheduled_at.astimezone(PARIS)
     t.say(f"✅ {MEETING_LABELS_FR[kind].capitalize()} enregistrée (n° {meeting.id}) le "
@@ -74,7 +73,7 @@ def cmd_reunion(t: Turn, args: str) -> None:
 def cmd_reunions(t: Turn, args: str) -> None:
     views = upcoming_meetings(t.session, t.need_actor(), t.now)
     if not views:
-        t.say("Aucune réunion à venir. " + USAGE.splitlines()[0].replace("Pour", "Pour en"))
+        t.say("Aucune réunion à venir.\n\n" + USAGE)
         return
     t.say("\n".join(["Réunions à venir :", *(v.line_fr() for v in views),
                      "", "Pour en supprimer une : /reunion annuler <n°>."]))

@@ -78,6 +78,9 @@ class Alert(Base):
 
 class Meeting(Base):
     __tablename__ = "meetings"
+    # A meeting's reminders are keyed by its id: SQLite must never give a cancelled meeting's
+    # id to the next one (it reuses the highest deleted rowid without AUTOINCREMENT).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[MeetingKind] = mapped_column(enum_type(MeetingKind))

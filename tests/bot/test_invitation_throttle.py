@@ -64,3 +64,14 @@ def test_the_purge_drops_throttle_rows_once_they_block_no_one(ctx, world, core):
         assert report.counts()["chat_bookkeeping"] == 1
     with ctx.db.session() as s:
         assert s.scalar(select(KeyValue.key).where(KeyValue.key.like("invitation_%"))) is None
+
+
+def test_a_damaged_counter_never_locks_an_account_out(ctx, world, core, invite):
+    good = invite(Role.ENTREPRISE, company_id=world["company"], display_name="Chef")
+    chat = ConsoleChat(core, account=82)
+    chat.send(_guess(1))  # creates the account's counter row
+    with ctx.db.session() as s:
+        row = s.scalar(select(KeyValue).where(KeyValue.key.like("invitation_%")))
+        # naive and future times, as a hand edit or a clock change would leave them
+        row.value = '["2025-06-16T09:59:00"' + ', "2999-01-01T00:00:00+00:00"' * 5 + "]"
+    assert "Bienvenue, Chef" in chat.send(good)[0].text

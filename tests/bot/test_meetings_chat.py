@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from bot.console import ConsoleChat
+from clauses.clock import PARIS
 from storage.models import AuditEntry, Engagement, Market, Meeting, MeetingKind, User
 from tests import factories as f
 from tests.bot.conftest import link_user
@@ -73,3 +74,57 @@ def test_the_point_of_an_anru_market_says_where_the_qpv_share_stands(ctx, world,
     link_user(ctx, world["facilitator"], -505)
     text = ConsoleChat(core, account=505).send("/point 2025-017")[0].text.replace("\u202f", " ")
     assert "Résident·es QPV : 40 h" in text and "objectif 5 %" in text
+
+
+def test_the_time_and_place_are_read_as_typed(ctx, world, core):
+    link_user(ctx, world["facilitator"], -506)
+    chat = ConsoleChat(core, account=506)
+    for line, when, place in (
+        ("/reunion lancement 2025-017 03/07/2025 à 14h30 Mairie d'Oullins", (14, 30), "Mairie d'Oullins"),
+        ("/reunion suivi 2025-017 04/07/2025 10 h 30", (10, 30), None),
+        ("/reunion suivi 2025-017 07/07/2025 14H Chantier", (14, 0), "Chantier"),
+    ):
+        assert "enregistrée" in chat.send(line)[-1].text, line
+        with ctx.db.session() as s:
+            m = s.scalar(select(Meeting).order_by(Meeting.id.desc()))
+            local = m.scheduled_at.astimezone(PARIS)
+            assert ((local.hour, local.minute), m.location) == (when, place), line
+    assert "illisible" in chat.send("/reunion suivi 2025-017 03/07/99999")[-1].text
+
+
+def test_odd_numbers_and_long_places_get_an_answer(ctx, world, core):
+    link_user(ctx, world["facilitator"], -507)
+    chat = ConsoleChat(core, account=507)
+    assert "Aucune réunion n° 99999999999999999999" in chat.send(
+        "/reunion annuler 99999999999999999999")[-1].text
+    assert "numéro" in chat.send("/reunion annuler ²")[-1].text
+    reply = chat.send("/reunion suivi 2025-017 03/07/2025 9h " + "x" * 250)[-1].text
+    assert "Lieu trop long (250 caractères)" in reply
+    with ctx.db.session() as s:
+        assert s.scalar(select(Meeting.id)) is None
+
+
+def test_cancelling_a_meeting_cancels_its_queued_reminders_and_its_number_is_not_reused(
+        ctx, world, core, clock):
+    from scheduler.jobs import run_job
+    from storage.models import OutboxMessage, OutboxStatus
+
+    link_user(ctx, world["facilitator"], -508)
+    chat = ConsoleChat(core, account=508)
+    chat.send("/reunion lancement 2025-017 17/06/2025 14h Mairie")  # tomorrow: J-1 is due today
+    with ctx.db.session() as s:
+        first = s.scalar(select(Meeting.id))
+    assert run_job(ctx, "meetings").done == 1
+    with ctx.db.session() as s:
+        queued = s.scalars(select(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.PENDING)).all()
+        assert queued and any(m.dedup_key.startswith(f"reunion:meeting:{first}:") for m in queued)
+    reply = chat.send(f"/reunion annuler {first}")[-1].text
+    assert "supprimée" in reply and "rappel(s) déjà prévu(s) annulé(s)" in reply
+    with ctx.db.session() as s:
+        assert s.scalars(select(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.PENDING)).all() == []
+    chat.send("/reunion lancement 2025-017 17/06/2025 16h Mairie")  # entered again, corrected
+    with ctx.db.session() as s:
+        assert s.scalar(select(Meeting.id)) != first
+    assert run_job(ctx, "meetings").done == 1  # the corrected meeting is reminded

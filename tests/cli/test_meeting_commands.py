@@ -39,7 +39,7 @@ def test_mistakes_are_refused_in_french_and_nothing_is_written(cli, db):
     for args, expected in (
         (("--type", "apero", "--marche", "2025-017", "--date", "03/12/2099"), "Type de réunion inconnu"),
         (("--type", "lancement", "--marche", "2025-017", "--date", "01/01/2020 9h"), "est passée"),
-        (("--type", "lancement", "--marche", "1999-404", "--date", "03/12/2099"), "Aucun marché"),
+        (("--type", "lancement", "--marche", "1999-404", "--date", "03/12/2099"), "Marché inconnu : « 1999-404 »"),
         (("--type", "lancement", "--marche", "2025-017", "--date", "demain"), "illisible"),
     ):
         result = cli("reunion", "create", *args)

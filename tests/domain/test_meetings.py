@@ -67,7 +67,7 @@ def test_schedule_list_and_cancel(ctx):
 
 @pytest.mark.parametrize(("kwargs", "expected"), [
     ({"kind": MeetingKind.LANCEMENT}, "indiquez sa référence"),
-    ({"kind": MeetingKind.LANCEMENT, "market_reference": "1999-404"}, "Aucun marché"),
+    ({"kind": MeetingKind.LANCEMENT, "market_reference": "1999-404"}, "Marché inconnu : « 1999-404 »"),
     ({"kind": MeetingKind.PARTENARIAT_ANNUEL}, "donneur d'ordre"),
     ({"kind": MeetingKind.LANCEMENT, "market_reference": "2025-017", "days": -1}, "est passée"),
 ])
@@ -160,3 +160,6 @@ def test_a_prompt_is_one_alert_once_with_how_to_enter_the_meeting(ctx):
         assert "R-1" in mid_year[0].message and "/reunion siae-mi-annee R-1" in mid_year[0].message
         assert "30/09/2026" in mid_year[0].message
         assert len({a.dedup_key for a in alerts}) == len(alerts)
+        [partnership] = [a for a in alerts if "partenariat" in a.message]
+        assert "/reunion partenariat Métropole JJ/MM/AAAA" in partnership.message
+        assert '--donneur "Métropole"' in partnership.message
