@@ -63,7 +63,6 @@ class ReportSpec:
     generated_on: dt.date | None = None
     xlsx: bool = True
     subject_from_report: bool = True
-    image_kind: str = "report_image"
 
     def to_json(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v)
@@ -118,6 +117,24 @@ class RowChanged(RuntimeError):
     """The row is no longer ours (lease expired and reclaimed, scrubbed, already rendered)."""
 
 
+def store_outputs(ctx: Context, session: Session, email: Any, xlsx: bytes | None
+                  ) -> list[dict[str, Any]]:
+    """Store a rendered report's charts (inline ``cid:`` images) and spreadsheet in the
+    document store; the outbox attachments that point at them. Shared by the queued reports
+    and the scheduler's annual bilan."""
+    attachments: list[dict[str, Any]] = []
+    for cid, png in email.images:
+        doc = ctx.documents.store(session, png, kind="report_image", display_name=f"{cid}.png",
+                                  mime_type="image/png", max_bytes=MAX_DOCUMENT_BYTES)
+        attachments.append({"cid": cid, "document_id": doc.id, "inline": True})
+    if xlsx is not None:
+        doc = ctx.documents.store(session, xlsx, kind="report_xlsx",
+                                  display_name=f"{email.filename_stem}.xlsx",
+                                  mime_type=XLSX_MIME, max_bytes=MAX_DOCUMENT_BYTES)
+        attachments.append({"document_id": doc.id})
+    return attachments
+
+
 class ReportPreparer:
     """Compute, render (in a child process) and store a queued report; see the module doc."""
 
@@ -162,16 +179,7 @@ class ReportPreparer:
             if (row is None or row.status != OutboxStatus.SENDING or row.attempts != attempts
                     or render_request(row.attachments) is None):
                 raise RowChanged(f"outbox {row_id} changed while its report was rendered")
-            attachments: list[dict[str, Any]] = []
-            for cid, png in email.images:
-                doc = self.ctx.documents.store(s, png, kind=spec.image_kind, display_name=f"{cid}.png",
-                                               mime_type="image/png", max_bytes=MAX_DOCUMENT_BYTES)
-                attachments.append({"cid": cid, "document_id": doc.id, "inline": True})
-            if report.xlsx is not None:
-                doc = self.ctx.documents.store(s, report.xlsx, kind="report_xlsx",
-                                               display_name=f"{email.filename_stem}.xlsx",
-                                               mime_type=XLSX_MIME, max_bytes=MAX_DOCUMENT_BYTES)
-                attachments.append({"document_id": doc.id})
+            attachments = store_outputs(self.ctx, s, email, report.xlsx)
             if spec.subject_from_report:
                 row.subject = email.subject[:300]
             row.body_text = email.text
