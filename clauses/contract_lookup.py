@@ -41,6 +41,7 @@ from storage.models import (
     Lot,
     Market,
     Participant,
+    person_name,
 )
 
 
@@ -92,7 +93,7 @@ def declarable_contracts(
         .order_by(Market.reference, Lot.number, Participant.last_name, Contract.id)
     )
     rows = [
-        DeclarableContract(cid, lot_id, number, label, reference, f"{last.upper()} {first_name}")
+        DeclarableContract(cid, lot_id, number, label, reference, person_name(last, first_name))
         for cid, lot_id, number, label, reference, last, first_name in session.execute(q)
     ]
     audit.record(session, actor, "contracts.list", "company", actor.company_id, count=len(rows),

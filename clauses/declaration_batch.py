@@ -64,6 +64,7 @@ from storage.models import (
     Lot,
     Market,
     Participant,
+    person_name,
 )
 
 CHUNK = 2000
@@ -193,7 +194,7 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
         for r in session.execute(base.where(last_lower.in_(chunk))):
             cand = _Candidate(
                 contract_id=r[0], contract_type=r[1], participant_id=r[2],
-                participant_name=f"{r[3].upper()} {r[4]}", first_entry=r[5], last_lower=r[6],
+                participant_name=person_name(r[3], r[4]), first_entry=r[5], last_lower=r[6],
                 first_lower=r[7], lot_number=r[8], market_reference=r[9], dates=tuple(r[10:]),
             )
             found.setdefault(cand.last_lower, []).append(cand)

@@ -127,7 +127,8 @@ class PurgeReport:
             shown = ", ".join(f"n° {i}" for i in ids[:20]) + (" …" if len(ids) > 20 else "")
             lines.append(f"- {len(ids)} {label} (avant le {cutoff})" + (f" : {shown}" if ids else ""))
         lines.append(f"- {self.chat_bookkeeping} trace(s) de conversation {verb} supprimée(s) "
-                     f"(avant le {self.cutoffs['chat']})")
+                     f"(avant le {self.cutoffs['chat']} ; compteurs de codes d'invitation "
+                     "erronés : après une heure)")
         if not self.total:
             lines.append("Rien à purger.")
         return lines

@@ -160,8 +160,7 @@ class ReportPreparer:
         from reports.isolated import RenderRequest, render
 
         db = self.ctx.db
-        read = getattr(db, "read_session", db.session)  # no write lock while computing
-        with read() as s:
+        with db.read_session() as s:  # no write lock while computing
             row = s.get(OutboxMessage, row_id)
             spec = render_request(row.attachments if row is not None else None)
             if row is None or spec is None:

@@ -33,7 +33,7 @@ from storage.models.enums import (
     Role,
 )
 from storage.models.ops import Alert, EscalationCase, EscalationStep, Meeting, OutboxMessage
-from storage.models.people import Candidature, Eligibility, JobOffer, Participant
+from storage.models.people import Candidature, Eligibility, JobOffer, Participant, person_name
 from storage.models.territory import (
     Company,
     Contact,
@@ -100,5 +100,6 @@ __all__ = [
     "Role",
     "ServiceEvent",
     "User",
+    "person_name",
     "utcnow",
 ]

@@ -15,6 +15,12 @@ from storage.models.base import Base, utcnow
 from storage.models.enums import CandidatureStatus, Channel, Gender, JobOfferStatus, enum_type
 
 
+def person_name(last_name: str, first_name: str) -> str:
+    """How a person is named to staff and companies ("DUPONT Marie"), also from plain columns
+    selected without the entity."""
+    return f"{last_name.upper()} {first_name}"
+
+
 class Participant(Base):
     __tablename__ = "participants"
 
@@ -41,7 +47,7 @@ class Participant(Base):
 
     @property
     def display_name(self) -> str:
-        return f"{self.last_name.upper()} {self.first_name}"
+        return person_name(self.last_name, self.first_name)
 
 
 class Eligibility(Base):
