@@ -27,13 +27,14 @@ from clauses import audit
 from clauses.actors import Actor
 from clauses.authz import Action, NotAllowed, scope_contracts
 from clauses.context import Context
-from clauses.counting import add_months, month_start
+from clauses.counting import month_start
 from clauses.declaration_rules import (
     DeclarationWarning,
     declaration_inputs,
     validate_declaration,
 )
 from clauses.declarations import CONTRACT_DATES, validated_eligibility
+from clauses.declaring.lookup import month_bounds, running_in_months
 from storage.models import (
     Contract,
     Engagement,
@@ -75,8 +76,7 @@ def declarable_contracts(
     One SELECT of plain columns (no ORM entities), scoped by the actor's write rights, ordered
     like the chat shows them; one audit row for the whole listing.
     """
-    first = month_start(first_month)
-    after = add_months(month_start(last_month or first_month), 1)
+    first, last = month_bounds(first_month, last_month)
     q = (
         select(Contract.id, Lot.id, Lot.number, Lot.label, Market.reference,
                Participant.last_name, Participant.first_name)
@@ -87,8 +87,7 @@ def declarable_contracts(
         .where(
             scope_contracts(actor, Action.DECLARATION_WRITE),
             Participant.anonymised_at.is_(None),
-            Contract.start_date < after,
-            Contract.end_date.is_(None) | (Contract.end_date >= first),
+            running_in_months(first, last),
         )
         .order_by(Market.reference, Lot.number, Participant.last_name, Contract.id)
     )
@@ -97,7 +96,7 @@ def declarable_contracts(
         for cid, lot_id, number, label, reference, last, first_name in session.execute(q)
     ]
     audit.record(session, actor, "contracts.list", "company", actor.company_id, count=len(rows),
-                 months=f"{first:%Y-%m}/{add_months(after, -1):%Y-%m}")
+                 months=f"{first:%Y-%m}/{last:%Y-%m}")
     return rows
 
 
@@ -123,8 +122,10 @@ def check_declaration(
         HourDeclaration.contract_id == Contract.id, HourDeclaration.month == month
     )
     row = session.execute(
-        select(Contract.contract_type, validated_eligibility(Contract.participant_id),
+        select(Contract.contract_type,
+               validated_eligibility(ctx, Contract.participant_id, Participant.first_entry_date),
                declared, *CONTRACT_DATES)
+        .join(Participant, Participant.id == Contract.participant_id)
         .join(Engagement, Engagement.id == Contract.engagement_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,10 +48,10 @@ from clauses.declarations import (
     MAX_CANDIDATES,
     contract_not_resolved,
     find_contract,
-    next_month,
     record_declaration,
     validated_eligibility,
 )
+from clauses.declaring.lookup import is_running_in_month, running_in_months
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError
 from storage.models import (
@@ -169,7 +169,7 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     """
     last_names = {line.last_name.strip().lower() for line in lines}
     first_month = min(month_start(line.month) for line in lines)
-    after = next_month(max(month_start(line.month) for line in lines))
+    last_month = max(month_start(line.month) for line in lines)
     references = {(line.market_reference or "").strip() for line in lines}
     last_lower = func.lower(Participant.last_name)
     base = (
@@ -183,8 +183,7 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
         .where(scope_contracts(actor, Action.DECLARATION_WRITE), Participant.anonymised_at.is_(None),
-               Contract.start_date < after,
-               or_(Contract.end_date.is_(None), Contract.end_date >= first_month))
+               running_in_months(first_month, last_month))
         .order_by(Contract.id)
     )
     if "" not in references:
@@ -212,9 +211,7 @@ def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]]) -> _Cand
         matches = [c for c in matches if c.market_reference == reference]
     if line.lot_number is not None:
         matches = [c for c in matches if c.lot_number == line.lot_number]
-    m0 = month_start(line.month)
-    after = next_month(m0)
-    matches = [c for c in matches if c.start < after and (c.end is None or c.end >= m0)]
+    matches = [c for c in matches if is_running_in_month(c.start, c.end, line.month)]
     if len(matches) != 1:
         raise contract_not_resolved(
             line.last_name, line.first_name, line.market_reference, line.lot_number,
@@ -278,13 +275,14 @@ def _used_keys(session: Session, keys: list[str]) -> dict[str, tuple[int, Decima
     return {key: (decl_id, Decimal(counted[decl_id])) for key, decl_id in found.items()}
 
 
-def _validated(session: Session, participant_ids: set[int]) -> set[int]:
+def _validated(ctx: Context, session: Session, participant_ids: set[int]) -> set[int]:
     """Persons with a validated, unrevoked eligibility (the rule of the per-line path)."""
     out: set[int] = set()
     for chunk in _chunks(participant_ids):
         out.update(session.scalars(
             select(Participant.id).where(Participant.id.in_(chunk),
-                                         validated_eligibility(Participant.id))
+                                         validated_eligibility(ctx, Participant.id,
+                                                               Participant.first_entry_date))
         ))
     return out
 
@@ -314,7 +312,7 @@ def record_lines(
     ok = [(line, c) for line, c in zip(lines, resolved, strict=True) if isinstance(c, _Candidate)]
     used = _used_keys(session, [line.key for line, _ in ok])
     state = _stored_months(session, {(c.contract_id, month_start(line.month)) for line, c in ok})
-    validated = _validated(session, {c.participant_id for _, c in ok})
+    validated = _validated(ctx, session, {c.participant_id for _, c in ok})
 
     writes = _Writes()
     results = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from clauses import audit
@@ -22,6 +22,7 @@ from clauses.authz import Action, authorize, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
 from clauses.declaration_rules import declaration_inputs, validate_declaration
+from clauses.declaring.lookup import eligibility_valid, running_in_month
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError, DuplicateDeclarationError
 from clauses.formatting import fr_month
@@ -30,7 +31,6 @@ from storage.models import (
     Company,
     Contract,
     DeclarationRevision,
-    Eligibility,
     Engagement,
     HourDeclaration,
     Lot,
@@ -84,14 +84,13 @@ CONTRACT_DATES = (Contract.start_date, Contract.end_date, Lot.start_date, Lot.en
 them joined from the contract through its engagement and lot)."""
 
 
-def validated_eligibility(participant_id: Any) -> ColumnElement[bool]:
-    """A validated, unrevoked eligibility exists for ``participant_id`` (a value or a column):
-    the facilitator's validation every counted contract needs."""
-    return exists().where(
-        Eligibility.participant_id == participant_id,
-        Eligibility.validated_at.is_not(None),
-        Eligibility.revoked_at.is_(None),
-    )
+def validated_eligibility(ctx: Context, participant_id: Any,
+                          first_entry_date: Any) -> ColumnElement[bool]:
+    """A validated, unrevoked eligibility usable today exists for ``participant_id`` (a value
+    or a column): the facilitator's validation every counted contract needs. The rule is
+    :func:`clauses.declaring.lookup.eligibility_valid`; this binds it to the context."""
+    return eligibility_valid(participant_id, first_entry_date, ctx.clock.today(),
+                             ctx.rulebook.eligibility.diagnosis_validity_months)
 
 
 def record_declaration(
@@ -119,7 +118,9 @@ def record_declaration(
             decl = done.declaration
             return DeclarationOutcome(decl, "duplicate", counted=decl.counted_hours)
     row = session.execute(
-        select(Contract, Participant, validated_eligibility(Participant.id), *CONTRACT_DATES)
+        select(Contract, Participant,
+               validated_eligibility(ctx, Participant.id, Participant.first_entry_date),
+               *CONTRACT_DATES)
         .join(Participant, Participant.id == Contract.participant_id)
         .join(Engagement, Engagement.id == Contract.engagement_id)
         .join(Lot, Lot.id == Engagement.lot_id)
@@ -234,10 +235,6 @@ def _view(row) -> ContractView:
     )
 
 
-def next_month(m0: dt.date) -> dt.date:
-    return (m0.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 def find_contract(
     session: Session,
     actor: Actor,
@@ -261,11 +258,7 @@ def find_contract(
     if lot_number is not None:
         q = q.where(Lot.number == lot_number)
     if month is not None:
-        m0 = month_start(month)
-        q = q.where(
-            Contract.start_date < next_month(m0),
-            (Contract.end_date.is_(None)) | (Contract.end_date >= m0),
-        )
+        q = q.where(running_in_month(month))
     views = [_view(r) for r in session.execute(q.limit(MAX_CANDIDATES))]
     if len(views) != 1:
         raise contract_not_resolved(

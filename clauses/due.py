@@ -39,11 +39,12 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 
 import holidays
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clauses.clock import PARIS
 from clauses.counting import add_months, month_end, month_start
+from clauses.declaring.lookup import running_in_month
 from clauses.meetings import reminder_key_prefix
 from clauses.progress import engagement_progress
 from clauses.progress_service import progress_select
@@ -296,8 +297,7 @@ def _missing_lines(session: Session, month: dt.date,
         .join(Participant, Participant.id == Contract.participant_id)
         .where(
             Contract.engagement_id.in_(running),
-            Contract.start_date <= last,
-            or_(Contract.end_date.is_(None), Contract.end_date >= first),
+            running_in_month(month),
             ~declared,
         )
         .order_by(Engagement.company_id, Market.reference, Lot.number, Contract.id)

@@ -10,7 +10,7 @@ from bot import texts
 from bot.messages import Button, Keyboard
 from bot.turn import Turn
 from clauses.errors import DomainError, NegativeHoursError
-from clauses.formatting import parse_hours
+from clauses.formatting import fr_hours, parse_hours
 
 T = TypeVar("T")
 
@@ -29,14 +29,18 @@ def in_step(t: Turn, flow: str, *steps: str) -> bool:
     return False
 
 
-def read_hours(text: str, what: str) -> Decimal:
-    """Hours typed by a user ("35", "35,5", "35h30"); a DomainError says what to type."""
+def read_hours(text: str, what: str, ceiling: Decimal) -> Decimal:
+    """Hours typed by a user ("35", "35,5", "35h30"); a DomainError says what to type.
+
+    ``ceiling`` is the rulebook's ``hours.monthly_hours_max``: the one monthly ceiling, refused
+    here at the step rather than after the whole flow."""
     value = parse_hours(text)
     if value < 0:
         raise NegativeHoursError(f"Le nombre d'heures de {what} ne peut pas être négatif.")
-    if value > Decimal(744):  # more hours than a month has: surely a typo
+    if value > ceiling:
         raise DomainError(
-            f"{text} h de {what} en un mois, ce n'est pas possible. Vérifiez le nombre."
+            f"{text} h de {what} en un mois, ce n'est pas possible : le règlement en admet "
+            f"{fr_hours(ceiling)} au plus par mois. Vérifiez le nombre."
         )
     return value
 

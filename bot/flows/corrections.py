@@ -78,11 +78,11 @@ def start_correction(t: Turn, parts: list[str]) -> None:
 def on_text(t: Turn, text: str) -> None:
     d = t.conv.data
     if t.conv.step == "work":
-        d["work"] = str(read_hours(text, "travail"))
+        d["work"] = str(read_hours(text, "travail", t.ctx.rulebook.hours.monthly_hours_max))
         t.conv.goto("training")
         t.say("Nouveau nombre d'heures de formation ? (« 0 » s'il n'y en a pas)")
     elif t.conv.step == "training":
-        d["training"] = str(read_hours(text, "formation"))
+        d["training"] = str(read_hours(text, "formation", t.ctx.rulebook.hours.monthly_hours_max))
         t.conv.goto("reason")
         t.say("En quelques mots, pourquoi cette correction ? (par exemple « erreur de saisie »)")
     elif t.conv.step == "reason":

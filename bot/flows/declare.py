@@ -356,10 +356,10 @@ def on_text(t: Turn, text: str) -> None:
         d["month"] = parse_month(text, today=t.today).isoformat()
         advance(t)
     elif step == "work":
-        d["work"] = str(read_hours(text, "travail"))
+        d["work"] = str(read_hours(text, "travail", t.ctx.rulebook.hours.monthly_hours_max))
         advance(t)
     elif step == "training":
-        d["training"] = str(read_hours(text, "formation"))
+        d["training"] = str(read_hours(text, "formation", t.ctx.rulebook.hours.monthly_hours_max))
         advance(t)
     elif step == "proof" and fold(text) in ("passer", "non", "aucun"):
         d["proof_done"] = True

@@ -61,6 +61,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from clauses.bilan.figures import NOT_STATED, Period
 from clauses.clock import PARIS
+from clauses.declaring.lookup import running_during
 from storage.models import (
     Company,
     Contract,
@@ -237,8 +238,7 @@ def contracts_cte(scope: Bound, eng: CTE, name: str = "ctr") -> CTE:
         )
         .join(eng, eng.c.engagement_id == Contract.engagement_id)
         .where(
-            Contract.start_date <= scope.period.end,
-            or_(Contract.end_date.is_(None), Contract.end_date >= scope.period.month_start),
+            running_during(scope.period.month_start, scope.period.end),
         )
         .cte(name)
     )
@@ -399,10 +399,7 @@ class MonthTypeHours:
 
 def _month_type_hours_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
-    in_ctr = and_(
-        Contract.start_date <= scope.period.end,
-        or_(Contract.end_date.is_(None), Contract.end_date >= scope.period.month_start),
-    )
+    in_ctr = running_during(scope.period.month_start, scope.period.end)
     decl = (
         select(
             HourDeclaration.month.label("month"),

@@ -1,0 +1,124 @@
+"""The one definition of "contract running in month M" and of "eligibility still valid".
+
+Every query that selects contracts by month (guided declarations, spreadsheet batches, the
+reminders, the bilans) and every Python filter over already-loaded rows call these functions, in
+the spirit of les-emplois' ``ApprovalQuerySet.valid_lookup`` next to ``Approval.is_valid``: the SQL
+expression and its Python twin live side by side, and ``tests/domain/test_declaring_lookup.py``
+checks they agree on every edge (a contract ending on the 1st, mid-month, starting on the last
+day, open-ended).
+
+Days are inclusive on both ends: a contract from ``start`` to ``end`` (``None``: open-ended, a
+CDI) runs during ``[first, last]`` when ``start <= last`` and ``end >= first``. The copies this
+replaced wrote the upper bound either as ``start < first day of next month`` or as ``start <=
+last day of the month``: on DATE columns the two are the same test (no day lies between the last
+day and the next month's first), so neither copy was wrong; the inclusive form is kept because the
+bilans bound their periods by a day (``period.end``), not by a month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, or_
+
+from clauses.counting import add_months, month_end, month_start
+from storage.models import Contract, Eligibility
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+# -- contract running ------------------------------------------------------------------------
+
+
+def running_during(first: Any, last: Any) -> ColumnElement[bool]:
+    """SQL: the contract runs on at least one day of ``[first, last]`` (dates or bound
+    parameters). Twin of :func:`is_running_during`."""
+    return and_(
+        Contract.start_date <= last,
+        or_(Contract.end_date.is_(None), Contract.end_date >= first),
+    )
+
+
+def is_running_during(start: dt.date, end: dt.date | None, first: dt.date, last: dt.date) -> bool:
+    """Python: the contract ``[start, end]`` runs on at least one day of ``[first, last]``.
+    Twin of :func:`running_during`."""
+    return start <= last and (end is None or end >= first)
+
+
+def month_bounds(first_month: dt.date, last_month: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """First day of ``first_month`` and last day of ``last_month`` (default: the same month)."""
+    return month_start(first_month), month_end(last_month or first_month)
+
+
+def running_in_months(first_month: dt.date, last_month: dt.date | None = None) -> ColumnElement[bool]:
+    """SQL: the contract runs during at least one day of the months ``first_month`` ..
+    ``last_month`` (any day of each month names it)."""
+    return running_during(*month_bounds(first_month, last_month))
+
+
+def running_in_month(month: dt.date) -> ColumnElement[bool]:
+    """SQL: the contract runs during at least one day of ``month``."""
+    return running_in_months(month)
+
+
+def is_running_in_month(start: dt.date, end: dt.date | None, month: dt.date) -> bool:
+    """Python twin of :func:`running_in_month`."""
+    return is_running_during(start, end, *month_bounds(month))
+
+
+# -- eligibility still valid -----------------------------------------------------------------
+
+
+def diagnosis_cutoff(at: dt.date, diagnosis_months: int) -> dt.date:
+    """The earliest validation day still usable on ``at``: a validation made on V expires on
+    ``add_months(V, N)`` (:mod:`clauses.eligibility`), so it is usable on ``at`` when
+    ``add_months(V, N) > at``. ``add_months`` clamps (31/01 + 1 month = 28/02), hence the walk
+    instead of ``add_months(at, -N)``."""
+    day = add_months(at, -diagnosis_months)
+    while add_months(day, diagnosis_months) > at:
+        day -= ONE_DAY
+    while add_months(day, diagnosis_months) <= at:
+        day += ONE_DAY
+    return day
+
+
+def eligibility_valid(
+    participant_id: Any, first_entry_date: Any, at: dt.date, diagnosis_months: int
+) -> ColumnElement[bool]:
+    """SQL: the person (an id or a column) has a validated, unrevoked eligibility usable on
+    ``at``: once the person has entered the scheme (``first_entry_date`` set, a column or a
+    value) the validation holds — the clause window after entry is applied by the counting —;
+    before, the facilitator's validation lasts ``diagnosis_months`` (days counted in UTC, as
+    stored). Twin of
+    :func:`is_eligibility_valid`."""
+    cutoff = dt.datetime.combine(diagnosis_cutoff(at, diagnosis_months), dt.time.min, dt.UTC)
+    alive: ColumnElement[bool]
+    if first_entry_date is None:
+        alive = Eligibility.validated_at >= cutoff
+    elif isinstance(first_entry_date, dt.date):
+        alive = Eligibility.id.is_not(None)
+    else:
+        alive = or_(first_entry_date.is_not(None), Eligibility.validated_at >= cutoff)
+    return exists().where(
+        Eligibility.participant_id == participant_id,
+        Eligibility.validated_at.is_not(None),
+        Eligibility.revoked_at.is_(None),
+        alive,
+    )
+
+
+def is_eligibility_valid(
+    validated_at: dt.datetime | None,
+    revoked_at: dt.datetime | None,
+    first_entry_date: dt.date | None,
+    at: dt.date,
+    diagnosis_months: int,
+) -> bool:
+    """Python twin of :func:`eligibility_valid` for one eligibility row."""
+    if validated_at is None or revoked_at is not None:
+        return False
+    if first_entry_date is not None:
+        return True
+    day = validated_at.astimezone(dt.UTC).date() if validated_at.tzinfo else validated_at.date()
+    return day >= diagnosis_cutoff(at, diagnosis_months)
