@@ -26,6 +26,7 @@ from bot.flows import (
     candidate,
     corrections,
     declare,
+    hire,
     meetings,
     onboarding,
     progress,
@@ -94,6 +95,7 @@ COMMANDS: dict[str, Command] = {
         Command("avancement", progress.cmd_avancement, COMPANY | _REFERENT | STAFF,
                 "Heures dues, réalisées et attendues"),
         Command("candidat", candidate.cmd_candidat, _SUBMITTERS, "Proposer un candidat"),
+        Command("embauche", hire.cmd_embauche, COMPANY | STAFF, "Déclarer une embauche"),
         Command("marches", progress.cmd_marches, STAFF, "Portefeuille de marchés"),
         Command("entreprise", staff.cmd_entreprise, STAFF, "Situation d'une entreprise"),
         Command("point", reporting.cmd_point, STAFF | _REFERENT, "Point d'étape d'un marché"),
@@ -109,7 +111,8 @@ ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": 
 
 FLOWS: dict[str, Flow] = {
     f.name: f
-    for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF]
+    for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF,
+              hire.FLOW_DEF]
 }
 
 
@@ -129,6 +132,7 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "k": corrections.on_callback,
     "c": candidate.on_callback,
     "cand": staff.on_candidature,
+    "h": hire.on_callback,
     "alert": staff.on_alert,
     "esc": staff.on_escalation,
     "bilan": staff.on_bilan,

@@ -56,6 +56,7 @@ FLOW_NAMES = {
     "declarer": "déclaration d'heures",
     "corriger": "correction d'une déclaration",
     "candidat": "proposition de candidat",
+    "embauche": "déclaration d'embauche",
     "refus": "refus d'une candidature",
     "bilan": "bilan",
 }
@@ -81,6 +82,8 @@ HELP = {
         "/mes_declarations — voir et corriger vos déclarations\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
         "/candidat — proposer un candidat à votre facilitateur·rice\n"
+        "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
+        "l'embauche » du message de validation)\n"
         + HELP_COMMON
         + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
     ),
@@ -94,6 +97,7 @@ HELP = {
         "/alertes — alertes à traiter\n"
         "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
         "/reunions — réunions à venir\n"
+        "/embauche [n° de candidature] — enregistrer une embauche (contrats : clausebot contrat)\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (
@@ -111,6 +115,10 @@ HELP = {
 HELP[Role.ADMIN] = HELP[Role.FACILITATEUR]
 
 CONTEXT_HELP = {
+    "embauche:start": "Écrivez la date de début du contrat, JJ/MM/AAAA (par exemple 03/03/2025).",
+    "embauche:end": "Écrivez la date de fin prévue du contrat, JJ/MM/AAAA.",
+    "embauche:title": "Écrivez l'intitulé du poste, ou « Passer ».",
+    "embauche:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
     "declarer:lot": "Choisissez le marché et le lot avec les boutons.",
     "declarer:contract": "Choisissez la personne avec les boutons.",
     "declarer:month": "Choisissez le mois avec les boutons, ou écrivez-le (« mars 2025 », « 03/2025 »).",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import raise_alert
+from clauses.alerts import keyboard, raise_alert
 from clauses.authz import Action, authorize, is_allowed
 from clauses.authz import NotAllowed as NotAllowed
 from clauses.context import Context
@@ -210,7 +210,9 @@ def _notify_submitter(session: Session, cand: Candidature, participant: Particip
     text = f"Votre candidature n° {cand.id} ({who}) a été {outcome}."
     key = f"candidature:{cand.id}:decision"
     if cand.submitted_by_user_id is not None:
-        if enqueue_chat(session, dedup_key=key, user_id=cand.submitted_by_user_id, text=text) is not None:
+        markup = hire_button(cand)
+        if enqueue_chat(session, dedup_key=key, user_id=cand.submitted_by_user_id, text=text,
+                        reply_markup=markup) is not None:
             return
         user = session.get(User, cand.submitted_by_user_id)
         if user is not None and user.email:
@@ -220,6 +222,14 @@ def _notify_submitter(session: Session, cand: Candidature, participant: Particip
     if cand.submitted_by_email:
         enqueue_email(session, dedup_key=key, to=cand.submitted_by_email,
                       subject=f"Candidature n° {cand.id} : décision", text=text)
+
+
+def hire_button(cand: Candidature) -> dict | None:
+    """« Déclarer l'embauche » on a validated candidature's notice to the company that proposed
+    it (the guided hire of bot/flows/hire.py starts from it)."""
+    if cand.status != CandidatureStatus.VALIDEE or cand.company_id is None:
+        return None
+    return keyboard([[("👷 Déclarer l'embauche", f"h:c:{cand.id}")]])
 
 
 def candidatures_for_actor(session: Session, actor: Actor, *, status: CandidatureStatus | None = None,

@@ -193,6 +193,8 @@ class ContractType(_Model):
     counted_months_cap: int | None = Field(default=None, ge=1, le=240)
     durable: bool = False
     durable_from_months: int | None = Field(default=None, ge=1, le=120)
+    open_ended: bool = False
+    """No planned end date (a CDI): a hire of this type is recorded without one."""
 
 
 # --- chiffrage --------------------------------------------------------------------------------

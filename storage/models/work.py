@@ -33,7 +33,11 @@ class Contract(Base):
     start_date: Mapped[dt.date]
     end_date: Mapped[dt.date | None]
     job_title: Mapped[str | None] = mapped_column(String(200))
-    candidature_id: Mapped[int | None] = mapped_column(ForeignKey("candidatures.id"))
+    # One contract per candidature: a hire pressed twice finds the first one (clauses.hiring).
+    candidature_id: Mapped[int | None] = mapped_column(
+        ForeignKey("candidatures.id"), unique=True, index=True
+    )
+    end_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     declarations: Mapped[list[HourDeclaration]] = relationship(back_populates="contract")

@@ -1,0 +1,52 @@
+"""Journeys of the person's path from an EMPTY database: the territory comes from the example
+import and invitation codes through the real `clausebot` CLI, everything else through the
+channels (console chat, Maildir, CLI)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from storage.db import Database
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """`cli("contrat", "list")` runs `clausebot contrat list` on the test database."""
+    from clausebot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLAUSEBOT_CONFIG", raising=False)
+    env = {"CLAUSEBOT_DATABASE_URL": db.url, "CLAUSEBOT_DATA_DIR": str(tmp_path / "data"),
+           "CLAUSEBOT_RULEBOOK": "default"}
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def territory(cli: Run) -> dict[str, str]:
+    """The example territory imported, a facilitator, and invitation codes for the company
+    BTP Rhône-Confluent (lot 2 of market 2025-017) and the facilitator."""
+    assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
+    made = cli("facilitateur", "create", "--nom", "Fanny Facil", "--email", "fanny@agence.test")
+    assert made.exit_code == 0, made.output
+    codes = {}
+    for key, args in {
+        "company": ("--role", "entreprise", "--entreprise", "BTP Rhône-Confluent", "--nom", "Sophie"),
+        "facilitator": ("--role", "facilitateur", "--facilitateur", "fanny@agence.test"),
+    }.items():
+        out = cli("invitation", "create", *args)
+        assert out.exit_code == 0, out.output
+        codes[key] = re.search(r"Code \(affiché une seule fois\) : (\S+)", out.output).group(1)
+    return codes
