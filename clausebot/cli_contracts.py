@@ -63,7 +63,7 @@ def contrat_create(state: Any, candidature_id: int, marche: str, lot_number: int
     with admin_session(state) as s:
         lot = find_lot(s, marche, lot_number)
         req = HireRequest(
-            candidature_id=candidature_id, lot_id=lot.id, contract_type=contract_type.strip().lower(),
+            candidature_id=candidature_id, lot_id=lot.id, contract_type=contract_type,
             start=read_date(debut, "Date de début"),
             end=read_date(fin, "Date de fin") if fin else None,
             employer_id=find_carrier(s, porteur).id if porteur else None,
@@ -145,8 +145,7 @@ def contrat_retype(state: Any, numero: int, contract_type: str, fin: str | None)
     """
     with admin_session(state) as s:
         end = read_date(fin, "Date de fin") if fin else None
-        click.echo(retype_contract(state.ctx, s, cli_actor(), numero,
-                                   contract_type.strip().lower(), end))
+        click.echo(retype_contract(state.ctx, s, cli_actor(), numero, contract_type, end))
 
 
 @contrat_group.command("correct")

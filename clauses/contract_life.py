@@ -21,7 +21,7 @@ from clauses.authz import Action, scope_contracts
 from clauses.context import Context
 from clauses.declaring.lookup import is_running_in_month
 from clauses.formatting import fr_date, fr_month
-from clauses.hiring import HireError, authorize_contract, check_dates
+from clauses.hiring import HireError, authorize_contract, check_dates, contract_type_key
 from storage.models import (
     Company,
     Contract,
@@ -191,10 +191,8 @@ def retype_contract(ctx: Context, session: Session, actor: Actor, contract_id: i
     """Change the type (a CDD becoming a CDI): an open-ended type loses its end date, another
     type needs one (kept, or ``end``). Declared months keep the hours counted when declared."""
     contract = authorize_contract(session, actor, contract_id)
-    rule = ctx.rulebook.contract_types.get(contract_type)
-    if rule is None:
-        keys = ", ".join(ctx.rulebook.contract_types)
-        raise HireError(f"Type de contrat inconnu « {contract_type} » : choisissez parmi {keys}.")
+    contract_type = contract_type_key(ctx, contract_type)
+    rule = ctx.rulebook.contract_types[contract_type]
     if contract_type == contract.contract_type:
         return f"Le contrat n° {contract.id} est déjà un {rule.label_fr} : rien à changer."
     new_end = None if rule.open_ended else (end or contract.end_date)

@@ -151,6 +151,19 @@ def contract_type_choices(ctx: Context) -> list[tuple[str, str, bool]]:
     return [(key, t.label_fr, t.open_ended) for key, t in ctx.rulebook.contract_types.items()]
 
 
+def contract_type_key(ctx: Context, text: str) -> str:
+    """The rulebook key of a contract type written as its key or its French label ("CDD",
+    "cdd", "Intérim"); a HireError lists the types."""
+    from clauses.formatting import fold
+
+    wanted = fold(text)
+    for key, rule in ctx.rulebook.contract_types.items():
+        if wanted in (fold(key), fold(rule.label_fr)):
+            return key
+    keys = ", ".join(ctx.rulebook.contract_types)
+    raise HireError(f"Type de contrat inconnu « {text} » : choisissez parmi {keys}.")
+
+
 def find_lot(session: Session, market_reference: str, lot_number: int) -> Lot:
     """The lot ``lot_number`` of the market ``market_reference``; a HireError says what exists."""
     try:
@@ -248,10 +261,8 @@ def record_hire(ctx: Context, session: Session, actor: Actor, req: HireRequest, 
     if engagement is None:
         raise HireError(f"L'entreprise n'a pas d'engagement sur le {lot_name} : choisissez un "
                         "lot qu'elle tient.")
-    rule = ctx.rulebook.contract_types.get(req.contract_type)
-    if rule is None:
-        keys = ", ".join(ctx.rulebook.contract_types)
-        raise HireError(f"Type de contrat inconnu « {req.contract_type} » : choisissez parmi {keys}.")
+    contract_type = contract_type_key(ctx, req.contract_type)
+    rule = ctx.rulebook.contract_types[contract_type]
     end = req.end
     if rule.open_ended and end is not None:
         raise HireError(f"Un {rule.label_fr} n'a pas de date de fin prévue : n'en indiquez pas "
@@ -269,7 +280,7 @@ def record_hire(ctx: Context, session: Session, actor: Actor, req: HireRequest, 
     title = " ".join((req.job_title or "").split())[:MAX_JOB_TITLE] or None
     contract = Contract(
         participant_id=participant.id, engagement_id=engagement.id, employer_id=employer_id,
-        contract_type=req.contract_type, start_date=req.start, end_date=end, job_title=title,
+        contract_type=contract_type, start_date=req.start, end_date=end, job_title=title,
         candidature_id=cand.id, created_at=ctx.clock.now(),
     )
     session.add(contract)

@@ -91,6 +91,12 @@ def build_xlsx() -> bytes:
     help_ws.append(["Exemple de ligne :"])
     help_ws.append([c.header for c in COLUMNS])
     help_ws.append([c.example for c in COLUMNS])
+    from mail import hire_sheet  # the optional « Embauches » sheet, read before the hours
+
+    hire_sheet.add_to_template(wb)
+    help_ws.append([""])
+    for line in hire_sheet.help_lines():
+        help_ws.append([line])
     help_ws.column_dimensions["A"].width = 100
     help_ws["A1"].font = Font(bold=True, size=14)
 

@@ -25,11 +25,12 @@ from clauses.errors import DomainError
 from mail import declaration_template
 from mail.candidature_text import extract_candidate
 from mail.config import MailConfig
+from mail.hire_sheet import parse_hire_sheet, record_hire_lines
 from mail.intent import XLSX, Classified, Intent
 from mail.outcome import Outcome
 from mail.parsing import ParsedMail
 from mail.replies import can_reply, enqueue_reply, reply_subject, thread_headers
-from mail.spreadsheet import parse_declaration_file
+from mail.spreadsheet import NO_LINES_FR, parse_declaration_file
 from storage.documents import DocumentRejected
 from storage.models import (
     AlertKind,
@@ -167,6 +168,7 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         return not_allowed(job, "Cette adresse n'est pas habilitée à déclarer des heures d'insertion.",
                            "declaration")
     recorded: list[dict[str, Any]] = []
+    hires: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     file_errors: list[dict[str, str]] = []
     names: list[str] = []
@@ -181,12 +183,14 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         except DocumentRejected as exc:
             file_errors.append({"filename": name, "message": exc.message_fr})
             continue
+        many = len(classified.spreadsheets) > 1
+        hire_count = _hires(job, att.data, kind, name if many else None, hires, errors)
         sheet = parse_declaration_file(att.data, kind=kind, today=job.ctx.clock.today(),
                                        max_rows=job.cfg.max_sheet_rows)
         if sheet.fatal:
-            file_errors.append({"filename": name, "message": sheet.fatal})
+            if not (hire_count and sheet.fatal == NO_LINES_FR):  # a file of hires only
+                file_errors.append({"filename": name, "message": sheet.fatal})
             continue
-        many = len(classified.spreadsheets) > 1
         for err in sheet.errors:
             errors.append({"filename": name if many else None, "row": err.row, "message": err.message_fr})
         # The whole file at once (a fixed number of statements, whatever its length); the
@@ -216,14 +220,29 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
     job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
-              attachments=attachments)
-    status = MailStatus.TRAITE if recorded else MailStatus.ERREUR
+              attachments=attachments, hires=hires)
+    status = MailStatus.TRAITE if recorded or hires else MailStatus.ERREUR
     return Outcome(status, "declaration", {
         "lines_recorded": len(recorded),
+        "hires_recorded": len(hires),
         "lines_refused": len(errors),
         "files_unreadable": len(file_errors),
         "errors": [f"ligne {e['row']} : {e['message']}" for e in errors][:50],
     })
+
+
+def _hires(job: MailJob, data: bytes, kind: str, filename: str | None,
+           hires: list[dict[str, Any]], errors: list[dict[str, Any]]) -> int:
+    """Record the workbook's « Embauches » sheet (before its hours); how many lines it had."""
+    if kind != "xlsx":
+        return 0
+    lines, unreadable = parse_hire_sheet(data, max_rows=job.cfg.max_sheet_rows)
+    done, refused = record_hire_lines(job.ctx, job.session, job.actor, lines)
+    hires.extend(done)
+    where = f"{filename}, onglet Embauches" if filename else "onglet Embauches"
+    errors.extend({"filename": where, "row": e.row, "message": e.message_fr}
+                  for e in [*unreadable, *refused])
+    return len(lines) + len(unreadable)
 
 
 def _ack_detail(recorded: list[dict[str, Any]]) -> dict[str, Any]:

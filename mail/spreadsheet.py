@@ -39,6 +39,7 @@ _ALIASES: dict[str, str] = {
     "motif_de_correction": "motif_correction",
 }  # fmt: skip
 REQUIRED = tuple(c.key for c in COLUMNS if c.required)
+NO_LINES_FR = "Le fichier ne contient aucune ligne de déclaration."
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,10 @@ def _lot(value: Any) -> int | None:
     return int(match.group(1))
 
 
-def _rows_from_xlsx(data: bytes, max_rows: int) -> list[tuple[int, list[Any]]]:
-    """(row number, first 40 values) of the declaration sheet, empty rows included.
+def _rows_from_xlsx(data: bytes, max_rows: int, wanted: tuple[str, ...] = ("declaration", "declarations"),
+                    *, first_otherwise: bool = True) -> list[tuple[int, list[Any]]]:
+    """(row number, first 40 values) of the declaration sheet (or of the sheet named one of
+    ``wanted``; none when absent and not ``first_otherwise``), empty rows included.
 
     Why not ``load_workbook(read_only=True)`` then ``iter_rows``: for a sheet without a
     ``<dimension>`` element (what openpyxl itself and many exporters write) the read-only
@@ -149,7 +152,10 @@ def _rows_from_xlsx(data: bytes, max_rows: int) -> list[tuple[int, list[Any]]]:
         sheets = {sheet.name: rel.target for sheet, rel in reader.parser.find_sheets()
                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type}
         names = list(sheets)
-        name = next((n for n in names if _norm_header(n) in ("declaration", "declarations")), names[0])
+        name = next((n for n in names if _norm_header(n) in wanted),
+                    names[0] if first_otherwise else None)
+        if name is None:
+            return []
         wb = reader.wb
         rows: list[tuple[int, list[Any]]] = []
         with reader.archive.open(sheets[name]) as source:
@@ -310,5 +316,5 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
             )
         )
     if not result.lines and not result.errors:
-        result.fatal = "Le fichier ne contient aucune ligne de déclaration."
+        result.fatal = NO_LINES_FR
     return result

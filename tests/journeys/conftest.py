@@ -50,3 +50,34 @@ def territory(cli: Run) -> dict[str, str]:
         assert out.exit_code == 0, out.output
         codes[key] = re.search(r"Code \(affiché une seule fois\) : (\S+)", out.output).group(1)
     return codes
+
+
+def drain_chat(ctx, transport) -> None:
+    """Deliver the queued chat messages to the console accounts."""
+    import asyncio
+
+    from bot.outbox_sender import ChatOutboxSender
+    from storage.models import OutboxMessage
+
+    sender = ChatOutboxSender(ctx.db, transport, chat_filter=OutboxMessage.to_chat_id < 0)
+    asyncio.run(sender.drain())
+
+
+def propose_in_chat(company, last: str, first: str) -> None:
+    """The company's /candidat, RSA claimed, no contact, no CV."""
+    for line in ("/candidat", last, first):
+        company.send(line)
+    company.press("Passer")
+    company.press("RSA")
+    company.press("Terminé")
+    company.press("Passer")
+    assert "transmise" in company.press("Confirmer")[-1].text
+
+
+def validate_in_chat(ctx, transport, fanny, number: int) -> None:
+    """The facilitator presses « Valider » on the candidature's alert."""
+    drain_chat(ctx, transport)
+    alert = next(m for m in reversed(fanny.transcript) if f"Candidature n° {number} à valider" in m.text)
+    data = next(d for label, d in (b for row in alert.buttons for b in row) if "Valider" in label)
+    assert "validée" in fanny.press_data(data)[-1].text
+    drain_chat(ctx, transport)

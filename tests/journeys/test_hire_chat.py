@@ -4,7 +4,6 @@ completes the guided hire, then declares the person's hours with /declarer."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from decimal import Decimal
 
@@ -12,31 +11,15 @@ from sqlalchemy import func, select
 
 from bot.console import ConsoleTransport
 from bot.core import ChatCore
-from bot.outbox_sender import ChatOutboxSender
 from storage.models import (
     AuditEntry,
     Candidature,
     CandidatureStatus,
     Contract,
     HourDeclaration,
-    OutboxMessage,
     Participant,
 )
-
-
-def _drain(ctx, transport) -> None:
-    sender = ChatOutboxSender(ctx.db, transport, chat_filter=OutboxMessage.to_chat_id < 0)
-    asyncio.run(sender.drain())
-
-
-def _propose(company, last: str, first: str) -> None:
-    for line in ("/candidat", last, first):
-        company.send(line)
-    company.press("Passer")
-    company.press("RSA")
-    company.press("Terminé")
-    company.press("Passer")
-    assert "transmise" in company.press("Confirmer")[-1].text
+from tests.journeys.conftest import drain_chat, propose_in_chat
 
 
 def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, cli):
@@ -46,14 +29,14 @@ def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, 
     assert "Bienvenue" in fanny.send(territory["facilitator"])[0].text
 
     # a hire before the validation is refused, and writes nothing
-    _propose(company, "Koffi", "Awa")
+    propose_in_chat(company, "Koffi", "Awa")
     refused = company.send("/embauche 1")[-1].text
     assert "n'est pas encore validée" in refused
 
-    _drain(ctx, transport)
+    drain_chat(ctx, transport)
     assert "Candidature n° 1 à valider : KOFFI Awa" in fanny.last.text
     fanny.press("Valider")
-    _drain(ctx, transport)
+    drain_chat(ctx, transport)
     notice = company.last
     assert "a été validée" in notice.text and notice.labels == ["👷 Déclarer l'embauche"]
 
