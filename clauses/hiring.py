@@ -199,7 +199,7 @@ def read_date(text: str, what: str) -> dt.date:
     try:
         return parse_date(text)
     except ValueProblem as exc:
-        raise HireError(f"{what} : {exc}. Exemple : 03/03/2025.") from None
+        raise HireError(f"{what} : {exc}") from None
 
 
 # -- the use case ----------------------------------------------------------------------------
