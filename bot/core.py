@@ -96,6 +96,7 @@ COMMANDS: dict[str, Command] = {
                 "Heures dues, réalisées et attendues"),
         Command("candidat", candidate.cmd_candidat, _SUBMITTERS, "Proposer un candidat"),
         Command("embauche", hire.cmd_embauche, COMPANY | STAFF, "Déclarer une embauche"),
+        Command("contrats", hire.cmd_contrats, COMPANY | STAFF, "Contrats des personnes"),
         Command("marches", progress.cmd_marches, STAFF, "Portefeuille de marchés"),
         Command("entreprise", staff.cmd_entreprise, STAFF, "Situation d'une entreprise"),
         Command("point", reporting.cmd_point, STAFF | _REFERENT, "Point d'étape d'un marché"),

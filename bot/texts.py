@@ -84,6 +84,7 @@ HELP = {
         "/candidat — proposer un candidat à votre facilitateur·rice\n"
         "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
         "l'embauche » du message de validation)\n"
+        "/contrats — les contrats de vos salarié·e·s en insertion\n"
         + HELP_COMMON
         + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
     ),
@@ -97,7 +98,8 @@ HELP = {
         "/alertes — alertes à traiter\n"
         "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
         "/reunions — réunions à venir\n"
-        "/embauche [n° de candidature] — enregistrer une embauche (contrats : clausebot contrat)\n"
+        "/embauche [n° de candidature] — enregistrer une embauche\n"
+        "/contrats [marché] — contrats, fins et prolongations (clausebot contrat pour les modifier)\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (

@@ -19,7 +19,7 @@ from clauses.contract_life import (
     extend_contract,
     retype_contract,
 )
-from clauses.formatting import fr_date
+from clauses.formatting import fr_date, fr_number
 from clauses.hiring import HireRequest, find_carrier, find_lot, read_date, record_hire
 from storage.models import Channel
 
@@ -95,7 +95,8 @@ def contrat_list(state: Any, marche: str | None, entreprise: str | None) -> None
             [(c.contract_id, c.participant_name,
               types[c.contract_type].label_fr if c.contract_type in types else c.contract_type,
               fr_date(c.start), fr_date(c.end) if c.end else "—", c.market_reference,
-              c.lot_number, c.company_name, c.employer_name, c.declared_hours, c.end_reason or "")
+              c.lot_number, c.company_name, c.employer_name, fr_number(c.declared_hours),
+              c.end_reason or "")
              for c in lines],
             empty="Aucun contrat.")
 

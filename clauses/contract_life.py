@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, scope_contracts
 from clauses.context import Context
 from clauses.declaring.lookup import is_running_in_month
-from clauses.formatting import fr_date, fr_month
+from clauses.formatting import fr_date, fr_hours, fr_month
 from clauses.hiring import HireError, authorize_contract, check_dates, contract_type_key
 from storage.models import (
     Company,
@@ -51,7 +52,7 @@ class ContractLine:
     end: dt.date | None
     job_title: str | None
     end_reason: str | None
-    declared_hours: object
+    declared_hours: Decimal
 
     def describe(self, type_label: str) -> str:
         """One French line: « n° 3 — DUPONT Marie — CDD du 01/03/2025 au 31/08/2025 … »."""
@@ -61,7 +62,7 @@ class ContractLine:
         title = f", {self.job_title}" if self.job_title else ""
         return (f"n° {self.contract_id} — {self.participant_name} — {type_label} {span}{title} — "
                 f"marché {self.market_reference} lot {self.lot_number}, {self.company_name}"
-                f"{carrier} — {self.declared_hours} h déclarées{reason}")
+                f"{carrier} — {fr_hours(self.declared_hours)} déclarées{reason}")
 
 
 def contracts_list(session: Session, actor: Actor, *, market_reference: str | None = None,
@@ -89,7 +90,8 @@ def contracts_list(session: Session, actor: Actor, *, market_reference: str | No
         q = q.where(Engagement.company_id == company_id)
     lines = [
         ContractLine(c.id, person_name(last, first), ref, number, company, employer_name,
-                     c.contract_type, c.start_date, c.end_date, c.job_title, c.end_reason, hours)
+                     c.contract_type, c.start_date, c.end_date, c.job_title, c.end_reason,
+                     Decimal(hours))
         for c, last, first, ref, number, company, employer_name, hours in session.execute(q)
     ]
     audit.record(session, actor, "contracts.list", "company", actor.company_id, count=len(lines))

@@ -15,6 +15,7 @@ from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step
 from bot.turn import Flow, Turn
 from clauses.authz import NotAllowed
+from clauses.contract_life import contracts_list
 from clauses.errors import DomainError
 from clauses.formatting import fold, fr_date
 from clauses.hiring import (
@@ -30,6 +31,7 @@ from clauses.hiring import (
 from storage.models import Candidature, Role
 
 FLOW = "embauche"
+MAX_LISTED = 20
 SKIP = ("Passer", "h:skip")
 
 
@@ -48,6 +50,19 @@ def cmd_embauche(t: Turn, args: str) -> None:
     t.say("Déclarer une embauche : quelle candidature validée ?",
           [[(f"n° {c.candidature_id} — {c.participant_name}"[:60], f"h:c:{c.candidature_id}")]
            for c in found] + [[CANCEL]])
+
+
+def cmd_contrats(t: Turn, args: str) -> None:
+    """/contrats [marché]: the contracts the user may see, newest first (staff: all)."""
+    lines = contracts_list(t.session, t.need_actor(), market_reference=args.strip() or None,
+                           limit=MAX_LISTED)
+    if not lines:
+        t.say("Aucun contrat" + (f" sur le marché {args.strip()}" if args.strip() else "") + ".")
+        return
+    types = {key: label for key, label, _ in contract_type_choices(t.ctx)}
+    t.say("Contrats (les plus récents d'abord) :\n"
+          + "\n".join("• " + c.describe(types.get(c.contract_type, c.contract_type)) for c in lines)
+          + ("\n(les plus anciens sont dans « clausebot contrat list »)" if len(lines) == MAX_LISTED else ""))
 
 
 def _start(t: Turn, candidature_id: int) -> None:

@@ -37,7 +37,8 @@ def cli(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
 @pytest.fixture
 def territory(cli: Run) -> dict[str, str]:
     """The example territory imported, a facilitator, and invitation codes for the company
-    BTP Rhône-Confluent (lot 2 of market 2025-017) and the facilitator."""
+    BTP Rhône-Confluent (lot 2 of market 2025-017), Maçonnerie Saint-Genis (the same lot) and
+    the facilitator."""
     assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
     made = cli("facilitateur", "create", "--nom", "Fanny Facil", "--email", "fanny@agence.test")
     assert made.exit_code == 0, made.output
@@ -45,6 +46,7 @@ def territory(cli: Run) -> dict[str, str]:
     for key, args in {
         "company": ("--role", "entreprise", "--entreprise", "BTP Rhône-Confluent", "--nom", "Sophie"),
         "facilitator": ("--role", "facilitateur", "--facilitateur", "fanny@agence.test"),
+        "other_company": ("--role", "entreprise", "--entreprise", "Maçonnerie Saint-Genis"),
     }.items():
         out = cli("invitation", "create", *args)
         assert out.exit_code == 0, out.output

@@ -19,7 +19,7 @@ from storage.models import (
     HourDeclaration,
     Participant,
 )
-from tests.journeys.conftest import drain_chat, propose_in_chat
+from tests.journeys.conftest import drain_chat, propose_in_chat, validate_in_chat
 
 
 def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, cli):
@@ -83,3 +83,27 @@ def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, 
     with ctx.db.session() as s:
         decl = s.scalar(select(HourDeclaration))
         assert (decl.contract_id, decl.work_hours) == (contract.id, Decimal(120))
+
+    # another company holding the same lot cannot hire the first company's candidate
+    rival = transport.chat(3)
+    rival.send(territory["other_company"])
+    assert "n'est pas proposée à votre entreprise" in rival.send("/embauche 1")[-1].text
+    assert "n'est pas proposée à votre entreprise" in rival.press_data("h:c:1")[-1].text
+    assert "Aucun contrat" in rival.send("/contrats")[-1].text
+
+    # the facilitator hires the company's second candidate on a CDI (no end date asked)
+    propose_in_chat(company, "Traore", "Issa")
+    validate_in_chat(ctx, transport, fanny, 2)
+    fanny.send("/embauche 2")
+    assert "Date de début" in fanny.press("CDI")[-1].text
+    carrier = fanny.send("02/06/2025")[-1]  # straight to the carrier: a CDI has no end
+    assert "porté par une structure" in carrier.text
+    fanny.press("Non, par l'entreprise")
+    summary = fanny.press("Passer")[-1].text
+    assert "CDI du 02/06/2025 (sans date de fin)" in summary and "l’entreprise" in summary
+    assert "Embauche enregistrée : TRAORE Issa" in fanny.press("Confirmer")[-1].text
+    listing = fanny.send("/contrats 2025-017")[-1].text
+    assert "TRAORE Issa — CDI du 02/06/2025 (sans fin)" in listing
+    assert "KOFFI Awa — CDD du 03/03/2025 au 31/08/2025, Maçon coffreur" in listing
+    assert "porté par Tremplin Intérim Insertion — 120" in listing and "h déclarées" in listing
+    assert "TRAORE Issa" in company.send("/contrats")[-1].text
