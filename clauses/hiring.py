@@ -24,6 +24,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clauses import audit
@@ -283,7 +284,15 @@ def record_hire(ctx: Context, session: Session, actor: Actor, req: HireRequest, 
         contract_type=contract_type, start_date=req.start, end_date=end, job_title=title,
         candidature_id=cand.id, created_at=ctx.clock.now(),
     )
-    session.add(contract)
+    try:
+        with session.begin_nested():  # a concurrent hire of the same candidature won the race
+            session.add(contract)
+            session.flush()
+    except IntegrityError:
+        _, _, already = hire_precheck(session, actor, req.candidature_id)
+        if already is None:
+            raise
+        return already
     cand.status = CandidatureStatus.EMBAUCHEE
     if participant.first_entry_date is None or participant.first_entry_date > req.start:
         participant.first_entry_date = req.start

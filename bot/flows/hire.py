@@ -79,6 +79,10 @@ def _start(t: Turn, candidature_id: int) -> None:
         data["token"] = t.new_token()
     t.conv.start(FLOW, "lot", **data)
     lots = hire_lots(t.session, actor, cand.company_id)
+    if not lots and cand.company_id is None:
+        raise DomainError(f"La candidature n° {cand.id} ne nomme pas d'entreprise : enregistrez "
+                          f"l'embauche avec « clausebot contrat create --candidature {cand.id} "
+                          "--entreprise … ».")
     if not lots:
         raise DomainError("Aucun lot où compter cette embauche : l'entreprise n'a pas "
                           "d'engagement enregistré. Voyez votre facilitateur·rice.")
