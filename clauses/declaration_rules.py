@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from clauses.counting import month_end, month_start
+from clauses.declaring.lookup import is_running_in_month
 from clauses.errors import (
     DeclarationError,
     DomainError,
@@ -129,7 +130,10 @@ def _check_window(
     what_en: str,
     error: type[DeclarationError],
 ) -> DeclarationError | None:
-    """Refuse a month that does not overlap [start, end] (None: open)."""
+    """Refuse a month that does not overlap [start, end] (None: open): the rule of
+    :func:`clauses.declaring.lookup.is_running_in_month`, then which end was crossed."""
+    if is_running_in_month(start or dt.date.min, end, month):
+        return None
     if end is not None and month > end:
         return error(
             f"{what_fr} s'est terminé le {fr_date(end)} : impossible de déclarer "
