@@ -74,6 +74,7 @@ def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territo
         [2, "2025-017", 2, "CDD", "01/04/2025", "30/09/2025"],  # overlaps the first
         [99, "2025-017", 2, "CDD", "01/04/2025", "30/09/2025"],  # no such candidature
         [1, "2025-017", 2, "CDD", "le 3 mars"],  # unreadable date
+        [2, "2025-017", 1, "CDD", "01/10/2025", "31/12/2025"],  # a lot the company does not hold
     ])
     _fill(workbook["Déclaration"], [["2025-017", 2, "KOFFI", "Awa", "03/2025", 80, 0]])
     filled = io.BytesIO()
@@ -97,6 +98,8 @@ def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territo
     assert "onglet Embauches, ligne 3 : Cette personne a déjà un contrat sur ce lot" in ack
     assert "onglet Embauches, ligne 4 : La candidature n° 99 est introuvable" in ack
     assert "onglet Embauches, ligne 5 : Date de début : date illisible" in ack
+    assert ("onglet Embauches, ligne 6 : L'entreprise n'a pas d'engagement sur le marché "
+            "2025-017, lot 1") in ack
     assert "ligne 2 : KOFFI Awa, mars 2025" in ack
 
     # the same file again: nothing twice
