@@ -208,11 +208,17 @@ def _notify_submitter(session: Session, cand: Candidature, participant: Particip
     """Least data that serves: the candidature number and the person's initials."""
     who = f"{participant.last_name.upper()} {participant.first_name[:1]}." if participant else ""
     text = f"Votre candidature n° {cand.id} ({who}) a été {outcome}."
+    markup = hire_button(cand)
+    chat_text = text
+    if markup is not None:
+        chat_text += (" Une fois la personne embauchée, déclarez l'embauche avec le bouton "
+                      f"ci-dessous (ou /embauche {cand.id}).")
+        text += (" Une fois la personne embauchée, déclarez l'embauche dans l'onglet "
+                 f"« Embauches » du modèle de déclaration (candidature n° {cand.id}).")
     key = f"candidature:{cand.id}:decision"
     if cand.submitted_by_user_id is not None:
-        markup = hire_button(cand)
-        if enqueue_chat(session, dedup_key=key, user_id=cand.submitted_by_user_id, text=text,
-                        reply_markup=markup) is not None:
+        if enqueue_chat(session, dedup_key=key, user_id=cand.submitted_by_user_id,
+                        text=chat_text, reply_markup=markup) is not None:
             return
         user = session.get(User, cand.submitted_by_user_id)
         if user is not None and user.email:
@@ -227,7 +233,8 @@ def _notify_submitter(session: Session, cand: Candidature, participant: Particip
 def hire_button(cand: Candidature) -> dict | None:
     """« Déclarer l'embauche » on a validated candidature's notice to the company that proposed
     it (the guided hire of bot/flows/hire.py starts from it)."""
-    if cand.status != CandidatureStatus.VALIDEE or cand.company_id is None:
+    if cand.status != CandidatureStatus.VALIDEE or cand.company_id is None \
+            or cand.prescriber_id is not None:  # a prescriber's: the notice goes to them
         return None
     return keyboard([[("👷 Déclarer l'embauche", f"h:c:{cand.id}")]])
 

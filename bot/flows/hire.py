@@ -11,6 +11,8 @@ AI, GEIQ, EI/ACI), the job title (optional), then a summary to confirm. Every ru
 
 from __future__ import annotations
 
+import datetime as dt
+
 from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step
 from bot.turn import Flow, Turn
@@ -145,9 +147,7 @@ def _summary(t: Turn) -> None:
     )
 
 
-def _date(text: str):
-    import datetime as dt
-
+def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
