@@ -125,3 +125,16 @@ def test_a_referent_cannot_hire(ctx):
         with pytest.raises(HireError, match="introuvable ou n'est pas proposée"):
             record_hire(ctx, s, Actor.from_user(referent, Channel.TELEGRAM), _req(t, cand),
                         source=Channel.TELEGRAM)
+
+
+def test_hire_button_only_on_a_company_candidature_notice(ctx):
+    from clauses.candidatures import hire_button
+
+    with ctx.db.session() as s:
+        _, _, cand = _setup(s)
+        assert hire_button(cand) is None  # a prescriber's candidature: they do not hire
+        cand.prescriber_id = None
+        assert hire_button(cand) == {"inline_keyboard": [[
+            {"text": "👷 Déclarer l'embauche", "callback_data": f"h:c:{cand.id}"}]]}
+        cand.status = CandidatureStatus.A_VALIDER
+        assert hire_button(cand) is None

@@ -62,6 +62,8 @@ def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territo
     validate_in_chat(ctx, transport, fanny, 2)
 
     (template,) = [m for m in _replies(ctx) if m.attachments]
+    decision = next(m for m in _replies(ctx) if m.dedup_key == "candidature:1:decision")
+    assert "déclarez l'embauche dans l'onglet « Embauches »" in decision.body_text
     with ctx.db.session() as s:
         doc = s.get(Document, template.attachments[0]["document_id"])
         workbook = load_workbook(io.BytesIO(ctx.documents.read(doc)))
