@@ -32,6 +32,7 @@ from bot.flows import (
     reporting,
     staff,
 )
+from bot.flows import exit as exit_flow
 from bot.messages import (
     MAX_INPUT_CHARS,
     Incoming,
@@ -136,6 +137,7 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "pt": reporting.on_point,
     "u": onboarding.on_callback,
     "x": _cancel_button,
+    "ex": exit_flow.on_callback,
 }
 
 

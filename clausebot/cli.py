@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "clausebot.cli_db",
     "clausebot.cli_admin",
     "clausebot.cli_meetings",
+    "clausebot.cli_exits",
     "clausebot.cli_reports",
     "clausebot.cli_jobs",
     "clausebot.cli_rgpd",
