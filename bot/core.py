@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot import texts
 from bot.flows import (
     candidate,
+    candidature_profile,
     corrections,
     declare,
     meetings,
@@ -103,6 +104,8 @@ COMMANDS: dict[str, Command] = {
         Command("alertes", staff.cmd_alertes, STAFF, "Alertes à traiter"),
         Command("reunion", meetings.cmd_reunion, STAFF, "Enregistrer une réunion"),
         Command("reunions", meetings.cmd_reunions, STAFF, "Réunions à venir"),
+        Command("completer", candidature_profile.cmd_completer, STAFF,
+                "Compléter le profil d'un candidat (bilan)"),
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
@@ -138,6 +141,7 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "u": onboarding.on_callback,
     "x": _cancel_button,
     "ex": exit_flow.on_callback,
+    "cv": candidature_profile.on_cv,
 }
 
 
