@@ -41,6 +41,7 @@ def send_cv_to_staff(ctx: Context, session: Session, actor: Actor, candidature_i
         text=(f"Le CV de {name} (candidature n° {candidature_id}), à votre demande.\n"
               "Il contient des données personnelles : ne le transférez pas.\n"),
         attachments=[{"document_id": doc.id}])
-    audit.record(session, actor, "candidature.cv_read", "participant", cand.participant_id,
-                 candidature_id=candidature_id, document_id=doc.id, sent_to=address)
+    if created:  # a second press sends nothing, so nobody reads anything more
+        audit.record(session, actor, "candidature.cv_read", "participant", cand.participant_id,
+                     candidature_id=candidature_id, document_id=doc.id, sent_to=address)
     return address, created
