@@ -398,7 +398,7 @@ def answer_by_number(ctx: Context, session: Session, actor: Actor, followup_id: 
                      text: str) -> ExitFollowup:
     """An e-mailed answer: the first number of the text, in :func:`numbered_situations`."""
     listed = numbered_situations(ctx)
-    m = re.search(r"\b(\d{1,3})\b", text)
+    m = re.search(r"(?<![\d/.:,])(\d{1,3})(?![\d/:]|[.,]\d|\s*h\b)", text)  # not a date, nor an hour
     if m is None or not 1 <= int(m.group(1)) <= len(listed):
         raise DomainError(
             f"Réponse non comprise : indiquez seulement le numéro de la situation, de 1 à {len(listed)} "
