@@ -54,6 +54,15 @@ def test_the_employer_answers_by_buttons_and_the_followup_comes_six_months_later
     assert "Sortie positive — Formation qualifiante" in feedback[0].body_text
     assert "Awa" not in feedback[0].body_text  # initials only
 
+    # The annual bilan's « état de situation » counts her exit.
+    from clauses.bilan import annual_figures
+
+    with ctx.db.session() as s:
+        figures = annual_figures(s, world["donneur"], dt.date(2025, 1, 1), dt.date(2025, 12, 31),
+                                 ctx.rulebook)
+    assert figures.persons_exited == 1
+    assert {c.key: c.persons for c in figures.exits if c.persons} == {"sortie_positive": 1}
+
     # The same button pressed again: nothing written, the answer is said to be recorded.
     again = boss.press_data(f"ex:s:{row.id}:cdi")[-1].text
     assert "déjà enregistrée (« Sortie positive — Formation qualifiante »)" in again
