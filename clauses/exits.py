@@ -258,9 +258,11 @@ def questions_due(session: Session, today: dt.date) -> list[Question]:
     no exit recorded since, never asked) and follow-ups (exit answered FOLLOWUP_MONTHS ago)."""
     other = aliased(Contract)
     asked = exists().where(ExitFollowup.contract_id == Contract.id, ExitFollowup.kind == EXIT_QUESTION)
+    # Another contract not ended yet (running, or already signed to start later: a renewal)
+    # means the person has not left.
     still_working = exists().where(
         other.participant_id == Contract.participant_id, other.id != Contract.id,
-        other.start_date <= today, or_(other.end_date.is_(None), other.end_date >= today))
+        or_(other.end_date.is_(None), other.end_date >= today))
     ended = session.execute(
         select(Contract.id, Contract.participant_id, Contract.employer_id)
         .join(Participant, Participant.id == Contract.participant_id)
@@ -273,9 +275,11 @@ def questions_due(session: Session, today: dt.date) -> list[Question]:
     ).all()
     out = [Question(f"sortie:contrat:{cid}", EXIT_QUESTION, cid, pid, eid) for cid, pid, eid in ended]
     followed = aliased(ExitFollowup)
-    cutoff = add_months(today, -FOLLOWUP_MONTHS)
+    # Exits of about six months ago (a month's window, so a few days of downtime are caught up);
+    # the exact day is add_months(exit, 6): 31/08 → 28/02.
+    cutoff = add_months(today, -FOLLOWUP_MONTHS) + dt.timedelta(days=3)
     due = session.execute(
-        select(Contract.id, Contract.participant_id, Contract.employer_id)
+        select(Contract.id, Contract.participant_id, Contract.employer_id, Participant.exit_date)
         .join(ExitFollowup, and_(ExitFollowup.contract_id == Contract.id,
                                  ExitFollowup.kind == EXIT_QUESTION))
         .join(Participant, Participant.id == Contract.participant_id)
@@ -286,7 +290,8 @@ def questions_due(session: Session, today: dt.date) -> list[Question]:
                                followed.kind == FOLLOWUP_QUESTION))
         .order_by(Contract.id)
     ).all()
-    out += [Question(f"suivi:contrat:{cid}", FOLLOWUP_QUESTION, cid, pid, eid) for cid, pid, eid in due]
+    out += [Question(f"suivi:contrat:{cid}", FOLLOWUP_QUESTION, cid, pid, eid)
+            for cid, pid, eid, left in due if add_months(left, FOLLOWUP_MONTHS) <= today]
     return out
 
 
