@@ -106,6 +106,7 @@ COMMANDS: dict[str, Command] = {
         Command("reunions", meetings.cmd_reunions, STAFF, "Réunions à venir"),
         Command("completer", candidature_profile.cmd_completer, STAFF,
                 "Compléter le profil d'un candidat (bilan)"),
+        Command("sortie", exit_flow.cmd_sortie, STAFF, "Enregistrer la sortie d'une personne"),
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",

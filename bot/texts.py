@@ -80,9 +80,10 @@ HELP = {
         "/declarer — déclarer les heures d'un mois (guidé)\n"
         "/mes_declarations — voir et corriger vos déclarations\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
-        "/candidat — proposer un candidat à votre facilitateur·rice\n"
+        "/candidat — proposer un candidat à votre facilitateur·rice (profil facultatif)\n"
         + HELP_COMMON
-        + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
+        + "\n\nQuand un contrat se termine, je vous demande ce que devient la personne : "
+        "répondez avec les boutons (ou par retour d'e-mail).\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
     ),
     Role.FACILITATEUR: (
         "Commandes disponibles :\n"
@@ -94,6 +95,8 @@ HELP = {
         "/alertes — alertes à traiter\n"
         "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
         "/reunions — réunions à venir\n"
+        "/completer <n° candidature> naissance … genre … commune … qpv … statut … — profil pour le bilan\n"
+        "/sortie <n° personne> <situation> <JJ/MM/AAAA> — enregistrer ou corriger une sortie\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (

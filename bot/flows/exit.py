@@ -33,3 +33,21 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         t.say(f"✅ Merci : {what} enregistrée — « {label} ».")
     else:
         t.notify(texts.BAD_BUTTON)
+
+
+SORTIE_USAGE = ("Enregistrer ou corriger une sortie : /sortie <n° de personne> <situation> <JJ/MM/AAAA>, "
+                "par exemple « /sortie 12 cdi 30/06/2025 ». Situations : {keys}.")
+
+
+def cmd_sortie(t: Turn, args: str) -> None:
+    """/sortie 12 cdi 30/06/2025 — the facilitator records or corrects an exit (same use case
+    as the employer's answer and the CLI)."""
+    parts = args.split()
+    keys = ", ".join(k for k, _ in exits.numbered_situations(t.ctx))
+    if len(parts) != 3 or not parts[0].isdigit():
+        t.say(SORTIE_USAGE.format(keys=keys))
+        return
+    p = exits.record_exit(t.ctx, t.session, t.need_actor(), int(parts[0]), situation=parts[1],
+                          exit_date=exits.parse_exit_date(parts[2]))
+    t.say(f"✅ Sortie enregistrée pour {p.display_name} au {parts[2]} : "
+          f"{exits.situation_label(t.ctx, parts[1])}.")

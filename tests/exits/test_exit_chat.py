@@ -106,3 +106,24 @@ def test_another_company_cannot_answer_and_a_running_contract_means_no_question(
         assert s.get(Participant, ended["participant"]).exit_situation is None
         # Paul and Luc (no end date) and Carla (ends 30/11/2025) were never asked about.
         assert s.scalar(select(ExitFollowup.participant_id)) == ended["participant"]
+
+
+def test_the_facilitator_records_an_exit_in_chat(ctx, world, core, ended):
+    from bot.console import ConsoleChat
+    from tests.bot.conftest import link_user
+
+    link_user(ctx, world["facilitator"], -3)
+    fanny = ConsoleChat(core, account=3)
+    pid = ended["participant"]
+    assert "par exemple « /sortie 12 cdi 30/06/2025 »" in fanny.send("/sortie")[-1].text
+    assert "encore sous contrat le 12/06/2025" in fanny.send(f"/sortie {pid} cdi 12/06/2025")[-1].text
+    assert "Date de sortie : date illisible" in fanny.send(f"/sortie {pid} cdi hier")[-1].text
+    done = fanny.send(f"/sortie {pid} cdi 13/06/2025")[-1].text
+    assert done == "✅ Sortie enregistrée pour KOFFI Awa au 13/06/2025 : Emploi durable — CDI."
+    link_company(ctx, world, account=4)
+    boss = ConsoleChat(core, account=4)
+    assert "n'est pas disponible pour votre profil" in boss.send(f"/sortie {pid} cdi 13/06/2025")[-1].text
+    assert "bouton" in boss.send("/aide")[-1].text
+    with ctx.db.session() as s:
+        assert s.get(Participant, pid).exit_situation == "cdi"
+    assert run_job(ctx, "exits").done == 0  # recorded already: the employer is not asked
