@@ -24,7 +24,7 @@ from storage.models import Candidature, Gender, Participant
 
 MIN_AGE, MAX_AGE = 15, 80
 MAX_COMMUNE = 120
-_COMMUNE = re.compile(r"^[^\W_][\w' \-]*$")
+_COMMUNE = re.compile(r"^[^\W_][\w'’ \-().,/]*$")
 GENDER_WORDS = {"f": Gender.F, "femme": Gender.F, "h": Gender.M, "m": Gender.M, "homme": Gender.M,
                 "x": Gender.X, "autre": Gender.X, "non binaire": Gender.X}
 YES = {"oui", "o", "yes", "qpv", "true", "1"}
