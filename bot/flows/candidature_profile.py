@@ -60,3 +60,13 @@ def cmd_completer(t: Turn, args: str) -> None:
 
     p = complete_typology(t.ctx, t.session, t.need_actor(), int(number), **fields)
     t.say(f"✅ Candidature n° {number} : {profile_summary(t.ctx, p, int(number))}")
+
+
+def validation_hint(t: Turn, candidature_id: int) -> str:
+    """After « Valider »: the person's profile for the bilan, and how to complete it."""
+    from clauses.typology import profile_summary
+    from storage.models import Candidature, Participant
+
+    cand = t.session.get(Candidature, candidature_id)
+    participant = t.session.get(Participant, cand.participant_id) if cand else None
+    return f"\n{profile_summary(t.ctx, participant, candidature_id)}" if participant else ""

@@ -92,9 +92,12 @@ def test_a_candidature_without_profile_asks_the_facilitator_to_complete_it(ctx, 
     boss.press("Passer")
     boss.press("Confirmer")
     _drain(ctx, transport)
-    alert = transport.chat(2).last
+    fanny = transport.chat(2)
+    alert = fanny.last
     assert "Profil : hors QPV — à compléter : /completer 1 naissance" in alert.text
     assert "Voir le CV" not in alert.labels
+    validated = fanny.press("Valider")[-1].text  # validating says it again
+    assert "validée" in validated and "à compléter : /completer 1" in validated
 
 
 def test_the_submit_use_case_takes_the_typology_keywords(ctx, world):
