@@ -22,12 +22,14 @@ def ended(ctx: Context, world: World) -> dict[str, int]:  # noqa: F811
         presc = f.prescriber(s, "Mission Locale Sud")
         s.add(Contact(kind=ContactKind.PRESCRIPTEUR, prescriber_id=presc.id, name="Paul Conseiller",
                       email="conseiller@ml-sud.test"))
+        f.participant(s, "Sans", "Contrat")  # so that Awa's person and contract ids differ
         awa = f.participant(s, "Koffi", "Awa", validated_by=s.get(User, world["facilitator"]),
                             prescriber_id=presc.id)
         s.add(Candidature(participant_id=awa.id, company_id=world["company"], prescriber_id=presc.id,
                           source=Channel.EMAIL, submitted_by_email="conseiller@ml-sud.test"))
         k = f.contract(s, awa, s.get(Engagement, world["engagement"]), start=dt.date(2025, 2, 3),
                        end=ENDED)
+        assert awa.id != k.id  # a swapped lookup would not go unnoticed
         return {"participant": awa.id, "contract": k.id, "prescriber": presc.id}
 
 
