@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot import texts
 from bot.flows import (
     candidate,
+    candidature_profile,
     corrections,
     declare,
     hire,
@@ -33,6 +34,7 @@ from bot.flows import (
     reporting,
     staff,
 )
+from bot.flows import exit as exit_flow
 from bot.messages import (
     MAX_INPUT_CHARS,
     Incoming,
@@ -105,6 +107,9 @@ COMMANDS: dict[str, Command] = {
         Command("alertes", staff.cmd_alertes, STAFF, "Alertes à traiter"),
         Command("reunion", meetings.cmd_reunion, STAFF, "Enregistrer une réunion"),
         Command("reunions", meetings.cmd_reunions, STAFF, "Réunions à venir"),
+        Command("completer", candidature_profile.cmd_completer, STAFF,
+                "Compléter le profil d'un candidat (bilan)"),
+        Command("sortie", exit_flow.cmd_sortie, STAFF, "Enregistrer la sortie d'une personne"),
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
@@ -141,6 +146,8 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "pt": reporting.on_point,
     "u": onboarding.on_callback,
     "x": _cancel_button,
+    "ex": exit_flow.on_callback,
+    "cv": candidature_profile.on_cv,
 }
 
 

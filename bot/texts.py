@@ -81,12 +81,13 @@ HELP = {
         "/declarer — déclarer les heures d'un mois (guidé)\n"
         "/mes_declarations — voir et corriger vos déclarations\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
-        "/candidat — proposer un candidat à votre facilitateur·rice\n"
         "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
         "l'embauche » du message de validation)\n"
         "/contrats — les contrats de vos salarié·e·s en insertion\n"
+        "/candidat — proposer un candidat à votre facilitateur·rice (profil facultatif)\n"
         + HELP_COMMON
-        + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
+        + "\n\nQuand un contrat se termine, je vous demande ce que devient la personne : "
+        "répondez avec les boutons (ou par retour d'e-mail).\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
     ),
     Role.FACILITATEUR: (
         "Commandes disponibles :\n"
@@ -100,6 +101,8 @@ HELP = {
         "/reunions — réunions à venir\n"
         "/embauche [n° de candidature] — enregistrer une embauche\n"
         "/contrats [marché] — contrats, fins et prolongations (clausebot contrat pour les modifier)\n"
+        "/completer <n° candidature> naissance … genre … commune … qpv … statut … — profil pour le bilan\n"
+        "/sortie <n° personne> <situation> <JJ/MM/AAAA> — enregistrer ou corriger une sortie\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (

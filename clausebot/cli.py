@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "clausebot.cli_admin",
     "clausebot.cli_meetings",
     "clausebot.cli_contracts",
+    "clausebot.cli_exits",
     "clausebot.cli_reports",
     "clausebot.cli_jobs",
     "clausebot.cli_rgpd",

@@ -22,6 +22,7 @@ from clauses.authz import NotAllowed as NotAllowed
 from clauses.context import Context
 from clauses.errors import DomainError
 from clauses.outbox import enqueue_chat, enqueue_email
+from clauses.typology import apply_typology, check_typology, profile_summary
 from storage.models import (
     AlertKind,
     Candidature,
@@ -101,8 +102,18 @@ def submit_candidature(
     cv_document_id: int | None = None,
     source: Channel,
     idempotency_key: str | None = None,
+    birth_date: dt.date | int | str | None = None,
+    gender: str | None = None,
+    commune: str | None = None,
+    qpv: bool | str | None = None,
+    status_at_entry: str | None = None,
 ) -> Candidature:
-    """Record a candidature to validate and alert the facilitator in charge."""
+    """Record a candidature to validate and alert the facilitator in charge.
+
+    The typology keywords (``birth_date`` — a date or a year —, ``gender``, ``commune``,
+    ``qpv``, ``status_at_entry``) are what the bilans need; all optional, checked by
+    :mod:`clauses.typology`, and they only fill what a known person does not have yet.
+    """
     if actor.role == Role.ENTREPRISE:
         company_id = actor.company_id
     if actor.role == Role.PRESCRIPTEUR:
@@ -115,7 +126,15 @@ def submit_candidature(
     candidate.last_name = _clean_name(candidate.last_name, "Nom")
     candidate.first_name = _clean_name(candidate.first_name, "Prénom")
     criteria = _check_criteria(ctx, candidate.criteria_claimed)
+    typology = check_typology(
+        ctx, birth_date=birth_date if birth_date is not None else candidate.birth_date,
+        gender=gender if gender is not None else candidate.gender,
+        commune=commune if commune is not None else candidate.commune,
+        qpv=qpv if qpv is not None else (candidate.qpv or None), status_at_entry=status_at_entry)
+    candidate.birth_date, candidate.gender = typology.birth_date, typology.gender
+    candidate.commune, candidate.qpv = typology.commune, bool(typology.qpv)
     participant = _find_or_create_participant(session, candidate, prescriber_id)
+    apply_typology(participant, typology, overwrite=False)
     cand = Candidature(
         participant_id=participant.id, company_id=company_id, lot_id=lot_id,
         prescriber_id=prescriber_id, source=source, submitted_by_user_id=actor.user_id,
@@ -140,8 +159,10 @@ def submit_candidature(
             + f" — critères déclarés : {labels}"
             + (" — CV joint" if cv_document_id else "")
             + f" (reçue par {source.value})."
+            + "\n" + profile_summary(ctx, participant, cand.id)
         ),
-        buttons=[[("✅ Valider", f"cand:ok:{cand.id}"), ("❌ Refuser", f"cand:no:{cand.id}")]],
+        buttons=[[("✅ Valider", f"cand:ok:{cand.id}"), ("❌ Refuser", f"cand:no:{cand.id}")]]
+        + ([[("📄 Voir le CV", f"cv:{cand.id}")]] if cv_document_id else []),
     )
     audit.record(session, actor, "candidature.submit", "participant", participant.id, candidature_id=cand.id)
     return cand

@@ -420,6 +420,10 @@ def rejected(job: MailJob, problems: list[str], kind: str) -> Outcome:
 
 
 def dispatch(job: MailJob, classified: Classified) -> Outcome:
+    from mail.exit_answers import handle_exit_answer
+
+    if (answered := handle_exit_answer(job, classified)) is not None:
+        return answered
     if classified.intent == Intent.DECLARATION:
         return handle_declaration(job, classified)
     if classified.intent == Intent.CANDIDATURE:

@@ -29,6 +29,7 @@ from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from clauses import due, reminders
+from clauses import exits as exit_questions
 from clauses import meeting_planning as planning
 from clauses.clock import PARIS
 from clauses.context import Context
@@ -278,6 +279,8 @@ _conventions = _item_job(
 _market_ends = _item_job(
     lambda ctx, s, today, rules: due.market_ends(s, today, rules),
     reminders.prompt_final_bilan)
+_exits = _item_job(lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
+                   exit_questions.ask_question)
 
 
 def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | None) -> None:
@@ -347,6 +350,8 @@ JOBS: tuple[JobSpec, ...] = (
             "scheduler.jobs:conventions", _cron(8, 15)),
     JobSpec("market_ends", "Fins de marché : bilan final à établir",
             "scheduler.jobs:market_ends", _cron(8, 20)),
+    JobSpec("exits", "Sorties et suivi dans l'emploi à 6 mois (question à l'employeur)",
+            "scheduler.jobs:exits", _cron(8, 25)),
     JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)",
             "scheduler.jobs:annual_bilans", _cron("8-18", 30)),
     JobSpec("outbox", "Envoi de la file (e-mails, chat) et nouvelles tentatives",
@@ -365,6 +370,7 @@ _WORK: dict[str, Callable[[Context, _Run], None]] = {
     "meeting_planning": _meeting_planning,
     "conventions": _conventions,
     "market_ends": _market_ends,
+    "exits": _exits,
     "outbox": _outbox_preview,
 }
 
@@ -483,6 +489,7 @@ meetings = _entry_point("meetings")
 meeting_planning = _entry_point("meeting_planning")
 conventions = _entry_point("conventions")
 market_ends = _entry_point("market_ends")
+exits = _entry_point("exits")
 annual_bilans = _entry_point("annual_bilans")
 
 

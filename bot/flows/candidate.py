@@ -99,6 +99,8 @@ def on_text(t: Turn, text: str) -> None:
             )
     elif step == "cv" and fold(text) in ("passer", "non", "aucun"):
         _summary(t)
+    elif step in PROFILE_TEXT_STEPS:
+        _profile_text(t, step, text)
     else:
         t.say(texts.CONTEXT_HELP.get(t.conv.where or "", texts.NOT_UNDERSTOOD))
 
@@ -149,9 +151,11 @@ def _summary(t: Turn) -> None:
         f"• Contact : {contact}\n"
         f"• Critères déclarés : {claimed}\n"
         f"• Lot : {lot}\n"
-        f"• CV : {'joint' if d.get('cv_id') else 'aucun'}\n\n"
-        "Transmettre à votre facilitateur·rice ?",
-        [[("✅ Confirmer", f"c:ok:{d['token']}"), CANCEL]],
+        f"• CV : {'joint' if d.get('cv_id') else 'aucun'}\n"
+        f"• Profil pour le bilan : {_profile_line(t)}\n\n"
+        "Transmettre à votre facilitateur·rice ? (Le profil est facultatif : « Profil » pour "
+        "le renseigner.)",
+        [[("✅ Confirmer", f"c:ok:{d['token']}"), ("📝 Profil", "c:pf")], [CANCEL]],
     )
 
 
@@ -170,13 +174,17 @@ def on_callback(t: Turn, parts: list[str]) -> None:
     if verb == "ok":
         _confirm(t, parts[1] if len(parts) > 1 else "")
     elif verb == "skip":
-        if not in_step(t, FLOW, "contact", "cv"):
+        if not in_step(t, FLOW, "contact", "cv", *PROFILE_STEPS):
             return
         t.clear_source_keyboard = True
         if t.conv.step == "contact":
             _ask_criteria(t)
+        elif t.conv.step in PROFILE_STEPS:
+            _next_profile_step(t, t.conv.step)
         else:
             _summary(t)
+    elif verb in ("pf", "g", "q", "st"):
+        _profile_callback(t, verb, parts[1:])
     elif verb == "cr" and len(parts) == 2:
         if not in_step(t, FLOW, "criteria"):
             return
@@ -224,10 +232,14 @@ def _confirm(t: Turn, token: str) -> None:
         last_name=d["last"], first_name=d["first"], email=d.get("email"), phone=d.get("phone"),
         criteria_claimed=list(d.get("criteria", [])),
     )
+    profile = d.get("profile", {})
     cand = submit_candidature(
         t.ctx, t.session, actor, candidate,
         company_id=actor.company_id, lot_id=d.get("lot_id"), prescriber_id=actor.prescriber_id,
         cv_document_id=d.get("cv_id"), source=t.incoming.channel, idempotency_key=key,
+        birth_date=profile.get("birth_date"), gender=profile.get("gender"),
+        commune=profile.get("commune"), qpv=profile.get("qpv"),
+        status_at_entry=profile.get("status_at_entry"),
     )
     t.conv.end()
     t.notify("Candidature transmise.")
@@ -235,6 +247,98 @@ def _confirm(t: Turn, token: str) -> None:
         f"✅ Candidature n° {cand.id} transmise à votre facilitateur·rice pour validation. "
         "Vous serez informé·e ici de sa décision."
     )
+
+
+# --- the profile the bilans need (optional, reached from the summary) ----------------------------
+
+PROFILE_STEPS = ("p_birth", "p_gender", "p_commune", "p_qpv", "p_status")
+PROFILE_TEXT_STEPS = ("p_birth", "p_commune")
+_SKIP = ("Passer", "c:skip")
+
+
+def _profile_line(t: Turn) -> str:
+    p = t.conv.data.get("profile", {})
+    parts = []
+    if p.get("birth_date"):
+        parts.append(f"né·e {p['birth_date']}")
+    if p.get("gender"):
+        parts.append({"F": "femme", "M": "homme"}.get(p["gender"], "autre"))
+    if p.get("commune"):
+        parts.append(p["commune"])
+    if p.get("qpv") is not None:
+        parts.append("QPV" if p["qpv"] else "hors QPV")
+    if p.get("status_at_entry"):
+        crit = t.ctx.rulebook.eligibility.criteria.get(p["status_at_entry"])  # type: ignore[attr-defined]
+        parts.append(f"statut {crit.short if crit else p['status_at_entry']}")
+    return ", ".join(parts) or "non renseigné"
+
+
+def _ask_profile(t: Turn, step: str) -> None:
+    t.conv.goto(step)
+    if step == "p_birth":
+        t.say("Date de naissance du candidat (JJ/MM/AAAA), ou seulement l'année ?",
+              [[_SKIP], [CANCEL]])
+    elif step == "p_gender":
+        t.say("Genre ?", [[("Femme", "c:g:F"), ("Homme", "c:g:M"), ("Autre", "c:g:X")], [_SKIP]])
+    elif step == "p_commune":
+        t.say("Commune de résidence ?", [[_SKIP], [CANCEL]])
+    elif step == "p_qpv":
+        t.say("Habite-t-il·elle un quartier prioritaire (QPV) ?",
+              [[("Oui", "c:q:1"), ("Non", "c:q:0")], [("Je ne sais pas", "c:skip")]])
+    else:
+        criteria = t.ctx.rulebook.eligibility.criteria  # type: ignore[attr-defined]
+        rows = chunks([(c.short[:40], f"c:st:{k}") for k, c in criteria.items()], 2)
+        t.say("Statut à l'entrée (sa situation principale) ?", [*rows, [_SKIP]])
+
+
+def _next_profile_step(t: Turn, step: str) -> None:
+    i = PROFILE_STEPS.index(step)
+    if i + 1 < len(PROFILE_STEPS):
+        _ask_profile(t, PROFILE_STEPS[i + 1])
+    else:
+        _summary(t)
+
+
+def _profile_text(t: Turn, step: str, text: str) -> None:
+    from clauses.typology import clean_commune, parse_birth
+
+    if fold(text) == "passer":
+        _next_profile_step(t, step)
+        return
+    profile = dict(t.conv.data.get("profile", {}))
+    if step == "p_birth":
+        profile["birth_date"] = f"{parse_birth(text, t.today):%d/%m/%Y}"
+    else:
+        profile["commune"] = clean_commune(text)
+    t.conv.data["profile"] = profile
+    _next_profile_step(t, step)
+
+
+def _profile_callback(t: Turn, verb: str, args: list[str]) -> None:
+    """c:pf opens the profile from the summary; c:g:<F|M|X>, c:q:<1|0>, c:st:<criterion>."""
+    if verb == "pf":
+        if not in_step(t, FLOW, "confirm"):
+            return
+        t.clear_source_keyboard = True
+        _ask_profile(t, PROFILE_STEPS[0])
+        return
+    step = {"g": "p_gender", "q": "p_qpv", "st": "p_status"}[verb]
+    if not in_step(t, FLOW, step):
+        return
+    value = args[0] if args else ""
+    profile = dict(t.conv.data.get("profile", {}))
+    if verb == "g" and value in ("F", "M", "X"):
+        profile["gender"] = value
+    elif verb == "q" and value in ("0", "1"):
+        profile["qpv"] = value == "1"
+    elif verb == "st" and value in t.ctx.rulebook.eligibility.criteria:  # type: ignore[attr-defined]
+        profile["status_at_entry"] = value
+    else:
+        t.notify(texts.BAD_BUTTON)
+        return
+    t.clear_source_keyboard = True
+    t.conv.data["profile"] = profile
+    _next_profile_step(t, step)
 
 
 FLOW_DEF = Flow(name=FLOW, on_text=on_text, on_file=on_file, file_steps=frozenset({"cv"}))

@@ -59,7 +59,10 @@ def on_candidature(t: Turn, parts: list[str]) -> None:
         _resolve_alerts(t, "candidature", cand_id)
         t.clear_source_keyboard = True
         t.notify("Candidature validée.")
-        t.say(f"✅ Candidature n° {cand_id} validée. L'entreprise en est informée.")
+        from bot.flows.candidature_profile import validation_hint
+
+        t.say(f"✅ Candidature n° {cand_id} validée. L'entreprise en est informée."
+              + validation_hint(t, cand_id))
         return
     if t.conv.active:
         t.conv.end()

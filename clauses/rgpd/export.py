@@ -33,6 +33,7 @@ from storage.models import (
     Document,
     Eligibility,
     Engagement,
+    ExitFollowup,
     HourDeclaration,
     Lot,
     Market,
@@ -150,6 +151,8 @@ def export_participant(ctx: Context, session: Session, actor: Actor, participant
             for c, company, ref, lot in contracts
         ],
         "declarations_heures": [_row(d) for d in declarations],
+        "sorties_suivi": [_row(r) for r in session.scalars(
+            select(ExitFollowup).where(ExitFollowup.participant_id == pid).order_by(ExitFollowup.id))],
         "revisions_declarations": [_row(r, skip=("idempotency_key",)) for r in revisions],
         "documents": doc_rows,
         "alertes": [_row(a, skip=("dedup_key",)) for a in alerts],

@@ -32,6 +32,7 @@ from storage.models.enums import (
     PrescriberKind,
     Role,
 )
+from storage.models.exits import ExitFollowup
 from storage.models.ops import Alert, EscalationCase, EscalationStep, Meeting, OutboxMessage
 from storage.models.people import Candidature, Eligibility, JobOffer, Participant, person_name
 from storage.models.territory import (
@@ -75,6 +76,7 @@ __all__ = [
     "EscalationCase",
     "EscalationState",
     "EscalationStep",
+    "ExitFollowup",
     "Gender",
     "HourDeclaration",
     "InboundMail",

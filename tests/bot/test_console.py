@@ -95,7 +95,8 @@ def test_alert_reaches_console_facilitator_who_validates_by_number(ctx, world, c
     assert asyncio.run(sender.drain()).sent == 1
     alert = fanny.last
     assert "Candidature n° 1 à valider : NGUYEN Hoa pour BTP Rhône" in alert.text
-    assert alert.render().splitlines()[-2:] == ["  [1] ✅ Valider   [2] ❌ Refuser", "  [3] ✅ Traitée"]
+    assert alert.render().splitlines()[-3:] == ["  [1] ✅ Valider   [2] ❌ Refuser",
+                                                "  [3] 📄 Voir le CV", "  [4] ✅ Traitée"]
     listing = fanny.send("/alertes")[-1]  # the same actions from the list of alerts
     assert listing.render().splitlines()[-1] == (
         "  [1] ✅ Valider n° 1   [2] ❌ Refuser   [3] ✅ Traitée n° 1")

@@ -234,9 +234,16 @@ def test_a_year_day_by_day_sends_exactly_the_expected_reminders_once(ctx, clock,
             assert n == (1 if alert.facilitator_id else 2), alert.dedup_key
             alert_rows += n
 
+        # B's contract ended on 31/10: its employer is asked once what became of the person
+        # (the answer never comes, so no follow-up 6 months later).
+        exit_questions = s.scalars(select(OutboxMessage).where(
+            OutboxMessage.dedup_key.like("sortie:%"))).all()
+        assert len(exit_questions) == 1 and "pris fin le 31/10/2025" in exit_questions[0].body_text
+        assert _count(s, "suivi:") == 0
+
         # Nothing else went out.
         expected_total = (
             _count(s, "rappel_declaration:") + _count(s, "relance_declaration:")
-            + _count(s, "reunion:") + 2 + 1 + 1 + len(bilans) + alert_rows
+            + _count(s, "reunion:") + 2 + 1 + 1 + len(bilans) + alert_rows + len(exit_questions)
         )
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == expected_total
