@@ -40,9 +40,11 @@ from storage.models.territory import (
     Convention,
     Donneur,
     Engagement,
+    FeeMilestone,
     Lot,
     Market,
     Prescriber,
+    PrescriberDomain,
     QualitativeNote,
 )
 from storage.models.work import Contract, DeclarationRevision, Document, HourDeclaration
@@ -75,6 +77,7 @@ __all__ = [
     "EscalationCase",
     "EscalationState",
     "EscalationStep",
+    "FeeMilestone",
     "Gender",
     "HourDeclaration",
     "InboundMail",
@@ -95,6 +98,7 @@ __all__ = [
     "OutboxStatus",
     "Participant",
     "Prescriber",
+    "PrescriberDomain",
     "PrescriberKind",
     "QualitativeNote",
     "Role",

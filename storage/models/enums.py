@@ -135,6 +135,7 @@ class AlertKind(StrEnum):
     BILAN_ANNUEL = "bilan_annuel"
     REUNION = "reunion"
     CONVENTION = "convention"
+    FACTURATION = "facturation"
     AUTRE = "autre"
 
 
