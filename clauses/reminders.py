@@ -104,7 +104,7 @@ def company_recipients(session: Session, company_ids: list[int]) -> dict[int, li
             seen[u.company_id].add(email)
     for c in session.scalars(
         select(Contact).where(Contact.company_id.in_(company_ids),
-                              Contact.kind == ContactKind.ENTREPRISE,
+                              Contact.kind == ContactKind.ENTREPRISE, Contact.active.is_(True),
                               Contact.email.is_not(None)).order_by(Contact.id)
     ):
         email = c.email.strip().lower()
@@ -115,12 +115,15 @@ def company_recipients(session: Session, company_ids: list[int]) -> dict[int, li
 
 
 def donneur_recipients(session: Session, donneur_id: int) -> list[Recipient]:
-    """The référents of a donneur with an e-mail address (contacts, then users), once each."""
+    """The référents of a donneur with an e-mail address (contacts, then users), once each.
+
+    The one référent lookup: bilans, points d'étape, meeting notices and escalation copies all
+    go to these, so a référent registered by e-mail alone (no chat account) gets every one."""
     out: list[Recipient] = []
     seen: set[str] = set()
     for c in session.scalars(
         select(Contact).where(Contact.donneur_id == donneur_id,
-                              Contact.kind == ContactKind.REFERENT,
+                              Contact.kind == ContactKind.REFERENT, Contact.active.is_(True),
                               Contact.email.is_not(None)).order_by(Contact.id)
     ):
         email = c.email.strip().lower()

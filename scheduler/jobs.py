@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from clauses import due, reminders
+from clauses import due, fees, reminders
 from clauses import meeting_planning as planning
 from clauses.clock import PARIS
 from clauses.context import Context
@@ -278,6 +278,9 @@ _conventions = _item_job(
 _market_ends = _item_job(
     lambda ctx, s, today, rules: due.market_ends(s, today, rules),
     reminders.prompt_final_bilan)
+_fee_milestones = _item_job(
+    lambda ctx, s, today, rules: fees.milestones_due(s, today),
+    lambda ctx, s, item: fees.reach_milestone(s, item))
 
 
 def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | None) -> None:
@@ -347,6 +350,8 @@ JOBS: tuple[JobSpec, ...] = (
             "scheduler.jobs:conventions", _cron(8, 15)),
     JobSpec("market_ends", "Fins de marché : bilan final à établir",
             "scheduler.jobs:market_ends", _cron(8, 20)),
+    JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
+            "scheduler.jobs:fee_milestones", _cron(8, 25)),
     JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)",
             "scheduler.jobs:annual_bilans", _cron("8-18", 30)),
     JobSpec("outbox", "Envoi de la file (e-mails, chat) et nouvelles tentatives",
@@ -365,6 +370,7 @@ _WORK: dict[str, Callable[[Context, _Run], None]] = {
     "meeting_planning": _meeting_planning,
     "conventions": _conventions,
     "market_ends": _market_ends,
+    "fee_milestones": _fee_milestones,
     "outbox": _outbox_preview,
 }
 
@@ -483,6 +489,7 @@ meetings = _entry_point("meetings")
 meeting_planning = _entry_point("meeting_planning")
 conventions = _entry_point("conventions")
 market_ends = _entry_point("market_ends")
+fee_milestones = _entry_point("fee_milestones")
 annual_bilans = _entry_point("annual_bilans")
 
 

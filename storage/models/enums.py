@@ -71,6 +71,7 @@ class PrescriberKind(StrEnum):
     PLIE = "plie"
     CAP_EMPLOI = "cap_emploi"
     SPIP = "spip"
+    DEPARTEMENT = "departement"
     SIAE = "siae"
     AUTRE = "autre"
 
