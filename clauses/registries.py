@@ -221,21 +221,21 @@ def convention_in_force(session: Session, donneur_id: int, on: dt.date) -> Conve
 
 
 def _owner_of_address(session: Session, email: str) -> str | None:
-    """A French description of whoever already uses ``email`` (active contacts and users)."""
+    """Whoever already uses ``email`` (active contacts and users), as French « du contact de… »."""
     for c in session.scalars(select(Contact).where(func.lower(Contact.email) == email,
                                                    Contact.active.is_(True))):
         if c.kind == ContactKind.ENTREPRISE:
             name = session.scalar(select(Company.name).where(Company.id == c.company_id))
-            return f"le contact de l'entreprise {name}"
+            return f"du contact de l'entreprise {name}"
         if c.kind == ContactKind.REFERENT:
             name = session.scalar(select(Donneur.name).where(Donneur.id == c.donneur_id))
-            return f"un·e référent·e de {name}"
+            return f"d'un·e référent·e de {name}"
         name = session.scalar(select(Prescriber.name).where(Prescriber.id == c.prescriber_id))
-        return f"un contact du prescripteur {name}"
+        return f"d'un contact du prescripteur {name}"
     user = session.scalar(select(User).where(func.lower(User.email) == email,
                                              User.active.is_(True)))
     if user is not None and user.role == Role.ENTREPRISE:
-        return "un compte entreprise"
+        return "d'un compte entreprise"
     return None
 
 
@@ -317,7 +317,7 @@ def _add_staff(session: Session, actor: Actor, prescriber: Prescriber, emails: l
             continue
         owner = _owner_of_address(session, email)
         if owner is not None:
-            raise RegistryError(f"L'adresse {email} est déjà celle de {owner} : une adresse ne "
+            raise RegistryError(f"L'adresse {email} est déjà celle {owner} : une adresse ne "
                                 "désigne qu'un interlocuteur.")
         if existing is not None:
             existing.active = True
@@ -466,7 +466,7 @@ def add_referent(session: Session, actor: Actor, *, donneur: str, name: str, ema
         raise RegistryError("Fonction trop longue (200 caractères).")
     who = _owner_of_address(session, email)
     if who is not None:
-        raise RegistryError(f"L'adresse {email} est déjà celle de {who} : un·e référent·e "
+        raise RegistryError(f"L'adresse {email} est déjà celle {who} : un·e référent·e "
                             "ne peut pas partager l'adresse d'une entreprise ni d'un autre "
                             "interlocuteur (ses e-mails seraient attribués au mauvais).")
     contact = Contact(kind=ContactKind.REFERENT, donneur_id=owner.id, name=name, email=email,
@@ -487,7 +487,7 @@ def edit_referent(session: Session, actor: Actor, email: str, *, name: str | Non
         if clean != contact.email:
             who = _owner_of_address(session, clean)
             if who is not None:
-                raise RegistryError(f"L'adresse {clean} est déjà celle de {who}.")
+                raise RegistryError(f"L'adresse {clean} est déjà celle {who}.")
             contact.email = clean
             changed.append("email")
     if name is not None and name.strip():
