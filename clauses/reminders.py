@@ -382,7 +382,8 @@ def prompt_final_bilan(ctx: Context, session: Session, item: MarketEnd) -> bool:
         subject_type="market", subject_id=item.market_id, dedup_key=item.key,
         message=(f"Le marché {item.reference} « {item.title} » ({item.donneur_name}) est terminé "
                  f"depuis le {fr_date(item.end_date)} : établissez son bilan final synthétique "
-                 f"(/point {item.reference}) puis clôturez le marché. Sa remise déclenche la "
+                 f"(/point {item.reference}) puis clôturez le marché (clausebot marche clore "
+                 f"{item.reference}). Sa remise déclenche la "
                  "facturation du solde de la convention."),
     )
     return True

@@ -17,6 +17,7 @@ from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
 from clauses.formatting import fr_date
+from clauses.reminders import donneur_recipients
 from storage.models import Donneur, Market, Role
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,6 @@ def on_point(t: Turn, parts: list[str]) -> None:
     market = t.session.get(Market, market_id)
     if market is None:
         raise NotAllowed()
-    from clauses.reminders import donneur_recipients
-
     referents = donneur_recipients(t.session, market.donneur_id)
     if not referents:
         t.say("Aucun référent avec une adresse e-mail n'est enregistré pour ce donneur d'ordre.")
