@@ -220,7 +220,7 @@ def convention_in_force(session: Session, donneur_id: int, on: dt.date) -> Conve
 # --- who owns an e-mail address ---------------------------------------------------------------
 
 
-def _owner_of_address(session: Session, email: str) -> str | None:
+def address_owner(session: Session, email: str) -> str | None:
     """Whoever already uses ``email`` (active contacts and users), as French « du contact de… »."""
     for c in session.scalars(select(Contact).where(func.lower(Contact.email) == email,
                                                    Contact.active.is_(True))):
@@ -315,7 +315,7 @@ def _add_staff(session: Session, actor: Actor, prescriber: Prescriber, emails: l
             Contact.prescriber_id == prescriber.id, func.lower(Contact.email) == email))
         if existing is not None and existing.active:
             continue
-        owner = _owner_of_address(session, email)
+        owner = address_owner(session, email)
         if owner is not None:
             raise RegistryError(f"L'adresse {email} est déjà celle {owner} : une adresse ne "
                                 "désigne qu'un interlocuteur.")
@@ -464,7 +464,7 @@ def add_referent(session: Session, actor: Actor, *, donneur: str, name: str, ema
         raise RegistryError("Nom du ou de la référent·e vide ou trop long (200 caractères).")
     if position is not None and len(position) > 200:
         raise RegistryError("Fonction trop longue (200 caractères).")
-    who = _owner_of_address(session, email)
+    who = address_owner(session, email)
     if who is not None:
         raise RegistryError(f"L'adresse {email} est déjà celle {who} : un·e référent·e "
                             "ne peut pas partager l'adresse d'une entreprise ni d'un autre "
@@ -485,7 +485,7 @@ def edit_referent(session: Session, actor: Actor, email: str, *, name: str | Non
     if new_email is not None:
         clean = _clean_email(new_email)
         if clean != contact.email:
-            who = _owner_of_address(session, clean)
+            who = address_owner(session, clean)
             if who is not None:
                 raise RegistryError(f"L'adresse {clean} est déjà celle {who}.")
             contact.email = clean

@@ -118,6 +118,15 @@ class Writer:
         self._write_contacts(plan, companies)
         self._write_engagements(plan, lots, companies)
         s.flush()
+        for email, (ent, row) in plan.referents.items():
+            values = {"name": ent.get("name"), "position": ent.get("position")}
+            if row is None:
+                self._add("contacts", Contact(
+                    kind=ContactKind.REFERENT, donneur_id=donneurs[ent.get("donneur")].id,
+                    email=email, **_filled(values)))
+            else:
+                self._update("contacts", row, values)
+        s.flush()
 
     def _write_contacts(self, plan: Plan, companies: dict[str, Company]) -> None:
         wanted = {(companies[siret].id, ent.get("email")): (ent, companies[siret])

@@ -296,3 +296,39 @@ def test_deactivated_company_and_ended_engagement_are_no_longer_reminded(cli, ct
     assert "BTP Rhône-Confluent est en retard sur le marché 2025-017, lot 2 : 0 h réalisées " \
         "sur 700 h" in late
     assert "Peintures du Pilat" not in late and "Paysages de la Saulaie" not in late
+
+
+def test_import_columns_add_referents_with_the_same_rules(cli, db, tmp_path: Path):
+    assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
+    good = tmp_path / "referents.csv"
+    good.write_text(
+        "donneur;referent;email_referent;fonction_referent\n"
+        "Ville d'Oullins;Juliette REY;Juliette.Rey@ville-oullins.example;Achats\n"
+        "Ville d'Oullins;Marc LEROY;marc.leroy@ville-oullins.example;\n", encoding="utf-8")
+    first = cli("import", str(good))
+    assert first.exit_code == 0, first.output
+    again = cli("import", str(good))
+    assert again.exit_code == 0
+    listed = cli("referent", "list")
+    assert "juliette.rey@ville-oullins.example" in listed.output and "Achats" in listed.output
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Contact).where(
+            Contact.kind == "referent")) == 2  # imported twice, created once
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "donneur;siret;entreprise;email_entreprise;referent;email_referent\n"
+        "Ville d'Oullins;;;;Sophie;rh@btp-rhone-confluent.example\n"
+        "Ville d'Oullins;;;;Paul;\n"
+        "Ville d'Oullins;44306184100047;Jardins;jardins@asso.example;Luc;jardins@asso.example\n",
+        encoding="utf-8")
+    before = _count(db, Contact)
+    refused = cli("import", str(bad))
+    assert refused.exit_code == 1
+    assert "Ligne 2 [email_referent]" in refused.output and "du contact de l'entreprise BTP Rhône-Confluent" \
+        in refused.output
+    assert "Ligne 3 [email_referent]" in refused.output and "adresse du ou de la référent·e manquante" \
+        in refused.output
+    assert "Ligne 4 [email_referent]" in refused.output and "est aussi l'adresse de l'entreprise Jardins" \
+        in refused.output
+    assert _count(db, Contact) == before
