@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -82,6 +83,9 @@ def _check_terms(duration: int, notice: int, fee: Decimal | None, share: Decimal
     if not Decimal(0) <= share <= Decimal(1):
         raise RegistryError("La part facturée au démarrage doit être comprise entre 0 et "
                             "100 % (50 % dans la convention type).")
+    if share != share.quantize(Decimal("0.01")):
+        raise RegistryError(f"Part au démarrage {share * 100:f} % refusée : donnez-la au pour "
+                            "cent près (ex. 50 %, 30 %).")
 
 
 def _check_overlap(session: Session, conv: Convention) -> None:
@@ -131,9 +135,10 @@ def create_convention(
     conv = Convention(donneur_id=owner.id, reference=reference, start_date=start,
                       duration_months=duration_months, notice_months=notice_months,
                       fee_amount=fee_amount, fee_start_share=fee_start_share)
-    session.add(conv)
-    session.flush()
-    _check_overlap(session, conv)
+    with session.begin_nested():  # a refused overlap leaves nothing behind
+        session.add(conv)
+        session.flush()
+        _check_overlap(session, conv)
     audit.record(session, actor, "convention.created", "convention", conv.id,
                  reference=reference, donneur_id=owner.id, start=start.isoformat(),
                  duration_months=duration_months, notice_months=notice_months,
@@ -158,11 +163,13 @@ def edit_convention(
         raise RegistryError("Rien à modifier : donnez au moins une option (--debut, --duree, "
                             "--preavis, --montant, --part-demarrage).")
     before = {k: getattr(conv, k) for k in changes}
-    for key, value in changes.items():
-        setattr(conv, key, value)
-    _check_terms(conv.duration_months, conv.notice_months, conv.fee_amount, conv.fee_start_share)
-    session.flush()
-    _check_overlap(session, conv)
+    with session.begin_nested():  # refused terms or an overlap leave the convention as it was
+        for key, value in changes.items():
+            setattr(conv, key, value)
+        _check_terms(conv.duration_months, conv.notice_months, conv.fee_amount,
+                     conv.fee_start_share)
+        session.flush()
+        _check_overlap(session, conv)
     audit.record(session, actor, "convention.edited", "convention", conv.id,
                  before={k: str(v) for k, v in before.items()},
                  after={k: str(v) for k, v in changes.items()})
@@ -290,7 +297,8 @@ def _clean_domain(domain: str) -> str:
     return value
 
 
-def _add_domains(session: Session, actor: Actor, prescriber: Prescriber, domains: list[str]) -> None:
+def _add_domains(session: Session, actor: Actor, prescriber: Prescriber,
+                 domains: Sequence[str]) -> None:
     for raw in domains:
         domain = _clean_domain(raw)
         owner = session.scalar(select(Prescriber).join(
@@ -308,7 +316,8 @@ def _add_domains(session: Session, actor: Actor, prescriber: Prescriber, domains
                      domain=domain)
 
 
-def _add_staff(session: Session, actor: Actor, prescriber: Prescriber, emails: list[str]) -> None:
+def _add_staff(session: Session, actor: Actor, prescriber: Prescriber,
+               emails: Sequence[str]) -> None:
     for raw in emails:
         email = _clean_email(raw)
         existing = session.scalar(select(Contact).where(
@@ -331,7 +340,7 @@ def _add_staff(session: Session, actor: Actor, prescriber: Prescriber, emails: l
 
 
 def create_prescriber(session: Session, actor: Actor, *, name: str, kind: PrescriberKind,
-                      domains: list[str] = (), emails: list[str] = ()) -> Prescriber:  # type: ignore[assignment]
+                      domains: Sequence[str] = (), emails: Sequence[str] = ()) -> Prescriber:
     """A prescriber organisation; its staff addresses and domains make its mail recognised."""
     authorize(session, actor, Action.ADMIN_WRITE)
     name = re.sub(r"\s+", " ", name).strip()
@@ -342,53 +351,58 @@ def create_prescriber(session: Session, actor: Actor, *, name: str, kind: Prescr
             raise RegistryError(f"Le prescripteur « {p.name} » existe déjà (voir « clausebot "
                                 "prescripteur list »).")
     prescriber = Prescriber(name=name, kind=kind)
-    session.add(prescriber)
-    session.flush()
-    audit.record(session, actor, "prescriber.created", "prescriber", prescriber.id,
-                 name=name, kind=kind.value)
-    _add_domains(session, actor, prescriber, list(domains))
-    _add_staff(session, actor, prescriber, list(emails))
+    with session.begin_nested():  # a refused domain or address leaves no half organisation
+        session.add(prescriber)
+        session.flush()
+        audit.record(session, actor, "prescriber.created", "prescriber", prescriber.id,
+                     name=name, kind=kind.value)
+        _add_domains(session, actor, prescriber, list(domains))
+        _add_staff(session, actor, prescriber, list(emails))
     return prescriber
 
 
 def edit_prescriber(session: Session, actor: Actor, name: str, *, new_name: str | None = None,
-                    kind: PrescriberKind | None = None, add_domains: list[str] = (),  # type: ignore[assignment]
-                    remove_domains: list[str] = (), add_emails: list[str] = (),  # type: ignore[assignment]
-                    remove_emails: list[str] = ()) -> Prescriber:  # type: ignore[assignment]
+                    kind: PrescriberKind | None = None, add_domains: Sequence[str] = (),
+                    remove_domains: Sequence[str] = (), add_emails: Sequence[str] = (),
+                    remove_emails: Sequence[str] = ()) -> Prescriber:
     authorize(session, actor, Action.ADMIN_WRITE)
     prescriber = find_prescriber(session, name)
-    if new_name:
-        for p in session.scalars(select(Prescriber).where(Prescriber.id != prescriber.id)):
-            if fold(p.name) == fold(new_name):
-                raise RegistryError(f"Le prescripteur « {p.name} » existe déjà.")
-        audit.record(session, actor, "prescriber.renamed", "prescriber", prescriber.id,
-                     before=prescriber.name, after=new_name.strip())
-        prescriber.name = new_name.strip()
-    if kind is not None and kind != prescriber.kind:
-        audit.record(session, actor, "prescriber.kind_changed", "prescriber", prescriber.id,
-                     before=prescriber.kind.value, after=kind.value)
-        prescriber.kind = kind
-    for raw in remove_domains:
-        domain = raw.strip().lower().removeprefix("@")
-        row = session.scalar(select(PrescriberDomain).where(
-            PrescriberDomain.prescriber_id == prescriber.id, PrescriberDomain.domain == domain))
-        if row is None:
-            raise RegistryError(f"« {prescriber.name} » n'a pas le domaine {domain}.")
-        session.delete(row)  # a domain is a matching rule, not history: nothing refers to it
-        audit.record(session, actor, "prescriber.domain_removed", "prescriber", prescriber.id,
-                     domain=domain)
-    _add_domains(session, actor, prescriber, list(add_domains))
-    _add_staff(session, actor, prescriber, list(add_emails))
-    for raw in remove_emails:
-        email = _clean_email(raw)
-        contact = session.scalar(select(Contact).where(
-            Contact.prescriber_id == prescriber.id, func.lower(Contact.email) == email,
-            Contact.active.is_(True)))
-        if contact is None:
-            raise RegistryError(f"« {prescriber.name} » n'a pas l'adresse {email}.")
-        contact.active = False
-        audit.record(session, actor, "prescriber.staff_ended", "contact", contact.id)
-    session.flush()
+    if not (new_name or kind or add_domains or remove_domains or add_emails or remove_emails):
+        raise RegistryError("Rien à modifier : donnez --nouveau-nom, --type, --ajouter-domaine, "
+                            "--retirer-domaine, --ajouter-email ou --retirer-email.")
+    with session.begin_nested():  # all the changes, or none when one is refused
+        if new_name:
+            for p in session.scalars(select(Prescriber).where(Prescriber.id != prescriber.id)):
+                if fold(p.name) == fold(new_name):
+                    raise RegistryError(f"Le prescripteur « {p.name} » existe déjà.")
+            audit.record(session, actor, "prescriber.renamed", "prescriber", prescriber.id,
+                         before=prescriber.name, after=new_name.strip())
+            prescriber.name = new_name.strip()
+        if kind is not None and kind != prescriber.kind:
+            audit.record(session, actor, "prescriber.kind_changed", "prescriber", prescriber.id,
+                         before=prescriber.kind.value, after=kind.value)
+            prescriber.kind = kind
+        for raw in remove_domains:
+            domain = raw.strip().lower().removeprefix("@")
+            row = session.scalar(select(PrescriberDomain).where(
+                PrescriberDomain.prescriber_id == prescriber.id, PrescriberDomain.domain == domain))
+            if row is None:
+                raise RegistryError(f"« {prescriber.name} » n'a pas le domaine {domain}.")
+            session.delete(row)  # a domain is a matching rule, not history: nothing refers to it
+            audit.record(session, actor, "prescriber.domain_removed", "prescriber", prescriber.id,
+                         domain=domain)
+        _add_domains(session, actor, prescriber, list(add_domains))
+        _add_staff(session, actor, prescriber, list(add_emails))
+        for raw in remove_emails:
+            email = _clean_email(raw)
+            contact = session.scalar(select(Contact).where(
+                Contact.prescriber_id == prescriber.id, func.lower(Contact.email) == email,
+                Contact.active.is_(True)))
+            if contact is None:
+                raise RegistryError(f"« {prescriber.name} » n'a pas l'adresse {email}.")
+            contact.active = False
+            audit.record(session, actor, "prescriber.staff_ended", "contact", contact.id)
+        session.flush()
     return prescriber
 
 
