@@ -109,7 +109,8 @@ def convention_create(state: Any, donneur: str, ref: str, debut: str, duree: str
             duration_months=_months("--duree", duree) or 0,
             notice_months=_months("--preavis", preavis) or 0, fee_amount=fee,
             fee_start_share=share)
-        click.echo(f"Convention créée : {conv.reference}, du {fr_date(conv.start_date)} au "
+        click.echo(f"Convention créée pour {conv.donneur.name} : {conv.reference}, du "
+                   f"{fr_date(conv.start_date)} au "
                    f"{fr_date(registries.convention_last_day(conv))} (préavis "
                    f"{conv.notice_months} mois).")
 
@@ -315,7 +316,8 @@ def referent_create(state: Any, donneur: str, nom: str, email: str, fonction: st
     with admin_session(state) as s:
         c = registries.add_referent(s, cli_actor(), donneur=donneur, name=nom, email=email,
                                     position=fonction)
-        click.echo(f"Référent·e ajouté·e : {c.name} <{c.email}>.")
+        click.echo(f"Référent·e ajouté·e à {registries.donneur_name(s, c.donneur_id)} : "
+                   f"{c.name} <{c.email}>.")
 
 
 @referent_group.command("list")
@@ -568,7 +570,7 @@ def _load_entries(state: Any, s: Any, data: dict[str, Any]) -> tuple[list[str], 
         except (DomainError, CliError, ValueProblem, KeyError, TypeError) as exc:
             text = exc.message_fr if isinstance(exc, DomainError) else (
                 exc.format_message() if isinstance(exc, CliError) else
-                f"champ manquant {exc}" if isinstance(exc, KeyError) else str(exc))
+                f"champ « {exc.args[0]} » manquant" if isinstance(exc, KeyError) else str(exc))
             errors.append(f"{label} : {text}")
             return
         if result:
@@ -579,9 +581,11 @@ def _load_entries(state: Any, s: Any, data: dict[str, Any]) -> tuple[list[str], 
             return None
         registries.create_convention(
             s, actor, donneur=e["donneur"], reference=e["reference"],
-            start=_parse("debut", parse_date, e["debut"]),
-            duration_months=int(e.get("duree_mois", registries.DEFAULT_DURATION_MONTHS)),
-            notice_months=int(e.get("preavis_mois", registries.DEFAULT_NOTICE_MONTHS)),
+            start=_parse("debut", parse_date, str(e["debut"])),
+            duration_months=_months("duree_mois", str(e.get(
+                "duree_mois", registries.DEFAULT_DURATION_MONTHS))) or 0,
+            notice_months=_months("preavis_mois", str(e.get(
+                "preavis_mois", registries.DEFAULT_NOTICE_MONTHS))) or 0,
             fee_amount=_parse("montant", parse_amount, e.get("montant")),
             fee_start_share=_parse("part_demarrage", parse_share,
                                    e.get("part_demarrage", "50 %")))

@@ -32,6 +32,7 @@ from storage.models import (
     Convention,
     Donneur,
     Engagement,
+    EngagementMeans,
     Prescriber,
     PrescriberDomain,
     PrescriberKind,
@@ -458,6 +459,10 @@ def _find_referent(session: Session, email: str) -> Contact:
     return contact
 
 
+def donneur_name(session: Session, donneur_id: int | None) -> str:
+    return session.scalar(select(Donneur.name).where(Donneur.id == donneur_id)) or "?"
+
+
 def referent_exists(session: Session, email: str) -> bool:
     """An active référent already has this address (a registries file loaded again)."""
     try:
@@ -570,7 +575,8 @@ def deactivate_company(session: Session, actor: Actor, company: Company, on: dt.
 
 
 def edit_engagement(session: Session, actor: Actor, engagement: Engagement, *,
-                    hours_owed: Decimal | None = None, means: object | None = None) -> Engagement:
+                    hours_owed: Decimal | None = None,
+                    means: EngagementMeans | None = None) -> Engagement:
     authorize(session, actor, Action.ADMIN_WRITE)
     if hours_owed is None and means is None:
         raise RegistryError("Rien à modifier : donnez --heures ou --moyen.")
@@ -580,7 +586,7 @@ def edit_engagement(session: Session, actor: Actor, engagement: Engagement, *,
             raise RegistryError("Les heures dues ne peuvent pas être négatives.")
         engagement.hours_owed = hours_owed
     if means is not None:
-        engagement.means = means  # type: ignore[assignment]
+        engagement.means = means
     audit.record(session, actor, "engagement.edited", "engagement", engagement.id, before=before,
                  after={"hours_owed": str(engagement.hours_owed), "means": str(engagement.means)})
     return engagement

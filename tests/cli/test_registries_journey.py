@@ -259,13 +259,18 @@ def test_a_bad_registries_file_is_refused_whole(cli, db, tmp_path: Path):
     bad.write_text(
         '[[prescripteur]]\nnom = "A"\ntype = "plie"\ndomaines = ["plie.example"]\n\n'
         '[[prescripteur]]\nnom = "B"\ntype = "plie"\ndomaines = ["plie.example"]\n\n'
-        '[[convention]]\nreference = "C"\ndonneur = "Inconnue"\ndebut = "01/01/2025"\n',
+        '[[convention]]\nreference = "C"\ndonneur = "Inconnue"\ndebut = "01/01/2025"\n\n'
+        '[[convention]]\nreference = "D"\ndonneur = "Ville d\'Oullins"\ndebut = "01/01/2025"\n'
+        'duree_mois = "quatre ans"\n\n'
+        '[[referent]]\ndonneur = "Ville d\'Oullins"\nnom = "Sans adresse"\n',
         encoding="utf-8")
     result = cli("registres", "charger", str(bad))
     assert result.exit_code == 1
     assert "prescripteur n° 2 : Le domaine plie.example est déjà celui de « A »" in result.output
     assert "convention n° 1 : Donneur d'ordre inconnu" in result.output
-    assert "2 entrée(s) refusée(s). Rien n'a été écrit" in result.output
+    assert "convention n° 2 : duree_mois : nombre de mois attendu (ex. 48)" in result.output
+    assert "referent n° 1 : champ « email » manquant" in result.output
+    assert "4 entrée(s) refusée(s). Rien n'a été écrit" in result.output
     assert _count(db, Prescriber) == 0 and _count(db, Convention) == 0
     latin = tmp_path / "latin.toml"
     latin.write_bytes('[[referent]]\nnom = "Hélène"\n'.encode("cp1252"))
