@@ -38,6 +38,8 @@ START = "demarrage"
 FINAL = "bilan_final"
 KIND_FR = {START: "démarrage (calibrage de la clause)", FINAL: "bilan final synthétique"}
 CENT = Decimal("0.01")
+ALERT_WITHIN_DAYS = 31
+"""A milestone older than this when first seen is recorded without an alert."""
 
 
 def status_for_new_market(start: dt.date, today: dt.date) -> MarketStatus:
@@ -53,6 +55,13 @@ class MilestoneDue:
     market_id: int
     kind: str
     on: dt.date
+    alert: bool = True
+    """False for a milestone reached long ago (a first run on an imported history): it is
+    recorded and listed by `clausebot facturation`, without one alert per old market."""
+
+
+def _recent(on: dt.date, today: dt.date) -> bool:
+    return (today - on).days <= ALERT_WITHIN_DAYS
 
 
 def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
@@ -65,11 +74,11 @@ def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
             .where(Market.start_date <= today).order_by(Market.start_date, Market.id)):
         if (market_id, START) not in have:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
-                                      start))
+                                      start, _recent(start, today)))
         if status == MarketStatus.CLOS and (market_id, FINAL) not in have:
             on = closed_on or today
             items.append(MilestoneDue(f"honoraires:{FINAL}:market:{market_id}", market_id, FINAL,
-                                      on))
+                                      on, _recent(on, today)))
     return items
 
 
@@ -88,6 +97,9 @@ def reach_milestone(session: Session, item: MilestoneDue) -> bool:
     market = session.get(Market, item.market_id)
     if market is None:
         return False
+    if session.scalar(select(FeeMilestone.id).where(
+            FeeMilestone.market_id == market.id, FeeMilestone.kind == item.kind)) is not None:
+        return False
     if item.kind == START and market.status == MarketStatus.PREVU:
         market.status = MarketStatus.EN_COURS
         audit.record(session, Actor.system(), "market.started", "market", market.id,
@@ -95,16 +107,17 @@ def reach_milestone(session: Session, item: MilestoneDue) -> bool:
     conv = convention_in_force(session, market.donneur_id, item.on)
     row = FeeMilestone(market_id=market.id, kind=item.kind, reached_on=item.on,
                        convention_id=conv.id if conv else None, amount=_amount(conv, item.kind))
-    existing = session.scalar(select(FeeMilestone).where(
-        FeeMilestone.market_id == market.id, FeeMilestone.kind == item.kind))
-    if existing is not None:
-        return False
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:  # a concurrent run recorded it first (unique market + kind)
         return False
+    audit.record(session, Actor.system(), "fee.milestone_reached", "market", market.id,
+                 kind=item.kind, on=item.on.isoformat(),
+                 amount=str(row.amount) if row.amount is not None else None)
+    if not item.alert:
+        return True
     donneur = session.get(Donneur, market.donneur_id)
     donneur_name = donneur.name if donneur else "?"
     if conv is None:
@@ -123,9 +136,6 @@ def reach_milestone(session: Session, item: MilestoneDue) -> bool:
                  f"{terms}. Une fois la facture émise : clausebot facturation marquer "
                  f"--marche {market.reference} --jalon {item.kind} --date JJ/MM/AAAA."),
     )
-    audit.record(session, Actor.system(), "fee.milestone_reached", "market", market.id,
-                 kind=item.kind, on=item.on.isoformat(),
-                 amount=str(row.amount) if row.amount is not None else None)
     return True
 
 
@@ -143,7 +153,8 @@ def close_market(session: Session, actor: Actor, reference: str, on: dt.date) ->
     if session.scalar(select(FeeMilestone.id).where(
             FeeMilestone.market_id == market.id, FeeMilestone.kind == START)) is None:
         reach_milestone(session, MilestoneDue(f"honoraires:{START}:market:{market.id}",
-                                              market.id, START, market.start_date))
+                                              market.id, START, market.start_date,
+                                              _recent(market.start_date, on)))
     market.status = MarketStatus.CLOS
     market.closed_on = on
     audit.record(session, actor, "market.closed", "market", market.id, on=on.isoformat())

@@ -111,6 +111,21 @@ def test_fee_milestones_on_the_start_day_with_the_convention_in_force(db):
         assert {m.kind for m in s.scalars(select(FeeMilestone))} == {START, FINAL}
 
 
+def test_an_old_milestone_seen_first_is_recorded_without_an_alert(db):
+    from storage.models import Alert
+
+    with db.session() as s:
+        d = f.donneur(s, "Ville A")
+        old = f.market(s, d, reference="OLD", start=D(2025, 1, 1), end=D(2025, 12, 31))
+        recent = f.market(s, d, reference="NEW", start=D(2025, 5, 16), end=D(2025, 12, 31))
+        items = {i.market_id: i for i in milestones_due(s, D(2025, 6, 16))}
+        assert (items[old.id].alert, items[recent.id].alert) == (False, True)  # 31 days: alerted
+        for item in items.values():
+            assert reach_milestone(s, item)
+        assert [a.subject_id for a in s.scalars(select(Alert))] == [recent.id]
+        assert len(s.scalars(select(FeeMilestone)).all()) == 2
+
+
 def test_a_share_finer_than_a_percent_is_refused_not_rounded(db):
     with db.session() as s:
         d = f.donneur(s, "Ville A")
