@@ -97,13 +97,22 @@ def test_registries_file_loads_once_and_a_prescribers_mail_is_recognised(cli, db
     assert refused.exit_code == 1 and "est désactivé" in refused.output
 
 
-def test_a_referent_without_chat_account_receives_the_annual_bilan(cli, ctx, clock, db):
+def test_a_referent_without_chat_account_receives_the_annual_bilan(cli, ctx, clock, db,
+                                                                   tmp_path: Path):
     _load_agency(cli)
     listed = cli("referent", "list")
     assert "juliette.rey@ville-oullins.example" in listed.output and " non" in listed.output
     assert _count(db, User) == 0  # nobody has an account: e-mail is the only channel
+    point = cli("point", "--marche", "2025-031", "--format", "eml", "--out", str(tmp_path / "p1"))
+    assert point.exit_code == 0, point.output
+    [eml] = (tmp_path / "p1").glob("*.eml")
+    to = next(ln for ln in eml.read_text(encoding="utf-8").splitlines() if ln.startswith("To:"))
+    assert "juliette.rey@ville-oullins.example" in to and "marc.leroy@ville-oullins.example" in to
     ended = cli("referent", "terminer", "marc.leroy@ville-oullins.example")
     assert ended.exit_code == 0, ended.output
+    cli("point", "--marche", "2025-031", "--format", "eml", "--out", str(tmp_path / "p2"))
+    [eml] = (tmp_path / "p2").glob("*.eml")
+    assert "marc.leroy" not in eml.read_text(encoding="utf-8")  # ended: the point goes without
 
     auto = dataclasses.replace(ctx, policy=Policy(annual_bilan_auto=True))
     clock.set(at(D(2026, 2, 2)))  # 31 January 2026 is a Saturday: the Monday after
