@@ -556,8 +556,8 @@ def list_referents(session: Session, actor: Actor, donneur: str | None = None) -
 
 def deactivate_company(session: Session, actor: Actor, company: Company, on: dt.date) -> int:
     """A company that closed or left: its open engagements end on ``on`` (no reminder, no
-    lateness after it) and its contacts' mail is no longer attributed to it. Returns the
-    number of engagements ended."""
+    lateness after it), its contacts' mail is no longer attributed to it and its chat accounts
+    are closed. Returns the number of engagements ended."""
     authorize(session, actor, Action.ADMIN_WRITE)
     if not company.active:
         raise RegistryError(f"L'entreprise {company.name} est déjà désactivée.")
@@ -569,8 +569,13 @@ def deactivate_company(session: Session, actor: Actor, company: Company, on: dt.
         ended += 1
     for contact in session.scalars(select(Contact).where(Contact.company_id == company.id)):
         contact.active = False
+    accounts = 0
+    for user in session.scalars(select(User).where(User.company_id == company.id,
+                                                   User.active.is_(True))):
+        user.active = False  # former staff no longer read the company's data
+        accounts += 1
     audit.record(session, actor, "company.deactivated", "company", company.id,
-                 on=on.isoformat(), engagements_ended=ended)
+                 on=on.isoformat(), engagements_ended=ended, accounts_closed=accounts)
     return ended
 
 

@@ -126,6 +126,47 @@ def test_an_old_milestone_seen_first_is_recorded_without_an_alert(db):
         assert len(s.scalars(select(FeeMilestone)).all()) == 2
 
 
+def test_a_deactivated_company_is_no_longer_recognised_nor_reminded(db):
+    from clauses.registries import deactivate_company
+    from storage.models import Engagement, User
+
+    with db.session() as s:
+        d = f.donneur(s, "Ville A")
+        lt = f.lot(s, f.market(s, d, reference="M1"))
+        company = f.company(s, "BTP", email="chef@btp.test")
+        other = f.company(s, "Autre", email="chef@autre.test")
+        eng = f.engagement(s, lt, company)
+        kept = f.engagement(s, lt, other)
+        boss = f.user(s, Role.ENTREPRISE, email="boss@btp.test", company_id=company.id)
+        assert deactivate_company(s, ADMIN, company, D(2025, 9, 30)) == 1
+        assert (eng.ended_on, s.get(Engagement, kept.id).ended_on) == (D(2025, 9, 30), None)
+        assert s.get(User, boss.id).active is False
+        assert identify_sender(s, "chef@btp.test") is None
+        assert identify_sender(s, "boss@btp.test") is None
+        assert identify_sender(s, "chef@autre.test").company_id == other.id
+        with pytest.raises(RegistryError, match="déjà désactivée"):
+            deactivate_company(s, ADMIN, company, D(2025, 10, 1))
+
+
+def test_an_engagement_ended_mid_month_is_reminded_for_that_month_only(db):
+    from clauses.due import _missing_lines
+    from clauses.registries import end_engagement
+
+    with db.session() as s:
+        d = f.donneur(s, "Ville A")
+        lt = f.lot(s, f.market(s, d, reference="M1"))
+        eng = f.engagement(s, lt, f.company(s, "BTP"))
+        f.contract(s, f.participant(s), eng, start=D(2025, 2, 1), end=None)
+        end_engagement(s, ADMIN, eng, D(2025, 9, 15))
+        assert list(_missing_lines(s, D(2025, 9, 1))) == [eng.company_id]  # ends mid-September
+        assert list(_missing_lines(s, D(2025, 10, 1))) == []
+        end_day = f.engagement(s, f.lot(s, lt.market, number=2), f.company(s, "Autre"))
+        f.contract(s, f.participant(s, "Martin"), end_day, start=D(2025, 2, 1), end=None)
+        end_engagement(s, ADMIN, end_day, D(2025, 10, 1))  # a period ending on the 1st
+        assert list(_missing_lines(s, D(2025, 10, 1))) == [end_day.company_id]
+        assert list(_missing_lines(s, D(2025, 11, 1))) == []
+
+
 def test_a_share_finer_than_a_percent_is_refused_not_rounded(db):
     with db.session() as s:
         d = f.donneur(s, "Ville A")
