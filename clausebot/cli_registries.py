@@ -468,7 +468,8 @@ def engagement_end(state: Any, marche: str, lot: int, entreprise: str, on: str |
 @click.pass_obj
 def entreprise_deactivate(state: Any, entreprise: str, on: str | None) -> None:
     """Désactive une entreprise (cessation, départ) : ses engagements se terminent, plus de
-    rappels ni de retards, ses e-mails ne sont plus attribués ; l'historique reste.
+    rappels ni de retards, ses e-mails ne sont plus attribués et ses comptes de chat sont
+    fermés ; l'historique reste.
 
     \b
     Exemple :
