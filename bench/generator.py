@@ -412,13 +412,13 @@ class Generator:
             start = dt.date(self.timeline.today.year - 4, 1, 1)
             self.add("conventions", (self.next_id("conventions"), did, f"CONV-{did:05d}", start, 72,
                                      3, Decimal(rng.randrange(20, 400) * 1000), Decimal("0.50"),
-                                     start + dt.timedelta(days=30), None))
+                                     None))
             uid = self.next_id("users")
             email = f"referent{did}@donneur{did}.test"
             self.add("users", (uid, "referent", f"Référent·e {name}", email, None, None, did, None,
                                "fr", True, self.generated_at))
             self.add("contacts", (self.next_id("contacts"), "referent", did, None, None,
-                                  f"Référent·e {name}", email, None, "Responsable achats"))
+                                  f"Référent·e {name}", email, None, "Responsable achats", True))
 
     def _prescribers(self, terr: Territory, rng: random.Random) -> None:
         count = max(3, round(self.size.prescribers * terr.scale))
@@ -427,10 +427,10 @@ class Generator:
             commune = names.COMMUNES[i // len(PRESCRIBER_KINDS) % len(names.COMMUNES)][0]
             pid = self.next_id("prescribers")
             terr.prescribers.append(pid)
-            self.add("prescribers", (pid, f"{label} {commune}{terr.suffix()}", kind))
+            self.add("prescribers", (pid, f"{label} {commune}{terr.suffix()}", kind, True))
             self.add("contacts", (self.next_id("contacts"), "prescripteur", None, None, pid,
                                   f"Conseiller·e {label}", f"conseil{pid}@prescripteur{pid}.test",
-                                  None, None))
+                                  None, None, True))
 
     def _companies(self, terr: Territory, rng: random.Random) -> None:
         count = max(12, round(self.size.companies * terr.scale))
@@ -446,11 +446,11 @@ class Generator:
                 name = f"{names.INSERTION_PREFIXES[kind]} {rng.choice(names.COMMUNES)[0]}"
             terr.companies_by_kind.setdefault(kind, []).append(cid)
             self.add("companies", (cid, f"{name} {cid}", luhn_siret(cid), kind,
-                                   rng.choice(terr.facilitators), self.generated_at))
+                                   rng.choice(terr.facilitators), self.generated_at, True))
             email = f"contact{cid}@entreprise{cid}.test"
             self.company_contact[cid] = email
             self.add("contacts", (self.next_id("contacts"), "entreprise", None, cid, None,
-                                  f"Contact {name}", email, None, "Conducteur·rice de travaux"))
+                                  f"Contact {name}", email, None, "Conducteur·rice de travaux", True))
             if rng.random() < 0.4:
                 uid = self.next_id("users")
                 self.company_user[cid] = uid
@@ -848,12 +848,11 @@ class Generator:
                   "donneur_id", "prescriber_id", "language", "active", "created_at"),
         "donneurs": ("id", "name", "kind", "siret", "created_at"),
         "conventions": ("id", "donneur_id", "reference", "start_date", "duration_months",
-                        "notice_months", "fee_amount", "fee_start_share", "fee_start_invoiced_on",
-                        "fee_final_invoiced_on"),
-        "prescribers": ("id", "name", "kind"),
-        "companies": ("id", "name", "siret", "kind", "facilitator_id", "created_at"),
+                        "notice_months", "fee_amount", "fee_start_share", "ended_on"),
+        "prescribers": ("id", "name", "kind", "active"),
+        "companies": ("id", "name", "siret", "kind", "facilitator_id", "created_at", "active"),
         "contacts": ("id", "kind", "donneur_id", "company_id", "prescriber_id", "name", "email",
-                     "phone", "position"),
+                     "phone", "position", "active"),
         "chat_links": ("id", "user_id", "chat_id", "linked_at", "note"),
         "markets": ("id", "donneur_id", "reference", "title", "kind", "procedure", "amount_ht",
                     "notified_on", "start_date", "end_date", "status", "facilitator_id",

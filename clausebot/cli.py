@@ -17,6 +17,7 @@ from clausebot.settings import Settings, load_settings
 COMMAND_MODULES = (
     "clausebot.cli_db",
     "clausebot.cli_admin",
+    "clausebot.cli_registries",
     "clausebot.cli_meetings",
     "clausebot.cli_contracts",
     "clausebot.cli_exits",

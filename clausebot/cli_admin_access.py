@@ -13,7 +13,6 @@ from clausebot.cli_admin_common import (
     admin_session,
     cli_actor,
     echo_table,
-    fold,
     require_company,
     require_donneur,
     require_facilitator,
@@ -115,12 +114,13 @@ def invitation_create(state: Any, role: str, entreprise: str | None, donneur: st
         elif role_enum == Role.PRESCRIPTEUR:
             if not prescripteur:
                 raise CliError("--prescripteur est requis pour une invitation « prescripteur ».")
-            matches = [p for p in s.scalars(select(Prescriber))
-                       if fold(p.name) == fold(prescripteur)]
-            if not matches:
-                raise CliError(f"Prescripteur inconnu « {prescripteur} ».")
-            scope["prescriber_id"] = matches[0].id
-            label = label or matches[0].name
+            from clauses.registries import find_prescriber
+
+            found_p = find_prescriber(s, prescripteur)  # close names suggested when unknown
+            if not found_p.active:
+                raise CliError(f"Le prescripteur « {found_p.name} » est désactivé.")
+            scope["prescriber_id"] = found_p.id
+            label = label or found_p.name
         elif role_enum == Role.FACILITATEUR and facilitateur:
             user = require_facilitator(s, facilitateur)
             scope["facilitator_user_id"] = user.id

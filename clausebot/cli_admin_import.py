@@ -39,7 +39,8 @@ def import_command(state: Any, fichier: Path, dry_run: bool) -> None:
     data = fichier.read_bytes()
     with admin_session(state) as s:
         try:
-            result = import_csv(s, data, rulebook=state.ctx.rulebook, dry_run=dry_run)
+            result = import_csv(s, data, rulebook=state.ctx.rulebook, dry_run=dry_run,
+                                today=state.ctx.clock.today())
         except ImportFileError as exc:
             raise CliError(f"{fichier.name} : {exc.message_fr}") from exc
         for warning in result.warnings:

@@ -60,7 +60,8 @@ def _apply_row(session: Session, state: Any, row: dict[str, str | None],
                options: dict[str, str]) -> ImportResult:
     """Validate and write one row through the import; refusals name the command's options."""
     clean = {k: v for k, v in row.items() if v is not None}
-    result = import_rows(session, [(None, clean)], rulebook=state.ctx.rulebook)
+    result = import_rows(session, [(None, clean)], rulebook=state.ctx.rulebook,
+                         today=state.ctx.clock.today())
     if not result.ok:
         raise CliError(format_errors(result.errors, options))
     return result

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -88,16 +87,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _recipients(session: Session, donneur_id: int | None, fallback: str) -> list[str]:
-    from storage.models import Contact, ContactKind
+    from clauses.reminders import donneur_recipients
 
     if donneur_id is None:
         return [fallback]
-    emails = session.scalars(
-        select(Contact.email).where(Contact.donneur_id == donneur_id,
-                                    Contact.kind == ContactKind.REFERENT,
-                                    Contact.email.is_not(None)).order_by(Contact.id)
-    ).all()
-    return [e for e in emails if e] or [fallback]
+    return [r.email for r in donneur_recipients(session, donneur_id) if r.email] or [fallback]
 
 
 def write_outputs(figures: Any, formats: list[str], out: Path, audience: str, ctx: Any,

@@ -97,6 +97,7 @@ PRESCRIBER_KIND_FR: dict[PrescriberKind, str] = {
     PrescriberKind.PLIE: "PLIE",
     PrescriberKind.CAP_EMPLOI: "Cap Emploi",
     PrescriberKind.SPIP: "SPIP",
+    PrescriberKind.DEPARTEMENT: "Département",
     PrescriberKind.SIAE: "SIAE",
     PrescriberKind.AUTRE: "Autre",
 }

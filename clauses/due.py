@@ -276,7 +276,8 @@ def _missing_lines(session: Session, month: dt.date,
         select(Engagement.id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
-        .where(lot_start <= last, lot_end >= first)
+        .where(lot_start <= last, lot_end >= first,
+               or_(Engagement.ended_on.is_(None), Engagement.ended_on >= first))
         .correlate(None)
     )
     declared = (
@@ -410,6 +411,7 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
         )
         .correlate(None)
     )
+    where = where & Engagement.ended_on.is_(None)  # an ended engagement is judged no more
     if id_range is not None:
         where = where & (Engagement.id >= id_range[0]) & (Engagement.id < id_range[1])
     q = progress_select(
@@ -587,7 +589,8 @@ def convention_renewals(session: Session, today: dt.date, rules: DueRules) -> li
     items = []
     for conv, name in session.execute(
         select(Convention, Donneur.name).join(Donneur, Donneur.id == Convention.donneur_id)
-        .where(Convention.start_date <= today).order_by(Convention.id)
+        .where(Convention.start_date <= today, Convention.ended_on.is_(None))
+        .order_by(Convention.id)
     ):
         end = convention_end(conv.start_date, conv.duration_months)
         remind = cal.on_or_after(add_months(end, -conv.notice_months))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Exists, exists, func, select
+from sqlalchemy import Exists, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from clauses.alerts import raise_alert
@@ -141,7 +141,8 @@ def _partnership_meetings(session: Session, today: dt.date) -> list[MeetingToPla
     # a convention runs today: start <= today < start + duration (months), computed per row
     conventions = session.execute(
         select(Convention.donneur_id, Convention.start_date, Convention.duration_months)
-        .where(Convention.start_date <= today)
+        .where(Convention.start_date <= today,
+               or_(Convention.ended_on.is_(None), Convention.ended_on >= today))
     ).all()
     running = sorted({d for d, start, months in conventions if add_months(start, months) > today})
     if not running:

@@ -104,7 +104,7 @@ def company_recipients(session: Session, company_ids: list[int]) -> dict[int, li
             seen[u.company_id].add(email)
     for c in session.scalars(
         select(Contact).where(Contact.company_id.in_(company_ids),
-                              Contact.kind == ContactKind.ENTREPRISE,
+                              Contact.kind == ContactKind.ENTREPRISE, Contact.active.is_(True),
                               Contact.email.is_not(None)).order_by(Contact.id)
     ):
         email = c.email.strip().lower()
@@ -115,12 +115,15 @@ def company_recipients(session: Session, company_ids: list[int]) -> dict[int, li
 
 
 def donneur_recipients(session: Session, donneur_id: int) -> list[Recipient]:
-    """The référents of a donneur with an e-mail address (contacts, then users), once each."""
+    """The référents of a donneur with an e-mail address (contacts, then users), once each.
+
+    The one référent lookup: bilans, points d'étape, meeting notices and escalation copies all
+    go to these, so a référent registered by e-mail alone (no chat account) gets every one."""
     out: list[Recipient] = []
     seen: set[str] = set()
     for c in session.scalars(
         select(Contact).where(Contact.donneur_id == donneur_id,
-                              Contact.kind == ContactKind.REFERENT,
+                              Contact.kind == ContactKind.REFERENT, Contact.active.is_(True),
                               Contact.email.is_not(None)).order_by(Contact.id)
     ):
         email = c.email.strip().lower()
@@ -379,7 +382,8 @@ def prompt_final_bilan(ctx: Context, session: Session, item: MarketEnd) -> bool:
         subject_type="market", subject_id=item.market_id, dedup_key=item.key,
         message=(f"Le marché {item.reference} « {item.title} » ({item.donneur_name}) est terminé "
                  f"depuis le {fr_date(item.end_date)} : établissez son bilan final synthétique "
-                 f"(/point {item.reference}) puis clôturez le marché. Sa remise déclenche la "
+                 f"(/point {item.reference}) puis clôturez le marché (clausebot marche clore "
+                 f"{item.reference}). Sa remise déclenche la "
                  "facturation du solde de la convention."),
     )
     return True

@@ -16,15 +16,18 @@ def normalise_address(address: str) -> str:
 
 
 def identify_sender(session: Session, address: str) -> Actor | None:
-    """Known contacts first (a company's, a donneur's référent, a prescriber), then users.
+    """Known contacts first (a company's, a donneur's référent, a prescriber), then users,
+    then a prescriber's accepted e-mail domain (any adviser of France Travail writes from it).
 
     An address attached to several organisations is ambiguous and treated as unknown: acting
-    for the wrong company would be worse than asking.
+    for the wrong company would be worse than asking. Ended contacts and deactivated
+    prescribers are not recognised any more.
     """
     email = normalise_address(address)
     if not email:
         return None
-    contacts = list(session.scalars(select(Contact).where(func.lower(Contact.email) == email)))
+    contacts = list(session.scalars(select(Contact).where(func.lower(Contact.email) == email,
+                                                            Contact.active.is_(True))))
     owners = {(c.kind, c.company_id, c.donneur_id, c.prescriber_id) for c in contacts}
     if len(owners) == 1:
         kind, company_id, donneur_id, prescriber_id = owners.pop()
@@ -42,4 +45,9 @@ def identify_sender(session: Session, address: str) -> Actor | None:
         u = users[0]
         actor = Actor.from_user(u, channel=Actor.from_email(email, role=None).channel)
         return actor
+    from clauses.registries import prescriber_for_domain
+
+    prescriber = prescriber_for_domain(session, email.rpartition("@")[2])
+    if prescriber is not None:
+        return Actor.from_email(email, role=Role.PRESCRIPTEUR, prescriber_id=prescriber.id)
     return None

@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from clauses import due, reminders
 from clauses import exits as exit_questions
+from clauses import due, fees, reminders
 from clauses import meeting_planning as planning
 from clauses.clock import PARIS
 from clauses.context import Context
@@ -281,6 +281,9 @@ _market_ends = _item_job(
     reminders.prompt_final_bilan)
 _exits = _item_job(lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
                    exit_questions.ask_question)
+_fee_milestones = _item_job(
+    lambda ctx, s, today, rules: fees.milestones_due(s, today),
+    lambda ctx, s, item: fees.reach_milestone(s, item))
 
 
 def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | None) -> None:
@@ -352,6 +355,8 @@ JOBS: tuple[JobSpec, ...] = (
             "scheduler.jobs:market_ends", _cron(8, 20)),
     JobSpec("exits", "Sorties et suivi dans l'emploi à 6 mois (question à l'employeur)",
             "scheduler.jobs:exits", _cron(8, 25)),
+    JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
+            "scheduler.jobs:fee_milestones", _cron(8, 25)),
     JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)",
             "scheduler.jobs:annual_bilans", _cron("8-18", 30)),
     JobSpec("outbox", "Envoi de la file (e-mails, chat) et nouvelles tentatives",
@@ -371,6 +376,7 @@ _WORK: dict[str, Callable[[Context, _Run], None]] = {
     "conventions": _conventions,
     "market_ends": _market_ends,
     "exits": _exits,
+    "fee_milestones": _fee_milestones,
     "outbox": _outbox_preview,
 }
 
@@ -490,6 +496,7 @@ meeting_planning = _entry_point("meeting_planning")
 conventions = _entry_point("conventions")
 market_ends = _entry_point("market_ends")
 exits = _entry_point("exits")
+fee_milestones = _entry_point("fee_milestones")
 annual_bilans = _entry_point("annual_bilans")
 
 

@@ -26,7 +26,10 @@ echo "system-deps: installing ${need[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# Another install (unattended-upgrades, a colleague's apt) may hold the dpkg/apt lock: wait up to
+# ten minutes for it instead of failing at once.
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
+$SUDO apt-get "${APT_WAIT[@]}" update -qq
 # Debian's maintainer scripts try to start the services; the tests start their own instances.
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+$SUDO apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "system-deps: done"

@@ -17,7 +17,8 @@ from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
 from clauses.formatting import fr_date
-from storage.models import Contact, ContactKind, Donneur, Market, Role
+from clauses.reminders import donneur_recipients
+from storage.models import Donneur, Market, Role
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +105,7 @@ def on_point(t: Turn, parts: list[str]) -> None:
     market = t.session.get(Market, market_id)
     if market is None:
         raise NotAllowed()
-    referents = list(t.session.scalars(
-        select(Contact).where(
-            Contact.donneur_id == market.donneur_id, Contact.kind == ContactKind.REFERENT,
-            Contact.email.is_not(None),
-        ).order_by(Contact.id)
-    ))
+    referents = donneur_recipients(t.session, market.donneur_id)
     if not referents:
         t.say("Aucun référent avec une adresse e-mail n'est enregistré pour ce donneur d'ordre.")
         return
@@ -126,13 +122,13 @@ def on_point(t: Turn, parts: list[str]) -> None:
     for contact in referents:
         _, created = enqueue_report_email(
             t.session,
-            dedup_key=f"point:{market.id}:{t.today.isoformat()}:{contact.id}",
+            dedup_key=f"point:{market.id}:{t.today.isoformat()}:{contact.tag.lstrip('r')}",
             to=contact.email or "",
             spec=spec,
             subject=f"Point d'étape — marché {market.reference}",
         )
         if created:
-            sent_to.append(contact.name)
+            sent_to.append(contact.label)
     audit.record(t.session, actor, "bilan.market.sent", "market", market.id, count=len(sent_to))
     t.clear_source_keyboard = True
     if sent_to:

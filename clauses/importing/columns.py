@@ -36,6 +36,9 @@ COLUMNS: dict[str, str] = {
     "contact_entreprise": "Nom du contact de l'entreprise.",
     "heures_engagement": "Heures dues par l'entreprise sur le lot ; vide : les heures du lot.",
     "moyen": "embauche_directe, etti, ai, geiq ou sous_traitance_siae.",
+    "referent": "Nom d'un·e référent·e du donneur (reçoit les bilans par e-mail).",
+    "email_referent": "E-mail du ou de la référent·e (pas celui d'une entreprise).",
+    "fonction_referent": "Fonction du ou de la référent·e (ex. Responsable des achats).",
 }
 """Every accepted column, in the template's order, with its French description."""
 
@@ -44,7 +47,8 @@ MAX_HOURS = Decimal("99999999.99")  # Numeric(10, 2)
 
 MAX_LENGTHS = {"donneur": 200, "marche_ref": 60, "marche_intitule": 300, "procedure": 60,
                "lot_intitule": 300, "corps_etat": 60, "entreprise": 200, "email_entreprise": 254,
-               "contact_entreprise": 200}
+               "contact_entreprise": 200, "referent": 200, "email_referent": 254,
+               "fonction_referent": 200}
 """Longest text accepted per column: the database column's size, refused on the line."""
 
 

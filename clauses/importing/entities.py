@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from clauses.formatting import fr_date
-from storage.models import Company, Donneur, Lot, Market
+from storage.models import Company, Contact, Donneur, Lot, Market
 
 
 class _Invalid:
@@ -54,6 +54,7 @@ class Plan:
     lots: dict[tuple[str, int], tuple[Entity, Lot | None]] = field(default_factory=dict)
     companies: dict[str, tuple[Entity, Company | None]] = field(default_factory=dict)
     engagements: dict[tuple[str, int, str], tuple[Entity, None]] = field(default_factory=dict)
+    referents: dict[str, tuple[Entity, Contact | None]] = field(default_factory=dict)
 
 
 def display(value: Any) -> str:

@@ -6,6 +6,7 @@ change nothing, donneurs created only on purpose).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,12 +20,14 @@ from clauses.importing.write import Writer
 
 
 def import_rows(session: Session, rows: Iterable[tuple[int | None, Mapping[str, str]]], *,
-                rulebook: Any | None = None, dry_run: bool = False) -> ImportResult:
+                rulebook: Any | None = None, dry_run: bool = False,
+                today: dt.date | None = None) -> ImportResult:
     """Validate rows (column -> text) and, if every one is valid, write them.
 
     Nothing is written when any row is refused, nor when ``dry_run`` is set (the writing is then
     done in a SAVEPOINT and rolled back, so the counts are exactly what a real import would do).
-    The caller owns the transaction and commits it.
+    The caller owns the transaction and commits it. ``today`` (the clock's) makes a new market
+    whose start is later « prévu » (see :func:`clauses.fees.status_for_new_market`).
     """
     rows = list(rows)
     validator = RowValidator(session, rulebook)
@@ -35,7 +38,7 @@ def import_rows(session: Session, rows: Iterable[tuple[int | None, Mapping[str, 
     if validator.errors:
         result.errors = sorted_errors(validator.errors)
         return result
-    writer = Writer(session)
+    writer = Writer(session, today=today)
     if dry_run:
         savepoint = session.begin_nested()
         try:
@@ -49,7 +52,7 @@ def import_rows(session: Session, rows: Iterable[tuple[int | None, Mapping[str, 
 
 
 def import_csv(session: Session, data: bytes, *, rulebook: Any | None = None,
-               dry_run: bool = False) -> ImportResult:
+               dry_run: bool = False, today: dt.date | None = None) -> ImportResult:
     """Import a CSV file's bytes (see :mod:`clauses.importing` for the rules).
 
     Raises :class:`~clauses.importing.results.ImportFileError` when the file cannot be read at
@@ -63,4 +66,4 @@ def import_csv(session: Session, data: bytes, *, rulebook: Any | None = None,
         result.counts = {}
         result.dry_run = dry_run
         return result
-    return import_rows(session, table.rows, rulebook=rulebook, dry_run=dry_run)
+    return import_rows(session, table.rows, rulebook=rulebook, dry_run=dry_run, today=today)

@@ -11,13 +11,23 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from clauses.errors import DomainError
 from clauses.formatting import fold
 from clauses.importing.entities import Entity, Plan, display
 from clauses.importing.validate import RowValidator
-from storage.models import Company, Donneur, Lot, Market, MarketKind, Role, User
+from storage.models import (
+    Company,
+    Contact,
+    ContactKind,
+    Donneur,
+    Lot,
+    Market,
+    MarketKind,
+    Role,
+    User,
+)
 
 HOUR_OWING_KINDS = frozenset({MarketKind.CLAUSE_EXECUTION, MarketKind.CRITERE_ATTRIBUTION})
 """Markets whose holders owe a number of insertion hours (the others may have 0)."""
@@ -85,7 +95,48 @@ def resolve(validator: RowValidator) -> Plan:
     for key, ent in validator.engagements.items():
         plan.engagements[key] = (ent, None)
     _check_lot_totals(validator, plan)
+    _check_referents(validator, plan)
     return plan
+
+
+def _check_referents(validator: RowValidator, plan: Plan) -> None:
+    """A référent's address is theirs alone (the rule of :func:`clauses.registries.add_referent`):
+    not a company's, in the base or in this file; an existing référent of the same donneur is
+    updated."""
+    from clauses.registries import address_owner
+
+    s = validator.session
+    file_companies = {ent.get("email"): ent.get("name") or siret
+                      for siret, (ent, _) in plan.companies.items() if ent.get("email")}
+    for email, ent in validator.referents.items():
+        donneur_key = ent.get("donneur")
+        if donneur_key not in plan.donneurs:
+            continue  # the unknown donneur is already reported on its lines
+        _, donneur_row = plan.donneurs[donneur_key]
+        existing = s.scalar(select(Contact).where(
+            Contact.kind == ContactKind.REFERENT, func.lower(Contact.email) == email,
+            Contact.active.is_(True)))
+        line = ent.lines.get("email", ent.first_line)
+        if email in file_companies:
+            validator.error(line, "email_referent",
+                            f"{email} est aussi l'adresse de l'entreprise "
+                            f"{file_companies[email]} dans ce fichier : un·e référent·e a sa "
+                            "propre adresse.")
+            continue
+        if existing is not None and (donneur_row is None or existing.donneur_id != donneur_row.id):
+            validator.error(line, "email_referent", f"{email} est déjà l'adresse d'un·e "
+                            "référent·e d'un autre donneur d'ordre.")
+            continue
+        if existing is None:
+            owner = address_owner(s, email)
+            if owner is not None:
+                validator.error(line, "email_referent", f"{email} est déjà l'adresse {owner} : "
+                                "un·e référent·e a sa propre adresse.")
+                continue
+            if not ent.has("name"):
+                validator.error(line, "referent", f"nom du ou de la référent·e {email} manquant.")
+                continue
+        plan.referents[email] = (ent, existing)
 
 
 def _check_market(validator: RowValidator, ref: str, ent: Entity, existing: Market | None,

@@ -61,6 +61,11 @@ _ENGAGEMENT_COLUMNS: dict[str, tuple[str, Any]] = {
     "hours_owed": ("heures_engagement", parse_hours_value),
     "means": ("moyen", parse_means),
 }
+_REFERENT_COLUMNS: dict[str, tuple[str, Any]] = {
+    "name": ("referent", None),
+    "email": ("email_referent", parse_email),
+    "position": ("fonction_referent", None),
+}
 
 
 class RowValidator:
@@ -76,6 +81,7 @@ class RowValidator:
         self.lots: dict[tuple[str, int], Entity] = {}
         self.companies: dict[str, Entity] = {}
         self.engagements: dict[tuple[str, int, str], Entity] = {}
+        self.referents: dict[str, Entity] = {}
 
     def error(self, line: int | None, column: str | None, message: str) -> None:
         self.errors.append(LineError(line, column, message))
@@ -154,6 +160,19 @@ class RowValidator:
         if siret is not None and ref is not None and lot_number is None:
             self.error(line, "lot_numero", "numéro de lot manquant : un engagement lie une "
                        "entreprise à un lot (1 pour un lot unique).")
+        referent_values = self._values(row, line, _REFERENT_COLUMNS)
+        if any(v is not None for v in referent_values.values()):
+            if referent_values["email"] is None:
+                self.error(line, "email_referent", "adresse du ou de la référent·e manquante : "
+                           "c'est par elle qu'il ou elle reçoit les bilans.")
+            if donneur is None:
+                self.error(line, "donneur", "donneur d'ordre manquant pour le ou la référent·e.")
+            elif isinstance(donneur, str) and isinstance(referent_values["email"], str):
+                email = referent_values["email"]
+                ent = self.referents.setdefault(email, Entity(email, line))
+                self._merge(ent, line, {"donneur": fold(donneur), **referent_values},
+                            f"le ou la référent·e {email}",
+                            {"donneur": ("donneur", None), **_REFERENT_COLUMNS})
         if donneur is None and (ref is not None or donneur_kind is not None):
             self.error(line, "donneur", "donneur d'ordre manquant.")
         if (donneur is None and ref is None and siret is None

@@ -7,12 +7,14 @@ children need their ids.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clauses.fees import status_for_new_market
 from clauses.importing.entities import Plan
 from clauses.importing.results import ENTITY_LABELS
 from storage.models import (
@@ -36,8 +38,9 @@ def _filled(values: Mapping[str, Any]) -> dict[str, Any]:
 class Writer:
     """Upserts the validated plan, counting created / updated / unchanged rows."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, today: dt.date | None = None) -> None:
         self.session = session
+        self.today = today
         self.counts: dict[str, dict[str, int]] = {
             name: {"créés": 0, "modifiés": 0, "inchangés": 0} for name in ENTITY_LABELS
         }
@@ -82,6 +85,8 @@ class Writer:
                 donneur = donneurs[ent.get("donneur")]
                 row = self._add("marches", Market(reference=ref, donneur_id=donneur.id,
                                                   **_filled(values)))
+                if self.today is not None:
+                    row.status = status_for_new_market(row.start_date, self.today)
             else:
                 self._update("marches", row, values)
             markets[ref] = row
@@ -112,6 +117,15 @@ class Writer:
         s.flush()
         self._write_contacts(plan, companies)
         self._write_engagements(plan, lots, companies)
+        s.flush()
+        for email, (ent, row) in plan.referents.items():
+            values = {"name": ent.get("name"), "position": ent.get("position")}
+            if row is None:
+                self._add("contacts", Contact(
+                    kind=ContactKind.REFERENT, donneur_id=donneurs[ent.get("donneur")].id,
+                    email=email, **_filled(values)))
+            else:
+                self._update("contacts", row, values)
         s.flush()
 
     def _write_contacts(self, plan: Plan, companies: dict[str, Company]) -> None:

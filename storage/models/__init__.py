@@ -41,9 +41,11 @@ from storage.models.territory import (
     Convention,
     Donneur,
     Engagement,
+    FeeMilestone,
     Lot,
     Market,
     Prescriber,
+    PrescriberDomain,
     QualitativeNote,
 )
 from storage.models.work import Contract, DeclarationRevision, Document, HourDeclaration
@@ -77,6 +79,7 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "ExitFollowup",
+    "FeeMilestone",
     "Gender",
     "HourDeclaration",
     "InboundMail",
@@ -97,6 +100,7 @@ __all__ = [
     "OutboxStatus",
     "Participant",
     "Prescriber",
+    "PrescriberDomain",
     "PrescriberKind",
     "QualitativeNote",
     "Role",

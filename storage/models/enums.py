@@ -71,6 +71,7 @@ class PrescriberKind(StrEnum):
     PLIE = "plie"
     CAP_EMPLOI = "cap_emploi"
     SPIP = "spip"
+    DEPARTEMENT = "departement"
     SIAE = "siae"
     AUTRE = "autre"
 
@@ -135,6 +136,7 @@ class AlertKind(StrEnum):
     BILAN_ANNUEL = "bilan_annuel"
     REUNION = "reunion"
     CONVENTION = "convention"
+    FACTURATION = "facturation"
     AUTRE = "autre"
 
 

@@ -44,6 +44,22 @@ class Prescriber(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[PrescriberKind] = mapped_column(enum_type(PrescriberKind))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    domains: Mapped[list[PrescriberDomain]] = relationship(order_by="PrescriberDomain.domain")
+
+
+class PrescriberDomain(Base):
+    """An e-mail domain whose senders write for one prescriber (francetravail.fr...).
+
+    Unique: a domain claimed by two organisations would make a candidature's origin a guess.
+    """
+
+    __tablename__ = "prescriber_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prescriber_id: Mapped[int] = mapped_column(ForeignKey("prescribers.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(254), unique=True)
 
 
 class Company(Base):
@@ -55,6 +71,8 @@ class Company(Base):
     name: Mapped[str] = mapped_column(String(200))
     siret: Mapped[str] = mapped_column(String(14), unique=True)
     kind: Mapped[CompanyKind] = mapped_column(enum_type(CompanyKind), default=CompanyKind.ORDINAIRE)
+    active: Mapped[bool] = mapped_column(default=True)
+    """False once deactivated (closed down, left the territory): no reminder, no lateness."""
     # users.company_id points back here: the cycle is broken by adding this key after both tables.
     facilitator_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", use_alter=True), index=True
@@ -90,6 +108,8 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(40))
     position: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    """False once ended: no more mail to this address, and its mail is no longer recognised."""
 
 
 class Convention(Base):
@@ -105,8 +125,8 @@ class Convention(Base):
     notice_months: Mapped[int] = mapped_column(default=3)
     fee_amount: Mapped[Decimal | None] = mapped_column(Money)
     fee_start_share: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.50"))
-    fee_start_invoiced_on: Mapped[dt.date | None]
-    fee_final_invoiced_on: Mapped[dt.date | None]
+    ended_on: Mapped[dt.date | None]
+    """Set when the convention was ended before its term (or not renewed): no renewal reminder."""
 
     donneur: Mapped[Donneur] = relationship(back_populates="conventions")
 
@@ -132,6 +152,8 @@ class Market(Base):
     status: Mapped[MarketStatus] = mapped_column(enum_type(MarketStatus), default=MarketStatus.EN_COURS)
     facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_on: Mapped[dt.date | None]
+    """Day the market was closed with its final bilan (status clos)."""
 
     donneur: Mapped[Donneur] = relationship(back_populates="markets")
     lots: Mapped[list[Lot]] = relationship(back_populates="market", order_by="Lot.number")
@@ -183,9 +205,32 @@ class Engagement(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_progress_status: Mapped[str | None] = mapped_column(String(20))
+    ended_on: Mapped[dt.date | None]
+    """Last day the engagement runs (a company replaced, a lot cancelled): no reminder after it."""
 
     lot: Mapped[Lot] = relationship(back_populates="engagements")
     company: Mapped[Company] = relationship(back_populates="engagements")
+
+
+class FeeMilestone(Base):
+    """One of the two payments of the agency's fee for a market (seed art. 7).
+
+    « démarrage » is reached when the market's clause starts, « bilan final » when its final
+    bilan is delivered (the market is closed). The amount is taken from the convention in force
+    when it is reached, so a later change of terms does not rewrite what was due.
+    """
+
+    __tablename__ = "fee_milestones"
+    __table_args__ = (UniqueConstraint("market_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    market_id: Mapped[int] = mapped_column(ForeignKey("markets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    convention_id: Mapped[int | None] = mapped_column(ForeignKey("conventions.id"), index=True)
+    reached_on: Mapped[dt.date]
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    invoiced_on: Mapped[dt.date | None]
+    invoice_reference: Mapped[str | None] = mapped_column(String(60))
 
 
 class QualitativeNote(Base):

@@ -86,6 +86,7 @@ ALERTS = {
     AlertKind.BILAN_ANNUEL: 2,
     AlertKind.COURRIER_A_APPROUVER: 1,
     AlertKind.ESCALADE_ECHEANCE: 1,
+    AlertKind.FACTURATION: 2,  # the start fee milestone of each market (seed art. 7)
 }
 
 

@@ -1,0 +1,217 @@
+"""The agency's fee milestones (seed art. 7) and the market life cycle that reaches them.
+
+A market is « prévu » until its clause starts, « en cours » from its start date, « clos » once
+its final bilan is delivered. Each step past « prévu » reaches a fee milestone: 50 % (the
+convention's start share) at the start, the rest at the final bilan. A milestone is one row
+per market and kind (unique), written with the alert to the facilitator in charge and its
+outbox message in one transaction, so it is reached once, whichever of the daily job or the
+closing command gets there first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clauses import audit
+from clauses.actors import Actor
+from clauses.alerts import raise_alert
+from clauses.authz import Action, authorize
+from clauses.bilan.lookup import find_donneur, find_market
+from clauses.formatting import fr_date, fr_money
+from clauses.registries import RegistryError, convention_in_force
+from storage.models import (
+    AlertKind,
+    Convention,
+    Donneur,
+    FeeMilestone,
+    Market,
+    MarketStatus,
+)
+
+START = "demarrage"
+FINAL = "bilan_final"
+KIND_FR = {START: "démarrage (calibrage de la clause)", FINAL: "bilan final synthétique"}
+CENT = Decimal("0.01")
+ALERT_WITHIN_DAYS = 31
+"""A milestone older than this when first seen is recorded without an alert."""
+
+
+def status_for_new_market(start: dt.date, today: dt.date) -> MarketStatus:
+    """A market whose clause starts later is « prévu »; the daily job starts it on its day."""
+    return MarketStatus.PREVU if start > today else MarketStatus.EN_COURS
+
+
+@dataclass(frozen=True)
+class MilestoneDue:
+    """A milestone reached and not yet recorded (what the daily job hands over)."""
+
+    key: str
+    market_id: int
+    kind: str
+    on: dt.date
+    alert: bool = True
+    """False for a milestone reached long ago (a first run on an imported history): it is
+    recorded and listed by `clausebot facturation`, without one alert per old market."""
+
+
+def _recent(on: dt.date, today: dt.date) -> bool:
+    return (today - on).days <= ALERT_WITHIN_DAYS
+
+
+def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
+    """Markets started (or « prévu » whose start has come) without their start milestone, and
+    closed markets without their final one."""
+    have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind))}
+    items = []
+    for market_id, start, status, closed_on in session.execute(
+            select(Market.id, Market.start_date, Market.status, Market.closed_on)
+            .where(Market.start_date <= today).order_by(Market.start_date, Market.id)):
+        if (market_id, START) not in have:
+            items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
+                                      start, _recent(start, today)))
+        if status == MarketStatus.CLOS and (market_id, FINAL) not in have:
+            on = closed_on or today
+            items.append(MilestoneDue(f"honoraires:{FINAL}:market:{market_id}", market_id, FINAL,
+                                      on, _recent(on, today)))
+    return items
+
+
+def _amount(conv: Convention | None, kind: str) -> Decimal | None:
+    if conv is None or conv.fee_amount is None:
+        return None
+    share = conv.fee_start_share if kind == START else Decimal(1) - conv.fee_start_share
+    return (conv.fee_amount * share).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def reach_milestone(session: Session, item: MilestoneDue) -> bool:
+    """Record the milestone, start a « prévu » market, alert the facilitator in charge.
+
+    Returns False when it was already recorded (another run or the closing command did it).
+    """
+    market = session.get(Market, item.market_id)
+    if market is None:
+        return False
+    if session.scalar(select(FeeMilestone.id).where(
+            FeeMilestone.market_id == market.id, FeeMilestone.kind == item.kind)) is not None:
+        return False
+    if item.kind == START and market.status == MarketStatus.PREVU:
+        market.status = MarketStatus.EN_COURS
+        audit.record(session, Actor.system(), "market.started", "market", market.id,
+                     on=item.on.isoformat())
+    conv = convention_in_force(session, market.donneur_id, item.on)
+    row = FeeMilestone(market_id=market.id, kind=item.kind, reached_on=item.on,
+                       convention_id=conv.id if conv else None, amount=_amount(conv, item.kind))
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:  # a concurrent run recorded it first (unique market + kind)
+        return False
+    audit.record(session, Actor.system(), "fee.milestone_reached", "market", market.id,
+                 kind=item.kind, on=item.on.isoformat(),
+                 amount=str(row.amount) if row.amount is not None else None)
+    if not item.alert:
+        return True
+    donneur = session.get(Donneur, market.donneur_id)
+    donneur_name = donneur.name if donneur else "?"
+    if conv is None:
+        terms = (f"aucune convention de {donneur_name} ne couvre le {fr_date(item.on)} : "
+                 "enregistrez-la (« clausebot convention create ») avant de facturer")
+    elif row.amount is None:
+        terms = (f"convention {conv.reference}, montant à préciser (« clausebot convention "
+                 "modifier --montant »)")
+    else:
+        terms = f"convention {conv.reference}, {fr_money(row.amount, ht=True)} à facturer"
+    raise_alert(
+        session, kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
+        subject_type="market", subject_id=market.id, dedup_key=item.key,
+        message=(f"Facturation : le jalon « {KIND_FR[item.kind]} » du marché {market.reference} "
+                 f"« {market.title} » ({donneur_name}) est atteint le {fr_date(item.on)} — "
+                 f"{terms}. Une fois la facture émise : clausebot facturation marquer "
+                 f"--marche {market.reference} --jalon {item.kind} --date JJ/MM/AAAA."),
+    )
+    return True
+
+
+def close_market(session: Session, actor: Actor, reference: str, on: dt.date) -> tuple[Market, bool]:
+    """Close a market on the day its final bilan is delivered; reaches the final milestone
+    at once (and the start one if it was never reached). Returns (market, final reached)."""
+    authorize(session, actor, Action.ADMIN_WRITE)
+    market = find_market(session, reference)
+    if market.status == MarketStatus.CLOS:
+        raise RegistryError(f"Le marché {market.reference} est déjà clos (le "
+                            f"{fr_date(market.closed_on) if market.closed_on else '?'}).")
+    if on < market.start_date:
+        raise RegistryError(f"Clôture au {fr_date(on)} refusée : le marché {market.reference} "
+                            f"commence le {fr_date(market.start_date)}.")
+    if session.scalar(select(FeeMilestone.id).where(
+            FeeMilestone.market_id == market.id, FeeMilestone.kind == START)) is None:
+        reach_milestone(session, MilestoneDue(f"honoraires:{START}:market:{market.id}",
+                                              market.id, START, market.start_date,
+                                              _recent(market.start_date, on)))
+    market.status = MarketStatus.CLOS
+    market.closed_on = on
+    audit.record(session, actor, "market.closed", "market", market.id, on=on.isoformat())
+    reached = reach_milestone(session, MilestoneDue(f"honoraires:{FINAL}:market:{market.id}",
+                                                    market.id, FINAL, on))
+    return market, reached
+
+
+def mark_invoiced(session: Session, actor: Actor, reference: str, kind: str, on: dt.date,
+                  invoice: str | None = None) -> FeeMilestone:
+    """Record that the milestone's invoice was issued on ``on``."""
+    authorize(session, actor, Action.ADMIN_WRITE)
+    if kind not in KIND_FR:
+        raise RegistryError(f"Jalon inconnu « {kind} » : {START} ou {FINAL}.")
+    market = find_market(session, reference)
+    row = session.scalar(select(FeeMilestone).where(FeeMilestone.market_id == market.id,
+                                                    FeeMilestone.kind == kind))
+    if row is None:
+        raise RegistryError(f"Le jalon « {KIND_FR[kind]} » du marché {market.reference} n'est "
+                            "pas encore atteint : rien à facturer.")
+    if row.invoiced_on is not None:
+        raise RegistryError(f"Ce jalon est déjà facturé (le {fr_date(row.invoiced_on)}).")
+    if on < row.reached_on:
+        raise RegistryError(f"Date de facture {fr_date(on)} antérieure au jalon "
+                            f"({fr_date(row.reached_on)}).")
+    row.invoiced_on = on
+    row.invoice_reference = (invoice or "").strip()[:60] or None
+    audit.record(session, actor, "fee.invoiced", "market", market.id, kind=kind,
+                 on=on.isoformat(), invoice=row.invoice_reference)
+    return row
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    convention: str | None
+    donneur: str
+    market: str
+    kind: str
+    reached_on: dt.date
+    amount: Decimal | None
+    invoiced_on: dt.date | None
+    invoice: str | None
+
+
+def fee_lines(session: Session, actor: Actor, *, donneur: str | None = None,
+              pending_only: bool = False) -> list[FeeLine]:
+    """Milestones reached, per convention and market: what is due, what was invoiced."""
+    authorize(session, actor, Action.ADMIN_WRITE)
+    q = (select(FeeMilestone, Market.reference, Donneur.name, Convention.reference)
+         .join(Market, Market.id == FeeMilestone.market_id)
+         .join(Donneur, Donneur.id == Market.donneur_id)
+         .outerjoin(Convention, Convention.id == FeeMilestone.convention_id))
+    if donneur:
+        q = q.where(Market.donneur_id == find_donneur(session, donneur).id)
+    if pending_only:
+        q = q.where(FeeMilestone.invoiced_on.is_(None))
+    rows = session.execute(q.order_by(Donneur.name, Convention.reference, Market.reference,
+                                      FeeMilestone.reached_on)).all()
+    return [FeeLine(conv, d, ref, m.kind, m.reached_on, m.amount, m.invoiced_on,
+                    m.invoice_reference) for m, ref, d, conv in rows]
