@@ -13,19 +13,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clauses.actions import ActionButton
 from clauses.idempotent import insert_once
 from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import Alert, AlertKind, Role, User, utcnow
 
-Button = tuple[str, str]  # (label, callback_data)
+Button = tuple[str, str] | ActionButton  # (label, callback_data), or a typed action
+
+
+def _button(button: Button) -> dict[str, Any]:
+    if isinstance(button, ActionButton):
+        return button.to_json()  # the chat adapter encodes it when it delivers the message
+    label, data = button
+    return {"text": label, "callback_data": data}
 
 
 def keyboard(rows: list[list[Button]]) -> dict[str, Any]:
-    return {
-        "inline_keyboard": [
-            [{"text": label, "callback_data": data} for label, data in row] for row in rows
-        ]
-    }
+    return {"inline_keyboard": [[_button(b) for b in row] for row in rows]}
 
 
 SMALL_TEAM = 5
