@@ -401,6 +401,11 @@ def rejected(job: MailJob, problems: list[str], kind: str) -> Outcome:
 
 
 def dispatch(job: MailJob, classified: Classified) -> Outcome:
+    from mail import escalation_replies  # it imports this module
+
+    answered = escalation_replies.handle(job, classified)
+    if answered is not None:
+        return answered
     if classified.intent == Intent.DECLARATION:
         return handle_declaration(job, classified)
     if classified.intent == Intent.CANDIDATURE:
