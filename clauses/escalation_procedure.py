@@ -291,21 +291,21 @@ def give_consent(ctx: Context, session: Session, actor: Actor, case_id: int) -> 
     Anyone else is refused (:class:`NotAReferent`) and the facilitator told. A second consent
     changes nothing and says when the first one was given.
     """
+    row = session.get(EscalationCase, case_id)
+    subject = _subject(session, row) if row is not None else None
+    referent = (referent_of(session, subject.donneur.id, email=actor.email,
+                            user_id=actor.user_id) if subject is not None else None)
+    if row is None or subject is None or referent is None:
+        if row is not None and subject is not None:  # outside the savepoint: it must stay
+            _tell_facilitator_refused(session, row, subject, actor)
+        raise NotAReferent(
+            f"Accord non enregistré : {actor.email or actor.label} n'est pas référent·e du "
+            "donneur d'ordre de cette procédure. Seul·e un·e référent·e peut donner "
+            "l'accord ; l'équipe de l'agence en est informée.",
+            "Consent refused: not a référent of the case's donneur.",
+            details={"case_id": case_id})
     with session.begin_nested():
-        row = session.scalar(select(EscalationCase).where(EscalationCase.id == case_id)
-                             .with_for_update())
-        subject = _subject(session, row) if row is not None else None
-        referent = (referent_of(session, subject.donneur.id, email=actor.email,
-                                user_id=actor.user_id) if subject is not None else None)
-        if row is None or subject is None or referent is None:
-            if row is not None and subject is not None:
-                _tell_facilitator_refused(session, row, subject, actor)
-            raise NotAReferent(
-                f"Accord non enregistré : {actor.email or actor.label} n'est pas référent·e du "
-                "donneur d'ordre de cette procédure. Seul·e un·e référent·e peut donner "
-                "l'accord ; l'équipe de l'agence en est informée.",
-                "Consent refused: not a référent of the case's donneur.",
-                details={"case_id": case_id})
+        row = svc._load(session, case_id)
         if row.buyer_consent_at is not None:
             return ConsentResult(case_id, True, row.buyer_consent_by or "?",
                                  row.buyer_consent_at, row.letter_deadline)
