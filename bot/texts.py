@@ -81,6 +81,7 @@ HELP = {
         "/mes_declarations — voir et corriger vos déclarations\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
         "/candidat — proposer un candidat à votre facilitateur·rice\n"
+        "/reponse <texte> — répondre à une procédure de relance (plan, candidat, contestation)\n"
         + HELP_COMMON
         + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
     ),
@@ -91,6 +92,8 @@ HELP = {
         "/point <marché> — point d'étape d'un marché\n"
         "/bilan <année> <donneur d'ordre> — bilan annuel\n"
         "/relances — procédures de relance en cours\n"
+        "/procedure — ouvrir une procédure, contacts, accord du donneur, suite (/procedure aide)\n"
+        "/note <marché> <entreprise> : <texte> — note qualitative (formation, tutorat, visite)\n"
         "/alertes — alertes à traiter\n"
         "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
         "/reunions — réunions à venir\n"
