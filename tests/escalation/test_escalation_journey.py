@@ -16,28 +16,11 @@ closed as regularised from the facilitator's alert button.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import mailbox
-import re
 from decimal import Decimal
-from email import message_from_bytes, policy
-from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.console import ConsoleTransport
-from bot.core import ChatCore
-from bot.outbox_sender import ChatOutboxSender
-from clauses.context import Context
-from mail.intake import IntakeCore
-from mail.letters import LetterPreparer
-from mail.maildir_intake import MaildirIntake
-from mail.outbox_sender import OutboxSender
-from mail.transport import MaildirTransport
-from scheduler.jobs import run_job
 from storage.models import (
     Alert,
     AlertKind,
@@ -47,119 +30,23 @@ from storage.models import (
     EscalationStep,
     Lot,
 )
-from tests.mail.conftest import mail_config, make_mail
-
-BTP = "chef@btp-rhone.test"
-PILAT = "direction@peintures-pilat.test"
-JULIETTE = "juliette.rey@oullins.test"
-FANNY = "fanny.morel@agence.test"
-
-IMPORT = (
-    "donneur;type_donneur;marche_ref;marche_intitule;type_marche;date_debut;date_fin;facilitateur;"
-    "lot_numero;lot_intitule;corps_etat;montant_lot_ht;heures_insertion;penalite_heure;"
-    "penalite_jour;penalite_plafond;entreprise;siret;type_entreprise;email_entreprise;"
-    "contact_entreprise;heures_engagement;moyen\n"
-    "Ville d'Oullins;ville;2025-017;Réhabilitation du groupe scolaire;clause_execution;03/02/2025;"
-    f"30/06/2026;{FANNY};1;Gros œuvre;maconnerie;400 000,00;833;60;100;20 %;BTP Rhône;"
-    f"821 953 452 00413;ordinaire;{BTP};Marc Chef;833;embauche_directe\n"
-    "Ville d'Oullins;;2025-017;;;;;;2;Peinture intérieure;peinture_interieure;180 000,00;210;;;;"
-    f"Peintures du Pilat;844 048 132 00949;ordinaire;{PILAT};Anne Pilat;210;etti\n"
+from tests.escalation.world import (
+    BTP,
+    FANNY,
+    JULIETTE,
+    World,
+    make_mail,
+    pdf_names,
+    territory,
+    text_of,
+    to,
 )
-
-
-class World:
-    """The channels of the journey: CLI, console chats, Maildir in/out, the clock, the jobs."""
-
-    def __init__(self, ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.ctx = ctx
-        self.tmp = tmp_path
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.delenv("CLAUSEBOT_CONFIG", raising=False)
-        self.env = {"CLAUSEBOT_DATABASE_URL": ctx.db.url,
-                    "CLAUSEBOT_DATA_DIR": str(tmp_path / "data"), "CLAUSEBOT_RULEBOOK": "default"}
-        self.core = ChatCore(ctx)
-        self.transport = ConsoleTransport(self.core)
-        self.fanny = self.transport.chat(1)
-        self.pilat = self.transport.chat(2)
-        self.juliette = self.transport.chat(3)
-        self.inbox = tmp_path / "mail" / "incoming"
-        self.outbox = tmp_path / "mail" / "outgoing"
-        self.cfg = mail_config(maildir_in=self.inbox)
-        self.intake = MaildirIntake(IntakeCore(ctx, self.cfg), self.inbox, poll_seconds=0.05)
-        self.intake.ensure()
-        self.sent_files: set[str] = set()
-
-    def cli(self, *args: str) -> str:
-        from clausebot.cli import main
-
-        result = CliRunner().invoke(main, list(args), env=self.env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    def code(self, *args: str) -> str:
-        out = self.cli("invitation", "create", *args)
-        match = re.search(r"\b([A-Z0-9]{4,}(?:-[A-Z0-9]{4,})+)\b", out)
-        assert match, out
-        return match.group(1)
-
-    def at(self, y: int, m: int, d: int, hour: int = 10) -> None:
-        self.ctx.clock.set(dt.datetime(y, m, d, hour, 0))  # type: ignore[attr-defined]
-
-    def push(self) -> None:
-        """The chat outbox sender delivers what was queued for the console accounts."""
-        asyncio.run(ChatOutboxSender(self.ctx.db, self.transport).drain_once())
-
-    def mail_out(self) -> list:
-        """The e-mail sender renders the letters and writes them to the outgoing Maildir;
-        returns the messages written since the last call."""
-        sender = OutboxSender(self.ctx.db, self.ctx.documents, MaildirTransport(self.outbox),
-                              self.cfg, reports=LetterPreparer(self.ctx, isolated=False))
-        asyncio.run(sender.send_due())
-        new = []
-        for folder in ("new", "cur"):
-            for path in sorted((self.outbox / folder).glob("*")) if (self.outbox / folder).exists() else []:
-                if path.name not in self.sent_files:
-                    self.sent_files.add(path.name)
-                    new.append(message_from_bytes(path.read_bytes(), policy=policy.default))
-        return new
-
-    def mail_in(self, raw: bytes) -> None:
-        mailbox.Maildir(self.inbox, create=True).add(raw)
-        self.intake.run_once()
-
-    def job(self, name: str) -> None:
-        run_job(self.ctx, name)
-
-
-def _to(messages: list, address: str) -> list:
-    return [m for m in messages if m["To"] == address]
-
-
-def _pdf_names(message) -> list[str]:
-    return [p.get_filename() for p in message.iter_attachments()
-            if p.get_content_type() == "application/pdf"]
-
-
-def _text(message) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
 
 
 def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ctx, tmp_path,
                                                                               monkeypatch):
     w = World(ctx, tmp_path, monkeypatch)
-    # --- the territory, from the CLI only -------------------------------------------------
-    w.cli("facilitateur", "create", "--nom", "Fanny Morel", "--email", FANNY)
-    (tmp_path / "import.csv").write_text(IMPORT, encoding="utf-8")
-    w.cli("import", str(tmp_path / "import.csv"))
-    fanny_code = w.code("--role", "facilitateur", "--facilitateur", FANNY)
-    pilat_code = w.code("--role", "entreprise", "--entreprise", "Peintures du Pilat",
-                        "--nom", "Anne Pilat")
-    juliette_code = w.code("--role", "referent", "--donneur", "Ville d'Oullins", "--nom",
-                           "Juliette Rey", "--email", JULIETTE)
-    w.at(2025, 6, 16)
-    assert "Bienvenue" in w.fanny.send(f"/start {fanny_code}")[0].text
-    assert "Bienvenue" in w.pilat.send(f"/start {pilat_code}")[0].text
-    assert "Bienvenue" in w.juliette.send(f"/start {juliette_code}")[0].text
+    territory(w)  # from the CLI only: facilitator, import file, invitations
     with ctx.db.session() as s:
         lot1 = s.scalar(select(Lot).where(Lot.number == 1))
         assert (lot1.penalty_per_hour, lot1.penalty_per_day_late, lot1.penalty_cap_share) == (
@@ -186,20 +73,20 @@ def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ct
     reply = w.fanny.send("/procedure 1 relance Sans nouvelles du plan promis le 16/06.")
     assert "Relance écrite envoyée par e-mail" in reply[0].text
     sent = w.mail_out()
-    [relance] = _to(sent, BTP)
+    [relance] = to(sent, BTP)
     assert relance["Subject"].endswith("[procédure n° 1]")
-    assert _pdf_names(relance) == ["relance-procedure-1.pdf"]
-    assert "déclarées à ce jour : 0 h" in _text(relance)
+    assert pdf_names(relance) == ["relance-procedure-1.pdf"]
+    assert "déclarées à ce jour : 0 h" in text_of(relance)
     # Two contacts, one written: the facilitator is offered to ask the buyer's consent.
     w.push()
     offer = next(m for m in w.fanny.transcript if "peut partir" in m.text)
     ask = w.fanny.press_data(next(d for d in offer.callbacks if d.startswith("esc:ask:")))
     assert f"projet de courrier envoyé pour accord à Juliette Rey <{JULIETTE}>" in ask[-1].text
-    [draft] = _to(w.mail_out(), JULIETTE)
+    [draft] = to(w.mail_out(), JULIETTE)
     assert draft["Subject"].startswith("Accord demandé : courrier de rappel des obligations")
-    assert "répondez à ce message en écrivant « accord »" in _text(draft)
-    assert "au plus tard le 02/07/2025" in _text(draft)  # the draft's deadline if sent today
-    assert _pdf_names(draft) == ["projet-courrier-procedure-1.pdf"]
+    assert "répondez à ce message en écrivant « accord »" in text_of(draft)
+    assert "au plus tard le 02/07/2025" in text_of(draft)  # the draft's deadline if sent today
+    assert pdf_names(draft) == ["projet-courrier-procedure-1.pdf"]
     w.push()
     assert any("Accord demandé (procédure n° 1)" in m.text and "esc:consent:1" in m.callbacks
                for m in w.juliette.transcript)
@@ -213,8 +100,8 @@ def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ct
         refused = s.scalar(select(Alert).where(Alert.kind == AlertKind.EMAIL_A_TRAITER,
                                                Alert.subject_type == "escalation"))
         assert f"un accord a été envoyé par {FANNY}, qui n'est pas référent·e" in refused.message
-    [refusal] = _to(w.mail_out(), FANNY)
-    assert "n'est pas référent·e du donneur d'ordre" in _text(refusal)
+    [refusal] = to(w.mail_out(), FANNY)
+    assert "n'est pas référent·e du donneur d'ordre" in text_of(refusal)
 
     w.mail_in(make_mail(f"Juliette Rey <{JULIETTE}>", f"Re: {draft['Subject']}",
                         "Accord, bien sûr.\n\nJuliette\n\n> projet de courrier...\n"))
@@ -226,14 +113,14 @@ def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ct
         assert case.letter_sent_on == dt.date(2025, 6, 18)
         assert case.letter_deadline == dt.date(2025, 7, 3)  # 15 calendar days
     sent = w.mail_out()
-    [letter] = _to(sent, BTP)
+    [letter] = to(sent, BTP)
     assert "réponse attendue avant le 03/07/2025" in letter["Subject"]
-    assert "dans un délai de 15 jours calendaires, soit au plus tard le 03/07/2025" in _text(letter)
-    assert _pdf_names(letter) == ["courrier-rappel-obligations-procedure-1.pdf"]
-    copy, ack = sorted(_to(sent, JULIETTE), key=lambda m: not m["Subject"].startswith("Copie"))
+    assert "dans un délai de 15 jours calendaires, soit au plus tard le 03/07/2025" in text_of(letter)
+    assert pdf_names(letter) == ["courrier-rappel-obligations-procedure-1.pdf"]
+    copy, ack = sorted(to(sent, JULIETTE), key=lambda m: not m["Subject"].startswith("Copie"))
     assert copy["Subject"].startswith("Copie : Clause sociale d'insertion : rappel")
-    assert f"avec votre accord (Juliette Rey <{JULIETTE}>, le 18/06/2025)" in _text(copy)
-    assert "Votre accord est enregistré : le courrier de rappel des obligations part" in _text(ack)
+    assert f"avec votre accord (Juliette Rey <{JULIETTE}>, le 18/06/2025)" in text_of(copy)
+    assert "Votre accord est enregistré : le courrier de rappel des obligations part" in text_of(ack)
     w.push()
     assert any(f"accord de Juliette Rey <{JULIETTE}> le 18/06/2025 à 09:00" in m.text
                for m in w.fanny.transcript)
@@ -255,11 +142,11 @@ def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ct
     assert "le donneur d'ordre a été alerté par e-mail, avec le dossier" in alerted[-1].text
     twice = w.fanny.press_data("esc:buyer:1")  # pressed twice: refused, nothing written
     assert "Impossible" in twice[-1].text
-    [buyer_alert] = _to(w.mail_out(), JULIETTE)
-    body = _text(buyer_alert)
+    [buyer_alert] = to(w.mail_out(), JULIETTE)
+    body = text_of(buyer_alert)
     assert "n'a pas répondu au courrier du 18/06/2025 dans le délai, échu le 03/07/2025" in body
     assert "accord du donneur d'ordre par e-mail" in body and "relance écrite" in body
-    assert _pdf_names(buyer_alert) == ["dossier-procedure-1.pdf"]
+    assert pdf_names(buyer_alert) == ["dossier-procedure-1.pdf"]
 
     # --- the default, the penalties, the closing ------------------------------------------
     w.at(2025, 7, 10)
@@ -274,8 +161,8 @@ def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ct
     assert "12 jours après l'échéance du courrier × 100,00 € HT par jour = 1 200,00 € HT" in statement
     assert "Plafond : 20 % du montant du lot = 80 000,00 € HT" in statement
     assert "Total sous le plafond, retenu : 51 180,00 € HT" in statement
-    [penalties] = _to(w.mail_out(), JULIETTE)
-    assert "Montant des pénalités : 51 180,00 € HT" in _text(penalties)
+    [penalties] = to(w.mail_out(), JULIETTE)
+    assert "Montant des pénalités : 51 180,00 € HT" in text_of(penalties)
     closed = w.fanny.send("/procedure 1 clore penalise Pénalités appliquées par la Ville")
     assert "Procédure close (pénalisée)" in closed[0].text
     late_letter = w.fanny.send("/procedure 1 relance")  # a letter on a closed case
