@@ -12,12 +12,16 @@ Anything else about a case goes on to the ordinary handlers.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from clauses import escalation_procedure as proc
 from clauses.errors import DomainError
-from mail.handlers import MailJob, not_allowed
 from mail.intent import Classified
 from mail.outcome import Outcome
 from storage.models import MailStatus
+
+if TYPE_CHECKING:
+    from mail.handlers import MailJob
 
 
 def handle(job: MailJob, classified: Classified) -> Outcome | None:
@@ -30,7 +34,8 @@ def handle(job: MailJob, classified: Classified) -> Outcome | None:
         try:
             found = proc.company_answer(job.ctx, job.session, job.actor, text, case_id)
         except DomainError as err:
-            return not_allowed(job, err.message_fr, "reponse_procedure")
+            job.reply("not_allowed", reason=err.message_fr)
+            return Outcome(MailStatus.ERREUR, "reponse_procedure_refusee", {"case_id": case_id})
         job.reply("forwarded", note=f"Votre réponse est jointe à la procédure n° {found} et "
                                     "transmise à votre facilitateur·rice.")
         return Outcome(MailStatus.TRAITE, "reponse_procedure", {"case_id": found})

@@ -22,7 +22,7 @@ from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.context import Context
 from clauses.errors import DomainError
-from mail import declaration_template
+from mail import declaration_template, escalation_replies
 from mail.candidature_text import extract_candidate
 from mail.config import MailConfig
 from mail.intent import XLSX, Classified, Intent
@@ -401,8 +401,6 @@ def rejected(job: MailJob, problems: list[str], kind: str) -> Outcome:
 
 
 def dispatch(job: MailJob, classified: Classified) -> Outcome:
-    from mail import escalation_replies  # it imports this module
-
     answered = escalation_replies.handle(job, classified)
     if answered is not None:
         return answered

@@ -3,7 +3,8 @@
 The outbox row holds a render request (``{"render": {"what": "letter", ...}}``): the sender
 claims it like a queued report and, before the SMTP session opens, this preparer renders the
 text from ``templates/escalade_<name>.txt.j2`` (the one wording), the HTML from the same
-paragraphs, and the PDF copy from that HTML (WeasyPrint), stores the PDF and rewrites the row,
+paragraphs, and the PDF copy from that HTML (WeasyPrint, in the reports' short-lived child
+process when isolation is on, as for the bilans), stores the PDF and rewrites the row,
 in one transaction that first checks the row is still claimed by this attempt.
 """
 
@@ -41,10 +42,13 @@ class LetterPreparer(ReportPreparer):
             request = letter_request(row.attachments if row is not None else None)
         if request is None:
             return super().prepare(row_id, attempts)
-        from reports.pdf import html_to_pdf
+        from reports.isolated import RenderRequest, render
 
         letter = render_letter(str(request["template"]), dict(request.get("context") or {}))
-        pdf = html_to_pdf(letter.html) if request.get("pdf_name") else None
+        pdf = None
+        if request.get("pdf_name"):  # WeasyPrint in the reports' child process (its memory)
+            pdf = render(RenderRequest(None, ("pdf",), html_pdf=letter.html),  # type: ignore[arg-type]
+                         isolated=self.isolated).pdf
         with self.ctx.db.session() as s:
             row = s.get(OutboxMessage, row_id)
             if (row is None or row.status != OutboxStatus.SENDING or row.attempts != attempts

@@ -141,3 +141,37 @@ def test_import_refuses_a_penalty_term_it_cannot_read(ctx, tmp_path, monkeypatch
     assert "penalite_jour" in out and "penalite_plafond" in out
     assert "un pourcentage entier (ex. 20 %)" in out
     assert _count(ctx, Lot) == 0  # nothing written
+
+
+def test_company_answers_by_email_reply_and_the_letter_prints_in_the_child(ctx, tmp_path,
+                                                                            monkeypatch):
+    from tests.escalation.world import BTP, PILAT, make_mail, pdf_names, text_of, to
+
+    w = World(ctx, tmp_path, monkeypatch)
+    territory(w)
+    w.fanny.send("/procedure ouvrir 2025-017 BTP")
+    w.fanny.send("/procedure 1 relance")
+    [relance] = to(w.mail_out(isolated=True), BTP)  # WeasyPrint in the child process
+    assert pdf_names(relance) == ["relance-procedure-1.pdf"]
+    with ctx.db.session() as s:
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.to_address == BTP))
+        assert "déclarées à ce jour : 0 h" in row.body_text  # the rendered letter is kept
+    # Another company replying with this case's tag: refused, told why, nothing attached.
+    w.mail_in(make_mail(PILAT, f"Re: {relance['Subject']}", "Nous contestons."))
+    [refusal] = to(w.mail_out(), PILAT)
+    assert "Aucune procédure de relance en cours pour votre entreprise sous le n° 1" in text_of(refusal)
+    assert _count(ctx, EscalationStep, EscalationStep.event == "reponse_entreprise") == 0
+    # The company itself: its answer is attached to the case, acknowledged, the facilitator told.
+    w.mail_in(make_mail(f"Marc Chef <{BTP}>", f"Re: {relance['Subject']}",
+                        "Bonjour,\nUn candidat commence lundi ; plan de recrutement joint.\n"))
+    [ack] = to(w.mail_out(), BTP)
+    assert "Votre réponse est jointe à la procédure n° 1" in text_of(ack)
+    with ctx.db.session() as s:
+        step = s.scalar(select(EscalationStep).where(EscalationStep.event == "reponse_entreprise"))
+        assert step.channel == "email" and "Un candidat commence lundi" in step.note
+        assert f"par {BTP}" in step.note  # a contact, not an account: named on the step
+    w.push()
+    assert any("réponse de BTP Rhône" in m.text and "esc:closer:1" in m.callbacks
+               for m in w.fanny.transcript)
+    shown = w.fanny.send("/procedure 1")[0].text
+    assert "réponse de l'entreprise par e-mail" in shown

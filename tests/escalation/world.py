@@ -91,11 +91,12 @@ class World:
         """The chat outbox sender delivers what was queued for the console accounts."""
         asyncio.run(ChatOutboxSender(self.ctx.db, self.transport).drain_once())
 
-    def mail_out(self) -> list:
+    def mail_out(self, *, isolated: bool = False) -> list:
         """The e-mail sender renders the letters and writes them to the outgoing Maildir;
-        returns the messages written since the last call."""
+        returns the messages written since the last call. ``isolated``: the PDF is printed in
+        the reports' child process, as the service does."""
         sender = OutboxSender(self.ctx.db, self.ctx.documents, MaildirTransport(self.outbox),
-                              self.cfg, reports=LetterPreparer(self.ctx, isolated=False))
+                              self.cfg, reports=LetterPreparer(self.ctx, isolated=isolated))
         asyncio.run(sender.send_due())
         new = []
         for folder in ("new", "cur"):
