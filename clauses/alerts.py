@@ -132,6 +132,19 @@ def handle_alert(session: Session, alert_id: int, user_id: int) -> Alert | None:
     return alert
 
 
+def resolve_alerts(session: Session, subject_type: str, subject_id: int, user_id: int,
+                   kind: AlertKind | None = None) -> int:
+    """A decision answers the alerts that asked for it: mark those still open handled."""
+    q = select(Alert.id).where(Alert.subject_type == subject_type, Alert.subject_id == subject_id,
+                               Alert.handled_at.is_(None))
+    if kind is not None:
+        q = q.where(Alert.kind == kind)
+    ids = list(session.scalars(q))
+    for alert_id in ids:
+        handle_alert(session, alert_id, user_id)
+    return len(ids)
+
+
 def open_alerts(session: Session, facilitator_id: int | None = None, limit: int = 50) -> list[Alert]:
     q = select(Alert).where(Alert.handled_at.is_(None)).order_by(Alert.created_at.desc()).limit(limit)
     if facilitator_id is not None:

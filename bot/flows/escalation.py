@@ -18,7 +18,7 @@ from bot.turn import Turn
 from clauses import escalation_procedure as proc
 from clauses import escalation_service as svc
 from clauses.actions import ActionButton, ActionKind, action_of
-from clauses.alerts import handle_alert
+from clauses.alerts import resolve_alerts
 from clauses.authz import Action, authorize
 from clauses.formatting import fr_date
 from storage.models import Alert, AlertKind
@@ -141,12 +141,7 @@ def _deadline(deadline: Any) -> str:
 
 def _resolve(t: Turn, subject_type: str, subject_id: int, kind: AlertKind | None = None) -> None:
     assert t.user is not None
-    q = t.session.query(Alert.id).filter(Alert.subject_type == subject_type,
-                                         Alert.subject_id == subject_id, Alert.handled_at.is_(None))
-    if kind is not None:
-        q = q.filter(Alert.kind == kind)
-    for (alert_id,) in q.all():
-        handle_alert(t.session, alert_id, t.user.id)
+    resolve_alerts(t.session, subject_type, subject_id, t.user.id, kind)
 
 
 def _opened(t: Turn, opened: proc.Opened) -> None:

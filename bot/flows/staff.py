@@ -14,7 +14,7 @@ from bot.flows import escalation
 from bot.flows.common import CANCEL, like_pattern
 from bot.turn import Flow, Turn
 from clauses import audit
-from clauses.alerts import handle_alert, open_alerts
+from clauses.alerts import handle_alert, open_alerts, resolve_alerts
 from clauses.authz import Action, NotAllowed, authorize, scope_companies
 from clauses.formatting import fr_date, fr_hours
 from clauses.siret import format_siret, looks_like_siret, normalize_siret
@@ -103,12 +103,7 @@ def _resolve_alerts(t: Turn, subject_type: str, subject_id: int,
                     kind: AlertKind | None = None) -> None:
     """The decision answers the alert that asked for it: mark it handled too."""
     assert t.user is not None
-    q = select(Alert.id).where(Alert.subject_type == subject_type, Alert.subject_id == subject_id,
-                               Alert.handled_at.is_(None))
-    if kind is not None:
-        q = q.where(Alert.kind == kind)
-    for alert_id in t.session.scalars(q):
-        handle_alert(t.session, alert_id, t.user.id)
+    resolve_alerts(t.session, subject_type, subject_id, t.user.id, kind)
 
 
 # --- alerts -------------------------------------------------------------------------------------
