@@ -69,7 +69,8 @@ CHANNEL_ALIASES = {"tel": "telephone", "téléphone": "telephone", "appel": "tel
 MAX_NOTE = 500
 _TAG = re.compile(r"proc[ée]dure\s*n[°o]?\s*(\d+)", re.IGNORECASE)
 _CONSENT_WORDS = ("accord", "d'accord", "j'accepte", "je donne mon accord", "oui", "ok",
-                  "valide", "bon pour accord")
+                  "bon pour accord", "accord donne")
+_NEGATIONS = frozenset({"pas", "non", "ne", "n'", "refus", "refuse", "mais", "sauf", "attendez"})
 
 
 class NotAReferent(EscalationError):
@@ -511,9 +512,12 @@ def _tell_facilitator_refused(session: Session, row: EscalationCase, subject: sv
 
 
 def is_consent(text: str) -> bool:
-    """A reply that says yes: its first words are « accord », « d'accord », « oui »..."""
+    """A reply that plainly says yes: its first line starts with « accord », « d'accord »,
+    « oui », « bon pour accord »... and says nothing negative (« pas d'accord », « oui mais
+    pas avant lundi » are not a consent: never guess a yes)."""
     lines = [line for line in (text or "").splitlines() if line.strip()]
-    first = fold(lines[0]) if lines else ""
-    return any(first == w or first.startswith(w + " ") or first.startswith(w + ",")
-               or first.startswith(w + ".") or first.startswith(w + " !") for w in _CONSENT_WORDS)
-
+    first = re.sub(r"[^\w' ]", " ", fold(lines[0])).split() if lines else []
+    phrase = " ".join(first)
+    if any(word in first for word in _NEGATIONS):
+        return False
+    return any(phrase == w or phrase.startswith(w + " ") for w in _CONSENT_WORDS)
