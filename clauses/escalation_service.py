@@ -402,6 +402,7 @@ def _record_consent(
         return
     row.buyer_consent_at = ctx.clock.now()
     row.buyer_consent_note = note or f"Accord du donneur d'ordre enregistré par {actor.label}."
+    row.buyer_consent_by = f"déclaré par {actor.label}"[:254]
     audit.record(session, actor, "escalation.consent", "escalation", row.id)
 
 

@@ -175,3 +175,31 @@ def test_company_answers_by_email_reply_and_the_letter_prints_in_the_child(ctx, 
                for m in w.fanny.transcript)
     shown = w.fanny.send("/procedure 1")[0].text
     assert "réponse de l'entreprise par e-mail" in shown
+
+
+def test_a_refusal_alerts_the_buyer_before_the_deadline(ctx, tmp_path, monkeypatch):
+    from tests.escalation.world import BTP, JULIETTE, make_mail, text_of, to
+
+    w = World(ctx, tmp_path, monkeypatch)
+    territory(w)
+    w.fanny.send("/procedure ouvrir 2025-017 BTP")
+    w.fanny.send("/procedure 1 contact telephone Appel au gérant")
+    w.fanny.send("/procedure 1 contact email Courriel au gérant du 16/06")
+    w.fanny.send("/procedure 1 accord")
+    w.push()
+    w.juliette.press_data("esc:consent:1")
+    [letter] = to(w.mail_out(), BTP)
+    w.at(2025, 6, 20)
+    early = w.fanny.send("/procedure 1 alerter")[0].text  # before the deadline, no refusal
+    assert "Le délai laissé à l'entreprise court jusqu'au 01/07/2025" in early
+    w.mail_in(make_mail(BTP, f"Re: {letter['Subject']}", "Nous refusons : le chantier est fini."))
+    w.mail_out()
+    shown = w.fanny.send("/procedure 1")[0].text
+    assert "réponse de l'entreprise par e-mail" in shown and "Nous refusons" in shown
+    assert f"Accord du donneur d'ordre : Juliette Rey <{JULIETTE}>, le 16/06/2025 à 10:00." in shown
+    alerted = w.fanny.send("/procedure 1 alerter refus")[0].text
+    assert "Donneur d'ordre alerté par e-mail, avec le dossier" in alerted
+    [alert] = to(w.mail_out(), JULIETTE)
+    assert "l'entreprise BTP Rhône a refusé de régulariser la situation" in text_of(alert)
+    with ctx.db.session() as s:
+        assert s.get(EscalationCase, 1).state == EscalationState.DONNEUR_ALERTE
