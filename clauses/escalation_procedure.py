@@ -369,6 +369,7 @@ def company_answer(ctx: Context, session: Session, actor: Actor, text: str,
             f"Plusieurs procédures sont en cours ({numbers}) : précisez le numéro, par exemple "
             f"« /reponse {cases[0].id} votre message ».", "Several open cases.")
     row = cases[0]
+    authorize(session, actor, Action.ENGAGEMENT_READ, "engagement", row.engagement_id)
     subject = _subject(session, row)
     now = ctx.clock.now()
     session.add(EscalationStep(case_id=row.id, from_state=row.state, to_state=row.state,

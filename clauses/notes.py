@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.authz import Action, authorize
+from clauses.authz import Action, NotAllowed, authorize
 from clauses.bilan.lookup import find_donneur, find_market
 from clauses.context import Context
 from clauses.errors import DomainError
@@ -84,8 +84,11 @@ def add_note(ctx: Context, session: Session, actor: Actor, body: str, *, topic: 
 
 def list_notes(session: Session, actor: Actor, *, market_reference: str | None = None,
                donneur: str | None = None, limit: int = 50) -> list[NoteView]:
-    """Notes, newest first: of a market, of a donneur (its own and its markets'), or all."""
+    """Notes, newest first: of a market, of a donneur (its own and its markets'), or all.
+    Staff only for now: the référents read them in their bilans."""
     authorize(session, actor, Action.BILAN_READ)
+    if not actor.is_staff:
+        raise NotAllowed()
     q = select(QualitativeNote.id)
     if market_reference:
         q = q.where(QualitativeNote.market_id == find_market(session, market_reference).id)
