@@ -28,7 +28,9 @@ from bot.flows import (
     corrections,
     declare,
     hire,
+    escalation,
     meetings,
+    notes,
     onboarding,
     progress,
     reporting,
@@ -103,7 +105,12 @@ COMMANDS: dict[str, Command] = {
         Command("entreprise", staff.cmd_entreprise, STAFF, "Situation d'une entreprise"),
         Command("point", reporting.cmd_point, STAFF | _REFERENT, "Point d'étape d'un marché"),
         Command("bilan", reporting.cmd_bilan, STAFF | _REFERENT, "Bilan annuel"),
-        Command("relances", staff.cmd_relances, STAFF, "Procédures de relance en cours"),
+        Command("relances", escalation.cmd_relances, STAFF, "Procédures de relance en cours"),
+        Command("procedure", escalation.cmd_procedure, STAFF,
+                "Procédure de relance : ouvrir, contacts, accord, suite"),
+        Command("reponse", escalation.cmd_reponse, COMPANY,
+                "Répondre à une procédure de relance"),
+        Command("note", notes.cmd_note, STAFF, "Note qualitative (grille de suivi)"),
         Command("alertes", staff.cmd_alertes, STAFF, "Alertes à traiter"),
         Command("reunion", meetings.cmd_reunion, STAFF, "Enregistrer une réunion"),
         Command("reunions", meetings.cmd_reunions, STAFF, "Réunions à venir"),
@@ -113,7 +120,8 @@ COMMANDS: dict[str, Command] = {
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
-           "marchés": "marches", "réunion": "reunion", "réunions": "reunions"}
+           "marchés": "marches", "réunion": "reunion", "réunions": "reunions",
+           "procédure": "procedure", "réponse": "reponse"}
 
 FLOWS: dict[str, Flow] = {
     f.name: f
@@ -140,7 +148,7 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "cand": staff.on_candidature,
     "h": hire.on_callback,
     "alert": staff.on_alert,
-    "esc": staff.on_escalation,
+    "esc": escalation.on_callback,
     "bilan": staff.on_bilan,
     "ent": staff.on_company,
     "pt": reporting.on_point,

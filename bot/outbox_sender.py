@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.sql import ColumnElement
 
+from bot.flows.escalation import encode_markup
 from bot.transport import ChatTransport, SendDeferred, SendRefused
 from storage.db import Database
 from storage.models import OutboxChannel, OutboxMessage, OutboxStatus, ServiceEvent, utcnow
@@ -121,8 +122,8 @@ class ChatOutboxSender:
                 row.status = OutboxStatus.SENDING
                 row.attempts += 1
                 row.next_attempt_at = now + self.lease
-                claimed.append(Claimed(row.id, row.to_chat_id, row.body_text, row.reply_markup,
-                                       row.attempts))
+                claimed.append(Claimed(row.id, row.to_chat_id, row.body_text,
+                                       encode_markup(row.reply_markup), row.attempts))
             return claimed
 
     def _mark(self, row_id: int, **values: Any) -> bool:

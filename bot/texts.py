@@ -85,6 +85,7 @@ HELP = {
         "l'embauche » du message de validation)\n"
         "/contrats — les contrats de vos salarié·e·s en insertion\n"
         "/candidat — proposer un candidat à votre facilitateur·rice (profil facultatif)\n"
+        "/reponse <texte> — répondre à une procédure de relance (plan, candidat, contestation)\n"
         + HELP_COMMON
         + "\n\nQuand un contrat se termine, je vous demande ce que devient la personne : "
         "répondez avec les boutons (ou par retour d'e-mail).\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
@@ -96,6 +97,8 @@ HELP = {
         "/point <marché> — point d'étape d'un marché\n"
         "/bilan <année> <donneur d'ordre> — bilan annuel\n"
         "/relances — procédures de relance en cours\n"
+        "/procedure — ouvrir une procédure, contacts, accord du donneur, suite (/procedure aide)\n"
+        "/note <marché> <entreprise> : <texte> — note qualitative (formation, tutorat, visite)\n"
         "/alertes — alertes à traiter\n"
         "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
         "/reunions — réunions à venir\n"

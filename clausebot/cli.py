@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "clausebot.cli_rgpd",
     "clausebot.cli_service",
     "clausebot.cli_mail",
+    "clausebot.cli_escalation",
 )
 
 

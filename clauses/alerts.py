@@ -13,19 +13,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clauses.actions import ActionButton
 from clauses.idempotent import insert_once
 from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import Alert, AlertKind, Role, User, utcnow
 
-Button = tuple[str, str]  # (label, callback_data)
+Button = tuple[str, str] | ActionButton  # (label, callback_data), or a typed action
+
+
+def _button(button: Button) -> dict[str, Any]:
+    if isinstance(button, ActionButton):
+        return button.to_json()  # the chat adapter encodes it when it delivers the message
+    label, data = button
+    return {"text": label, "callback_data": data}
 
 
 def keyboard(rows: list[list[Button]]) -> dict[str, Any]:
-    return {
-        "inline_keyboard": [
-            [{"text": label, "callback_data": data} for label, data in row] for row in rows
-        ]
-    }
+    return {"inline_keyboard": [[_button(b) for b in row] for row in rows]}
 
 
 SMALL_TEAM = 5
@@ -126,6 +130,19 @@ def handle_alert(session: Session, alert_id: int, user_id: int) -> Alert | None:
         alert.handled_at = utcnow()
         alert.handled_by_id = user_id
     return alert
+
+
+def resolve_alerts(session: Session, subject_type: str, subject_id: int, user_id: int,
+                   kind: AlertKind | None = None) -> int:
+    """A decision answers the alerts that asked for it: mark those still open handled."""
+    q = select(Alert.id).where(Alert.subject_type == subject_type, Alert.subject_id == subject_id,
+                               Alert.handled_at.is_(None))
+    if kind is not None:
+        q = q.where(Alert.kind == kind)
+    ids = list(session.scalars(q))
+    for alert_id in ids:
+        handle_alert(session, alert_id, user_id)
+    return len(ids)
 
 
 def open_alerts(session: Session, facilitator_id: int | None = None, limit: int = 50) -> list[Alert]:

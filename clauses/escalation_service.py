@@ -27,15 +27,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from clauses import audit
 from clauses import escalation as machine
+from clauses.actions import ActionButton, ActionKind
 from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.authz import Action, authorize
 from clauses.context import Context
 from clauses.errors import DomainError, EscalationError
-from clauses.formatting import fr_date, fr_hours
-from clauses.penalties import PenaltyTerms, compute_penalties
+from clauses.escalation_letters import LetterFacts, queue_letter
+from clauses.formatting import fr_date, fr_money, fr_number, fr_percent
+from clauses.penalties import PenaltyResult, PenaltyTerms, compute_penalties, statement_lines
 from clauses.progress import engagement_progress
-from clauses.reminders import company_recipients, donneur_recipients, notify
+from clauses.reminders import company_recipients, donneur_recipients
 from storage.models import (
     AlertKind,
     Company,
@@ -52,6 +54,18 @@ from storage.models import (
 )
 
 OPENING_EVENT = "ouverture"
+CONSENT_EVENT = "accord_donneur"
+CONSENT_ASKED_EVENT = "accord_demande"
+ANSWER_EVENT = "reponse_entreprise"
+NOTE_EVENTS = {
+    OPENING_EVENT: "ouverture de la procédure",
+    CONSENT_ASKED_EVENT: "accord du donneur d'ordre demandé",
+    CONSENT_EVENT: "accord du donneur d'ordre",
+    ANSWER_EVENT: "réponse de l'entreprise",
+}
+"""Steps that record a fact without moving the machine (labels of the history)."""
+CHANNEL_LABELS = {"telephone": "téléphone", "email": "e-mail", "rencontre": "rencontre",
+                  "courrier": "courrier", "chat": "chat"}
 _E = machine.EscalationEvent
 
 
@@ -71,6 +85,27 @@ class NoAddressError(EscalationError):
     code = "escalation_no_address"
 
 
+class NoPenaltyTermsError(EscalationError):
+    """The lot has no penalty terms: the contract's figures must be entered, not guessed."""
+
+    code = "escalation_no_penalty_terms"
+
+    def __init__(self, reference: str, lot_number: int, rulebook: object) -> None:
+        rules = rulebook.penalties  # type: ignore[attr-defined]
+        super().__init__(
+            f"Le lot {lot_number} du marché {reference} n'a pas de termes de pénalités : "
+            "saisissez ceux du marché avant le calcul, par exemple « clausebot lot penalites "
+            f"--marche {reference} --lot {lot_number} --par-heure {fr_number(rules.per_missing_hour)} "
+            f"--par-jour {fr_number(rules.per_day_late)} --plafond {fr_percent(rules.cap_share)} » "
+            "(valeurs par défaut du règlement : "
+            f"{fr_money(rules.per_missing_hour, ht=True)} par heure manquante, "
+            f"{fr_money(rules.per_day_late, ht=True)} par jour de retard, plafond "
+            f"{fr_percent(rules.cap_share)} du montant du lot).",
+            f"Lot {lot_number} of market {reference} has no penalty terms.",
+            details={"market": reference, "lot": lot_number},
+        )
+
+
 @dataclass(frozen=True)
 class StepView:
     at: dt.datetime
@@ -80,13 +115,15 @@ class StepView:
     to_state: str
     by: str | None
     note: str | None
+    channel: str | None = None
 
     @property
     def description_fr(self) -> str:
         local = self.at.astimezone(machine.PARIS)
+        how = f" par {CHANNEL_LABELS.get(self.channel, self.channel)}" if self.channel else ""
         who = f" ({self.by})" if self.by else ""
         note = f" — {self.note}" if self.note else ""
-        return f"{fr_date(local.date())} {local:%H:%M} : {self.label_fr}{who}{note}"
+        return f"{fr_date(local.date())} {local:%H:%M} : {self.label_fr}{how}{who}{note}"
 
 
 @dataclass(frozen=True)
@@ -322,12 +359,13 @@ def history(session: Session, actor: Actor, case_id: int) -> list[StepView]:
     ).all()
     if not rows:
         raise CaseNotFound(case_id)
-    return [
-        StepView(at=s.at, event=s.event, label_fr=_event_label(s.event),
-                 from_state=s.from_state.value if s.from_state else None,
-                 to_state=s.to_state.value, by=name, note=s.note)
-        for s, name in rows
-    ]
+    return [_step_view(s, name) for s, name in rows]
+
+
+def _step_view(s: EscalationStep, name: str | None) -> StepView:
+    return StepView(at=s.at, event=s.event, label_fr=_event_label(s.event),
+                    from_state=s.from_state.value if s.from_state else None,
+                    to_state=s.to_state.value, by=name, note=s.note, channel=s.channel)
 
 
 def deadline_passed(ctx: Context, row: EscalationCase) -> bool:
@@ -349,8 +387,8 @@ def _who_note(actor: Actor, note: str | None) -> str | None:
 
 
 def _event_label(event: str) -> str:
-    if event == OPENING_EVENT:
-        return "ouverture de la procédure"
+    if event in NOTE_EVENTS:
+        return NOTE_EVENTS[event]
     try:
         return machine.EscalationEvent(event).label_fr
     except ValueError:
@@ -364,6 +402,7 @@ def _record_consent(
         return
     row.buyer_consent_at = ctx.clock.now()
     row.buyer_consent_note = note or f"Accord du donneur d'ordre enregistré par {actor.label}."
+    row.buyer_consent_by = f"déclaré par {actor.label}"[:254]
     audit.record(session, actor, "escalation.consent", "escalation", row.id)
 
 
@@ -377,6 +416,7 @@ def _apply(
     note: str | None,
     refused: bool = False,
     days_late: int | None = None,
+    channel: str | None = None,
 ) -> None:
     now = ctx.clock.now()
     today = machine.local_day(now)
@@ -398,8 +438,8 @@ def _apply(
     elif step.step.event is _E.ALERTE_DONNEUR:
         _alert_buyer(ctx, session, row, subject, refused=refused)
     elif step.step.event is _E.CALCUL_PENALITES and penalty is not None:
-        row.penalty_explanation = penalty.explanation_fr
-        _send_penalties(ctx, session, row, subject, penalty.explanation_fr)
+        row.penalty_explanation = "\n".join(statement_lines(penalty))
+        _send_penalties(ctx, session, row, subject, penalty)
     previous_state = row.state
     row.state = EscalationState(new.status.value)
     row.letter_sent_on = new.letter_on
@@ -411,7 +451,7 @@ def _apply(
         row.closed_at = now
     session.add(EscalationStep(case_id=row.id, from_state=previous_state, to_state=row.state,
                                event=step.step.event.value, at=now, by_user_id=actor.user_id,
-                               note=_who_note(actor, note)))
+                               note=_who_note(actor, note), channel=channel))
     audit.record(session, actor, f"escalation.{step.step.event.value}", "escalation", row.id,
                  engagement_id=row.engagement_id, refused=refused or None)
     session.flush()
@@ -438,18 +478,27 @@ def _penalty(ctx: Context, session: Session, row: EscalationCase, subject: _Subj
     terms = PenaltyTerms(per_missing_hour=subject.lot.penalty_per_hour,
                          per_day_late=subject.lot.penalty_per_day_late,
                          cap_share=subject.lot.penalty_cap_share)
+    if terms == PenaltyTerms():
+        raise NoPenaltyTermsError(subject.market.reference, subject.lot.number, ctx.rulebook)
     done = _done_hours(session, row.engagement_id, today)
     return compute_penalties(subject.engagement.hours_owed, done, amount, days_late, terms,
                              ctx.rulebook)
 
 
-def _status_lines(ctx: Context, session: Session, subject: _Subject, today: dt.date) -> str:
+def _facts(ctx: Context, session: Session, row: EscalationCase, subject: _Subject,
+           new: machine.EscalationCase, today: dt.date) -> LetterFacts:
+    """What the letters of this case quote, as of ``today``."""
     done = _done_hours(session, subject.engagement.id, today)
     p = engagement_progress(subject.engagement.hours_owed, done,
                             subject.lot.start_date or subject.market.start_date,
                             subject.lot.end_date or subject.market.end_date, today, ctx.rulebook)
-    return (f"Heures d'insertion dues : {fr_hours(p.owed)} ; déclarées à ce jour : "
-            f"{fr_hours(p.done)} (attendu à date : {fr_hours(p.expected)}).")
+    return LetterFacts(
+        case_id=row.id, company_name=subject.company.name, donneur_name=subject.donneur.name,
+        market_reference=subject.market.reference, market_title=subject.market.title,
+        lot_number=subject.lot.number, lot_label=subject.lot.label, owed=p.owed, done=p.done,
+        expected=p.expected, contacts=new.contacts, written_contacts=new.written_contacts,
+        deadline_days=ctx.rulebook.escalation.letter_deadline_days,  # type: ignore[attr-defined]
+        agency_name=ctx.policy.agency_name, agency_email=ctx.policy.agency_email)
 
 
 def _about(subject: _Subject) -> str:
@@ -457,52 +506,40 @@ def _about(subject: _Subject) -> str:
             f"{subject.lot.number} ({subject.lot.label})")
 
 
-def _signature(ctx: Context) -> str:
-    return f"\n\n{ctx.policy.agency_name}\n{ctx.policy.agency_email}\n"
+def _company_addresses(session: Session, company: Company) -> list[str]:
+    addresses = [r.email for r in company_recipients(session, [company.id])[company.id] if r.email]
+    if not addresses:
+        raise NoAddressError(
+            f"Aucune adresse e-mail connue pour {company.name} : ajoutez un contact de "
+            "l'entreprise avant d'envoyer un courrier.",
+            f"No e-mail address for company {company.id}.",
+        )
+    return addresses
 
 
 def _send_letter(ctx: Context, session: Session, row: EscalationCase, subject: _Subject,
                  new: machine.EscalationCase) -> None:
-    company = subject.company
-    recipients = [r for r in company_recipients(session, [company.id])[company.id] if r.email]
-    if not recipients:
-        raise NoAddressError(
-            f"Aucune adresse e-mail connue pour {company.name} : ajoutez un contact de "
-            "l'entreprise avant d'envoyer le courrier.",
-            f"No e-mail address for company {company.id}.",
-        )
     today = new.letter_on or machine.local_day(ctx.clock.now())
-    deadline = fr_date(new.deadline) if new.deadline else "?"
-    donneur = subject.donneur.name
-    text = (
-        f"Madame, Monsieur,\n\nLe {_about(subject)}, passé par {donneur}, comporte une clause "
-        f"sociale d'insertion à laquelle {company.name} s'est engagée.\n\n"
-        f"{_status_lines(ctx, session, subject, today)}\n\n"
-        f"Malgré nos échanges ({new.contacts} prises de contact, dont {new.written_contacts} par "
-        "écrit), la situation n'a pas été régularisée. Avec l'accord de "
-        f"{donneur}, nous vous rappelons vos obligations contractuelles et vous demandons de "
-        f"nous transmettre, au plus tard le {deadline}, vos déclarations d'heures et les "
-        "mesures prises pour réaliser les heures restantes.\n\n"
-        f"Sans réponse dans ce délai, {donneur} en sera informé et pourra constater le défaut "
-        "d'exécution et appliquer les pénalités prévues au marché.\n\n"
-        "Nous restons à votre disposition pour vous aider à recruter (offres diffusées auprès "
-        "de nos partenaires de l'emploi et de l'insertion)."
-        + _signature(ctx)
-    )
-    mail_subject = (f"Clause sociale d'insertion : rappel de vos obligations (marché "
-                    f"{subject.market.reference}, lot {subject.lot.number}) — réponse attendue "
-                    f"avant le {deadline}")
+    facts = _facts(ctx, session, row, subject, new, today)
+    consent_on = _local_day(row.buyer_consent_at)
+    extra = {"deadline": fr_date(new.deadline) if new.deadline else "?", "copy": False,
+             "consent_by": row.buyer_consent_by or subject.donneur.name,
+             "consent_on": fr_date(consent_on) if consent_on else "?"}
     key = f"escalade_courrier:case:{row.id}"
-    notify(session, recipients, key, subject=mail_subject, text=text, prefer_chat=False)
-    copies = donneur_recipients(session, subject.donneur.id)
-    notify(session, copies, key, subject=f"Copie : {mail_subject}",
-           text=f"Copie pour information du courrier envoyé à {company.name}.\n\n{text}",
-           prefer_chat=False)
+    pdf = f"courrier-rappel-obligations-procedure-{row.id}.pdf"
+    for address in _company_addresses(session, subject.company):
+        queue_letter(ctx, session, dedup_key=f"{key}:{address}", to=address,
+                     template="courrier", facts=facts, pdf_name=pdf, extra=extra, on=today)
+    for r in donneur_recipients(session, subject.donneur.id):
+        if r.email:
+            queue_letter(ctx, session, dedup_key=f"{key}:{r.tag}", to=r.email,
+                         template="courrier", facts=facts, pdf_name=pdf,
+                         extra={**extra, "copy": True}, on=today)
 
 
 def _alert_buyer(ctx: Context, session: Session, row: EscalationCase, subject: _Subject,
                  *, refused: bool) -> None:
-    recipients = donneur_recipients(session, subject.donneur.id)
+    recipients = [r for r in donneur_recipients(session, subject.donneur.id) if r.email]
     if not recipients:
         raise NoAddressError(
             f"Aucun référent avec une adresse e-mail pour {subject.donneur.name} : ajoutez-en un "
@@ -514,46 +551,56 @@ def _alert_buyer(ctx: Context, session: Session, row: EscalationCase, subject: _
            f"n'a pas répondu au courrier du {fr_date(row.letter_sent_on)} dans le délai, "
            f"échu le {fr_date(row.letter_deadline)}" if row.letter_sent_on and row.letter_deadline
            else "n'a pas régularisé la situation")
-    text = (
-        f"Madame, Monsieur,\n\nDans le cadre de la clause sociale d'insertion du {_about(subject)}, "
-        f"l'entreprise {subject.company.name} {why}.\n\n"
-        f"{_status_lines(ctx, session, subject, today)}\n\n"
-        "Il vous appartient, si vous le jugez utile, de notifier à l'entreprise le défaut "
-        "d'exécution de la clause et d'appliquer les pénalités prévues au marché ; nous pouvons "
-        "en préparer le calcul. Merci de nous indiquer la suite que vous donnez."
-        + _signature(ctx)
-    )
-    notify(session, recipients, f"escalade_alerte_donneur:case:{row.id}",
-           subject=(f"Clause sociale d'insertion : défaut de {subject.company.name} (marché "
-                    f"{subject.market.reference}, lot {subject.lot.number})"),
-           text=text, prefer_chat=False)
+    facts = _facts(ctx, session, row, subject, to_machine(row), today)
+    history = [_step_line(s, name) for s, name in _steps_with_names(session, row.id)]
+    for r in recipients:
+        assert r.email is not None
+        queue_letter(ctx, session, dedup_key=f"escalade_alerte_donneur:case:{row.id}:{r.tag}",
+                     to=r.email, template="alerte", facts=facts,
+                     pdf_name=f"dossier-procedure-{row.id}.pdf",
+                     extra={"why": why, "history": history}, on=today)
 
 
 def _send_penalties(ctx: Context, session: Session, row: EscalationCase, subject: _Subject,
-                    explanation: str) -> None:
-    recipients = donneur_recipients(session, subject.donneur.id)
-    text = (
-        f"Madame, Monsieur,\n\nVoici le calcul des pénalités pour {subject.company.name} au titre "
-        f"de la clause sociale d'insertion du {_about(subject)}, selon les termes du marché :\n\n"
-        f"{explanation}\n\nL'application des pénalités relève de votre décision."
-        + _signature(ctx)
-    )
-    notify(session, recipients, f"escalade_penalites:case:{row.id}",
-           subject=(f"Clause sociale d'insertion : calcul des pénalités — {subject.company.name} "
-                    f"(marché {subject.market.reference}, lot {subject.lot.number})"),
-           text=text, prefer_chat=False)
+                    penalty: PenaltyResult) -> None:
+    today = machine.local_day(ctx.clock.now())
+    facts = _facts(ctx, session, row, subject, to_machine(row), today)
+    for r in donneur_recipients(session, subject.donneur.id):
+        if r.email:
+            queue_letter(ctx, session, dedup_key=f"escalade_penalites:case:{row.id}:{r.tag}",
+                         to=r.email, template="penalites", facts=facts,
+                         pdf_name=f"penalites-procedure-{row.id}.pdf",
+                         extra={"statement": statement_lines(penalty),
+                                "total": fr_money(penalty.total, ht=True)}, on=today)
+
+
+def _steps_with_names(session: Session, case_id: int) -> list[tuple[EscalationStep, str | None]]:
+    return [(s, name) for s, name in session.execute(
+        select(EscalationStep, User.display_name)
+        .outerjoin(User, User.id == EscalationStep.by_user_id)
+        .where(EscalationStep.case_id == case_id).order_by(EscalationStep.id)).all()]
+
+
+def _step_line(step: EscalationStep, by: str | None) -> str:
+    return _step_view(step, by).description_fr
 
 
 def _offer_letter(ctx: Context, session: Session, row: EscalationCase, subject: _Subject,
                   new: machine.EscalationCase) -> None:
     """Enough contacts for the letter: ask the facilitator to get the buyer's consent."""
-    rules = ctx.rulebook.escalation
+    rules = ctx.rulebook.escalation  # type: ignore[attr-defined]
     if (new.contacts < rules.contacts_required_before_letter
             or new.written_contacts < rules.written_contacts_required):
         return
     facilitator = subject.company.facilitator_id or subject.market.facilitator_id
-    consent = ("L'accord de {d} est déjà enregistré." if row.buyer_consent_at else
-               "Obtenez l'accord de {d}, puis approuvez l'envoi.").format(d=subject.donneur.name)
+    if row.buyer_consent_at:
+        consent = f"L'accord de {subject.donneur.name} est déjà enregistré."
+        button = ActionButton("✉️ Envoyer le courrier", ActionKind.SEND_LETTER, row.id)
+    else:
+        consent = (f"Demandez l'accord de {subject.donneur.name} : son référent reçoit le projet "
+                   "et répond « accord » par e-mail (ou par le bouton du chat).")
+        button = ActionButton("🤝 Demander l'accord du donneur d'ordre", ActionKind.ASK_CONSENT,
+                              row.id)
     raise_alert(
         session, kind=AlertKind.COURRIER_A_APPROUVER, facilitator_id=facilitator,
         subject_type="escalation", subject_id=row.id,
@@ -562,7 +609,7 @@ def _offer_letter(ctx: Context, session: Session, row: EscalationCase, subject: 
                  f"{new.contacts} prises de contact dont {new.written_contacts} par écrit. Le "
                  "courrier de rappel des obligations (délai de "
                  f"{rules.letter_deadline_days} jours) peut partir. {consent}"),
-        buttons=[[("✉️ Accord obtenu : envoyer le courrier", f"esc:letter:{row.id}")]],
+        buttons=[[button]],
     )
 
 

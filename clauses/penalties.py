@@ -121,3 +121,23 @@ def compute_penalties(
         capped=capped,
         explanation_fr=explanation,
     )
+
+
+def statement_lines(result: PenaltyResult) -> list[str]:
+    """The statement sent to the buyer: one line per figure, saying where it comes from."""
+    r = result
+    plural = "s" if r.days_late > 1 else ""
+    lines = [
+        f"Heures d'insertion non réalisées : {fr_hours(r.missing_hours)} × "
+        f"{fr_money(r.per_missing_hour, ht=True)} par heure = {fr_money(r.hours_amount, ht=True)}",
+        f"Retard après la mise en demeure : {r.days_late} jour{plural} après l'échéance du "
+        f"courrier × {fr_money(r.per_day_late, ht=True)} par jour = "
+        f"{fr_money(r.days_amount, ht=True)}",
+        f"Total avant plafond : {fr_money(r.uncapped, ht=True)}",
+        f"Plafond : {fr_percent(r.cap_share)} du montant du lot = {fr_money(r.cap, ht=True)}",
+    ]
+    if r.capped:
+        lines.append(f"Total ramené au plafond : {fr_money(r.total, ht=True)}")
+    else:
+        lines.append(f"Total sous le plafond, retenu : {fr_money(r.total, ht=True)}")
+    return lines

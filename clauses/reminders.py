@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clauses import audit
+from clauses.actions import ActionButton, ActionKind
 from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.authz import Action, authorize
@@ -282,6 +283,8 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
         message=(f"{c.company_name} est en retard sur le marché {c.market_reference}, lot "
                  f"{c.lot_number} : {fr_hours(c.done)} réalisées sur {fr_hours(c.owed)} "
                  f"(attendu fin {fr_month(c.at)} : {fr_hours(c.expected)})."),
+        buttons=[[ActionButton("⚖️ Ouvrir une procédure de relance", ActionKind.OPEN_CASE,
+                               c.engagement_id)]],
     )
     return True
 
@@ -301,7 +304,8 @@ def alert_escalation_deadline(ctx: Context, session: Session, item: EscalationDe
                  f"dans le délai (échéance du {fr_date(item.deadline)}).\nL'alerte de "
                  f"{item.donneur_name} est prête : elle part par e-mail à ses référents quand "
                  "vous la validez."),
-        buttons=[[("📨 Alerter le donneur d'ordre", f"esc:buyer:{item.case_id}")]],
+        buttons=[[ActionButton("📨 Alerter le donneur d'ordre", ActionKind.ALERT_BUYER,
+                               item.case_id)]],
     )
     return True
 

@@ -22,7 +22,7 @@ from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.context import Context
 from clauses.errors import DomainError
-from mail import declaration_template
+from mail import declaration_template, escalation_replies
 from mail.candidature_text import extract_candidate
 from mail.config import MailConfig
 from mail.hire_sheet import parse_hire_sheet, record_hire_lines
@@ -423,6 +423,9 @@ def dispatch(job: MailJob, classified: Classified) -> Outcome:
     from mail.exit_answers import handle_exit_answer
 
     if (answered := handle_exit_answer(job, classified)) is not None:
+        return answered
+    answered = escalation_replies.handle(job, classified)
+    if answered is not None:
         return answered
     if classified.intent == Intent.DECLARATION:
         return handle_declaration(job, classified)

@@ -98,11 +98,12 @@ def build_transport(cfg: MailConfig) -> Transport:
 
 
 def build_sender(ctx: Context, cfg: MailConfig, transport: Transport | None = None) -> OutboxSender:
-    """The e-mail sender, able to render the reports queued by the intake and the chat."""
-    from reports.queued import ReportPreparer
+    """The e-mail sender, able to render the reports queued by the intake and the chat, and
+    the escalation letters (:mod:`mail.letters`)."""
+    from mail.letters import LetterPreparer
 
     return OutboxSender(ctx.db, ctx.documents, transport or build_transport(cfg), cfg,
-                        reports=ReportPreparer(ctx))
+                        reports=LetterPreparer(ctx))
 
 
 async def run_outbox_sender(ctx: Context, cfg: MailConfig, stop: asyncio.Event,

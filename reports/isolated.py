@@ -55,6 +55,8 @@ class RenderRequest:
     small_cell_threshold: int = 3
     agency_name: str | None = None
     generated_on: dt.date | None = None
+    html_pdf: str | None = None
+    """An HTML page to print as PDF instead of the figures (the escalation letters' copy)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ def enable_isolation(enabled: bool = True) -> None:
 
 def render_here(request: RenderRequest) -> RenderedReport:
     """Render in this process (the child's work; also the CLI's)."""
+    if request.html_pdf is not None:
+        from reports.pdf import html_to_pdf
+
+        return RenderedReport(pdf=html_to_pdf(request.html_pdf))
     options = {"small_cell_threshold": request.small_cell_threshold,
                "agency_name": request.agency_name, "generated_on": request.generated_on}
     unknown = set(request.outputs) - set(OUTPUTS)

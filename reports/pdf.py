@@ -29,3 +29,12 @@ def render_pdf(
     pdf = HTML(string=html, base_url=None).write_pdf()
     assert pdf is not None  # write_pdf returns bytes when no target is given
     return pdf
+
+
+def html_to_pdf(html: str) -> bytes:
+    """A plain A4 PDF of an HTML page (the escalation letters' copy kept by their recipients)."""
+    from weasyprint import HTML
+
+    pdf = HTML(string=html, base_url=None).write_pdf()
+    assert pdf is not None
+    return pdf

@@ -1,5 +1,5 @@
-"""Facilitators: alert buttons (candidature decision, alert handled, letter approval) and the
-/entreprise, /alertes, /relances commands.
+"""Facilitators: alert buttons (candidature decision, alert handled) and the /entreprise and
+/alertes commands (the escalation's buttons and commands are in bot.flows.escalation).
 
 Every button is re-authorised when pressed (the domain's `authorize` or the decision service
 itself): callback data are only a hint of what the user wants, never a proof of a right.
@@ -10,10 +10,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot import texts
+from bot.flows import escalation
 from bot.flows.common import CANCEL, like_pattern
 from bot.turn import Flow, Turn
 from clauses import audit
-from clauses.alerts import handle_alert, open_alerts
+from clauses.alerts import handle_alert, open_alerts, resolve_alerts
 from clauses.authz import Action, NotAllowed, authorize, scope_companies
 from clauses.formatting import fr_date, fr_hours
 from clauses.siret import format_siret, looks_like_siret, normalize_siret
@@ -105,12 +106,7 @@ def _resolve_alerts(t: Turn, subject_type: str, subject_id: int,
                     kind: AlertKind | None = None) -> None:
     """The decision answers the alert that asked for it: mark it handled too."""
     assert t.user is not None
-    q = select(Alert.id).where(Alert.subject_type == subject_type, Alert.subject_id == subject_id,
-                               Alert.handled_at.is_(None))
-    if kind is not None:
-        q = q.where(Alert.kind == kind)
-    for alert_id in t.session.scalars(q):
-        handle_alert(t.session, alert_id, t.user.id)
+    resolve_alerts(t.session, subject_type, subject_id, t.user.id, kind)
 
 
 # --- alerts -------------------------------------------------------------------------------------
@@ -162,12 +158,7 @@ def _actions(t: Turn, alert: Alert) -> list[tuple[str, str]]:
         if status == CandidatureStatus.A_VALIDER:
             return [(f"✅ Valider n° {alert.subject_id}", f"cand:ok:{alert.subject_id}"),
                     ("❌ Refuser", f"cand:no:{alert.subject_id}")]
-    if alert.kind == AlertKind.COURRIER_A_APPROUVER and alert.subject_type == "escalation":
-        sent = t.session.scalar(
-            select(EscalationCase.letter_sent_on).where(EscalationCase.id == alert.subject_id))
-        if sent is None:
-            return [("✉️ Envoyer le courrier", f"esc:letter:{alert.subject_id}")]
-    return []
+    return [b for row in escalation.alert_actions(t, alert) for b in row]
 
 
 # --- /entreprise ------------------------------------------------------------------------------
@@ -253,81 +244,6 @@ def _show_company(t: Turn, company: Company) -> None:
     lines.append(f"Candidatures à valider : {pending}")
     lines.append(f"Procédures de relance ouvertes : {open_cases}")
     t.say("\n".join(lines))
-
-
-# --- /relances ----------------------------------------------------------------------------------
-
-
-def cmd_relances(t: Turn, args: str) -> None:
-    try:
-        from clauses.escalation_service import open_cases
-    except ImportError:
-        t.say(texts.UNAVAILABLE)
-        return
-    cases = open_cases(t.session, t.need_actor(), now=t.now)
-    if not cases:
-        t.say("Aucune procédure de relance en cours.")
-        return
-    lines = [f"{len(cases)} procédure(s) de relance en cours :"]
-    buttons = []
-    for c in cases[:30]:
-        line = (f"n° {c.case_id} · {c.company_name} · marché {c.market_reference} lot "
-                f"{c.lot_number} ({c.donneur_name}) — {c.state_label} ; {c.contacts} contact(s) "
-                f"dont {c.written_contacts} écrit(s)")
-        if c.letter_deadline is not None:
-            passed = " (dépassée)" if c.deadline_passed else ""
-            line += f" ; échéance du courrier : {fr_date(c.letter_deadline)}{passed}"
-        lines.append(line)
-        if c.letter_sent_on is None and _letter_possible(t, c):
-            buttons.append([(f"✉️ Envoyer le courrier n° {c.case_id}", f"esc:letter:{c.case_id}")])
-    if buttons:
-        lines.append("\nLe courrier part une fois l'accord du donneur d'ordre obtenu : "
-                     "le bouton enregistre cet accord et envoie le courrier.")
-    t.say("\n".join(lines), buttons)
-
-
-def _letter_possible(t: Turn, case) -> bool:
-    """The move is legal and the contacts the rulebook requires before a letter are there."""
-    rules = t.ctx.rulebook.escalation  # type: ignore[attr-defined]
-    return (any(event == "courrier" for event, _ in case.allowed)
-            and case.contacts >= rules.contacts_required_before_letter
-            and case.written_contacts >= rules.written_contacts_required)
-
-
-def on_escalation(t: Turn, parts: list[str]) -> None:
-    """esc:letter:<case id> (also esc:ok:) records the buyer's consent and sends the letter;
-    esc:buyer:<case id> alerts the buyer once the letter's deadline has passed."""
-    if len(parts) == 2 and parts[0] == "buyer" and parts[1].isdigit():
-        _alert_buyer(t, int(parts[1]))
-        return
-    if len(parts) != 2 or parts[0] not in ("ok", "letter", "approve") or not parts[1].isdigit():
-        t.notify(texts.BAD_BUTTON)
-        return
-    authorize(t.session, t.need_actor(), Action.ESCALATION_ACT)
-    try:
-        from clauses.escalation_service import approve_letter
-    except ImportError:
-        t.say(texts.UNAVAILABLE)
-        return
-    case_id = int(parts[1])
-    t.clear_source_keyboard = True
-    row = approve_letter(t.ctx, t.session, t.need_actor(), case_id)
-    _resolve_alerts(t, "escalation", case_id, AlertKind.COURRIER_A_APPROUVER)
-    deadline = f" ; échéance le {fr_date(row.letter_deadline)}" if row.letter_deadline else ""
-    t.notify("Courrier envoyé.")
-    t.say(f"✉️ Procédure n° {case_id} : accord enregistré, courrier de rappel des obligations "
-          f"envoyé par e-mail{deadline}.")
-
-
-def _alert_buyer(t: Turn, case_id: int) -> None:
-    from clauses.escalation_service import transition
-
-    authorize(t.session, t.need_actor(), Action.ESCALATION_ACT)
-    t.clear_source_keyboard = True
-    transition(t.ctx, t.session, t.need_actor(), case_id, "alerte_donneur")
-    _resolve_alerts(t, "escalation", case_id, AlertKind.ESCALADE_ECHEANCE)
-    t.notify("Donneur d'ordre alerté.")
-    t.say(f"📣 Procédure n° {case_id} : le donneur d'ordre a été alerté par e-mail.")
 
 
 def on_bilan(t: Turn, parts: list[str]) -> None:

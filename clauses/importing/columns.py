@@ -29,6 +29,10 @@ COLUMNS: dict[str, str] = {
     "corps_etat": "Corps d'état du règlement (ex. maconnerie, peinture_interieure).",
     "montant_lot_ht": "Montant du lot en euros HT.",
     "heures_insertion": "Heures d'insertion dues sur le lot ; vide : calculées par le chiffrage.",
+    "penalite_heure": "Pénalité du lot par heure d'insertion non réalisée, en euros HT (ex. 60).",
+    "penalite_jour": "Pénalité du lot par jour de retard après mise en demeure, en euros HT "
+                     "(ex. 100).",
+    "penalite_plafond": "Plafond des pénalités, en part du montant du lot (ex. 20 %).",
     "entreprise": "Raison sociale de l'entreprise titulaire.",
     "siret": "SIRET de l'entreprise (14 chiffres, espaces acceptés).",
     "type_entreprise": "ordinaire, EI, ETTI, AI, ACI, GEIQ ou EA.",

@@ -20,6 +20,7 @@ from clauses.importing.results import LineError
 from clauses.importing.values import (
     ValueProblem,
     parse_amount,
+    parse_cap_share,
     parse_company_kind,
     parse_date,
     parse_donneur_kind,
@@ -50,6 +51,9 @@ _LOT_COLUMNS: dict[str, tuple[str, Any]] = {
     "trade": ("corps_etat", None),  # parsed against the rulebook by the validator
     "amount_ht": ("montant_lot_ht", parse_amount),
     "hours_owed": ("heures_insertion", parse_hours_value),
+    "penalty_per_hour": ("penalite_heure", parse_amount),
+    "penalty_per_day_late": ("penalite_jour", parse_amount),
+    "penalty_cap_share": ("penalite_plafond", parse_cap_share),
 }
 _COMPANY_COLUMNS: dict[str, tuple[str, Any]] = {
     "name": ("entreprise", None),

@@ -102,6 +102,14 @@ def parse_share(text: str) -> Decimal:
     return share
 
 
+def parse_cap_share(text: str) -> Decimal:
+    """The penalty cap, a share of the lot's amount in whole hundredths ("20 %", "0,2")."""
+    share = parse_share(text)
+    if share != share.quantize(Decimal("0.01")):
+        raise ValueProblem(f"Plafond « {text} » : un pourcentage entier (ex. 20 %).")
+    return share
+
+
 def parse_hours_value(text: str) -> Decimal:
     """A number of hours from French text ("833", "1 200,5 h")."""
     return parse_number(text, what="Nombre d'heures", max_value=MAX_HOURS, unit=" h")

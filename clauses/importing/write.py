@@ -95,7 +95,9 @@ class Writer:
         lots: dict[tuple[str, int], Lot] = {}
         for (ref, number), (ent, row) in plan.lots.items():
             values = {name: ent.get(name) for name in ("label", "trade", "amount_ht",
-                                                       "hours_owed")}
+                                                       "hours_owed", "penalty_per_hour",
+                                                       "penalty_per_day_late",
+                                                       "penalty_cap_share")}
             if row is None:
                 row = self._add("lots", Lot(market_id=markets[ref].id, number=number,
                                             label=values.pop("label") or f"Lot {number}",

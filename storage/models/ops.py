@@ -31,6 +31,8 @@ class EscalationCase(Base):
     opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     buyer_consent_at: Mapped[dt.datetime | None]
     buyer_consent_note: Mapped[str | None] = mapped_column(Text)
+    buyer_consent_by: Mapped[str | None] = mapped_column(String(254))
+    consent_requested_at: Mapped[dt.datetime | None]
     letter_sent_on: Mapped[dt.date | None]
     letter_deadline: Mapped[dt.date | None]
     formal_notice_on: Mapped[dt.date | None]
@@ -55,6 +57,8 @@ class EscalationStep(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(20))
+    """How a contact was made (telephone, email, rencontre, courrier) or an answer came (chat)."""
 
     case: Mapped[EscalationCase] = relationship(back_populates="steps")
 

@@ -245,3 +245,5 @@ class QualitativeNote(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     written_on: Mapped[dt.date]
     body: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(30))
+    """The « grille de suivi » heading: formation, tutorat, visite, autre (clauses.notes)."""

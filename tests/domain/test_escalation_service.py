@@ -18,7 +18,9 @@ from clauses.errors import (
     IllegalTransitionError,
     NotEnoughContactsError,
 )
-from clauses.penalties import compute_penalties
+from clauses.escalation_letters import letter_request
+from clauses.penalties import compute_penalties, statement_lines
+from mail.letters import render_letter
 from storage.models import (
     Alert,
     AlertKind,
@@ -38,8 +40,18 @@ D = dt.date
 def _setup(ctx):
     with ctx.db.session() as s:
         t = f.territory(s)
+        lot = t["lot"]  # the contract's penalty terms (the rulebook's default figures)
+        lot.penalty_per_hour, lot.penalty_per_day_late, lot.penalty_cap_share = (
+            Decimal(60), Decimal(100), Decimal("0.20"))
         ids = {k: v.id for k, v in t.items()}
     return ids
+
+
+def _text(row: OutboxMessage) -> str:
+    """The letter as the e-mail sender renders it from its template (mail.letters)."""
+    request = letter_request(row.attachments)
+    assert request is not None
+    return render_letter(request["template"], request["context"]).text
 
 
 def _staff(s, ids) -> Actor:
@@ -81,9 +93,9 @@ def test_legal_path_records_each_step_with_who_and_when(ctx, clock):
         letters = _outbox(s, f"escalade_courrier:case:{case_id}:")
         assert [m.to_address for m in letters] == ["chef@btp-rhone.test",
                                                    "juliette.rey@oullins.test"]
-        assert "au plus tard le 03/07/2025" in letters[0].body_text
-        assert "2 prises de contact, dont 1 par écrit" in letters[0].body_text
-        assert letters[1].subject.startswith("Copie : ")
+        assert "au plus tard le 03/07/2025" in _text(letters[0])
+        assert "2 prises de contact, dont 1 par écrit" in _text(letters[0])
+        assert _text(letters[1]).startswith("Copie pour information")
         esc.approve_letter(ctx, s, staff, case_id)  # a second press of the button: nothing
         assert len(_outbox(s, f"escalade_courrier:case:{case_id}:")) == 2
         assert s.get(EscalationCase, case_id).letter_deadline == D(2025, 7, 3)
@@ -131,12 +143,12 @@ def test_legal_path_records_each_step_with_who_and_when(ctx, clock):
         expected = compute_penalties(Decimal(833), Decimal(0), Decimal(1000000), 12, None,
                                      ctx.rulebook)
         assert case.penalty_amount == expected.total
-        assert case.penalty_explanation == expected.explanation_fr
+        assert case.penalty_explanation == "\n".join(statement_lines(expected))
         [buyer_alert] = _outbox(s, f"escalade_alerte_donneur:case:{case_id}:")
         assert buyer_alert.to_address == "juliette.rey@oullins.test"
-        assert "échu le 03/07/2025" in buyer_alert.body_text
+        assert "échu le 03/07/2025" in _text(buyer_alert)
         [penalties] = _outbox(s, f"escalade_penalites:case:{case_id}:")
-        assert expected.explanation_fr in penalties.body_text
+        assert all(line in _text(penalties) for line in statement_lines(expected))
         assert esc.open_cases(s, _staff(s, ids)) == []
 
 
@@ -217,7 +229,7 @@ def test_a_refusal_allows_the_buyer_alert_before_the_deadline(ctx, clock):
                        note="Le gérant refuse par écrit.")
         assert s.get(EscalationCase, case_id).state == EscalationState.DONNEUR_ALERTE
         [mail] = _outbox(s, f"escalade_alerte_donneur:case:{case_id}:")
-        assert "a refusé de régulariser" in mail.body_text
+        assert "a refusé de régulariser" in _text(mail)
 
 
 def test_the_service_itself_is_named_on_the_step(ctx, clock):

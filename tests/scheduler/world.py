@@ -99,6 +99,9 @@ def build(s: Session) -> World:
     m2 = f.market(s, metro, reference="2025-030", facilitator=paul,
                   start=dt.date(2025, 3, 1), end=dt.date(2025, 10, 31))
     m2_l1 = f.lot(s, m2, 1, hours=600, amount_ht=Decimal("400000"))
+    # The contract's penalty terms (penalties are computed only on a lot that has them).
+    m2_l1.penalty_per_hour, m2_l1.penalty_per_day_late, m2_l1.penalty_cap_share = (
+        Decimal(60), Decimal(100), Decimal("0.20"))
 
     a = f.company(s, "BTP Rhône", facilitator=fanny, email="chef@btp-rhone.test")
     ua = f.user(s, Role.ENTREPRISE, display_name="Chef BTP", company_id=a.id,
