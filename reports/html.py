@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from clauses.bilan.figures import BilanFigures
+from clauses.context import AgencyIdentity
 from reports.text import render_text
 from reports.view import Fmt, ReportView, build_view
 
@@ -74,13 +75,14 @@ def render_html(
     small_cell_threshold: int = 3,
     agency_name: str | None = None,
     generated_on: dt.date | None = None,
+    agency: AgencyIdentity | None = None,
 ) -> RenderedEmail:
     """The bilan as an e-mail: subject, HTML (images as ``cid:``), plain text, images."""
     from reports.charts import build_charts  # matplotlib: only when an e-mail is rendered
     from reports.labels import file_stem
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
-                      agency_name=agency_name, generated_on=generated_on)
+                      agency_name=agency_name, generated_on=generated_on, agency=agency)
     charts = build_charts(figures)
     html = environment().get_template("email.html.j2").render(
         view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"))

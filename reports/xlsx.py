@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from clauses.bilan.figures import BilanFigures
+from clauses.context import AgencyIdentity
 from reports.view import Cell, Fmt, Table, build_view
 
 NUMBER_FORMATS: dict[Fmt, str] = {
@@ -112,9 +113,10 @@ def render_xlsx(
     small_cell_threshold: int = 3,
     agency_name: str | None = None,
     generated_on: dt.date | None = None,
+    agency: AgencyIdentity | None = None,
 ) -> bytes:
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
-                      agency_name=agency_name, generated_on=generated_on)
+                      agency_name=agency_name, generated_on=generated_on, agency=agency)
     wb = Workbook()
     ws = wb.active
     ws.title = "Synthèse"
