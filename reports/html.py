@@ -19,7 +19,9 @@ from reports.view import Fmt, ReportView, build_view
 if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (see reports.isolated)
     from reports.charts import Chart
 
-CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises"}
+CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises",
+                "typologie-age": "Âge", "typologie-genre": "Genre", "typologie-qpv": "QPV",
+                "typologie-statut": "Statut à l'entrée"}
 """Which table each chart is shown above."""
 
 NUMERIC_FMTS = (Fmt.HOURS, Fmt.INT, Fmt.PCT)
@@ -83,7 +85,7 @@ def render_html(
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
                       agency_name=agency_name, generated_on=generated_on, agency=agency)
-    charts = build_charts(figures)
+    charts = build_charts(figures, view)
     html = environment().get_template("email.html.j2").render(
         view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"))
     return RenderedEmail(

@@ -17,6 +17,8 @@ MARKET_KIND_SHORT: dict[str, str] = {
     "marche_reserve": "Marché réservé",
     "marche_insertion": "Marché d'insertion",
 }
+APART_PLURAL: dict[str, str] = {"marche_reserve": "Marchés réservés",
+                                "marche_insertion": "Marchés d'insertion"}
 MARKET_STATUS_LABELS: dict[str, str] = {"prevu": "Prévu", "en_cours": "En cours",
                                         "termine": "Terminé", "clos": "Clos"}
 COMPANY_KIND_LABELS: dict[str, str] = {

@@ -27,7 +27,7 @@ def render_pdf(
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
                       agency_name=agency_name, generated_on=generated_on, agency=agency)
-    html = pdf_html(view, build_charts(figures))
+    html = pdf_html(view, build_charts(figures, view))
     pdf = HTML(string=html, base_url=None).write_pdf()
     assert pdf is not None  # write_pdf returns bytes when no target is given
     return pdf

@@ -324,8 +324,8 @@ def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
         out.append((f"Heures au-delà des engagements ({_plural(h.engagements_over, 'engagement')}"
                     ", non compensées)", _h(h.over, indent=True)))
     for line in f.apart:
-        label = labels.MARKET_KIND_SHORT.get(line.kind, line.kind)
-        out.append((f"{label}s : heures réalisées au {cutoff} (suivies à part)",
+        label = labels.APART_PLURAL.get(line.kind, line.kind)
+        out.append((f"{label} : heures réalisées au {cutoff} (suivies à part)",
                     _h(line.hours_to_date)))
     out.extend(_qpv_figures(f))
     out.append(("Contrats", _n(f.contracts)))
