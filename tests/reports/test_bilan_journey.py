@@ -12,7 +12,6 @@ back with BeautifulSoup, openpyxl, pypdf) and ``/bilan`` / ``/point`` in the cha
 from __future__ import annotations
 
 import datetime as dt
-import io
 import itertools
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +25,11 @@ from sqlalchemy import select
 
 from bot.core import ChatCore
 from bot.messages import Incoming
+from clausebot.cli import main
 from clauses.actors import Actor
 from clauses.clock import PARIS, Clock, FixedClock
 from clauses.context import Context
 from clauses.declarations import record_declaration
-from clausebot.cli import main
 from storage.models import (
     Channel,
     Company,
@@ -42,7 +41,6 @@ from storage.models import (
     EscalationState,
     EscalationStep,
     HourDeclaration,
-    Lot,
     Market,
     Meeting,
     MeetingKind,
