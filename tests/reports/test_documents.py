@@ -155,7 +155,7 @@ def test_pdf_tables_never_strand_a_header_or_a_single_row(figures, companies):
         # every row printed once, in order, across the pages
         printed = [r for _, rows in found for r in rows]
         assert printed == list(range(companies)), title
-        for number, rows in found[1:]:  # the header is repeated on each continuation page
+        for number, _rows in found[1:]:  # the header is repeated on each continuation page
             text = pages[number - 1]
             first_row = TABLES[title].search(text)
             assert first_row and "Heures dues" in text[:first_row.start()], (title, number)
