@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Literal
 
 from clauses.bilan.figures import (
+    HOUR_OBLIGATION_KINDS,
     ZERO,
     BilanFigures,
     BilanKind,
@@ -568,7 +569,26 @@ def _followup_table(f: BilanFigures, masker: Masker) -> Table:
     )
 
 
+def _by_market(lines: list[EngagementLine]) -> dict[int, tuple[Decimal, Decimal]]:
+    """market id -> (hours credited within each engagement, hours beyond them)."""
+    out: dict[int, tuple[Decimal, Decimal]] = {}
+    for e in lines:
+        credited, over = out.get(e.market_id, (ZERO, ZERO))
+        out[e.market_id] = (credited + e.hours_credited, over + e.hours_over)
+    return out
+
+
+def _market_rate(m, capped: dict[int, tuple[Decimal, Decimal]]) -> Cell:
+    """Capped per engagement; no rate for reserved and insertion markets (not an hours
+    obligation)."""
+    if m.kind not in HOUR_OBLIGATION_KINDS:
+        return Cell(None, Fmt.PCT)
+    return _pct(capped.get(m.market_id, (ZERO, ZERO))[0], m.hours_owed)
+
+
 def _markets_table(f: BilanFigures) -> Table:
+    capped = _by_market(f.engagements)
+    cutoff = fr_date(f.progress_cutoff)
     rows = [
         [
             _t(m.reference, bold=True),
@@ -580,7 +600,8 @@ def _markets_table(f: BilanFigures) -> Table:
             _h(m.hours_owed),
             _h(m.hours_period),
             _h(m.hours_to_date),
-            _pct(m.hours_to_date, m.hours_owed),
+            _market_rate(m, capped),
+            _h(capped.get(m.market_id, (ZERO, ZERO))[1]),
             _n(m.contracts),
             _n(m.persons),
         ]
@@ -588,14 +609,18 @@ def _markets_table(f: BilanFigures) -> Table:
     ]
     columns = [Column("Référence"), Column("Intitulé", wrap=True), Column("Type"), Column("Statut"),
                Column("Début", Fmt.DATE), Column("Fin", Fmt.DATE),
-               Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS),
-               Column("Réalisées (cumul)", Fmt.HOURS), Column("Taux", Fmt.PCT),
+               Column("Heures dues", Fmt.HOURS),
+               Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS),
+               Column(f"Réalisées depuis le début au {cutoff}", Fmt.HOURS),
+               Column("Taux", Fmt.PCT), Column("Au-delà", Fmt.HOURS),
                Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)]
     if f.kind is BilanKind.TERRITOIRE:
         columns.insert(1, Column("Donneur d'ordre", wrap=True))
         for row, m in zip(rows, f.market_lines, strict=True):
             row.insert(1, _t(m.donneur_name))
-    return Table(key="Marchés", title="Marchés et opérations", columns=columns, rows=rows)
+    return Table(key="Marchés", title="Marchés et opérations", columns=columns, rows=rows,
+                 note="Taux : heures retenues dans la limite de chaque engagement ; pas de taux "
+                      "pour les marchés réservés et d'insertion." if rows else None)
 
 
 def _means_table(f: BilanFigures) -> Table:
@@ -608,7 +633,8 @@ def _means_table(f: BilanFigures) -> Table:
         key="Modalités",
         title="Modalités d'application de la clause",
         columns=[Column("Modalité", wrap=True), Column("Engagements", Fmt.INT),
-                 Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS)],
+                 Column("Heures dues", Fmt.HOURS),
+                 Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS)],
         rows=rows,
         total=[_t("Total", bold=True), _n(len(f.engagements), bold=True),
                _h(f.hours_owed, bold=True),
@@ -627,7 +653,8 @@ def _donneurs_table(f: BilanFigures) -> Table:
         key="Donneurs d'ordre",
         title="Par donneur d'ordre",
         columns=[Column("Donneur d'ordre", wrap=True), Column("Marchés", Fmt.INT),
-                 Column("Heures dues", Fmt.HOURS), Column("Heures réalisées", Fmt.HOURS),
+                 Column("Heures dues", Fmt.HOURS),
+                 Column(f"Heures réalisées {labels.counted_span(f)}", Fmt.HOURS),
                  Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)],
         rows=rows,
         total=[_t("Territoire", bold=True), _n(f.markets.total, bold=True),

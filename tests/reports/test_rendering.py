@@ -60,7 +60,9 @@ def test_html_email_is_phone_readable_with_cid_images(figures):
         assert expected in text, expected
     cids = {img["src"].removeprefix("cid:") for img in soup.find_all("img")}
     assert all(img["src"].startswith("cid:") for img in soup.find_all("img"))
-    assert cids == {cid for cid, _ in mail.images} == {"heures-par-mois", "heures-par-entreprise"}
+    assert cids == {cid for cid, _ in mail.images} == {
+        "heures-par-mois", "heures-par-entreprise", "typologie-age", "typologie-genre",
+        "typologie-qpv", "typologie-statut"}
     assert all(png.startswith(PNG) for _, png in mail.images)
     assert all(img.get("alt") for img in soup.find_all("img"))
     # plain-text alternative carries the same figures
