@@ -189,3 +189,30 @@ def test_companies_rate_never_offsets_between_engagements():
     credited, over = _by_company([line(1, 100, 300), line(2, 200, 0)])[7]
     assert (credited, over) == (Decimal(100), Decimal(200))
     assert CompanyLine  # the table row type the credited hours go with
+
+
+def test_six_month_follow_up_is_read_when_the_data_exist(db, rulebook, monkeypatch):
+    """Without a follow-up column the bilan says the data are not available; with one (here the
+    exit column stands in for it) the situations are counted in SQL and shown."""
+    from clauses.bilan import queries
+
+    with db.session() as s:
+        built = T.build(s)
+    with db.session() as s:
+        without = annual_figures(s, built.donneurs["givors"], Y0, Y1, rulebook)
+    assert without.followups is None
+    results = next(t for t in build_view(without, "interne").tables
+                   if t.key == "Résultats personnes")
+    assert results.note and "données non disponibles" in results.note
+
+    monkeypatch.setattr(queries, "FOLLOWUP_COLUMNS", ("exit_situation",))
+    queries._statement.cache_clear()
+    try:
+        with db.session() as s:
+            with_data = annual_figures(s, built.donneurs["givors"], Y0, Y1, rulebook)
+    finally:
+        queries._statement.cache_clear()
+    assert with_data.followups is not None
+    assert sum(r.count for r in with_data.followups) >= with_data.persons_exited
+    view = build_view(with_data, "interne")
+    assert any(t.key == "Suivi à 6 mois" and t.rows for t in view.tables)
