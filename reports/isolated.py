@@ -173,7 +173,7 @@ def render_xlsx(figures: BilanFigures, audience: str = "externe", *, small_cell_
 
 def render_pdf(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
                agency_name: str | None = None, generated_on: dt.date | None = None,
-                agency: AgencyIdentity | None = None) -> bytes:
+               agency: AgencyIdentity | None = None) -> bytes:
     """See :func:`reports.pdf.render_pdf`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("pdf",), audience, small_cell_threshold, agency_name,
                                   generated_on, agency))
