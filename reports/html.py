@@ -25,6 +25,9 @@ CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "
 """Which table each chart is shown above."""
 
 NUMERIC_FMTS = (Fmt.HOURS, Fmt.INT, Fmt.PCT)
+LOGO_CID = "logo-agence"
+"""Content-ID of the agency's logo in the e-mail (PNG logos; a JPEG one is printed in the PDF
+only, the e-mail's images being PNG)."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,15 @@ def render_html(
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
                       agency_name=agency_name, generated_on=generated_on, agency=agency)
     charts = build_charts(figures, view)
+    logo = view.agency.logo_bytes if view.agency and view.agency.logo_mime == "image/png" else None
     html = environment().get_template("email.html.j2").render(
-        view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"))
+        view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"),
+        logo_src=f"cid:{LOGO_CID}" if logo else None)
     return RenderedEmail(
         subject=view.subject,
         html=html,
         text=render_text(view),
-        images=[(c.cid, c.png) for c in charts],
+        images=[(c.cid, c.png) for c in charts] + ([(LOGO_CID, logo)] if logo else []),
         filename_stem=file_stem(figures),
     )
 
@@ -111,4 +116,5 @@ def pdf_html(view: ReportView, charts: list[Chart]) -> str:
 
     return environment().get_template("pdf.html.j2").render(
         view=view, compact=False, images=_images_by_table(charts, data_uri),
+        logo_src=view.agency.logo_data_uri if view.agency else None,
         footer_left=_css_string(view.subject))

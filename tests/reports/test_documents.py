@@ -102,6 +102,8 @@ def test_agency_identity_heads_every_document(figures, tmp_path: Path):
                             logo_file=str(logo), convention_reference="Convention n° 2025-14",
                             signature="Pour l'agence, le service Clauses")
     mail = render_html(figures, agency=agency)
+    assert ("logo-agence", logo.read_bytes()) in mail.images
+    assert 'src="cid:logo-agence"' in mail.html
     assert "Maison de l'Emploi Rhône" in mail.text and "69002 Lyon" in mail.text
     body = " ".join(BeautifulSoup(mail.html, "html.parser").body.get_text(" ").split())
     assert "Convention n° 2025-14" in body and "Pour l'agence, le service Clauses" in body
