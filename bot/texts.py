@@ -110,7 +110,8 @@ HELP = {
     ),
     Role.REFERENT: (
         "Commandes disponibles :\n"
-        "/bilan <année> — bilan annuel de vos marchés\n"
+        "/bilan <année> — bilan annuel de vos marchés (chiffres à la fin du dernier mois "
+        "complet)\n"
         "/point <marché> — point d'étape d'un de vos marchés\n"
         + HELP_COMMON
     ),

@@ -101,7 +101,8 @@ def write_outputs(figures: Any, formats: list[str], out: Path, audience: str, ct
 
     out.mkdir(parents=True, exist_ok=True)
     options = {"small_cell_threshold": ctx.policy.small_cell_threshold,
-               "agency_name": ctx.policy.agency_name, "generated_on": ctx.clock.today()}
+               "agency_name": ctx.policy.agency_name, "generated_on": ctx.clock.today(),
+               "agency": ctx.policy.agency}
     email = reports.render_html(figures, audience, **options)
     stem = email.filename_stem + ("-interne" if audience == "interne" else "")
     written: list[Path] = []
@@ -181,10 +182,12 @@ def bilan_command(state: Any, donneur: str | None, territoire: bool, annee: int 
                 raise ReportCliError(f"Année invalide : {year}.")
             first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
         if territoire:
-            figures = territory_figures(session, first, last, ctx.rulebook)
+            figures = territory_figures(session, first, last, ctx.rulebook,
+                                        today=ctx.clock.today())
         else:
             found = find_donneur(session, donneur or "")
-            figures = annual_figures(session, found.id, first, last, ctx.rulebook)
+            figures = annual_figures(session, found.id, first, last, ctx.rulebook,
+                                     today=ctx.clock.today())
         _emit(figures, wanted, out, audience, ctx, session)
 
 

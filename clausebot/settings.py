@@ -34,6 +34,21 @@ class ImapAccount(BaseModel):
     quarantine_folder: str = "Quarantaine"
 
 
+class AgencySettings(BaseModel):
+    """The agency's identity printed on the bilans (TOML table ``[agency]`` or
+    ``CLAUSEBOT_AGENCY__ADDRESS`` etc.); the name defaults to ``agency_name``."""
+
+    name: str | None = None
+    address: str | None = None
+    """Postal address; « ; » or a new line separates its lines."""
+    logo_file: Path | None = None
+    """A PNG or JPEG file printed at the top of the bilans."""
+    convention_reference: str | None = None
+    """E.g. « Convention AMO Insertion n° 2025-14 du 12/02/2025 »."""
+    signature: str | None = None
+    """The closing line, e.g. « Le service Clauses sociales — Métropole Emploi »."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLAUSEBOT_", env_nested_delimiter="__", extra="ignore"
@@ -47,6 +62,7 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     agency_name: str = "Agence clauses sociales"
     agency_email: str = "clauses@agence.invalid"
+    agency: AgencySettings = Field(default_factory=AgencySettings)
     alerts_email: str | None = None
     """Shared inbox for alerts nobody is in charge of, in a team too large to alert everyone."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clausebot.settings import Settings
 from clauses.clock import Clock
-from clauses.context import Context, Policy
+from clauses.context import AgencyIdentity, Context, Policy
 from storage.db import Database
 from storage.documents import DocumentStore
 
@@ -24,6 +24,12 @@ def policy_from(settings: Settings) -> Policy:
         second_reminder_after_days=settings.second_reminder_after_days,
         annual_bilan_date=settings.annual_bilan_date,
         annual_bilan_auto=settings.annual_bilan_auto,
+        agency=AgencyIdentity(
+            name=settings.agency.name or settings.agency_name,
+            address=settings.agency.address,
+            logo_file=str(settings.agency.logo_file) if settings.agency.logo_file else None,
+            convention_reference=settings.agency.convention_reference,
+            signature=settings.agency.signature),
     )
 
 

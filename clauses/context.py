@@ -14,6 +14,18 @@ from storage.documents import DocumentStore
 
 
 @dataclass(frozen=True)
+class AgencyIdentity:
+    """The agency as its documents present it (settings ``[agency]``): plain data, so the
+    renderers (in a child process too) get it pickled with the figures."""
+
+    name: str = "Agence clauses sociales"
+    address: str | None = None
+    logo_file: str | None = None
+    convention_reference: str | None = None
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     """Tunables that are the agency's choices rather than territory rules."""
 
@@ -30,6 +42,7 @@ class Policy:
     second_reminder_after_days: int = 7
     annual_bilan_date: str = "01-31"
     annual_bilan_auto: bool = False
+    agency: AgencyIdentity | None = None
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Charts of the bilans as PNG bytes (matplotlib, Agg, no pyplot).
 
 ``matplotlib.figure.Figure`` is drawn on an explicit Agg canvas instead of going through pyplot: no
-global backend switch, no GUI, safe in the service's threads. Only hours are charted (months, companies); typology counts are not,
-because a bar cannot show "< 3" and would defeat small-cell masking.
+global backend switch, no GUI, safe in the service's threads. Hours are charted (months,
+companies), and the typology (age, gender, QPV, status at entry) from the *view's* tables, after
+the audience's small-cell rule: a masked count gets no bar, only its « < 3 » label, so a chart
+never shows what the table hides.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -18,6 +21,9 @@ from matplotlib.ticker import FuncFormatter
 
 from clauses.bilan.figures import BilanFigures
 from clauses.formatting import MONTHS_FR, fr_hours, fr_number
+
+if TYPE_CHECKING:
+    from reports.view import ReportView, Table
 
 BLUE = "#1f4e79"
 LIGHT = "#c9d6e3"
@@ -117,5 +123,39 @@ def companies_chart(figures: BilanFigures) -> Chart | None:
                  _png(fig))
 
 
-def build_charts(figures: BilanFigures) -> list[Chart]:
-    return [c for c in (hours_by_month_chart(figures), companies_chart(figures)) if c]
+TYPOLOGY_CHARTS = {"Âge": "typologie-age", "Genre": "typologie-genre",
+                   "QPV": "typologie-qpv", "Statut à l'entrée": "typologie-statut"}
+"""View table key -> chart Content-ID (the chart is shown above that table)."""
+
+
+def typology_chart(table: Table, cid: str) -> Chart | None:
+    """Persons by category, as the table shows them (masked cells: label, no bar)."""
+    rows = [r for r in table.rows if r[1].value or r[1].masked]
+    if not rows:
+        return None
+    rows = list(reversed(rows))  # first category at the top
+    fig = Figure(figsize=(6.4, 0.9 + 0.38 * len(rows)))
+    ax = fig.subplots()
+    ys = range(len(rows))
+    values = [0.0 if r[1].masked else float(r[1].value or 0) for r in rows]
+    ax.barh(ys, values, color=BLUE, height=0.6)
+    ax.set_yticks(list(ys), [str(r[0].value)[:38] for r in rows], fontsize=8)
+    peak = max(values) or 1.0
+    for y, r, v in zip(ys, rows, values, strict=True):
+        ax.text(v + peak * 0.01, y, r[1].text, va="center", fontsize=8)
+    ax.set_xlim(0, peak * 1.15)
+    ax.xaxis.set_major_formatter(FuncFormatter(_fr_axis))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title(table.title, fontsize=11)
+    alt = f"{table.title} : " + " ; ".join(f"{r[0].value} {r[1].text}" for r in reversed(rows))
+    return Chart(cid, table.title, alt, _png(fig))
+
+
+def build_charts(figures: BilanFigures, view: ReportView | None = None) -> list[Chart]:
+    charts = [hours_by_month_chart(figures), companies_chart(figures)]
+    if view is not None:
+        for table in view.tables:
+            cid = TYPOLOGY_CHARTS.get(table.key)
+            if cid:
+                charts.append(typology_chart(table, cid))
+    return [c for c in charts if c]

@@ -37,13 +37,28 @@ def render_chat(
             f"{_plural(m.total, 'marché')} : {fr_number(m.with_clause)} avec clause, "
             f"{fr_number(m.reserved)} réservé(s), {fr_number(m.insertion)} d'insertion"
         )
-    lines.append(f"Heures réalisées sur la période : {fr_hours(f.hours_counted)}")
-    if f.hours_owed:
+    if f.kind in (BilanKind.POINT_ETAPE, BilanKind.FINAL) and f.market_status:
+        lines.append(f"Statut du marché : "
+                     f"{labels.MARKET_STATUS_LABELS.get(f.market_status, f.market_status).lower()}")
+    lines.append(labels.as_of_line(f))
+    lines.append(f"Heures réalisées {labels.counted_span(f)} : {fr_hours(f.hours_counted)}")
+    h = f.headline
+    if h is not None and h.engagements:
         lines.append(
-            f"{_bar(f.hours_to_date, f.hours_owed)} — {fr_hours(f.hours_to_date)} sur "
-            f"{fr_hours(f.hours_owed)} dues"
-        )
-    lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}")
+            f"Engagements en heures : {_bar(h.credited, h.owed)} — {fr_hours(h.credited)} sur "
+            f"{fr_hours(h.owed)} dues, dans la limite de chaque engagement")
+        if h.short:
+            lines.append(f"Restent dues : {fr_hours(h.short)} "
+                         f"({_plural(h.engagements_short, 'engagement')} non soldé"
+                         f"{'s' if h.engagements_short > 1 else ''})")
+        if h.over:
+            lines.append(f"Au-delà des engagements : {fr_hours(h.over)} (non compensées)")
+    for a in f.apart:
+        lines.append(f"{labels.MARKET_KIND_SHORT.get(a.kind, a.kind)} ({_plural(a.markets, 'marché')})"
+                     f" : {fr_hours(a.hours_to_date)} réalisées, suivies à part")
+    lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}"
+                 f" (dont {fr_number(f.persons_entered)} entrée"
+                 f"{'s' if f.persons_entered > 1 else ''} sur la période)")
     if f.qpv is not None and f.qpv.required_share is not None:
         share = fr_percent(f.qpv.share) if f.qpv.share is not None else "–"
         verdict = "atteint" if f.qpv.met else "non atteint"
@@ -69,7 +84,7 @@ def render_chat(
             for c in f.companies
         ]
     if rows:
-        lines.append(f"Avancement au {fr_date(f.progress_cutoff)} :")
+        lines.append(f"Avancement au {fr_date(f.progress_cutoff)} (réalisé / dû) :")
     for name, done, owed, relation, status in rows[:MAX_LINES]:
         if relation is not RelationStatus.A_JOUR:
             status = labels.RELATION_LABELS[relation].lower()

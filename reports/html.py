@@ -12,16 +12,22 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from clauses.bilan.figures import BilanFigures
+from clauses.context import AgencyIdentity
 from reports.text import render_text
 from reports.view import Fmt, ReportView, build_view
 
 if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (see reports.isolated)
     from reports.charts import Chart
 
-CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises"}
+CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises",
+                "typologie-age": "Âge", "typologie-genre": "Genre", "typologie-qpv": "QPV",
+                "typologie-statut": "Statut à l'entrée"}
 """Which table each chart is shown above."""
 
 NUMERIC_FMTS = (Fmt.HOURS, Fmt.INT, Fmt.PCT)
+LOGO_CID = "logo-agence"
+"""Content-ID of the agency's logo in the e-mail (PNG logos; a JPEG one is printed in the PDF
+only, the e-mail's images being PNG)."""
 
 
 @dataclass(frozen=True)
@@ -74,21 +80,24 @@ def render_html(
     small_cell_threshold: int = 3,
     agency_name: str | None = None,
     generated_on: dt.date | None = None,
+    agency: AgencyIdentity | None = None,
 ) -> RenderedEmail:
     """The bilan as an e-mail: subject, HTML (images as ``cid:``), plain text, images."""
     from reports.charts import build_charts  # matplotlib: only when an e-mail is rendered
     from reports.labels import file_stem
 
     view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
-                      agency_name=agency_name, generated_on=generated_on)
-    charts = build_charts(figures)
+                      agency_name=agency_name, generated_on=generated_on, agency=agency)
+    charts = build_charts(figures, view)
+    logo = view.agency.logo_bytes if view.agency and view.agency.logo_mime == "image/png" else None
     html = environment().get_template("email.html.j2").render(
-        view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"))
+        view=view, compact=True, images=_images_by_table(charts, lambda c: f"cid:{c.cid}"),
+        logo_src=f"cid:{LOGO_CID}" if logo else None)
     return RenderedEmail(
         subject=view.subject,
         html=html,
         text=render_text(view),
-        images=[(c.cid, c.png) for c in charts],
+        images=[(c.cid, c.png) for c in charts] + ([(LOGO_CID, logo)] if logo else []),
         filename_stem=file_stem(figures),
     )
 
@@ -107,4 +116,5 @@ def pdf_html(view: ReportView, charts: list[Chart]) -> str:
 
     return environment().get_template("pdf.html.j2").render(
         view=view, compact=False, images=_images_by_table(charts, data_uri),
+        logo_src=view.agency.logo_data_uri if view.agency else None,
         footer_left=_css_string(view.subject))

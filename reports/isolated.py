@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from clauses.bilan.figures import BilanFigures
+    from clauses.context import AgencyIdentity
     from reports.html import RenderedEmail
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class RenderRequest:
     generated_on: dt.date | None = None
     html_pdf: str | None = None
     """An HTML page to print as PDF instead of the figures (the escalation letters' copy)."""
+    agency: AgencyIdentity | None = None
+    """The agency's identity (name, address, logo, convention, signature) for the documents."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def render_here(request: RenderRequest) -> RenderedReport:
 
         return RenderedReport(pdf=html_to_pdf(request.html_pdf))
     options = {"small_cell_threshold": request.small_cell_threshold,
-               "agency_name": request.agency_name, "generated_on": request.generated_on}
+               "agency_name": request.agency_name, "generated_on": request.generated_on,
+               "agency": request.agency}
     unknown = set(request.outputs) - set(OUTPUTS)
     if unknown:
         raise ValueError(f"unknown outputs: {sorted(unknown)}")
@@ -154,27 +158,30 @@ def render(request: RenderRequest, *, isolated: bool | None = None) -> RenderedR
 # -- the public API of ``reports`` (same signatures as the in-process renderers) ----------------
 
 def render_html(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
-                agency_name: str | None = None, generated_on: dt.date | None = None) -> RenderedEmail:
+                agency_name: str | None = None, generated_on: dt.date | None = None,
+                agency: AgencyIdentity | None = None) -> RenderedEmail:
     """See :func:`reports.html.render_html`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("html",), audience, small_cell_threshold, agency_name,
-                                  generated_on))
+                                  generated_on, agency))
     assert report.email is not None
     return report.email
 
 
 def render_xlsx(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
-                agency_name: str | None = None, generated_on: dt.date | None = None) -> bytes:
+                agency_name: str | None = None, generated_on: dt.date | None = None,
+                agency: AgencyIdentity | None = None) -> bytes:
     """See :func:`reports.xlsx.render_xlsx`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("xlsx",), audience, small_cell_threshold, agency_name,
-                                  generated_on))
+                                  generated_on, agency))
     assert report.xlsx is not None
     return report.xlsx
 
 
 def render_pdf(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
-               agency_name: str | None = None, generated_on: dt.date | None = None) -> bytes:
+               agency_name: str | None = None, generated_on: dt.date | None = None,
+               agency: AgencyIdentity | None = None) -> bytes:
     """See :func:`reports.pdf.render_pdf`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("pdf",), audience, small_cell_threshold, agency_name,
-                                  generated_on))
+                                  generated_on, agency))
     assert report.pdf is not None
     return report.pdf

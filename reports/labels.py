@@ -17,7 +17,10 @@ MARKET_KIND_SHORT: dict[str, str] = {
     "marche_reserve": "Marché réservé",
     "marche_insertion": "Marché d'insertion",
 }
-MARKET_STATUS_LABELS: dict[str, str] = {"prevu": "Prévu", "en_cours": "En cours", "clos": "Clos"}
+APART_PLURAL: dict[str, str] = {"marche_reserve": "Marchés réservés",
+                                "marche_insertion": "Marchés d'insertion"}
+MARKET_STATUS_LABELS: dict[str, str] = {"prevu": "Prévu", "en_cours": "En cours",
+                                        "termine": "Terminé", "clos": "Clos"}
 COMPANY_KIND_LABELS: dict[str, str] = {
     "ordinaire": "Entreprise",
     "EI": "EI",
@@ -53,6 +56,23 @@ def period_label(period: Period) -> str:
     if period.is_calendar_year:
         return f"année {period.start.year}"
     return f"du {fr_date(period.start)} au {fr_date(period.end)}"
+
+
+def as_of_line(figures: BilanFigures) -> str:
+    """The one « as of » of the document: the end of the last complete month."""
+    cutoff = figures.progress_cutoff
+    if cutoff == figures.at:
+        return f"Chiffres au {fr_date(cutoff)}."
+    return (f"Chiffres au {fr_date(cutoff)} : dernier mois complet au {fr_date(figures.at)} "
+            "(le mois en cours n'est pas compté).")
+
+
+def counted_span(figures: BilanFigures) -> str:
+    """The months the period's hours cover: « en 2025 » or « du 01/01/2026 au 30/11/2026 »."""
+    start = figures.period.month_start
+    if figures.period.is_calendar_year and figures.progress_cutoff == figures.period.end:
+        return f"en {start.year}"
+    return f"du {fr_date(start)} au {fr_date(figures.progress_cutoff)}"
 
 
 def title(figures: BilanFigures) -> str:

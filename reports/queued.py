@@ -148,7 +148,8 @@ class ReportPreparer:
         if spec.what == "market" and spec.market_id is not None:
             return market_figures(session, spec.market_id, spec.at, self.ctx.rulebook)
         if spec.what == "annual" and spec.donneur_id is not None and spec.start and spec.end:
-            return annual_figures(session, spec.donneur_id, spec.start, spec.end, self.ctx.rulebook)
+            return annual_figures(session, spec.donneur_id, spec.start, spec.end, self.ctx.rulebook,
+                                  today=spec.generated_on or self.ctx.clock.today())
         raise ValueError(f"demande de rapport incomplète : {spec.to_json()}")
 
     def prepare(self, row_id: int, attempts: int) -> Prepared | None:
@@ -169,7 +170,8 @@ class ReportPreparer:
         policy = self.ctx.policy
         outputs = ("html", "xlsx") if spec.xlsx else ("html",)
         report = render(RenderRequest(figures, outputs, spec.audience, policy.small_cell_threshold,
-                                      policy.agency_name, spec.generated_on or self.ctx.clock.today()),
+                                      policy.agency_name, spec.generated_on or self.ctx.clock.today(),
+                                      policy.agency),
                         isolated=self.isolated)
         email = report.email
         assert email is not None

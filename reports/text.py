@@ -34,7 +34,10 @@ def _table_lines(table: Table) -> list[str]:
 
 
 def render_text(view: ReportView) -> str:
-    out = [view.title, view.subtitle, *view.context_lines]
+    out = []
+    if view.agency:
+        out += [view.agency.name, *view.agency.address_lines, ""]
+    out += [view.title, view.subtitle, *view.context_lines]
     if view.audience == "interne":
         out.append("Document interne : ne pas diffuser hors de l’agence.")
     out += ["", "Chiffres clés", "-------------"]
@@ -42,9 +45,17 @@ def render_text(view: ReportView) -> str:
         out.append(f"{'  ' if c.indent else ''}{label} : {c.text}")
     for table in view.tables:
         out += ["", *_table_lines(table)]
+    if view.synthesis or view.synthesis_expected:
+        out += ["", "Synthèse annuelle du partenariat", "--------------------------------"]
+        for note in view.synthesis:
+            out += [note.date_text, note.body, ""]
+        if not view.synthesis:
+            out.append("Synthèse non rédigée pour cette période.")
     if view.notes:
-        out += ["", "Note qualitative", "----------------"]
+        out += ["", "Notes qualitatives", "------------------"]
         for note in view.notes:
             out += [f"{note.date_text} — {note.about}", note.body, ""]
+    if view.agency and view.agency.signature:
+        out += ["", view.agency.signature]
     out += ["", "--", *view.footer]
     return "\n".join(out).rstrip() + "\n"

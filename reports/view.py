@@ -22,13 +22,18 @@ from enum import StrEnum
 from typing import Literal
 
 from clauses.bilan.figures import (
+    HOUR_OBLIGATION_KINDS,
+    ZERO,
     BilanFigures,
     BilanKind,
     CountRow,
+    EngagementLine,
     RelationStatus,
 )
+from clauses.context import AgencyIdentity
 from clauses.formatting import fr_date, fr_hours, fr_month, fr_number, fr_percent
 from reports import labels
+from reports.identity import AgencyView, resolve
 
 Audience = Literal["externe", "interne"]
 AUDIENCES: tuple[str, ...] = ("externe", "interne")
@@ -132,6 +137,10 @@ class ReportView:
     tables: list[Table]
     notes: list[NoteView]
     footer: list[str] = field(default_factory=list)
+    agency: AgencyView | None = None
+    synthesis: list[NoteView] = field(default_factory=list)
+    synthesis_expected: bool = False
+    """Annual bilan: the partnership's synthesis belongs here (a placeholder says it is missing)."""
 
     @property
     def masked(self) -> bool:
@@ -218,9 +227,11 @@ def build_view(
     small_cell_threshold: int = 3,
     agency_name: str | None = None,
     generated_on: dt.date | None = None,
+    agency: AgencyIdentity | None = None,
 ) -> ReportView:
     masker = Masker(audience, small_cell_threshold)
     f = figures
+    identity = resolve(agency, agency_name)
     market_bilan = f.kind in (BilanKind.POINT_ETAPE, BilanKind.FINAL)
     subtitle = (
         f"{f.market_reference} — {f.market_title}" if market_bilan else labels.subject_of(f)
@@ -228,29 +239,40 @@ def build_view(
     context = []
     if market_bilan:
         context.append(f"Donneur d'ordre : {f.donneur_name}")
-        context.append(f"Période : {labels.period_label(f.period)}")
-    else:
-        context.append(f"Période : {labels.period_label(f.period)}")
+        if f.market_status:
+            context.append(f"Statut du marché : "
+                           f"{labels.MARKET_STATUS_LABELS.get(f.market_status, f.market_status)}")
+    context.append(f"Période : {labels.period_label(f.period)}")
+    context.append(labels.as_of_line(f))
+    if identity.convention_reference:
+        context.append(identity.convention_reference)
     tables: list[Table] = []
     if f.kind is BilanKind.TERRITOIRE:
         tables.append(_donneurs_table(f))
     tables.append(_months_table(f))
+    tables.append(_engagements_table(f))
     tables.append(_companies_table(f))
-    if market_bilan or audience == "interne":
-        tables.append(_engagements_table(f))
+    if f.apart:
+        tables.append(_apart_table(f))
     if not market_bilan:
         tables.append(_markets_table(f))
     tables.append(_means_table(f))
+    tables.append(_relation_table(f, audience))
+    tables.append(_results_table(f, masker))
     tables.extend(_typology_tables(f, masker))
     tables.append(_contract_types_table(f, masker))
     tables.append(_exits_table(f, masker))
+    tables.append(_followup_table(f, masker))
     footer = [
-        f"Document établi par {agency_name or 'l’AMO Insertion'} le "
+        f"Document établi par {identity.name} le "
         f"{fr_date(generated_on or dt.date.today())}.",
         "Heures comptabilisées selon le règlement de comptage du territoire ; les heures sont "
-        "déclarées par mois.",
+        "déclarées par mois et un mois n'est compté qu'une fois terminé.",
         f"Avancement : heures attendues au prorata de la durée des lots, au "
-        f"{fr_date(f.progress_cutoff)} (dernier mois complet).",
+        f"{fr_date(f.progress_cutoff)} (fin du dernier mois complet).",
+        "Taux de réalisation : pour chaque engagement, les heures réalisées sont retenues dans la "
+        "limite des heures dues ; les heures au-delà sont indiquées à part et ne compensent pas "
+        "le retard d'un autre engagement.",
         "Une personne ayant plusieurs contrats ou travaillant sur plusieurs marchés est comptée "
         "une seule fois dans les totaux.",
     ]
@@ -272,31 +294,54 @@ def build_view(
         tables=[t for t in tables if t.rows or t.key in ("Entreprises",)],
         notes=[NoteView(n.written_on, n.about, n.body) for n in f.notes],
         footer=footer,
+        agency=identity,
+        synthesis=[NoteView(n.written_on, n.about, n.body) for n in f.synthesis],
+        synthesis_expected=f.kind is BilanKind.ANNUEL,
     )
 
 
 def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
+    """The headline, every figure named with its period or its « as of » date."""
     out: list[tuple[str, Cell]] = []
+    cutoff = fr_date(f.progress_cutoff)
     if f.kind in (BilanKind.ANNUEL, BilanKind.TERRITOIRE):
         out.append(("Marchés et opérations avec clause et/ou action", _n(f.markets.total)))
         for kind, label in labels.MARKET_KIND_LABELS.items():
             out.append((f"dont {label[0].lower()}{label[1:]}",
                         _n(f.markets.by_kind.get(kind, 0), indent=True)))
-    out.append(("Heures réalisées sur la période", _h(f.hours_counted, bold=True)))
+    out.append((f"Heures réalisées {labels.counted_span(f)}", _h(f.hours_counted, bold=True)))
     if f.hours_work or f.hours_training:
         out.append(("dont heures de formation déclarées", _h(f.hours_training, indent=True)))
-    out.append(("Heures dues (engagements)", _h(f.hours_owed)))
-    out.append(("Heures réalisées depuis le début des marchés", _h(f.hours_to_date)))
-    out.append(("Taux de réalisation", Cell(f.completion, Fmt.PCT)))
+    h = f.headline
+    if h is not None and h.engagements:
+        out.append(("Heures dues (marchés avec clause)", _h(h.owed)))
+        out.append((f"Heures réalisées au {cutoff} depuis le début des marchés, dans la limite "
+                    "de chaque engagement", _h(h.credited)))
+        out.append((f"Taux de réalisation des engagements au {cutoff}",
+                    Cell(h.rate, Fmt.PCT, bold=True)))
+        out.append((f"Heures restant dues ({_plural(h.engagements_short, 'engagement')} non "
+                    "soldé" + ("s" if h.engagements_short > 1 else "") + ")",
+                    _h(h.short, indent=True)))
+        out.append((f"Heures au-delà des engagements ({_plural(h.engagements_over, 'engagement')}"
+                    ", non compensées)", _h(h.over, indent=True)))
+    for line in f.apart:
+        label = labels.APART_PLURAL.get(line.kind, line.kind)
+        out.append((f"{label} : heures réalisées au {cutoff} (suivies à part)",
+                    _h(line.hours_to_date)))
     out.extend(_qpv_figures(f))
     out.append(("Contrats", _n(f.contracts)))
     out.append(("Personnes (comptées une fois)", _n(f.persons, bold=True)))
+    out.append(("dont personnes entrées sur la période", _n(f.persons_entered, indent=True)))
     out.append(("Sorties sur la période", _n(f.persons_exited)))
     if f.kind is not BilanKind.TERRITOIRE:
         late = sum(1 for c in f.companies if c.relation is not RelationStatus.A_JOUR)
         out.append(("Entreprises suivies", _n(len(f.companies))))
         out.append(("dont en retard, sous procédure ou défaillantes", _n(late, indent=True)))
     return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{fr_number(n)} {word}{'s' if n > 1 else ''}"
 
 
 def _qpv_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
@@ -332,30 +377,43 @@ def _months_table(f: BilanFigures) -> Table:
     )
 
 
+def _by_company(lines: list[EngagementLine]) -> dict[int, tuple[Decimal, Decimal]]:
+    """company id -> (hours credited within each engagement, hours beyond them)."""
+    out: dict[int, tuple[Decimal, Decimal]] = {}
+    for e in lines:
+        credited, over = out.get(e.company_id, (ZERO, ZERO))
+        out[e.company_id] = (credited + e.hours_credited, over + e.hours_over)
+    return out
+
+
 def _companies_table(f: BilanFigures) -> Table:
     cutoff = fr_date(f.progress_cutoff)
-    rows = [
-        [
+    capped = _by_company(f.engagements)
+    rows = []
+    for c in f.companies:
+        credited, over = capped.get(c.company_id, (ZERO, ZERO))
+        rows.append([
             _t(c.name, bold=True),
             _t(labels.COMPANY_KIND_LABELS.get(c.kind, c.kind)),
             _h(c.hours_owed),
             _h(c.hours_period),
             _h(c.hours_to_date),
             _h(c.hours_expected),
-            _pct(c.hours_to_date, c.hours_owed),
+            _pct(credited, c.hours_owed),
+            _h(over),
             _n(c.contracts),
             _n(c.persons),
             _relation(c.relation),
-        ]
-        for c in f.companies
-    ]
+        ])
+    credited_all = sum((e.hours_credited for e in f.engagements), ZERO)
     total = [
         _t("Total", bold=True), _t(""),
         _h(sum((c.hours_owed for c in f.companies), Decimal(0)), bold=True),
         _h(sum((c.hours_period for c in f.companies), Decimal(0)), bold=True),
         _h(sum((c.hours_to_date for c in f.companies), Decimal(0)), bold=True),
         _h(sum((c.hours_expected for c in f.companies), Decimal(0)), bold=True),
-        _pct(f.hours_to_date, f.hours_owed, bold=True),
+        _pct(credited_all, f.hours_owed, bold=True),
+        _h(sum((e.hours_over for e in f.engagements), ZERO), bold=True),
         _n(f.contracts, bold=True), _n(f.persons, bold=True), _t(""),
     ]
     note = None
@@ -366,8 +424,10 @@ def _companies_table(f: BilanFigures) -> Table:
         key="Entreprises",
         title="Réalisation par entreprise",
         columns=[Column("Entreprise", wrap=True), Column("Type"), Column("Heures dues", Fmt.HOURS),
-                 Column("Réalisées (période)", Fmt.HOURS), Column("Réalisées (cumul)", Fmt.HOURS),
+                 Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS),
+                 Column(f"Réalisées depuis le début au {cutoff}", Fmt.HOURS),
                  Column(f"Attendues au {cutoff}", Fmt.HOURS), Column("Taux", Fmt.PCT),
+                 Column("Au-delà des engagements", Fmt.HOURS),
                  Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT), Column("Relation")],
         rows=rows,
         total=total if rows else None,
@@ -376,13 +436,17 @@ def _companies_table(f: BilanFigures) -> Table:
 
 
 def _engagements_table(f: BilanFigures) -> Table:
+    cutoff = fr_date(f.progress_cutoff)
     rows = [
         [
             _t(f"{e.market_reference} · lot {e.lot_number}", bold=True),
             _t(e.lot_label),
             _t(e.company_name),
             _h(e.hours_owed),
+            _h(e.hours_period),
             _h(e.hours_to_date),
+            Cell(e.rate, Fmt.PCT),
+            _h(e.hours_over),
             _h(e.hours_expected),
             _t(e.progress_label[:1].upper() + e.progress_label[1:]),
             _relation(e.relation),
@@ -391,16 +455,140 @@ def _engagements_table(f: BilanFigures) -> Table:
     ]
     return Table(
         key="Lots",
-        title="Suivi par lot et par entreprise",
+        title="Réalisation par engagement (lot et entreprise)",
         columns=[Column("Lot"), Column("Intitulé", wrap=True), Column("Entreprise", wrap=True),
-                 Column("Heures dues", Fmt.HOURS), Column("Réalisées (cumul)", Fmt.HOURS),
-                 Column(f"Attendues au {fr_date(f.progress_cutoff)}", Fmt.HOURS),
+                 Column("Heures dues", Fmt.HOURS),
+                 Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS),
+                 Column(f"Réalisées depuis le début au {cutoff}", Fmt.HOURS),
+                 Column("Taux", Fmt.PCT), Column("Au-delà", Fmt.HOURS),
+                 Column(f"Attendues au {cutoff}", Fmt.HOURS),
                  Column("Avancement"), Column("Relation")],
+        rows=rows,
+        note="Taux : heures réalisées depuis le début sur heures dues ; au-delà de 100 %, "
+             "l'engagement est dépassé (les heures en plus sont comptées à part)."
+        if rows else None,
+    )
+
+
+def _apart_table(f: BilanFigures) -> Table:
+    """Reserved and insertion markets: the market itself is the obligation, so their hours
+    stay out of the clause headline and are shown with their own indicators."""
+    cutoff = fr_date(f.progress_cutoff)
+    rows = [
+        [_t(labels.MARKET_KIND_LABELS.get(a.kind, a.kind), bold=True), _n(a.markets),
+         _n(a.engagements), _h(a.hours_planned), _h(a.hours_period), _h(a.hours_to_date),
+         _n(a.contracts), _n(a.persons)]
+        for a in f.apart
+    ]
+    return Table(
+        key="Réservés et insertion",
+        title="Marchés réservés et marchés d'insertion (suivis à part)",
+        columns=[Column("Type de marché", wrap=True), Column("Marchés", Fmt.INT),
+                 Column("Titulaires", Fmt.INT), Column("Heures prévues", Fmt.HOURS),
+                 Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS),
+                 Column(f"Réalisées depuis le début au {cutoff}", Fmt.HOURS),
+                 Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)],
+        rows=rows,
+        note="Ces marchés ne sont pas comptés dans le taux de réalisation des clauses : "
+             "l'obligation porte sur le marché lui-même, pas sur un nombre d'heures.",
+    )
+
+
+def _relation_table(f: BilanFigures, audience: str) -> Table:
+    """Company relationship: procedure steps and meetings, dated (seed annex §2B)."""
+    rows = []
+    for e in f.relation_events:
+        detail = e.state_label or ""
+        if audience == "interne" and e.note:
+            detail = f"{detail} — {e.note}" if detail else e.note
+        elif e.source == "reunion" and e.note:
+            detail = e.note
+        rows.append([Cell(e.day, Fmt.DATE), _t(e.company_name or "–"),
+                     _t(e.market_reference or "–"),
+                     _t(e.label[:1].upper() + e.label[1:]), _t(detail)])
+    return Table(
+        key="Relation entreprises",
+        title="Relation avec les entreprises : réunions et démarches",
+        columns=[Column("Date", Fmt.DATE), Column("Entreprise", wrap=True), Column("Marché"),
+                 Column("Réunion ou démarche", wrap=True),
+                 Column("État de la procédure / lieu", wrap=True)],
         rows=rows,
     )
 
 
+DYNAMIC_EXITS = ("emploi_durable", "emploi_transition", "sortie_positive")
+
+
+def _results_table(f: BilanFigures, masker: Masker) -> Table:
+    """Results and benefits for the persons (seed art. 5): where the persons went."""
+    by_key = {c.key: c.persons for c in f.exits}
+    dynamic = sum(by_key.get(k, 0) for k in DYNAMIC_EXITS)
+    durable = by_key.get("emploi_durable", 0)
+    rows = [
+        [_t("Personnes ayant travaillé sur la période"), _n(f.persons), Cell(None, Fmt.PCT)],
+        [_t("dont entrées sur la période", indent=True), _n(f.persons_entered),
+         Cell(None, Fmt.PCT)],
+        [_t("Personnes sorties sur la période"), _n(f.persons_exited), Cell(None, Fmt.PCT)],
+        [_t("dont sorties dynamiques (emploi durable, de transition, sortie positive)",
+            indent=True), masker.count(dynamic), masker.share(dynamic, f.persons_exited)],
+        [_t("dont emploi durable", indent=True), masker.count(durable),
+         masker.share(durable, f.persons_exited)],
+        [_t("Contrats d'emploi durable"), _n(f.durable_contracts), Cell(None, Fmt.PCT)],
+    ]
+    if f.followups is not None:
+        followed = sum(r.count for r in f.followups)
+        in_job = sum(r.count for r in f.followups if "emploi" in r.key or "cdi" in r.key)
+        rows.append([_t("Personnes suivies 6 mois après la sortie"), _n(followed),
+                     Cell(None, Fmt.PCT)])
+        rows.append([_t("dont en emploi à 6 mois", indent=True), masker.count(in_job),
+                     masker.share(in_job, followed)])
+    return Table(
+        key="Résultats personnes",
+        title="Résultats et bénéfices pour les personnes",
+        columns=[Column("Indicateur", wrap=True), Column("Personnes", Fmt.INT),
+                 Column("Part", Fmt.PCT)],
+        rows=rows,
+        note=None if f.followups is not None else
+        "Suivi à 6 mois : données non disponibles (le suivi après la sortie n'est pas "
+        "encore enregistré).",
+    )
+
+
+def _followup_table(f: BilanFigures, masker: Masker) -> Table:
+    rows_in = f.followups or []
+    total = sum(r.count for r in rows_in)
+    return Table(
+        key="Suivi à 6 mois",
+        title="Situation 6 mois après la sortie",
+        columns=[Column("Situation", wrap=True), Column("Personnes", Fmt.INT),
+                 Column("Part", Fmt.PCT)],
+        rows=[[_t(r.label), count, share] for r, (count, share)
+              in zip(rows_in, masker.additive([r.count for r in rows_in], total), strict=True)],
+        total=[_t("Total", bold=True), _n(total, bold=True),
+               Cell(Decimal(1) if total else None, Fmt.PCT, bold=True)] if rows_in else None,
+    )
+
+
+def _by_market(lines: list[EngagementLine]) -> dict[int, tuple[Decimal, Decimal]]:
+    """market id -> (hours credited within each engagement, hours beyond them)."""
+    out: dict[int, tuple[Decimal, Decimal]] = {}
+    for e in lines:
+        credited, over = out.get(e.market_id, (ZERO, ZERO))
+        out[e.market_id] = (credited + e.hours_credited, over + e.hours_over)
+    return out
+
+
+def _market_rate(m, capped: dict[int, tuple[Decimal, Decimal]]) -> Cell:
+    """Capped per engagement; no rate for reserved and insertion markets (not an hours
+    obligation)."""
+    if m.kind not in HOUR_OBLIGATION_KINDS:
+        return Cell(None, Fmt.PCT)
+    return _pct(capped.get(m.market_id, (ZERO, ZERO))[0], m.hours_owed)
+
+
 def _markets_table(f: BilanFigures) -> Table:
+    capped = _by_market(f.engagements)
+    cutoff = fr_date(f.progress_cutoff)
     rows = [
         [
             _t(m.reference, bold=True),
@@ -412,7 +600,8 @@ def _markets_table(f: BilanFigures) -> Table:
             _h(m.hours_owed),
             _h(m.hours_period),
             _h(m.hours_to_date),
-            _pct(m.hours_to_date, m.hours_owed),
+            _market_rate(m, capped),
+            _h(capped.get(m.market_id, (ZERO, ZERO))[1]),
             _n(m.contracts),
             _n(m.persons),
         ]
@@ -420,14 +609,18 @@ def _markets_table(f: BilanFigures) -> Table:
     ]
     columns = [Column("Référence"), Column("Intitulé", wrap=True), Column("Type"), Column("Statut"),
                Column("Début", Fmt.DATE), Column("Fin", Fmt.DATE),
-               Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS),
-               Column("Réalisées (cumul)", Fmt.HOURS), Column("Taux", Fmt.PCT),
+               Column("Heures dues", Fmt.HOURS),
+               Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS),
+               Column(f"Réalisées depuis le début au {cutoff}", Fmt.HOURS),
+               Column("Taux", Fmt.PCT), Column("Au-delà", Fmt.HOURS),
                Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)]
     if f.kind is BilanKind.TERRITOIRE:
         columns.insert(1, Column("Donneur d'ordre", wrap=True))
         for row, m in zip(rows, f.market_lines, strict=True):
             row.insert(1, _t(m.donneur_name))
-    return Table(key="Marchés", title="Marchés et opérations", columns=columns, rows=rows)
+    return Table(key="Marchés", title="Marchés et opérations", columns=columns, rows=rows,
+                 note="Taux : heures retenues dans la limite de chaque engagement ; pas de taux "
+                      "pour les marchés réservés et d'insertion." if rows else None)
 
 
 def _means_table(f: BilanFigures) -> Table:
@@ -440,7 +633,8 @@ def _means_table(f: BilanFigures) -> Table:
         key="Modalités",
         title="Modalités d'application de la clause",
         columns=[Column("Modalité", wrap=True), Column("Engagements", Fmt.INT),
-                 Column("Heures dues", Fmt.HOURS), Column("Réalisées (période)", Fmt.HOURS)],
+                 Column("Heures dues", Fmt.HOURS),
+                 Column(f"Réalisées {labels.counted_span(f)}", Fmt.HOURS)],
         rows=rows,
         total=[_t("Total", bold=True), _n(len(f.engagements), bold=True),
                _h(f.hours_owed, bold=True),
@@ -459,7 +653,8 @@ def _donneurs_table(f: BilanFigures) -> Table:
         key="Donneurs d'ordre",
         title="Par donneur d'ordre",
         columns=[Column("Donneur d'ordre", wrap=True), Column("Marchés", Fmt.INT),
-                 Column("Heures dues", Fmt.HOURS), Column("Heures réalisées", Fmt.HOURS),
+                 Column("Heures dues", Fmt.HOURS),
+                 Column(f"Heures réalisées {labels.counted_span(f)}", Fmt.HOURS),
                  Column("Contrats", Fmt.INT), Column("Personnes", Fmt.INT)],
         rows=rows,
         total=[_t("Territoire", bold=True), _n(f.markets.total, bold=True),

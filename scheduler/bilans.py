@@ -20,10 +20,11 @@ def render_annual_bilan(ctx: Context, session: Session, item: AnnualBilan) -> Bi
     from reports.queued import store_outputs
 
     start, end = item.period
-    figures = annual_figures(session, item.donneur_id, start, end, ctx.rulebook)
+    figures = annual_figures(session, item.donneur_id, start, end, ctx.rulebook,
+                             today=ctx.clock.today())
     report = render(RenderRequest(figures, ("html", "xlsx"), "externe",
                                   ctx.policy.small_cell_threshold, ctx.policy.agency_name,
-                                  ctx.clock.today()))
+                                  ctx.clock.today(), ctx.policy.agency))
     mail = report.email
     assert mail is not None
     return BilanMail(subject=mail.subject, text=mail.text, html=mail.html,

@@ -66,7 +66,10 @@ def normalise(fig: Any) -> dict[str, Any]:
                                   m.contracts, m.persons) for m in fig.market_lines},
         "donneurs": {d.donneur_id: (d.markets, h(d.hours_owed), h(d.hours_period), d.contracts,
                                     d.persons) for d in fig.donneurs},
-        "notes": len(fig.notes),
+        "notes": len(fig.notes) + len(fig.synthesis),
+        "persons_by_kind": {a.kind: a.persons for a in fig.apart if a.persons},
+        "entered": fig.persons_entered,
+        "relation_events": len(fig.relation_events),
     }
 
 
@@ -79,6 +82,7 @@ def _params(start: dt.date, end: dt.date, donneur_id: int | None) -> dict[str, A
     params: dict[str, Any] = {
         "start": start, "mstart": start.replace(day=1), "end": end, "at": end, "cutoff": cutoff,
         "day_after": dt.datetime.combine(nxt, dt.time(0), tzinfo=PARIS),
+        "month_start_at": dt.datetime.combine(start.replace(day=1), dt.time(0), tzinfo=PARIS),
     }
     if donneur_id is not None:
         params["donneur"] = donneur_id
@@ -91,11 +95,13 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
     p = _params(start, end, donneur_id)
     scope = "m.start_date <= :end AND m.end_date >= :mstart" + (
         " AND m.donneur_id = :donneur" if donneur_id is not None else "")
-    eng = (f"eng AS (SELECT e.id AS eid, e.company_id, l.market_id, m.donneur_id "
+    eng = (f"eng AS (SELECT e.id AS eid, e.company_id, l.market_id, m.donneur_id, "
+           f"m.kind AS market_kind "
            f"FROM engagements e JOIN lots l ON l.id = e.lot_id JOIN markets m ON m.id = l.market_id "
            f"WHERE {scope})")
     ctr = ("ctr AS (SELECT c.id AS cid, c.participant_id AS pid, c.contract_type, c.start_date, "
-           "eng.eid, eng.company_id, eng.market_id, eng.donneur_id FROM contracts c "
+           "eng.eid, eng.company_id, eng.market_id, eng.donneur_id, eng.market_kind "
+           "FROM contracts c "
            "JOIN eng ON eng.eid = c.engagement_id "
            "WHERE c.start_date <= :end AND (c.end_date IS NULL OR c.end_date >= :mstart))")
     in_period = "d.month >= :mstart AND d.month <= :end"
@@ -135,7 +141,25 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
         UNION ALL SELECT 'donneur', donneur_id, COUNT(*), COUNT(DISTINCT pid) FROM ctr
                   GROUP BY donneur_id
         UNION ALL SELECT contract_type, 0, COUNT(*), COUNT(DISTINCT pid) FROM ctr
-                  GROUP BY contract_type""", p)
+                  GROUP BY contract_type
+        UNION ALL SELECT 'kind:' || market_kind, 0, COUNT(*), COUNT(DISTINCT pid) FROM ctr
+                  GROUP BY market_kind
+        UNION ALL SELECT 'entered', 0, COUNT(DISTINCT pid), COUNT(DISTINCT pid) FROM ctr
+                  WHERE ctr.start_date >= :start AND NOT EXISTS (
+                    SELECT 1 FROM contracts c2 JOIN eng e2 ON e2.eid = c2.engagement_id
+                    WHERE c2.participant_id = ctr.pid AND c2.start_date < :start)""", p)
+    meeting_scope = f"mt.market_id IN (SELECT m.id FROM markets m WHERE {scope})" + (
+        " OR mt.donneur_id = :donneur" if donneur_id is not None else "")
+    events = sql.one(
+        f"""SELECT COUNT(*) FROM (
+          SELECT s.at FROM escalation_steps s JOIN escalation_cases k ON k.id = s.case_id
+          JOIN engagements e ON e.id = k.engagement_id JOIN lots l ON l.id = e.lot_id
+          JOIN markets m ON m.id = l.market_id JOIN companies co ON co.id = e.company_id
+          WHERE {scope} AND s.at >= :month_start_at AND s.at < :day_after
+          UNION ALL
+          SELECT mt.scheduled_at FROM meetings mt LEFT JOIN markets mk ON mk.id = mt.market_id
+          WHERE ({meeting_scope}) AND mt.scheduled_at >= :month_start_at
+            AND mt.scheduled_at < :day_after) ev""", p)[0]
     first, birth = sql.ymd("pers.first_start"), sql.ymd("pa.birth_date")
     typology = sql.all(
         f"""WITH {eng}, {ctr},
@@ -165,8 +189,10 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
               OR (n.market_id IS NULL AND n.donneur_id IS NULL
                   AND n.company_id IN (SELECT company_id FROM eng))"""
             + (" OR n.donneur_id = :donneur" if donneur_id is not None else "") + ")", p)[0]
-    return _assemble(markets, engagements, month_types, distinct, typology, exits, notes,
-                     territory=territory)
+    figures = _assemble(markets, engagements, month_types, distinct, typology, exits, notes,
+                        territory=territory)
+    figures["relation_events"] = int(events)
+    return figures
 
 
 def _assemble(markets: list[tuple], engagements: list[tuple], month_types: list[tuple],
@@ -210,7 +236,7 @@ def _assemble(markets: list[tuple], engagements: list[tuple], month_types: list[
         for dim, key in zip(TYPOLOGY, keys, strict=True):
             typo[dim][str(key)] += int(n)
     all_n, all_persons = counts.get(("all", 0), (0, 0))
-    market_kinds = {"market", "company", "donneur", "all"}
+    market_kinds = {"market", "company", "donneur", "all", "entered"}
     donneur_markets: dict[int, int] = defaultdict(int)
     for donneur in market_donneur.values():
         donneur_markets[donneur] += 1
@@ -221,7 +247,12 @@ def _assemble(markets: list[tuple], engagements: list[tuple], month_types: list[
         "typology": {dim: dict(v) for dim, v in typo.items()},
         "contract_types": {kind: (n, persons, types_hours.get(kind, h(0)))
                            for (kind, _), (n, persons) in counts.items()
-                           if kind not in market_kinds},
+                           if kind not in market_kinds and not kind.startswith("kind:")},
+        "persons_by_kind": {kind.removeprefix("kind:"): persons
+                            for (kind, _), (_, persons) in counts.items()
+                            if kind in ("kind:marche_reserve", "kind:marche_insertion")
+                            and persons},
+        "entered": counts.get(("entered", 0), (0, 0))[1],
         "exits": {str(k): int(n) for k, n in exits},
         "engagements": eng_out,
         "company_persons": {row[4]: 0 for row in engagements}

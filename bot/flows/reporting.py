@@ -16,7 +16,6 @@ from bot.flows.common import like_pattern
 from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
-from clauses.formatting import fr_date
 from clauses.reminders import donneur_recipients
 from storage.models import Donneur, Market, Role
 
@@ -82,7 +81,7 @@ def cmd_point(t: Turn, args: str) -> None:
     buttons = None
     if t.role in (Role.ADMIN, Role.FACILITATEUR):
         buttons = [[("📧 Envoyer au référent", f"pt:mail:{market.id}")]]
-    t.say(f"Point d'étape au {fr_date(t.today)} — marché {market.reference}\n\n{text}", buttons)
+    t.say(text, buttons)  # its first line is the title (« Point d'étape au … — marché … »)
 
 
 def _may_read(t: Turn, market: Market) -> bool:
@@ -168,7 +167,8 @@ def cmd_bilan(t: Turn, args: str) -> None:
         from clauses.bilan import annual_figures
 
         figures = annual_figures(
-            t.session, donneur.id, dt.date(year, 1, 1), dt.date(year, 12, 31), t.ctx.rulebook
+            t.session, donneur.id, dt.date(year, 1, 1), dt.date(year, 12, 31), t.ctx.rulebook,
+            today=t.today,
         )
         text = _render(t, figures)
     except ImportError:
@@ -176,4 +176,4 @@ def cmd_bilan(t: Turn, args: str) -> None:
         t.say(BILAN_UNAVAILABLE)
         return
     audit.record(t.session, actor, "bilan.annual.read", "donneur", donneur.id, year=year)
-    t.say(f"Bilan {year} — {donneur.name}\n\n{text}")
+    t.say(text)  # its first line is the title (« Bilan annuel 2026 — Ville … »)

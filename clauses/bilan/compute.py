@@ -36,10 +36,12 @@ from clauses.bilan.figures import (
     Note,
     Period,
     QpvHours,
+    RelationEventLine,
     RelationStatus,
     Typology,
 )
 from clauses.bilan.lookup import fold
+from clauses.clock import PARIS
 from storage.models import Donneur, Market, MarketKind, MarketStatus
 
 AGE_LABELS = {
@@ -53,16 +55,30 @@ GENDER_LABELS = {"F": "Femmes", "M": "Hommes", "X": "Autre / non binaire",
 QPV_LABELS = {"qpv": "Résident·es QPV", "hors_qpv": "Hors QPV"}
 
 
+def reference_date(start: dt.date, end: dt.date, today: dt.date | None) -> dt.date:
+    """The « as of » of a bilan over ``[start, end]`` made on ``today``: the period's end once
+    it is past (a bilan of 2025 made in 2026 is as of 31/12/2025), else today (a bilan of the
+    current year counts the months complete today, never the months to come)."""
+    if today is None or today >= end:
+        return end
+    if today < start:
+        raise InvalidPeriodError(start, end, reason="future")
+    return today
+
+
 def annual_figures(
-    session: Session, donneur_id: int, start: dt.date, end: dt.date, rulebook: Any
+    session: Session, donneur_id: int, start: dt.date, end: dt.date, rulebook: Any,
+    today: dt.date | None = None,
 ) -> BilanFigures:
-    """Annual bilan of one donneur d'ordre over ``[start, end]`` (usually a calendar year)."""
+    """Annual bilan of one donneur d'ordre over ``[start, end]`` (usually a calendar year),
+    as of :func:`reference_date` (pass ``today`` from the caller's clock)."""
     if start > end:
         raise InvalidPeriodError(start, end)
     name = session.scalar(select(Donneur.name).where(Donneur.id == donneur_id))
     if name is None:
         raise UnknownDonneurError(str(donneur_id), [])
-    scope = q.Scope(period=Period(start, end), at=end, donneur_id=donneur_id)
+    scope = q.Scope(period=Period(start, end), at=reference_date(start, end, today),
+                    donneur_id=donneur_id)
     return _figures(session, scope, rulebook, kind=BilanKind.ANNUEL, donneur=(donneur_id, name))
 
 
@@ -84,6 +100,7 @@ def market_figures(
     _, reference, title, m_start, m_end, status, donneur_id, donneur_name, qpv_target = row
     at = at or m_end
     final = at >= m_end or status == MarketStatus.CLOS
+    shown_status = rollup.market_status(str(getattr(status, "value", status)), m_end, at)
     period = Period(min(m_start, at), at)
     scope = q.Scope(period=period, at=at, market_id=market_id)
     figures = _figures(
@@ -92,16 +109,17 @@ def market_figures(
         donneur=(donneur_id, donneur_name),
         market=(market_id, reference, title),
     )
-    qpv = QpvHours(hours=q.qpv_hours_to_date(session, market_id, at),
+    qpv = QpvHours(hours=q.qpv_hours_to_date(session, market_id, scope.cutoff),
                    of_hours=figures.hours_to_date, required_share=qpv_target)
-    return dataclasses.replace(figures, qpv=qpv)
+    return dataclasses.replace(figures, qpv=qpv, market_status=shown_status)
 
 
-def territory_figures(session: Session, start: dt.date, end: dt.date, rulebook: Any) -> BilanFigures:
+def territory_figures(session: Session, start: dt.date, end: dt.date, rulebook: Any,
+                      today: dt.date | None = None) -> BilanFigures:
     """Every donneur of the territory over ``[start, end]``; persons are counted once overall."""
     if start > end:
         raise InvalidPeriodError(start, end)
-    scope = q.Scope(period=Period(start, end), at=end)
+    scope = q.Scope(period=Period(start, end), at=reference_date(start, end, today))
     return _figures(session, scope, rulebook, kind=BilanKind.TERRITOIRE)
 
 
@@ -126,6 +144,8 @@ def _figures(
     typo = q.typology(session, scope)
     exit_counts = q.exits(session, scope)
     note_rows = q.notes(session, scope, everything=kind is BilanKind.TERRITOIRE)
+    events = q.relation_events(session, scope)
+    followup_counts = q.followups(session, scope)
 
     counts = rollup.market_kinds(market_rows)
     totals = rollup.totals(eng_rows, contract_counts)
@@ -137,6 +157,12 @@ def _figures(
     engagements, method = _engagement_lines(eng_rows, scope, rulebook)
     folded = _memo_fold()
     exits, exited = _exit_rows(exit_counts, rulebook)
+    notes = [_note(r) for r in note_rows]
+    synthesis_rows = [r for r in note_rows if r[1] and not r[2] and not r[3]]
+    if kind is BilanKind.ANNUEL:
+        notes = [_note(r) for r in note_rows if r not in synthesis_rows]
+    else:
+        synthesis_rows = []
     return BilanFigures(
         kind=kind,
         period=scope.period,
@@ -168,12 +194,19 @@ def _figures(
                          key=lambda c: (folded(c.name), c.company_id)),
         engagements=sorted(engagements, key=lambda e: (
             folded(e.company_name), e.company_id, e.market_reference, e.lot_number)),
-        market_lines=sorted(rollup.market_lines(market_rows, eng_rows, contract_counts),
+        market_lines=sorted(rollup.market_lines(market_rows, eng_rows, contract_counts,
+                                                scope.at),
                             key=lambda m: (folded(m.donneur_name), m.reference)),
         means=_means_rows(engagements),
         donneurs=sorted(donneur_lines, key=lambda d: folded(d.name)),
-        notes=[_note(r) for r in note_rows],
+        notes=notes,
         progress_method=method,
+        headline=rollup.headline(engagements),
+        apart=rollup.apart(market_rows, eng_rows, contract_counts),
+        persons_entered=contract_counts.entered,
+        relation_events=[_event_line(e) for e in events],
+        followups=None if followup_counts is None else _followup_rows(followup_counts, rulebook),
+        synthesis=[_note(r) for r in synthesis_rows],
     )
 
 
@@ -254,7 +287,7 @@ def _engagement_lines(rows: list[q.EngagementRow], scope: q.Scope, rulebook: Any
             hours_period=r.hours_period, hours_to_date=r.hours_to_date,
             hours_at_cutoff=r.hours_at_cutoff, hours_expected=expected,
             contracts=r.contracts, persons=r.persons, progress=status, progress_label=label,
-            relation=_relation(r.severity, status),
+            relation=_relation(r.severity, status), market_kind=r.market_kind,
         ))
     return lines, method
 
@@ -317,3 +350,25 @@ def _note(row: tuple[dt.date, str | None, str | None, str | None, str]) -> Note:
     if company:
         parts.append(company)
     return Note(written_on=written_on, about=" · ".join(parts) or "Général", body=body)
+
+
+def _event_line(event: q.RelationEvent) -> RelationEventLine:
+    if event.source == "reunion":
+        label = rules.meeting_label(event.key)
+    else:
+        label = rules.step_label(event.key)
+    return RelationEventLine(
+        day=event.at.astimezone(PARIS).date() if event.at.tzinfo else event.at.date(),
+        source=event.source, label=label, company_name=event.company_name,
+        market_reference=event.market_reference,
+        state_label=rules.state_label(event.state) if event.state else None,
+        note=event.note,
+    )
+
+
+def _followup_rows(counts: dict[str, int], rulebook: Any) -> list[CountRow]:
+    """Situations at six months, labelled like the exit situations (unknown keys as they are)."""
+    labels = {s: label for _, _, situations in rules.exit_categories(rulebook)
+              for s, label in situations.items()}
+    return [CountRow(k, labels.get(k, k), n)
+            for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]

@@ -51,9 +51,13 @@ class UnknownMarketError(BilanError):
 class InvalidPeriodError(BilanError):
     code = "bilan_period_invalid"
 
-    def __init__(self, start: dt.date, end: dt.date) -> None:
-        super().__init__(
-            f"Période invalide : le {start:%d/%m/%Y} est après le {end:%d/%m/%Y}.",
-            f"Invalid period: {start} is after {end}.",
-            details={"start": start.isoformat(), "end": end.isoformat()},
-        )
+    def __init__(self, start: dt.date, end: dt.date, reason: str = "order") -> None:
+        if reason == "future":
+            fr = (f"Période à venir : elle commence le {start:%d/%m/%Y}, après aujourd'hui. "
+                  "Un bilan ne compte que des mois terminés : choisissez une période passée ou "
+                  "en cours.")
+            en = f"Future period: it starts on {start}, after today."
+        else:
+            fr = f"Période invalide : le {start:%d/%m/%Y} est après le {end:%d/%m/%Y}."
+            en = f"Invalid period: {start} is after {end}."
+        super().__init__(fr, en, details={"start": start.isoformat(), "end": end.isoformat()})

@@ -193,6 +193,83 @@ class EngagementLine:
     """Progress status key of :mod:`clauses.progress` (a_jour, a_risque, en_retard, solde)."""
     progress_label: str
     relation: RelationStatus
+    market_kind: str = "clause_execution"
+
+    @property
+    def rate(self) -> Decimal | None:
+        """Hours done (through the cutoff) over hours owed; above 1 when over-achieved."""
+        return _share(self.hours_to_date, self.hours_owed)
+
+    @property
+    def hours_credited(self) -> Decimal:
+        """Done hours that meet this engagement's obligation: never more than it owes."""
+        return min(self.hours_to_date, self.hours_owed)
+
+    @property
+    def hours_over(self) -> Decimal:
+        """Hours beyond the obligation: reported, never offsetting another engagement."""
+        return max(self.hours_to_date - self.hours_owed, ZERO)
+
+    @property
+    def hours_short(self) -> Decimal:
+        return max(self.hours_owed - self.hours_to_date, ZERO)
+
+
+HOUR_OBLIGATION_KINDS: tuple[str, ...] = ("clause_execution", "critere_attribution")
+"""Market kinds whose obligation is a number of insertion hours (the bilan's headline)."""
+APART_KINDS: tuple[str, ...] = ("marche_reserve", "marche_insertion")
+"""Reserved and insertion markets: the whole market is the obligation, reported apart."""
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The hours headline of the markets whose obligation is in hours, as of the cutoff.
+
+    ``credited`` sums, per engagement, the done hours up to what that engagement owes, so one
+    company's over-achievement never hides another's shortfall; the surplus is ``over``.
+    """
+
+    engagements: int
+    owed: Decimal
+    done: Decimal
+    credited: Decimal
+    over: Decimal
+    short: Decimal
+    engagements_short: int
+    engagements_over: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        return _share(self.credited, self.owed)
+
+
+@dataclass(frozen=True)
+class ApartLine:
+    """Reserved or insertion markets of the scope, with their own indicators."""
+
+    kind: str
+    markets: int
+    engagements: int
+    hours_planned: Decimal
+    """Hours written in their engagements (an estimate: the obligation is the market itself)."""
+    hours_period: Decimal
+    hours_to_date: Decimal
+    contracts: int
+    persons: int
+
+
+@dataclass(frozen=True)
+class RelationEventLine:
+    """A procedure step or a meeting, dated, for the company relationship section."""
+
+    day: dt.date
+    source: str
+    """``etape`` or ``reunion``."""
+    label: str
+    company_name: str | None
+    market_reference: str | None
+    state_label: str | None
+    note: str | None
 
 
 @dataclass(frozen=True)
@@ -333,6 +410,18 @@ class BilanFigures:
     """Which code computed the progress (for the record in internal reports)."""
     qpv: QpvHours | None = None
     """Market bilans only: hours done by QPV residents against the market's target."""
+    headline: Headline | None = None
+    apart: list[ApartLine] = field(default_factory=list)
+    persons_entered: int = 0
+    """Persons whose first contract on these markets starts in the period."""
+    relation_events: list[RelationEventLine] = field(default_factory=list)
+    followups: list[CountRow] | None = None
+    """Situation six months after exit, by situation; None when no follow-up data exist."""
+    synthesis: list[Note] = field(default_factory=list)
+    """The annual synthesis of the partnership: the donneur's own notes of the period."""
+    market_status: str | None = None
+    """Market bilans: ``prevu``, ``en_cours``, ``termine`` (past its end, not closed) or
+    ``clos``."""
 
     @property
     def completion(self) -> Decimal | None:

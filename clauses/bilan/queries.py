@@ -26,6 +26,7 @@ grouped expressions).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -69,9 +70,11 @@ from storage.models import (
     Engagement,
     EscalationCase,
     EscalationState,
+    EscalationStep,
     HourDeclaration,
     Lot,
     Market,
+    Meeting,
     Participant,
     QualitativeNote,
 )
@@ -116,7 +119,8 @@ class Scope:
         values: dict[str, Any] = {
             "bilan_start": self.period.start,
             "bilan_month_start": self.period.month_start,
-            "bilan_end": self.period.end,
+            # nothing after the reference date counts, whatever the period says
+            "bilan_end": min(self.period.end, self.at),
             "bilan_at": self.at,
             "bilan_cutoff": self.cutoff,
             "bilan_day_after": _day_after(self.at),
@@ -194,8 +198,11 @@ def _const(value: str) -> ColumnElement[str]:
 
 
 def _in_period(scope: Bound) -> ColumnElement[bool]:
+    """Months of the period that are complete at the reference date: a month is counted
+    once it has ended (its hours are declared after it), so the period's hours and the progress
+    are as of the same day (:attr:`Scope.cutoff`)."""
     return and_(
-        HourDeclaration.month >= scope.period.month_start, HourDeclaration.month <= scope.period.end
+        HourDeclaration.month >= scope.period.month_start, HourDeclaration.month <= scope.cutoff
     )
 
 
@@ -216,6 +223,7 @@ def engagements_cte(scope: Bound, name: str = "eng") -> CTE:
             Engagement.hours_owed.label("hours_owed"),
             Lot.market_id.label("market_id"),
             Market.donneur_id.label("donneur_id"),
+            type_coerce(Market.kind, String).label("market_kind"),
         )
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
@@ -235,6 +243,7 @@ def contracts_cte(scope: Bound, eng: CTE, name: str = "ctr") -> CTE:
             eng.c.company_id,
             eng.c.market_id,
             eng.c.donneur_id,
+            eng.c.market_kind,
         )
         .join(eng, eng.c.engagement_id == Contract.engagement_id)
         .where(
@@ -320,6 +329,7 @@ GROUP_ALL, GROUP_MARKET, GROUP_COMPANY, GROUP_DONNEUR, GROUP_TYPE = (
     "donneur",
     "contract_type",
 )
+GROUP_KIND, GROUP_ENTERED = "market_kind", "entered"
 
 
 @dataclass(frozen=True)
@@ -334,6 +344,10 @@ class ContractCounts:
     by_company: dict[int, tuple[int, int]]
     by_donneur: dict[int, tuple[int, int]]
     by_type: dict[str, tuple[int, int]]
+    by_kind: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    """Per market kind: reserved and insertion markets are reported apart, with their persons."""
+    entered: int = 0
+    """Persons whose first contract in scope starts in the period (new on these markets)."""
 
 
 def _contract_counts_statement(scope: Bound) -> Executable:
@@ -351,8 +365,21 @@ def _contract_counts_statement(scope: Bound) -> Executable:
             func.count(func.distinct(ctr.c.participant_id)).label("persons"),
         ).group_by(*group_by)
 
+    earlier = (
+        select(Contract.id)
+        .join(eng, eng.c.engagement_id == Contract.engagement_id)
+        .where(Contract.participant_id == ctr.c.participant_id,
+               Contract.start_date < scope.period.start)
+    )
+    entered = select(
+        _const(GROUP_ENTERED).label("grouping"), no_id.label("id"), no_key.label("key"),
+        func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
+        func.count(func.distinct(ctr.c.participant_id)).label("persons"),
+    ).where(ctr.c.start_date >= scope.period.start, ~earlier.exists())
     return union_all(
         grouping(GROUP_ALL, no_id, no_key),
+        grouping(GROUP_KIND, no_id, ctr.c.market_kind, ctr.c.market_kind),
+        entered,
         grouping(GROUP_MARKET, ctr.c.market_id, no_key, ctr.c.market_id),
         grouping(GROUP_COMPANY, ctr.c.company_id, no_key, ctr.c.company_id),
         grouping(GROUP_DONNEUR, ctr.c.donneur_id, no_key, ctr.c.donneur_id),
@@ -364,13 +391,14 @@ def contract_counts(session: Session, scope: Scope) -> ContractCounts:
     """Every contract count and distinct-person count of the bilan in one UNION ALL over the
     contracts in scope (a few thousand rows, no declaration read)."""
     groups: dict[str, dict[Any, tuple[int, int]]] = {
-        GROUP_ALL: {}, GROUP_MARKET: {}, GROUP_COMPANY: {}, GROUP_DONNEUR: {}, GROUP_TYPE: {}
+        GROUP_ALL: {}, GROUP_MARKET: {}, GROUP_COMPANY: {}, GROUP_DONNEUR: {}, GROUP_TYPE: {},
+        GROUP_KIND: {}, GROUP_ENTERED: {},
     }
     for name, id_, key, n, persons in _run(session, _contract_counts_statement, scope):
-        if name == GROUP_TYPE:
-            groups[GROUP_TYPE][str(key)] = (int(n), int(persons))
-        elif name == GROUP_ALL:
-            groups[GROUP_ALL][0] = (int(n), int(persons))
+        if name in (GROUP_TYPE, GROUP_KIND):
+            groups[str(name)][str(key)] = (int(n), int(persons))
+        elif name in (GROUP_ALL, GROUP_ENTERED):
+            groups[str(name)][0] = (int(n), int(persons))
         else:
             groups[str(name)][int(id_)] = (int(n), int(persons))
     contracts, persons = groups[GROUP_ALL].get(0, (0, 0))
@@ -381,6 +409,8 @@ def contract_counts(session: Session, scope: Scope) -> ContractCounts:
         by_company=groups[GROUP_COMPANY],
         by_donneur=groups[GROUP_DONNEUR],
         by_type={k: groups[GROUP_TYPE][k] for k in sorted(groups[GROUP_TYPE])},
+        by_kind=groups[GROUP_KIND],
+        entered=groups[GROUP_ENTERED].get(0, (0, 0))[1],
     )
 
 
@@ -555,6 +585,7 @@ class EngagementRow(NamedTuple):
     company_name: str
     company_kind: str
     means: str
+    market_kind: str
     hours_period: Decimal
     hours_to_date: Decimal
     hours_at_cutoff: Decimal
@@ -598,7 +629,7 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
         select(
             Contract.engagement_id.label("engagement_id"),
             _hours_when(_in_period(scope)).label("period"),
-            _hours_when(HourDeclaration.month <= scope.at).label("to_date"),
+            _hours_when(HourDeclaration.month <= scope.cutoff).label("to_date"),
             _hours_when(HourDeclaration.month <= scope.cutoff).label("cutoff"),
             _column_when(HourDeclaration.work_hours, _in_period(scope)).label("work"),
             _column_when(HourDeclaration.training_hours, _in_period(scope)).label("training"),
@@ -643,6 +674,7 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
             Company.name,
             type_coerce(Company.kind, String),
             type_coerce(Engagement.means, String),
+            type_coerce(Market.kind, String).label("market_kind"),
             func.coalesce(hrs.c.period, 0),
             func.coalesce(hrs.c.to_date, 0),
             func.coalesce(hrs.c.cutoff, 0),
@@ -685,14 +717,15 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             company_name=r[9],
             company_kind=str(r[10]),
             means=str(r[11]),
-            hours_period=dec(r[12]),
-            hours_to_date=dec(r[13]),
-            hours_at_cutoff=dec(r[14]),
-            hours_work=dec(r[15]),
-            hours_training=dec(r[16]),
-            contracts=int(r[17]),
-            persons=int(r[18]),
-            severity=int(r[19]),
+            market_kind=str(r[12]),
+            hours_period=dec(r[13]),
+            hours_to_date=dec(r[14]),
+            hours_at_cutoff=dec(r[15]),
+            hours_work=dec(r[16]),
+            hours_training=dec(r[17]),
+            contracts=int(r[18]),
+            persons=int(r[19]),
+            severity=int(r[20]),
         )
         for r in _run(session, _engagement_rows_statement, scope)
     ]
@@ -783,3 +816,119 @@ def qpv_hours_to_date(session: Session, market_id: int, at: dt.date) -> Decimal:
     )
     return dec(total)
 
+
+
+# --- company relationship and follow-up (small result sets: the scope's few procedures) ---------
+
+
+class RelationEvent(NamedTuple):
+    """One dated fact of the relationship with a company: a procedure step or a meeting."""
+
+    at: dt.datetime
+    source: str
+    """``etape`` (escalation step) or ``reunion`` (meeting)."""
+    key: str
+    """Step event key, or meeting kind."""
+    company_name: str | None
+    market_reference: str | None
+    state: str | None
+    """The procedure's state after the step (None for a meeting)."""
+    note: str | None
+
+
+def _relation_events_statement(scope: Bound) -> Executable:
+    start = scope.period.month_start  # bound to the first month's midnight (Paris) when run
+    steps = (
+        select(
+            EscalationStep.at.label("at"),
+            _const("etape").label("source"),
+            EscalationStep.event.label("key"),
+            Company.name.label("company_name"),
+            Market.reference.label("market_reference"),
+            type_coerce(EscalationStep.to_state, String).label("state"),
+            EscalationStep.note.label("note"),
+        )
+        .join(EscalationCase, EscalationCase.id == EscalationStep.case_id)
+        .join(Engagement, Engagement.id == EscalationCase.engagement_id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .join(Company, Company.id == Engagement.company_id)
+        .where(*scope.market_conditions(), EscalationStep.at >= start,
+               EscalationStep.at < scope.day_after)
+    )
+    market_ids = select(Market.id).where(*scope.market_conditions())
+    meeting_scope: ColumnElement[bool] = Meeting.market_id.in_(market_ids)
+    if scope.donneur_id is not None and scope.market_id is None:
+        meeting_scope = or_(meeting_scope, Meeting.donneur_id == scope.donneur_id)
+    meetings = (
+        select(
+            Meeting.scheduled_at.label("at"),
+            _const("reunion").label("source"),
+            type_coerce(Meeting.kind, String).label("key"),
+            cast(null(), String).label("company_name"),
+            Market.reference.label("market_reference"),
+            cast(null(), String).label("state"),
+            Meeting.location.label("note"),
+        )
+        .outerjoin(Market, Market.id == Meeting.market_id)
+        .where(meeting_scope, Meeting.scheduled_at >= start,
+               Meeting.scheduled_at < scope.day_after)
+    )
+    both = union_all(steps, meetings).subquery("rel")
+    return select(*both.c).order_by(both.c.at, both.c.source, both.c.key)
+
+
+def relation_events(session: Session, scope: Scope) -> list[RelationEvent]:
+    """Procedure steps on the scope's engagements and meetings on its markets (or with its
+    donneur) from the period's first month through the reference date: what the bilan's
+    « relation avec les entreprises » shows beside each company's status. One statement."""
+    params = scope.params()
+    params["bilan_month_start"] = dt.datetime.combine(scope.period.month_start, dt.time(0),
+                                                      tzinfo=PARIS)
+    rows = session.execute(_statement(_relation_events_statement, scope.shape), params)
+    return [RelationEvent(_as_datetime(r[0]), str(r[1]), str(r[2]), r[3], r[4],
+                          None if r[5] is None else str(r[5]), r[6]) for r in rows]
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+FOLLOWUP_COLUMNS = ("followup_situation", "follow_up_situation", "situation_6_months",
+                    "followup_6m_situation")
+"""Participant columns that may hold the situation six months after exit (the person's-path
+feature adds one): the bilan reads the first that exists, and says « non disponible » else."""
+
+
+def followup_column() -> Any | None:
+    columns = Participant.__table__.c
+    for name in FOLLOWUP_COLUMNS:
+        if name in columns:
+            return columns[name]
+    return None
+
+
+def _followups_statement(scope: Bound) -> Executable:
+    column = followup_column()
+    assert column is not None
+    eng = engagements_cte(scope)
+    ctr = contracts_cte(scope, eng)
+    return (
+        select(column, func.count(Participant.id))
+        .where(
+            Participant.id.in_(select(ctr.c.participant_id)),
+            Participant.exit_situation.is_not(None),
+            column.is_not(None),
+        )
+        .group_by(column)
+    )
+
+
+def followups(session: Session, scope: Scope) -> dict[str, int] | None:
+    """Persons in scope who left, by their situation at the six-month follow-up; None when the
+    database has no follow-up column (then the bilan says the data are not available)."""
+    if followup_column() is None:
+        return None
+    return {str(k): int(n) for k, n in _run(session, _followups_statement, scope)}

@@ -18,7 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from clauses.bilan.figures import DonneurLine, MarketLine, MonthHours
+from clauses.bilan.figures import (
+    APART_KINDS,
+    HOUR_OBLIGATION_KINDS,
+    ApartLine,
+    DonneurLine,
+    EngagementLine,
+    Headline,
+    MarketLine,
+    MonthHours,
+)
 from clauses.bilan.queries import ContractCounts, EngagementRow, MarketRow, MonthTypeHours, dec
 
 
@@ -93,8 +102,53 @@ def _by_market(engagements: list[EngagementRow]) -> dict[int, list[EngagementRow
     return grouped
 
 
+def market_status(status: str, end: dt.date, at: dt.date) -> str:
+    """The status a reader needs at ``at``: a market past its end that nobody closed yet is
+    « terminé » (and awaits its final bilan), not « en cours »."""
+    if status != "clos" and end < at:
+        return "termine"
+    return status
+
+
+def headline(lines: list[EngagementLine]) -> Headline:
+    """Owed vs done over the engagements whose obligation is in hours, each capped at what it
+    owes (see :class:`Headline`). A sum over a few thousand already aggregated lines."""
+    hourly = [e for e in lines if e.market_kind in HOUR_OBLIGATION_KINDS]
+    return Headline(
+        engagements=len(hourly),
+        owed=_sum(e.hours_owed for e in hourly),
+        done=_sum(e.hours_to_date for e in hourly),
+        credited=_sum(e.hours_credited for e in hourly),
+        over=_sum(e.hours_over for e in hourly),
+        short=_sum(e.hours_short for e in hourly),
+        engagements_short=sum(1 for e in hourly if e.hours_to_date < e.hours_owed),
+        engagements_over=sum(1 for e in hourly if e.hours_to_date > e.hours_owed),
+    )
+
+
+def apart(markets: list[MarketRow], engagements: list[EngagementRow],
+          counts: ContractCounts) -> list[ApartLine]:
+    """Reserved and insertion markets, one line per kind present (persons distinct per kind,
+    from SQL)."""
+    out = []
+    for kind in APART_KINDS:
+        ids = {m.market_id for m in markets if m.kind == kind}
+        if not ids:
+            continue
+        rows = [e for e in engagements if e.market_id in ids]
+        contracts, persons = counts.by_kind.get(kind, (0, 0))
+        out.append(ApartLine(
+            kind=kind, markets=len(ids), engagements=len(rows),
+            hours_planned=_sum(e.hours_owed for e in rows),
+            hours_period=_sum(e.hours_period for e in rows),
+            hours_to_date=_sum(e.hours_to_date for e in rows),
+            contracts=contracts, persons=persons,
+        ))
+    return out
+
+
 def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
-                 counts: ContractCounts) -> list[MarketLine]:
+                 counts: ContractCounts, at: dt.date | None = None) -> list[MarketLine]:
     """One line per market in scope; hours summed over its engagements (none: zeros)."""
     grouped = _by_market(engagements)
     out = []
@@ -103,7 +157,8 @@ def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
         contracts, persons = counts.by_market.get(m.market_id, (0, 0))
         out.append(MarketLine(
             market_id=m.market_id, reference=m.reference, title=m.title, kind=m.kind,
-            status=m.status, start_date=m.start_date, end_date=m.end_date,
+            status=market_status(m.status, m.end_date, at) if at else m.status,
+            start_date=m.start_date, end_date=m.end_date,
             donneur_name=m.donneur_name,
             hours_owed=_sum(e.hours_owed for e in lots),
             hours_period=_sum(e.hours_period for e in lots),

@@ -118,3 +118,39 @@ def _fallback_progress(
     if done < expected * (1 - risk):
         return expected, "a_risque", "à risque"
     return expected, "a_jour", "à jour"
+
+
+def step_label(event: str) -> str:
+    """French label of an escalation step (the procedure's own labels; the key if unknown)."""
+    if event == "ouverture":
+        return "ouverture de la procédure"
+    try:
+        from clauses.escalation import EscalationEvent
+
+        return str(EscalationEvent(event).label_fr)
+    except (ImportError, ValueError):
+        return event.replace("_", " ")
+
+
+def state_label(state: str) -> str:
+    """French label of an escalation state."""
+    try:
+        from clauses.escalation import EscalationStatus  # type: ignore[attr-defined]
+
+        return str(EscalationStatus(state).label_fr)
+    except (ImportError, ValueError, AttributeError):
+        return state.replace("_", " ")
+
+
+MEETING_LABELS = {
+    "lancement": "réunion de lancement",
+    "siae_collective_debut": "réunion collective SIAE (début d'année)",
+    "siae_mi_annee": "réunion SIAE de mi-année",
+    "siae_collective_fin": "réunion collective SIAE (fin d'année)",
+    "partenariat_annuel": "réunion annuelle de partenariat",
+    "suivi": "réunion de suivi",
+}
+
+
+def meeting_label(kind: str) -> str:
+    return MEETING_LABELS.get(kind, kind.replace("_", " "))

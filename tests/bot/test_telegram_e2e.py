@@ -454,7 +454,8 @@ async def test_referent_sees_only_own_donneur(ctx, world, tg):
     assert replies[0].text.startswith("Point d'étape au 16/06/2025 — marché 2025-017")
     assert replies[0].buttons == []  # e-mailing is the facilitator's
     replies = await tg.text(juliette, "/bilan 2025")
-    assert "Bilan 2025 — Ville d'Oullins" in replies[0].text
+    assert replies[0].text.startswith("Bilan annuel 2025 — Ville d'Oullins\n")
+    assert replies[0].text.count("Bilan annuel 2025") == 1  # the title is printed once
     replies = await tg.text(juliette, "/declarer")
     assert "n'est pas disponible pour votre profil" in replies[0].text
 

@@ -344,6 +344,9 @@ class Expected:
                  market: str | None = None, at: dt.date | None = None) -> None:
         self.start, self.end, self.at = start, end, at or end
         self.month_start = start.replace(day=1)
+        # only complete months count: the last one ends on or before the reference date
+        after = self.at + dt.timedelta(days=1)
+        self.cutoff = self.at if after.day == 1 else self.at.replace(day=1) - dt.timedelta(days=1)
         if market is not None:
             self.markets = [m for m in MARKETS if m.ref == market]
         else:
@@ -367,9 +370,9 @@ class Expected:
                 if cutoff is not None:
                     keep = month <= cutoff
                 elif to_date:
-                    keep = month <= self.at
+                    keep = month <= self.cutoff
                 else:
-                    keep = self.month_start <= month <= self.end
+                    keep = self.month_start <= month <= self.cutoff
                 if keep:
                     yield k, month, work, training, counted
 

@@ -60,7 +60,9 @@ def test_html_email_is_phone_readable_with_cid_images(figures):
         assert expected in text, expected
     cids = {img["src"].removeprefix("cid:") for img in soup.find_all("img")}
     assert all(img["src"].startswith("cid:") for img in soup.find_all("img"))
-    assert cids == {cid for cid, _ in mail.images} == {"heures-par-mois", "heures-par-entreprise"}
+    assert cids == {cid for cid, _ in mail.images} == {
+        "heures-par-mois", "heures-par-entreprise", "typologie-age", "typologie-genre",
+        "typologie-qpv", "typologie-statut"}
     assert all(png.startswith(PNG) for _, png in mail.images)
     assert all(img.get("alt") for img in soup.find_all("img"))
     # plain-text alternative carries the same figures
@@ -114,21 +116,28 @@ def test_xlsx_has_real_numbers_formats_and_one_sheet_per_table(figures):
                  "Statut à l'entrée", "Types de contrat", "Sorties", "Notes", "Modalités"):
         assert name in wb.sheetnames, name
     synth = _sheet_rows(wb["Synthèse"])
-    hours = synth["Heures réalisées sur la période"][1]
+    hours = synth["Heures réalisées en 2025"][1]
     assert hours.value == pytest.approx(1827.84) and isinstance(hours.value, float)
     assert hours.number_format == '#,##0.00" h"'
     persons = synth["Personnes (comptées une fois)"][1]
     assert persons.value == 4 and persons.number_format == "#,##0"
-    rate = synth["Taux de réalisation"][1]
-    assert rate.value == pytest.approx(1827.84 / 2000, abs=1e-3) and rate.number_format == "0.0%"
+    # each engagement counts up to what it owes: BTP Alpha's 847,42 h on a 400 h lot do not
+    # hide Bâti Sud's shortfall; the reserved market is not in the clause rate
+    rate = synth["Taux de réalisation des engagements au 31/12/2025"][1]
+    assert rate.value == pytest.approx((340.75 + 400 + 401.67) / 1800, abs=1e-3)
+    assert rate.number_format == "0.0%"
+    over = next(row for label, row in synth.items() if label.strip().startswith("Heures au-delà"))
+    assert over[1].value == pytest.approx(447.42)
 
     companies = _sheet_rows(wb["Entreprises"])
     alpha = companies["BTP Alpha"]
     assert [c.value for c in alpha[2:4]] == [pytest.approx(1000), pytest.approx(1249.09)]
-    assert alpha[7].value == 3 and alpha[8].value == 2
-    assert alpha[9].value == "En retard"
+    assert alpha[6].value == pytest.approx((400 + 401.67) / 1000, abs=1e-3)  # capped per lot
+    assert alpha[7].value == pytest.approx(447.42)  # beyond its 400 h lot, shown apart
+    assert alpha[8].value == 3 and alpha[9].value == 2
+    assert alpha[10].value == "En retard"
     total = companies["Total"]
-    assert total[8].value == 4  # distinct persons, not the sum of the column
+    assert total[9].value == 4  # distinct persons, not the sum of the column
 
     months = wb["Heures par mois"]
     first = months.cell(row=5, column=1)
@@ -144,8 +153,13 @@ def test_xlsx_has_real_numbers_formats_and_one_sheet_per_table(figures):
     internal = load_workbook(io.BytesIO(render_xlsx(f, "interne")))
     ages_int = _sheet_rows(internal["Âge"])
     assert ages_int["Moins de 26 ans"][1].value == 1
-    assert "Lots" in internal.sheetnames  # engagement detail for the agency only
-    assert "Lots" not in wb.sheetnames
+    # per engagement: the year's hours and the rate, in the buyer's file too
+    lots = wb["Lots"]
+    header = [c.value for c in lots[4]]
+    assert "Réalisées en 2025" in header and "Taux" in header
+    alpha_lot1 = _sheet_rows(lots)["GIV-2025-01 · lot 1"]
+    assert alpha_lot1[header.index("Réalisées en 2025")].value == pytest.approx(847.42)
+    assert alpha_lot1[header.index("Taux")].value == pytest.approx(847.42 / 400, abs=1e-3)
 
 
 def test_sheet_names_are_valid_and_unique():
@@ -173,10 +187,13 @@ def test_point_d_etape_renders_lots_and_chat(figures):
     mail = render_html(f, "interne")
     assert mail.subject == "Point d'étape au 16/06/2025 — marché GIV-2025-01"
     text = BeautifulSoup(mail.html, "html.parser").get_text(" ")
-    assert "Suivi par lot et par entreprise" in text and "31/05/2025" in text
+    assert "Réalisation par engagement (lot et entreprise)" in text and "31/05/2025" in text
     chat = render_chat(f, "interne")
     assert chat.splitlines()[0] == mail.subject
-    assert "927,42 h" in chat and "Lot 2 · Bâti Sud" in chat and "en retard" in chat
+    # June is not over on 16/06: the point counts through 31/05, and says so once
+    assert "736,92 h" in chat and "Lot 2 · Bâti Sud" in chat and "en retard" in chat
+    assert "Chiffres au 31/05/2025 : dernier mois complet au 16/06/2025" in chat
+    assert chat.count("Point d'étape") == 1
     assert len(chat) < 1000
 
 
