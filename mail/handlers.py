@@ -29,7 +29,7 @@ from mail.intent import XLSX, Classified, Intent
 from mail.outcome import Outcome
 from mail.parsing import ParsedMail
 from mail.replies import can_reply, enqueue_reply, reply_subject, thread_headers
-from mail.spreadsheet import parse_declaration_file
+from mail.spreadsheet import SheetLine, parse_declaration_file
 from storage.documents import DocumentRejected
 from storage.models import (
     AlertKind,
@@ -187,22 +187,31 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
             file_errors.append({"filename": name, "message": sheet.fatal})
             continue
         many = len(classified.spreadsheets) > 1
+
+        def where(sheet_name: str | None, name: str = name, many: bool = many) -> str | None:
+            if sheet_name:
+                return f"{name}, onglet « {sheet_name} »" if many else f"onglet « {sheet_name} »"
+            return name if many else None
+
         for err in sheet.errors:
-            errors.append({"filename": name if many else None, "row": err.row, "message": err.message_fr})
+            errors.append({"filename": where(err.sheet), "row": err.row, "message": err.message_fr})
+        lines = _split_full_names(job, sheet.lines, errors, where)
         # The whole file at once (a fixed number of statements, whatever its length); the
         # chat keeps the per-declaration path, both share the validation and counting rules.
+        # The key names the attachment, its sheet and column: two files of one e-mail declaring
+        # on the same row numbers are two sets of lines; the same e-mail again records nothing.
         results = record_lines(job.ctx, job.session, job.actor, [
             DeclarationLine(
-                key=f"{job.key_prefix}:f{file_index}:l{line.row}",
+                key=_line_key(job.key_prefix, file_index, att.data, line),
                 last_name=line.last_name, first_name=line.first_name,
                 market_reference=line.market_reference, lot_number=line.lot_number,
                 month=line.month, work_hours=line.work_hours, training_hours=line.training_hours,
                 correction_reason=line.correction_reason,
-            ) for line in sheet.lines
+            ) for line in lines
         ], source=Channel.EMAIL, proof_document_id=doc.id)
-        for line, result in zip(sheet.lines, results, strict=True):
+        for line, result in zip(lines, results, strict=True):
             if result.error is not None:
-                errors.append({"filename": name if many else None, "row": line.row,
+                errors.append({"filename": where(line.sheet), "row": line.row,
                                "message": result.error.message_fr})
                 continue
             done = result.status or ""
@@ -213,6 +222,8 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
                 "warnings": list(result.warnings), "declaration_id": result.declaration_id,
             })
     errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
+    for err in file_errors:
+        err["message"] += " Les autres fichiers de ce message ont été lus." if len(names) > 1 else ""
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
     job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
@@ -224,6 +235,39 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         "files_unreadable": len(file_errors),
         "errors": [f"ligne {e['row']} : {e['message']}" for e in errors][:50],
     })
+
+
+def _line_key(prefix: str, file_index: int, data: bytes, line: SheetLine) -> str:
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    sheet = f":s{hashlib.sha256(line.sheet.encode()).hexdigest()[:8]}" if line.sheet else ""
+    column = f":c{line.column}" if line.column is not None else ""
+    return f"{prefix}:f{file_index}-{digest}{sheet}:l{line.row}{column}"
+
+
+def _split_full_names(job: MailJob, lines: list[SheetLine], errors: list[dict[str, Any]],
+                      where: Any) -> list[SheetLine]:
+    """Lines of a « Participant » column with the name split against the sender's people;
+    a name matching none or several of them is refused, saying what to write instead."""
+    from clauses.full_names import split_full_names
+
+    fulls = {line.last_name for line in lines if line.full_name}
+    if not fulls:
+        return lines
+    split = split_full_names(job.session, job.actor, fulls)
+    out: list[SheetLine] = []
+    for line in lines:
+        if not line.full_name:
+            out.append(line)
+            continue
+        names = split.get(line.last_name)
+        if names is None:
+            errors.append({"filename": where(line.sheet), "row": line.row, "message": (
+                f"« {line.last_name} » ne correspond à aucune personne (ou à plusieurs) parmi vos "
+                "salariés en insertion. Écrivez le nom et le prénom comme sur le contrat, ou "
+                "séparez-les en deux colonnes « nom » et « prénom ».")})
+            continue
+        out.append(dataclasses.replace(line, last_name=names[0], first_name=names[1], full_name=False))
+    return out
 
 
 def _ack_detail(recorded: list[dict[str, Any]]) -> dict[str, Any]:
