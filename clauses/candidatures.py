@@ -101,8 +101,17 @@ def submit_candidature(
     cv_document_id: int | None = None,
     source: Channel,
     idempotency_key: str | None = None,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    commune: str | None = None,
+    qpv: bool | None = None,
+    status_at_entry: str | None = None,
 ) -> Candidature:
-    """Record a candidature to validate and alert the facilitator in charge."""
+    """Record a candidature to validate and alert the facilitator in charge.
+
+    The typology keywords (what the bilans count) override the candidate's fields when given;
+    `status_at_entry` is a criterion key of the rulebook, kept only when the person has none.
+    """
     if actor.role == Role.ENTREPRISE:
         company_id = actor.company_id
     if actor.role == Role.PRESCRIPTEUR:
@@ -114,8 +123,16 @@ def submit_candidature(
             return existing
     candidate.last_name = _clean_name(candidate.last_name, "Nom")
     candidate.first_name = _clean_name(candidate.first_name, "Prénom")
+    typology = {"birth_date": birth_date, "gender": gender, "commune": commune, "qpv": qpv}
+    for name, value in typology.items():
+        if value is not None:
+            setattr(candidate, name, value)
     criteria = _check_criteria(ctx, candidate.criteria_claimed)
+    if status_at_entry is not None:
+        _check_criteria(ctx, [status_at_entry])
     participant = _find_or_create_participant(session, candidate, prescriber_id)
+    if status_at_entry is not None and participant.status_at_entry is None:
+        participant.status_at_entry = status_at_entry
     cand = Candidature(
         participant_id=participant.id, company_id=company_id, lot_id=lot_id,
         prescriber_id=prescriber_id, source=source, submitted_by_user_id=actor.user_id,

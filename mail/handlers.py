@@ -87,8 +87,11 @@ class MailJob:
             return self.session.scalar(select(Company.facilitator_id).where(Company.id == self.actor.company_id))
         return None
 
-    def alert(self, kind: AlertKind, message: str, suffix: str = "") -> None:
-        facilitator_id = self.facilitator_id()
+    def alert(self, kind: AlertKind, message: str, suffix: str = "",
+              facilitator_id: int | None = None) -> None:
+        """To `facilitator_id` (the one in charge of what the message is about), else the
+        sender's company's facilitator, else the référent's territory."""
+        facilitator_id = facilitator_id or self.facilitator_id()
         raise_alert(self.session, kind=kind, message=message, facilitator_id=facilitator_id,
                     subject_type="inbound_mail", subject_id=self.row.id,
                     dedup_key=f"inbound:{self.row.id}:{kind.value}{suffix}",
@@ -319,17 +322,30 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
         return not_allowed(job, "Cette adresse n'est pas habilitée à proposer des candidatures.", "candidature")
     criteria = job.ctx.rulebook.eligibility.criteria
     cv = classified.cv
-    fields = extract_candidate(classified.fresh_text or job.parsed.text, job.parsed.subject, criteria,
-                               cv_filename=cv.filename if cv else None)
+    # The whole text, forwarded part included (a prescriber forwards a colleague's message):
+    # forwarded headers and signatures are left out by the extraction itself.
+    fields = extract_candidate(job.parsed.text, job.parsed.subject, criteria,
+                               cv_filename=cv.filename if cv else None, html_text=job.parsed.html_text,
+                               sender_name=job.parsed.from_name or job.actor.label or "",
+                               sender_address=job.parsed.from_address or "")
+    lot_id, company_id = _resolve_lot(job.session, fields.market_reference, fields.lot_number)
     if fields.candidate is None:
+        understood = "; ".join(f"{k} : {v}" for k, v in fields.understood.items()) or "rien de sûr"
+        why = fields.unsure or "nom de la personne non reconnu"
+        facilitator = (job.session.scalar(select(Company.facilitator_id).where(Company.id == company_id))
+                       if company_id is not None else None)
         job.alert(AlertKind.EMAIL_A_TRAITER,
                   f"Candidature reçue par e-mail de {job.sender_label()} (« {job.parsed.subject[:120]} ») : "
-                  f"nom de la personne non reconnu, à saisir à la main (e-mail n° {job.row.id}).")
+                  f"{why} ; rien n'a été enregistré, à saisir à la main (e-mail n° {job.row.id}). "
+                  f"Compris : {understood}.", facilitator_id=facilitator)
         job.reply("forwarded", note=(
-            "Nous n'avons pas pu reconnaître automatiquement le nom de la personne : votre message a été "
-            "transmis à l'équipe, qui enregistrera la candidature. Pour un traitement automatique, "
-            "indiquez sur des lignes séparées « Nom : ... », « Prénom : ... » et « Critères : ... »."))
-        return Outcome(MailStatus.TRAITE, "candidature_a_saisir", {"forwarded": True})
+            "Nous n'avons pas pu reconnaître avec certitude la personne proposée "
+            f"({why}) : votre message a été transmis à la personne chargée du suivi, qui "
+            "enregistrera la candidature et vous répondra. Pour un traitement automatique, "
+            "indiquez sur des lignes séparées « Nom : ... », « Prénom : ... » et « Critères : ... », "
+            "une candidature par message."))
+        return Outcome(MailStatus.TRAITE, "candidature_a_saisir",
+                       {"forwarded": True, "unsure": why, "understood": fields.understood})
 
     cv_doc_id = None
     if cv is not None:
@@ -339,7 +355,6 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
             cv_doc_id = cv_doc.id
         except DocumentRejected as exc:
             return rejected(job, [exc.message_fr], "candidature_refusee")
-    lot_id, company_id = _resolve_lot(job.session, fields.market_reference, fields.lot_number)
     if company_id is None and fields.company_name and actor.role != Role.ENTREPRISE:
         matches = list(job.session.scalars(
             select(Company.id).where(func.lower(Company.name) == fields.company_name.strip().lower()).limit(2)))
@@ -351,6 +366,9 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
                 company_id=company_id, lot_id=lot_id, prescriber_id=actor.prescriber_id,
                 cv_document_id=cv_doc_id, source=Channel.EMAIL,
                 idempotency_key=f"{job.key_prefix}:candidature",
+                birth_date=fields.candidate.birth_date, gender=fields.candidate.gender,
+                commune=fields.candidate.commune, qpv=fields.candidate.qpv,
+                status_at_entry=fields.status_at_entry,
             )
     except DomainError as exc:
         return rejected(job, [exc.message_fr], "candidature_refusee")
@@ -365,6 +383,7 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
     return Outcome(MailStatus.TRAITE, "candidature", {
         "candidature_id": cand.id, "participant_id": cand.participant_id,
         "cv_document_id": cv_doc_id, "structured": fields.structured,
+        "lot_id": lot_id, "market": fields.market_reference,
     })
 
 

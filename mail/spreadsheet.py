@@ -369,10 +369,15 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
         elif len(best) > len(partial):
             partial = best
     if not found:
-        seen = ", ".join(f"« {LABEL_FR[k]} »" for k in partial) if partial else "aucune"
-        result.fatal = ("Nous n'avons pas reconnu les titres de vos colonnes (dans les 10 premières "
-                        f"lignes ; colonnes reconnues : {seen}). Il faut au moins : {_expected_fr()}. "
-                        "Renommez les titres de vos colonnes, ou utilisez le modèle joint.")
+        if partial:
+            seen = ", ".join(f"« {LABEL_FR[k]} »" for k in partial)
+            result.fatal = (f"Titres de colonnes incomplets : nous avons reconnu {seen} dans les 10 premières "
+                            f"lignes, mais il faut au moins : {_expected_fr()}. Renommez les titres de "
+                            "vos colonnes, ou utilisez le modèle joint.")
+        else:
+            result.fatal = ("Ligne de titres introuvable : aucune des 10 premières lignes ne nomme les "
+                            f"colonnes d'une déclaration. Il faut au moins : {_expected_fr()}. Ajoutez "
+                            "une ligne de titres au-dessus des données, ou utilisez le modèle joint.")
         return result
     if sum(1 for _, rows, h in found for _, v in rows[h.index + 1:] if any(_cell_text(x) for x in v)) > max_rows:
         result.fatal = f"Le fichier dépasse {max_rows} lignes : découpez-le en plusieurs envois."
@@ -385,7 +390,7 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
         if missing:
             where = f"Onglet « {name} » : " if several else ""
             result.fatal = (where + "colonne(s) " + ", ".join(f"« {LABEL_FR[k]} »" for k in missing)
-                            + f" introuvable(s) dans la ligne de titres (ligne {rows[header.index][0]}). "
+                            + f" absente(s) de la ligne de titres (ligne {rows[header.index][0]}). "
                             f"Il faut au moins : {_expected_fr()}.")
             return result
         _read_sheet(result, rows, header, name if several else None, today)
