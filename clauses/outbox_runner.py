@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_LEASE = dt.timedelta(seconds=15)
+"""A crashed sender's rows are due again this long after its last renewal (plus one poll)."""
 
 
 class OutboxRunner:

@@ -75,7 +75,7 @@ class MailConfig:
     outbox_retry_base_seconds: float = 60.0
     outbox_retry_max_seconds: float = 3600.0
     outbox_poll_seconds: float = 5.0
-    outbox_lease_seconds: float = 20.0
+    outbox_lease_seconds: float = 15.0
     """Renewed every third of it while the sender is alive: a crashed sender's rows are
     retried within this many seconds, a live one's never (see clauses.outbox_runner)."""
     outbox_batch: int = 50

@@ -12,8 +12,8 @@ senders (a restart overlapping, a second process) can never both claim a row.
 
 The crash window we accept: if the process dies after the SMTP server accepted a message and
 before the row is marked sent, that one message is sent again once its lease runs out
-(`outbox_lease_seconds`, 20 s by default: the lease is renewed while the sender lives). To make such a
-duplicate identifiable (and dropped by many receiving systems), every row carries a stable
+(`outbox_lease_seconds`, 15 s by default: the lease is renewed while the sender lives).
+To make such a duplicate identifiable (and dropped by many receiving systems), every row carries a stable
 Message-ID derived from its dedup key, stored on the row and reused on every attempt; the Date
 header is the row's creation time, so both copies are byte-identical apart from trace headers.
 
