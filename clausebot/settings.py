@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     mail_max_message_bytes: int = 25 * 1024 * 1024
     mail_max_attachment_bytes: int = 10 * 1024 * 1024
     mail_require_authentication_results: bool = False
+    mail_reject_failed_authentication: bool = True
     mail_authserv_id: str | None = None
 
     # mail out

@@ -39,7 +39,7 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 
 import holidays
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clauses.clock import PARIS

@@ -68,14 +68,36 @@ def _aligned(domain: str, from_domain: str) -> bool:
     )
 
 
+def _considered(headers: list[str], authserv_id: str | None) -> list[list[ResultInfo]]:
+    """Result groups stamped by our server: with our id, or else the topmost header only."""
+    if authserv_id:
+        wanted = authserv_id.lower()
+        return [r for a, r in map(parse_header, headers) if a == wanted]
+    return [parse_header(headers[0])[1]] if headers else []
+
+
+def explicit_failure(headers: list[str], authserv_id: str | None) -> str | None:
+    """Why our receiving server *says* the sender is forged, or None.
+
+    Why a second check beside :func:`verify`: requiring a pass (opt-in) refuses partners whose
+    domain publishes nothing; an explicit ``dmarc=fail``, or SPF/DKIM failing with nothing
+    passing, is the server telling us the From is not who it claims, and is never trusted,
+    whatever the settings say (``mail_reject_failed_authentication``, default on).
+    """
+    results = [r for group in _considered(headers, authserv_id) for r in group]
+    if any(r.method == "dmarc" and r.result == "fail" for r in results):
+        return "dmarc=fail"
+    failed = [r for r in results if r.method in ("spf", "dkim") and r.result in ("fail", "softfail")]
+    passed = [r for r in results if r.result == "pass"]
+    if failed and not passed:
+        return ", ".join(f"{r.method}={r.result}" for r in failed)
+    return None
+
+
 def verify(headers: list[str], from_domain: str, authserv_id: str | None) -> AuthVerdict:
     """Decide whether the From domain is authenticated according to `headers` (top first)."""
     from_domain = from_domain.lower()
-    if authserv_id:
-        wanted = authserv_id.lower()
-        considered = [r for a, r in map(parse_header, headers) if a == wanted]
-    else:
-        considered = [parse_header(headers[0])[1]] if headers else []
+    considered = _considered(headers, authserv_id)
     if not considered:
         return AuthVerdict(False, "no Authentication-Results from our server")
     results = [r for group in considered for r in group]

@@ -63,6 +63,8 @@ class MailConfig:
     max_zip_ratio: int = 200
     max_sheet_rows: int = 2000
     require_authentication_results: bool = False
+    reject_failed_authentication: bool = True
+    """An explicit dmarc=fail (or SPF/DKIM fail, nothing passing) from our server: quarantine."""
     authserv_id: str | None = None
     imap: ImapConfig | None = None
     smtp: SmtpConfig | None = None
@@ -73,7 +75,9 @@ class MailConfig:
     outbox_retry_base_seconds: float = 60.0
     outbox_retry_max_seconds: float = 3600.0
     outbox_poll_seconds: float = 5.0
-    outbox_lease_seconds: float = 600.0
+    outbox_lease_seconds: float = 15.0
+    """Renewed every third of it while the sender is alive: a crashed sender's rows are
+    retried within this many seconds, a live one's never (see clauses.outbox_runner)."""
     outbox_batch: int = 50
     retention_raw_mail_days: int = 90
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +129,7 @@ def from_settings(settings: Any) -> MailConfig:
         max_attachment_bytes=settings.mail_max_attachment_bytes,
         require_authentication_results=settings.mail_require_authentication_results,
         authserv_id=settings.mail_authserv_id,
+        reject_failed_authentication=getattr(settings, "mail_reject_failed_authentication", True),
         imap=imap,
         smtp=smtp,
         maildir_in=Path(settings.maildir_in),

@@ -30,7 +30,7 @@ from mail.intent import XLSX, Classified, Intent
 from mail.outcome import Outcome
 from mail.parsing import ParsedMail
 from mail.replies import can_reply, enqueue_reply, reply_subject, thread_headers
-from mail.spreadsheet import NO_LINES_FR, parse_declaration_file
+from mail.spreadsheet import NO_LINES_FR, SheetLine, parse_declaration_file
 from storage.documents import DocumentRejected
 from storage.models import (
     AlertKind,
@@ -88,8 +88,11 @@ class MailJob:
             return self.session.scalar(select(Company.facilitator_id).where(Company.id == self.actor.company_id))
         return None
 
-    def alert(self, kind: AlertKind, message: str, suffix: str = "") -> None:
-        facilitator_id = self.facilitator_id()
+    def alert(self, kind: AlertKind, message: str, suffix: str = "",
+              facilitator_id: int | None = None) -> None:
+        """To `facilitator_id` (the one in charge of what the message is about), else the
+        sender's company's facilitator, else the référent's territory."""
+        facilitator_id = facilitator_id or self.facilitator_id()
         raise_alert(self.session, kind=kind, message=message, facilitator_id=facilitator_id,
                     subject_type="inbound_mail", subject_id=self.row.id,
                     dedup_key=f"inbound:{self.row.id}:{kind.value}{suffix}",
@@ -191,22 +194,31 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
             if not (hire_count and sheet.fatal == NO_LINES_FR):  # a file of hires only
                 file_errors.append({"filename": name, "message": sheet.fatal})
             continue
+
+        def where(sheet_name: str | None, name: str = name, many: bool = many) -> str | None:
+            if sheet_name:
+                return f"{name}, onglet « {sheet_name} »" if many else f"onglet « {sheet_name} »"
+            return name if many else None
+
         for err in sheet.errors:
-            errors.append({"filename": name if many else None, "row": err.row, "message": err.message_fr})
+            errors.append({"filename": where(err.sheet), "row": err.row, "message": err.message_fr})
+        lines = _split_full_names(job, sheet.lines, errors, where)
         # The whole file at once (a fixed number of statements, whatever its length); the
         # chat keeps the per-declaration path, both share the validation and counting rules.
+        # The key names the attachment, its sheet and column: two files of one e-mail declaring
+        # on the same row numbers are two sets of lines; the same e-mail again records nothing.
         results = record_lines(job.ctx, job.session, job.actor, [
             DeclarationLine(
-                key=f"{job.key_prefix}:f{file_index}:l{line.row}",
+                key=_line_key(job.key_prefix, file_index, att.data, line),
                 last_name=line.last_name, first_name=line.first_name,
                 market_reference=line.market_reference, lot_number=line.lot_number,
                 month=line.month, work_hours=line.work_hours, training_hours=line.training_hours,
                 correction_reason=line.correction_reason,
-            ) for line in sheet.lines
+            ) for line in lines
         ], source=Channel.EMAIL, proof_document_id=doc.id)
-        for line, result in zip(sheet.lines, results, strict=True):
+        for line, result in zip(lines, results, strict=True):
             if result.error is not None:
-                errors.append({"filename": name if many else None, "row": line.row,
+                errors.append({"filename": where(line.sheet), "row": line.row,
                                "message": result.error.message_fr})
                 continue
             done = result.status or ""
@@ -217,6 +229,8 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
                 "warnings": list(result.warnings), "declaration_id": result.declaration_id,
             })
     errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
+    for err in file_errors:
+        err["message"] += " Les autres fichiers de ce message ont été lus." if len(names) > 1 else ""
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
     job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
@@ -243,6 +257,39 @@ def _hires(job: MailJob, data: bytes, kind: str, filename: str | None,
     errors.extend({"filename": where, "row": e.row, "message": e.message_fr}
                   for e in [*unreadable, *refused])
     return len(lines) + len(unreadable)
+
+
+def _line_key(prefix: str, file_index: int, data: bytes, line: SheetLine) -> str:
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    sheet = f":s{hashlib.sha256(line.sheet.encode()).hexdigest()[:8]}" if line.sheet else ""
+    column = f":c{line.column}" if line.column is not None else ""
+    return f"{prefix}:f{file_index}-{digest}{sheet}:l{line.row}{column}"
+
+
+def _split_full_names(job: MailJob, lines: list[SheetLine], errors: list[dict[str, Any]],
+                      where: Any) -> list[SheetLine]:
+    """Lines of a « Participant » column with the name split against the sender's people;
+    a name matching none or several of them is refused, saying what to write instead."""
+    from clauses.full_names import split_full_names
+
+    fulls = {line.last_name for line in lines if line.full_name}
+    if not fulls:
+        return lines
+    split = split_full_names(job.session, job.actor, fulls)
+    out: list[SheetLine] = []
+    for line in lines:
+        if not line.full_name:
+            out.append(line)
+            continue
+        names = split.get(line.last_name)
+        if names is None:
+            errors.append({"filename": where(line.sheet), "row": line.row, "message": (
+                f"« {line.last_name} » ne correspond à aucune personne (ou à plusieurs) parmi vos "
+                "salariés en insertion. Écrivez le nom et le prénom comme sur le contrat, ou "
+                "séparez-les en deux colonnes « nom » et « prénom ».")})
+            continue
+        out.append(dataclasses.replace(line, last_name=names[0], first_name=names[1], full_name=False))
+    return out
 
 
 def _ack_detail(recorded: list[dict[str, Any]]) -> dict[str, Any]:
@@ -294,17 +341,30 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
         return not_allowed(job, "Cette adresse n'est pas habilitée à proposer des candidatures.", "candidature")
     criteria = job.ctx.rulebook.eligibility.criteria
     cv = classified.cv
-    fields = extract_candidate(classified.fresh_text or job.parsed.text, job.parsed.subject, criteria,
-                               cv_filename=cv.filename if cv else None)
+    # The whole text, forwarded part included (a prescriber forwards a colleague's message):
+    # forwarded headers and signatures are left out by the extraction itself.
+    fields = extract_candidate(job.parsed.text, job.parsed.subject, criteria,
+                               cv_filename=cv.filename if cv else None, html_text=job.parsed.html_text,
+                               sender_name=job.parsed.from_name or job.actor.label or "",
+                               sender_address=job.parsed.from_address or "")
+    lot_id, company_id = _resolve_lot(job.session, fields.market_reference, fields.lot_number)
     if fields.candidate is None:
+        understood = "; ".join(f"{k} : {v}" for k, v in fields.understood.items()) or "rien de sûr"
+        why = fields.unsure or "nom de la personne non reconnu"
+        facilitator = (job.session.scalar(select(Company.facilitator_id).where(Company.id == company_id))
+                       if company_id is not None else None)
         job.alert(AlertKind.EMAIL_A_TRAITER,
                   f"Candidature reçue par e-mail de {job.sender_label()} (« {job.parsed.subject[:120]} ») : "
-                  f"nom de la personne non reconnu, à saisir à la main (e-mail n° {job.row.id}).")
+                  f"{why} ; rien n'a été enregistré, à saisir à la main (e-mail n° {job.row.id}). "
+                  f"Compris : {understood}.", facilitator_id=facilitator)
         job.reply("forwarded", note=(
-            "Nous n'avons pas pu reconnaître automatiquement le nom de la personne : votre message a été "
-            "transmis à l'équipe, qui enregistrera la candidature. Pour un traitement automatique, "
-            "indiquez sur des lignes séparées « Nom : ... », « Prénom : ... » et « Critères : ... »."))
-        return Outcome(MailStatus.TRAITE, "candidature_a_saisir", {"forwarded": True})
+            "Nous n'avons pas pu reconnaître avec certitude la personne proposée "
+            f"({why}) : votre message a été transmis à la personne chargée du suivi, qui "
+            "enregistrera la candidature et vous répondra. Pour un traitement automatique, "
+            "indiquez sur des lignes séparées « Nom : ... », « Prénom : ... » et « Critères : ... », "
+            "une candidature par message."))
+        return Outcome(MailStatus.TRAITE, "candidature_a_saisir",
+                       {"forwarded": True, "unsure": why, "understood": fields.understood})
 
     cv_doc_id = None
     if cv is not None:
@@ -314,7 +374,6 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
             cv_doc_id = cv_doc.id
         except DocumentRejected as exc:
             return rejected(job, [exc.message_fr], "candidature_refusee")
-    lot_id, company_id = _resolve_lot(job.session, fields.market_reference, fields.lot_number)
     if company_id is None and fields.company_name and actor.role != Role.ENTREPRISE:
         matches = list(job.session.scalars(
             select(Company.id).where(func.lower(Company.name) == fields.company_name.strip().lower()).limit(2)))
@@ -326,6 +385,9 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
                 company_id=company_id, lot_id=lot_id, prescriber_id=actor.prescriber_id,
                 cv_document_id=cv_doc_id, source=Channel.EMAIL,
                 idempotency_key=f"{job.key_prefix}:candidature",
+                birth_date=fields.candidate.birth_date, gender=fields.candidate.gender,
+                commune=fields.candidate.commune, qpv=fields.candidate.qpv,
+                status_at_entry=fields.status_at_entry,
             )
     except DomainError as exc:
         return rejected(job, [exc.message_fr], "candidature_refusee")
@@ -340,6 +402,7 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
     return Outcome(MailStatus.TRAITE, "candidature", {
         "candidature_id": cand.id, "participant_id": cand.participant_id,
         "cv_document_id": cv_doc_id, "structured": fields.structured,
+        "lot_id": lot_id, "market": fields.market_reference,
     })
 
 

@@ -27,7 +27,7 @@ from clauses.context import Context
 from clauses.errors import DomainError
 from clauses.hiring import HireRequest, find_carrier, find_lot, read_date, record_hire
 from mail.declaration_template import Column
-from mail.spreadsheet import SheetError, _cell_text, _norm_header, _rows_from_xlsx
+from mail.spreadsheet import HIRE_SHEETS, SheetError, _cell_text, _norm_header, _rows_from_xlsx
 from storage.models import Channel
 
 HIRE_SHEET_TITLE = "Embauches"
@@ -103,7 +103,8 @@ def parse_hire_sheet(data: bytes, *, max_rows: int = 500) -> tuple[list[HireLine
     """The hires of an XLSX workbook's « Embauches » sheet (none when it has no such sheet).
     Never raises on bad content: a line that cannot be read becomes an error."""
     try:
-        rows = _rows_from_xlsx(data, max_rows, ("embauches", "embauche"), first_otherwise=False)
+        rows = next((rows for name, rows in _rows_from_xlsx(data, max_rows)
+                     if _norm_header(name) in HIRE_SHEETS), [])
     except Exception:
         return [], []  # the declaration reader reports an unreadable file
     header: dict[str, int] | None = None

@@ -80,7 +80,15 @@ _POINT = re.compile(
 )
 _BILAN = re.compile(r"\bbilan(?:\s+annuel)?\s+(?:de\s+l'annee\s+|pour\s+|de\s+|)(\d{4})\b", re.IGNORECASE)
 _TEMPLATE = re.compile(r"\bmod[e]le\b.*\bdeclaration|\bdeclaration\b.*\bmod[e]le\b", re.IGNORECASE)
-_DECLARATION_WORDS = re.compile(r"\bdeclaration\b.*\bheures\b|\bheures\b.*\bdeclar", re.IGNORECASE)
+_TEMPLATE_ASK = re.compile(
+    r"\b(?:envoy\w*|transmet\w*|renvoy\w*|fai\w+ parvenir|recevoir|avoir|obtenir|besoin d[ue]|"
+    r"ou trouver|je cherche|quel est)\b.{0,60}\b(?:mod[e]le|template|fichier[- ]type|tableau[- ]type|trame|"
+    r"formulaire)\b", re.IGNORECASE | re.DOTALL)
+_COMPLAINT = re.compile(
+    r"\b(?:erreur|errone|faux|fausse|pas normal|inadmissible|reclamation|mecontent|plainte|"
+    r"incomprehensible|ne fonctionne pas|ne marche pas|probleme|conteste|contestons)\b", re.IGNORECASE)
+"""Template requests are sent the template only when they ask for it in so many words; a
+question (« faut-il les déclarer à part ? ») or a complaint about declaring goes to a person."""
 
 
 def classify(parsed: ParsedMail) -> Classified:
@@ -96,12 +104,11 @@ def classify(parsed: ParsedMail) -> Classified:
     match = _BILAN.search(head)
     if match:
         return Classified(Intent.BILAN, year=int(match.group(1)), fresh_text=own)
-    if _TEMPLATE.search(head):
+    asked = _TEMPLATE_ASK.search(head) or (_TEMPLATE.search(head) and "?" not in head)
+    if asked and not _COMPLAINT.search(head):
         return Classified(Intent.TEMPLATE, fresh_text=own)
     cvs = [a for a in parsed.attachments if a.sniffed in CV_MIMES and not (a.inline and a.sniffed.startswith("image/"))]
     lowered = head.lower()
     if "candidat" in lowered or (cvs and re.search(r"\bcv\b", lowered)):
         return Classified(Intent.CANDIDATURE, cv=cvs[0] if cvs else None, fresh_text=own)
-    if _DECLARATION_WORDS.search(unaccent(own[:3000])):
-        return Classified(Intent.TEMPLATE, fresh_text=own)
     return Classified(Intent.OTHER, fresh_text=own)

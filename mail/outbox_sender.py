@@ -1,17 +1,19 @@
-"""Deliver the e-mail rows of the outbox, exactly once as far as SMTP allows.
+"""The e-mail delivery step of the outbox runner (:mod:`clauses.outbox_runner`).
 
-Life of a row: `pending` -> claimed (`sending`, attempts + 1, `next_attempt_at` = now + lease)
--> `sent`; or back to `pending` with an exponential backoff after a 4xx or a broken connection;
-or `dead` after a 5xx or `outbox_max_attempts` tries, with an ENVOI_ECHOUE alert to the
-facilitators.
+The runner owns the queue discipline (claim, a short lease renewed while alive, backoff, dead
+letter, the attempt number as fencing token); this module builds the message and hands it to
+SMTP (or the Maildir): `pending` -> claimed -> `sent` in its own commit right after the
+server's "250"; back to `pending` with an exponential backoff after a 4xx or a broken
+connection; `dead` after a 5xx or `outbox_max_attempts` tries, with an ENVOI_ECHOUE alert to
+the facilitators.
 
-Why a conditional UPDATE to claim: two senders (a restart overlapping, a second process) can
-never both claim a row; the UPDATE's WHERE re-checks status and due time under the row lock.
-A row left in `sending` by a crash becomes due again when its lease expires and is retried.
+Rows are claimed one at a time, just before their delivery, with a conditional UPDATE: two
+senders (a restart overlapping, a second process) can never both claim a row.
 
 The crash window we accept: if the process dies after the SMTP server accepted a message and
-before the row is marked sent, the message is sent again after the lease. To make such a
-duplicate identifiable (and dropped by many receiving systems), every row carries a stable
+before the row is marked sent, that one message is sent again once its lease runs out
+(`outbox_lease_seconds`, 15 s by default: the lease is renewed while the sender lives).
+To make such a duplicate identifiable (and dropped by many receiving systems), every row carries a stable
 Message-ID derived from its dedup key, stored on the row and reused on every attempt; the Date
 header is the row's creation time, so both copies are byte-identical apart from trace headers.
 
@@ -28,18 +30,18 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from clauses.alerts import raise_alert
 from clauses.bilan.errors import BilanError
+from clauses.outbox_runner import OutboxRunner, exponential
 from mail.config import MailConfig
 from mail.transport import PermanentFailure, TemporaryFailure, Transport, TransportUnavailable
 from storage.db import Database
@@ -50,7 +52,6 @@ from storage.models import (
     Document,
     OutboxChannel,
     OutboxMessage,
-    OutboxStatus,
     ServiceEvent,
     utcnow,
 )
@@ -118,17 +119,15 @@ class OutboxSender:
         self.reports = reports
         """Renders the rows queued as report requests (:mod:`reports.queued`) before sending."""
         self.connection_failures = 0
+        self.runner = OutboxRunner(
+            db, OutboxChannel.EMAIL, lease=dt.timedelta(seconds=cfg.outbox_lease_seconds),
+            max_attempts=cfg.outbox_max_attempts,
+            backoff=exponential(cfg.outbox_retry_base_seconds, cfg.outbox_retry_max_seconds, jitter=0.1),
+            on_dead=self._kill, now=now)
 
     # -- database steps (blocking; run in a worker thread) ------------------------------------
     def due_ids(self, limit: int) -> list[int]:
-        with self.db.session() as s:
-            return list(s.scalars(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.channel == OutboxChannel.EMAIL,
-                       OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-                       OutboxMessage.next_attempt_at <= self.now())
-                .order_by(OutboxMessage.id).limit(limit)
-            ))
+        return self.runner.due_ids(limit)
 
     def report_ids(self, ids: list[int]) -> list[int]:
         """Which of these rows are queued reports still to render."""
@@ -138,22 +137,7 @@ class OutboxSender:
             return [row_id for row_id, attachments in rows if _wants_render(attachments)]
 
     def claim(self, row_id: int) -> Claimed | None:
-        now = self.now()
-        with self.db.session() as s:
-            result = s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id,
-                       OutboxMessage.channel == OutboxChannel.EMAIL,
-                       OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-                       OutboxMessage.next_attempt_at <= now)
-                .values(status=OutboxStatus.SENDING, attempts=OutboxMessage.attempts + 1,
-                        next_attempt_at=now + dt.timedelta(seconds=self.cfg.outbox_lease_seconds))
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                return None
-            row = s.get(OutboxMessage, row_id)
-            assert row is not None
+        def snapshot(_: Any, row: OutboxMessage) -> Claimed:
             if not row.message_id:
                 row.message_id = stable_message_id(row.dedup_key, self.cfg.agency_domain)
             return Claimed(
@@ -162,6 +146,8 @@ class OutboxSender:
                 attachments=list(row.attachments or []), headers=dict(row.headers or {}),
                 message_id=row.message_id, attempts=row.attempts, created_at=row.created_at,
             )
+
+        return self.runner.claim_one(row_id, snapshot)
 
     def build(self, row: Claimed) -> tuple[EmailMessage, list[str]]:
         _, address = parseaddr(row.to_address)
@@ -208,42 +194,21 @@ class OutboxSender:
             except OSError as exc:
                 raise BadRow(f"pièce jointe illisible (document {doc.id})") from exc
 
-    def mark_sent(self, row_id: int) -> None:
-        with self.db.session() as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is not None:
-                row.status = OutboxStatus.SENT
-                row.sent_at = self.now()
-                row.last_error = None
+    def mark_sent(self, row_id: int, attempts: int) -> None:
+        self.runner.sent(row_id, attempts)
 
     def backoff(self, attempts: int) -> float:
-        delay = min(self.cfg.outbox_retry_base_seconds * 2 ** max(attempts - 1, 0),
-                    self.cfg.outbox_retry_max_seconds)
-        return delay * (1 + random.random() * 0.1)
+        return self.runner.backoff(attempts).total_seconds()
 
-    def reschedule(self, row_id: int, error: str) -> bool:
+    def reschedule(self, row_id: int, attempts: int, error: str) -> bool:
         """Back to pending with backoff; dead (and alert) after the last attempt. True if dead."""
-        with self.db.session() as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is None:
-                return False
-            row.last_error = error[:1000]
-            if row.attempts >= self.cfg.outbox_max_attempts:
-                self._kill(s, row, f"{row.attempts} tentatives sans succès ; dernière erreur : {error[:300]}")
-                return True
-            row.status = OutboxStatus.PENDING
-            row.next_attempt_at = self.now() + dt.timedelta(seconds=self.backoff(row.attempts))
-            return False
+        return self.runner.retry(row_id, attempts, error)
 
-    def mark_dead(self, row_id: int, error: str) -> None:
-        with self.db.session() as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is not None:
-                row.last_error = error[:1000]
-                self._kill(s, row, error[:300])
+    def mark_dead(self, row_id: int, attempts: int, error: str) -> None:
+        self.runner.dead(row_id, attempts, error[:300], last_error=error)
 
-    def _kill(self, s, row: OutboxMessage, reason: str) -> None:
-        row.status = OutboxStatus.DEAD
+    def _kill(self, s: Any, row: OutboxMessage, reason: str) -> None:
+        """Dead-letter hook: an ENVOI_ECHOUE alert (never for a failed alert e-mail: no loop)."""
         match = _ALERT_KEY.match(row.dedup_key)
         if match is not None:
             kind = s.scalar(select(Alert.kind).where(Alert.id == int(match.group(1))))
@@ -285,35 +250,48 @@ class OutboxSender:
         for row_id in await asyncio.to_thread(self.report_ids, ids):
             claimed = await asyncio.to_thread(self.claim, row_id)
             ready[row_id] = await self._prepare(claimed, report) if claimed is not None else None
-        if not any(row_id not in ready or ready[row_id] is not None for row_id in ids):
-            return report
+        try:
+            if any(row_id not in ready or ready[row_id] is not None for row_id in ids):
+                await self._deliver(ids, ready, report)
+        finally:
+            for row_id in ready:  # rendered, but the pass ended before its turn: retried later
+                self.runner.release(row_id)
+        return report
+
+    async def _deliver(self, ids: list[int], ready: dict[int, Claimed | None], report: SendReport) -> None:
+        """One SMTP session: claim, send and mark each row in turn."""
         async with self.transport.session() as session:
             for row_id in ids:
                 claimed = (ready[row_id] if row_id in ready
                            else await asyncio.to_thread(self.claim, row_id))
                 if claimed is None:
                     continue
+                attempts = claimed.attempts
                 try:
                     message, recipients = await asyncio.to_thread(self.build, claimed)
                     await session.send(message, self.cfg.agency_email, recipients)
                 except BadRow as exc:
-                    await asyncio.to_thread(self.mark_dead, row_id, str(exc))
+                    await asyncio.to_thread(self.mark_dead, row_id, attempts, str(exc))
                     report.dead += 1
                 except PermanentFailure as exc:
-                    await asyncio.to_thread(self.mark_dead, row_id, f"refus définitif : {exc}")
+                    await asyncio.to_thread(self.mark_dead, row_id, attempts, f"refus définitif : {exc}")
                     report.dead += 1
                 except TemporaryFailure as exc:
-                    dead = await asyncio.to_thread(self.reschedule, row_id, f"refus temporaire : {exc}")
+                    dead = await asyncio.to_thread(self.reschedule, row_id, attempts,
+                                                   f"refus temporaire : {exc}")
                     report.dead += int(dead)
                     report.retried += int(not dead)
                 except TransportUnavailable as exc:
-                    await asyncio.to_thread(self.reschedule, row_id, f"connexion perdue : {exc}")
+                    await asyncio.to_thread(self.reschedule, row_id, attempts, f"connexion perdue : {exc}")
                     report.retried += 1
                     raise
                 else:
-                    await asyncio.to_thread(self.mark_sent, row_id)
+                    # Its own commit, right after the server's acceptance: a crash from here
+                    # on sends nothing twice; before it, this one row at most.
+                    await asyncio.to_thread(self.mark_sent, row_id, attempts)
                     report.sent += 1
-        return report
+                finally:
+                    self.runner.release(row_id)
 
     async def _prepare(self, claimed: Claimed, report: SendReport) -> Claimed | None:
         """Render a queued report into its row (see :mod:`reports.queued`); None to skip it.
@@ -326,7 +304,7 @@ class OutboxSender:
 
         if self.reports is None:
             error = "rapport à préparer, mais cet expéditeur n'a pas de moteur de rendu"
-            dead = await asyncio.to_thread(self.reschedule, claimed.id, error)
+            dead = await asyncio.to_thread(self.reschedule, claimed.id, claimed.attempts, error)
             report.dead += int(dead)
             report.retried += int(not dead)
             return None
@@ -338,14 +316,14 @@ class OutboxSender:
         except (BilanError, ValueError) as exc:
             # The market or donneur is gone, or the request is incomplete: no retry will help.
             reason = exc.message_fr if isinstance(exc, BilanError) else str(exc)
-            await asyncio.to_thread(self.mark_dead, claimed.id,
+            await asyncio.to_thread(self.mark_dead, claimed.id, claimed.attempts,
                                     f"rapport impossible à établir : {reason}")
             report.dead += 1
             return None
         except Exception as exc:
             log.exception("outbox %s: the report could not be rendered", claimed.id)
             reason = str(exc) or exc.__class__.__name__
-            dead = await asyncio.to_thread(self.reschedule, claimed.id,
+            dead = await asyncio.to_thread(self.reschedule, claimed.id, claimed.attempts,
                                            f"préparation du rapport impossible : {reason}")
             report.dead += int(dead)
             report.retried += int(not dead)
@@ -357,7 +335,15 @@ class OutboxSender:
                                    body_html=prepared.html, attachments=list(prepared.attachments))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send due rows until `stop` is set; never raises (errors are logged and retried)."""
+        """Send due rows until `stop` is set; never raises (errors are logged and retried).
+        The lease keeper runs meanwhile: the rows being rendered or sent stay ours."""
+        self.runner.start_keeper()
+        try:
+            await self._loop(stop)
+        finally:
+            self.runner.stop_keeper()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             wait = self.cfg.outbox_poll_seconds
             try:

@@ -68,6 +68,9 @@ class ParsedMail:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     text: str = ""
+    html_text: str = ""
+    """The HTML alternative as text (table cells separated by « | »), even beside a plain
+    part: mail clients flatten tables badly in the plain part, a candidature's table is read here."""
     html_only: bool = False
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
@@ -120,6 +123,9 @@ def decode_bytes(data: bytes, declared: str | None) -> str:
     return data.decode("latin-1")
 
 
+_CELL = "\x1f"
+
+
 class _HtmlToText(HTMLParser):
     _BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "table", "ul", "ol",
                         "blockquote", "section", "article", "header", "footer"})
@@ -136,7 +142,7 @@ class _HtmlToText(HTMLParser):
         elif tag in self._BLOCK:
             self.parts.append("\n")
         elif tag in ("td", "th"):
-            self.parts.append("\t")
+            self.parts.append(_CELL)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP and self._skip:
@@ -159,6 +165,7 @@ def html_to_text(html: str) -> str:
         return re.sub(r"<[^>]+>", " ", html)
     text = "".join(parser.parts).replace("\xa0", " ")
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
+    lines = [re.sub(r"\s*\x1f\s*", " | ", line).strip(" |") if _CELL in line else line for line in lines]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -348,8 +355,10 @@ def _walk(msg: Message, parsed: ParsedMail) -> None:
     # composed, as the chat's text is (bot.messages.clean_text).
     if plain:
         parsed.text = unicodedata.normalize("NFC", "\n".join(plain))[:MAX_TEXT_CHARS]
-    elif html:
+    if html:
+        parsed.html_text = unicodedata.normalize("NFC", html_to_text("\n".join(html)))[:MAX_TEXT_CHARS]
+    if html and not plain:
         parsed.html_only = True
-        parsed.text = unicodedata.normalize("NFC", html_to_text("\n".join(html)))[:MAX_TEXT_CHARS]
+        parsed.text = parsed.html_text
     if msg.get_content_maintype() == "multipart" and not parts[1:] and parsed.fatal is None:
         parsed.fatal = "empty_multipart"

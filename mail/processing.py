@@ -130,6 +130,13 @@ def _decide(ctx: Context, session: Session, cfg: MailConfig, parsed: ParsedMail,
                            reply=False)
     if parsed.from_address == cfg.agency_email.lower():
         return Outcome(MailStatus.TRAITE, "boucle", {"ignored": "own address"})
+    forged = (authresults.explicit_failure(parsed.authentication_results, cfg.authserv_id)
+              if cfg.reject_failed_authentication else None)
+    if forged is not None:
+        return _quarantine(session, cfg, parsed, row, "non_authentifie",
+                           f"Le serveur de réception signale une usurpation possible ({forged}) : "
+                           "rien n'a été enregistré. Vérifiez auprès de l'expéditeur par un autre moyen.",
+                           reply=False)
     if cfg.require_authentication_results:
         verdict = authresults.verify(parsed.authentication_results, parsed.from_domain, cfg.authserv_id)
         if not verdict.passed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import functools
 import io
 import logging
@@ -26,20 +27,43 @@ from clauses.errors import DomainError
 from clauses.formatting import parse_hours, parse_month
 from mail.declaration_template import COLUMNS
 
-_ALIASES: dict[str, str] = {
-    "marche": "marche", "marche_reference": "marche", "reference_marche": "marche", "ref_marche": "marche",
-    "lot": "lot", "numero_lot": "lot", "n_lot": "lot", "lot_n": "lot",
-    "nom": "nom", "nom_de_famille": "nom", "nom_participant": "nom",
-    "prenom": "prenom", "prenom_participant": "prenom",
-    "mois": "mois", "periode": "mois", "mois_mm_aaaa": "mois",
-    "heures_travail": "heures_travail", "heures_de_travail": "heures_travail", "heures": "heures_travail",
-    "heures_travaillees": "heures_travail",
-    "heures_formation": "heures_formation", "heures_de_formation": "heures_formation",
-    "motif_correction": "motif_correction", "motif": "motif_correction", "correction": "motif_correction",
-    "motif_de_correction": "motif_correction",
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "marche": ("marche", "marche reference", "reference marche", "reference du marche", "ref marche",
+               "n marche", "numero marche", "numero de marche", "marche n", "operation", "chantier"),
+    "lot": ("lot", "numero lot", "numero de lot", "n lot", "lot n"),
+    "marche_lot": ("marche lot", "marche et lot", "marche ou lot", "ref marche lot", "marche lot n",
+                   "reference marche lot"),
+    "nom": ("nom", "nom de famille", "nom participant", "nom du participant", "nom salarie",
+            "nom du salarie", "nom de naissance"),
+    "prenom": ("prenom", "prenom participant", "prenom du participant", "prenom salarie",
+               "prenom du salarie"),
+    "nom_complet": ("participant", "participants", "salarie", "salaries", "salarie en insertion",
+                    "nom prenom", "nom et prenom", "prenom nom", "prenom et nom", "nom complet",
+                    "beneficiaire", "personne", "intervenant", "agent", "identite"),
+    "mois": ("mois", "periode", "mois concerne", "mois travaille", "mois de travail", "mois declare",
+             "mois mm aaaa", "date", "mois annee"),
+    "heures_travail": ("heures travail", "heures de travail", "heures", "heures travaillees",
+                       "nb heures", "nombre d heures", "nombre heures", "heures realisees",
+                       "heures effectuees", "volume horaire", "total heures", "heures insertion",
+                       "heures d insertion", "nb h", "h travaillees", "heures payees"),
+    "heures_formation": ("heures formation", "heures de formation", "formation", "h formation",
+                         "nb heures formation"),
+    "motif_correction": ("motif correction", "motif", "correction", "motif de correction",
+                         "motif de la correction"),
 }  # fmt: skip
+"""Header names companies use, by column (accents, case, punctuation and parentheses ignored);
+a header not in the list is matched when close enough to one (a typo, a plural): see
+:func:`header_key`. Documented in the README (« Fichiers de déclaration »)."""
+FUZZY_CUTOFF = 0.86
 REQUIRED = tuple(c.key for c in COLUMNS if c.required)
 NO_LINES_FR = "Le fichier ne contient aucune ligne de déclaration."
+HIRE_SHEETS = ("embauches", "embauche")
+"""Sheets of the workbook read by :mod:`mail.hire_sheet`, never as declarations."""
+_SYNONYM_KEY = {syn: key for key, syns in SYNONYMS.items() for syn in syns}
+LABEL_FR = {"marche": "marché", "lot": "lot", "marche_lot": "marché / lot", "nom": "nom",
+            "prenom": "prénom", "nom_complet": "nom et prénom", "mois": "mois",
+            "heures_travail": "heures de travail", "heures_formation": "heures de formation",
+            "motif_correction": "motif de correction"}
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +79,20 @@ class SheetLine:
     work_hours: Decimal
     training_hours: Decimal
     correction_reason: str | None
+    sheet: str | None = None
+    """The sheet's name when the file has several sheets read (part of the line's key)."""
+    column: int | None = None
+    """In a file with one column per month, the month's column (part of the line's key)."""
+    full_name: bool = False
+    """`last_name` holds a full name from a « Participant » column, to split against the
+    company's own people (:func:`clauses.full_names.split_full_names`)."""
 
 
 @dataclass(frozen=True)
 class SheetError:
     row: int
     message_fr: str
+    sheet: str | None = None
 
 
 @dataclass
@@ -125,17 +157,20 @@ def _lot(value: Any) -> int | None:
     return int(match.group(1))
 
 
-def _rows_from_xlsx(data: bytes, max_rows: int, wanted: tuple[str, ...] = ("declaration", "declarations"),
-                    *, first_otherwise: bool = True) -> list[tuple[int, list[Any]]]:
-    """(row number, first 40 values) of the declaration sheet (or of the sheet named one of
-    ``wanted``; none when absent and not ``first_otherwise``), empty rows included.
+Rows = list[tuple[int, list[Any]]]
+
+
+def _rows_from_xlsx(data: bytes, max_rows: int) -> list[tuple[str, Rows]]:
+    """(sheet name, [(row number, first 40 values)]) of every worksheet, empty rows included;
+    a sheet named « Déclaration » first (companies' own files keep a month per sheet, or a
+    summary sheet beside the data: each sheet is offered to the header search).
 
     Why not ``load_workbook(read_only=True)`` then ``iter_rows``: for a sheet without a
     ``<dimension>`` element (what openpyxl itself and many exporters write) the read-only
     worksheet parses the whole sheet once just to size it, then again to read it, and wraps
     every cell in an object: half the cost of a 10,000-line file. Here openpyxl's own workbook,
     styles and sheet parsers (same defusedxml parsing, same date and number conversion) are
-    driven directly, in one pass over the sheet.
+    driven directly, in one pass over each sheet.
     """
     from openpyxl import xml as openpyxl_xml
     from openpyxl.reader.excel import ExcelReader
@@ -151,29 +186,30 @@ def _rows_from_xlsx(data: bytes, max_rows: int, wanted: tuple[str, ...] = ("decl
         apply_stylesheet(reader.archive, reader.wb)
         sheets = {sheet.name: rel.target for sheet, rel in reader.parser.find_sheets()
                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type}
-        names = list(sheets)
-        name = next((n for n in names if _norm_header(n) in wanted),
-                    names[0] if first_otherwise else None)
-        if name is None:
-            return []
+        names = sorted(sheets, key=lambda n: _norm_header(n) not in ("declaration", "declarations"))
         wb = reader.wb
-        rows: list[tuple[int, list[Any]]] = []
-        with reader.archive.open(sheets[name]) as source:
-            parser = _sheet_parser_class()(
-                source, reader.shared_strings, data_only=True, epoch=wb.epoch,
-                date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
-            for index, cells in parser.parse():
-                if index > max_rows + 10:
-                    raise _TooManyRows()
-                rows.extend((gap, []) for gap in range(len(rows) + 1, index))
-                values: list[Any] = []
-                for cell in cells:
-                    column = cell["column"]
-                    if column <= 40:
-                        values.extend([None] * (column - len(values)))
-                        values[column - 1] = cell["value"]
-                rows.append((index, values))
-        return rows
+        out: list[tuple[str, Rows]] = []
+        total = 0
+        for name in names[:20]:
+            rows: Rows = []
+            with reader.archive.open(sheets[name]) as source:
+                parser = _sheet_parser_class()(
+                    source, reader.shared_strings, data_only=True, epoch=wb.epoch,
+                    date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+                for index, cells in parser.parse():
+                    if index > max_rows + 10 or total + len(rows) > max_rows + 10 * (len(out) + 1):
+                        raise _TooManyRows()
+                    rows.extend((gap, []) for gap in range(len(rows) + 1, index))
+                    values: list[Any] = []
+                    for cell in cells:
+                        column = cell["column"]
+                        if column <= 40:
+                            values.extend([None] * (column - len(values)))
+                            values[column - 1] = cell["value"]
+                    rows.append((index, values))
+            total += sum(1 for _, v in rows if v)
+            out.append((name, rows))
+        return out
     finally:
         reader.archive.close()
 
@@ -214,7 +250,7 @@ class _TooManyRows(Exception):
     pass
 
 
-def _rows_from_csv(data: bytes, max_rows: int) -> list[tuple[int, list[Any]]]:
+def _rows_from_csv(data: bytes, max_rows: int) -> Rows:
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             text = data.decode(encoding)
@@ -225,7 +261,7 @@ def _rows_from_csv(data: bytes, max_rows: int) -> list[tuple[int, list[Any]]]:
         text = data.decode("latin-1")
     first = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first.count)
-    rows: list[tuple[int, list[Any]]] = []
+    rows: Rows = []
     for index, values in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
         if index > max_rows + 10:
             raise _TooManyRows()
@@ -233,11 +269,88 @@ def _rows_from_csv(data: bytes, max_rows: int) -> list[tuple[int, list[Any]]]:
     return rows
 
 
+def header_key(value: Any) -> str | None:
+    """The column a header names (see SYNONYMS), exactly or by a close spelling; else None."""
+    norm = _norm_header(value).replace("_", " ")
+    if not norm:
+        return None
+    if norm in _SYNONYM_KEY:
+        return _SYNONYM_KEY[norm]
+    if len(norm) < 4:
+        return None
+    close = difflib.get_close_matches(norm, list(_SYNONYM_KEY), n=1, cutoff=FUZZY_CUTOFF)
+    return _SYNONYM_KEY[close[0]] if close else None
+
+
+def _month_header(value: Any, today: dt.date) -> dt.date | None:
+    """A header that is itself a month (« janv. 2025 », a date cell): one column per month."""
+    if isinstance(value, dt.datetime | dt.date):
+        return _month(value, today)
+    text = _cell_text(value)
+    if not text or not re.search(r"\d{2}", text):
+        return None
+    try:
+        return parse_month(text.rstrip("."), today=today)
+    except DomainError:
+        return None
+
+
+@dataclass
+class _Header:
+    index: int
+    columns: dict[str, int]
+    month_columns: dict[int, dt.date]
+
+
+def _find_header(rows: Rows, today: dt.date) -> tuple[_Header | None, dict[str, int]]:
+    """The title row among the first ten: a name column and a month (column or headers).
+    Also returns the best partial match, to tell the sender what was found."""
+    best: dict[str, int] = {}
+    for position, (_, values) in enumerate(rows[:10]):
+        mapped: dict[str, int] = {}
+        months: dict[int, dt.date] = {}
+        for col, value in enumerate(values):
+            key = header_key(value)
+            if key and key not in mapped:
+                mapped[key] = col
+            elif key is None and (month := _month_header(value, today)) is not None:
+                months[col] = month
+        has_name = "nom" in mapped or "nom_complet" in mapped
+        if has_name and ("mois" in mapped or len(months) >= 1):
+            if "mois" in mapped:
+                months = {}
+            return _Header(position, mapped, months), mapped
+        if len(mapped) > len(best):
+            best = mapped
+    return None, best
+
+
+def _expected_fr() -> str:
+    return ("« nom » et « prénom » (ou une colonne « participant » avec les deux), « mois » "
+            "(ou une colonne par mois) et « heures » ; « marché » et « lot » si la personne "
+            "travaille sur plusieurs marchés")
+
+
+def _split_market_lot(text: str) -> tuple[str | None, int | None]:
+    """« 2025-017 / lot 2 », « 2025-017 – lot 02 », « Marché 2025-017 lot 2 »."""
+    match = re.match(r"^(?:march[ée]\s*(?:n[°o]?\s*)?)?(?P<ref>.+?)\s*(?:[-–—/|,;]\s*)?"
+                     r"\blot\s*(?:n[°o]?\s*)?(?P<lot>\d{1,4})\b.*$", text, flags=re.IGNORECASE)
+    if match:
+        return match.group("ref").strip(" -–—/|,;")[:60] or None, int(match.group("lot"))
+    ref = re.sub(r"^march[ée]\s*(?:n[°o]?\s*)?", "", text, flags=re.IGNORECASE).strip()
+    return (ref.split()[0][:60] if ref else None), None
+
+
 def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: int = 2000) -> SheetParse:
-    """Lines of a declaration file; `kind` is "xlsx" or "csv". Never raises on bad content."""
+    """Lines of a declaration file; `kind` is "xlsx" or "csv". Never raises on bad content.
+
+    Rows are numbered as the spreadsheet program shows them (the title row is row 1 when it is
+    the first); every sheet with a recognisable title row is read.
+    """
     result = SheetParse()
     try:
-        rows = _rows_from_xlsx(data, max_rows) if kind == "xlsx" else _rows_from_csv(data, max_rows)
+        sheets = (_rows_from_xlsx(data, max_rows) if kind == "xlsx"
+                  else [("", _rows_from_csv(data, max_rows))])
     except _TooManyRows:
         result.fatal = f"Le fichier dépasse {max_rows} lignes : découpez-le en plusieurs envois."
         return result
@@ -245,76 +358,127 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
         # Logged: a broken file and a broken reader (openpyxl internals moved) look the same
         # to the sender, not to whoever reads the logs.
         log.warning("declaration file unreadable", exc_info=True)
-        result.fatal = ("Le fichier n'a pas pu être lu comme un tableau. Utilisez le modèle de "
-                        "déclaration (XLSX ou CSV) joint à ce message.")
+        result.fatal = ("Le fichier n'a pas pu être ouvert comme un tableur (fichier abîmé ou d'un "
+                        "autre format). Enregistrez-le en XLSX ou CSV depuis votre tableur, ou "
+                        "utilisez le modèle de déclaration joint.")
         return result
 
-    header_index: int | None = None
-    columns: dict[str, int] = {}
-    for position, (_, values) in enumerate(rows[:10]):
-        mapped = {}
-        for col, value in enumerate(values):
-            key = _ALIASES.get(_norm_header(value))
-            if key and key not in mapped:
-                mapped[key] = col
-        if "nom" in mapped and "mois" in mapped:
-            header_index, columns = position, mapped
-            break
-    if header_index is None:
-        result.fatal = ("Ligne de titres introuvable : la première ligne doit contenir les colonnes "
-                        + ", ".join(c.header for c in COLUMNS) + ". Utilisez le modèle joint.")
+    found: list[tuple[str, Rows, _Header]] = []
+    partial: dict[str, int] = {}
+    for name, rows in sheets:
+        if _norm_header(name) in HIRE_SHEETS:
+            continue
+        header, best = _find_header(rows, today)
+        if header is not None:
+            found.append((name, rows, header))
+        elif len(best) > len(partial):
+            partial = best
+    if not found:
+        if partial:
+            seen = ", ".join(f"« {LABEL_FR[k]} »" for k in partial)
+            result.fatal = (f"Titres de colonnes incomplets : nous avons reconnu {seen} dans les 10 premières "
+                            f"lignes, mais il faut au moins : {_expected_fr()}. Renommez les titres de "
+                            "vos colonnes, ou utilisez le modèle joint.")
+        else:
+            result.fatal = ("Ligne de titres introuvable : aucune des 10 premières lignes ne nomme les "
+                            f"colonnes d'une déclaration. Il faut au moins : {_expected_fr()}. Ajoutez "
+                            "une ligne de titres au-dessus des données, ou utilisez le modèle joint.")
         return result
-    missing = [k for k in REQUIRED if k not in columns]
-    if missing:
-        result.fatal = "Colonne(s) obligatoire(s) manquante(s) : " + ", ".join(missing) + ". Utilisez le modèle joint."
+    if sum(1 for _, rows, h in found for _, v in rows[h.index + 1:] if any(_cell_text(x) for x in v)) > max_rows:
+        result.fatal = f"Le fichier dépasse {max_rows} lignes : découpez-le en plusieurs envois."
         return result
+    several = len(found) > 1
+    for name, rows, header in found:
+        missing = [k for k in REQUIRED if k not in header.columns
+                   and not (k == "nom" and "nom_complet" in header.columns)
+                   and not (k in ("mois", "heures_travail") and header.month_columns)]
+        if missing:
+            where = f"Onglet « {name} » : " if several else ""
+            result.fatal = (where + "colonne(s) " + ", ".join(f"« {LABEL_FR[k]} »" for k in missing)
+                            + f" absente(s) de la ligne de titres (ligne {rows[header.index][0]}). "
+                            f"Il faut au moins : {_expected_fr()}.")
+            return result
+        _read_sheet(result, rows, header, name if several else None, today)
+    if not result.lines and not result.errors:
+        result.fatal = NO_LINES_FR
+    return result
+
+
+def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | None,
+                today: dt.date) -> None:
+    columns = header.columns
 
     def cell(values: list[Any], key: str) -> Any:
         col = columns.get(key)
         return values[col] if col is not None and col < len(values) else None
 
-    data_rows = rows[header_index + 1:]
-    if sum(1 for _, v in data_rows if any(_cell_text(x) for x in v)) > max_rows:
-        result.fatal = f"Le fichier dépasse {max_rows} lignes : découpez-le en plusieurs envois."
-        return result
-    for row_number, values in data_rows:
+    for row_number, values in rows[header.index + 1:]:
         if not any(_cell_text(v) for v in values):
             continue
         problems: list[str] = []
-        last_name = _cell_text(cell(values, "nom"))
-        first_name = _cell_text(cell(values, "prenom")) or None
+        full = "nom" not in columns
+        last_name = _cell_text(cell(values, "nom_complet" if full else "nom"))
+        first_name = None if full else (_cell_text(cell(values, "prenom")) or None)
         if not last_name:
             problems.append("nom manquant")
+        if re.fullmatch(r"(?i)total\b.*|sous[- ]total\b.*", last_name or ""):
+            continue  # a totals row, as company files have
+        market = _cell_text(cell(values, "marche")) or None
+        lot_text = cell(values, "lot")
+        lot_from_market: int | None = None
+        if "marche_lot" in columns and _cell_text(cell(values, "marche_lot")):
+            market, lot_from_market = _split_market_lot(_cell_text(cell(values, "marche_lot")))
         parsed: dict[str, Any] = {}
-        steps: tuple[tuple[str, str, Any], ...] = (
-            ("month", "mois", lambda v: _month(v, today)),
-            ("work", "heures_travail", lambda v: _hours(v, "heures de travail", required=True)),
-            ("training", "heures_formation", lambda v: _hours(v, "heures de formation", required=False)),
-            ("lot", "lot", _lot),
-        )
-        for name, column, convert in steps:
+        try:
+            parsed["lot"] = _lot(lot_text) if lot_text is not None and _cell_text(lot_text) else lot_from_market
+        except DomainError as exc:
+            problems.append(exc.message_fr.rstrip("."))
+        try:
+            parsed["training"] = _hours(cell(values, "heures_formation"), "heures de formation", required=False)
+        except DomainError as exc:
+            problems.append(exc.message_fr.rstrip("."))
+        entries: list[tuple[int | None, dt.date, Decimal]] = []
+        if header.month_columns:
+            for col, month in header.month_columns.items():
+                raw = values[col] if col < len(values) else None
+                if raw is None or _cell_text(raw) in ("", "0", "-"):
+                    continue
+                try:
+                    entries.append((col, month, _hours(raw, "heures de travail", required=True)))
+                except DomainError as exc:
+                    problems.append(f"{month:%m/%Y} : {exc.message_fr.rstrip('.')}")
+            if not entries and not problems:
+                continue  # a person with no hours in these months
+        else:
+            month = work = None
             try:
-                parsed[name] = convert(cell(values, column))
+                month = _month(cell(values, "mois"), today)
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
+            try:
+                work = _hours(cell(values, "heures_travail"), "heures de travail", required=True)
+            except DomainError as exc:
+                problems.append(exc.message_fr.rstrip("."))
+            if month is not None and work is not None:
+                entries.append((None, month, work))
         if problems:
-            result.errors.append(SheetError(row_number, " ; ".join(problems) + "."))
+            result.errors.append(SheetError(row_number, " ; ".join(problems) + ".", sheet))
             continue
-        market = _cell_text(cell(values, "marche")) or None
         reason = _cell_text(cell(values, "motif_correction")) or None
-        result.lines.append(
-            SheetLine(
-                row=row_number,
-                market_reference=market[:60] if market else None,
-                lot_number=parsed["lot"],
-                last_name=last_name[:100],
-                first_name=first_name[:100] if first_name else None,
-                month=parsed["month"],
-                work_hours=parsed["work"],
-                training_hours=parsed["training"],
-                correction_reason=reason[:500] if reason else None,
+        for column, month, work in entries:
+            result.lines.append(
+                SheetLine(
+                    row=row_number,
+                    market_reference=market[:60] if market else None,
+                    lot_number=parsed["lot"],
+                    last_name=last_name[:100],
+                    first_name=first_name[:100] if first_name else None,
+                    month=month,
+                    work_hours=work,
+                    training_hours=parsed["training"] if column is None or column == entries[0][0] else Decimal(0),
+                    correction_reason=reason[:500] if reason else None,
+                    sheet=sheet,
+                    column=column,
+                    full_name=full,
+                )
             )
-        )
-    if not result.lines and not result.errors:
-        result.fatal = NO_LINES_FR
-    return result

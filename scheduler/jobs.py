@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from clauses import exits as exit_questions
 from clauses import due, fees, reminders
+from clauses import exits as exit_questions
 from clauses import meeting_planning as planning
 from clauses.clock import PARIS
 from clauses.context import Context
