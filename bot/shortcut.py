@@ -301,6 +301,8 @@ def understand(text: str, today: dt.date) -> Understanding | None:
         pending = []
         people.append(part)
     if not people:
+        if not any(p["month"] or any(not a.bare for a in p["amounts"]) for p in parts):
+            return None  # a lone number (« 1 »): an answer to nothing, not a declaration
         return Understanding(refusal="Je ne trouve pas le nom de la personne. Écrivez par exemple "
                                      "« Dupont Marie 35h novembre ».")
     if pending:

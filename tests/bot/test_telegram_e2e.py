@@ -129,7 +129,8 @@ async def test_guided_declaration_with_pdf_proof(ctx, world, tg):
 
 
 async def test_declaration_error_says_what_to_fix(ctx, world, tg):
-    """A month after the lot's end is refused with the date, and the month is asked again."""
+    """A month after the lot's end is refused with the date at the month step (before any
+    hours are typed for it), and the month is asked again."""
     from storage.models import Lot
 
     with ctx.db.session() as s:
@@ -138,13 +139,13 @@ async def test_declaration_error_says_what_to_fix(ctx, world, tg):
     link_user(ctx, world["company_user"], boss.id)
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
-    await tg.press(boss, text="Avril 2025")
-    await tg.text(boss, "35")
-    replies = await tg.text(boss, "0")
+    replies = await tg.press(boss, text="Avril 2025")
     assert "31/03/2025" in replies[0].text
     assert "Pour quel mois" in replies[-1].text
     replies = await tg.text(boss, "03/2025")
-    assert "heures de travail" not in replies[-1].text  # hours kept, straight to the proof
+    assert "heures de travail" in replies[-1].text
+    await tg.text(boss, "35")
+    replies = await tg.text(boss, "0")
     assert "Justificatif" in replies[-1].text
     await tg.press(boss, text="Passer")
     replies = await tg.press(boss, text="Confirmer")
@@ -367,7 +368,8 @@ async def test_hostile_input_is_answered_cleanly(ctx, world, tg):
     replies = await tg.text(boss, "'; DROP TABLE hour_declarations; --")
     assert replies[0].text == texts.NOT_UNDERSTOOD_COMPANY
     replies = await tg.text(boss, "Robert'); DELETE FROM users;-- 35h mai")
-    assert replies[0].text == texts.NOT_UNDERSTOOD_COMPANY
+    assert "Je ne comprends pas « -- »" in replies[0].text  # refused with the reason
+    assert "Rien n'a été enregistré" in replies[0].text
     # Control and bidi characters are dropped before parsing.
     replies = await tg.text(boss, "Dupont\x00 Marie\u202e 35h\x1b mai lot 2")
     assert "DUPONT Marie" in replies[-1].text and "35 h" in replies[-1].text
