@@ -35,6 +35,10 @@ class InvitationRefused(DomainError):
 
 
 _HOW_TO = "Demandez une nouvelle invitation à votre facilitateur·rice clauses sociales."
+REFUSED = (f"Ce code d'invitation n'est pas valide (inconnu, déjà utilisé ou expiré). {_HOW_TO}")
+"""One refusal for every cause: telling « already used » from « unknown » would confirm to
+whoever holds a leaked code that it was real. The facilitator sees the cause in
+`clausebot invitation list`."""
 
 
 @dataclass(frozen=True)
@@ -104,17 +108,17 @@ def redeem_invitation(
     """
     norm = _normalise(code)
     if len(norm) != 12:
-        raise InvitationRefused(f"Ce code d'invitation n'est pas valide. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     inv = session.scalar(
         select(Invitation).where(Invitation.code_hash == _hash(norm)).with_for_update()
     )
     now = clock.now()
     if inv is None or inv.revoked_at is not None:
-        raise InvitationRefused(f"Ce code d'invitation n'est pas valide. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     if inv.used_at is not None:
-        raise InvitationRefused(f"Ce code d'invitation a déjà été utilisé. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     if inv.expires_at <= now:
-        raise InvitationRefused(f"Ce code d'invitation a expiré. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     existing = session.scalar(select(User).where(User.telegram_user_id == telegram_user_id))
     if existing is not None and existing.active:
         raise InvitationRefused(
