@@ -236,7 +236,8 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     assert f"Candidature n° {cand_id} à valider" in alert.text
     assert alert.callback_data()[:2] == [f"cand:ok:{cand_id}", f"cand:no:{cand_id}"]
     replies = await tg.press(fanny, alert, text="Valider")
-    assert "validée" in replies[-1].text
+    assert replies[-1].text == (f"✅ Candidature n° {cand_id} validée. "
+                                "L'entreprise qui l'a proposée en est informée.")
     assert tg.api.sent_messages(fanny)[0].buttons == []  # pressed once, gone
     with ctx.db.session() as s:
         from storage.models import Alert
@@ -246,7 +247,8 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     # ...and the company is told.
     before = len(tg.api.sent_messages(boss))
     told = await tg.api.wait_for_messages_async(boss, before + 1)
-    assert f"candidature n° {cand_id}" in told[-1].text and "validée" in told[-1].text
+    assert told[-1].text.startswith("Le candidat que vous avez proposé, NGUYEN T.")
+    assert f"candidature n° {cand_id}" in told[-1].text and "est validé" in told[-1].text
 
 
 async def test_facilitator_refuses_with_reason(ctx, world, tg):
