@@ -12,11 +12,10 @@ import logging
 from sqlalchemy import func, select
 
 from bot import texts
-from bot.flows.common import like_pattern
 from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
-from clauses.formatting import fr_date
+from clauses.formatting import fold, fr_date
 from storage.models import Contact, ContactKind, Donneur, Market, Role
 
 log = logging.getLogger(__name__)
@@ -151,22 +150,26 @@ def cmd_bilan(t: Turn, args: str) -> None:
         return
     year = int(parts[0])
     actor = t.need_actor()
+    name = parts[1].strip() if len(parts) > 1 else ""
     if t.role == Role.REFERENT:
         donneur = t.session.get(Donneur, actor.donneur_id) if actor.donneur_id else None
+        if donneur is None:
+            raise NotAllowed()
+        if name and fold(name) not in fold(donneur.name):
+            # Never another donneur's bilan in the référent's own clothes (issue 18): say so,
+            # without telling whether the named one exists.
+            t.say(f"Vous suivez les marchés de {donneur.name} : « {name[:80]} » n'en fait pas "
+                  f"partie. Tapez « /bilan {year} » pour le bilan de {donneur.name}.")
+            return
     else:
-        name = parts[1].strip() if len(parts) > 1 else ""
-        candidates = list(t.session.scalars(
-            select(Donneur).where(scope_donneurs(actor), func.lower(Donneur.name).like(like_pattern(name), escape="\\"))
-            .order_by(Donneur.name).limit(5)
-        )) if name else []
-        if len(candidates) != 1:
+        if not name:
             names = ", ".join(d.name for d in t.session.scalars(
                 select(Donneur).where(scope_donneurs(actor)).order_by(Donneur.name).limit(20)))
             t.say(f"Précisez le donneur d'ordre : /bilan {year} <nom>. Donneurs : {names or 'aucun'}.")
             return
-        donneur = candidates[0]
-    if donneur is None:
-        raise NotAllowed()
+        from clauses.bilan.lookup import find_donneur
+
+        donneur = find_donneur(t.session, name[:200])  # exact, then unique partial; else why
     authorize(t.session, actor, Action.BILAN_READ, "donneur", donneur.id)
     try:
         from clauses.bilan import annual_figures
