@@ -161,3 +161,30 @@ def unlink_user(session: Session, user_id: int) -> None:
     link = session.scalar(select(ChatLink).where(ChatLink.user_id == user_id))
     if link is not None:
         session.delete(link)
+
+
+def usable_invitations(session: Session, clock: Clock) -> list[Invitation]:
+    """Invitations still usable (not used, revoked or expired), newest first."""
+    now = clock.now()
+    return list(session.scalars(
+        select(Invitation)
+        .where(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None),
+               Invitation.expires_at > now)
+        .order_by(Invitation.id.desc())
+    ))
+
+
+def reissue_invitation(session: Session, clock: Clock, invitation_id: int,
+                       valid_days: int = 14) -> tuple[str, Invitation]:
+    """A fresh code for a usable invitation, the old code revoked (codes are stored hashed:
+    a lost code cannot be shown again, only replaced). Same role, scope and person."""
+    old = session.get(Invitation, invitation_id)
+    now = clock.now()
+    if old is None or old.used_at is not None or old.revoked_at is not None or old.expires_at <= now:
+        raise DomainError(f"L'invitation n° {invitation_id} n'est plus utilisable : créez-en une "
+                          "nouvelle (clausebot invitation create).")
+    old.revoked_at = now
+    return issue_invitation(
+        session, clock, role=old.role, display_name=old.display_name, email=old.email,
+        company_id=old.company_id, donneur_id=old.donneur_id, prescriber_id=old.prescriber_id,
+        facilitator_user_id=old.user_id, valid_days=valid_days, created_by_id=old.created_by_id)
