@@ -30,7 +30,7 @@ NOT_UNDERSTOOD = (
 )
 NOT_UNDERSTOOD_COMPANY = (
     "Je n'ai pas compris votre message. Pour déclarer des heures, tapez /declarer, ou écrivez "
-    "par exemple « Dupont Marie 35h mars lot 2 ». Tapez /aide pour la liste des commandes."
+    "par exemple « Dupont Marie 35h le mois dernier ». Tapez /aide pour la liste des commandes."
 )
 CANCELLED = "C'est annulé : rien n'a été enregistré. Tapez /aide pour la liste des commandes."
 NOTHING_TO_CANCEL = "Il n'y a aucune saisie en cours. Tapez /aide pour la liste des commandes."
@@ -82,7 +82,9 @@ HELP = {
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
         "/candidat — proposer un candidat à votre facilitateur·rice\n"
         + HELP_COMMON
-        + "\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
+        + "\n\nRaccourci : écrivez « Dupont Marie 35h le mois dernier » pour déclarer directement "
+        "(aussi « 35h dont 7h de formation », « 11/2026 », plusieurs personnes séparées par des "
+        "virgules)."
     ),
     Role.FACILITATEUR: (
         "Commandes disponibles :\n"
