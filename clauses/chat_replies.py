@@ -65,9 +65,11 @@ def _set(session: Session, key: str, **values: Any) -> bool:
 
 
 def mark_sent(session: Session, key: str, message_id: str = "") -> bool:
-    """The adapter delivered this part: the sender must never send it."""
-    return _set(session, key, status=OutboxStatus.SENT, sent_at=utcnow(),
-                message_id=message_id[:250] or None, last_error=None)
+    """The adapter delivered this part: the sender must never send it. Its text is dropped
+    (data minimisation: an answer may name a participant, and once delivered the row only
+    proves the delivery)."""
+    return _set(session, key, status=OutboxStatus.SENT, sent_at=utcnow(), body_text="",
+                reply_markup=None, message_id=message_id[:250] or None, last_error=None)
 
 
 def hand_over(session: Session, key: str, reason: str, retry_after: float | None = None) -> bool:

@@ -28,7 +28,7 @@ def _env(data: Path) -> dict[str, str]:
     return env
 
 
-def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+def _wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -37,7 +37,7 @@ def _env(data: Path, bot_api) -> dict[str, str]:
     return env
 
 
-def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+def _wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -90,7 +90,7 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: bot_api.sent_messages(fanny), what="the reply after the restart")
-        bot_api.wait_until_confirmed(update_id, timeout=30)  # the update came again: a replay
+        bot_api.wait_until_confirmed(update_id, timeout=120)  # the update came again: a replay
         time.sleep(4)  # two outbox rounds: nothing else may come
         second.send_signal(signal.SIGTERM)
         _, err = second.communicate(timeout=60)
@@ -103,3 +103,18 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
     assert "Bienvenue" in messages[0].text or "Fanny" in messages[0].text
     assert [status for _, status in _replies(db)] == [OutboxStatus.SENT]
     db.dispose()
+
+
+async def test_delivered_replies_are_marked_and_keep_no_text(ctx, world, tg):
+    """In the normal case the adapter sends at once and marks each part sent; the journal keeps
+    no text once delivered (an answer may name a participant)."""
+    from tests.bot.conftest import link_user
+
+    boss = tg.api.user()
+    link_user(ctx, world["company_user"], boss.id)
+    replies = await tg.text(boss, "/declarer")
+    assert replies
+    with ctx.db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key.like("reply:%"))))
+    assert rows and all(r.status == OutboxStatus.SENT and r.body_text == "" for r in rows)
+    assert len(tg.api.sent_messages(boss)) == len(rows)  # nothing sent twice by the sender
