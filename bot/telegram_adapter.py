@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -372,7 +373,9 @@ class TelegramBot:
                 # The handling is committed; the answer must not be lost: the outbox retries it.
                 log.warning("reply to chat %s deferred to the outbox: %s", incoming.chat_id, exc)
                 retry = retry_seconds(exc) if isinstance(exc, RetryAfter) else None
-                await self._journal(incoming, chat_replies.hand_over, key, str(exc), retry)
+                await self._journal(incoming, functools.partial(
+                    chat_replies.hand_over, chat_id=incoming.chat_id, text=chunk,
+                    markup=markup_json(buttons)), key, str(exc), retry)
                 self.fallback_queued.set()
                 continue
             await self._journal(incoming, chat_replies.mark_sent, key, str(sent.message_id))

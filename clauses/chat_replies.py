@@ -72,11 +72,21 @@ def mark_sent(session: Session, key: str, message_id: str = "") -> bool:
                 reply_markup=None, message_id=message_id[:250] or None, last_error=None)
 
 
-def hand_over(session: Session, key: str, reason: str, retry_after: float | None = None) -> bool:
-    """The adapter could not deliver it now (transient): the outbox sender retries it."""
+def hand_over(session: Session, key: str, reason: str, retry_after: float | None = None, *,
+              chat_id: int | None = None, text: str = "",
+              markup: dict[str, Any] | None = None) -> bool:
+    """The adapter could not deliver it now (transient): the outbox sender retries it. A reply
+    that was never journaled (the « erreur interne » answer of a failed update) is queued."""
     when = utcnow() + dt.timedelta(seconds=retry_after or 0)
-    return _set(session, key, status=OutboxStatus.PENDING, next_attempt_at=when,
-                last_error=reason[:1000])
+    if _set(session, key, status=OutboxStatus.PENDING, next_attempt_at=when,
+            last_error=reason[:1000]):
+        return True
+    if chat_id is None:
+        return False
+    from clauses.outbox import enqueue_chat
+
+    enqueue_chat(session, dedup_key=key, chat_id=chat_id, text=text, reply_markup=markup)
+    return True
 
 
 def give_up(session: Session, key: str, reason: str) -> bool:

@@ -118,3 +118,20 @@ async def test_delivered_replies_are_marked_and_keep_no_text(ctx, world, tg):
         rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key.like("reply:%"))))
     assert rows and all(r.status == OutboxStatus.SENT and r.body_text == "" for r in rows)
     assert len(tg.api.sent_messages(boss)) == len(rows)  # nothing sent twice by the sender
+
+
+async def test_reply_refused_too_often_is_handed_to_the_outbox_once(ctx, world, tg):
+    """Telegram keeps answering 429 past the limiter's retries: the journaled reply goes back to
+    the outbox sender, which delivers it once (no second row, no second message)."""
+    from tests.bot.conftest import link_user
+
+    boss = tg.api.user()
+    link_user(ctx, world["company_user"], boss.id)
+    tg.api.flood_next(5, retry_after=1, methods=["sendMessage"])
+    assert await tg.text(boss, "/aide") == []  # the adapter gave up: nothing delivered yet
+    (message,) = await tg.api.wait_for_messages_async(boss, 1, timeout=30)
+    assert "/declarer" in message.text
+    with ctx.db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key.like("reply:%"))))
+    assert [r.status for r in rows] == [OutboxStatus.SENT]
+    assert len(tg.api.sent_messages(boss)) == 1
