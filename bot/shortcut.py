@@ -47,7 +47,7 @@ _LOT = re.compile(r"\blot\s*(?:n\s*[°o]?\s*)?(\d{1,3})\b")
 _MARKET_WORD = re.compile(r"\bmarche\s+(?:n\s*[°o]?\s*)?([a-z0-9][a-z0-9/_.\-]{1,58})")
 _MARKET_REF = re.compile(r"\b(\d{4}-[a-z0-9]{1,8}(?:-[a-z0-9]{1,8})?)\b")
 _AMOUNT = re.compile(
-    r"(?<![\w.,/])(?P<neg>-|moins\s+)?(?P<num>\d+(?:[.,]\d+)?)"
+    r"(?<![\w.,/])(?P<neg>-|moins\s+)?(?P<num>\d+(?:[.,]\d+)?)(?![a-gi-z])"
     r"(?:\s*(?P<unit>h|hrs?|heures?)(?![a-z])(?:(?:(?P<min>\d{2})|\s(?P<smin>00|15|30|45))\b(?!\s*(?:h|heures?|hrs?)\b|[.,]\d)"
     r"(?:\s*(?:min|mn)\b)?)?)?"
 )
@@ -164,9 +164,16 @@ def _months(text: str, today: dt.date) -> tuple[str, list[dt.date]]:
     return text, found
 
 
+_NOT_HOURS = re.compile(r"^\s*(?:jours?|j|semaines?|sem|mois|ans?|euros?|eur|€|%)(?![a-z])")
+
+
 def _label_amounts(text: str) -> list[_Amount]:
     """The amounts of a part, each with the word that says what it counts."""
     matches = list(_AMOUNT.finditer(text))
+    for match in matches:
+        if match["unit"] is None and (unit := _NOT_HOURS.match(text[match.end():])):
+            raise _Refused(f"« {match.group(0).strip()} {unit.group(0).strip()} » : indiquez le "
+                           "nombre d'heures, par exemple « 35h ».")
     amounts: list[_Amount] = []
     afters: list[str | None] = []
     befores: list[str | None] = []
@@ -290,6 +297,19 @@ def understand(text: str, today: dt.date) -> Understanding | None:
     if odd is not None:
         return Understanding(refusal=f"Je ne comprends pas « {odd['odd'][0]} » dans "
                                      f"« {odd['text']} ».")
+    # « Dupont, Marie : 35h »: a piece that is only a name, followed by another named piece,
+    # is the same person (at worst the joined name matches nobody and nothing is recorded).
+    joined: list[dict] = []
+    for part in parts:
+        prev = joined[-1] if joined else None
+        if (prev is not None and prev["names"] and not prev["amounts"] and not prev["month"]
+                and prev["lot"] is None and part["names"]):
+            part = {**part, "names": prev["names"] + part["names"],
+                    "text": f"{prev['text']}, {part['text']}", "odd": prev["odd"] + part["odd"]}
+            joined[-1] = part
+        else:
+            joined.append(part)
+    parts = joined
     # Pieces without a name (« 7h de formation », « novembre ») belong to the person before.
     people: list[dict] = []
     pending: list[dict] = []
