@@ -111,7 +111,7 @@ def try_shortcut(t: Turn, text: str) -> bool:
     views = _views_for(t, draft.month)
     matches = _matching(draft, views)
     if not matches:
-        t.say(_no_contract(t, draft, views))
+        _offer_suggestions(t, draft, views)
         return True
     data: dict = {
         "token": t.new_token(),
@@ -161,6 +161,27 @@ def _no_contract(t: Turn, draft: ShortcutDraft, views: list[DeclarableContract])
     if close and not any(name_matches(draft.names, c) for c in close):
         text += " Vouliez-vous dire " + " ou ".join(f"« {c} »" for c in close) + " ?"
     return text + " Vérifiez le nom et le lot, ou tapez /declarer pour être guidé·e."
+
+
+def _offer_suggestions(t: Turn, draft: ShortcutDraft, views: list[DeclarableContract]) -> None:
+    """No contract for the name typed: say so, and when the company has people with a close
+    name, offer them as buttons that carry on with the same hours and month."""
+    text = _no_contract(t, draft, views)
+    close = set(suggest_names(draft.names, [v.participant_name for v in views]))
+    suggested = [v for v in views if v.participant_name in close
+                 and (draft.lot_number is None or v.lot_number == draft.lot_number)][:6]
+    if not suggested or any(name_matches(draft.names, c) for c in close):
+        t.say(text)
+        return
+    data: dict = {"token": t.new_token(), "work": str(draft.work_hours),
+                  "training": str(draft.training_hours or Decimal(0)), "proof_done": True,
+                  "shortcut": True, "offer": _offer(suggested)}
+    if draft.month is not None:
+        data["month"] = draft.month.isoformat()
+    t.conv.start(FLOW, "suggest", **data)
+    buttons = [[(f"{v.participant_name} — lot {v.lot_number}"[:60], f"d:sug:{v.contract_id}")]
+               for v in suggested]
+    t.say(text, with_cancel(buttons))
 
 
 def _shortcut_many(t: Turn, drafts: tuple[ShortcutDraft, ...]) -> None:
@@ -515,6 +536,10 @@ def on_text(t: Turn, text: str) -> None:
     elif step == "training":
         d["training"] = str(read_hours(text, "formation"))
         advance(t)
+    elif step == "suggest":  # the name typed again, corrected, rather than a button pressed
+        t.conv.end()
+        if not try_shortcut(t, text):
+            t.say(texts.NOT_UNDERSTOOD_COMPANY)
     elif step == "proof" and fold(text) in ("passer", "non", "aucun"):
         d["proof_done"] = True
         advance(t)
@@ -533,7 +558,8 @@ def on_file(t: Turn, file: IncomingFile) -> None:
 
 @refuses_before_writing
 def on_callback(t: Turn, parts: list[str]) -> None:
-    """d:lot:<id>, d:ct:<id>, d:m:<YYYY-MM>, d:skip, d:ok:<token>, d:okm:<token> (several).
+    """d:lot:<id>, d:ct:<id>, d:sug:<contract id>, d:m:<YYYY-MM>, d:skip, d:ok:<token>,
+    d:okm:<token> (several people).
 
     Ids are checked against the contracts offered in this flow (kept in the state), so a
     tampered button is refused, without a query and without saying whether the id exists.
@@ -547,7 +573,7 @@ def on_callback(t: Turn, parts: list[str]) -> None:
     if verb == "okm":
         _confirm_many(t, arg)
         return
-    steps = {"lot": "lot", "ct": "contract", "m": "month", "skip": "proof"}
+    steps = {"lot": "lot", "ct": "contract", "m": "month", "skip": "proof", "sug": "suggest"}
     if verb not in steps:
         t.notify(texts.BAD_BUTTON)
         return
@@ -566,6 +592,12 @@ def on_callback(t: Turn, parts: list[str]) -> None:
             raise NotAllowed()
         d["contract_id"] = int(arg)
         _narrow(t, lambda v: v.contract_id == d["contract_id"])
+    elif verb == "sug":  # « vouliez-vous dire … ? »: one of the close names offered
+        chosen = next((v for v in _views(t) if arg.isdigit() and v.contract_id == int(arg)), None)
+        if chosen is None:
+            raise NotAllowed()
+        d["lot_id"], d["contract_id"] = chosen.lot_id, chosen.contract_id
+        _narrow(t, lambda v: v.contract_id == chosen.contract_id)
     elif verb == "m":
         d["month"] = parse_month(arg).isoformat()
         if not _month_ok(t):

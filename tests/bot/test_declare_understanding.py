@@ -47,6 +47,18 @@ async def test_free_text_in_the_company_own_words(ctx, world, tg):
     # A typo: a suggestion from the company's own people, nothing written.
     replies = await tg.text(boss, "Dupnot Marie 35h avril")
     assert "Vouliez-vous dire « DUPONT Marie » ?" in replies[-1].text
+    assert len(_declared(ctx)) == 3
+    # The suggestion is a button: pressed, it carries on with the same hours and month.
+    replies = await tg.press(boss, text="DUPONT Marie — lot 2")
+    assert "Récapitulatif" in replies[-1].text and "avril 2025" in replies[-1].text
+    replies = await tg.press(boss, text="✅ Confirmer")
+    assert _declared(ctx)[-1] == (marie, dt.date(2025, 4, 1), Decimal(35), Decimal(0))
+    # Or the name typed again, corrected, instead of the button.
+    assert "Vouliez-vous dire" in (await tg.text(boss, "Matrin Paul 5h mai"))[-1].text
+    replies = await tg.text(boss, "Martin Paul 5h mai")
+    assert "Récapitulatif" in replies[-1].text and "MARTIN Paul" in replies[-1].text
+    await tg.press(boss, text="✅ Confirmer")
+    assert _declared(ctx)[-1] == (paul, dt.date(2025, 5, 1), Decimal(5), Decimal(0))
     # Refused with the precise reason, nothing written.
     replies = await tg.text(boss, "Dupont Marie -8h avril")
     assert "ne peut pas être négatif" in replies[-1].text
@@ -55,7 +67,7 @@ async def test_free_text_in_the_company_own_words(ctx, world, tg):
     # A person with one bad value among several: nothing written for anyone.
     replies = await tg.text(boss, "Martin Paul 20h, Dupont Marie 10h mai")
     assert "Je n'ai rien enregistré" in replies[-1].text and "déjà déclarées" in replies[-1].text
-    assert len(_declared(ctx)) == 3
+    assert len(_declared(ctx)) == 5
 
 
 async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg):
