@@ -78,6 +78,8 @@ def journal_outcome(session: Any, incoming: Incoming, outcome: Outcome) -> None:
     """The core's journal hook: the update's replies, leased to this adapter (see
     :mod:`clauses.chat_replies`), in the update's own transaction."""
     assert incoming.update_id is not None
+    if not incoming.private:  # a group only ever gets « en privé, s'il vous plaît »: not kept
+        return
     chat_replies.journal(session, chat_id=incoming.chat_id, parts=[
         (chat_replies.reply_key(incoming.update_id, part), text, markup_json(buttons))
         for part, text, buttons in reply_parts(outcome)
@@ -387,7 +389,7 @@ class TelegramBot:
             await self._journal(incoming, chat_replies.mark_sent, key)
 
     async def _journal(self, incoming: Incoming, action: Any, *args: Any) -> None:
-        if incoming.update_id is None:
+        if incoming.update_id is None or not incoming.private:
             return
         try:
             await asyncio.to_thread(self._db, action, *args)
