@@ -143,7 +143,13 @@ def on_point(t: Turn, parts: list[str]) -> None:
 
 
 def cmd_bilan(t: Turn, args: str) -> None:
-    parts = args.split(maxsplit=1)
+    words = args.split()
+    years = [w for w in words if w.isdigit() and len(w) == 4]
+    if len(years) == 1:  # the year first or last: « /bilan Rhône Habitat Social 2026 » too
+        words.remove(years[0])
+        parts = [years[0], " ".join(words)] if words else [years[0]]
+    else:
+        parts = args.split(maxsplit=1)
     if not parts or not parts[0].isdigit() or not 2000 <= int(parts[0]) <= 2100:
         usage = "/bilan 2025" if t.role == Role.REFERENT else "/bilan 2025 Ville d'Oullins"
         t.say(f"Indiquez l'année, par exemple « {usage} ».")

@@ -34,7 +34,9 @@ async def test_facilitator_gets_the_donneur_named(ctx, world, tg):
 
     replies = await tg.text(fanny, "/bilan 2025 Rhône Habitat Social")
     assert "Bilan 2025 — Rhône Habitat Social" in replies[0].text
-    replies = await tg.text(fanny, "/bilan 2025 RHONE habitat")  # accents and case ignored
+    replies = await tg.text(fanny, "/bilan RHONE habitat 2025")  # accents, case, year last
+    assert "Bilan 2025 — Rhône Habitat Social" in replies[0].text
+    replies = await tg.text(fanny, "/bilan 2025 RHONE habitat")
     assert "Bilan 2025 — Rhône Habitat Social" in replies[0].text
     replies = await tg.text(fanny, "/bilan 2025 Rhone Habitat Sociale")
     assert replies[0].text.startswith("Donneur d'ordre inconnu : « Rhone Habitat Sociale »")
