@@ -525,6 +525,13 @@ def _reopen_after(t: Turn, err: DomainError) -> None:
 def on_text(t: Turn, text: str) -> None:
     d = t.conv.data
     step = t.conv.step
+    if step != "suggest" and (new := understand(text, t.today)) is not None and new.drafts:
+        # A whole new declaration (« Dupont Marie 20h le mois dernier ») typed mid-flow: it
+        # replaces the one in progress rather than being read as a month or a number.
+        t.conv.end()
+        t.say(texts.ABANDONED.format(what=texts.FLOW_NAMES.get(FLOW, FLOW)))
+        try_shortcut(t, text)
+        return
     if step == "month":
         d["month"] = parse_month(text, today=t.today).isoformat()
         if _month_ok(t):

@@ -113,3 +113,22 @@ async def test_refused_month_does_not_keep_its_hours(ctx, world, tg):
     assert "déjà déclarées" in replies[0].text
     replies = await tg.press(boss, text="Avril 2025 (par défaut)")
     assert "Combien d'heures de travail" in replies[-1].text  # asked again, not 50 h kept
+
+
+async def test_a_new_declaration_typed_mid_flow_replaces_it(ctx, world, tg):
+    """At the month step, « Dupont Luc 20h avril » is a declaration, not a month typed wrong."""
+    boss = tg.api.user()
+    link_user(ctx, world["company_user"], boss.id)
+    await tg.text(boss, "/declarer")
+    await tg.press(boss, text="DUPONT Marie")
+    replies = await tg.text(boss, "Dupont Luc 20h avril")
+    assert "a été abandonnée" in replies[0].text
+    assert "Récapitulatif" in replies[-1].text and "DUPONT Luc" in replies[-1].text
+    await tg.press(boss, text="✅ Confirmer")
+    luc = world["contract_marie"] + 2
+    assert _declared(ctx) == [(luc, dt.date(2025, 4, 1), Decimal(20), Decimal(0))]
+    # A number at the hours step is still an answer.
+    await tg.text(boss, "/declarer")
+    await tg.press(boss, text="DUPONT Marie")
+    await tg.press(boss, text="Mai 2025 (par défaut)")
+    assert "heures de formation" in (await tg.text(boss, "35"))[-1].text
