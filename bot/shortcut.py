@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from clauses.counting import add_months, month_start
 from clauses.errors import DomainError
-from clauses.formatting import fold, fr_hours, parse_month
+from clauses.formatting import fold, fr_hours, fr_month, parse_month
 
 MAX_CHARS = 500
 MAX_MONTH_HOURS = Decimal(744)  # more hours than a month has: surely a typo
@@ -41,6 +41,9 @@ _NUMERIC_MONTH = re.compile(
     r"(?<![\d,.])(?:(\d{1,2})\s*(?:[/\-]\s*(\d{4}|\d{2})|\.(\d{4}))|(\d{4})\s*[/\-]\s*(\d{1,2}))"
     r"(?![\d,.]*\s*h\b)(?!\d)"
 )
+_FULL_DATE = re.compile(r"(?<![\d,.])\d{1,2}\s*[/.\-]\s*\d{1,2}\s*[/.\-]\s*\d{2,4}(?!\d)")
+OLDEST_YEARS = 5
+"""A month typed more than this many years back is surely a misread date (« 12/11 »)."""
 _MONTH_NUMBER = re.compile(r"\bmois\s+(?:de\s+|n\s*[°o]?\s*)?(\d{1,2})\b(?!\s*(?:h|heures?)\b)")
 _MONTH_WORD = re.compile(rf"\b(?:{_MONTH_NAMES})\b\.?(?:\s+(\d{{4}})\b)?")
 _LOT = re.compile(r"\blot\s*(?:n\s*[°o]?\s*)?(\d{1,3})\b")
@@ -143,13 +146,21 @@ def _months(text: str, today: dt.date) -> tuple[str, list[dt.date]]:
     while match := _RELATIVE_MONTH.search(text):
         found.append(previous if match.group(1) else month_start(today))
         text = _cut(text, match)
+    if match := _FULL_DATE.search(text):
+        raise _Refused(f"« {match.group(0).strip()} » est une date : on déclare un mois entier. "
+                       "Écrivez le mois, par exemple « 11/2026 » ou « novembre ».")
     while match := _NUMERIC_MONTH.search(text):
         month_text = (f"{match[1]}/{match[2] or match[3]}" if match[1] else f"{match[4]}-{match[5]}")
         try:
-            found.append(parse_month(month_text, today=today))
+            month = parse_month(month_text, today=today)
         except DomainError as err:
             raise _Refused(f"« {match.group(0).strip()} » : ce mois n'existe pas. "
                            "Écrivez par exemple « 11/2026 » ou « novembre ».") from err
+        if not today.year - OLDEST_YEARS <= month.year <= today.year + 1:
+            # « le 12/11 » is a day, not December 2011: never a month that far back
+            raise _Refused(f"« {match.group(0).strip()} » : {fr_month(month)} ? Écrivez le mois "
+                           f"et l'année, par exemple « {today:%m/%Y} ».")
+        found.append(month)
         text = _cut(text, match)
     while match := _MONTH_NUMBER.search(text):
         number = int(match[1])
