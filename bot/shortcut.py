@@ -194,8 +194,14 @@ def _label_amounts(text: str) -> list[_Amount]:
         after = _AFTER_LABEL.match(text[match.end():tail_end])
         afters.append(None if after is None else ("training" if after["training"] else "work"))
         head_start = matches[i - 1].end() if i else 0
-        before = _BEFORE_LABEL.search(text[head_start:match.start()])
-        befores.append(None if before is None else next(k for k, v in before.groupdict().items() if v))
+        head = text[head_start:match.start()]
+        before = _BEFORE_LABEL.search(head)
+        label = None if before is None else next(k for k, v in before.groupdict().items() if v)
+        if label != "dont" and re.search(r"\bdont\b", head):  # « 35h dont formation 7h »
+            if label is not None and afters[-1] is None:
+                afters[-1] = label
+            label = "dont"
+        befores.append(label)
     # Style: « 7h formation 28h travail » labels by the word after when the last amount has one;
     # « 151,67 h formation 7h » labels by the word before.
     suffix_style = bool(afters) and afters[-1] is not None
