@@ -72,7 +72,7 @@ _STOP_WORDS = frozenset(
      "formation", "formations", "total", "tout", "ce", "cette", "dont", "avec",
      "m", "mr", "mme", "mlle", "monsieur", "madame", "bonjour", "merci", "svp", "stp",
      "salut", "cordialement", "je", "j'ai", "nous", "avons", "on", "il", "elle", "ont", "par",
-     "chez", "lot", "marche", "pendant", "soit", "ai"}
+     "chez", "lot", "marche", "pendant", "soit", "ai", "chantier", "production"}
 )
 
 
@@ -294,6 +294,30 @@ def _parse_part(text: str, today: dt.date) -> dict:
             "month": months[0] if months else None, "lot": lot, "market": market}
 
 
+_NOT_NAMES = _STOP_WORDS | {"dernier", "precedent", "passe", "ci", "janv", "fev", "fevr", "avr",
+                            "juil", "sept", "oct", "nov", "dec", "form"}
+_WORD = re.compile(r"[a-z][a-z'\-]*")
+
+
+def _split_people(part: str) -> list[str]:
+    """« Dupont 35h Martin 20h »: a new person starts at a name word that follows an amount with
+    its unit, when a name came before that amount and an amount comes after the new name."""
+    amounts = [m for m in _AMOUNT.finditer(part) if m["unit"]]
+    month_words = {m.start() for m in _MONTH_WORD.finditer(part)}
+    pieces, start = [], 0
+    for i, amount in enumerate(amounts[:-1]):
+        if not any(w.group(0) not in _NOT_NAMES for w in _WORD.finditer(part, start, amount.start())):
+            continue  # no name yet in this piece
+        for word in _WORD.finditer(part, amount.end(), amounts[i + 1].start()):
+            if word.group(0) in _NOT_NAMES or word.start() in month_words:
+                continue
+            pieces.append(part[start:word.start()])
+            start = word.start()
+            break
+    pieces.append(part[start:])
+    return [p.strip() for p in pieces if p.strip()]
+
+
 def understand(text: str, today: dt.date) -> Understanding | None:
     """The drafts of a free-text declaration, a refusal with its reason, or None when the
     message is not a declaration at all (no figure, no month: « bonjour »)."""
@@ -303,6 +327,7 @@ def understand(text: str, today: dt.date) -> Understanding | None:
     folded = re.sub(r"\s[-\u2013\u2014]+\s|(?<!\d)/|/(?!\d)", " ", f" {folded} ").strip()  # « - », « / »
     try:
         raw = [p for p in (s.strip() for s in _SEGMENTS.split(folded)) if p.strip(" :.-")]
+        raw = [piece for p in raw for piece in _split_people(p)]
         if not raw:
             return None
         parts = [_parse_part(p, today) for p in raw]
