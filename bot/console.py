@@ -11,6 +11,10 @@ Conventions, errbot-style:
   number (hours) carry no buttons, so a number there is always the answer, never a press;
 * ``!fichier <chemin>`` sends a file; ``!compte <n>`` switches to console account n (several
   people in one demo); ``!aide`` lists these; ``!quitter`` leaves;
+* ``!codes`` lists the invitations still usable and ``!codes <n°>`` prints a fresh code for one
+  (codes are stored hashed, so a code that scrolled away is replaced, never shown again);
+* every message printed is labelled with the console account it is for (``[compte 2]``):
+  alerts for another account arrive in the same terminal;
 * console accounts have negative ids (-1, -2...) so they never collide with Telegram's
   positive user and private chat ids; no update id is recorded (nothing replays a terminal).
 
@@ -37,6 +41,7 @@ CONSOLE_HELP = (
     "  <numéro>          appuyer sur le bouton [numéro] du dernier message à boutons\n"
     "  !fichier <chemin>  envoyer un fichier (justificatif, CV)\n"
     "  !compte <n>        parler en tant que compte console n (1 par défaut)\n"
+    "  !codes             invitations encore utilisables ; !codes <n°> : un nouveau code\n"
     "  !quitter           quitter"
 )
 
@@ -186,10 +191,47 @@ class ConsoleChat:
                 if message.buttons:
                     self._keyboard = message
                 if self.out is not None:
-                    self.out.write(message.render() + "\n\n")
+                    self.out.write(f"[compte {-self.chat_id}] {message.render()}\n\n")
             if self.out is not None:
                 self.out.flush()
         return messages
+
+
+def invitation_codes(core: ChatCore, arg: str) -> str:
+    """`!codes`: the usable invitations; `!codes <n°>`: a fresh code replacing that one's.
+
+    The terminal is the machine's operator (who could run `clausebot invitation create`), so
+    this is the CLI's right, audit-logged like it."""
+    from clauses import audit
+    from clauses.actors import Actor
+    from clauses.errors import DomainError
+    from clauses.formatting import fr_datetime
+    from clauses.invitations import reissue_invitation, usable_invitations
+    from storage.models import Role
+
+    ctx = core.ctx
+    arg = arg.strip()
+    with ctx.db.session() as s:
+        if not arg:
+            rows = usable_invitations(s, ctx.clock)
+            if not rows:
+                return ("Aucune invitation utilisable. Créez-en une : clausebot invitation create "
+                        "--role entreprise --entreprise \"<nom>\"")
+            lines = ["Invitations utilisables (les codes ne sont pas conservés ; !codes <n°> en "
+                     "donne un nouveau, l'ancien cesse de marcher) :"]
+            lines += [f"  n° {inv.id} : {inv.role.value}, {inv.display_name} — expire le "
+                      f"{fr_datetime(inv.expires_at)}" for inv in rows]
+            return "\n".join(lines)
+        if not arg.isdigit():
+            return "Usage : !codes (la liste) ou !codes <n°> (un nouveau code), par exemple !codes 3"
+        try:
+            code, inv = reissue_invitation(s, ctx.clock, int(arg))
+        except DomainError as err:
+            return err.message_fr
+        operator = Actor(role=Role.ADMIN, channel=Channel.CONSOLE, label="console")
+        audit.record(s, operator, "invitation_renouvelee", "invitation", inv.id, replaces=int(arg))
+        return (f"Invitation n° {inv.id} ({inv.role.value}, {inv.display_name}) : tapez "
+                f"/start {code}\n(l'ancien code de l'invitation n° {arg} ne marche plus)")
 
 
 class ConsoleTransport:
@@ -268,6 +310,11 @@ async def run_console(
                 out.write(f"(vous êtes maintenant le compte console {account})\n\n")
             else:
                 out.write("Usage : !compte <numéro>, par exemple !compte 2\n\n")
+            out.flush()
+            continue
+        if command == "!codes" or command.startswith("!codes "):
+            answer = await asyncio.to_thread(invitation_codes, core, command.removeprefix("!codes"))
+            out.write(answer + "\n\n")
             out.flush()
             continue
         chat = transport.chat(account)

@@ -164,6 +164,9 @@ class ChatCore:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.journal: Callable[[Session, Incoming, Outcome], None] | None = None
+        """Set by a backend that replays nothing (Telegram): writes the replies of an update
+        in its transaction, so a crash before they are sent cannot lose them."""
 
     @property
     def max_file_bytes(self) -> int:
@@ -192,7 +195,10 @@ class ChatCore:
                     _serialise_user(session, inc.user_id)
                 elif not _claim_update(session, inc.update_id, inc.user_id, self.ctx):
                     return Outcome(duplicate=True)
-                return self._handle_in(session, inc)
+                outcome = self._handle_in(session, inc)
+                if self.journal is not None and inc.update_id is not None:
+                    self.journal(session, inc, outcome)
+                return outcome
         except Exception:
             log.exception("chat update %s failed", inc.update_id)
             if inc.update_id is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -39,7 +40,7 @@ from bot.core import ChatCore
 from bot.messages import Incoming, IncomingFile, Keyboard, Outcome, Reply, split_long
 from bot.ratelimit import FloodLimiter, retry_seconds
 from bot.transport import SendDeferred, SendRefused
-from clauses.outbox import enqueue_chat
+from clauses import chat_replies
 from storage.models import Channel
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,36 @@ def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in buttons]
     )
+
+
+def markup_json(buttons: Keyboard | None) -> dict[str, Any] | None:
+    """Bot API JSON of a keyboard (what outbox rows store)."""
+    if not buttons:
+        return None
+    return {"inline_keyboard": [[{"text": label, "callback_data": data} for label, data in row]
+                                for row in buttons]}
+
+
+def reply_parts(outcome: Outcome) -> list[tuple[str, str, Keyboard | None]]:
+    """(part, text, buttons) of every message an outcome sends: reply n, chunk i → « n.i »."""
+    parts = []
+    for n, reply in enumerate(outcome.replies):
+        chunks = split_long(reply.text)
+        for i, chunk in enumerate(chunks):
+            parts.append((f"{n}.{i}", chunk, reply.buttons if i == len(chunks) - 1 else None))
+    return parts
+
+
+def journal_outcome(session: Any, incoming: Incoming, outcome: Outcome) -> None:
+    """The core's journal hook: the update's replies, leased to this adapter (see
+    :mod:`clauses.chat_replies`), in the update's own transaction."""
+    assert incoming.update_id is not None
+    if not incoming.private:  # a group only ever gets « en privé, s'il vous plaît »: not kept
+        return
+    chat_replies.journal(session, chat_id=incoming.chat_id, parts=[
+        (chat_replies.reply_key(incoming.update_id, part), text, markup_json(buttons))
+        for part, text, buttons in reply_parts(outcome)
+    ])
 
 
 def markup_from_json(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
@@ -131,6 +162,7 @@ class TelegramBot:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         self.transport = TelegramTransport(self.application)
+        core.journal = journal_outcome
         self.offset: int | None = None
         self.connected = False
         self.fallback_queued = asyncio.Event()
@@ -141,6 +173,10 @@ class TelegramBot:
         """Connect (getMe) and publish the command menu; raises when Telegram is unreachable."""
         await self.application.initialize()
         self.connected = True
+        released = await asyncio.to_thread(self._db, chat_replies.release_orphans)
+        if released:
+            log.info("%d chat replies left unsent by the previous run go to the outbox", released)
+            self.fallback_queued.set()
         with contextlib.suppress(TelegramError):
             await self.application.bot.set_my_commands(
                 [BotCommand(name, description) for name, description in self.core.menu()]
@@ -311,37 +347,58 @@ class TelegramBot:
                     await bot.edit_message_text(
                         chat_id=query.message.chat.id, message_id=query.message.message_id,
                         text=split_long(reply.text)[0], reply_markup=markup(reply.buttons))
+                    await self._mark_all(incoming, n, reply)
                     continue
                 except BadRequest as exc:
                     if "not modified" in exc.message:
+                        await self._mark_all(incoming, n, reply)
                         continue
                 except TelegramError:
                     pass
             await self._send_reply(incoming, n, reply)
 
     async def _send_reply(self, incoming: Incoming, n: int, reply: Reply) -> None:
-        """Send one reply; a transient failure leaves it to the outbox, never lost."""
+        """Send one reply, each part marked in the journal as soon as it is delivered; a
+        transient failure hands it to the outbox sender, never lost."""
         chunks = split_long(reply.text)
         for i, chunk in enumerate(chunks):
             buttons = reply.buttons if i == len(chunks) - 1 else None
+            key = chat_replies.reply_key(incoming.update_id or 0, f"{n}.{i}")
             try:
-                await self.application.bot.send_message(
+                sent = await self.application.bot.send_message(
                     chat_id=incoming.chat_id, text=chunk, reply_markup=markup(buttons))
             except (Forbidden, BadRequest) as exc:
                 log.warning("reply to chat %s refused: %s", incoming.chat_id, exc.message)
+                await self._journal(incoming, chat_replies.give_up, key, exc.message)
                 return
             except TelegramError as exc:
                 # The handling is committed; the answer must not be lost: the outbox retries it.
                 log.warning("reply to chat %s deferred to the outbox: %s", incoming.chat_id, exc)
-                await asyncio.to_thread(self._queue_reply, incoming, f"{n}.{i}", chunk, buttons)
+                retry = retry_seconds(exc) if isinstance(exc, RetryAfter) else None
+                await self._journal(incoming, functools.partial(
+                    chat_replies.hand_over, chat_id=incoming.chat_id, text=chunk,
+                    markup=markup_json(buttons)), key, str(exc), retry)
+                self.fallback_queued.set()
+                continue
+            await self._journal(incoming, chat_replies.mark_sent, key, str(sent.message_id))
 
-    def _queue_reply(self, incoming: Incoming, part: str, text: str, buttons: Keyboard | None) -> None:
-        key = f"reply:{incoming.update_id}:{part}"
-        kb = ({"inline_keyboard": [[{"text": label, "callback_data": data} for label, data in row]
-                                   for row in buttons]} if buttons else None)
+    async def _mark_all(self, incoming: Incoming, n: int, reply: Reply) -> None:
+        """A reply shown by editing the pressed message: none of its parts is to be sent."""
+        for i in range(len(split_long(reply.text))):
+            key = chat_replies.reply_key(incoming.update_id or 0, f"{n}.{i}")
+            await self._journal(incoming, chat_replies.mark_sent, key)
+
+    async def _journal(self, incoming: Incoming, action: Any, *args: Any) -> None:
+        if incoming.update_id is None or not incoming.private:
+            return
+        try:
+            await asyncio.to_thread(self._db, action, *args)
+        except Exception:  # the reply itself went out (or not) already: log, never raise
+            log.exception("could not record the delivery of a chat reply")
+
+    def _db(self, action: Any, *args: Any) -> Any:
         with self.core.ctx.db.session() as s:
-            enqueue_chat(s, dedup_key=key, chat_id=incoming.chat_id, text=text, reply_markup=kb)
-        self.fallback_queued.set()
+            return action(s, *args)
 
 
 async def _quietly(call: Awaitable[object]) -> None:

@@ -30,7 +30,7 @@ NOT_UNDERSTOOD = (
 )
 NOT_UNDERSTOOD_COMPANY = (
     "Je n'ai pas compris votre message. Pour déclarer des heures, tapez /declarer, ou écrivez "
-    "par exemple « Dupont Marie 35h mars lot 2 ». Tapez /aide pour la liste des commandes."
+    "par exemple « Dupont Marie 35h le mois dernier ». Tapez /aide pour la liste des commandes."
 )
 CANCELLED = "C'est annulé : rien n'a été enregistré. Tapez /aide pour la liste des commandes."
 NOTHING_TO_CANCEL = "Il n'y a aucune saisie en cours. Tapez /aide pour la liste des commandes."
@@ -88,7 +88,10 @@ HELP = {
         "/reponse <texte> — répondre à une procédure de relance (plan, candidat, contestation)\n"
         + HELP_COMMON
         + "\n\nQuand un contrat se termine, je vous demande ce que devient la personne : "
-        "répondez avec les boutons (ou par retour d'e-mail).\n\nRaccourci : écrivez « Dupont Marie 35h mars lot 2 » pour déclarer directement."
+        "répondez avec les boutons (ou par retour d'e-mail)."
+        "\n\nRaccourci : écrivez « Dupont Marie 35h le mois dernier » pour déclarer directement "
+        "(aussi « 35h dont 7h de formation », « 11/2026 », plusieurs personnes séparées par des "
+        "virgules)."
     ),
     Role.FACILITATEUR: (
         "Commandes disponibles :\n"

@@ -181,3 +181,27 @@ def configure_from_settings(settings: Any, *, stream: IO[str] | None = None) -> 
         secrets=secret_values(settings),
         stream=stream,
     )
+
+
+def quiet_for_console(log_file: Any) -> None:
+    """In the interactive console, the terminal is the conversation: only warnings there, the
+    full journal in ``log_file`` (why: the scheduler's lines every 30 s buried the invitation
+    codes and the bot's answers). Same masking as the terminal handler."""
+    from pathlib import Path
+
+    root = logging.getLogger()
+    terminal = next((h for h in root.handlers if h.get_name() == "clausebot"), None)
+    if terminal is None:
+        return
+    path = Path(log_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = logging.FileHandler(path, encoding="utf-8")
+    journal.setFormatter(terminal.formatter or logging.Formatter(TEXT_FORMAT))
+    for flt in terminal.filters:
+        journal.addFilter(flt)
+    journal.set_name("clausebot-journal")
+    for old in [h for h in root.handlers if h.get_name() == "clausebot-journal"]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(journal)
+    terminal.setLevel(logging.WARNING)

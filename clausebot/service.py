@@ -32,6 +32,15 @@ def main(settings: Settings) -> int:
     keep_numpy_out()
     limit_malloc_arenas()
     configure_from_settings(settings)
+    if settings.chat_backend == "console" and (
+        settings.chat_console_interactive or (settings.chat_console_interactive is None
+                                              and sys.stdin.isatty())):
+        from clausebot.logging_setup import quiet_for_console
+
+        journal = settings.data_dir / "clausebot.log"
+        quiet_for_console(journal)
+        print(f"Journal du service : {journal} (seuls les avertissements s'affichent ici).",
+              file=sys.stderr, flush=True)
     lock = InstanceLock(settings.effective_database_url)
     try:
         lock.acquire(wait=False)

@@ -105,8 +105,9 @@ def raise_alert(
     else:
         session.add(alert)
         session.flush()
-    rows = list(buttons or [])
-    rows.append([("✅ Traitée", f"alert:done:{alert.id}")])
+    # An alert with decision buttons is handled by the decision: « Traitée » only when it has
+    # none (a « ✅ Valider » beside a « ✅ Traitée » made facilitators press the wrong one).
+    rows = list(buttons or []) or [[("☑️ Traitée", f"alert:done:{alert.id}")]]
     markup = keyboard(rows)
     users = recipients(session, facilitator_id, territory)
     for user in users:

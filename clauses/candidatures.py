@@ -211,11 +211,13 @@ def decide_candidature(
                 ))
         if participant is not None and participant.status_at_entry is None and cand.criteria_claimed:
             participant.status_at_entry = cand.criteria_claimed[0]
-        outcome = "validée"
+        outcome = ("est validé par la·le facilitateur·rice : son éligibilité à la clause "
+                   "d'insertion est confirmée")
     else:
         cand.status = CandidatureStatus.REFUSEE
         cand.refusal_reason = reason.strip()[:1000] if reason else None
-        outcome = f"refusée (motif : {cand.refusal_reason})"
+        outcome = (f"n'est pas retenu par la·le facilitateur·rice (motif : "
+                   f"{cand.refusal_reason})")
     if participant is not None:
         participant.last_activity_at = now
     _notify_submitter(session, cand, participant, outcome)
@@ -226,9 +228,12 @@ def decide_candidature(
 
 
 def _notify_submitter(session: Session, cand: Candidature, participant: Participant | None, outcome: str) -> None:
-    """Least data that serves: the candidature number and the person's initials."""
-    who = f"{participant.last_name.upper()} {participant.first_name[:1]}." if participant else ""
-    text = f"Votre candidature n° {cand.id} ({who}) a été {outcome}."
+    """Least data that serves: the candidature number and the person's initials.
+
+    Worded as a decision on the candidate the submitter proposed (« Votre candidature a été
+    validée » read, to a company, as if the company itself had applied)."""
+    who = f"{participant.last_name.upper()} {participant.first_name[:1]}., " if participant else ""
+    text = f"Le candidat que vous avez proposé, {who}candidature n° {cand.id}, {outcome}."
     markup = hire_button(cand)
     chat_text = text
     if markup is not None:

@@ -139,3 +139,22 @@ def check_declaration(
         validated=bool(row[1]), exists=bool(row[2]),
     )
     return validate_declaration(draft, context, ctx.rulebook)
+
+
+def declared_months(
+    session: Session, actor: Actor, contract_id: int, months: list[dt.date]
+) -> dict[dt.date, int]:
+    """{month: declaration id} of the given months already declared on the contract.
+
+    Why: the guided flow must not propose (let alone default to) a month already declared; it
+    offers its correction instead. Scoped like :func:`check_declaration` (a contract outside the
+    actor's rights reads as having none).
+    """
+    firsts = [month_start(m) for m in months]
+    rows = session.execute(
+        select(HourDeclaration.month, HourDeclaration.id)
+        .join(Contract, Contract.id == HourDeclaration.contract_id)
+        .where(HourDeclaration.contract_id == contract_id, HourDeclaration.month.in_(firsts),
+               scope_contracts(actor, Action.DECLARATION_WRITE))
+    )
+    return {month: decl_id for month, decl_id in rows}

@@ -238,3 +238,15 @@ def parse_hours(text: str) -> Decimal:
     return parse_decimal_fr(text)
 
 
+
+
+def fr_datetime(at: dt.datetime) -> str:
+    """A stored instant as a person in France reads it: "06/12/2026 à 01:30", Paris time.
+
+    Stored instants are UTC; SQLite gives them back without a zone, so a naive value is UTC.
+    """
+    from zoneinfo import ZoneInfo
+
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    local = aware.astimezone(ZoneInfo("Europe/Paris"))
+    return f"{fr_date(local.date())} à {local:%H:%M}"

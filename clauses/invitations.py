@@ -35,6 +35,10 @@ class InvitationRefused(DomainError):
 
 
 _HOW_TO = "Demandez une nouvelle invitation à votre facilitateur·rice clauses sociales."
+REFUSED = (f"Ce code d'invitation n'est pas valide (inconnu, déjà utilisé ou expiré). {_HOW_TO}")
+"""One refusal for every cause: telling « already used » from « unknown » would confirm to
+whoever holds a leaked code that it was real. The facilitator sees the cause in
+`clausebot invitation list`."""
 
 
 @dataclass(frozen=True)
@@ -104,17 +108,17 @@ def redeem_invitation(
     """
     norm = _normalise(code)
     if len(norm) != 12:
-        raise InvitationRefused(f"Ce code d'invitation n'est pas valide. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     inv = session.scalar(
         select(Invitation).where(Invitation.code_hash == _hash(norm)).with_for_update()
     )
     now = clock.now()
     if inv is None or inv.revoked_at is not None:
-        raise InvitationRefused(f"Ce code d'invitation n'est pas valide. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     if inv.used_at is not None:
-        raise InvitationRefused(f"Ce code d'invitation a déjà été utilisé. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     if inv.expires_at <= now:
-        raise InvitationRefused(f"Ce code d'invitation a expiré. {_HOW_TO}")
+        raise InvitationRefused(REFUSED)
     existing = session.scalar(select(User).where(User.telegram_user_id == telegram_user_id))
     if existing is not None and existing.active:
         raise InvitationRefused(
@@ -157,3 +161,30 @@ def unlink_user(session: Session, user_id: int) -> None:
     link = session.scalar(select(ChatLink).where(ChatLink.user_id == user_id))
     if link is not None:
         session.delete(link)
+
+
+def usable_invitations(session: Session, clock: Clock) -> list[Invitation]:
+    """Invitations still usable (not used, revoked or expired), newest first."""
+    now = clock.now()
+    return list(session.scalars(
+        select(Invitation)
+        .where(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None),
+               Invitation.expires_at > now)
+        .order_by(Invitation.id.desc())
+    ))
+
+
+def reissue_invitation(session: Session, clock: Clock, invitation_id: int,
+                       valid_days: int = 14) -> tuple[str, Invitation]:
+    """A fresh code for a usable invitation, the old code revoked (codes are stored hashed:
+    a lost code cannot be shown again, only replaced). Same role, scope and person."""
+    old = session.get(Invitation, invitation_id)
+    now = clock.now()
+    if old is None or old.used_at is not None or old.revoked_at is not None or old.expires_at <= now:
+        raise DomainError(f"L'invitation n° {invitation_id} n'est plus utilisable : créez-en une "
+                          "nouvelle (clausebot invitation create).")
+    old.revoked_at = now
+    return issue_invitation(
+        session, clock, role=old.role, display_name=old.display_name, email=old.email,
+        company_id=old.company_id, donneur_id=old.donneur_id, prescriber_id=old.prescriber_id,
+        facilitator_user_id=old.user_id, valid_days=valid_days, created_by_id=old.created_by_id)

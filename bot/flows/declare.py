@@ -35,10 +35,15 @@ from bot.flows.common import (
     with_cancel,
 )
 from bot.messages import IncomingFile
-from bot.shortcut import fold, name_matches, parse_shortcut
+from bot.shortcut import ShortcutDraft, fold, name_matches, suggest_names, understand
 from bot.turn import Flow, Turn, refuses_before_writing
 from clauses.authz import NotAllowed
-from clauses.contract_lookup import DeclarableContract, check_declaration, declarable_contracts
+from clauses.contract_lookup import (
+    DeclarableContract,
+    check_declaration,
+    declarable_contracts,
+    declared_months,
+)
 from clauses.counting import add_months, month_start
 from clauses.declarations import record_declaration
 from clauses.errors import (
@@ -50,6 +55,7 @@ from clauses.errors import (
     MonthOutsideContractError,
     MonthOutsideLotError,
     NegativeHoursError,
+    ParticipantNotValidatedError,
 )
 from clauses.formatting import fr_hours, fr_month, parse_month
 from storage.models import DeclarationRevision, HourDeclaration
@@ -89,28 +95,23 @@ def offered_months(t: Turn) -> tuple[dt.date, dt.date]:
 
 
 def try_shortcut(t: Turn, text: str) -> bool:
-    """Handle "Dupont Marie 35h mars lot 2"; False when the text is not a declaration."""
-    draft = parse_shortcut(text, t.today)
-    if draft is None:
+    """Handle « Dupont Marie 35h mars lot 2 » (or several people); False when the text is not
+    a declaration at all. A message understood but wrong is refused with its reason."""
+    result = understand(text, t.today)
+    if result is None:
         return False
-    if draft.month is not None:
-        views = declarable_contracts(t.session, t.need_actor(), draft.month)
-    else:  # the month will be asked among the offered ones
-        previous, before = offered_months(t)
-        views = declarable_contracts(t.session, t.need_actor(), before, previous)
-    matches = [
-        v for v in views
-        if name_matches(draft.names, v.participant_name)
-        and (draft.lot_number is None or v.lot_number == draft.lot_number)
-        and (draft.market_reference is None or fold(v.market_reference) == draft.market_reference)
-    ]
+    if result.refusal:
+        t.say(f"{result.refusal}\nRien n'a été enregistré. Corrigez le message, ou tapez "
+              "/declarer pour être guidé·e.")
+        return True
+    if len(result.drafts) > 1:
+        _shortcut_many(t, result.drafts)
+        return True
+    draft = result.drafts[0]
+    views = _views_for(t, draft.month)
+    matches = _matching(draft, views)
     if not matches:
-        when = f" en {fr_month(draft.month)}" if draft.month else ""
-        t.say(
-            f"Je n'ai trouvé aucun contrat en cours{when} pour « {' '.join(draft.names)} »"
-            + (f" sur le lot {draft.lot_number}" if draft.lot_number is not None else "")
-            + ". Vérifiez le nom et le lot, ou tapez /declarer pour être guidé·e."
-        )
+        _offer_suggestions(t, draft, views)
         return True
     data: dict = {
         "token": t.new_token(),
@@ -132,6 +133,137 @@ def try_shortcut(t: Turn, text: str) -> bool:
         t.say("Plusieurs contrats correspondent à votre message.")
     advance(t)
     return True
+
+
+def _views_for(t: Turn, month: dt.date | None) -> list[DeclarableContract]:
+    if month is not None:
+        return declarable_contracts(t.session, t.need_actor(), month)
+    previous, before = offered_months(t)  # the month will be asked among the offered ones
+    return declarable_contracts(t.session, t.need_actor(), before, previous)
+
+
+def _matching(draft: ShortcutDraft, views: list[DeclarableContract]) -> list[DeclarableContract]:
+    return [
+        v for v in views
+        if name_matches(draft.names, v.participant_name)
+        and (draft.lot_number is None or v.lot_number == draft.lot_number)
+        and (draft.market_reference is None or fold(v.market_reference) == draft.market_reference)
+    ]
+
+
+def _no_contract(t: Turn, draft: ShortcutDraft, views: list[DeclarableContract]) -> str:
+    """Why no contract fits, with « vouliez-vous dire … ? » from the company's own people."""
+    when = f" en {fr_month(draft.month)}" if draft.month else ""
+    typed = " ".join(draft.names)
+    text = (f"Je n'ai trouvé aucun contrat en cours{when} pour « {typed} »"
+            + (f" sur le lot {draft.lot_number}" if draft.lot_number is not None else "") + ".")
+    close = suggest_names(draft.names, [v.participant_name for v in views])
+    if close and not any(name_matches(draft.names, c) for c in close):
+        text += " Vouliez-vous dire " + " ou ".join(f"« {c} »" for c in close) + " ?"
+    return text + " Vérifiez le nom et le lot, ou tapez /declarer pour être guidé·e."
+
+
+def _offer_suggestions(t: Turn, draft: ShortcutDraft, views: list[DeclarableContract]) -> None:
+    """No contract for the name typed: say so, and when the company has people with a close
+    name, offer them as buttons that carry on with the same hours and month."""
+    text = _no_contract(t, draft, views)
+    close = set(suggest_names(draft.names, [v.participant_name for v in views]))
+    suggested = [v for v in views if v.participant_name in close
+                 and (draft.lot_number is None or v.lot_number == draft.lot_number)][:6]
+    if not suggested or any(name_matches(draft.names, c) for c in close):
+        t.say(text)
+        return
+    data: dict = {"token": t.new_token(), "work": str(draft.work_hours),
+                  "training": str(draft.training_hours or Decimal(0)), "proof_done": True,
+                  "shortcut": True, "offer": _offer(suggested)}
+    if draft.month is not None:
+        data["month"] = draft.month.isoformat()
+    t.conv.start(FLOW, "suggest", **data)
+    buttons = [[(f"{v.participant_name} — lot {v.lot_number}"[:60], f"d:sug:{v.contract_id}")]
+               for v in suggested]
+    t.say(text, with_cancel(buttons))
+
+
+def _shortcut_many(t: Turn, drafts: tuple[ShortcutDraft, ...]) -> None:
+    """Several people in one message: each must name one contract and a month, and pass the
+    domain's checks; then one summary and one confirmation record them all, or none."""
+    problems: list[str] = []
+    items: list[list] = []
+    views_by_month: dict[dt.date | None, list[DeclarableContract]] = {}
+    for draft in drafts:
+        who = " ".join(draft.names)
+        if draft.month is None:
+            problems.append(f"« {who} » : précisez le mois (par exemple « novembre »).")
+            continue
+        if draft.month not in views_by_month:
+            views_by_month[draft.month] = _views_for(t, draft.month)
+        views = views_by_month[draft.month]
+        matches = _matching(draft, views)
+        if not matches:
+            problems.append(_no_contract(t, draft, views).split(" Vérifiez")[0])
+            continue
+        if len(matches) > 1:
+            problems.append(f"« {who} » : plusieurs contrats correspondent ; précisez le lot "
+                            "(« lot 2 ») ou le prénom.")
+            continue
+        v = matches[0]
+        training = draft.training_hours or Decimal(0)
+        try:
+            check_declaration(t.ctx, t.session, t.need_actor(), contract_id=v.contract_id,
+                              month=draft.month, work_hours=draft.work_hours,
+                              training_hours=training)
+        except DomainError as err:
+            problems.append(f"{v.participant_name} : {err.message_fr}")
+            continue
+        items.append([v.contract_id, draft.month.isoformat(), str(draft.work_hours),
+                      str(training), f"{v.participant_name}, marché {v.market_reference} "
+                      f"lot {v.lot_number}"])
+    if problems:
+        t.say("Je n'ai rien enregistré :\n• " + "\n• ".join(problems)
+              + "\nCorrigez le message et renvoyez-le, ou tapez /declarer pour être guidé·e.")
+        return
+    token = t.new_token()
+    t.conv.start(FLOW, "confirm_many", token=token, items=items)
+    lines = [f"Récapitulatif ({len(items)} déclarations) :"]
+    lines += [f"• {who} — {fr_month(iso_month(month))} : {fr_hours(Decimal(work))} de travail, "
+              f"{fr_hours(Decimal(training))} de formation"
+              for _, month, work, training, who in items]
+    lines += ["", "Confirmez-vous l'ensemble ?"]
+    t.say("\n".join(lines), [[("✅ Confirmer", f"d:okm:{token}"), CANCEL]])
+
+
+def _confirm_many(t: Turn, token: str) -> None:
+    if t.conv.flow != FLOW or t.conv.step != "confirm_many" or t.conv.data.get("token") != token:
+        t.clear_source_keyboard = True
+        done = t.session.scalar(
+            select(DeclarationRevision.id).where(
+                DeclarationRevision.idempotency_key == t.idempotency_key(f"{token}:0")
+            )
+        )
+        t.notify("Ces déclarations sont déjà enregistrées." if done else "Ce bouton n'est plus actif.")
+        return
+    t.clear_source_keyboard = True
+    items = t.conv.data["items"]
+    lines: list[str] = []
+    try:
+        with t.session.begin_nested():  # all of them or none
+            for n, (contract_id, month, work, training, who) in enumerate(items):
+                outcome = record_declaration(
+                    t.ctx, t.session, t.need_actor(), contract_id=int(contract_id),
+                    month=iso_month(month), work_hours=Decimal(work),
+                    training_hours=Decimal(training), source=t.incoming.channel,
+                    idempotency_key=t.idempotency_key(f"{token}:{n}"),
+                )
+                lines.append(f"✅ {who} — {fr_month(iso_month(month))} : "
+                             f"{fr_hours(outcome.counted)} comptées pour la clause.")
+                lines += [f"   ⚠️ {w}" for w in outcome.warnings]
+    except DomainError as err:
+        t.conv.end()
+        t.say(f"{err.message_fr}\nAucune de ces déclarations n'a été enregistrée.")
+        return
+    t.conv.end()
+    t.notify("Déclarations enregistrées.")
+    t.say("\n".join([f"{len(items)} déclarations enregistrées :", *lines]))
 
 
 # --- the steps ------------------------------------------------------------------------------
@@ -244,17 +376,57 @@ def _ask_contract(t: Turn) -> None:
 
 
 def _ask_month(t: Turn) -> None:
+    """The offered months; one already declared is offered as its correction, never as the
+    default."""
     t.conv.goto("month")
     previous, before = offered_months(t)
+    declared = declared_months(t.session, t.need_actor(), int(t.conv.data["contract_id"]),
+                               [previous, before])
+    default = next((m for m in (previous, before) if m not in declared), None)
+    rows = []
+    for m in (previous, before):
+        if m in declared:
+            rows.append([(f"✏️ {fr_month(m, capitalize=True)} : déjà déclaré, corriger",
+                          f"mc:{declared[m]}")])
+        else:
+            rows.append([(fr_month(m, capitalize=True) + (" (par défaut)" if m == default else ""),
+                          f"d:m:{m:%Y-%m}")])
+    hint = (f"(le mois précédent, {fr_month(previous)}, par défaut ; " if default == previous
+            else "(")
     t.say(
-        f"{_who(t)}. Pour quel mois ? (le mois précédent, {fr_month(previous)}, par défaut ; "
-        "vous pouvez aussi écrire le mois, par exemple « 03/2025 »)",
-        [
-            [(f"{fr_month(previous, capitalize=True)} (par défaut)", f"d:m:{previous:%Y-%m}")],
-            [(fr_month(before, capitalize=True), f"d:m:{before:%Y-%m}")],
-            [CANCEL],
-        ],
+        f"{_who(t)}. Pour quel mois ? {hint}vous pouvez aussi écrire le mois, par exemple "
+        f"« {before:%m/%Y} »)",
+        [*rows, [CANCEL]],
     )
+
+
+def _month_ok(t: Turn) -> bool:
+    """Check the chosen month at once (future, outside the contract or lot, already declared,
+    person not validated), before any hours are asked for it."""
+    d = t.conv.data
+    try:
+        check_declaration(t.ctx, t.session, t.need_actor(), contract_id=int(d["contract_id"]),
+                          month=iso_month(d["month"]), work_hours=Decimal(0))
+    except (*MONTH_ERRORS, ParticipantNotValidatedError) as err:
+        _reopen_after(t, err)
+        return False
+    except DomainError:
+        pass  # anything else is about the hours: told at their step
+    return True
+
+
+def _work_ok(t: Turn) -> bool:
+    """Check the work hours against the month's limit at the hours step."""
+    d = t.conv.data
+    try:
+        check_declaration(t.ctx, t.session, t.need_actor(), contract_id=int(d["contract_id"]),
+                          month=iso_month(d["month"]), work_hours=Decimal(d["work"]))
+    except HOURS_ERRORS as err:
+        _reopen_after(t, err)
+        return False
+    except DomainError:
+        pass
+    return True
 
 
 def _who(t: Turn) -> str:
@@ -331,7 +503,8 @@ def _reopen_after(t: Turn, err: DomainError) -> None:
                     HourDeclaration.month == iso_month(d["month"]),
                 )
             )
-        d.pop("month", None)
+        for key in ("month", "work", "training"):  # hours typed for a refused month go too
+            d.pop(key, None)
         buttons = [[("✏️ Corriger la déclaration existante", f"mc:{existing}")]] if existing else None
         t.say(err.message_fr + "\nChoisissez un autre mois.", buttons)
         advance(t)
@@ -352,15 +525,28 @@ def _reopen_after(t: Turn, err: DomainError) -> None:
 def on_text(t: Turn, text: str) -> None:
     d = t.conv.data
     step = t.conv.step
+    if step != "suggest" and (new := understand(text, t.today)) is not None and new.drafts:
+        # A whole new declaration (« Dupont Marie 20h le mois dernier ») typed mid-flow: it
+        # replaces the one in progress rather than being read as a month or a number.
+        t.conv.end()
+        t.say(texts.ABANDONED.format(what=texts.FLOW_NAMES.get(FLOW, FLOW)))
+        try_shortcut(t, text)
+        return
     if step == "month":
         d["month"] = parse_month(text, today=t.today).isoformat()
-        advance(t)
+        if _month_ok(t):
+            advance(t)
     elif step == "work":
         d["work"] = str(read_hours(text, "travail", t.ctx.rulebook.hours.monthly_hours_max))
-        advance(t)
+        if _work_ok(t):
+            advance(t)
     elif step == "training":
         d["training"] = str(read_hours(text, "formation", t.ctx.rulebook.hours.monthly_hours_max))
         advance(t)
+    elif step == "suggest":  # the name typed again, corrected, rather than a button pressed
+        t.conv.end()
+        if not try_shortcut(t, text):
+            t.say(texts.NOT_UNDERSTOOD_COMPANY)
     elif step == "proof" and fold(text) in ("passer", "non", "aucun"):
         d["proof_done"] = True
         advance(t)
@@ -379,7 +565,8 @@ def on_file(t: Turn, file: IncomingFile) -> None:
 
 @refuses_before_writing
 def on_callback(t: Turn, parts: list[str]) -> None:
-    """d:lot:<id>, d:ct:<id>, d:m:<YYYY-MM>, d:skip, d:ok:<token>.
+    """d:lot:<id>, d:ct:<id>, d:sug:<contract id>, d:m:<YYYY-MM>, d:skip, d:ok:<token>,
+    d:okm:<token> (several people).
 
     Ids are checked against the contracts offered in this flow (kept in the state), so a
     tampered button is refused, without a query and without saying whether the id exists.
@@ -390,7 +577,10 @@ def on_callback(t: Turn, parts: list[str]) -> None:
     if verb == "ok":
         _confirm(t, arg)
         return
-    steps = {"lot": "lot", "ct": "contract", "m": "month", "skip": "proof"}
+    if verb == "okm":
+        _confirm_many(t, arg)
+        return
+    steps = {"lot": "lot", "ct": "contract", "m": "month", "skip": "proof", "sug": "suggest"}
     if verb not in steps:
         t.notify(texts.BAD_BUTTON)
         return
@@ -409,8 +599,16 @@ def on_callback(t: Turn, parts: list[str]) -> None:
             raise NotAllowed()
         d["contract_id"] = int(arg)
         _narrow(t, lambda v: v.contract_id == d["contract_id"])
+    elif verb == "sug":  # « vouliez-vous dire … ? »: one of the close names offered
+        chosen = next((v for v in _views(t) if arg.isdigit() and v.contract_id == int(arg)), None)
+        if chosen is None:
+            raise NotAllowed()
+        d["lot_id"], d["contract_id"] = chosen.lot_id, chosen.contract_id
+        _narrow(t, lambda v: v.contract_id == chosen.contract_id)
     elif verb == "m":
         d["month"] = parse_month(arg).isoformat()
+        if not _month_ok(t):
+            return
     elif verb == "skip":
         d["proof_done"] = True
     advance(t)

@@ -12,10 +12,10 @@ import logging
 from sqlalchemy import func, select
 
 from bot import texts
-from bot.flows.common import like_pattern
 from bot.turn import Turn
 from clauses import audit
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
+from clauses.formatting import fold
 from clauses.reminders import donneur_recipients
 from storage.models import Donneur, Market, Role
 
@@ -139,29 +139,39 @@ def on_point(t: Turn, parts: list[str]) -> None:
 
 
 def cmd_bilan(t: Turn, args: str) -> None:
-    parts = args.split(maxsplit=1)
+    words = args.split()
+    years = [w for w in words if w.isdigit() and len(w) == 4]
+    if len(years) == 1:  # the year first or last: « /bilan Rhône Habitat Social 2026 » too
+        words.remove(years[0])
+        parts = [years[0], " ".join(words)] if words else [years[0]]
+    else:
+        parts = args.split(maxsplit=1)
     if not parts or not parts[0].isdigit() or not 2000 <= int(parts[0]) <= 2100:
         usage = "/bilan 2025" if t.role == Role.REFERENT else "/bilan 2025 Ville d'Oullins"
         t.say(f"Indiquez l'année, par exemple « {usage} ».")
         return
     year = int(parts[0])
     actor = t.need_actor()
+    name = parts[1].strip() if len(parts) > 1 else ""
     if t.role == Role.REFERENT:
         donneur = t.session.get(Donneur, actor.donneur_id) if actor.donneur_id else None
+        if donneur is None:
+            raise NotAllowed()
+        if name and fold(name) not in fold(donneur.name):
+            # Never another donneur's bilan in the référent's own clothes (issue 18): say so,
+            # without telling whether the named one exists.
+            t.say(f"Vous suivez les marchés de {donneur.name} : « {name[:80]} » n'en fait pas "
+                  f"partie. Tapez « /bilan {year} » pour le bilan de {donneur.name}.")
+            return
     else:
-        name = parts[1].strip() if len(parts) > 1 else ""
-        candidates = list(t.session.scalars(
-            select(Donneur).where(scope_donneurs(actor), func.lower(Donneur.name).like(like_pattern(name), escape="\\"))
-            .order_by(Donneur.name).limit(5)
-        )) if name else []
-        if len(candidates) != 1:
+        if not name:
             names = ", ".join(d.name for d in t.session.scalars(
                 select(Donneur).where(scope_donneurs(actor)).order_by(Donneur.name).limit(20)))
             t.say(f"Précisez le donneur d'ordre : /bilan {year} <nom>. Donneurs : {names or 'aucun'}.")
             return
-        donneur = candidates[0]
-    if donneur is None:
-        raise NotAllowed()
+        from clauses.bilan.lookup import find_donneur
+
+        donneur = find_donneur(t.session, name[:200])  # exact, then unique partial; else why
     authorize(t.session, actor, Action.BILAN_READ, "donneur", donneur.id)
     try:
         from clauses.bilan import annual_figures

@@ -16,7 +16,7 @@ from bot.turn import Flow, Turn
 from clauses import audit
 from clauses.alerts import handle_alert, open_alerts, resolve_alerts
 from clauses.authz import Action, NotAllowed, authorize, scope_companies
-from clauses.formatting import fr_date, fr_hours
+from clauses.formatting import fr_datetime, fr_hours
 from clauses.siret import format_siret, looks_like_siret, normalize_siret
 from storage.models import (
     Alert,
@@ -62,7 +62,7 @@ def on_candidature(t: Turn, parts: list[str]) -> None:
         t.notify("Candidature validée.")
         from bot.flows.candidature_profile import validation_hint
 
-        t.say(f"✅ Candidature n° {cand_id} validée. L'entreprise en est informée."
+        t.say(f"✅ Candidature n° {cand_id} validée.{_informed(t, cand)}"
               + validation_hint(t, cand_id))
         return
     if t.conv.active:
@@ -73,6 +73,24 @@ def on_candidature(t: Turn, parts: list[str]) -> None:
         "(/annuler pour ne pas refuser)",
         [[CANCEL]],
     )
+
+
+def _informed(t: Turn, cand: Candidature) -> str:
+    """Who the decision notice went to, as the domain sent it (to whoever proposed the
+    candidate): never « l'entreprise » for a prescriber's e-mail with no company."""
+    submitter = t.session.get(User, cand.submitted_by_user_id) if cand.submitted_by_user_id else None
+    if submitter is not None and submitter.role == Role.ENTREPRISE:
+        return " L'entreprise qui l'a proposée en est informée."
+    if submitter is not None and submitter.role == Role.PRESCRIPTEUR:
+        return " Le prescripteur qui l'a proposée en est informé."
+    if submitter is not None or cand.submitted_by_email:
+        told = (" Le prescripteur qui l'a proposée en est informé par e-mail." if cand.prescriber_id
+                else " La personne qui l'a proposée en est informée par e-mail.")
+    else:
+        told = ""
+    if cand.company_id is None:
+        told += " Aucune entreprise n'est encore désignée pour ce candidat."
+    return told
 
 
 def _status_fr(status: CandidatureStatus) -> str:
@@ -142,10 +160,10 @@ def cmd_alertes(t: Turn, args: str) -> None:
     buttons = []
     for a in alerts:
         first_line = a.message.splitlines()[0] if a.message else ""
-        lines.append(f"n° {a.id} ({fr_date(a.created_at.date())}) : {first_line[:150]}")
-        row = _actions(t, a)
-        row.append((f"✅ Traitée n° {a.id}", f"alert:done:{a.id}"))
-        buttons.append(row)
+        lines.append(f"n° {a.id} ({fr_datetime(a.created_at)}) : {first_line[:150]}")
+        # An alert waiting for a decision is handled by the decision: its own buttons only,
+        # never « ✅ Valider » beside « ✅ Traitée ».
+        buttons.append(_actions(t, a) or [(f"☑️ Traitée n° {a.id}", f"alert:done:{a.id}")])
     t.say("\n".join(lines), buttons)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 from decimal import Decimal
 
@@ -15,8 +16,10 @@ from bot.messages import Incoming
 from bot.outbox_sender import ChatOutboxSender
 from bot.service import ChatService
 from bot.turn import Command
+from clauses.clock import PARIS
 from clauses.invitations import revoke_invitation
 from storage.models import (
+    Alert,
     Candidature,
     CandidatureStatus,
     Channel,
@@ -95,18 +98,22 @@ def test_alert_reaches_console_facilitator_who_validates_by_number(ctx, world, c
     assert asyncio.run(sender.drain()).sent == 1
     alert = fanny.last
     assert "Candidature n° 1 à valider : NGUYEN Hoa pour BTP Rhône" in alert.text
-    assert alert.render().splitlines()[-3:] == ["  [1] ✅ Valider   [2] ❌ Refuser",
-                                                "  [3] 📄 Voir le CV", "  [4] ✅ Traitée"]
+    # The decision handles the alert: no « Traitée » beside « Valider » (issue 18).
+    assert alert.render().splitlines()[-2:] == ["  [1] ✅ Valider   [2] ❌ Refuser",
+                                                "  [3] 📄 Voir le CV"]
     listing = fanny.send("/alertes")[-1]  # the same actions from the list of alerts
-    assert listing.render().splitlines()[-1] == (
-        "  [1] ✅ Valider n° 1   [2] ❌ Refuser   [3] ✅ Traitée n° 1")
+    assert listing.render().splitlines()[-1] == "  [1] ✅ Valider n° 1   [2] ❌ Refuser"
+    with ctx.db.session() as s:  # stored in UTC, shown in Paris time (issue 18)
+        created = s.scalar(select(Alert.created_at)).replace(tzinfo=dt.UTC)
+    assert f"({created.astimezone(PARIS):%d/%m/%Y à %H:%M})" in listing.text
     assert "validée" in fanny.type("1")[-1].text
     assert "Aucune alerte" in fanny.send("/alertes")[-1].text  # the decision answered it
     with ctx.db.session() as s:
         assert s.scalar(select(Candidature.status)) == CandidatureStatus.VALIDEE
     asyncio.run(sender.drain())
-    assert "a été validée" in company.last.text
-    assert "NGUYEN H." in company.last.text  # the decision carries initials only
+    # A decision on the company's candidate, not on an application of the company's own.
+    assert company.last.text.startswith("Le candidat que vous avez proposé, NGUYEN H.")
+    assert "est validé" in company.last.text  # the decision carries initials only
 
 
 def test_tampered_buttons_and_group_chats_are_refused(ctx, world, core):
@@ -201,5 +208,5 @@ def test_service_without_token_runs_the_console_and_its_outbox(ctx, world):
 
     asyncio.run(asyncio.wait_for(scenario(), 20))
     printed = out.getvalue()
-    assert "🔔 Relancer BTP Rhône" in printed and "[1] ✅ Traitée" in printed
+    assert "🔔 Relancer BTP Rhône" in printed and "[1] ☑️ Traitée" in printed
     assert "Votre portefeuille au 16/06/2025" in printed and "2025-017" in printed

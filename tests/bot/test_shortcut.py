@@ -20,7 +20,8 @@ TODAY = dt.date(2025, 6, 16)
         ("Marie Dupont 151,67 h formation 7h mai 2025 marché 2025-017",
          ("marie", "dupont"), "151.67", "7", (2025, 5), None, "2025-017"),
         ("Dupont 35 heures", ("dupont",), "35", None, None, None, None),
-        ("DUPONT Marie 35h dont 7h de formation avril", ("dupont", "marie"), "35", "7",
+        # « dont »: 35 h in all, 7 of them training (issue 18: was recorded as 35 + 7)
+        ("DUPONT Marie 35h dont 7h de formation avril", ("dupont", "marie"), "28", "7",
          (2025, 4), None, None),
         ("Jean-Pierre N'Diaye 20 h décembre lot n°3", ("jean-pierre", "n'diaye"), "20", None,
          (2024, 12), 3, None),

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from bot import texts
+from clauses.invitations import REFUSED
 from storage.models import (
     Candidature,
     CandidatureStatus,
@@ -66,12 +67,15 @@ async def test_expired_and_reused_codes_are_refused(ctx, world, tg, invite, cloc
     first, second = tg.api.user(first_name="A"), tg.api.user(first_name="B")
     clock.advance(days=2)
 
+    # One neutral refusal for every cause (issue 18): a leaked code is not confirmed real.
     replies = await tg.text(first, expired)  # typed without /start
-    assert "a expiré" in replies[0].text and "nouvelle invitation" in replies[0].text
+    assert replies[0].text == REFUSED and "nouvelle invitation" in replies[0].text
 
     assert "Bienvenue" in (await tg.text(first, f"/start {reused}"))[0].text
     replies = await tg.text(second, f"/start {reused}")
-    assert "déjà été utilisé" in replies[0].text
+    assert replies[0].text == REFUSED
+    replies = await tg.text(second, "/start ABCD-EFGH-JKMN")  # unknown
+    assert replies[0].text == REFUSED
     with ctx.db.session() as s:
         assert s.scalar(select(User).where(User.telegram_user_id == second.id)) is None
         assert s.scalar(select(User.id).where(User.telegram_user_id == first.id)) is not None
@@ -129,7 +133,8 @@ async def test_guided_declaration_with_pdf_proof(ctx, world, tg):
 
 
 async def test_declaration_error_says_what_to_fix(ctx, world, tg):
-    """A month after the lot's end is refused with the date, and the month is asked again."""
+    """A month after the lot's end is refused with the date at the month step (before any
+    hours are typed for it), and the month is asked again."""
     from storage.models import Lot
 
     with ctx.db.session() as s:
@@ -138,13 +143,13 @@ async def test_declaration_error_says_what_to_fix(ctx, world, tg):
     link_user(ctx, world["company_user"], boss.id)
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
-    await tg.press(boss, text="Avril 2025")
-    await tg.text(boss, "35")
-    replies = await tg.text(boss, "0")
+    replies = await tg.press(boss, text="Avril 2025")
     assert "31/03/2025" in replies[0].text
     assert "Pour quel mois" in replies[-1].text
     replies = await tg.text(boss, "03/2025")
-    assert "heures de travail" not in replies[-1].text  # hours kept, straight to the proof
+    assert "heures de travail" in replies[-1].text
+    await tg.text(boss, "35")
+    replies = await tg.text(boss, "0")
     assert "Justificatif" in replies[-1].text
     await tg.press(boss, text="Passer")
     replies = await tg.press(boss, text="Confirmer")
@@ -231,7 +236,8 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     assert f"Candidature n° {cand_id} à valider" in alert.text
     assert alert.callback_data()[:2] == [f"cand:ok:{cand_id}", f"cand:no:{cand_id}"]
     replies = await tg.press(fanny, alert, text="Valider")
-    assert "validée" in replies[-1].text
+    assert replies[-1].text == (f"✅ Candidature n° {cand_id} validée. "
+                                "L'entreprise qui l'a proposée en est informée.")
     assert tg.api.sent_messages(fanny)[0].buttons == []  # pressed once, gone
     with ctx.db.session() as s:
         from storage.models import Alert
@@ -241,7 +247,8 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     # ...and the company is told.
     before = len(tg.api.sent_messages(boss))
     told = await tg.api.wait_for_messages_async(boss, before + 1)
-    assert f"candidature n° {cand_id}" in told[-1].text and "validée" in told[-1].text
+    assert told[-1].text.startswith("Le candidat que vous avez proposé, NGUYEN T.")
+    assert f"candidature n° {cand_id}" in told[-1].text and "est validé" in told[-1].text
 
 
 async def test_facilitator_refuses_with_reason(ctx, world, tg):
@@ -367,7 +374,8 @@ async def test_hostile_input_is_answered_cleanly(ctx, world, tg):
     replies = await tg.text(boss, "'; DROP TABLE hour_declarations; --")
     assert replies[0].text == texts.NOT_UNDERSTOOD_COMPANY
     replies = await tg.text(boss, "Robert'); DELETE FROM users;-- 35h mai")
-    assert replies[0].text == texts.NOT_UNDERSTOOD_COMPANY
+    assert "Je ne comprends pas « -- »" in replies[0].text  # refused with the reason
+    assert "Rien n'a été enregistré" in replies[0].text
     # Control and bidi characters are dropped before parsing.
     replies = await tg.text(boss, "Dupont\x00 Marie\u202e 35h\x1b mai lot 2")
     assert "DUPONT Marie" in replies[-1].text and "35 h" in replies[-1].text

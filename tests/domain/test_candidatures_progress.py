@@ -54,7 +54,7 @@ def test_candidature_goes_to_facilitator_and_outcome_back_to_company(ctx):
         assert cand.status == CandidatureStatus.VALIDEE
         assert s.scalar(select(Eligibility.criterion).where(Eligibility.participant_id == cand.participant_id)) == "rsa"
         back = s.scalar(select(OutboxMessage).where(OutboxMessage.to_chat_id == 9001))
-        assert "validée" in back.body_text and "Léa" not in back.body_text  # initials only
+        assert "est validé" in back.body_text and "Léa" not in back.body_text  # initials only
         with pytest.raises(DomainError, match="déjà été traitée"):
             decide_candidature(ctx, s, fac, cand.id, accept=False, reason="x")
 

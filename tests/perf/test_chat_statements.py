@@ -33,9 +33,9 @@ BOSS_TG = 424_242
 STEP_BUDGET = {
     "/declarer": 6,    # claim, user+state, the one listing of the flow, its audit row, state
     "lot": 4,          # claim, user+state, state (BEGIN on SQLite)
-    "contract": 4,
-    "month": 4,
-    "work": 4,
+    "contract": 5,     # + which offered months are already declared (issue 18), one read
+    "month": 5,        # + the month checked at once (issue 18), one read
+    "work": 5,         # + the hours checked against the month's limit (issue 18), one read
     "training": 5,     # + the domain's checks of the draft, one read
     "skip proof": 4,
     "confirm": 18,     # the declaration itself (authorisation, revision, audit...)
