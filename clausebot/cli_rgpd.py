@@ -33,6 +33,19 @@ def _fail(err: DomainError) -> None:
     raise SystemExit(1)
 
 
+def _remove_mailbox_copies(state, *, quiet: bool = False) -> None:
+    """After the commit: the mailbox copies of the e-mails just erased or purged go too."""
+    from mail.config import from_settings
+    from mail.mailbox_purge import remove_mailbox_copies
+
+    settings = getattr(state, "settings", None)
+    if settings is None:
+        return
+    removed = remove_mailbox_copies(state.ctx, from_settings(settings))
+    if removed and not quiet:
+        click.echo(f"{removed} copie(s) d'e-mail retirée(s) des dossiers de la boîte.")
+
+
 def parse_date_fr(text: str) -> dt.date:
     try:
         return dt.datetime.strptime(text.strip(), "%d/%m/%Y").date()
@@ -123,6 +136,7 @@ def rgpd_erase(state, participant_id: int, confirm: bool, force_reason: str | No
                                        force_reason=force_reason)
     except DomainError as err:
         _fail(err)
+    _remove_mailbox_copies(state)
     click.echo(
         f"Personne n° {participant_id} effacée"
         + (" (fiche supprimée)." if result.row_deleted else " (heures conservées sans identité).")
@@ -159,6 +173,8 @@ def purge_command(state, dry_run: bool, as_json: bool) -> None:
     ctx = state.ctx
     with ctx.db.session() as session:
         report = run_purge(ctx, session, dry_run=dry_run, actor=cli_actor())
+    if not dry_run:
+        _remove_mailbox_copies(state, quiet=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return

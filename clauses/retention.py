@@ -45,6 +45,7 @@ from clauses.rgpd import (
     participant_document_ids,
     stringify_json_column,
 )
+from clauses.rgpd.mail_scrub import purge_mail_traces
 from storage.models import (
     Candidature,
     CandidatureStatus,
@@ -286,12 +287,8 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
     ).files
     files += delete_documents(ctx, session, [*report.proof_documents, *report.expired_documents])
     if mails:
-        session.execute(
-            update(InboundMail).where(InboundMail.id.in_(report.raw_mails))
-            .values(raw_document_id=None, purged_at=now, subject=None, result={}),
-            execution_options={"synchronize_session": "fetch"},
-        )
-        files += delete_documents(ctx, session, [doc for _, doc in mails])
+        files += purge_mail_traces(ctx, session, list(session.scalars(
+            select(InboundMail).where(InboundMail.id.in_(report.raw_mails))))).files
     for model, cond in chat_rows:
         session.execute(delete(model).where(cond), execution_options={"synchronize_session": False})
     report.files_deleted = sorted(set(files))
