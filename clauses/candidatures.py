@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clauses import audit
@@ -21,6 +21,7 @@ from clauses.authz import Action, authorize, is_allowed
 from clauses.authz import NotAllowed as NotAllowed
 from clauses.context import Context
 from clauses.errors import DomainError
+from clauses.identity import possible_duplicate_alert, resolve_participant
 from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import (
     AlertKind,
@@ -67,28 +68,6 @@ def _check_criteria(ctx: Context, keys: list[str]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _find_or_create_participant(session: Session, c: CandidateInput, prescriber_id: int | None) -> Participant:
-    if c.birth_date is not None:
-        found = session.scalar(
-            select(Participant).where(
-                func.lower(Participant.last_name) == c.last_name.lower(),
-                func.lower(Participant.first_name) == c.first_name.lower(),
-                Participant.birth_date == c.birth_date,
-                Participant.anonymised_at.is_(None),
-            )
-        )
-        if found is not None:
-            return found
-    p = Participant(
-        last_name=c.last_name, first_name=c.first_name, birth_date=c.birth_date,
-        gender=c.gender, commune=c.commune, qpv=c.qpv, email=c.email, phone=c.phone,
-        prescriber_id=prescriber_id,
-    )
-    session.add(p)
-    session.flush()
-    return p
-
-
 def submit_candidature(
     ctx: Context,
     session: Session,
@@ -101,8 +80,13 @@ def submit_candidature(
     cv_document_id: int | None = None,
     source: Channel,
     idempotency_key: str | None = None,
+    same_person: int | None = None,
 ) -> Candidature:
-    """Record a candidature to validate and alert the facilitator in charge."""
+    """Record a candidature to validate and alert the facilitator in charge.
+
+    `same_person`: the chat submitter's answer when the candidate matched a known person
+    (:mod:`clauses.identity`): her id, or 0 for "another person".
+    """
     if actor.role == Role.ENTREPRISE:
         company_id = actor.company_id
     if actor.role == Role.PRESCRIPTEUR:
@@ -115,7 +99,9 @@ def submit_candidature(
     candidate.last_name = _clean_name(candidate.last_name, "Nom")
     candidate.first_name = _clean_name(candidate.first_name, "Prénom")
     criteria = _check_criteria(ctx, candidate.criteria_claimed)
-    participant = _find_or_create_participant(session, candidate, prescriber_id)
+    participant, doubts = resolve_participant(
+        session, candidate, company_id=company_id, prescriber_id=prescriber_id,
+        same_person=same_person, can_ask=source in (Channel.TELEGRAM, Channel.CONSOLE))
     cand = Candidature(
         participant_id=participant.id, company_id=company_id, lot_id=lot_id,
         prescriber_id=prescriber_id, source=source, submitted_by_user_id=actor.user_id,
@@ -143,6 +129,8 @@ def submit_candidature(
         ),
         buttons=[[("✅ Valider", f"cand:ok:{cand.id}"), ("❌ Refuser", f"cand:no:{cand.id}")]],
     )
+    for doubt in doubts[:3]:
+        possible_duplicate_alert(session, participant, doubt, company.facilitator_id if company else None)
     audit.record(session, actor, "candidature.submit", "participant", participant.id, candidature_id=cand.id)
     return cand
 

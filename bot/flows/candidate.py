@@ -164,7 +164,7 @@ def on_file(t: Turn, file: IncomingFile) -> None:
 
 
 def on_callback(t: Turn, parts: list[str]) -> None:
-    """c:skip, c:cr:<criterion>, c:crdone, c:lot:<id>, c:ok:<token>."""
+    """c:skip, c:cr:<criterion>, c:crdone, c:lot:<id>, c:ok:<token>, c:same|other:<token>."""
     verb = parts[0] if parts else ""
     d = t.conv.data
     if verb == "ok":
@@ -205,6 +205,11 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         t.clear_source_keyboard = True
         d["lot_id"] = int(parts[1])
         _ask_lot_or_cv(t)
+    elif verb in ("same", "other") and len(parts) == 2:
+        if not in_step(t, FLOW, "confirm") or "asked" not in d:
+            return
+        d["same_person"] = d["asked"] if verb == "same" else 0
+        _confirm(t, parts[1])
     else:
         t.notify("Bouton non reconnu.")
 
@@ -217,6 +222,7 @@ def _confirm(t: Turn, token: str) -> None:
         t.notify("Cette candidature est déjà transmise." if done else "Ce bouton n'est plus actif.")
         return
     from clauses.candidatures import CandidateInput, submit_candidature
+    from clauses.identity import SamePersonQuestion
 
     d = t.conv.data
     actor = t.need_actor()
@@ -224,11 +230,18 @@ def _confirm(t: Turn, token: str) -> None:
         last_name=d["last"], first_name=d["first"], email=d.get("email"), phone=d.get("phone"),
         criteria_claimed=list(d.get("criteria", [])),
     )
-    cand = submit_candidature(
-        t.ctx, t.session, actor, candidate,
-        company_id=actor.company_id, lot_id=d.get("lot_id"), prescriber_id=actor.prescriber_id,
-        cv_document_id=d.get("cv_id"), source=t.incoming.channel, idempotency_key=key,
-    )
+    try:
+        cand = submit_candidature(
+            t.ctx, t.session, actor, candidate,
+            company_id=actor.company_id, lot_id=d.get("lot_id"), prescriber_id=actor.prescriber_id,
+            cv_document_id=d.get("cv_id"), source=t.incoming.channel, idempotency_key=key,
+            same_person=d.get("same_person"),
+        )
+    except SamePersonQuestion as question:  # one person, one record: the submitter says
+        d["asked"] = question.match.participant_id
+        t.say(question.message_fr, [[("✅ Oui, même personne", f"c:same:{token}"),
+                                     ("➕ Non, une autre personne", f"c:other:{token}")], [CANCEL]])
+        return
     t.conv.end()
     t.notify("Candidature transmise.")
     t.say(
