@@ -26,6 +26,7 @@ from bot.flows import (
     candidate,
     corrections,
     declare,
+    identity,
     meetings,
     onboarding,
     progress,
@@ -52,6 +53,7 @@ from bot.turn import (
     Turn,
     needs_savepoint,
 )
+from clauses.authz import DENIED_FR, may_enter
 from clauses.context import Context
 from clauses.errors import DomainError
 from storage.documents import DocumentRejected
@@ -136,7 +138,16 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "pt": reporting.on_point,
     "u": onboarding.on_callback,
     "x": _cancel_button,
+    "idm": identity.on_merge,
+    "idk": identity.on_keep_apart,
 }
+CALLBACK_COMMANDS: dict[str, str] = {
+    "d": "declarer", "mc": "mes_declarations", "k": "mes_declarations", "c": "candidat",
+    "cand": "alertes", "alert": "alertes", "esc": "relances", "bilan": "alertes",
+    "ent": "entreprise", "pt": "point", "idm": "alertes", "idk": "alertes",
+}
+"""The command whose roles a button requires (checked by clauses.authz.may_enter, like the
+command itself); onboarding and cancel buttons have none."""
 
 
 class ChatCore:
@@ -220,6 +231,10 @@ class ChatCore:
             if handler is None:
                 t.notify(texts.BAD_BUTTON)
                 return
+            gate = CALLBACK_COMMANDS.get(prefix)
+            if gate is not None and not may_enter(t.role, COMMANDS[gate].roles):
+                t.say(DENIED_FR)
+                return
             self._guarded(t, lambda: handler(t, parts), savepoint=needs_savepoint(handler))
             return
         if inc.file is not None:
@@ -249,7 +264,7 @@ class ChatCore:
         if command is None:
             t.say(texts.UNKNOWN_COMMAND.format(cmd=head[:40]))
             return
-        if t.role not in command.roles:
+        if not may_enter(t.role, command.roles):
             t.say(texts.NOT_FOR_ROLE.format(cmd=f"/{command.name}"))
             return
         if t.conv.active and name not in ("aide", "annuler"):

@@ -143,6 +143,49 @@ def rgpd_erase(state, participant_id: int, confirm: bool, force_reason: str | No
     )
 
 
+@rgpd_group.command("fusion")
+@click.argument("garder", type=int)
+@click.argument("fusionner", type=int)
+@click.option("--confirm", "confirm", is_flag=True, help="Fusionner réellement (sinon : comparaison).")
+@click.option("--differentes", is_flag=True, help="Noter que ce sont deux personnes différentes.")
+@click.pass_obj
+def rgpd_merge(state, garder: int, fusionner: int, confirm: bool, differentes: bool) -> None:
+    """Compare deux fiches de personnes et les fusionne (une personne, une fiche).
+
+    La fiche GARDER reçoit les candidatures, documents et contrats de la fiche FUSIONNER, qui
+    est supprimée : un effacement ultérieur de la personne couvre alors les deux.
+
+    \b
+    Exemple :
+      clausebot rgpd fusion 12 31            (comparaison)
+      clausebot rgpd fusion 12 31 --confirm
+      clausebot rgpd fusion 12 31 --differentes
+    """
+    from clauses.identity import keep_apart, merge_participants, side_by_side
+
+    ctx = state.ctx
+    actor = cli_actor()
+    try:
+        with ctx.db.session() as session:
+            lines = side_by_side(session, actor, garder, fusionner)
+        for line in lines:
+            click.echo(line)
+        if differentes:
+            with ctx.db.session() as session:
+                keep_apart(session, actor, garder, fusionner)
+            click.echo("Noté : deux personnes différentes ; rien n'est fusionné.")
+            return
+        if not confirm:
+            click.echo("Rien n'a été fusionné. Relancez avec --confirm pour fusionner, "
+                       "ou --differentes s'il s'agit de deux personnes.")
+            raise SystemExit(1)
+        with ctx.db.session() as session:
+            merge_participants(ctx, session, actor, garder, fusionner)
+    except DomainError as err:
+        _fail(err)
+    click.echo(f"Fiches fusionnées : la fiche n° {fusionner} est rattachée à la fiche n° {garder}.")
+
+
 @rgpd_group.command("matrice")
 def rgpd_matrix() -> None:
     """Affiche la matrice des droits (rôle x action -> périmètre) en tableau Markdown.

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import raise_alert
+from clauses.alerts import handle_alert, raise_alert
 from clauses.authz import Action, NotAllowed, authorize
 from clauses.context import Context
 from clauses.errors import DomainError
@@ -237,6 +237,7 @@ def merge_participants(ctx: Context, session: Session, actor: Actor, keep_id: in
     session.execute(delete(Participant).where(Participant.id == other_id),
                     execution_options={"synchronize_session": "fetch"})
     audit.record(session, actor, "participant.merge", "participant", keep_id, merged=other_id)
+    _close_alert(session, actor, keep_id, other_id)
     session.flush()
     return keep
 
@@ -244,4 +245,24 @@ def merge_participants(ctx: Context, session: Session, actor: Actor, keep_id: in
 def keep_apart(session: Session, actor: Actor, keep_id: int, other_id: int) -> None:
     """The facilitator says these are two persons: recorded, nothing else changes."""
     authorize(session, actor, Action.CANDIDATURE_DECIDE)
+    if session.get(Participant, keep_id) is None or session.get(Participant, other_id) is None:
+        raise NotAllowed()
     audit.record(session, actor, "participant.distinct", "participant", other_id, distinct_from=keep_id)
+    _close_alert(session, actor, keep_id, other_id)
+
+
+def _close_alert(session: Session, actor: Actor, keep_id: int, other_id: int) -> None:
+    """The decision answers the « doublon possible » alert that asked for it."""
+    alert = session.scalar(select(Alert).where(Alert.dedup_key == f"identity:{keep_id}:{other_id}"))
+    if alert is not None and alert.handled_at is None:
+        handle_alert(session, alert.id, actor.user_id)
+
+
+def side_by_side(session: Session, actor: Actor, keep_id: int, other_id: int) -> list[str]:
+    """Both records as the facilitator compares them before deciding (CLI)."""
+    authorize(session, actor, Action.CANDIDATURE_DECIDE)
+    keep, other = session.get(Participant, keep_id), session.get(Participant, other_id)
+    if keep is None or other is None or keep_id == other_id:
+        raise NotAllowed()
+    audit.record(session, actor, "participant.compare", "participant", keep_id, other=other_id)
+    return [f"• gardée : {_card(session, keep)}", f"• fusionnée : {_card(session, other)}"]
