@@ -67,14 +67,16 @@ class Journey:
         asyncio.run(self.chat_sender.drain())
 
 
-def build(db, tmp_path: Path, monkeypatch, **env_extra: str) -> Journey:
+def build(db, tmp_path: Path, monkeypatch, *, clock: FixedClock | None = None,
+          **env_extra: str) -> Journey:
     data = tmp_path / "data"
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLAUSEBOT_CONFIG", raising=False)
     env = {"CLAUSEBOT_DATABASE_URL": db.url, "CLAUSEBOT_DATA_DIR": str(data),
            "CLAUSEBOT_AGENCY_EMAIL": AGENCY, **env_extra}
     ctx = Context(db=db, documents=DocumentStore(data / "documents"),
-                  rulebook=load_rulebook("default"), clock=FixedClock(dt.datetime(2025, 6, 16, 10, 0)),
+                  rulebook=load_rulebook("default"),
+                  clock=clock or FixedClock(dt.datetime(2025, 6, 16, 10, 0)),
                   policy=Policy())
     incoming = data / "mail" / "incoming"
     cfg = MailConfig(agency_email=AGENCY, maildir_in=incoming, maildir_out=data / "mail" / "outgoing")
