@@ -29,6 +29,7 @@ from clauses.bilan.figures import (
 )
 from clauses.formatting import fr_date, fr_hours, fr_month, fr_number, fr_percent
 from reports import labels
+from reports.disclosure import protect
 
 Audience = Literal["externe", "interne"]
 AUDIENCES: tuple[str, ...] = ("externe", "interne")
@@ -168,12 +169,7 @@ class Masker:
         """
         if not self.active:
             return {}
-        out = {i: f"< {self.threshold}" for i, n in enumerate(values) if self.hides(n)}
-        if len(out) == 1:
-            others = [(n, i) for i, n in enumerate(values) if i not in out and n > 0]
-            if others:
-                out[min(others)[1]] = SECONDARY_TEXT
-        return out
+        return protect(values, self.threshold)  # complementary suppression: reports.disclosure
 
     def additive(self, values: Sequence[int], total: int, *, bold: bool = False
                  ) -> list[tuple[Cell, Cell]]:
