@@ -163,9 +163,10 @@ class Masker:
         """Which of these counts to mask, and with what text, when they add up to a total
         that is shown exactly.
 
-        A single small cell next to an exact total can be recovered by subtraction; so when
-        exactly one cell is small, the smallest other non-zero cell is masked too (secondary
-        suppression, INSEE's « s »). Two masked cells only reveal their sum.
+        A small cell next to an exact total can be recovered by subtraction, alone or with
+        others (a total of 6, a 3 and three « < 3 »: each is 1); other cells are masked too
+        until none can be worked out (complementary suppression, INSEE's « s »), see
+        :mod:`reports.disclosure`.
         """
         if not self.active:
             return {}
