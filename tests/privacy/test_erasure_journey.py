@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import mailbox
 import re
+import zipfile
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -187,7 +189,16 @@ def test_erasure_reaches_every_store(db, tmp_path, monkeypatch, imap_account):
     assert {"dupont", "12/03/1990", "marie.dupont@exemple.fr", "unique-cv-marker-7f3a9"} <= {
         h.rpartition(": ")[2] for h in before}
 
-    # 6. erasure, by the CLI
+    # 6. her export holds every message that concerns her, the raw e-mails included
+    cli("rgpd", "export", str(pid), "--sortie", str(tmp_path / "export.zip"))
+    with zipfile.ZipFile(tmp_path / "export.zip") as zf:
+        exported = json.loads(zf.read(f"personne-{pid}.json"))
+        raw_mails = [zf.read(n) for n in zf.namelist() if n.endswith(".eml")]
+    assert {m["subject"] for m in exported["emails_recus"]} == {"Candidature", "Question sur une salariée"}
+    assert len(raw_mails) == 2 and any(b"peut-elle comm" in r for r in raw_mails)
+    assert exported["messages_envoyes"] and any("DUPONT" in a["message"] for a in exported["alertes"])
+
+    # 7. erasure, by the CLI
     out = cli("rgpd", "erase", str(pid), "--confirm", "--force", "demande écrite du 02/06/2025")
     assert f"Personne n° {pid} effacée" in out and "copie(s) d'e-mail retirée(s)" in out
 
