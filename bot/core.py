@@ -29,6 +29,7 @@ from bot.flows import (
     declare,
     escalation,
     hire,
+    identity,
     meetings,
     notes,
     onboarding,
@@ -57,6 +58,7 @@ from bot.turn import (
     Turn,
     needs_savepoint,
 )
+from clauses.authz import DENIED_FR, may_enter
 from clauses.context import Context
 from clauses.errors import DomainError
 from storage.documents import DocumentRejected
@@ -156,7 +158,18 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "x": _cancel_button,
     "ex": exit_flow.on_callback,
     "cv": candidature_profile.on_cv,
+    "idm": identity.on_merge,
+    "idk": identity.on_keep_apart,
 }
+CALLBACK_COMMANDS: dict[str, str] = {
+    "d": "declarer", "mc": "mes_declarations", "k": "mes_declarations", "c": "candidat",
+    "cand": "alertes", "alert": "alertes", "bilan": "alertes", "h": "embauche", "cv": "alertes",
+    "ent": "entreprise", "pt": "point", "idm": "alertes", "idk": "alertes",
+}
+"""The command whose roles a button requires (checked by clauses.authz.may_enter, like the
+command itself); onboarding and cancel buttons have none, nor the escalation buttons (a
+référent consents, a company answers: the domain's escalation use cases authorise each) and the
+exit question's (the employer answers; the domain checks the company)."""
 
 
 class ChatCore:
@@ -246,6 +259,10 @@ class ChatCore:
             if handler is None:
                 t.notify(texts.BAD_BUTTON)
                 return
+            gate = CALLBACK_COMMANDS.get(prefix)
+            if gate is not None and not may_enter(t.role, COMMANDS[gate].roles):
+                t.say(DENIED_FR)
+                return
             self._guarded(t, lambda: handler(t, parts), savepoint=needs_savepoint(handler))
             return
         if inc.file is not None:
@@ -275,7 +292,7 @@ class ChatCore:
         if command is None:
             t.say(texts.UNKNOWN_COMMAND.format(cmd=head[:40]))
             return
-        if t.role not in command.roles:
+        if not may_enter(t.role, command.roles):
             t.say(texts.NOT_FOR_ROLE.format(cmd=f"/{command.name}"))
             return
         if t.conv.active and name not in ("aide", "annuler"):

@@ -33,6 +33,19 @@ def _fail(err: DomainError) -> None:
     raise SystemExit(1)
 
 
+def _remove_mailbox_copies(state, *, quiet: bool = False) -> None:
+    """After the commit: the mailbox copies of the e-mails just erased or purged go too."""
+    from mail.config import from_settings
+    from mail.mailbox_purge import remove_mailbox_copies
+
+    settings = getattr(state, "settings", None)
+    if settings is None:
+        return
+    removed = remove_mailbox_copies(state.ctx, from_settings(settings))
+    if removed and not quiet:
+        click.echo(f"{removed} copie(s) d'e-mail retirée(s) des dossiers de la boîte.")
+
+
 def parse_date_fr(text: str) -> dt.date:
     try:
         return dt.datetime.strptime(text.strip(), "%d/%m/%Y").date()
@@ -123,10 +136,54 @@ def rgpd_erase(state, participant_id: int, confirm: bool, force_reason: str | No
                                        force_reason=force_reason)
     except DomainError as err:
         _fail(err)
+    _remove_mailbox_copies(state)
     click.echo(
         f"Personne n° {participant_id} effacée"
         + (" (fiche supprimée)." if result.row_deleted else " (heures conservées sans identité).")
     )
+
+
+@rgpd_group.command("fusion")
+@click.argument("garder", type=int)
+@click.argument("fusionner", type=int)
+@click.option("--confirm", "confirm", is_flag=True, help="Fusionner réellement (sinon : comparaison).")
+@click.option("--differentes", is_flag=True, help="Noter que ce sont deux personnes différentes.")
+@click.pass_obj
+def rgpd_merge(state, garder: int, fusionner: int, confirm: bool, differentes: bool) -> None:
+    """Compare deux fiches de personnes et les fusionne (une personne, une fiche).
+
+    La fiche GARDER reçoit les candidatures, documents et contrats de la fiche FUSIONNER, qui
+    est supprimée : un effacement ultérieur de la personne couvre alors les deux.
+
+    \b
+    Exemple :
+      clausebot rgpd fusion 12 31            (comparaison)
+      clausebot rgpd fusion 12 31 --confirm
+      clausebot rgpd fusion 12 31 --differentes
+    """
+    from clauses.identity import keep_apart, merge_participants, side_by_side
+
+    ctx = state.ctx
+    actor = cli_actor()
+    try:
+        with ctx.db.session() as session:
+            lines = side_by_side(session, actor, garder, fusionner)
+        for line in lines:
+            click.echo(line)
+        if differentes:
+            with ctx.db.session() as session:
+                keep_apart(session, actor, garder, fusionner)
+            click.echo("Noté : deux personnes différentes ; rien n'est fusionné.")
+            return
+        if not confirm:
+            click.echo("Rien n'a été fusionné. Relancez avec --confirm pour fusionner, "
+                       "ou --differentes s'il s'agit de deux personnes.")
+            raise SystemExit(1)
+        with ctx.db.session() as session:
+            merge_participants(ctx, session, actor, garder, fusionner)
+    except DomainError as err:
+        _fail(err)
+    click.echo(f"Fiches fusionnées : la fiche n° {fusionner} est rattachée à la fiche n° {garder}.")
 
 
 @rgpd_group.command("matrice")
@@ -159,6 +216,8 @@ def purge_command(state, dry_run: bool, as_json: bool) -> None:
     ctx = state.ctx
     with ctx.db.session() as session:
         report = run_purge(ctx, session, dry_run=dry_run, actor=cli_actor())
+    if not dry_run:
+        _remove_mailbox_copies(state, quiet=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return

@@ -7,6 +7,7 @@ whether another company's market or person exists.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -88,6 +89,13 @@ class NotAllowed(DomainError):
 
     def __init__(self) -> None:
         super().__init__(DENIED_FR, "Access denied or not found.")
+
+
+def may_enter(role: Role | None, allowed: Collection[Role]) -> bool:
+    """The one role check of a chat entry point, shared by a command and the buttons that act
+    like it: a company pressing `ent:<id>` is refused exactly as `/entreprise` refuses it.
+    A stranger (no role) enters nothing gated."""
+    return role is not None and role in allowed
 
 
 def scope_for(actor: Actor, action: Action) -> Scope:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clauses import audit
@@ -21,6 +21,7 @@ from clauses.authz import Action, authorize, is_allowed
 from clauses.authz import NotAllowed as NotAllowed
 from clauses.context import Context
 from clauses.errors import DomainError
+from clauses.identity import possible_duplicate_alert, resolve_participant
 from clauses.outbox import enqueue_chat, enqueue_email
 from clauses.typology import apply_typology, check_typology, profile_summary
 from storage.models import (
@@ -68,28 +69,6 @@ def _check_criteria(ctx: Context, keys: list[str]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _find_or_create_participant(session: Session, c: CandidateInput, prescriber_id: int | None) -> Participant:
-    if c.birth_date is not None:
-        found = session.scalar(
-            select(Participant).where(
-                func.lower(Participant.last_name) == c.last_name.lower(),
-                func.lower(Participant.first_name) == c.first_name.lower(),
-                Participant.birth_date == c.birth_date,
-                Participant.anonymised_at.is_(None),
-            )
-        )
-        if found is not None:
-            return found
-    p = Participant(
-        last_name=c.last_name, first_name=c.first_name, birth_date=c.birth_date,
-        gender=c.gender, commune=c.commune, qpv=c.qpv, email=c.email, phone=c.phone,
-        prescriber_id=prescriber_id,
-    )
-    session.add(p)
-    session.flush()
-    return p
-
-
 def submit_candidature(
     ctx: Context,
     session: Session,
@@ -107,12 +86,15 @@ def submit_candidature(
     commune: str | None = None,
     qpv: bool | str | None = None,
     status_at_entry: str | None = None,
+    same_person: int | None = None,
 ) -> Candidature:
     """Record a candidature to validate and alert the facilitator in charge.
 
     The typology keywords (``birth_date`` — a date or a year —, ``gender``, ``commune``,
     ``qpv``, ``status_at_entry``) are what the bilans need; all optional, checked by
     :mod:`clauses.typology`, and they only fill what a known person does not have yet.
+    `same_person`: the chat submitter's answer when the candidate matched a known person
+    (:mod:`clauses.identity`): her id, or 0 for "another person".
     """
     if actor.role == Role.ENTREPRISE:
         company_id = actor.company_id
@@ -133,7 +115,9 @@ def submit_candidature(
         qpv=qpv if qpv is not None else (candidate.qpv or None), status_at_entry=status_at_entry)
     candidate.birth_date, candidate.gender = typology.birth_date, typology.gender
     candidate.commune, candidate.qpv = typology.commune, bool(typology.qpv)
-    participant = _find_or_create_participant(session, candidate, prescriber_id)
+    participant, doubts = resolve_participant(
+        session, candidate, company_id=company_id, prescriber_id=prescriber_id,
+        same_person=same_person, can_ask=source in (Channel.TELEGRAM, Channel.CONSOLE))
     apply_typology(participant, typology, overwrite=False)
     cand = Candidature(
         participant_id=participant.id, company_id=company_id, lot_id=lot_id,
@@ -164,6 +148,8 @@ def submit_candidature(
         buttons=[[("✅ Valider", f"cand:ok:{cand.id}"), ("❌ Refuser", f"cand:no:{cand.id}")]]
         + ([[("📄 Voir le CV", f"cv:{cand.id}")]] if cv_document_id else []),
     )
+    for doubt in doubts[:3]:
+        possible_duplicate_alert(session, participant, doubt, company.facilitator_id if company else None)
     audit.record(session, actor, "candidature.submit", "participant", participant.id, candidature_id=cand.id)
     return cand
 

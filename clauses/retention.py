@@ -45,6 +45,7 @@ from clauses.rgpd import (
     participant_document_ids,
     stringify_json_column,
 )
+from clauses.rgpd.mail_scrub import purge_mail_traces
 from storage.models import (
     Candidature,
     CandidatureStatus,
@@ -238,12 +239,8 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
         Document.kind == PROOF_KIND, Document.created_at < proof_cut, ~recent_validation)
     proofs = set(session.scalars(validated_proofs.union(stale_proof_files)))
     report.proof_documents = sorted(proofs - leaving)
-    report.expired_documents = sorted(
-        set(session.scalars(select(Document.id).where(Document.delete_after <= today)))
-        - leaving - proofs
-    )
-
-    # 5. raw e-mails, counted from when they were processed (moved out of the inbox).
+    # 5. raw e-mails, counted from when they were processed (moved out of the inbox); their
+    # documents go with them (mailbox copies, alert excerpts), never as mere expired files.
     processed = func.coalesce(InboundMail.moved_at, InboundMail.received_at)
     mails = session.execute(
         select(InboundMail.id, InboundMail.raw_document_id)
@@ -251,6 +248,12 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
         .order_by(InboundMail.id)
     ).all()
     report.raw_mails = [mid for mid, _ in mails]
+    raw_docs = set(session.scalars(select(InboundMail.raw_document_id)
+                                   .where(InboundMail.raw_document_id.is_not(None))))
+    report.expired_documents = sorted(
+        set(session.scalars(select(Document.id).where(Document.delete_after <= today)))
+        - leaving - proofs - raw_docs
+    )
 
     # 6. chat bookkeeping: counted, then deleted in bulk (no person is named in the report).
     chat_rows = _chat_bookkeeping(now, chat_cut)
@@ -286,12 +289,8 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
     ).files
     files += delete_documents(ctx, session, [*report.proof_documents, *report.expired_documents])
     if mails:
-        session.execute(
-            update(InboundMail).where(InboundMail.id.in_(report.raw_mails))
-            .values(raw_document_id=None, purged_at=now, subject=None, result={}),
-            execution_options={"synchronize_session": "fetch"},
-        )
-        files += delete_documents(ctx, session, [doc for _, doc in mails])
+        files += purge_mail_traces(ctx, session, list(session.scalars(
+            select(InboundMail).where(InboundMail.id.in_(report.raw_mails))))).files
     for model, cond in chat_rows:
         session.execute(delete(model).where(cond), execution_options={"synchronize_session": False})
     report.files_deleted = sorted(set(files))

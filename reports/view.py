@@ -34,6 +34,7 @@ from clauses.context import AgencyIdentity
 from clauses.formatting import fr_date, fr_hours, fr_month, fr_number, fr_percent
 from reports import labels
 from reports.identity import AgencyView, resolve
+from reports.disclosure import protect
 
 Audience = Literal["externe", "interne"]
 AUDIENCES: tuple[str, ...] = ("externe", "interne")
@@ -171,18 +172,14 @@ class Masker:
         """Which of these counts to mask, and with what text, when they add up to a total
         that is shown exactly.
 
-        A single small cell next to an exact total can be recovered by subtraction; so when
-        exactly one cell is small, the smallest other non-zero cell is masked too (secondary
-        suppression, INSEE's « s »). Two masked cells only reveal their sum.
+        A small cell next to an exact total can be recovered by subtraction, alone or with
+        others (a total of 6, a 3 and three « < 3 »: each is 1); other cells are masked too
+        until none can be worked out (complementary suppression, INSEE's « s »), see
+        :mod:`reports.disclosure`.
         """
         if not self.active:
             return {}
-        out = {i: f"< {self.threshold}" for i, n in enumerate(values) if self.hides(n)}
-        if len(out) == 1:
-            others = [(n, i) for i, n in enumerate(values) if i not in out and n > 0]
-            if others:
-                out[min(others)[1]] = SECONDARY_TEXT
-        return out
+        return protect(values, self.threshold)  # complementary suppression: reports.disclosure
 
     def additive(self, values: Sequence[int], total: int, *, bold: bool = False
                  ) -> list[tuple[Cell, Cell]]:

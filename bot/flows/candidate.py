@@ -168,7 +168,7 @@ def on_file(t: Turn, file: IncomingFile) -> None:
 
 
 def on_callback(t: Turn, parts: list[str]) -> None:
-    """c:skip, c:cr:<criterion>, c:crdone, c:lot:<id>, c:ok:<token>."""
+    """c:skip, c:cr:<criterion>, c:crdone, c:lot:<id>, c:ok:<token>, c:same|other:<token>."""
     verb = parts[0] if parts else ""
     d = t.conv.data
     if verb == "ok":
@@ -213,6 +213,11 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         t.clear_source_keyboard = True
         d["lot_id"] = int(parts[1])
         _ask_lot_or_cv(t)
+    elif verb in ("same", "other") and len(parts) == 2:
+        if not in_step(t, FLOW, "confirm") or "asked" not in d:
+            return
+        d["same_person"] = d["asked"] if verb == "same" else 0
+        _confirm(t, parts[1])
     else:
         t.notify("Bouton non reconnu.")
 
@@ -225,6 +230,7 @@ def _confirm(t: Turn, token: str) -> None:
         t.notify("Cette candidature est déjà transmise." if done else "Ce bouton n'est plus actif.")
         return
     from clauses.candidatures import CandidateInput, submit_candidature
+    from clauses.identity import SamePersonQuestion
 
     d = t.conv.data
     actor = t.need_actor()
@@ -233,14 +239,21 @@ def _confirm(t: Turn, token: str) -> None:
         criteria_claimed=list(d.get("criteria", [])),
     )
     profile = d.get("profile", {})
-    cand = submit_candidature(
-        t.ctx, t.session, actor, candidate,
-        company_id=actor.company_id, lot_id=d.get("lot_id"), prescriber_id=actor.prescriber_id,
-        cv_document_id=d.get("cv_id"), source=t.incoming.channel, idempotency_key=key,
-        birth_date=profile.get("birth_date"), gender=profile.get("gender"),
-        commune=profile.get("commune"), qpv=profile.get("qpv"),
-        status_at_entry=profile.get("status_at_entry"),
-    )
+    try:
+        cand = submit_candidature(
+            t.ctx, t.session, actor, candidate,
+            company_id=actor.company_id, lot_id=d.get("lot_id"), prescriber_id=actor.prescriber_id,
+            cv_document_id=d.get("cv_id"), source=t.incoming.channel, idempotency_key=key,
+            birth_date=profile.get("birth_date"), gender=profile.get("gender"),
+            commune=profile.get("commune"), qpv=profile.get("qpv"),
+            status_at_entry=profile.get("status_at_entry"),
+            same_person=d.get("same_person"),
+        )
+    except SamePersonQuestion as question:  # one person, one record: the submitter says
+        d["asked"] = question.match.participant_id
+        t.say(question.message_fr, [[("✅ Oui, même personne", f"c:same:{token}"),
+                                     ("➕ Non, une autre personne", f"c:other:{token}")], [CANCEL]])
+        return
     t.conv.end()
     t.notify("Candidature transmise.")
     t.say(

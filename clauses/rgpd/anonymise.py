@@ -18,6 +18,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, authorize
 from clauses.context import Context
 from clauses.rgpd.document_removal import delete_documents, participant_document_ids
+from clauses.rgpd.mail_scrub import scrub_mentions
 from clauses.rgpd.message_scrub import scrub_messages
 from clauses.rgpd.subjects import participant_audit_row
 from storage.models import Candidature, Contract, Participant
@@ -91,6 +92,10 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
     now = ctx.clock.now()
     # first, while the names are still there to be recognised in what quotes them
     result.alerts_scrubbed, result.messages_scrubbed = scrub_messages(session, ids)
+    mail = scrub_mentions(ctx, session, ids)
+    result.alerts_scrubbed += mail.alerts
+    result.messages_scrubbed += mail.messages
+    result.files += mail.files
     refs = _reference_dates(session, ids)
     for p in people:
         p.birth_date = generalised_birth_date(
@@ -104,7 +109,7 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
         p.anonymised_at = now
     doc_ids = participant_document_ids(session, ids)
     result.documents_deleted = len(doc_ids)
-    result.files = delete_documents(ctx, session, doc_ids)
+    result.files += delete_documents(ctx, session, doc_ids)
     result.candidatures_scrubbed = session.execute(
         update(Candidature).where(Candidature.participant_id.in_(ids))
         .values(message=None, refusal_reason=None),

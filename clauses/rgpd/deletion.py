@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from clauses.context import Context
 from clauses.rgpd.document_removal import delete_documents, participant_document_ids
+from clauses.rgpd.mail_scrub import scrub_mentions
 from clauses.rgpd.message_scrub import scrub_messages
 from storage.models import Candidature, Contract, Eligibility, Participant
 
@@ -29,7 +30,8 @@ def delete_participants(ctx: Context, session: Session, participant_ids: Sequenc
     if session.scalar(select(Contract.id).where(Contract.participant_id.in_(ids)).limit(1)):
         raise ValueError("persons with contracts are anonymised, never deleted")
     scrub_messages(session, ids)
-    shas = delete_documents(ctx, session, participant_document_ids(session, ids))
+    shas = scrub_mentions(ctx, session, ids).files
+    shas += delete_documents(ctx, session, participant_document_ids(session, ids))
     for model in (Eligibility, Candidature, Participant):
         column = model.id if model is Participant else model.participant_id
         session.execute(delete(model).where(column.in_(ids)),

@@ -23,6 +23,8 @@ from clauses.errors import DomainError
 from clauses.formatting import fr_date
 from clauses.rgpd.deletion import delete_participants
 from clauses.rgpd.document_removal import delete_documents, participant_document_ids
+from clauses.rgpd.mail_scrub import scrub_mentions
+from clauses.rgpd.mentions import mentions_of
 from clauses.rgpd.message_scrub import quoting_messages, scrub_messages
 from clauses.rgpd.subjects import existing_participant
 from storage.models import (
@@ -66,6 +68,7 @@ class ErasurePlan:
     alerts: int
     messages: int
     running: list[RunningContract]
+    mails: int = 0
 
     @property
     def deletes_row(self) -> bool:
@@ -84,6 +87,8 @@ class ErasurePlan:
             f"- documents (CV, justificatifs, bulletins) : {self.documents} (supprimés)",
             f"- alertes et messages qui la citent : {self.alerts} alerte(s), "
             f"{self.messages} message(s) (texte retiré)",
+            f"- e-mails reçus qui la concernent : {self.mails} (message brut et copies dans "
+            "les dossiers de la boîte supprimés, objet effacé)",
         ]
         if self.contracts:
             lines.append(
@@ -122,6 +127,9 @@ def erasure_plan(ctx: Context, session: Session, actor: Actor, participant_id: i
         )
     ]
     alert_ids, outbox_ids = quoting_messages(session, [pid])
+    mentioned = mentions_of(ctx, session, [pid])
+    alert_ids = sorted({*alert_ids, *mentioned.alert_ids})
+    outbox_ids = sorted({*outbox_ids, *mentioned.outbox_ids})
     plan = ErasurePlan(
         participant_id=pid,
         display_name=person.display_name,
@@ -135,6 +143,7 @@ def erasure_plan(ctx: Context, session: Session, actor: Actor, participant_id: i
         alerts=len(alert_ids),
         messages=len(outbox_ids),
         running=running,
+        mails=len(mentioned.mails),
     )
     audit.record(session, actor, "rgpd.erase_preview", "participant", pid)
     return plan
@@ -165,6 +174,8 @@ def erase_participant(ctx: Context, session: Session, actor: Actor, participant_
         )
     pid = plan.participant_id
     doc_ids = participant_document_ids(session, [pid])
+    # first, while her name, e-mail and phone are still there to be recognised in free texts
+    mail_files = scrub_mentions(ctx, session, [pid]).files
     if plan.deletes_row:
         shas = delete_participants(ctx, session, [pid])
     else:
@@ -195,4 +206,4 @@ def erase_participant(ctx: Context, session: Session, actor: Actor, participant_
                  force_reason=reason, running_contracts=len(plan.running) or None,
                  documents=len(doc_ids), row_deleted=plan.deletes_row)
     session.flush()
-    return ErasureResult(plan=plan, row_deleted=plan.deletes_row, files=shas)
+    return ErasureResult(plan=plan, row_deleted=plan.deletes_row, files=sorted({*shas, *mail_files}))

@@ -22,6 +22,8 @@ from clauses.authz import Action, authorize
 from clauses.context import Context
 from clauses.errors import DomainError
 from clauses.rgpd.document_removal import participant_document_ids
+from clauses.rgpd.mentions import mentions_of
+from clauses.rgpd.message_scrub import quoting_messages
 from clauses.rgpd.subjects import audit_about, existing_participant, participant_subjects
 from storage.models import (
     Alert,
@@ -37,6 +39,7 @@ from storage.models import (
     HourDeclaration,
     Lot,
     Market,
+    OutboxMessage,
 )
 
 
@@ -114,10 +117,20 @@ def export_participant(ctx: Context, session: Session, actor: Actor, participant
                                 .order_by(Document.id)))
     subjects = participant_subjects(session, pid)
     cand_ids = [c.id for c in candidatures]
+    mentioned = mentions_of(ctx, session, [pid])
+    _, quoting_outbox = quoting_messages(session, [pid])
     alerts = list(session.scalars(select(Alert).where(or_(
         (Alert.subject_type == "participant") & (Alert.subject_id == pid),
         (Alert.subject_type == "candidature") & Alert.subject_id.in_(cand_ids or [-1]),
+        Alert.id.in_(mentioned.alert_ids or [-1]),
     )).order_by(Alert.id)))
+    messages = list(session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_(
+            sorted({*mentioned.outbox_ids, *quoting_outbox}) or [-1]))
+        .order_by(OutboxMessage.id)))
+    raw_ids = [m.raw_document_id for m in mentioned.mails if m.raw_document_id is not None]
+    docs += [d for d in session.scalars(select(Document).where(Document.id.in_(raw_ids or [-1])))
+             if d.id not in doc_ids]
     log = list(session.scalars(select(AuditEntry).where(audit_about(subjects))
                                .order_by(AuditEntry.at, AuditEntry.id)))
     exported: list[ExportedDocument] = []
@@ -137,7 +150,8 @@ def export_participant(ctx: Context, session: Session, actor: Actor, participant
             "contact": ctx.policy.agency_email,
             "personne_n": pid,
             "note": (
-                "Toutes les données enregistrées sur la personne (RGPD art. 15 et 20). Les "
+                "Toutes les données enregistrées sur la personne (RGPD art. 15 et 20), y compris "
+                "les e-mails reçus et envoyés qui la concernent. Les "
                 "heures sont celles déclarées par l'employeur ; le journal d'accès dit qui a "
                 "consulté ou modifié ces données, quand et par quel canal."
             ),
@@ -156,6 +170,9 @@ def export_participant(ctx: Context, session: Session, actor: Actor, participant
         "revisions_declarations": [_row(r, skip=("idempotency_key",)) for r in revisions],
         "documents": doc_rows,
         "alertes": [_row(a, skip=("dedup_key",)) for a in alerts],
+        "emails_recus": [_row(m, skip=("account", "uidvalidity", "uid")) for m in mentioned.mails],
+        "messages_envoyes": [_row(m, skip=("dedup_key", "reply_markup", "headers"))
+                             for m in messages],
         "journal_acces": [_row(e) for e in log],
     }
     audit.record(session, actor, "rgpd.export", "participant", pid, documents=len(exported))

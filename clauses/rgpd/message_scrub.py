@@ -94,28 +94,46 @@ def scrub_messages(session: Session, participant_ids: Sequence[int]) -> tuple[in
     """
     scrub_conversations(session, participant_ids)
     alert_ids, outbox_ids = quoting_messages(session, participant_ids)
+    blank_alerts(session, alert_ids)
+    blank_outbox(session, outbox_ids)
+    return len(alert_ids), len(outbox_ids)
+
+
+def blank_alerts(session: Session, alert_ids: Sequence[int]) -> None:
+    """Replace these alerts' text (the excerpt may quote a person) by a neutral notice."""
     if alert_ids:
         session.execute(
-            update(Alert).where(Alert.id.in_(alert_ids)).values(message=REDACTED_FR),
+            update(Alert).where(Alert.id.in_(list(alert_ids))).values(message=REDACTED_FR),
             execution_options={"synchronize_session": "fetch"},
         )
-    if outbox_ids:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.subject.is_not(None))
-            .values(subject="[clausebot] message retiré (RGPD)"),
-            execution_options={"synchronize_session": "fetch"},
-        )
-        session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
-            .values(body_text=REDACTED_FR, body_html=None, reply_markup=None),
-            execution_options={"synchronize_session": "fetch"},
-        )
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(outbox_ids),
-                   OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
-            .values(status=OutboxStatus.DEAD, last_error=CANCELLED_FR),
-            execution_options={"synchronize_session": "fetch"},
-        )
-    return len(alert_ids), len(outbox_ids)
+
+
+def blank_outbox(session: Session, outbox_ids: Sequence[int]) -> None:
+    """Withdraw these outgoing messages: text blanked, pending ones cancelled, and the copies
+    already written to the sent-mail Maildir queued for removal (:mod:`clauses.rgpd.mailbox_copies`)."""
+    from clauses.rgpd.mailbox_copies import queue_sent_copy
+
+    outbox_ids = list(outbox_ids)
+    if not outbox_ids:
+        return
+    for message_id in session.scalars(select(OutboxMessage.message_id).where(
+            OutboxMessage.id.in_(outbox_ids), OutboxMessage.message_id.is_not(None))):
+        queue_sent_copy(session, message_id)
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.subject.is_not(None))
+        .values(subject="[clausebot] message retiré (RGPD)"),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
+        .values(body_text=REDACTED_FR, body_html=None, reply_markup=None, attachments=[]),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(outbox_ids),
+               OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+        .values(status=OutboxStatus.DEAD, last_error=CANCELLED_FR),
+        execution_options={"synchronize_session": "fetch"},
+    )

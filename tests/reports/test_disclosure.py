@@ -1,0 +1,65 @@
+"""Complementary suppression holds against subtraction: small territories, every composition.
+
+For territories of 1, 2, 3 and 5 persons spread over up to four categories (every possible
+split), the reader sees what a référent receives — exact cells, « < 3 », « (s) », the exact
+total — and tries every table consistent with it. No masked cell can be worked out, except
+when every non-zero cell is masked (then only the total is known, which is shown anyway).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from reports.disclosure import SECONDARY_TEXT, protect, recoverable
+from reports.view import Masker
+
+
+def _compositions(n: int, k: int):
+    return [c for c in itertools.product(range(n + 1), repeat=k) if sum(c) == n]
+
+
+def _attack(shown: list[str | int], total: int, threshold: int) -> dict[int, set[int]]:
+    """Every value each masked cell can take in a table consistent with what is shown."""
+    masked = [i for i, v in enumerate(shown) if isinstance(v, str)]
+    ranges = [range(1, threshold) if shown[i] != SECONDARY_TEXT else range(1, total + 1)
+              for i in masked]
+    known = sum(v for v in shown if isinstance(v, int))
+    seen: dict[int, set[int]] = {i: set() for i in masked}
+    for guess in itertools.product(*ranges):
+        if known + sum(guess) == total:
+            for i, g in zip(masked, guess, strict=True):
+                seen[i].add(g)
+    return seen
+
+
+@pytest.mark.parametrize("persons", [1, 2, 3, 5])
+@pytest.mark.parametrize("categories", [1, 2, 3, 4])
+def test_no_masked_cell_can_be_recovered(persons, categories):
+    threshold = 3
+    for values in _compositions(persons, categories):
+        masks = Masker("externe", threshold).hidden(list(values))
+        shown = [masks.get(i, v) for i, v in enumerate(values)]
+        seen = _attack(shown, persons, threshold)
+        all_masked = all(i in masks for i, v in enumerate(values) if v > 0)
+        for i, values_possible in seen.items():
+            assert values[i] in values_possible  # the attack is sound
+            if not all_masked:
+                assert len(values_possible) >= 2, (values, shown)
+
+
+def test_the_issue_example_a_total_of_6_with_a_3_and_three_small_cells():
+    values = [3, 1, 1, 1]
+    naive = {1: "< 3", 2: "< 3", 3: "< 3"}
+    assert recoverable(values, naive, 3) == [1, 2, 3]  # each is 1: what the issue found
+    masks = protect(values, 3)
+    assert masks == {0: SECONDARY_TEXT, 1: "< 3", 2: "< 3", 3: "< 3"} and not recoverable(values, masks, 3)
+
+
+def test_edges_one_person_and_exact_bounds():
+    assert protect([1], 3) == {0: "< 3"}  # alone, it is the total anyway
+    assert protect([1, 1], 3) == {0: "< 3", 1: "< 3"}  # 2 = 1 + 1 is the only split…
+    assert recoverable([1, 1], {0: "< 3", 1: "< 3"}, 3) == [0, 1]  # …and all cells are masked
+    assert protect([4, 4], 3) == {}
+    assert protect([2, 2, 5], 3) == {0: "< 3", 1: "< 3", 2: SECONDARY_TEXT}  # 4 = 2+2 otherwise
