@@ -56,10 +56,10 @@ class RenderRequest:
     small_cell_threshold: int = 3
     agency_name: str | None = None
     generated_on: dt.date | None = None
-    html_pdf: str | None = None
-    """An HTML page to print as PDF instead of the figures (the escalation letters' copy)."""
     agency: AgencyIdentity | None = None
     """The agency's identity (name, address, logo, convention, signature) for the documents."""
+    html_pdf: str | None = None
+    """An HTML page to print as PDF instead of the figures (the escalation letters' copy)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ async def test_referent_naming_another_donneur_is_refused_not_redirected(ctx, wo
         "Vous suivez les marchés de Ville d'Oullins : « Rhône Habitat Social » n'en fait pas "
         "partie. Tapez « /bilan 2025 » pour le bilan de Ville d'Oullins."]
     replies = await tg.text(juliette, "/bilan 2025 ville d'oullins")  # their own: shown
-    assert "Bilan 2025 — Ville d'Oullins" in replies[0].text
+    assert "Bilan annuel 2025 — Ville d'Oullins" in replies[0].text
     assert "Rhône Habitat" not in replies[0].text
 
 
@@ -33,11 +33,11 @@ async def test_facilitator_gets_the_donneur_named(ctx, world, tg):
     link_user(ctx, world["facilitator"], fanny.id)
 
     replies = await tg.text(fanny, "/bilan 2025 Rhône Habitat Social")
-    assert "Bilan 2025 — Rhône Habitat Social" in replies[0].text
+    assert "Bilan annuel 2025 — Rhône Habitat Social" in replies[0].text
     replies = await tg.text(fanny, "/bilan RHONE habitat 2025")  # accents, case, year last
-    assert "Bilan 2025 — Rhône Habitat Social" in replies[0].text
+    assert "Bilan annuel 2025 — Rhône Habitat Social" in replies[0].text
     replies = await tg.text(fanny, "/bilan 2025 RHONE habitat")
-    assert "Bilan 2025 — Rhône Habitat Social" in replies[0].text
+    assert "Bilan annuel 2025 — Rhône Habitat Social" in replies[0].text
     replies = await tg.text(fanny, "/bilan 2025 Rhone Habitat Sociale")
     assert replies[0].text.startswith("Donneur d'ordre inconnu : « Rhone Habitat Sociale »")
     assert "Rhône Habitat Social" in replies[0].text  # the close name, to retry

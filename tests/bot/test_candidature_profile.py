@@ -113,7 +113,10 @@ def test_the_submit_use_case_takes_the_typology_keywords(ctx, world):
         p = s.get(Participant, cand.participant_id)
         assert (p.birth_date, p.gender, p.commune, p.qpv, p.status_at_entry) == (
             dt.date(1988, 1, 1), Gender.M, "Lyon", False, "deld")
-        # The same person again (same name and birth date): nothing is overwritten silently.
+        # The same person again (same name and birth date) by e-mail, where nobody can confirm:
+        # a new record for the facilitator to merge (issue 22), and nothing of the known person
+        # is overwritten silently.
         again = submit_candidature(ctx, s, actor, CandidateInput("Sow", "Ali"), source=Channel.EMAIL,
                                    birth_date="1988", commune="Vénissieux", status_at_entry="rsa")
-        assert again.participant_id == p.id and (p.commune, p.status_at_entry) == ("Lyon", "deld")
+        assert again.participant_id != p.id and (p.commune, p.status_at_entry) == ("Lyon", "deld")
+        assert s.get(Participant, again.participant_id).commune == "Vénissieux"

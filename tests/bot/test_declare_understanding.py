@@ -94,8 +94,8 @@ async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg):
     # 500 h: refused at the hours step, before the training hours are asked.
     await tg.press(boss, text="Avril 2025 (par défaut)")
     replies = await tg.text(boss, "500")
-    assert "dépasse le maximum" in replies[0].text
-    assert "heures de travail" in replies[-1].text and "formation" not in replies[-1].text
+    assert "ce n'est pas possible" in replies[0].text
+    assert "travail" in replies[-1].text and "formation" not in replies[-1].text
     await tg.text(boss, "120")
     await tg.text(boss, "0")
     await tg.press(boss, text="Passer")

@@ -236,8 +236,8 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     assert f"Candidature n° {cand_id} à valider" in alert.text
     assert alert.callback_data()[:2] == [f"cand:ok:{cand_id}", f"cand:no:{cand_id}"]
     replies = await tg.press(fanny, alert, text="Valider")
-    assert replies[-1].text == (f"✅ Candidature n° {cand_id} validée. "
-                                "L'entreprise qui l'a proposée en est informée.")
+    assert replies[-1].text.startswith(f"✅ Candidature n° {cand_id} validée. "
+                                       "L'entreprise qui l'a proposée en est informée.\n")
     assert tg.api.sent_messages(fanny)[0].buttons == []  # pressed once, gone
     with ctx.db.session() as s:
         from storage.models import Alert

@@ -60,6 +60,12 @@ def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territo
     assert intake.run_once() == {"traite": 3}
     validate_in_chat(ctx, transport, fanny, 1)
     validate_in_chat(ctx, transport, fanny, 2)
+    # By e-mail nobody can confirm « the same person »: the facilitator is shown the possible
+    # duplicate and merges the two records with the alert's button (one person, one record).
+    duplicate = next(m for m in reversed(fanny.transcript) if "Fusionner" in " ".join(
+        label for row in m.buttons for label, _ in row))
+    merge = next(d for label, d in (b for row in duplicate.buttons for b in row) if "Fusionner" in label)
+    fanny.press_data(merge)
 
     (template,) = [m for m in _replies(ctx) if m.attachments]
     decision = next(m for m in _replies(ctx) if m.dedup_key == "candidature:1:decision")

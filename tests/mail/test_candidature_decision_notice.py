@@ -43,9 +43,9 @@ def test_validated_prescriber_candidature_without_company(ctx, world, imap_accou
     assert alert.labels == ["✅ Valider", "❌ Refuser"]  # the decision handles the alert
 
     answer = fanny.press("✅ Valider")[-1].text
-    assert answer == (f"✅ Candidature n° {cand_id} validée. Le prescripteur qui l'a proposée en "
-                      "est informé par e-mail. Aucune entreprise n'est encore désignée pour ce "
-                      "candidat.")
+    assert answer.startswith(f"✅ Candidature n° {cand_id} validée. Le prescripteur qui l'a "
+                             "proposée en est informé par e-mail. Aucune entreprise n'est encore "
+                             "désignée pour ce candidat.\n")
     assert "L'entreprise" not in answer
     with ctx.db.session() as s:
         assert s.get(Candidature, cand_id).status == CandidatureStatus.VALIDEE
