@@ -120,10 +120,19 @@ def _fallback_progress(
     return expected, "a_jour", "à jour"
 
 
+_STEP_LABELS = {
+    "ouverture": "ouverture de la procédure",
+    "accord_demande": "accord du donneur d'ordre demandé",
+    "accord_donneur": "accord du donneur d'ordre",
+    "reponse_entreprise": "réponse de l'entreprise",
+}
+"""Steps recorded beside the procedure's transitions (clauses.escalation_service)."""
+
+
 def step_label(event: str) -> str:
     """French label of an escalation step (the procedure's own labels; the key if unknown)."""
-    if event == "ouverture":
-        return "ouverture de la procédure"
+    if event in _STEP_LABELS:
+        return _STEP_LABELS[event]
     try:
         from clauses.escalation import EscalationEvent
 

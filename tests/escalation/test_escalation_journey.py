@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from bs4 import BeautifulSoup
 from sqlalchemy import select
 
 from storage.models import (
@@ -196,3 +197,18 @@ def test_escalation_from_lateness_to_penalties_and_a_case_regularised_in_chat(ct
         answer_step = s.scalar(select(EscalationStep).where(
             EscalationStep.case_id == 2, EscalationStep.event == "reponse_entreprise"))
         assert answer_step.channel == "console" and "ETTI" in answer_step.note
+
+    # --- the annual bilan's company relationship lists both cases and their steps ----------
+    w.at(2026, 1, 20)
+    out = tmp_path / "bilans"
+    w.cli("bilan", "--donneur", "Ville d'Oullins", "--annee", "2025", "--format", "html",
+          "--out", str(out), "--audience", "interne")
+    (html,) = out.glob("*.html")
+    page = html.read_text(encoding="utf-8")
+    text = BeautifulSoup(page, "html.parser").get_text(" ", strip=True)
+    relation = text[text.index("Relation avec les entreprises : réunions et démarches"):]
+    for step in ("Ouverture de la procédure", "Relance écrite (courriel, courrier)",
+                 "Accord du donneur d'ordre demandé", "Envoi du courrier de rappel des obligations",
+                 "Alerte du donneur d'ordre", "Réponse de l'entreprise"):
+        assert step in relation, step
+    assert "BTP Rhône" in relation and "Peintures du Pilat" in relation
