@@ -252,3 +252,20 @@ def test_hire_by_the_facilitators_cli_ended_early_then_the_whole_path(path: Path
     assert done.exit_code == 0, done.output
     path.exit_by_button(ended)
     path.check_outcome(tmp_path, Decimal(360), ended)
+
+
+def test_a_company_without_chat_hears_of_the_validation_by_email(path: Path13):
+    """Lot 1 has one holder (Démolition Lyonnaise Sud, no chat account): the prescriber's
+    candidature is for it, and its address gets the validation with the « Embauches » way."""
+    path.mail(f"Claire Dupuis <{ADVISER}>", "Candidature KOFFI Awa",
+              CANDIDATURE.replace("Lot : 2", "Lot : 1").replace("Entreprise : BTP Rhône-Confluent\n", ""))
+    path.chat()
+    alert = next(m for m in reversed(path.fanny.transcript) if "Candidature n° 1 à valider" in m.text)
+    path.fanny.press_data(next(d for label, d in (b for row in alert.buttons for b in row)
+                               if "Valider" in label))
+    (notice,) = path.sent_to("chantiers@demolition-lyonnaise-sud.example")
+    assert str(notice["Subject"]) == "Candidature n° 1 : validée"
+    body = notice.get_content()
+    assert "proposée par Mission Locale Sud-Ouest pour votre entreprise" in body
+    assert "onglet « Embauches »" in body and "candidature n° 1" in body
+    assert "BTP" not in body and not any("Candidature n° 1" in m.text for m in path.company.transcript)
