@@ -82,7 +82,7 @@ HELP = {
         "/mes_declarations — voir et corriger vos déclarations\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
         "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
-        "l'embauche » du message de validation)\n"
+        "l'embauche » du message de validation, même pour le candidat d'un prescripteur)\n"
         "/contrats — les contrats de vos salarié·e·s en insertion\n"
         "/candidat — proposer un candidat à votre facilitateur·rice (profil facultatif)\n"
         "/reponse <texte> — répondre à une procédure de relance (plan, candidat, contestation)\n"

@@ -21,6 +21,7 @@ from clauses.authz import Action, authorize, is_allowed
 from clauses.authz import NotAllowed as NotAllowed
 from clauses.context import Context
 from clauses.errors import DomainError
+from clauses.hire_notice import tell_company_of_validation
 from clauses.identity import possible_duplicate_alert, resolve_participant
 from clauses.outbox import enqueue_chat, enqueue_email
 from clauses.typology import apply_typology, check_typology, profile_summary
@@ -207,6 +208,7 @@ def decide_candidature(
     if participant is not None:
         participant.last_activity_at = now
     _notify_submitter(session, cand, participant, outcome)
+    tell_company_of_validation(session, cand, participant)
     audit.record(session, actor, "candidature.decide", "participant", cand.participant_id,
                  candidature_id=cand.id, accept=accept)
     session.flush()

@@ -33,22 +33,20 @@ from clauses.alerts import keyboard, raise_alert
 from clauses.authz import Action, NotAllowed, authorize, is_allowed
 from clauses.context import Context
 from clauses.counting import add_months
+from clauses.declaring.lookup import still_running_after
 from clauses.errors import DomainError, UnknownSituationError
 from clauses.formatting import fr_date
 from clauses.importing.values import ValueProblem, parse_date
 from clauses.outbox import enqueue_chat, enqueue_email
+from clauses.prescriber_feedback import prescriber_recipients, send_feedback
 from clauses.reminders import company_recipients
 from storage.models import (
     AlertKind,
-    Candidature,
     Company,
-    Contact,
-    ContactKind,
     Contract,
     ExitFollowup,
     Participant,
     Role,
-    User,
     person_name,
 )
 from storage.models.exits import EXIT_QUESTION, FOLLOWUP_QUESTION
@@ -100,12 +98,6 @@ def parse_exit_date(text: str) -> dt.date:
 
 
 # --- which contracts are running ----------------------------------------------------------------
-
-
-def _running_on(day: dt.date):
-    """A contract runs on ``day`` when it has started and its end date (the last day worked,
-    included) is not before it. An exit dated the contract's last day is therefore allowed."""
-    return and_(Contract.start_date <= day, or_(Contract.end_date.is_(None), Contract.end_date > day))
 
 
 def _contract_line(ctx: Context, c: Contract) -> str:
@@ -163,7 +155,7 @@ def record_exit(
         raise DomainError(f"La date de sortie {fr_date(exit_date)} précède le début du "
                           f"{_contract_line(ctx, first)} : vérifiez la date.")
     running = session.scalar(select(Contract).where(
-        Contract.participant_id == participant_id, _running_on(exit_date)).order_by(Contract.id).limit(1))
+        Contract.participant_id == participant_id, still_running_after(exit_date)).order_by(Contract.id).limit(1))
     if running is not None:
         raise DomainError(
             f"{name} est encore sous contrat le {fr_date(exit_date)} ({_contract_line(ctx, running)}) : "
@@ -197,28 +189,6 @@ def _question_row(session: Session, contract_id: int, kind: str) -> ExitFollowup
                                                      ExitFollowup.kind == kind))
 
 
-def _prescriber_addresses(session: Session, participant: Participant) -> list[str]:
-    """Who referred the person: the prescriber's candidature sender, else its contacts."""
-    out: list[str] = []
-    for email, user_email in session.execute(
-        select(Candidature.submitted_by_email, User.email)
-        .outerjoin(User, User.id == Candidature.submitted_by_user_id)
-        .where(Candidature.participant_id == participant.id, Candidature.prescriber_id.is_not(None))
-        .order_by(Candidature.created_at.desc(), Candidature.id.desc())
-    ):
-        address = (user_email or email or "").strip().lower()
-        if address and address not in out:
-            out.append(address)
-    if out:
-        return out[:1]
-    if participant.prescriber_id is not None:
-        out = [e.strip().lower() for e in session.scalars(
-            select(Contact.email).where(Contact.prescriber_id == participant.prescriber_id,
-                                        Contact.kind == ContactKind.PRESCRIPTEUR,
-                                        Contact.email.is_not(None)).order_by(Contact.id).limit(2)) if e]
-    return out
-
-
 def _tell_prescriber(ctx: Context, session: Session, participant: Participant, contract: Contract,
                      label: str, exit_date: dt.date) -> None:
     """The post-mission feedback (annex D), once per person: a later correction is not resent.
@@ -234,9 +204,9 @@ def _tell_prescriber(ctx: Context, session: Session, participant: Participant, c
         "Un point de suivi dans l'emploi sera fait dans six mois.\n\n"
         f"{ctx.policy.agency_name}\n{ctx.policy.agency_email}\n"
     )
-    for n, address in enumerate(_prescriber_addresses(session, participant)):
-        enqueue_email(session, dedup_key=f"exit:participant:{participant.id}:prescriber:{n}",
-                      to=address, subject=f"Retour de fin de mission : {who}", text=text)
+    send_feedback(session, prescriber_recipients(session, participant.id),
+                  dedup_key=f"exit:participant:{participant.id}:prescriber",
+                  subject=f"Retour de fin de mission : {who}", text=text)
 
 
 # --- the questions ------------------------------------------------------------------------------
@@ -442,7 +412,7 @@ def exits_overview(ctx: Context, session: Session, actor: Actor, *, missing_only
         if p.id in rows:
             continue
         running = session.scalar(select(Contract.id).where(
-            Contract.participant_id == p.id, _running_on(today)).limit(1))
+            Contract.participant_id == p.id, still_running_after(today)).limit(1))
         if running is not None:
             continue
         if missing_only and p.exit_situation is not None and (p.exit_date or dt.date.min) >= end:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,21 +37,19 @@ from clauses.declaring.lookup import running_during
 from clauses.errors import DomainError
 from clauses.formatting import fr_date
 from clauses.importing.values import ValueProblem, parse_date
-from clauses.outbox import enqueue_chat, enqueue_email
+from clauses.prescriber_feedback import prescriber_recipients, send_feedback
 from storage.models import (
     Candidature,
     CandidatureStatus,
     Channel,
     Company,
     CompanyKind,
-    Contact,
     Contract,
     Engagement,
     Lot,
     Market,
     Participant,
     Role,
-    User,
     person_name,
 )
 
@@ -343,29 +341,15 @@ def _status_fr(status: CandidatureStatus) -> str:
 
 def _tell_prescriber(session: Session, cand: Candidature, participant: Participant,
                      company_name: str, what: str) -> None:
-    """Feedback to the référent de parcours: the prescriber who proposed the person (the
-    submitter when it is not a company, and the prescriber's contacts). Initials only."""
+    """Feedback to the référent de parcours: the adviser who proposed the person, found by the
+    one lookup the exit feedback also uses (:mod:`clauses.prescriber_feedback`). Initials only."""
     if cand.prescriber_id is None:
         return
     who = f"{participant.last_name.upper()} {participant.first_name[:1]}."
     text = f"Votre candidature n° {cand.id} ({who}) : embauche par {company_name}, {what}."
     subject = f"Candidature n° {cand.id} : embauche"
-    key = f"candidature:{cand.id}:hire"
-    sent: set[str] = set()
-    submitter = session.get(User, cand.submitted_by_user_id) if cand.submitted_by_user_id else None
-    if submitter is not None and submitter.role == Role.PRESCRIPTEUR:
-        if enqueue_chat(session, dedup_key=key, user_id=submitter.id, text=text) is not None:
-            return
-        if submitter.email:
-            sent.add(submitter.email.lower())
-    elif submitter is None and cand.submitted_by_email:
-        sent.add(cand.submitted_by_email.lower())
-    contacts = session.scalars(select(func.lower(Contact.email)).where(
-        Contact.prescriber_id == cand.prescriber_id, Contact.email.is_not(None)))
-    if not sent:
-        sent.update(e for e in contacts if e)
-    for n, address in enumerate(sorted(sent)):
-        enqueue_email(session, dedup_key=f"{key}:{n}", to=address, subject=subject, text=text)
+    send_feedback(session, prescriber_recipients(session, participant.id, cand),
+                  dedup_key=f"candidature:{cand.id}:hire", subject=subject, text=text)
 
 
 def authorize_contract(session: Session, actor: Actor, contract_id: int) -> Contract:

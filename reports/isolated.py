@@ -162,7 +162,7 @@ def render_html(figures: BilanFigures, audience: str = "externe", *, small_cell_
                 agency: AgencyIdentity | None = None) -> RenderedEmail:
     """See :func:`reports.html.render_html`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("html",), audience, small_cell_threshold, agency_name,
-                                  generated_on, agency))
+                                  generated_on, agency=agency))
     assert report.email is not None
     return report.email
 
@@ -172,7 +172,7 @@ def render_xlsx(figures: BilanFigures, audience: str = "externe", *, small_cell_
                 agency: AgencyIdentity | None = None) -> bytes:
     """See :func:`reports.xlsx.render_xlsx`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("xlsx",), audience, small_cell_threshold, agency_name,
-                                  generated_on, agency))
+                                  generated_on, agency=agency))
     assert report.xlsx is not None
     return report.xlsx
 
@@ -182,6 +182,6 @@ def render_pdf(figures: BilanFigures, audience: str = "externe", *, small_cell_t
                agency: AgencyIdentity | None = None) -> bytes:
     """See :func:`reports.pdf.render_pdf`; in a child process when isolation is on."""
     report = render(RenderRequest(figures, ("pdf",), audience, small_cell_threshold, agency_name,
-                                  generated_on, agency))
+                                  generated_on, agency=agency))
     assert report.pdf is not None
     return report.pdf

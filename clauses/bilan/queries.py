@@ -47,6 +47,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    exists,
     extract,
     func,
     literal_column,
@@ -57,7 +58,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from clauses.bilan.figures import NOT_STATED, Period
@@ -71,6 +72,7 @@ from storage.models import (
     EscalationCase,
     EscalationState,
     EscalationStep,
+    ExitFollowup,
     HourDeclaration,
     Lot,
     Market,
@@ -78,6 +80,7 @@ from storage.models import (
     Participant,
     QualitativeNote,
 )
+from storage.models.exits import FOLLOWUP_QUESTION
 
 HUNDREDTH = Decimal("0.01")
 
@@ -896,39 +899,34 @@ def _as_datetime(value: Any) -> dt.datetime:
     return dt.datetime.fromisoformat(str(value))
 
 
-FOLLOWUP_COLUMNS = ("followup_situation", "follow_up_situation", "situation_6_months",
-                    "followup_6m_situation")
-"""Participant columns that may hold the situation six months after exit (the person's-path
-feature adds one): the bilan reads the first that exists, and says « non disponible » else."""
-
-
-def followup_column() -> Any | None:
-    columns = Participant.__table__.c
-    for name in FOLLOWUP_COLUMNS:
-        if name in columns:
-            return columns[name]
-    return None
-
-
 def _followups_statement(scope: Bound) -> Executable:
-    column = followup_column()
-    assert column is not None
+    """The answered six-month follow-ups (``exit_followups``, kind ``suivi_6_mois``) of the
+    persons in scope who left, one per person (the latest answered, should a person have left
+    two contracts), counted by situation."""
     eng = engagements_cte(scope)
     ctr = contracts_cte(scope, eng)
+    later = aliased(ExitFollowup)
+    newer = exists().where(
+        later.participant_id == ExitFollowup.participant_id,
+        later.kind == FOLLOWUP_QUESTION,
+        later.situation.is_not(None),
+        later.id > ExitFollowup.id,
+    )
     return (
-        select(column, func.count(Participant.id))
+        select(ExitFollowup.situation, func.count(func.distinct(ExitFollowup.participant_id)))
+        .join(Participant, Participant.id == ExitFollowup.participant_id)
         .where(
-            Participant.id.in_(select(ctr.c.participant_id)),
+            ExitFollowup.participant_id.in_(select(ctr.c.participant_id)),
+            ExitFollowup.kind == FOLLOWUP_QUESTION,
+            ExitFollowup.situation.is_not(None),
             Participant.exit_situation.is_not(None),
-            column.is_not(None),
+            ~newer,
         )
-        .group_by(column)
+        .group_by(ExitFollowup.situation)
     )
 
 
 def followups(session: Session, scope: Scope) -> dict[str, int] | None:
-    """Persons in scope who left, by their situation at the six-month follow-up; None when the
-    database has no follow-up column (then the bilan says the data are not available)."""
-    if followup_column() is None:
-        return None
+    """Persons in scope who left, by their situation at the six-month follow-up (as the
+    employer or the facilitator answered it: :mod:`clauses.exits`)."""
     return {str(k): int(n) for k, n in _run(session, _followups_statement, scope)}

@@ -67,6 +67,22 @@ def is_running_in_month(start: dt.date, end: dt.date | None, month: dt.date) -> 
     return is_running_during(start, end, *month_bounds(month))
 
 
+def still_running_after(day: Any) -> ColumnElement[bool]:
+    """SQL: the contract has started on or before ``day`` and goes on after it (open-ended, or
+    its last day is later): the person is still under contract once ``day`` is over. The
+    day-level form the exits use, so that an exit dated a contract's last day is allowed while a
+    contract that continues refuses it. Twin of :func:`is_still_running_after`."""
+    return and_(
+        Contract.start_date <= day,
+        or_(Contract.end_date.is_(None), Contract.end_date > day),
+    )
+
+
+def is_still_running_after(start: dt.date, end: dt.date | None, day: dt.date) -> bool:
+    """Python twin of :func:`still_running_after`."""
+    return start <= day and (end is None or end > day)
+
+
 # -- eligibility still valid -----------------------------------------------------------------
 
 

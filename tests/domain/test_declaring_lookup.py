@@ -17,9 +17,11 @@ from clauses.declaring.lookup import (
     is_eligibility_valid,
     is_running_during,
     is_running_in_month,
+    is_still_running_after,
     running_during,
     running_in_month,
     running_in_months,
+    still_running_after,
 )
 from storage.models import Contract, Eligibility
 from tests import factories as f
@@ -53,6 +55,27 @@ def test_running_in_march_edges_sql_and_python_agree(db, start, end, running):
         c = _one_contract(s, start, end)
         found = s.scalar(select(Contract.id).where(Contract.id == c.id, running_in_month(MARCH)))
         assert (found is not None) is running
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "still"),
+    [
+        (dt.date(2025, 2, 3), dt.date(2025, 6, 13), False),  # its last day: the exit day itself
+        (dt.date(2025, 2, 3), dt.date(2025, 6, 14), True),   # one more day to work
+        (dt.date(2025, 2, 3), dt.date(2025, 6, 12), False),  # ended the day before
+        (dt.date(2025, 6, 13), None, True),                  # a CDI starting that day
+        (dt.date(2025, 6, 14), None, False),                 # starts the day after
+        (dt.date(2025, 6, 13), dt.date(2025, 6, 13), False), # one day, that day
+    ],
+)
+def test_still_running_after_a_day_sql_and_python_agree(db, start, end, still):
+    """The exits' day-level form: is the person still under contract once 13/06 is over?"""
+    day = dt.date(2025, 6, 13)
+    assert is_still_running_after(start, end, day) is still
+    with db.session() as s:
+        c = _one_contract(s, start, end)
+        found = s.scalar(select(Contract.id).where(Contract.id == c.id, still_running_after(day)))
+        assert (found is not None) is still
 
 
 def test_running_over_months_includes_both_ends(db):

@@ -38,7 +38,7 @@ def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, 
     fanny.press("Valider")
     drain_chat(ctx, transport)
     notice = company.last
-    assert "est validé" in notice.text and notice.labels == ["👷 Déclarer l'embauche"]
+    assert "est validé par" in notice.text and notice.labels == ["👷 Déclarer l'embauche"]
 
     # the guided hire: one lot only (skipped), type, dates, carrier, title, summary
     assert "Type de contrat" in company.press("Déclarer l'embauche")[-1].text

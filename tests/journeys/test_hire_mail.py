@@ -45,7 +45,7 @@ def _fill(sheet, rows: list[list]) -> None:
             sheet.cell(row=r, column=c, value=value)
 
 
-def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territory, tmp_path):
+def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territory, tmp_path, cli):
     root = tmp_path / "incoming"
     intake = MaildirIntake(IntakeCore(ctx, mail_config(maildir_in=root)), root, poll_seconds=0.05)
     intake.ensure()
@@ -70,8 +70,9 @@ def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territo
     (template,) = [m for m in _replies(ctx) if m.attachments]
     decision = next(m for m in _replies(ctx) if m.dedup_key == "candidature:1:decision")
     assert "déclarez l'embauche dans l'onglet « Embauches »" in decision.body_text
-    with ctx.db.session() as s:
-        doc = s.get(Document, template.attachments[0]["document_id"])
+    with ctx.db.session() as s:  # the .xlsx of the attached templates
+        doc = next(d for d in (s.get(Document, a["document_id"]) for a in template.attachments)
+                   if d.display_name.endswith(".xlsx"))
         workbook = load_workbook(io.BytesIO(ctx.documents.read(doc)))
     assert workbook.sheetnames[:2] == ["Déclaration", "Embauches"]
     hires = workbook["Embauches"]

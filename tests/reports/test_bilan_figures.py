@@ -294,5 +294,5 @@ def test_query_count_does_not_grow_with_rows(db, built, rulebook, which, record_
     # markets, engagements (the one scan up to the reference date), months x contract types (the
     # period's scan), contract counts, typology, exits, notes; + the donneur or market lookup;
     # + for a market, its hours done by QPV residents (ANRU target); + the relationship events
-    # (procedure steps and meetings)
-    assert after == {"annual": 9, "market": 10, "territory": 8}[which]
+    # (procedure steps and meetings); + the six-month follow-ups (exit_followups)
+    assert after == {"annual": 10, "market": 11, "territory": 9}[which]

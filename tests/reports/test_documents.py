@@ -193,28 +193,44 @@ def test_companies_rate_never_offsets_between_engagements():
     assert CompanyLine  # the table row type the credited hours go with
 
 
-def test_six_month_follow_up_is_read_when_the_data_exist(db, rulebook, monkeypatch):
-    """Without a follow-up column the bilan says the data are not available; with one (here the
-    exit column stands in for it) the situations are counted in SQL and shown."""
-    from clauses.bilan import queries
+def test_six_month_follow_up_is_read_from_the_exit_followups(db, rulebook):
+    """The six-month follow-up comes from ``exit_followups`` (kind suivi_6_mois), counted in
+    SQL: none answered gives 0 persons followed; answered ones are counted by situation, one
+    per person (the latest), and an unanswered question counts for nothing."""
+    from sqlalchemy import select
+
+    from storage.models import Contract, Engagement, ExitFollowup, Lot, Market, Participant
 
     with db.session() as s:
         built = T.build(s)
     with db.session() as s:
         without = annual_figures(s, built.donneurs["givors"], Y0, Y1, rulebook)
-    assert without.followups is None
+    assert without.followups == []
     results = next(t for t in build_view(without, "interne").tables
                    if t.key == "Résultats personnes")
-    assert results.note and "données non disponibles" in results.note
+    assert results.note is None
+    assert [c.value for c in results.rows[-2]][:2] == ["Personnes suivies 6 mois après la sortie", 0]
 
-    monkeypatch.setattr(queries, "FOLLOWUP_COLUMNS", ("exit_situation",))
-    queries._statement.cache_clear()
-    try:
-        with db.session() as s:
-            with_data = annual_figures(s, built.donneurs["givors"], Y0, Y1, rulebook)
-    finally:
-        queries._statement.cache_clear()
-    assert with_data.followups is not None
-    assert sum(r.count for r in with_data.followups) >= with_data.persons_exited
+    with db.session() as s:
+        exited = s.execute(
+            select(Participant.id, Contract.id)
+            .join(Contract, Contract.participant_id == Participant.id)
+            .join(Engagement, Engagement.id == Contract.engagement_id)
+            .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+            .where(Participant.exit_situation.is_not(None),
+                   Market.donneur_id == built.donneurs["givors"])
+            .order_by(Participant.id, Contract.id)).all()
+        people = list(dict(exited).items())
+        assert len(people) >= 3
+        (p1, c1), (p2, c2), (p3, c3) = people[:3]
+        s.add_all([
+            ExitFollowup(participant_id=p1, contract_id=c1, kind="suivi_6_mois", situation="cdi"),
+            ExitFollowup(participant_id=p2, contract_id=c2, kind="suivi_6_mois", situation="cdi"),
+            ExitFollowup(participant_id=p3, contract_id=c3, kind="suivi_6_mois", situation=None),
+            ExitFollowup(participant_id=p3, contract_id=c3, kind="sortie", situation="cdd_6_mois"),
+        ])
+    with db.session() as s:
+        with_data = annual_figures(s, built.donneurs["givors"], Y0, Y1, rulebook)
+    assert [(r.key, r.count) for r in with_data.followups] == [("cdi", 2)]
     view = build_view(with_data, "interne")
     assert any(t.key == "Suivi à 6 mois" and t.rows for t in view.tables)
