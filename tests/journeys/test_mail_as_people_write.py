@@ -114,9 +114,143 @@ def test_prescribers_in_four_styles_and_a_signature_only_mail(ctx, cli: Run, ter
         assert room.folder_of(message_id) == "Traités"
     replies = room.replies(CONSEILLER_ADDR)
     assert len(replies) == 5
+    for reply, name in zip(replies, ("Awa KOFFI (n° 1)", "Moussa DIALLO (n° 2)", "Linh NGUYEN (n° 3)",
+                                     "Ana PEREIRA (n° 4)"), strict=False):
+        assert f"Nous avons bien reçu la candidature de {name}" in reply.body_text
     assert "transmis à la personne chargée du suivi" in replies[-1].body_text
     (alert,) = room.alerts()
     assert "rien n'a été enregistré" in alert and "Candidature" in alert
     with ctx.db.session() as s:
         outcomes = list(s.scalars(select(InboundMail.kind).order_by(InboundMail.id)))
     assert outcomes[-1] == "candidature_a_saisir"
+
+
+# -- companies: their own spreadsheets, questions, the template -----------------------------------
+
+RH = "Sophie MARTIN <rh@btp-rhone-confluent.example>"
+RH_ADDR = "rh@btp-rhone-confluent.example"
+PEOPLE = (("KOFFI", "Awa", "12/04/1990"), ("DIALLO", "Moussa", "03/07/1998"), ("NGUYEN", "Linh", "21/11/1985"))
+
+
+def _xlsx(*sheets: tuple[str, list[list[object]]]) -> bytes:
+    """A workbook as a company saves it: its own sheet names and headers."""
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets:
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _hired_people(ctx: Context, cli: Run, territory: dict[str, str], room: Mailroom) -> None:
+    """The company proposes three people by e-mail, the facilitator validates them in chat, the
+    contracts are entered with the CLI: what a company has before it declares hours."""
+    from bot.console import ConsoleTransport
+    from bot.core import ChatCore
+    from tests.journeys.conftest import validate_in_chat
+
+    transport = ConsoleTransport(ChatCore(ctx))
+    fanny = transport.chat(2)
+    fanny.send(territory["facilitator"])
+    for last, first, born in PEOPLE:
+        room.send(make_mail(RH, f"Candidature {last} {first}",
+                            f"Bonjour,\n\nNom : {last}\nPrénom : {first}\nDate de naissance : {born}\n"
+                            "Critères : RSA\nMarché : 2025-017\nLot : 2\n\nCordialement."))
+    assert room.run() == {"traite": 3}
+    for number in (1, 2, 3):
+        validate_in_chat(ctx, transport, fanny, number)
+        made = cli("contrat", "create", "--candidature", str(number), "--marche", "2025-017", "--lot", "2",
+                   "--type", "cdd", "--debut", "03/02/2025", "--fin", "31/12/2025")
+        assert made.exit_code == 0, made.output
+
+
+def _declared(ctx: Context) -> set[tuple[str, str, float]]:
+    """(last name, month YYYY-MM, work hours) of every hour declaration."""
+    from storage.models import Contract, HourDeclaration
+
+    with ctx.db.session() as s:
+        rows = s.execute(select(Participant.last_name, HourDeclaration.month, HourDeclaration.work_hours)
+                         .join(Contract, HourDeclaration.contract_id == Contract.id)
+                         .join(Participant, Contract.participant_id == Participant.id))
+        return {(last, month.strftime("%Y-%m"), float(hours)) for last, month, hours in rows}
+
+
+def test_company_spreadsheets_in_their_own_layouts(ctx, cli: Run, territory, tmp_path):
+    from tests.mail.conftest import XLSX_MIME
+
+    room = Mailroom(ctx, tmp_path / "incoming")
+    _hired_people(ctx, cli, territory, room)
+    before = len(room.replies(RH_ADDR))
+
+    def declare(subject: str, *files: tuple[str, bytes]) -> str:
+        return room.send(make_mail(RH, subject, "Bonjour,\n\nCi-joint nos heures.\n\nSophie MARTIN",
+                                   attachments=[(name, data, XLSX_MIME) for name, data in files]))
+
+    participant_column = declare("Heures février", ("heures-fevrier.xlsx", _xlsx(("Feuil1", [
+        ["Participant", "Marché", "Lot", "Mois", "Heures"],
+        ["KOFFI Awa", "2025-017", 2, "02/2025", 120],
+        ["Moussa Diallo", "2025-017", 2, "février 2025", 100]]))))
+    market_lot_column = declare("Heures mars", ("mars.xlsx", _xlsx(("Relevé", [
+        ["NOM", "Prénom", "Marché / lot", "Période", "Heures travaillées"],
+        ["Koffi", "Awa", "2025-017 lot 2", "03/2025", 121],
+        ["DIALLO", "Moussa", "2025-017 - lot 02", "03/2025", 101]]))))
+    months_as_columns = declare("Heures NGUYEN", ("nguyen.xlsx", _xlsx(("Heures", [
+        ["Salarié", "Marché", "Lot", "février 2025", "mars 2025"],
+        ["NGUYEN Linh", "2025-017", 2, 70, 72]]))))
+    two_sheets = declare("Heures avril et mai", ("koffi.xlsx", _xlsx(
+        ("Avril", [["Nom", "Prénom", "Marché", "Lot", "Mois", "Heures"],
+                  ["KOFFI", "Awa", "2025-017", 2, "04/2025", 130]]),
+        ("Mai", [["Nom", "Prénom", "Marché", "Lot", "Mois", "Heures"],
+                 ["KOFFI", "Awa", "2025-017", 2, "05/2025", 131]]))))
+    header = ["Nom", "Prénom", "Marché", "Lot", "Mois", "Heures"]
+    two_files = declare("Heures avril et mai DIALLO",
+                        ("avril.xlsx", _xlsx(("Feuil1", [header, ["DIALLO", "Moussa", "2025-017", 2, "04/2025", 103]]))),
+                        ("mai.xlsx", _xlsx(("Feuil1", [header, ["DIALLO", "Moussa", "2025-017", 2, "05/2025", 104]]))))
+    three_files_raw = make_mail(RH, "Heures avril, mai, juin NGUYEN", "Ci-joint les trois mois.", attachments=[
+        (name, _xlsx(("Feuil1", [header, ["NGUYEN", "Linh", "2025-017", 2, month, hours]])), XLSX_MIME)
+        for name, month, hours in (("m4.xlsx", "04/2025", 73), ("m5.xlsx", "05/2025", 74), ("m6.xlsx", "06/2025", 75))])
+    three_files = room.send(three_files_raw)
+    assert room.run() == {"traite": 6}
+
+    assert _declared(ctx) == {
+        ("KOFFI", "2025-02", 120.0), ("DIALLO", "2025-02", 100.0),
+        ("KOFFI", "2025-03", 121.0), ("DIALLO", "2025-03", 101.0),
+        ("NGUYEN", "2025-02", 70.0), ("NGUYEN", "2025-03", 72.0),
+        ("KOFFI", "2025-04", 130.0), ("KOFFI", "2025-05", 131.0),
+        ("DIALLO", "2025-04", 103.0), ("DIALLO", "2025-05", 104.0),
+        ("NGUYEN", "2025-04", 73.0), ("NGUYEN", "2025-05", 74.0), ("NGUYEN", "2025-06", 75.0)}
+    for message_id in (participant_column, market_lot_column, months_as_columns, two_sheets, two_files,
+                       three_files):
+        assert room.folder_of(message_id) == "Traités"
+    acks = room.replies(RH_ADDR)[before:]
+    assert len(acks) == 6
+    assert all("introuvable" not in ack.body_text and not ack.attachments for ack in acks)
+
+    # The same mail delivered again (same Message-ID): only filed, nothing recorded, no reply.
+    room.send(three_files_raw)
+    assert room.run() == {"traite": 1}
+    assert len(_declared(ctx)) == 13 and len(room.replies(RH_ADDR)) == before + 6
+    # The company sends the same files again in a new mail: nothing new, each line named.
+    again = room.send(make_mail(RH, "Heures avril, mai, juin NGUYEN (renvoi)", "Je renvoie.",
+                                attachments=_attachments(three_files_raw)))
+    room.run()
+    assert len(_declared(ctx)) == 13
+    answer = room.replies(RH_ADDR)[-1].body_text
+    for name, month in (("m4.xlsx", "avril"), ("m5.xlsx", "mai"), ("m6.xlsx", "juin")):
+        assert f"{name}, ligne 2 : Des heures sont déjà déclarées pour ce contrat en {month} 2025" in answer
+    assert room.folder_of(again) == "Erreurs"  # every line refused as already declared
+
+
+def _attachments(raw: bytes) -> list[tuple[str, bytes, str]]:
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(raw, policy=policy.default)
+    return [(part.get_filename() or "", part.get_payload(decode=True), part.get_content_type())
+            for part in message.iter_attachments()]  # type: ignore[attr-defined]
