@@ -6,6 +6,7 @@ message was filed in (`.Traités`, `.Erreurs`, `.Quarantaine`)."""
 from __future__ import annotations
 
 import mailbox
+from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import select
@@ -53,6 +54,22 @@ class Mailroom:
         with self.ctx.db.session() as s:
             return list(s.scalars(select(OutboxMessage).where(OutboxMessage.to_address == to)
                                   .order_by(OutboxMessage.id)))
+
+    def delivered(self, to: str) -> list[EmailMessage]:
+        """Send the outbox into the outgoing Maildir (as `clausebot run` does with no SMTP
+        server); the messages `to` received there."""
+        import asyncio
+        from email import message_from_bytes, policy
+
+        from mail.outbox_sender import OutboxSender
+        from mail.transport import MaildirTransport
+
+        out = self.root.parent / "outgoing"
+        cfg = mail_config(maildir_out=out)
+        asyncio.run(OutboxSender(self.ctx.db, self.ctx.documents, MaildirTransport(out), cfg).send_due())
+        received = [message_from_bytes(path.read_bytes(), policy=policy.default)
+                    for path in sorted((out / "new").iterdir())]
+        return [m for m in received if isinstance(m, EmailMessage) and str(m["To"]) == to]
 
     def alerts(self) -> list[str]:
         with self.ctx.db.session() as s:
@@ -254,3 +271,60 @@ def _attachments(raw: bytes) -> list[tuple[str, bytes, str]]:
     message = message_from_bytes(raw, policy=policy.default)
     return [(part.get_filename() or "", part.get_payload(decode=True), part.get_content_type())
             for part in message.iter_attachments()]  # type: ignore[attr-defined]
+
+
+def test_company_questions_reach_a_person_and_the_template_only_when_asked(ctx, cli: Run, territory, tmp_path):
+    room = Mailroom(ctx, tmp_path / "incoming")
+    question = room.send(make_mail(
+        RH, "Question déclaration",
+        "Bonjour,\n\nUn de nos salariés était en arrêt maladie en mai : faut-il déclarer ses heures "
+        "à part ou les laisser à zéro ?\n\nMerci d'avance,\nSophie MARTIN"))
+    complaint = room.send(make_mail(
+        RH, "Relance", "Bonjour,\n\nNous n'avons toujours pas de réponse pour la convention de "
+        "notre chantier, pouvez-vous nous rappeler ?\n\nSophie MARTIN"))
+    template = room.send(make_mail(
+        RH, "Modèle", "Bonjour,\n\nPouvez-vous m'envoyer le modèle de déclaration des heures ?\n\nMerci"))
+    assert room.run() == {"traite": 3}
+
+    alerts = room.alerts()
+    assert len(alerts) == 2
+    assert "faut-il déclarer ses heures à part" in alerts[0] and "Question déclaration" in alerts[0]
+    assert "pouvez-vous nous rappeler" in alerts[1]
+    told, told_again, sent_template = room.replies(RH_ADDR)
+    for reply in (told, told_again):
+        assert not reply.attachments and "transmis" in reply.body_text
+    assert sent_template.attachments and "modèle" in sent_template.body_text.lower()
+    for message_id in (question, complaint, template):
+        assert room.folder_of(message_id) == "Traités"
+    inbox = room.delivered(RH_ADDR)
+    files = {str(m["Subject"]): [a.get_filename() or "" for a in m.iter_attachments()] for m in inbox}
+    assert set(files) == {"Re: Question déclaration", "Re: Relance", "Re: Modèle"}
+    assert files["Re: Question déclaration"] == files["Re: Relance"] == []
+    assert any(name.endswith(".xlsx") for name in files["Re: Modèle"])
+    facilitator = sorted(str(m["Subject"]) for m in room.delivered("fanny@agence.test"))
+    assert len(facilitator) == 2 and "« Question déclaration »" in facilitator[0]
+    assert "« Relance »" in facilitator[1]
+
+
+def test_a_company_file_nobody_can_read_names_each_row(ctx, cli: Run, territory, tmp_path):
+    from tests.mail.conftest import XLSX_MIME
+
+    room = Mailroom(ctx, tmp_path / "incoming")
+    _hired_people(ctx, cli, territory, room)
+    before = len(room.replies(RH_ADDR))
+    bad = room.send(make_mail(RH, "Heures mai", "Ci-joint.", attachments=[("mai.xlsx", _xlsx(("Feuil1", [
+        ["Participant", "Marché / lot", "Mois", "Heures"],
+        ["KOFFI Awa", "2025-017 lot 2", "05/2025", 120],
+        ["Jean INCONNU", "2025-017 lot 2", "05/2025", 35],
+        ["DIALLO Moussa", "2025-017 lot 2", "le mois dernier", 35],
+        ["NGUYEN Linh", "2025-017 lot 2", "05/2025", "beaucoup"]])), XLSX_MIME)]))
+    assert room.run() == {"traite": 1}
+    assert _declared(ctx) == {("KOFFI", "2025-05", 120.0)}
+    (answer,) = room.replies(RH_ADDR)[before:]
+    text = answer.body_text
+    assert "Lignes refusées (3)" in text and "introuvable" not in text.split("Lignes refusées")[0]
+    assert "- ligne 2 : KOFFI Awa, mai 2025 : 120 h de travail" in text
+    assert "- ligne 3 : « Jean INCONNU » ne correspond à aucune personne" in text
+    assert "- ligne 4 : Mois non reconnu : « le mois dernier ». Écrivez par exemple" in text
+    assert "- ligne 5 : Nombre non reconnu : « beaucoup »." in text
+    assert room.folder_of(bad) == "Traités"  # one line was recorded
