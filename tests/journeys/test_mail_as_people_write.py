@@ -303,6 +303,7 @@ def test_company_questions_reach_a_person_and_the_template_only_when_asked(ctx, 
     assert any(name.endswith(".xlsx") for name in files["Re: Modèle"])
     facilitator = sorted(str(m["Subject"]) for m in room.delivered("fanny@agence.test"))
     assert len(facilitator) == 2 and "« Question déclaration »" in facilitator[0]
+    assert "Sophie MARTIN (BTP Rhône-Confluent) <rh@btp-rhone-confluent.example>" in facilitator[0]
     assert "« Relance »" in facilitator[1]
 
 
