@@ -329,3 +329,44 @@ def test_a_company_file_nobody_can_read_names_each_row(ctx, cli: Run, territory,
     assert "- ligne 4 : Mois non reconnu : « le mois dernier ». Écrivez par exemple" in text
     assert "- ligne 5 : Nombre non reconnu : « beaucoup »." in text
     assert room.folder_of(bad) == "Traités"  # one line was recorded
+
+
+def test_two_and_three_spreadsheets_through_dovecot_and_smtp(ctx, cli: Run, territory, tmp_path,
+                                                            imap_account, smtp_sink):
+    """The same company mails as above, through a real IMAP mailbox and SMTP server: every line
+    of every file recorded, the message filed in « Traités », the acknowledgement on the wire
+    names each file's line 2, and the mail found again in the mailbox records nothing."""
+    from mail.imap_intake import ImapIntake
+    from tests.mail.conftest import XLSX_MIME, deliver, imap_config
+
+    _hired_people(ctx, cli, territory, Mailroom(ctx, tmp_path / "incoming"))
+    cfg = mail_config(imap_config(imap_account))
+    intake = ImapIntake(IntakeCore(ctx, cfg), cfg.imap)
+    header = ["Salarié", "Marché / lot", "Mois", "Heures"]
+    two = make_mail(RH, "Heures mai et juin DIALLO", "Bonjour, mai et juin en deux fichiers.",
+                    message_id="<two-files@btp-rhone-confluent.example>", attachments=[
+                        (f"{month}.xlsx", _xlsx(("Feuil1", [header, ["DIALLO Moussa", "2025-017 lot 2", f"{month} 2025", h]])),
+                         XLSX_MIME) for month, h in (("mai", 90), ("juin", 91))])
+    three = make_mail(RH, "Heures NGUYEN", "Trois fichiers.", attachments=[
+        (f"nguyen-{n}.xlsx", _xlsx(("Feuil1", [header, ["NGUYEN Linh", "2025-017 lot 2", f"0{n}/2025", 60 + n]])),
+         XLSX_MIME) for n in (3, 4, 5)])
+    imap_account.append("INBOX", two)
+    imap_account.append("INBOX", three)
+    intake.run_once()
+
+    assert _declared(ctx) == {("DIALLO", "2025-05", 90.0), ("DIALLO", "2025-06", 91.0),
+                              ("NGUYEN", "2025-03", 63.0), ("NGUYEN", "2025-04", 64.0),
+                              ("NGUYEN", "2025-05", 65.0)}
+    assert len(imap_account.folder_uids("Traités")) == 2 and not imap_account.folder_uids("INBOX")
+    deliver(ctx, cfg, smtp_sink)
+    acks = {m.subject: m.text_body() for m in smtp_sink.messages_to(RH_ADDR)}
+    assert "Lignes enregistrées (2)" in acks["Re: Heures mai et juin DIALLO"]
+    assert "Lignes enregistrées (3)" in acks["Re: Heures NGUYEN"]
+    assert "refusées" not in acks["Re: Heures NGUYEN"]
+
+    sent = len(smtp_sink.messages)
+    imap_account.append("INBOX", three)  # found again (a copy restored by a mail client)
+    intake.run_once()
+    assert len(_declared(ctx)) == 5 and len(imap_account.folder_uids("Traités")) == 3
+    deliver(ctx, cfg, smtp_sink)
+    assert len(smtp_sink.messages) == sent  # nothing recorded, nobody told twice
