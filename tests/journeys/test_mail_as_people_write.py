@@ -137,6 +137,12 @@ def test_prescribers_in_four_styles_and_a_signature_only_mail(ctx, cli: Run, ter
     assert "transmis à la personne chargée du suivi" in replies[-1].body_text
     (alert,) = room.alerts()
     assert "rien n'a été enregistré" in alert and "Candidature" in alert
+    subjects = sorted(str(m["Subject"]) for m in room.delivered("fanny@agence.test"))
+    assert len(subjects) == 5
+    for number, name in ((1, "KOFFI Awa"), (2, "DIALLO Moussa"), (3, "NGUYEN Linh"), (4, "PEREIRA Ana")):
+        assert f"[clausebot] Candidature n° {number} à valider : {name} pour Peintures du Pilat" in subjects[number - 1]
+    assert subjects[4].startswith("[clausebot] Candidature reçue par e-mail de Paul Conseiller "
+                                  "(Mission Locale Sud) <paul.conseiller@ml-sud.example>")
     with ctx.db.session() as s:
         outcomes = list(s.scalars(select(InboundMail.kind).order_by(InboundMail.id)))
     assert outcomes[-1] == "candidature_a_saisir"
