@@ -376,3 +376,33 @@ def test_two_and_three_spreadsheets_through_dovecot_and_smtp(ctx, cli: Run, terr
     assert len(_declared(ctx)) == 5 and len(imap_account.folder_uids("Traités")) == 3
     deliver(ctx, cfg, smtp_sink)
     assert len(smtp_sink.messages) == sent  # nothing recorded, nobody told twice
+
+
+def test_a_csv_from_french_excel_and_months_as_date_cells(ctx, cli: Run, territory, tmp_path):
+    """A CSV saved by a French Excel (Windows-1252, semicolons, « 12,5 », month cells shown
+    « févr-25 »), and a workbook whose month columns are date cells next to a « Total » column."""
+    import datetime as dt
+
+    from tests.mail.conftest import XLSX_MIME
+
+    room = Mailroom(ctx, tmp_path / "incoming")
+    _hired_people(ctx, cli, territory, room)
+    before = len(room.replies(RH_ADDR))
+    csv = ("Nom;Prénom;N° marché;N° lot;Mois;Nb heures\r\n"
+           "KOFFI;Awa;2025-017;2;02/2025;12,5\r\n"
+           "DIALLO;Moussa;2025-017;lot 2;févr-25;7\r\n"
+           "DIALLO;Moussa;2025-017;2;Total-25;7\r\n").encode("cp1252")
+    from_csv = room.send(make_mail(RH, "Heures février", "Ci-joint.", attachments=[("heures.csv", csv, "text/csv")]))
+    dates = _xlsx(("Feuil1", [
+        ["Nom Prénom", "Marché", "Lot", dt.datetime(2025, 3, 1), dt.datetime(2025, 4, 1), "Total"],
+        ["NGUYEN Linh", "2025-017", "02", 10, 11, 21]]))
+    from_dates = room.send(make_mail(RH, "Heures NGUYEN", "Ci-joint.", attachments=[("dates.xlsx", dates, XLSX_MIME)]))
+    assert room.run() == {"traite": 2}
+
+    assert _declared(ctx) == {("KOFFI", "2025-02", 12.5), ("DIALLO", "2025-02", 7.0),
+                              ("NGUYEN", "2025-03", 10.0), ("NGUYEN", "2025-04", 11.0)}
+    csv_ack, dates_ack = (r.body_text for r in room.replies(RH_ADDR)[before:])
+    assert "ligne 3 : DIALLO Moussa, février 2025 : 7 h de travail" in csv_ack
+    assert "ligne 4 : Mois non reconnu : « Total-25 »." in csv_ack
+    assert "Lignes enregistrées (2)" in dates_ack and "refusées" not in dates_ack
+    assert room.folder_of(from_csv) == room.folder_of(from_dates) == "Traités"
