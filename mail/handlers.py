@@ -43,6 +43,7 @@ from storage.models import (
     Lot,
     MailStatus,
     Market,
+    Prescriber,
     Role,
 )
 
@@ -106,8 +107,16 @@ class MailJob:
         return territory_facilitators(self.session, donneur_id=self.actor.donneur_id)
 
     def sender_label(self) -> str:
-        return f"{self.actor.label} <{self.parsed.from_address}>" if self.actor.label != self.parsed.from_address \
-            else f"<{self.parsed.from_address}>"
+        """« Sophie MARTIN (BTP Rhône-Confluent) <rh@…> »: the facilitator reading an alert must
+        see which company or prescriber wrote, not only an address."""
+        name = self.actor.label if self.actor.label != self.parsed.from_address else self.parsed.from_name
+        org = None
+        if self.actor.company_id is not None:
+            org = self.session.scalar(select(Company.name).where(Company.id == self.actor.company_id))
+        elif self.actor.prescriber_id is not None:
+            org = self.session.scalar(select(Prescriber.name).where(Prescriber.id == self.actor.prescriber_id))
+        who = " ".join(part for part in (name.strip(), f"({org})" if org else "") if part)
+        return f"{who} <{self.parsed.from_address}>" if who else f"<{self.parsed.from_address}>"
 
 
 def territory_facilitators(session: Session, *, donneur_id: int | None = None,

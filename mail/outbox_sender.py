@@ -33,6 +33,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,19 @@ def stable_message_id(dedup_key: str, domain: str) -> str:
 
 def _one_line(value: str, limit: int = 998) -> str:
     return " ".join(str(value).replace("\r", " ").replace("\n", " ").split())[:limit]
+
+
+def _set_subject(msg: EmailMessage, subject: str) -> None:
+    """Set the Subject folded by :class:`email.header.Header`, not by ``policy.default``.
+
+    Why: the modern policy folds a long non-ASCII subject into encoded words with the space
+    between two of them outside both, and readers (RFC 2047) drop such spaces: « BTP
+    Rhône-Confluent » arrived as « BTPRhône-Confluent » in every long French subject. The
+    legacy encoder keeps the spaces inside the encoded words; the header is stored as source
+    text, so the generator keeps that folding (its lines are short enough)."""
+    encoded = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode(linesep="\n")
+    del msg["Subject"]
+    msg._headers.append(msg.policy.header_source_parse([f"Subject: {encoded}\n"]))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,7 @@ class OutboxSender:
         msg = EmailMessage()
         msg["From"] = formataddr((self.cfg.agency_name, self.cfg.agency_email))
         msg["To"] = address
-        msg["Subject"] = _one_line(row.subject, 300)
+        _set_subject(msg, _one_line(row.subject, 300))
         msg["Date"] = format_datetime(row.created_at)
         msg["Message-ID"] = row.message_id
         headers = {k: _one_line(v) for k, v in row.headers.items() if k.lower() in ALLOWED_HEADERS and v}

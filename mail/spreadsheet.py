@@ -118,6 +118,16 @@ def _cell_text(value: Any) -> str:
     return unicodedata.normalize("NFC", " ".join(str(value).split()))
 
 
+_EXCEL_MONTH = re.compile(r"^([^\W\d_]+)\.?-(\d{2}|\d{4})$")
+"""« févr-25 », « sept.-2025 »: how French Excel shows a month cell (format mmm-aa), and so what
+a CSV exported from it holds."""
+
+
+def _month_text(text: str) -> str:
+    match = _EXCEL_MONTH.match(text)
+    return f"{match.group(1)} {match.group(2)}" if match else text
+
+
 def _month(value: Any, today: dt.date) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date().replace(day=1)
@@ -126,6 +136,11 @@ def _month(value: Any, today: dt.date) -> dt.date:
     text = _cell_text(value)
     if not text:
         raise DomainError("mois manquant (format MM/AAAA, par exemple 05/2025).")
+    if _month_text(text) != text:
+        try:
+            return parse_month(_month_text(text), today=today)
+        except DomainError:
+            pass  # refused below, quoting what the person wrote
     return parse_month(text, today=today)
 
 
@@ -290,7 +305,7 @@ def _month_header(value: Any, today: dt.date) -> dt.date | None:
     if not text or not re.search(r"\d{2}", text):
         return None
     try:
-        return parse_month(text.rstrip("."), today=today)
+        return parse_month(_month_text(text.rstrip(".")), today=today)
     except DomainError:
         return None
 
