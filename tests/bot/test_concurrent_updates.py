@@ -64,7 +64,7 @@ async def test_one_persons_messages_are_handled_in_order(ctx, tg, monkeypatch, b
     handled: list[tuple[int, str]] = []
     original = onboarding.stranger
 
-    def slow_stranger(t, text):  # noqa: ANN001 - the flow's own signature
+    def slow_stranger(t, text):
         if text == "lent":
             time.sleep(1.0)
         handled.append((t.incoming.user_id, text or ""))
