@@ -50,8 +50,6 @@ class UpdateDispatcher:
         self._next = 0
         """One past the highest update id ever submitted."""
         self._progress = asyncio.Event()
-        self.generation = 0
-        """Counts finished updates: a poller compares it to know whether the offset moved."""
 
     @property
     def offset(self) -> int | None:
@@ -110,20 +108,21 @@ class UpdateDispatcher:
         self._done.add(update_id)
         low = self.offset or 0
         self._done = {i for i in self._done if i >= low}
-        self.generation += 1
         self._progress.set()
 
-    async def wait_progress(self, stop: asyncio.Event, since: int, *,
-                            timeout: float | None = None) -> None:
-        """Return once an update finished after the poller read ``generation == since``, or
-        ``stop`` is set, or ``timeout`` seconds passed."""
+    async def wait_idle(self, stop: asyncio.Event, timeout: float) -> None:
+        """Return when nothing is in flight any more, ``stop`` is set, or ``timeout`` passed.
+
+        Why not at each finished update: every getUpdates while updates are in flight hands
+        them all back (they are not confirmed), and parsing them again at each completion
+        would cost more than the updates themselves; new updates wait at most ``timeout``."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while self.generation == since and self._pending and not stop.is_set():
-            self._progress.clear()
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
+        deadline = loop.time() + timeout
+        while self._pending and not stop.is_set():
+            left = deadline - loop.time()
+            if left <= 0:
                 return
+            self._progress.clear()
             waiter = asyncio.ensure_future(self._progress.wait())
             stopper = asyncio.ensure_future(stop.wait())
             try:

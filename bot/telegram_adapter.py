@@ -243,7 +243,6 @@ class TelegramBot:
     async def _poll(self, stop: asyncio.Event, dispatcher: UpdateDispatcher) -> None:
         retry_delay = 1.0
         while not stop.is_set():
-            mark = dispatcher.generation
             fetch = asyncio.ensure_future(self.application.bot.get_updates(
                 offset=dispatcher.offset, timeout=self.poll_timeout,
                 allowed_updates=ALLOWED_UPDATES))
@@ -272,8 +271,8 @@ class TelegramBot:
             self.offset = dispatcher.offset
             if not fresh and dispatcher.busy:
                 # Only updates still in flight came back (Telegram keeps what is not
-                # confirmed): wait for one to finish, or a moment for others to arrive.
-                await dispatcher.wait_progress(stop, mark, timeout=IDLE_REFETCH_SECONDS)
+                # confirmed): look again when all are done, or after a moment for others.
+                await dispatcher.wait_idle(stop, timeout=IDLE_REFETCH_SECONDS)
 
     # -- one update ----------------------------------------------------------------------------
     async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
