@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -37,6 +38,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
 from bot.core import ChatCore
+from bot.dispatch import DEFAULT_CONCURRENCY, UpdateDispatcher
 from bot.messages import Incoming, IncomingFile, Keyboard, Outcome, Reply, split_long
 from bot.ratelimit import FloodLimiter, retry_seconds
 from bot.transport import SendDeferred, SendRefused
@@ -46,6 +48,8 @@ from storage.models import Channel
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+IDLE_REFETCH_SECONDS = 0.2
+"""While only slow updates are in flight, how often getUpdates looks for other users' ones."""
 
 
 def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -140,8 +144,15 @@ class TelegramBot:
         limiter: FloodLimiter | None = None,
         poll_timeout: float = 25.0,
         connection_pool_size: int = 64,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.core = core
+        self.concurrency = concurrency
+        # Our own threads for the core's database work: asyncio's default pool has
+        # min(32, cores + 4) threads (6 here), shared with mail and the outbox; a few slow
+        # updates (a big /bilan) would hold it and stall every other conversation.
+        self._threads = ThreadPoolExecutor(max_workers=concurrency,
+                                           thread_name_prefix="chat-update")
         self.poll_timeout = poll_timeout
         self.limiter = limiter or FloodLimiter()
         builder = (
@@ -216,11 +227,25 @@ class TelegramBot:
             await self.application.shutdown()
 
     async def poll(self, stop: asyncio.Event) -> None:
-        """getUpdates long polling; each update handled (and committed) before it is confirmed."""
+        """getUpdates long polling; updates of different users handled concurrently, each
+        user's in order (:mod:`bot.dispatch`); an update is confirmed only once it and every
+        earlier one are handled and committed. On stop, what was fetched is finished first."""
+        dispatcher = UpdateDispatcher(self.application.process_update,
+                                      concurrency=self.concurrency)
+        if self.offset is not None:
+            dispatcher.resume_at(self.offset)
+        try:
+            await self._poll(stop, dispatcher)
+        finally:
+            await dispatcher.drain()
+            self.offset = dispatcher.offset
+
+    async def _poll(self, stop: asyncio.Event, dispatcher: UpdateDispatcher) -> None:
         retry_delay = 1.0
         while not stop.is_set():
             fetch = asyncio.ensure_future(self.application.bot.get_updates(
-                offset=self.offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES))
+                offset=dispatcher.offset, timeout=self.poll_timeout,
+                allowed_updates=ALLOWED_UPDATES))
             stopper = asyncio.ensure_future(stop.wait())
             done, _ = await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if fetch not in done:
@@ -242,11 +267,12 @@ class TelegramBot:
                 retry_delay = min(retry_delay * 2, 30.0)
                 continue
             retry_delay = 1.0
-            for update in updates:
-                await self.application.process_update(update)
-                self.offset = update.update_id + 1
-                if stop.is_set():
-                    break
+            fresh = [u for u in updates if dispatcher.submit(u)]
+            self.offset = dispatcher.offset
+            if not fresh and dispatcher.busy:
+                # Only updates still in flight came back (Telegram keeps what is not
+                # confirmed): look again when all are done, or after a moment for others.
+                await dispatcher.wait_idle(stop, timeout=IDLE_REFETCH_SECONDS)
 
     # -- one update ----------------------------------------------------------------------------
     async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -255,7 +281,7 @@ class TelegramBot:
         incoming = await self._incoming(update)
         if incoming is None:
             return
-        outcome = await asyncio.to_thread(self.core.handle, incoming)
+        outcome = await self._in_thread(self.core.handle, incoming)
         await self._deliver(update, incoming, outcome)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -300,7 +326,7 @@ class TelegramBot:
         else:
             return None
         data: bytes | None = None
-        if (size is None or size <= limit) and await asyncio.to_thread(
+        if (size is None or size <= limit) and await self._in_thread(
             self.core.wants_file, message.chat.id, message.from_user.id
         ):
             try:
@@ -392,9 +418,14 @@ class TelegramBot:
         if incoming.update_id is None or not incoming.private:
             return
         try:
-            await asyncio.to_thread(self._db, action, *args)
+            await self._in_thread(self._db, action, *args)
         except Exception:  # the reply itself went out (or not) already: log, never raise
             log.exception("could not record the delivery of a chat reply")
+
+    async def _in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking work in the chat's own thread pool (sized to its concurrency)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, functools.partial(func, *args))
 
     def _db(self, action: Any, *args: Any) -> Any:
         with self.core.ctx.db.session() as s:

@@ -63,7 +63,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             dbapi_connection.isolation_level = None
 
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    # pool: the chat handles up to 16 updates at once (bot.dispatch), beside mail and outbox
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True, pool_size=10,
+                           max_overflow=20)
     event.listen(engine, "begin", _server_begin)
     return engine
 

@@ -52,6 +52,10 @@ class BotApiServer(BotApiMethods):
         self.host = LOOPBACK
         self.port = 0
         self.startup_seconds = 0.0
+        self.latency = 0.0
+        """Seconds every Bot API call waits before it is answered (Telegram is ~50 ms away)."""
+        self.chat_latency: dict[int, float] = {}
+        """Extra seconds for calls addressed to one chat (a slow conversation)."""
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         # Bot API method names are case-insensitive: map lower-case name -> (canonical, handler).
@@ -161,8 +165,15 @@ class BotApiServer(BotApiMethods):
             )
         method, handler = known
         params: Params | None = None
+        if self.latency:
+            await asyncio.sleep(self.latency)
         try:
             params = await read_params(request)
+            if self.chat_latency:
+                chat = params.values.get("chat_id")
+                extra = self.chat_latency.get(int(chat)) if str(chat).lstrip("-").isdigit() else None
+                if extra:
+                    await asyncio.sleep(extra)
             self._take_injected(method)
             result = await handler(params)
         except ApiError as exc:
