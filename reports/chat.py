@@ -61,12 +61,13 @@ def render_chat(
                  f"{'s' if f.persons_entered > 1 else ''} sur la période)")
     qpv = qpv_cells(f, masker)  # masked as in the bilan: the view's rule, not a copy
     if f.qpv is not None and qpv is not None and f.qpv.required_share is not None:
-        hours, share = qpv
+        hours, share, met = qpv
         done = (hours.text if hours.masked else
                 f"{hours.text} ({share.text if share.value is not None else '–'} des heures)")
-        verdict = "atteint" if f.qpv.met else "non atteint"
+        verdict = ("atteint" if f.qpv.met else "non atteint") if not met.masked else "—"
         lines.append(f"Résident·es QPV : {done}, objectif "
-                     f"{fr_percent(f.qpv.required_share)} {verdict}")
+                     f"{fr_percent(f.qpv.required_share)}"
+                     + (f" {verdict}" if not met.masked else ""))
     if f.persons_exited:
         durable_text = durable_exits_cells(f, masker)[0].text
         lines.append(f"{_plural(f.persons_exited, 'sortie')}, dont emploi durable : {durable_text}")

@@ -402,10 +402,7 @@ def _qpv_figures(f: BilanFigures, masker: Masker) -> list[tuple[str, Cell]]:
            ("Part des heures réalisées par des résident·es QPV", cells[1])]
     if qpv.required_share is not None:
         out.append(("Objectif QPV du marché (ANRU)", Cell(qpv.required_share, Fmt.PCT)))
-        out.append(("Objectif QPV atteint à ce jour",
-                    Cell("oui" if qpv.met else "non", Fmt.TEXT,
-                         colour=None if qpv.met else labels.RELATION_COLOURS[
-                             RelationStatus.EN_RETARD])))
+        out.append(("Objectif QPV atteint à ce jour", cells[2]))
     return out
 
 
@@ -639,16 +636,26 @@ def durable_exits_cells(f: BilanFigures, masker: Masker) -> tuple[Cell, Cell]:
                     masker)
 
 
-def qpv_cells(f: BilanFigures, masker: Masker) -> tuple[Cell, Cell] | None:
-    """(hours, share) done by QPV residents on a market, as every output shows them: masked when
-    fewer than ``threshold`` persons did them (the hours would be one or two persons' own)."""
+def qpv_cells(f: BilanFigures, masker: Masker) -> tuple[Cell, Cell, Cell] | None:
+    """(hours, share, target met) of QPV residents on a market, as every output shows them.
+
+    Hours and share are masked when fewer than ``threshold`` persons did them (they would be one
+    or two persons' own); the verdict — a bound, which the buyer needs — is masked too when the
+    market has fewer than ``threshold`` persons at all (it would tell whether they live in a
+    QPV)."""
     qpv = f.qpv
     if qpv is None:
         return None
-    if masker.hides(qpv.persons):
-        text = f"non diffusé (< {masker.threshold} personnes)"
-        return Cell(qpv.hours, Fmt.HOURS, text, indent=True), Cell(qpv.share, Fmt.PCT, "–")
-    return _h(qpv.hours, indent=True), Cell(qpv.share, Fmt.PCT)
+    text = f"non diffusé (< {masker.threshold} personnes)"
+    met = "oui" if qpv.met else "non"
+    verdict = Cell(met, Fmt.TEXT, colour=None if qpv.met else labels.RELATION_COLOURS[
+        RelationStatus.EN_RETARD])
+    if masker.hides(f.persons):
+        verdict = Cell(met, Fmt.TEXT, text)
+    if masker.hides(qpv.persons) or masker.hides(f.persons):
+        return (Cell(qpv.hours, Fmt.HOURS, text, indent=True), Cell(qpv.share, Fmt.PCT, "–"),
+                verdict)
+    return _h(qpv.hours, indent=True), Cell(qpv.share, Fmt.PCT), verdict
 
 
 def _followup_table(f: BilanFigures, masker: Masker) -> Table:
