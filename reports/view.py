@@ -326,7 +326,10 @@ def build_view(
         footer.append(
             f"Secret statistique : les effectifs de 1 à {small_cell_threshold - 1} sont affichés "
             f"« < {small_cell_threshold} » ; « {SECONDARY_TEXT} » masque un autre effectif pour "
-            "qu'un petit effectif ne puisse pas se déduire du total ; les totaux sont exacts."
+            "qu'un petit effectif ne puisse pas se déduire du total ; les heures d'une ligne "
+            f"masquée et les heures QPV de moins de {small_cell_threshold} personnes ne sont pas "
+            "diffusées, ni le détail d'un tableau que le total suffirait à révéler ; les totaux "
+            "sont exacts."
         )
     return ReportView(
         kind=f.kind,
