@@ -4,8 +4,10 @@ subtraction attack — in the annual bilan, the point d'étape and the territory
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
+from clauses.bilan.figures import CountRow, ExitCategoryRow
 from reports.disclosure import SECONDARY_TEXT, WITHHELD_TEXT
 from reports.view import Table, build_view
 from tests.reports.test_rendering import figures  # noqa: F401 - the shared fixture
@@ -66,3 +68,28 @@ def test_no_additive_table_and_no_derived_figure_gives_a_masked_cell_away(figure
         internal = build_view(fig, "interne")
         assert not internal.masked
         assert all(t.rows[0][0].value != WITHHELD_TEXT for t in internal.tables if t.rows)
+
+
+def test_exit_situations_pinned_by_their_category_are_withheld(figures):  # noqa: F811
+    """4 exits in « Emploi durable », 2 in CDI and 2 in CDD: « < 3 » twice under an exact 4
+    says 2 each, so the situations are withheld; 1 + 1 + 1 + 1 categories are withheld whole."""
+    fig = figures["annual"]
+    durable = ExitCategoryRow("emploi_durable", "Emploi durable", 4,
+                              [CountRow("cdi", "CDI", 2), CountRow("cdd_6", "CDD 6 mois", 2)])
+    other = ExitCategoryRow("autre", "Autre sortie", 4, [CountRow("x", "Autre", 4)])
+    view = build_view(dataclasses.replace(fig, exits=[durable, other], persons_exited=8,
+                                          persons=max(fig.persons, 8)), "externe")
+    rows = [(r[0].value, r[1].text) for r in next(t for t in view.tables if t.key == "Sorties").rows]
+    assert rows[:2] == [("Emploi durable", "4"), (WITHHELD_TEXT, "–")]
+    assert "CDI" not in [label for label, _ in rows]
+    tiny = [ExitCategoryRow(f"k{i}", f"Cat {i}", 1, [CountRow(f"s{i}", f"S {i}", 1)])
+            for i in range(4)]
+    view = build_view(dataclasses.replace(fig, exits=tiny, persons_exited=4), "externe")
+    rows = [r[0].value for r in next(t for t in view.tables if t.key == "Sorties").rows]
+    assert rows[0] == WITHHELD_TEXT and not any(str(r).startswith("Cat") for r in rows)
+    # the withheld categories' persons are not given back by the results table either
+    tiny[0] = ExitCategoryRow("emploi_durable", "Emploi durable", 1, tiny[0].situations)
+    view = build_view(dataclasses.replace(fig, exits=tiny, persons_exited=4), "externe")
+    results = {r[0].value: r[1] for r in next(
+        t for t in view.tables if t.key == "Résultats personnes").rows}
+    assert results["dont emploi durable"].text == "< 3"
