@@ -5,7 +5,7 @@ from __future__ import annotations
 from clauses.bilan.figures import BilanFigures, BilanKind, RelationStatus
 from clauses.formatting import fr_date, fr_hours, fr_number, fr_percent
 from reports import labels
-from reports.view import Masker
+from reports.view import Masker, durable_exits_cells, qpv_cells
 
 MAX_LINES = 6
 
@@ -59,14 +59,17 @@ def render_chat(
     lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}"
                  f" (dont {fr_number(f.persons_entered)} entrée"
                  f"{'s' if f.persons_entered > 1 else ''} sur la période)")
-    if f.qpv is not None and f.qpv.required_share is not None:
-        share = fr_percent(f.qpv.share) if f.qpv.share is not None else "–"
-        verdict = "atteint" if f.qpv.met else "non atteint"
-        lines.append(f"Résident·es QPV : {fr_hours(f.qpv.hours)} ({share} des heures), objectif "
-                     f"{fr_percent(f.qpv.required_share)} {verdict}")
+    qpv = qpv_cells(f, masker)  # masked as in the bilan: the view's rule, not a copy
+    if f.qpv is not None and qpv is not None and f.qpv.required_share is not None:
+        hours, share, met = qpv
+        done = (hours.text if hours.masked else
+                f"{hours.text} ({share.text if share.value is not None else '–'} des heures)")
+        verdict = ("atteint" if f.qpv.met else "non atteint") if not met.masked else "—"
+        lines.append(f"Résident·es QPV : {done}, objectif "
+                     f"{fr_percent(f.qpv.required_share)}"
+                     + (f" {verdict}" if not met.masked else ""))
     if f.persons_exited:
-        durable = next((e.persons for e in f.exits if e.key == "emploi_durable"), 0)
-        durable_text = masker.count(durable).text
+        durable_text = durable_exits_cells(f, masker)[0].text
         lines.append(f"{_plural(f.persons_exited, 'sortie')}, dont emploi durable : {durable_text}")
     if f.kind is BilanKind.TERRITOIRE:
         lines.append(f"{_plural(len(f.donneurs), 'donneur')} d'ordre")

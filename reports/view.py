@@ -10,10 +10,20 @@ Small cells (statistical disclosure control): in a report that leaves the agency
 "< threshold" and its share is hidden, because a count of 1 or 2 people in a commune or an age band
 can identify someone. Totals stay exact. Sensitive statuses at entry (health and justice data) are
 also merged into one row for external readers.
+
+Neighbouring figures follow the same rule (:mod:`reports.disclosure`): a contract type of fewer
+than ``threshold`` persons loses its hours with its counts (whole rows, never one alone); the
+persons and contracts of a company, market or donneur row are masked the same way (their hours
+stay: they are the company's obligation, and no masked count sits beside them); the QPV hours of a
+market done by fewer than ``threshold`` persons are masked; a figure derived from masked cells
+(durable exits, durable contracts, in employment at 6 months) is masked with them; a table that
+no masking can save (every person in cells the total pins) is withheld. Internal outputs stay
+exact.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +36,7 @@ from clauses.bilan.figures import (
     ZERO,
     BilanFigures,
     BilanKind,
+    ContractTypeRow,
     CountRow,
     EngagementLine,
     RelationStatus,
@@ -33,7 +44,14 @@ from clauses.bilan.figures import (
 from clauses.context import AgencyIdentity
 from clauses.formatting import fr_date, fr_hours, fr_month, fr_number, fr_percent
 from reports import labels
-from reports.disclosure import protect
+from reports.disclosure import (
+    WITHHELD_TEXT,
+    column_masks,
+    exposed,
+    protect,
+    protect_rows,
+    recoverable,
+)
 from reports.identity import AgencyView, resolve
 
 Audience = Literal["externe", "interne"]
@@ -181,6 +199,22 @@ class Masker:
             return {}
         return protect(values, self.threshold)  # complementary suppression: reports.disclosure
 
+    def withheld(self, values: Sequence[int]) -> bool:
+        """Whether a table of these counts must not be shown at all (see
+        :func:`reports.disclosure.exposed`)."""
+        return self.active and exposed(values, self.threshold)
+
+    def rows(self, columns: Sequence[Sequence[int]], primary: Sequence[int] = ()) -> set[int]:
+        """Rows whose counts and neighbouring figures are suppressed together."""
+        return protect_rows(columns, self.threshold, primary=primary) if self.active else set()
+
+    def derived(self, n: int, masked: bool, **style) -> Cell:
+        """A figure computed from other cells: masked when any of them is, else as a count."""
+        if self.active and masked and n:
+            return Cell(n, Fmt.INT, f"< {self.threshold}" if n < self.threshold else SECONDARY_TEXT,
+                        **style)
+        return self.count(n, **style)
+
     def additive(self, values: Sequence[int], total: int, *, bold: bool = False
                  ) -> list[tuple[Cell, Cell]]:
         """(count, share) cells of rows that add up to ``total``, with secondary suppression."""
@@ -214,6 +248,21 @@ def _relation(status: RelationStatus) -> Cell:
     return Cell(labels.RELATION_LABELS[status], Fmt.TEXT, colour=labels.RELATION_COLOURS[status])
 
 
+def _withheld(columns: list[Column]) -> list[Cell]:
+    """The one row of a table no masking can save: no category, no figure."""
+    return [_t(WITHHELD_TEXT)] + [Cell(None, c.fmt) for c in columns[1:]]
+
+
+def _mask_counts(rows: list[list[Cell]], columns: Sequence[int], masker: Masker) -> None:
+    """Mask the person and contract counts of rows about fewer than ``threshold`` persons
+    (companies, markets, donneurs): a count of 1 beside a row's hours makes them one person's."""
+    values = [[int(r[c].value or 0) for r in rows] for c in columns]
+    suppressed = masker.rows(values)
+    for c, col in zip(columns, values, strict=True):
+        for i, text in column_masks(col, suppressed, masker.threshold).items():
+            rows[i][c] = dataclasses.replace(rows[i][c], masked_text=text)
+
+
 # --- the view --------------------------------------------------------------------------------
 
 
@@ -245,14 +294,14 @@ def build_view(
         context.append(identity.convention_reference)
     tables: list[Table] = []
     if f.kind is BilanKind.TERRITOIRE:
-        tables.append(_donneurs_table(f))
+        tables.append(_donneurs_table(f, masker))
     tables.append(_months_table(f))
     tables.append(_engagements_table(f))
-    tables.append(_companies_table(f))
+    tables.append(_companies_table(f, masker))
     if f.apart:
-        tables.append(_apart_table(f))
+        tables.append(_apart_table(f, masker))
     if not market_bilan:
-        tables.append(_markets_table(f))
+        tables.append(_markets_table(f, masker))
     tables.append(_means_table(f))
     tables.append(_relation_table(f, audience))
     tables.append(_results_table(f, masker))
@@ -277,7 +326,10 @@ def build_view(
         footer.append(
             f"Secret statistique : les effectifs de 1 à {small_cell_threshold - 1} sont affichés "
             f"« < {small_cell_threshold} » ; « {SECONDARY_TEXT} » masque un autre effectif pour "
-            "qu'un petit effectif ne puisse pas se déduire du total ; les totaux sont exacts."
+            "qu'un petit effectif ne puisse pas se déduire du total ; les heures d'une ligne "
+            f"masquée et les heures QPV de moins de {small_cell_threshold} personnes ne sont pas "
+            "diffusées, ni le détail d'un tableau que le total suffirait à révéler ; les totaux "
+            "sont exacts."
         )
     return ReportView(
         kind=f.kind,
@@ -287,7 +339,7 @@ def build_view(
         title=labels.title(f),
         subtitle=subtitle,
         context_lines=context,
-        key_figures=_key_figures(f),
+        key_figures=_key_figures(f, masker),
         tables=[t for t in tables if t.rows or t.key in ("Entreprises",)],
         notes=[NoteView(n.written_on, n.about, n.body) for n in f.notes],
         footer=footer,
@@ -297,7 +349,7 @@ def build_view(
     )
 
 
-def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
+def _key_figures(f: BilanFigures, masker: Masker) -> list[tuple[str, Cell]]:
     """The headline, every figure named with its period or its « as of » date."""
     out: list[tuple[str, Cell]] = []
     cutoff = fr_date(f.progress_cutoff)
@@ -325,7 +377,7 @@ def _key_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
         label = labels.APART_PLURAL.get(line.kind, line.kind)
         out.append((f"{label} : heures réalisées au {cutoff} (suivies à part)",
                     _h(line.hours_to_date)))
-    out.extend(_qpv_figures(f))
+    out.extend(_qpv_figures(f, masker))
     out.append(("Contrats", _n(f.contracts)))
     out.append(("Personnes (comptées une fois)", _n(f.persons, bold=True)))
     out.append(("dont personnes entrées sur la période", _n(f.persons_entered, indent=True)))
@@ -341,20 +393,19 @@ def _plural(n: int, word: str) -> str:
     return f"{fr_number(n)} {word}{'s' if n > 1 else ''}"
 
 
-def _qpv_figures(f: BilanFigures) -> list[tuple[str, Cell]]:
+def _qpv_figures(f: BilanFigures, masker: Masker) -> list[tuple[str, Cell]]:
     """Market bilans: hours done by QPV residents, against the market's target when it has one
-    (ANRU operations). Hours, not persons: the typology's small-cell rule does not apply."""
+    (ANRU operations). Done by fewer than ``threshold`` persons, hours and share are masked for
+    external readers; whether the target is met (a bound, not a figure) stays."""
     qpv = f.qpv
-    if qpv is None or (qpv.required_share is None and not qpv.hours):
+    cells = qpv_cells(f, masker)
+    if qpv is None or cells is None or (qpv.required_share is None and not qpv.hours):
         return []
-    out = [("dont réalisées par des résident·es QPV", _h(qpv.hours, indent=True)),
-           ("Part des heures réalisées par des résident·es QPV", Cell(qpv.share, Fmt.PCT))]
+    out = [("dont réalisées par des résident·es QPV", cells[0]),
+           ("Part des heures réalisées par des résident·es QPV", cells[1])]
     if qpv.required_share is not None:
         out.append(("Objectif QPV du marché (ANRU)", Cell(qpv.required_share, Fmt.PCT)))
-        out.append(("Objectif QPV atteint à ce jour",
-                    Cell("oui" if qpv.met else "non", Fmt.TEXT,
-                         colour=None if qpv.met else labels.RELATION_COLOURS[
-                             RelationStatus.EN_RETARD])))
+        out.append(("Objectif QPV atteint à ce jour", cells[2]))
     return out
 
 
@@ -383,7 +434,7 @@ def _by_company(lines: list[EngagementLine]) -> dict[int, tuple[Decimal, Decimal
     return out
 
 
-def _companies_table(f: BilanFigures) -> Table:
+def _companies_table(f: BilanFigures, masker: Masker) -> Table:
     cutoff = fr_date(f.progress_cutoff)
     capped = _by_company(f.engagements)
     rows = []
@@ -402,6 +453,7 @@ def _companies_table(f: BilanFigures) -> Table:
             _n(c.persons),
             _relation(c.relation),
         ])
+    _mask_counts(rows, (8, 9), masker)
     credited_all = sum((e.hours_credited for e in f.engagements), ZERO)
     total = [
         _t("Total", bold=True), _t(""),
@@ -467,7 +519,7 @@ def _engagements_table(f: BilanFigures) -> Table:
     )
 
 
-def _apart_table(f: BilanFigures) -> Table:
+def _apart_table(f: BilanFigures, masker: Masker) -> Table:
     """Reserved and insertion markets: the market itself is the obligation, so their hours
     stay out of the clause headline and are shown with their own indicators."""
     cutoff = fr_date(f.progress_cutoff)
@@ -477,6 +529,7 @@ def _apart_table(f: BilanFigures) -> Table:
          _n(a.contracts), _n(a.persons)]
         for a in f.apart
     ]
+    _mask_counts(rows, (6, 7), masker)
     return Table(
         key="Réservés et insertion",
         title="Marchés réservés et marchés d'insertion (suivis à part)",
@@ -520,25 +573,32 @@ def _results_table(f: BilanFigures, masker: Masker) -> Table:
     """Results and benefits for the persons (seed art. 5): where the persons went."""
     by_key = {c.key: c.persons for c in f.exits}
     dynamic = sum(by_key.get(k, 0) for k in DYNAMIC_EXITS)
-    durable = by_key.get("emploi_durable", 0)
+    masked_exits = _masked_exit_keys(f, masker)
+    durable_contract_rows = _masked_contract_types(f, masker)
     rows = [
         [_t("Personnes ayant travaillé sur la période"), _n(f.persons), Cell(None, Fmt.PCT)],
         [_t("dont entrées sur la période", indent=True), _n(f.persons_entered),
          Cell(None, Fmt.PCT)],
         [_t("Personnes sorties sur la période"), _n(f.persons_exited), Cell(None, Fmt.PCT)],
         [_t("dont sorties dynamiques (emploi durable, de transition, sortie positive)",
-            indent=True), masker.count(dynamic), masker.share(dynamic, f.persons_exited)],
-        [_t("dont emploi durable", indent=True), masker.count(durable),
-         masker.share(durable, f.persons_exited)],
-        [_t("Contrats d'emploi durable"), _n(f.durable_contracts), Cell(None, Fmt.PCT)],
+            indent=True), *_derived(dynamic, f.persons_exited,
+                                    bool(masked_exits & set(DYNAMIC_EXITS)), masker)],
+        [_t("dont emploi durable", indent=True), *durable_exits_cells(f, masker)],
+        [_t("Contrats d'emploi durable"),
+         masker.derived(f.durable_contracts, any(r.durable for r in durable_contract_rows)),
+         Cell(None, Fmt.PCT)],
     ]
     if f.followups is not None:
         followed = sum(r.count for r in f.followups)
-        in_job = sum(r.count for r in f.followups if "emploi" in r.key or "cdi" in r.key)
+        in_job_rows = [i for i, r in enumerate(f.followups)
+                       if "emploi" in r.key or "cdi" in r.key]
+        in_job = sum(f.followups[i].count for i in in_job_rows)
+        counts = [r.count for r in f.followups]
+        hidden = set(range(len(counts))) if masker.withheld(counts) else set(masker.hidden(counts))
         rows.append([_t("Personnes suivies 6 mois après la sortie"), _n(followed),
                      Cell(None, Fmt.PCT)])
-        rows.append([_t("dont en emploi à 6 mois", indent=True), masker.count(in_job),
-                     masker.share(in_job, followed)])
+        rows.append([_t("dont en emploi à 6 mois", indent=True),
+                     *_derived(in_job, followed, bool(hidden & set(in_job_rows)), masker)])
     return Table(
         key="Résultats personnes",
         title="Résultats et bénéfices pour les personnes",
@@ -551,14 +611,70 @@ def _results_table(f: BilanFigures, masker: Masker) -> Table:
     )
 
 
+def _derived(n: int, total: int, masked: bool, masker: Masker) -> tuple[Cell, Cell]:
+    """(count, share) of a figure summed from cells of another table: masked with them, so the
+    sum cannot be subtracted from what that table shows."""
+    cell = masker.derived(n, masked)
+    return cell, (Cell(None, Fmt.PCT, "–") if cell.masked else masker.share(n, total))
+
+
+def _masked_exit_keys(f: BilanFigures, masker: Masker) -> set[str]:
+    """Exit categories the « Sorties » table does not show exactly (the same rule as there)."""
+    counts = [c.persons for c in f.exits]
+    if masker.withheld(counts):
+        return {c.key for c in f.exits if c.persons}
+    return {f.exits[i].key for i in masker.hidden(counts)}
+
+
+def _masked_contract_types(f: BilanFigures, masker: Masker) -> list[ContractTypeRow]:
+    """Contract-type rows the « Types de contrat » table suppresses (the same rule as there)."""
+    counts = [[r.contracts for r in f.contract_types], [r.persons for r in f.contract_types]]
+    return [f.contract_types[i] for i in sorted(masker.rows(counts))]
+
+
+def durable_exits_cells(f: BilanFigures, masker: Masker) -> tuple[Cell, Cell]:
+    """« dont emploi durable » as every output shows it (bilan tables and chat summary)."""
+    durable = next((c.persons for c in f.exits if c.key == "emploi_durable"), 0)
+    return _derived(durable, f.persons_exited, "emploi_durable" in _masked_exit_keys(f, masker),
+                    masker)
+
+
+def qpv_cells(f: BilanFigures, masker: Masker) -> tuple[Cell, Cell, Cell] | None:
+    """(hours, share, target met) of QPV residents on a market, as every output shows them.
+
+    Hours and share are masked when fewer than ``threshold`` persons did them (they would be one
+    or two persons' own); the verdict — a bound, which the buyer needs — is masked too when the
+    market has fewer than ``threshold`` persons at all (it would tell whether they live in a
+    QPV)."""
+    qpv = f.qpv
+    if qpv is None:
+        return None
+    text = f"non diffusé (< {masker.threshold} personnes)"
+    met = "oui" if qpv.met else "non"
+    verdict = Cell(met, Fmt.TEXT, colour=None if qpv.met else labels.RELATION_COLOURS[
+        RelationStatus.EN_RETARD])
+    if masker.hides(f.persons):
+        verdict = Cell(met, Fmt.TEXT, text)
+    if masker.hides(qpv.persons) or masker.hides(f.persons):
+        return (Cell(qpv.hours, Fmt.HOURS, text, indent=True), Cell(qpv.share, Fmt.PCT, "–"),
+                verdict)
+    return _h(qpv.hours, indent=True), Cell(qpv.share, Fmt.PCT), verdict
+
+
 def _followup_table(f: BilanFigures, masker: Masker) -> Table:
     rows_in = f.followups or []
     total = sum(r.count for r in rows_in)
+    columns = [Column("Situation", wrap=True), Column("Personnes", Fmt.INT),
+               Column("Part", Fmt.PCT)]
+    if masker.withheld([r.count for r in rows_in]):
+        return Table(key="Suivi à 6 mois", title="Situation 6 mois après la sortie",
+                     columns=columns, rows=[_withheld(columns)],
+                     total=[_t("Total", bold=True), _n(total, bold=True),
+                            Cell(None, Fmt.PCT)])
     return Table(
         key="Suivi à 6 mois",
         title="Situation 6 mois après la sortie",
-        columns=[Column("Situation", wrap=True), Column("Personnes", Fmt.INT),
-                 Column("Part", Fmt.PCT)],
+        columns=columns,
         rows=[[_t(r.label), count, share] for r, (count, share)
               in zip(rows_in, masker.additive([r.count for r in rows_in], total), strict=True)],
         total=[_t("Total", bold=True), _n(total, bold=True),
@@ -583,7 +699,7 @@ def _market_rate(m, capped: dict[int, tuple[Decimal, Decimal]]) -> Cell:
     return _pct(capped.get(m.market_id, (ZERO, ZERO))[0], m.hours_owed)
 
 
-def _markets_table(f: BilanFigures) -> Table:
+def _markets_table(f: BilanFigures, masker: Masker) -> Table:
     capped = _by_market(f.engagements)
     cutoff = fr_date(f.progress_cutoff)
     rows = [
@@ -604,6 +720,7 @@ def _markets_table(f: BilanFigures) -> Table:
         ]
         for m in f.market_lines
     ]
+    _mask_counts(rows, (11, 12), masker)
     columns = [Column("Référence"), Column("Intitulé", wrap=True), Column("Type"), Column("Statut"),
                Column("Début", Fmt.DATE), Column("Fin", Fmt.DATE),
                Column("Heures dues", Fmt.HOURS),
@@ -640,12 +757,13 @@ def _means_table(f: BilanFigures) -> Table:
     )
 
 
-def _donneurs_table(f: BilanFigures) -> Table:
+def _donneurs_table(f: BilanFigures, masker: Masker) -> Table:
     rows = [
         [_t(d.name, bold=True), _n(d.markets), _h(d.hours_owed), _h(d.hours_period),
          _n(d.contracts), _n(d.persons)]
         for d in f.donneurs
     ]
+    _mask_counts(rows, (4, 5), masker)
     return Table(
         key="Donneurs d'ordre",
         title="Par donneur d'ordre",
@@ -671,12 +789,18 @@ def _count_table(key: str, title: str, first: str, rows: list[CountRow], total: 
             shown = [r for r in shown if not r.sensitive]
             shown.append(CountRow("protege", PROTECTED_STATUS_LABEL,
                                   sum(r.count for r in sensitive)))
+    columns = [Column(first, wrap=True), Column("Personnes", Fmt.INT), Column("Part", Fmt.PCT)]
+    values = [r.count for r in shown]
+    if masker.withheld(values):
+        return Table(key=key, title=title, columns=columns, rows=[_withheld(columns)],
+                     total=[_t("Total", bold=True), _n(total, bold=True),
+                            Cell(None, Fmt.PCT)])
     return Table(
         key=key,
         title=title,
-        columns=[Column(first, wrap=True), Column("Personnes", Fmt.INT), Column("Part", Fmt.PCT)],
+        columns=columns,
         rows=[[_t(r.label), count, share] for r, (count, share)
-              in zip(shown, masker.additive([r.count for r in shown], total), strict=True)],
+              in zip(shown, masker.additive(values, total), strict=True)],
         total=[_t("Total", bold=True), _n(total, bold=True),
                Cell(Decimal(1) if total else None, Fmt.PCT, bold=True)],
     )
@@ -698,12 +822,21 @@ def _typology_tables(f: BilanFigures, masker: Masker) -> list[Table]:
 
 
 def _contract_types_table(f: BilanFigures, masker: Masker) -> Table:
-    contracts = masker.additive([r.contracts for r in f.contract_types], f.contracts)
+    counts = [[r.contracts for r in f.contract_types], [r.persons for r in f.contract_types]]
+    suppressed = masker.rows(counts)  # the same rows as _masked_contract_types
+    by_column = [column_masks(col, suppressed, masker.threshold) for col in counts]
     rows = [
-        [_t(r.label), count, masker.count(r.persons), _h(r.counted_hours),
+        [_t(r.label), Cell(r.contracts, Fmt.INT, by_column[0].get(i)),
+         Cell(r.persons, Fmt.INT, by_column[1].get(i)),
+         Cell(r.counted_hours, Fmt.HOURS, SECONDARY_TEXT if i in suppressed else None),
          _t("oui" if r.durable else "non")]
-        for r, (count, _share) in zip(f.contract_types, contracts, strict=True)
+        for i, r in enumerate(f.contract_types)
     ]
+    if any(recoverable(col, masks, masker.threshold)
+           for col, masks in zip(counts, by_column, strict=True)):  # every row masked, still pinned
+        rows = [_withheld([Column("Type de contrat"), Column("Contrats", Fmt.INT),
+                           Column("Personnes", Fmt.INT), Column("Heures", Fmt.HOURS),
+                           Column("Emploi durable")])]
     return Table(
         key="Types de contrat",
         title="Typologie des contrats",
@@ -715,16 +848,27 @@ def _contract_types_table(f: BilanFigures, masker: Masker) -> Table:
                _h(sum((r.counted_hours for r in f.contract_types), Decimal(0)), bold=True),
                _t("")],
         note="Une personne peut avoir eu plusieurs types de contrat : la colonne Personnes ne "
-             "s'additionne pas." if sum(r.persons for r in f.contract_types) > f.persons else None,
+             "s'additionne pas." if sum(r.persons for r in f.contract_types) > f.persons
+        and rows[0][0].value != WITHHELD_TEXT else None,
     )
 
 
 def _exits_table(f: BilanFigures, masker: Masker) -> Table:
     rows: list[list[Cell]] = []
+    columns = [Column("Catégorie / situation", wrap=True), Column("Personnes", Fmt.INT),
+               Column("Part des sorties", Fmt.PCT)]
+    if masker.withheld([c.persons for c in f.exits]):
+        rows.append(_withheld(columns))
     categories = masker.additive([c.persons for c in f.exits], f.persons_exited, bold=True)
     for category, (count, share) in zip(f.exits, categories, strict=True):
+        if rows and rows[0][0].value == WITHHELD_TEXT:
+            break
         rows.append([_t(category.label, bold=True), count, share])
         # a category's situations add up to the category: the same rule holds inside it
+        if not count.masked and masker.withheld([s.count for s in category.situations]):
+            rows.append([_t(WITHHELD_TEXT, indent=True), Cell(None, Fmt.INT),
+                         Cell(None, Fmt.PCT)])
+            continue
         situations = masker.additive([s.count for s in category.situations], f.persons_exited)
         if count.masked:  # shown situations would add up to the masked category
             situations = [(Cell(c.value, Fmt.INT, c.masked_text or SECONDARY_TEXT)
@@ -737,8 +881,7 @@ def _exits_table(f: BilanFigures, masker: Masker) -> Table:
     return Table(
         key="Sorties",
         title="Situation des personnes à la sortie",
-        columns=[Column("Catégorie / situation", wrap=True), Column("Personnes", Fmt.INT),
-                 Column("Part des sorties", Fmt.PCT)],
+        columns=columns,
         rows=rows,
         total=[_t("Sorties sur la période", bold=True), _n(f.persons_exited, bold=True),
                Cell(Decimal(1) if f.persons_exited else None, Fmt.PCT, bold=True)],

@@ -109,8 +109,9 @@ def market_figures(
         donneur=(donneur_id, donneur_name),
         market=(market_id, reference, title),
     )
-    qpv = QpvHours(hours=q.qpv_hours_to_date(session, market_id, scope.cutoff),
-                   of_hours=figures.hours_to_date, required_share=qpv_target)
+    qpv_hours, qpv_persons = q.qpv_hours_to_date(session, market_id, scope.cutoff)
+    qpv = QpvHours(hours=qpv_hours, of_hours=figures.hours_to_date, required_share=qpv_target,
+                   persons=qpv_persons)
     return dataclasses.replace(figures, qpv=qpv, market_status=shown_status)
 
 

@@ -356,6 +356,9 @@ class QpvHours:
     """All the hours done on the market to date (the share's denominator)."""
     required_share: Decimal | None
     """The market's target (``markets.qpv_hours_share_min``), None when it sets none."""
+    persons: int = 0
+    """Distinct QPV residents behind ``hours``: below the small-cell threshold the hours are a
+    person's own, so outputs leaving the agency mask hours and share."""
 
     @property
     def share(self) -> Decimal | None:

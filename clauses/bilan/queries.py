@@ -801,23 +801,27 @@ def _as_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def qpv_hours_to_date(session: Session, market_id: int, at: dt.date) -> Decimal:
+def qpv_hours_to_date(session: Session, market_id: int, at: dt.date) -> tuple[Decimal, int]:
     """Counted hours done on one market through ``at`` by residents of priority neighbourhoods
-    (the participant's QPV flag), for the markets that set a QPV share (ANRU operations).
+    (the participant's QPV flag), for the markets that set a QPV share (ANRU operations), and how
+    many persons did them (fewer than the small-cell threshold: the hours are one or two
+    persons' own, masked in outputs leaving the agency).
 
     One grouped statement; only the market bilans ask for it, so it is not in the shared
     statement cache.
     """
-    total = session.scalar(
-        select(func.coalesce(func.sum(HourDeclaration.counted_hours), 0))
+    total, persons = session.execute(
+        select(func.coalesce(func.sum(HourDeclaration.counted_hours), 0),
+               func.count(func.distinct(Participant.id))
+               .filter(HourDeclaration.counted_hours > 0))
         .join(Contract, Contract.id == HourDeclaration.contract_id)
         .join(Participant, Participant.id == Contract.participant_id)
         .join(Engagement, Engagement.id == Contract.engagement_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .where(Lot.market_id == market_id, HourDeclaration.month <= at,
                Participant.qpv.is_(True))
-    )
-    return dec(total)
+    ).one()
+    return dec(total), int(persons or 0)
 
 
 

@@ -38,15 +38,23 @@ def test_the_point_d_etape_shows_qpv_hours_share_and_whether_the_target_is_met(c
     assert (fig.qpv.hours, fig.qpv.of_hours) == (Decimal("12.00"), Decimal("312.00"))
     assert fig.qpv.share == Decimal("0.0385") and fig.qpv.met is False
     view = build_view(fig, "externe")
-    assert _key(view, "Objectif QPV atteint à ce jour").text == "non"
+    # 2 persons on the market: even the verdict would tell whether they live in a QPV
+    assert _key(view, "Objectif QPV atteint à ce jour").text == "non diffusé (< 3 personnes)"
+    assert _key(build_view(fig, "interne"), "Objectif QPV atteint à ce jour").text == "non"
     assert _key(view, "Objectif QPV du marché (ANRU)").text == "5 %"
+    # one QPV resident did the 12 h: they are her own, so the référent sees the verdict only
+    assert _key(view, "dont réalisées par des résident·es QPV").text == "non diffusé (< 3 personnes)"
+    assert _key(view, "Part des heures réalisées par des résident·es QPV").text == "–"
     chat = render_chat(fig)
-    assert "Résident·es QPV : 12 h" in chat.replace("\u202f", " ") and "non atteint" in chat
+    assert "Résident·es QPV : non diffusé (< 3 personnes), objectif 5 %\n" in chat
+    assert ": 12 h" not in chat.replace("\u202f", " ") and "3,8" not in chat
+    staff = render_chat(fig, "interne")  # the agency reads the exact figures
+    assert "Résident·es QPV : 12 h" in staff.replace("\u202f", " ") and "non atteint" in staff
 
     with ctx.db.session() as s:  # two months later the May hours bring it above 5 %
         later = market_figures(s, market_id, dt.date(2025, 5, 31), rulebook)
     assert later.qpv.hours == Decimal("62.00") and later.qpv.met is True
-    assert _key(build_view(later, "externe"), "Objectif QPV atteint à ce jour").text == "oui"
+    assert _key(build_view(later, "interne"), "Objectif QPV atteint à ce jour").text == "oui"
 
 
 def test_a_market_without_target_shows_qpv_hours_but_no_verdict(ctx, rulebook):
