@@ -1,0 +1,95 @@
+"""/offre and /offres: job offers broadcast to the partners, applications, pre-selection.
+
+The chat only reads the words and buttons; every rule is in :mod:`clauses.job_offers`.
+Buttons ``off:<verb>:<id>``: ``ok`` approve and broadcast, ``sel`` send the pre-selection,
+``cl`` close (facilitator); ``ch`` the company chooses a pre-selected candidate.
+"""
+
+from __future__ import annotations
+
+from bot.turn import Turn
+from clauses import job_offers as jo
+from storage.models import JobOfferStatus, Role
+
+USAGE_COMPANY = (
+    "Déposer une offre d'emploi (diffusée aux partenaires après validation) en une ligne :\n"
+    f"/offre {jo.ONE_LINE_USAGE}\n"
+    "ex. /offre 2025-017 2 ; Maçon coffreur ; Oullins ; 01/09/2025 ; 6 ; 35 ; 2"
+)
+USAGE_STAFF = (
+    "Déposer une offre pour une entreprise :\n"
+    f"/offre <entreprise> : {jo.ONE_LINE_USAGE}\n"
+    "ex. /offre BTP Rhône-Confluent : 2025-017 2 ; Maçon coffreur ; Oullins ; 01/09/2025 ; 6 ; 35 ; 2"
+)
+_STATUS = {JobOfferStatus.OUVERTE: "ouverte", JobOfferStatus.POURVUE: "pourvue",
+           JobOfferStatus.FERMEE: "fermée"}
+
+
+def cmd_offre(t: Turn, args: str) -> None:
+    actor = t.need_actor()
+    company = None
+    if actor.role != Role.ENTREPRISE:
+        company, sep, args = args.partition(":")
+        if not sep:
+            t.say(USAGE_STAFF)
+            return
+    if not args.strip():
+        t.say(USAGE_COMPANY)
+        return
+    offer = jo.create_offer(t.ctx, t.session, actor, jo.parse_offer_line(args), company=company)
+    t.say(f"📝 Offre enregistrée : {jo.reference(offer.id)} « {offer.title} ». La·le "
+          "facilitateur·rice la valide avant sa diffusion aux partenaires de l'emploi.")
+
+
+def cmd_offres(t: Turn, args: str) -> None:
+    actor = t.need_actor()
+    offer_id = jo.quoted_offer_id(args)
+    if offer_id is not None and actor.role != Role.ENTREPRISE:
+        rows = jo.offer_applications(t.session, actor, offer_id)
+        if not rows:
+            t.say(f"Aucune candidature pour l'offre {jo.reference(offer_id)} pour l'instant.")
+            return
+        t.say(f"Candidatures à l'offre {jo.reference(offer_id)} :\n" + "\n".join(
+            f"• n° {r.candidature_id} {r.person} — {r.status.value}" + (" — retenu·e" if r.chosen else "")
+            for r in rows), [[("📤 Envoyer la présélection", f"off:sel:{offer_id}")]])
+        return
+    rows = jo.list_offers(t.session, actor)
+    if not rows:
+        t.say("Aucune offre d'emploi. " + (USAGE_COMPANY if actor.role == Role.ENTREPRISE else USAGE_STAFF))
+        return
+    for r in rows[-20:]:
+        text = (f"{r.description} — {_STATUS[r.status]}"
+                + ("" if r.approved else ", à valider")
+                + f" — {r.applications} candidature(s), {r.validated} validée(s)")
+        buttons = []
+        if actor.role != Role.ENTREPRISE and r.status == JobOfferStatus.OUVERTE:
+            row = [("📣 Valider et diffuser", f"off:ok:{r.offer_id}")] if not r.approved else [
+                ("📤 Présélection", f"off:sel:{r.offer_id}")]
+            buttons = [[*row, ("🚫 Fermer", f"off:cl:{r.offer_id}")]]
+        t.say(text, buttons)
+
+
+def on_callback(t: Turn, parts: list[str]) -> None:
+    if len(parts) != 2 or not parts[1].isdigit():
+        t.notify("Ce bouton n'est plus actif.")
+        return
+    verb, target = parts[0], int(parts[1])
+    actor = t.need_actor()
+    if verb == "ok":
+        offer, count = jo.approve_offer(t.ctx, t.session, actor, target)
+        t.clear_source_keyboard = True
+        t.say(f"📣 Offre {jo.reference(offer.id)} validée et envoyée à {count} adresse(s) de partenaires.")
+    elif verb == "sel":
+        sent = jo.send_preselection(t.ctx, t.session, actor, target)
+        t.say(f"📤 Présélection de {len(sent)} candidature(s) envoyée à l'entreprise pour l'offre "
+              f"{jo.reference(target)}.")
+    elif verb == "cl":
+        offer = jo.close_offer(t.ctx, t.session, actor, target)
+        t.clear_source_keyboard = True
+        t.say(f"🚫 Offre {jo.reference(offer.id)} fermée ; les prescripteurs des candidats en "
+              "attente sont prévenus.")
+    elif verb == "ch":
+        _cand, text, hire = jo.choose_candidate(t.ctx, t.session, actor, target)
+        t.say(text, [[(b["text"], b["callback_data"]) for b in row] for row in hire["inline_keyboard"]])
+    else:
+        t.notify("Ce bouton n'est plus actif.")
