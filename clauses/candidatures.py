@@ -131,7 +131,7 @@ def submit_candidature(
     if job_offer_id is not None:
         from clauses.job_offers import check_not_applied
 
-        check_not_applied(session, job_offer_id, participant.id)
+        check_not_applied(session, job_offer_id, participant)
     cand = Candidature(
         participant_id=participant.id, company_id=company_id, lot_id=lot_id,
         prescriber_id=prescriber_id, source=source, submitted_by_user_id=actor.user_id,

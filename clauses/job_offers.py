@@ -210,13 +210,13 @@ def _get_offer(session: Session, offer_id: int) -> JobOffer:
     return offer
 
 
-def partner_addresses(session: Session) -> list[tuple[int, str]]:
+def partner_addresses(session: Session) -> list:
     """(contact id, address) of the active staff of the active prescriber organisations."""
     return list(session.execute(
         select(Contact.id, Contact.email).join(Prescriber, Prescriber.id == Contact.prescriber_id)
         .where(Contact.kind == ContactKind.PRESCRIPTEUR, Contact.active.is_(True),
                Prescriber.active.is_(True), Contact.email.is_not(None))
-        .order_by(Contact.id)).tuples())
+        .order_by(Contact.id)).all())
 
 
 def approve_offer(ctx: Context, session: Session, actor: Actor, offer_id: int) -> tuple[JobOffer, int]:
@@ -280,12 +280,21 @@ def open_offer(session: Session, offer_id: int, *, company_id: int | None = None
     return offer
 
 
-def check_not_applied(session: Session, offer_id: int, participant_id: int) -> None:
-    """One application per person and offer (a prescriber and a company proposing the same)."""
-    if session.scalar(select(Candidature.id).where(
-            Candidature.job_offer_id == offer_id, Candidature.participant_id == participant_id)):
-        raise OfferError(f"Cette personne est déjà candidate à l'offre {reference(offer_id)} : "
-                         "rien n'a été enregistré.")
+def check_not_applied(session: Session, offer_id: int, participant: Participant) -> None:
+    """One application per person and offer (a prescriber sending it twice, a company and a
+    prescriber proposing the same person): the same record, or the same names and no differing
+    birth date, since a second message may create a doubtful new record (clauses.identity)."""
+    same = session.scalar(select(Candidature.id).join(
+        Participant, Participant.id == Candidature.participant_id).where(
+        Candidature.job_offer_id == offer_id,
+        (Candidature.participant_id == participant.id) | (
+            (func.lower(Participant.last_name) == participant.last_name.lower())
+            & (func.lower(Participant.first_name) == participant.first_name.lower())
+            & (Participant.birth_date.is_(None) | (participant.birth_date is None)
+               | (Participant.birth_date == participant.birth_date)))).limit(1))
+    if same is not None:
+        raise OfferError(f"Cette personne est déjà candidate à l'offre {reference(offer_id)} "
+                         f"(candidature n° {same}) : rien n'a été enregistré.")
 
 
 @dataclass(frozen=True)
