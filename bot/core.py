@@ -164,12 +164,13 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "idm": identity.on_merge,
     "idk": identity.on_keep_apart,
     "off": offers.on_callback,
+    "path": offers.on_path,
 }
 CALLBACK_COMMANDS: dict[str, str] = {
     "d": "declarer", "mc": "mes_declarations", "k": "mes_declarations", "c": "candidat",
     "cand": "alertes", "alert": "alertes", "bilan": "alertes", "h": "embauche", "cv": "alertes",
     "ent": "entreprise", "pt": "point", "idm": "alertes", "idk": "alertes",
-    "off": "offres",
+    "off": "offres", "path": "alertes",
 }
 """The command whose roles a button requires (checked by clauses.authz.may_enter, like the
 command itself); onboarding and cancel buttons have none, nor the escalation buttons (a

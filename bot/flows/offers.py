@@ -93,3 +93,16 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         t.say(text, [[(b["text"], b["callback_data"]) for b in row] for row in hire["inline_keyboard"]])
     else:
         t.notify("Ce bouton n'est plus actif.")
+
+
+def on_path(t: Turn, parts: list[str]) -> None:
+    """``path:<contract>:<engagement>``: the facilitator proposes the person whose contract ends
+    to another company with hours still owed (:mod:`clauses.paths`)."""
+    from clauses.paths import propose_person
+
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        t.notify("Ce bouton n'est plus actif.")
+        return
+    cand, created = propose_person(t.ctx, t.session, t.need_actor(), int(parts[0]), int(parts[1]))
+    t.say(f"➡️ Candidature n° {cand.id} (validée) proposée à l'entreprise, qui peut déclarer l'embauche."
+          if created else f"Déjà proposée : candidature n° {cand.id}.")

@@ -145,3 +145,39 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     assert "n'est plus ouverte (pourvue)" in company.send("/candidat OFF-1")[-1].text
     assert "n'est plus ouverte (pourvue)" in company.press_data("off:ch:2")[-1].text
     assert _count(ctx, Candidature) == 2
+
+    # the path: 30 days before Awa's contract ends, the scheduler proposes the companies with
+    # hours still owed on a close trade; the facilitator proposes her to one, which hires her
+    import datetime as dt
+
+    from scheduler.jobs import run_job
+
+    ctx.clock.set(dt.datetime(2026, 1, 28, 9, 0))
+    assert run_job(ctx, "paths").done == 0  # 31 days before the end: not yet
+    ctx.clock.set(dt.datetime(2026, 1, 29, 9, 0))
+    assert run_job(ctx, "paths").done == 1
+    assert run_job(ctx, "paths").due == 0  # raised once
+    drain_chat(ctx, transport)
+    path = next(m for m in reversed(fanny.transcript) if "Parcours :" in m.text)
+    assert "KOFFI Awa chez BTP Rhône-Confluent se termine le 28/02/2026" in path.text
+    assert "Maçonnerie Saint-Genis — marché 2025-017 lot 2 (maconnerie) : 200 h encore dues" in path.text
+    assert path.labels == ["➡️ Maçonnerie Saint-Genis"]
+    data = path.buttons[0][0][1]
+    rival = transport.chat(3)
+    rival.send(territory["other_company"])
+    assert "Candidature n° 3 (validée) proposée" in fanny.press_data(data)[-1].text
+    assert "Déjà proposée : candidature n° 3" in fanny.press_data(data)[-1].text
+    drain_chat(ctx, transport)
+    assert "vous propose KOFFI Awa" in rival.last.text
+    assert "Type de contrat" in rival.press("Déclarer l'embauche")[-1].text
+    rival.press("CDD")
+    rival.send("01/03/2026")
+    rival.send("30/06/2026")
+    rival.press("Non, par l'entreprise")
+    rival.send("Maçon")
+    assert "Embauche enregistrée : KOFFI Awa" in rival.press("Confirmer")[-1].text
+    with ctx.db.session() as s:
+        contracts = list(s.scalars(select(Contract).order_by(Contract.id)))
+        assert [(c.participant_id, c.start_date) for c in contracts] == [
+            (contracts[0].participant_id, dt.date(2025, 9, 1)), (contracts[0].participant_id, dt.date(2026, 3, 1))]
+        assert contracts[0].engagement_id != contracts[1].engagement_id
