@@ -59,6 +59,8 @@ def render_chat(
     lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}"
                  f" (dont {fr_number(f.persons_entered)} entrée"
                  f"{'s' if f.persons_entered > 1 else ''} sur la période)")
+    if f.persons_in_paths:
+        lines.append(f"Parcours (plusieurs contrats successifs) : {_plural(f.persons_in_paths, 'personne')}")
     if f.qpv is not None and f.qpv.required_share is not None:
         share = fr_percent(f.qpv.share) if f.qpv.share is not None else "–"
         verdict = "atteint" if f.qpv.met else "non atteint"

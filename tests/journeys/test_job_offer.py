@@ -181,3 +181,8 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
         assert [(c.participant_id, c.start_date) for c in contracts] == [
             (contracts[0].participant_id, dt.date(2025, 9, 1)), (contracts[0].participant_id, dt.date(2026, 3, 1))]
         assert contracts[0].engagement_id != contracts[1].engagement_id
+
+    # the annual bilan counts Awa's path (two successive contracts), asked in chat
+    ctx.clock.set(dt.datetime(2026, 12, 6, 9, 0))
+    summary = fanny.send("/bilan 2026 Ville d'Oullins")[-1].text
+    assert "Parcours (plusieurs contrats successifs) : 1 personne" in summary, summary
