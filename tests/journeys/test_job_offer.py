@@ -186,3 +186,62 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     ctx.clock.set(dt.datetime(2026, 12, 6, 9, 0))
     summary = fanny.send("/bilan 2026 Ville d'Oullins")[-1].text
     assert "Parcours (plusieurs contrats successifs) : 1 personne" in summary, summary
+
+
+def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, territory, cli, tmp_path,
+                                                                       smtp_sink):
+    """The facilitator's path: CLI create and approve, a company application in chat, an
+    e-mail application, then « Fermer »: the offer is FERMEE, the prescriber is told, and later
+    quotes of the closed offer (e-mail, chat) are refused without writing anything."""
+    assert cli("prescripteur", "create", "--nom", "PLIE Sud", "--type", "plie",
+               "--email", "lina@ml-sud.example").exit_code == 0
+    made = cli("offre", "create", "--entreprise", "BTP Rhône-Confluent", "--marche", "2025-017",
+               "--lot", "2", "--intitule", "Manœuvre", "--lieu", "Oullins", "--debut", "01/09/2030",
+               "--duree", "3", "--heures", "35", "--postes", "2")
+    assert made.exit_code == 0 and "Offre enregistrée : OFF-1" in made.output, made.output
+    assert cli("offre", "approve", "OFF-1").exit_code == 0
+    again = cli("offre", "approve", "OFF-1")
+    assert again.exit_code == 1 and "déjà validée et diffusée" in again.output
+    assert _count(ctx, OutboxMessage, OutboxMessage.to_address == "lina@ml-sud.example") == 1
+
+    transport = ConsoleTransport(ChatCore(ctx))
+    company, rival, fanny = transport.chat(1), transport.chat(3), transport.chat(2)
+    company.send(territory["company"])
+    rival.send(territory["other_company"])
+    fanny.send(territory["facilitator"])
+    # another company cannot apply to BTP's offer
+    assert "L'offre OFF-1 est introuvable" in rival.send("/candidat OFF-1")[-1].text
+    assert "Candidature pour l'offre OFF-1" in company.send("/candidat OFF-1")[-1].text
+    company.send("Koffi")
+    company.send("Awa")
+    company.press("Passer")
+    company.press("RSA")
+    company.press("Terminé")
+    company.press("Passer")
+    assert "transmise" in company.press("Confirmer")[-1].text
+
+    root = tmp_path / "incoming"
+    intake = MaildirIntake(IntakeCore(ctx, mail_config(maildir_in=root)), root, poll_seconds=0.05)
+    intake.ensure()
+    box = mailbox.Maildir(root, create=True)
+    box.add(make_mail(ML, "Candidature OFF-1", _application("TRAORE", "Issa")))
+    intake.run_once()
+    assert "KOFFI Awa" in cli("offre", "candidatures", "OFF-1").output
+    assert "1 validée" not in cli("offre", "list").output
+
+    # pre-selection with nothing validated is refused; closing tells the waiting prescriber
+    assert "Aucune candidature validée" in fanny.press_data("off:sel:1")[-1].text
+    assert "Accès refusé" in company.press_data("off:cl:1")[-1].text  # a company does not close
+    assert "Offre OFF-1 fermée" in fanny.press_data("off:cl:1")[-1].text
+    assert "déjà fermee" in fanny.press_data("off:cl:1")[-1].text
+    with ctx.db.session() as s:
+        assert s.get(JobOffer, 1).status == JobOfferStatus.FERMEE
+        assert {c.status for c in s.scalars(select(Candidature))} == {CandidatureStatus.RETIREE}
+    (told,) = [m for m in _emails_to(ctx, "lina@ml-sud.example") if "non retenue" in m.subject]
+    assert "(I. T.)" in told.body_text and "l'offre a été fermée" in told.body_text
+
+    box.add(make_mail(ML, "Candidature OFF-1", _application("DIALLO", "Mariam")))
+    intake.run_once()
+    assert any("n'est plus ouverte (fermée)" in m.body_text for m in _emails_to(ctx, "lina@ml-sud.example"))
+    assert "n'est plus ouverte (fermée)" in company.send("/candidat OFF-1")[-1].text
+    assert _count(ctx, Candidature) == 2
