@@ -52,7 +52,7 @@ from storage.models import (
     person_name,
 )
 
-REFERENCE = re.compile(r"\bOFF\s*[-–n°]?\s*(\d{1,9})\b", re.IGNORECASE)
+REFERENCE = re.compile(r"\bOFF\s*(?:-|–|n°|no\.?)?\s*(\d{1,9})\b", re.IGNORECASE)
 MAX_POSITIONS = 50
 MAX_HOURS_PER_WEEK = 48
 MAX_DURATION_MONTHS = 60
