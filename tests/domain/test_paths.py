@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import func, select
 
 from clauses.actors import Actor
 from clauses.errors import DomainError
 from clauses.job_offers import quoted_offer_id
 from clauses.paths import endings_due, openings, propose_person
-from storage.models import Channel, HourDeclaration
+from storage.models import Candidature, Channel, HourDeclaration
 from tests import factories as f
 
 
@@ -48,7 +49,7 @@ def test_a_renewed_contract_is_not_an_ending(ctx):
 
 def test_openings_are_other_companies_with_hours_still_owed_on_a_close_trade(ctx):
     with ctx.db.session() as s:
-        _fanny, _here, close, person, contract = _world(s)
+        _fanny, _here, close, _person, contract = _world(s)
         (only,) = openings(s, contract.id, dt.date(2025, 7, 1))
         assert (only.company_name, only.remaining) == ("Proche", 100)
         # its 100 h all done: nothing left to propose
@@ -62,9 +63,10 @@ def test_openings_are_other_companies_with_hours_still_owed_on_a_close_trade(ctx
 
 def test_a_person_not_validated_is_not_proposed_and_nothing_is_written(ctx):
     with ctx.db.session() as s:
-        fanny, _here, close, person, contract = _world(s, validated=False)
+        fanny, _here, close, _person, contract = _world(s, validated=False)
         with pytest.raises(DomainError, match="n'est pas validée"):
             propose_person(ctx, s, Actor.from_user(fanny, Channel.CONSOLE), contract.id, close.id)
+        assert s.scalar(select(func.count()).select_from(Candidature)) == 0
 
 
 @pytest.mark.parametrize(("text", "number"), [
