@@ -131,7 +131,7 @@ ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": 
 FLOWS: dict[str, Flow] = {
     f.name: f
     for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF,
-              hire.FLOW_DEF]
+              hire.FLOW_DEF, offers.FLOW_DEF]
 }
 
 

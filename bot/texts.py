@@ -59,6 +59,7 @@ FLOW_NAMES = {
     "embauche": "déclaration d'embauche",
     "refus": "refus d'une candidature",
     "bilan": "bilan",
+    "offre": "offre d'emploi",
 }
 
 ROLE_LABELS = {

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import keyboard, raise_alert
+from clauses.alerts import keyboard, raise_alert, resolve_alerts
 from clauses.authz import Action, NotAllowed, authorize
 from clauses.context import Context
 from clauses.errors import DomainError
@@ -98,7 +98,7 @@ class OfferInput:
     description: str | None = None
 
 
-def _int(text: str, what: str, low: int, high: int) -> int:
+def read_int(text: str, what: str, low: int, high: int) -> int:
     value = text.strip().lower().removesuffix("h").removesuffix("mois").strip()
     if not value.isdigit() or not (low <= int(value) <= high):
         raise OfferError(f"{what} « {text.strip()[:20]} » invalide : un nombre entier de {low} à {high}.")
@@ -108,21 +108,35 @@ def _int(text: str, what: str, low: int, high: int) -> int:
 def read_offer(market_reference: str, lot: str, title: str, place: str, start: str, duration: str,
                hours: str, positions: str = "1") -> OfferInput:
     """Check the fields typed in chat or given to the CLI; an OfferError names the wrong one."""
-    title, place = " ".join(title.split()), " ".join(place.split())
+    title, place = read_title(title), read_place(place)
+    start_date = read_start(start)
+    return OfferInput(
+        market_reference=market_reference.strip(), lot_number=read_int(lot, "Numéro de lot", 1, 999),
+        title=title, place=place, start=start_date,
+        duration_months=read_int(duration, "Durée (mois)", 1, MAX_DURATION_MONTHS),
+        hours_per_week=read_int(hours, "Heures par semaine", 1, MAX_HOURS_PER_WEEK),
+        positions=read_int(positions, "Nombre de postes", 1, MAX_POSITIONS))
+
+
+def read_title(text: str) -> str:
+    title = " ".join(text.split())
     if not (2 <= len(title) <= 200):
         raise OfferError("Intitulé du poste manquant ou trop long (200 caractères au plus).")
+    return title
+
+
+def read_place(text: str) -> str:
+    place = " ".join(text.split())
     if not (2 <= len(place) <= 120):
         raise OfferError("Lieu de travail manquant ou trop long (120 caractères au plus).")
+    return place
+
+
+def read_start(text: str) -> dt.date:
     try:
-        start_date = parse_date(start)
+        return parse_date(text)
     except ValueProblem as exc:
         raise OfferError(f"Date de début : {exc}") from None
-    return OfferInput(
-        market_reference=market_reference.strip(), lot_number=_int(lot, "Numéro de lot", 1, 999),
-        title=title, place=place, start=start_date,
-        duration_months=_int(duration, "Durée (mois)", 1, MAX_DURATION_MONTHS),
-        hours_per_week=_int(hours, "Heures par semaine", 1, MAX_HOURS_PER_WEEK),
-        positions=_int(positions, "Nombre de postes", 1, MAX_POSITIONS))
 
 
 def parse_offer_line(text: str) -> OfferInput:
@@ -247,6 +261,8 @@ def approve_offer(ctx: Context, session: Session, actor: Actor, offer_id: int) -
     _tell_company(session, offer, f"Votre offre « {offer.title} » est diffusée aux partenaires de "
                   f"l'emploi sous la référence {ref}. Les candidatures vous seront présentées après "
                   "validation de leur éligibilité.", f"offer:{offer.id}:approved")
+    if actor.user_id is not None:  # the approval answers the alert that asked for it
+        resolve_alerts(session, "job_offer", offer.id, actor.user_id)
     audit.record(session, actor, "job_offer.approve", "job_offer", offer.id, partners=len(addresses))
     return offer, len(addresses)
 
@@ -426,6 +442,8 @@ def close_offer(ctx: Context, session: Session, actor: Actor, offer_id: int) -> 
     if offer.status != JobOfferStatus.OUVERTE:
         raise OfferError(f"L'offre {reference(offer.id)} est déjà {offer.status.value} : rien à faire.")
     _finish(ctx, session, offer, JobOfferStatus.FERMEE)
+    if actor.user_id is not None:
+        resolve_alerts(session, "job_offer", offer.id, actor.user_id)
     audit.record(session, actor, "job_offer.close", "job_offer", offer.id)
     return offer
 

@@ -15,6 +15,7 @@ from bot.core import ChatCore
 from mail.intake import IntakeCore
 from mail.maildir_intake import MaildirIntake
 from storage.models import (
+    Alert,
     Candidature,
     CandidatureStatus,
     Contract,
@@ -81,6 +82,8 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     assert "OFF-1 — Maçon coffreur" in alert.text and "métier maconnerie" in alert.text
     data = next(d for label, d in (b for row in alert.buttons for b in row) if "diffuser" in label)
     assert "envoyée à 2 adresse(s)" in fanny.press_data(data)[-1].text
+    with ctx.db.session() as s:  # the approval answers the alert
+        assert s.scalar(select(Alert.handled_at).where(Alert.subject_type == "job_offer")) is not None
     assert "déjà validée et diffusée" in fanny.press_data(data)[-1].text
     deliver(ctx, mail_config(), smtp_sink)
     for address in ("paul@francetravail.example", "lina@ml-sud.example"):
@@ -245,3 +248,24 @@ def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, terr
     assert any("n'est plus ouverte (fermée)" in m.body_text for m in _emails_to(ctx, "lina@ml-sud.example"))
     assert "n'est plus ouverte (fermée)" in company.send("/candidat OFF-1")[-1].text
     assert _count(ctx, Candidature) == 2
+
+
+def test_company_files_an_offer_step_by_step(ctx, territory):
+    """The guided /offre: the only lot is taken, each answer checked at once."""
+    transport = ConsoleTransport(ChatCore(ctx))
+    company = transport.chat(1)
+    company.send(territory["company"])
+    assert "Offre sur le marché 2025-017, lot 2. Intitulé du poste" in company.send("/offre")[-1].text
+    assert "Lieu de travail" in company.send("Maçon VRD")[-1].text
+    assert "Date de début" in company.send("Oullins")[-1].text
+    assert "La date de début est passée" in company.send("01/01/2025")[-1].text
+    assert "date illisible" in company.send("bientôt")[-1].text
+    assert "Durée du contrat" in company.send("15/09/2025")[-1].text
+    assert "Heures par semaine" in company.send("6 mois")[-1].text
+    assert "Heures par semaine « 60 » invalide : un nombre entier de 1 à 48" in company.send("60")[-1].text
+    assert "Nombre de postes" in company.send("35")[-1].text
+    assert "Offre enregistrée : OFF-1 « Maçon VRD »" in company.send("2")[-1].text
+    with ctx.db.session() as s:
+        offer = s.get(JobOffer, 1)
+        assert (offer.place, offer.duration_months, offer.hours_per_week, offer.positions,
+                offer.trade, offer.approved_at) == ("Oullins", 6, 35, 2, "maconnerie", None)
