@@ -32,6 +32,7 @@ from bot.flows import (
     identity,
     meetings,
     notes,
+    offers,
     onboarding,
     progress,
     reporting,
@@ -119,6 +120,8 @@ COMMANDS: dict[str, Command] = {
         Command("completer", candidature_profile.cmd_completer, STAFF,
                 "Compléter le profil d'un candidat (bilan)"),
         Command("sortie", exit_flow.cmd_sortie, STAFF, "Enregistrer la sortie d'une personne"),
+        Command("offre", offers.cmd_offre, COMPANY | STAFF, "Déposer une offre d'emploi"),
+        Command("offres", offers.cmd_offres, COMPANY | STAFF, "Offres d'emploi et candidatures"),
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
@@ -128,7 +131,7 @@ ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": 
 FLOWS: dict[str, Flow] = {
     f.name: f
     for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF,
-              hire.FLOW_DEF]
+              hire.FLOW_DEF, offers.FLOW_DEF]
 }
 
 
@@ -160,11 +163,14 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "cv": candidature_profile.on_cv,
     "idm": identity.on_merge,
     "idk": identity.on_keep_apart,
+    "off": offers.on_callback,
+    "path": offers.on_path,
 }
 CALLBACK_COMMANDS: dict[str, str] = {
     "d": "declarer", "mc": "mes_declarations", "k": "mes_declarations", "c": "candidat",
     "cand": "alertes", "alert": "alertes", "bilan": "alertes", "h": "embauche", "cv": "alertes",
     "ent": "entreprise", "pt": "point", "idm": "alertes", "idk": "alertes",
+    "off": "offres", "path": "alertes",
 }
 """The command whose roles a button requires (checked by clauses.authz.may_enter, like the
 command itself); onboarding and cancel buttons have none, nor the escalation buttons (a

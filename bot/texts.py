@@ -59,6 +59,7 @@ FLOW_NAMES = {
     "embauche": "déclaration d'embauche",
     "refus": "refus d'une candidature",
     "bilan": "bilan",
+    "offre": "offre d'emploi",
 }
 
 ROLE_LABELS = {
@@ -84,7 +85,9 @@ HELP = {
         "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
         "l'embauche » du message de validation, même pour le candidat d'un prescripteur)\n"
         "/contrats — les contrats de vos salarié·e·s en insertion\n"
-        "/candidat — proposer un candidat à votre facilitateur·rice (profil facultatif)\n"
+        "/candidat — proposer un candidat à votre facilitateur·rice (profil facultatif) ; "
+        "/candidat OFF-12 pour l'offre OFF-12\n"
+        "/offre — déposer une offre d'emploi, diffusée aux partenaires ; /offres — vos offres\n"
         "/reponse <texte> — répondre à une procédure de relance (plan, candidat, contestation)\n"
         + HELP_COMMON
         + "\n\nQuand un contrat se termine, je vous demande ce que devient la personne : "
@@ -109,6 +112,8 @@ HELP = {
         "/contrats [marché] — contrats, fins et prolongations (clausebot contrat pour les modifier)\n"
         "/completer <n° candidature> naissance … genre … commune … qpv … statut … — profil pour le bilan\n"
         "/sortie <n° personne> <situation> <JJ/MM/AAAA> — enregistrer ou corriger une sortie\n"
+        "/offres [OFF-12] — offres d'emploi : valider, diffuser, candidatures, présélection ; "
+        "/offre <entreprise> : … — en déposer une\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (

@@ -88,6 +88,7 @@ def submit_candidature(
     qpv: bool | str | None = None,
     status_at_entry: str | None = None,
     same_person: int | None = None,
+    job_offer_id: int | None = None,
 ) -> Candidature:
     """Record a candidature to validate and alert the facilitator in charge.
 
@@ -96,6 +97,8 @@ def submit_candidature(
     :mod:`clauses.typology`, and they only fill what a known person does not have yet.
     `same_person`: the chat submitter's answer when the candidate matched a known person
     (:mod:`clauses.identity`): her id, or 0 for "another person".
+    `job_offer_id`: the offer the application quotes (:mod:`clauses.job_offers`): it must be
+    open, and sets the company and lot.
     """
     if actor.role == Role.ENTREPRISE:
         company_id = actor.company_id
@@ -106,6 +109,12 @@ def submit_candidature(
         existing = session.scalar(select(Candidature).where(Candidature.idempotency_key == idempotency_key))
         if existing is not None:
             return existing
+    if job_offer_id is not None:
+        from clauses.job_offers import open_offer
+
+        offer = open_offer(session, job_offer_id,
+                           company_id=actor.company_id if actor.role == Role.ENTREPRISE else None)
+        company_id, lot_id = offer.company_id, offer.lot_id
     candidate.last_name = _clean_name(candidate.last_name, "Nom")
     candidate.first_name = _clean_name(candidate.first_name, "Prénom")
     criteria = _check_criteria(ctx, candidate.criteria_claimed)
@@ -120,12 +129,16 @@ def submit_candidature(
         session, candidate, company_id=company_id, prescriber_id=prescriber_id,
         same_person=same_person, can_ask=source in (Channel.TELEGRAM, Channel.CONSOLE))
     apply_typology(participant, typology, overwrite=False)
+    if job_offer_id is not None:
+        from clauses.job_offers import check_not_applied
+
+        check_not_applied(session, job_offer_id, participant)
     cand = Candidature(
         participant_id=participant.id, company_id=company_id, lot_id=lot_id,
         prescriber_id=prescriber_id, source=source, submitted_by_user_id=actor.user_id,
         submitted_by_email=actor.email, criteria_claimed=criteria,
         message=(candidate.message or "")[:4000] or None, cv_document_id=cv_document_id,
-        idempotency_key=idempotency_key, created_at=ctx.clock.now(),
+        idempotency_key=idempotency_key, created_at=ctx.clock.now(), job_offer_id=job_offer_id,
     )
     session.add(cand)
     session.flush()
@@ -141,6 +154,7 @@ def submit_candidature(
         message=(
             f"Candidature n° {cand.id} à valider : {participant.display_name}"
             + (f" pour {company.name}" if company else "")
+            + (f" (offre OFF-{job_offer_id})" if job_offer_id else "")
             + f" — critères déclarés : {labels}"
             + (" — CV joint" if cv_document_id else "")
             + f" (reçue par {source.value})."

@@ -387,10 +387,13 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
         matches = list(job.session.scalars(
             select(Company.id).where(func.lower(Company.name) == fields.company_name.strip().lower()).limit(2)))
         company_id = matches[0] if len(matches) == 1 else None
+    from clauses.job_offers import quoted_offer_id
+
+    offer_id = quoted_offer_id(job.parsed.subject, job.parsed.text)
     try:
         with job.session.begin_nested():
             cand = submit_candidature(
-                job.ctx, job.session, actor, fields.candidate,
+                job.ctx, job.session, actor, fields.candidate, job_offer_id=offer_id,
                 company_id=company_id, lot_id=lot_id, prescriber_id=actor.prescriber_id,
                 cv_document_id=cv_doc_id, source=Channel.EMAIL,
                 idempotency_key=f"{job.key_prefix}:candidature",
@@ -411,7 +414,7 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
     return Outcome(MailStatus.TRAITE, "candidature", {
         "candidature_id": cand.id, "participant_id": cand.participant_id,
         "cv_document_id": cv_doc_id, "structured": fields.structured,
-        "lot_id": lot_id, "market": fields.market_reference,
+        "lot_id": cand.lot_id, "market": fields.market_reference, "job_offer_id": offer_id,
     })
 
 

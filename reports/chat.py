@@ -59,6 +59,10 @@ def render_chat(
     lines.append(f"{_plural(f.contracts, 'contrat')} · {_plural(f.persons, 'personne')}"
                  f" (dont {fr_number(f.persons_entered)} entrée"
                  f"{'s' if f.persons_entered > 1 else ''} sur la période)")
+    if f.persons_in_paths:
+        paths = masker.count(f.persons_in_paths)
+        lines.append("Parcours (plusieurs contrats successifs) : " + (
+            f"{paths.text} personnes" if paths.masked else _plural(f.persons_in_paths, "personne")))
     qpv = qpv_cells(f, masker)  # masked as in the bilan: the view's rule, not a copy
     if f.qpv is not None and qpv is not None and f.qpv.required_share is not None:
         hours, share, met = qpv

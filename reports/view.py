@@ -381,6 +381,7 @@ def _key_figures(f: BilanFigures, masker: Masker) -> list[tuple[str, Cell]]:
     out.append(("Contrats", _n(f.contracts)))
     out.append(("Personnes (comptées une fois)", _n(f.persons, bold=True)))
     out.append(("dont personnes entrées sur la période", _n(f.persons_entered, indent=True)))
+    out.append(("dont parcours (plusieurs contrats successifs)", _n(f.persons_in_paths, indent=True)))
     out.append(("Sorties sur la période", _n(f.persons_exited)))
     if f.kind is not BilanKind.TERRITOIRE:
         late = sum(1 for c in f.companies if c.relation is not RelationStatus.A_JOUR)

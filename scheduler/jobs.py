@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from clauses import due, fees, reminders
 from clauses import exits as exit_questions
 from clauses import meeting_planning as planning
+from clauses import paths as path_ends
 from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.errors import DomainError
@@ -281,6 +282,7 @@ _market_ends = _item_job(
     reminders.prompt_final_bilan)
 _exits = _item_job(lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
                    exit_questions.ask_question)
+_paths = _item_job(lambda ctx, s, today, rules: path_ends.endings_due(s, today), path_ends.alert_path)
 _fee_milestones = _item_job(
     lambda ctx, s, today, rules: fees.milestones_due(s, today),
     lambda ctx, s, item: fees.reach_milestone(s, item))
@@ -355,6 +357,8 @@ JOBS: tuple[JobSpec, ...] = (
             "scheduler.jobs:market_ends", _cron(8, 20)),
     JobSpec("exits", "Sorties et suivi dans l'emploi à 6 mois (question à l'employeur)",
             "scheduler.jobs:exits", _cron(8, 25)),
+    JobSpec("paths", "Parcours : fins de contrat à 30 jours, entreprises aux heures encore dues",
+            "scheduler.jobs:paths", _cron(8, 27)),
     JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
             "scheduler.jobs:fee_milestones", _cron(8, 25)),
     JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)",
@@ -376,6 +380,7 @@ _WORK: dict[str, Callable[[Context, _Run], None]] = {
     "conventions": _conventions,
     "market_ends": _market_ends,
     "exits": _exits,
+    "paths": _paths,
     "fee_milestones": _fee_milestones,
     "outbox": _outbox_preview,
 }
@@ -496,6 +501,7 @@ meeting_planning = _entry_point("meeting_planning")
 conventions = _entry_point("conventions")
 market_ends = _entry_point("market_ends")
 exits = _entry_point("exits")
+paths = _entry_point("paths")
 fee_milestones = _entry_point("fee_milestones")
 annual_bilans = _entry_point("annual_bilans")
 

@@ -29,9 +29,18 @@ _PHONE = re.compile(r"^\+?[\d .\-]{8,20}$")
 
 
 def cmd_candidat(t: Turn, args: str) -> None:
-    t.conv.start(FLOW, "last", token=t.new_token(), criteria=[])
+    from clauses.job_offers import open_offer, quoted_offer_id, reference
+
+    offer_id = quoted_offer_id(args)
+    extra: dict = {}
+    if offer_id is not None:  # « /candidat OFF-12 »: an application to the offer
+        actor = t.need_actor()
+        offer = open_offer(t.session, offer_id, company_id=actor.company_id)
+        extra = {"offer_id": offer.id, "lot_id": offer.lot_id}
+    t.conv.start(FLOW, "last", token=t.new_token(), criteria=[], **extra)
     t.say(
-        "Proposer un candidat à votre facilitateur·rice, qui vérifiera son éligibilité.\n"
+        (f"Candidature pour l'offre {reference(offer_id)}.\n" if offer_id is not None else "")
+        + "Proposer un candidat à votre facilitateur·rice, qui vérifiera son éligibilité.\n"
         "Nom de famille du candidat ? (/annuler pour abandonner)"
     )
 
@@ -247,7 +256,7 @@ def _confirm(t: Turn, token: str) -> None:
             birth_date=profile.get("birth_date"), gender=profile.get("gender"),
             commune=profile.get("commune"), qpv=profile.get("qpv"),
             status_at_entry=profile.get("status_at_entry"),
-            same_person=d.get("same_person"),
+            same_person=d.get("same_person"), job_offer_id=d.get("offer_id"),
         )
     except SamePersonQuestion as question:  # one person, one record: the submitter says
         d["asked"] = question.match.participant_id

@@ -205,6 +205,7 @@ def _figures(
         headline=rollup.headline(engagements),
         apart=rollup.apart(market_rows, eng_rows, contract_counts),
         persons_entered=contract_counts.entered,
+        persons_in_paths=contract_counts.paths,
         relation_events=[_event_line(e) for e in events],
         followups=None if followup_counts is None else _followup_rows(followup_counts, rulebook),
         synthesis=[_note(r) for r in synthesis_rows],

@@ -417,6 +417,8 @@ class BilanFigures:
     apart: list[ApartLine] = field(default_factory=list)
     persons_entered: int = 0
     """Persons whose first contract on these markets starts in the period."""
+    persons_in_paths: int = 0
+    """Persons of the period with several successive contracts (« parcours »)."""
     relation_events: list[RelationEventLine] = field(default_factory=list)
     followups: list[CountRow] | None = None
     """Situation six months after exit, by situation; None when no follow-up data exist."""

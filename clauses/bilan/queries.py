@@ -333,6 +333,7 @@ GROUP_ALL, GROUP_MARKET, GROUP_COMPANY, GROUP_DONNEUR, GROUP_TYPE = (
     "contract_type",
 )
 GROUP_KIND, GROUP_ENTERED = "market_kind", "entered"
+GROUP_PATHS = "paths"
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,9 @@ class ContractCounts:
     """Per market kind: reserved and insertion markets are reported apart, with their persons."""
     entered: int = 0
     """Persons whose first contract in scope starts in the period (new on these markets)."""
+    paths: int = 0
+    """Persons of the period with several successive contracts on these markets (« parcours »:
+    the pooling of hours the convention is for), any buyer of the scope."""
 
 
 def _contract_counts_statement(scope: Bound) -> Executable:
@@ -379,8 +383,21 @@ def _contract_counts_statement(scope: Bound) -> Executable:
         func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
         func.count(func.distinct(ctr.c.participant_id)).label("persons"),
     ).where(ctr.c.start_date >= scope.period.start, ~earlier.exists())
+    several = (
+        select(Contract.participant_id)
+        .join(eng, eng.c.engagement_id == Contract.engagement_id)
+        .where(Contract.start_date <= scope.period.end)
+        .group_by(Contract.participant_id)
+        .having(func.count(Contract.id) >= 2)
+    )
+    paths = select(
+        _const(GROUP_PATHS).label("grouping"), no_id.label("id"), no_key.label("key"),
+        func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
+        func.count(func.distinct(ctr.c.participant_id)).label("persons"),
+    ).where(ctr.c.participant_id.in_(several))
     return union_all(
         grouping(GROUP_ALL, no_id, no_key),
+        paths,
         grouping(GROUP_KIND, no_id, ctr.c.market_kind, ctr.c.market_kind),
         entered,
         grouping(GROUP_MARKET, ctr.c.market_id, no_key, ctr.c.market_id),
@@ -395,12 +412,12 @@ def contract_counts(session: Session, scope: Scope) -> ContractCounts:
     contracts in scope (a few thousand rows, no declaration read)."""
     groups: dict[str, dict[Any, tuple[int, int]]] = {
         GROUP_ALL: {}, GROUP_MARKET: {}, GROUP_COMPANY: {}, GROUP_DONNEUR: {}, GROUP_TYPE: {},
-        GROUP_KIND: {}, GROUP_ENTERED: {},
+        GROUP_KIND: {}, GROUP_ENTERED: {}, GROUP_PATHS: {},
     }
     for name, id_, key, n, persons in _run(session, _contract_counts_statement, scope):
         if name in (GROUP_TYPE, GROUP_KIND):
             groups[str(name)][str(key)] = (int(n), int(persons))
-        elif name in (GROUP_ALL, GROUP_ENTERED):
+        elif name in (GROUP_ALL, GROUP_ENTERED, GROUP_PATHS):
             groups[str(name)][0] = (int(n), int(persons))
         else:
             groups[str(name)][int(id_)] = (int(n), int(persons))
@@ -414,6 +431,7 @@ def contract_counts(session: Session, scope: Scope) -> ContractCounts:
         by_type={k: groups[GROUP_TYPE][k] for k in sorted(groups[GROUP_TYPE])},
         by_kind=groups[GROUP_KIND],
         entered=groups[GROUP_ENTERED].get(0, (0, 0))[1],
+        paths=groups[GROUP_PATHS].get(0, (0, 0))[1],
     )
 
 

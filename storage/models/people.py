@@ -85,6 +85,14 @@ class JobOffer(Base):
         enum_type(JobOfferStatus), default=JobOfferStatus.OUVERTE
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    trade: Mapped[str | None] = mapped_column(String(60))
+    place: Mapped[str | None] = mapped_column(String(120))
+    start_date: Mapped[dt.date | None]
+    duration_months: Mapped[int | None]
+    hours_per_week: Mapped[int | None]
+    approved_at: Mapped[dt.datetime | None]
+    """Set when the facilitator approves: only then is it broadcast and may be quoted."""
+    closed_at: Mapped[dt.datetime | None]
 
 
 class Candidature(Base):
@@ -112,5 +120,7 @@ class Candidature(Base):
     refusal_reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    chosen_at: Mapped[dt.datetime | None]
+    """When the company chose this person from an offer's pre-selection (clauses.job_offers)."""
 
     participant: Mapped[Participant] = relationship()
