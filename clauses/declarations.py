@@ -289,7 +289,7 @@ def contract_not_resolved(
             + (f", lot {lot_number}" if lot_number is not None else "")
             + ". Vérifiez le nom, le marché et le lot."
         )
-    options = "; ".join(f"marché {ref} lot {number}" for ref, number in candidates)
+    options = "; ".join(f"marché {ref} lot {number}" for ref, number in sorted(candidates))
     return DomainError(
         f"Plusieurs contrats correspondent à {who} ({options}). Précisez le marché et le lot."
     )
