@@ -7,10 +7,14 @@ The domain never reads configuration or the environment itself: the wiring (clau
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from clauses.clock import Clock
 from storage.db import Database
 from storage.documents import DocumentStore
+
+if TYPE_CHECKING:  # the rulebook pulls pydantic; the type alone keeps this module import-light
+    from clauses.rulebook import Rulebook
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,6 @@ class Policy:
 class Context:
     db: Database
     documents: DocumentStore
-    rulebook: object  # clauses.rulebook.Rulebook; typed loosely to keep this module import-light
+    rulebook: Rulebook
     clock: Clock = field(default_factory=Clock)
     policy: Policy = field(default_factory=Policy)
