@@ -51,6 +51,7 @@ from clauses.formatting import fr_date, fr_hours, fr_month
 from clauses.idempotent import insert_once
 from clauses.meetings import MEETING_LABELS_FR
 from clauses.outbox import enqueue_chat, enqueue_email
+from storage.db import rowcount
 from storage.models import (
     Alert,
     AlertKind,
@@ -272,7 +273,7 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
         .values(last_progress_status=change.current)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     if not change.alerts:
         return True
