@@ -123,7 +123,7 @@ def raise_alert(
     return alert, True
 
 
-def handle_alert(session: Session, alert_id: int, user_id: int) -> Alert | None:
+def handle_alert(session: Session, alert_id: int, user_id: int | None) -> Alert | None:
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None

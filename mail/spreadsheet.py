@@ -225,7 +225,7 @@ def _sheet_parser_class() -> type:
 
     inline, text, run = (f"{{{SHEET_MAIN_NS}}}{tag}" for tag in ("is", "t", "r"))
 
-    class SheetParser(WorkSheetParser):  # type: ignore[misc]
+    class SheetParser(WorkSheetParser):
         def parse_cell(self, element: Any) -> dict[str, Any]:
             child = element.find(inline) if element.get("t") == "inlineStr" else None
             if child is None:
