@@ -9,6 +9,7 @@ Thin adapters: every rule (overlaps, shared domains, shared addresses, milestone
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tomllib
 from collections.abc import Callable
 from decimal import Decimal

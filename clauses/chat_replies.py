@@ -43,7 +43,7 @@ def journal(session: Session, *, chat_id: int,
     is handled once, so a key is never written twice.
     """
     now = utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"channel": OutboxChannel.CHAT, "dedup_key": key[:250], "to_chat_id": chat_id,
          "body_text": text, "reply_markup": markup, "status": OutboxStatus.SENDING,
          "attempts": 1, "next_attempt_at": now + LEASE, "created_at": now,

@@ -263,10 +263,10 @@ def _used_keys(session: Session, keys: list[str]) -> dict[str, tuple[int, Decima
     """
     found: dict[str, int] = {}
     for chunk in _chunks(keys):
-        found.update(session.execute(
+        found.update((key, decl_id) for key, decl_id in session.execute(
             select(DeclarationRevision.idempotency_key, DeclarationRevision.declaration_id)
             .where(DeclarationRevision.idempotency_key.in_(chunk))
-        ).all())
+        ) if key is not None)
     counted: dict[int, Decimal] = {}
     for chunk in _chunks(set(found.values())):
         counted.update(session.execute(

@@ -33,8 +33,8 @@ from clauses.bilan.figures import (
 from clauses.context import AgencyIdentity
 from clauses.formatting import fr_date, fr_hours, fr_month, fr_number, fr_percent
 from reports import labels
-from reports.identity import AgencyView, resolve
 from reports.disclosure import protect
+from reports.identity import AgencyView, resolve
 
 Audience = Literal["externe", "interne"]
 AUDIENCES: tuple[str, ...] = ("externe", "interne")
