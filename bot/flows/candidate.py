@@ -143,7 +143,8 @@ def _summary(t: Turn) -> None:
     t.conv.goto("confirm")
     criteria = t.ctx.rulebook.eligibility.criteria
     claimed = ", ".join(criteria[k].short for k in d.get("criteria", []) if k in criteria) or "aucun"
-    lot = dict(_company_lots(t)).get(d.get("lot_id"), "non précisé") if d.get("lot_id") else "non précisé"
+    lot_id = d.get("lot_id")
+    lot = dict(_company_lots(t)).get(lot_id, "non précisé") if lot_id else "non précisé"
     contact = d.get("email") or d.get("phone") or "par l'entreprise"
     t.say(
         "Récapitulatif de la candidature :\n"
