@@ -74,7 +74,7 @@ def _start(t: Turn, candidature_id: int) -> None:
         t.conv.end()
         t.say("ℹ️ " + already.message_fr)
         return
-    data = {"cand": cand.id, "company": cand.company_id}
+    data: dict[str, Any] = {"cand": cand.id, "company": cand.company_id}
     if t.conv.flow == FLOW and t.conv.data.get("token"):
         data["token"] = t.conv.data["token"]
     else:
