@@ -12,6 +12,7 @@ AI, GEIQ, EI/ACI), the job title (optional), then a summary to confirm. Every ru
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step
