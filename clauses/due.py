@@ -43,6 +43,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from clauses.clock import PARIS
+from clauses.context import DEFAULTS, Policy
 from clauses.counting import add_months, month_end, month_start
 from clauses.declaring.lookup import running_in_month
 from clauses.meetings import reminder_key_prefix
@@ -79,14 +80,15 @@ SIAE_KINDS = (CompanyKind.EI, CompanyKind.ETTI, CompanyKind.AI, CompanyKind.ACI)
 
 @dataclass(frozen=True)
 class DueRules:
-    """The agency's scheduling choices (defaults; the wiring builds them from the settings)."""
+    """The agency's scheduling choices (the wiring builds them from the settings; the defaults
+    of the settings that exist are :data:`clauses.context.DEFAULTS`)."""
 
-    reminder_day: int = 5
-    second_reminder_after_days: int = 7
+    reminder_day: int = DEFAULTS.reminder_day
+    second_reminder_after_days: int = DEFAULTS.second_reminder_after_days
     catch_up_months: int = 2
     meeting_reminder_days: tuple[int, ...] = (7, 1)
-    annual_bilan_date: str = "01-31"
-    annual_bilan_auto: bool = False
+    annual_bilan_date: str = DEFAULTS.annual_bilan_date
+    annual_bilan_auto: bool = DEFAULTS.annual_bilan_auto
     saturday_is_business_day: bool = True
     holiday_subdivision: str | None = None
 
@@ -100,7 +102,7 @@ class DueRules:
         _ = self.bilan_month_day  # validates the MM-DD text
 
     @classmethod
-    def from_policy(cls, policy: object) -> DueRules:
+    def from_policy(cls, policy: Policy) -> DueRules:
         """Read the fields the policy has; keep the defaults for the others."""
         names = cls.__dataclass_fields__
         values = {n: getattr(policy, n) for n in names if hasattr(policy, n)}
