@@ -28,6 +28,7 @@ lint: install
 
 test: system-deps install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: install

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Executable, bindparam, func, select
+from sqlalchemy import ColumnElement, Executable, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -64,6 +65,7 @@ from clauses.context import Context
 from clauses.errors import DomainError
 from storage.documents import DocumentRejected
 from storage.models import ChatUpdate, Role
+from storage.models.base import table_of
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +354,8 @@ class ChatCore:
             t.say(err.message_fr)
 
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_INSERTS: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _CLAIMS: dict[str, Executable] = {}
 """The claim statement of each dialect, built once (bound parameters)."""
 
@@ -369,8 +372,8 @@ def _user_lock_key(user_id: int) -> int:
 def _claim_statement(dialect: str) -> Executable | None:
     claim = _CLAIMS.get(dialect)
     if claim is None and dialect in _INSERTS:
-        table = ChatUpdate.__table__
-        returning = [table.c.update_id]
+        table = table_of(ChatUpdate)
+        returning: list[ColumnElement[Any]] = [table.c.update_id]
         if dialect == "postgresql":
             returning.append(func.pg_advisory_xact_lock(bindparam("lock_class"),
                                                         bindparam("lock_key")))

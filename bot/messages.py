@@ -98,7 +98,7 @@ def clean_text(raw: str) -> str:
 
 def valid_callback(data: str | None) -> bool:
     """Callback data of our own shape ("d:ct:12"); anything else is refused unread."""
-    return bool(data) and len(data.encode()) <= 64 and bool(_CALLBACK_OK.match(data or ""))
+    return bool(data) and len((data or "").encode()) <= 64 and bool(_CALLBACK_OK.match(data or ""))
 
 
 def split_long(text: str, limit: int = MAX_REPLY_CHARS) -> list[str]:

@@ -205,14 +205,14 @@ def _label_amounts(text: str) -> list[_Amount]:
     # Style: « 7h formation 28h travail » labels by the word after when the last amount has one;
     # « 151,67 h formation 7h » labels by the word before.
     suffix_style = bool(afters) and afters[-1] is not None
-    for amount, after, before in zip(amounts, afters, befores, strict=True):
-        if before == "dont":
+    for amount, after_label, before_label in zip(amounts, afters, befores, strict=True):
+        if before_label == "dont":
             amount.label = "dont"
-            amount.part_label = after
+            amount.part_label = after_label
         elif suffix_style:
-            amount.label = after
+            amount.label = after_label
         else:
-            amount.label = before
+            amount.label = before_label
     return amounts
 
 
@@ -260,9 +260,9 @@ def _hours(amounts: list[_Amount], part: str) -> tuple[Decimal, Decimal | None]:
     if len(work_list) > 1 or len(training_list) > 1 or len(plain) > 1 or (plain and work_list):
         raise _Refused(f"« {part} » contient plusieurs nombres d'heures de travail : écrivez-en "
                        "un seul par personne, et « dont 7h de formation » pour la formation.")
-    work = (work_list or plain or [None])[0]
-    training = training_list[0].value if training_list else None
-    return (work.value if work else Decimal(0)), training
+    work_amount = next(iter(work_list or plain), None)
+    training_hours = training_list[0].value if training_list else None
+    return (work_amount.value if work_amount else Decimal(0)), training_hours
 
 
 def _parse_part(text: str, today: dt.date) -> dict:

@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.models import ConversationState, User
+from storage.models.base import table_of
 
 CONVERSATION = "chat"
 """Value of `ConversationState.conversation`: one conversation at a time per user and chat."""
@@ -29,7 +30,7 @@ REFRESH_AFTER = dt.timedelta(hours=1)
 """An unchanged state is not written back (one statement saved on /aide, a typo...) unless its
 `updated_at` is older than this, so "untouched" above still means untouched by the user."""
 
-_STATES = ConversationState.__table__
+_STATES = table_of(ConversationState)
 _USER_AND_STATE = (
     select(User, _STATES.c.id, _STATES.c.state, _STATES.c.data, _STATES.c.updated_at)
     .outerjoin(_STATES, and_(
@@ -140,14 +141,15 @@ class ConversationStore:
         if row is not None and row.state == state and row.data == conv.data \
                 and now - row.updated_at < REFRESH_AFTER:
             return  # nothing changed: no UPDATE
-        values = {"state": state, "data": copy.deepcopy(conv.data), "updated_at": now}
+        data = copy.deepcopy(conv.data)
+        values = {"state": state, "data": data, "updated_at": now}
         if row is None:
             self.session.execute(_INSERT_STATE,
                                  {"chat_id": self.chat_id, "user_id": self.user_id, **values})
             # Not read back: a second save in one event is not a thing the core does.
             return
         self.session.execute(_UPDATE_STATE, {"row_id": row.id, **values})
-        self._row = _Saved(row.id, state, values["data"], now)
+        self._row = _Saved(row.id, state, data, now)
 
 
 def peek(

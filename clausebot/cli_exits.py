@@ -47,10 +47,11 @@ def sortie_record(state: Any, participant_id: int, situation: str, when: str) ->
       clausebot sortie record --personne 12 --situation formation_qualifiante --date 28/02/2026
     """
     with admin_session(state) as s:
+        day = parse_exit_date(when)
         p = record_exit(state.ctx, s, cli_actor(), participant_id, situation=situation.strip(),
-                        exit_date=parse_exit_date(when))
+                        exit_date=day)
         label = situation_label(state.ctx, situation.strip())
-        click.echo(f"Sortie enregistrée pour {p.display_name} (n° {p.id}) au {fr_date(p.exit_date)} : {label}.")
+        click.echo(f"Sortie enregistrée pour {p.display_name} (n° {p.id}) au {fr_date(day)} : {label}.")
 
 
 @sortie_group.command("list")

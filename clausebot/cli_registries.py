@@ -9,6 +9,7 @@ Thin adapters: every rule (overlaps, shared domains, shared addresses, milestone
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tomllib
 from collections.abc import Callable
 from decimal import Decimal
@@ -616,7 +617,7 @@ def _load_entries(state: Any, s: Any, data: dict[str, Any]) -> tuple[list[str], 
             errors.append(f"[[{section}]] : une liste d'entrées est attendue.")
             continue
         for i, entry in enumerate(entries, start=1):
-            attempt(f"{section} n° {i}", lambda e=entry, f=apply: f(e))
+            attempt(f"{section} n° {i}", functools.partial(apply, entry))
     return done, errors
 
 
@@ -661,6 +662,6 @@ def register(main: click.Group) -> None:
         main.add_command(group)
     for parent, command in (("marche", marche_close), ("engagement", engagement_edit),
                             ("engagement", engagement_end), ("entreprise", entreprise_deactivate)):
-        group = main.commands.get(parent)
-        if isinstance(group, click.Group):
-            group.add_command(command)
+        parent_group = main.commands.get(parent)
+        if isinstance(parent_group, click.Group):
+            parent_group.add_command(command)

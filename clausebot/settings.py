@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from clauses.context import DEFAULTS
+
 SECRET_FIELDS = ("telegram_token", "imap_password", "smtp_password")
 
 
@@ -60,8 +62,8 @@ class Settings(BaseSettings):
     rulebook: str = "default"
     language: str = "fr"
     timezone: str = "Europe/Paris"
-    agency_name: str = "Agence clauses sociales"
-    agency_email: str = "clauses@agence.invalid"
+    agency_name: str = DEFAULTS.agency_name
+    agency_email: str = DEFAULTS.agency_email
     agency: AgencySettings = Field(default_factory=AgencySettings)
     alerts_email: str | None = None
     """Shared inbox for alerts nobody is in charge of, in a team too large to alert everyone."""
@@ -100,21 +102,21 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     smtp_validate_certs: bool = True
     smtp_ca_file: str | None = None
-    outbox_max_attempts: int = 8
+    outbox_max_attempts: int = DEFAULTS.outbox_max_attempts
 
     # scheduler
-    reminder_day: int = 5
-    second_reminder_after_days: int = 7
-    annual_bilan_date: str = "01-31"
-    annual_bilan_auto: bool = False
+    reminder_day: int = DEFAULTS.reminder_day
+    second_reminder_after_days: int = DEFAULTS.second_reminder_after_days
+    annual_bilan_date: str = DEFAULTS.annual_bilan_date
+    annual_bilan_auto: bool = DEFAULTS.annual_bilan_auto
 
     # reports and privacy
-    small_cell_threshold: int = 3
-    retention_rejected_months: int = 3
-    retention_inactive_months: int = 24
-    retention_proof_months: int = 24
-    retention_raw_mail_days: int = 90
-    retention_chat_days: int = 30
+    small_cell_threshold: int = DEFAULTS.small_cell_threshold
+    retention_rejected_months: int = DEFAULTS.retention_rejected_months
+    retention_inactive_months: int = DEFAULTS.retention_inactive_months
+    retention_proof_months: int = DEFAULTS.retention_proof_months
+    retention_raw_mail_days: int = DEFAULTS.retention_raw_mail_days
+    retention_chat_days: int = DEFAULTS.retention_chat_days
 
     log_json: bool = False
     log_level: str = "INFO"

@@ -51,12 +51,9 @@ def collect_status(ctx: Context) -> Status:
     polls = [b[2] for b in boxes if b[2] is not None]
     status = Status(last_poll=max(polls) if polls else None, mailboxes=boxes, outbox=backlog,
                     dead=dead, errors=errors)
-    try:
-        from scheduler.jobs import next_runs
-    except ImportError:
-        next_runs = None
-    if next_runs is not None:
-        status.next_jobs = list(next_runs(ctx))
+    from scheduler.jobs import next_runs
+
+    status.next_jobs = list(next_runs(ctx))
     return status
 
 

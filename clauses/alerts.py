@@ -7,7 +7,7 @@ tampered button gains nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +28,7 @@ def _button(button: Button) -> dict[str, Any]:
     return {"text": label, "callback_data": data}
 
 
-def keyboard(rows: list[list[Button]]) -> dict[str, Any]:
+def keyboard(rows: Sequence[Sequence[Button]]) -> dict[str, Any]:
     return {"inline_keyboard": [[_button(b) for b in row] for row in rows]}
 
 
@@ -80,7 +80,7 @@ def raise_alert(
     subject_type: str | None = None,
     subject_id: int | None = None,
     dedup_key: str | None = None,
-    buttons: list[list[Button]] | None = None,
+    buttons: Sequence[Sequence[Button]] | None = None,
     territory: Iterable[int] | None = None,
 ) -> tuple[Alert, bool]:
     """Record an alert and notify; raising the same `dedup_key` again changes nothing.
@@ -123,7 +123,7 @@ def raise_alert(
     return alert, True
 
 
-def handle_alert(session: Session, alert_id: int, user_id: int) -> Alert | None:
+def handle_alert(session: Session, alert_id: int, user_id: int | None) -> Alert | None:
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None

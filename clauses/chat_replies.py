@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from storage.db import rowcount
 from storage.models import OutboxChannel, OutboxMessage, OutboxStatus, utcnow
 
 KEY_PREFIX = "reply:"
@@ -42,7 +43,7 @@ def journal(session: Session, *, chat_id: int,
     is handled once, so a key is never written twice.
     """
     now = utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"channel": OutboxChannel.CHAT, "dedup_key": key[:250], "to_chat_id": chat_id,
          "body_text": text, "reply_markup": markup, "status": OutboxStatus.SENDING,
          "attempts": 1, "next_attempt_at": now + LEASE, "created_at": now,
@@ -61,7 +62,7 @@ def _set(session: Session, key: str, **values: Any) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def mark_sent(session: Session, key: str, message_id: str = "") -> bool:
@@ -104,4 +105,4 @@ def release_orphans(session: Session) -> int:
         .values(status=OutboxStatus.PENDING, next_attempt_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(rowcount(result) or 0)

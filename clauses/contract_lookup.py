@@ -30,6 +30,7 @@ from clauses.context import Context
 from clauses.counting import month_start
 from clauses.declaration_rules import (
     DeclarationWarning,
+    contract_dates,
     declaration_inputs,
     validate_declaration,
 )
@@ -135,7 +136,7 @@ def check_declaration(
         raise NotAllowed()
     draft, context = declaration_inputs(
         today=ctx.clock.today(), month=month, work_hours=work_hours,
-        training_hours=training_hours, contract_type=row[0], dates=tuple(row[3:]),
+        training_hours=training_hours, contract_type=row[0], dates=contract_dates(row[3:]),
         validated=bool(row[1]), exists=bool(row[2]),
     )
     return validate_declaration(draft, context, ctx.rulebook)

@@ -66,6 +66,7 @@ from storage.models import (
     Participant,
     person_name,
 )
+from storage.models.base import table_of
 
 CHUNK = 2000
 """IN-list size: one query per kind for a file at the default limit (2,000 lines), and far
@@ -262,10 +263,10 @@ def _used_keys(session: Session, keys: list[str]) -> dict[str, tuple[int, Decima
     """
     found: dict[str, int] = {}
     for chunk in _chunks(keys):
-        found.update(session.execute(
+        found.update((key, decl_id) for key, decl_id in session.execute(
             select(DeclarationRevision.idempotency_key, DeclarationRevision.declaration_id)
             .where(DeclarationRevision.idempotency_key.in_(chunk))
-        ).all())
+        ) if key is not None)
     counted: dict[int, Decimal] = {}
     for chunk in _chunks(set(found.values())):
         counted.update(session.execute(
@@ -426,7 +427,7 @@ def _write(
         # statement), psycopg's pipelined executemany 0.08 ms; an ordered RETURNING would make
         # SQLAlchemy insert row by row on SQLite.
         session.execute(
-            insert(HourDeclaration.__table__),
+            insert(table_of(HourDeclaration)),
             [{"contract_id": contract_id, "month": month, "work_hours": m.work,
               "training_hours": m.training, "counted_hours": m.counted, "revision": m.revision,
               "proof_document_id": m.proof_document_id, "created_at": now, "updated_at": now,
@@ -437,7 +438,7 @@ def _write(
             m.id = stored[slot].id
     corrected = [m for m in state.values() if m.changed]
     if corrected:
-        table = HourDeclaration.__table__
+        table = table_of(HourDeclaration)
         session.execute(
             update(table).where(table.c.id == bindparam("decl_id")).values(
                 work_hours=bindparam("work"), training_hours=bindparam("training"),
@@ -448,15 +449,15 @@ def _write(
               "rev": m.revision, "proof": m.proof_document_id} for m in corrected],
         )
     session.execute(
-        insert(DeclarationRevision.__table__),
+        insert(table_of(DeclarationRevision)),
         [{"declaration_id": m.id, "created_at": now, **row} for m, row in writes.revisions],
     )
-    participants = Participant.__table__
+    participants = table_of(Participant)
     for chunk in _chunks(writes.participants):
         session.execute(update(participants).where(participants.c.id.in_(chunk))
                         .values(last_activity_at=now))
     session.execute(
-        insert(AuditEntry.__table__),
+        insert(table_of(AuditEntry)),
         [{"actor_user_id": actor.user_id, "actor_label": (actor.label or "?")[:254],
           "channel": actor.channel, "action": action, "subject_type": "declaration",
           "subject_id": m.id, "detail": {"participant_id": participant_id, "month": month.isoformat()}}

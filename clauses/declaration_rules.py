@@ -22,8 +22,10 @@ the first error and returns the warnings.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from clauses.counting import month_end, month_start
 from clauses.declaring.lookup import is_running_in_month
@@ -73,6 +75,17 @@ class DeclarationContext:
     declaration_exists: bool = False
 
 
+ContractDates = tuple[dt.date, dt.date | None, dt.date | None, dt.date | None, dt.date | None,
+                      dt.date | None]
+"""The contract's, the lot's and the market's (start, end): :data:`clauses.declarations.CONTRACT_DATES`."""
+
+
+def contract_dates(columns: Sequence[dt.date | None]) -> ContractDates:
+    """The CONTRACT_DATES columns of a result row as :func:`declaration_inputs` reads them
+    (a contract's start date is never NULL, which the row's type cannot say)."""
+    return cast(ContractDates, tuple(columns))
+
+
 def declaration_inputs(
     *,
     today: dt.date,
@@ -80,8 +93,7 @@ def declaration_inputs(
     work_hours: Decimal,
     training_hours: Decimal,
     contract_type: str | None,
-    dates: tuple[dt.date, dt.date | None, dt.date | None, dt.date | None, dt.date | None,
-                 dt.date | None],
+    dates: ContractDates,
     validated: bool,
     exists: bool,
     correction: bool = False,

@@ -21,7 +21,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, authorize, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
-from clauses.declaration_rules import declaration_inputs, validate_declaration
+from clauses.declaration_rules import contract_dates, declaration_inputs, validate_declaration
 from clauses.declaring.lookup import eligibility_valid, running_in_month
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError, DuplicateDeclarationError
@@ -127,7 +127,7 @@ def record_declaration(
         .join(Market, Market.id == Lot.market_id)
         .where(Contract.id == contract_id)
     ).one()
-    contract, participant, validated, dates = row[0], row[1], bool(row[2]), tuple(row[3:])
+    contract, participant, validated, dates = row[0], row[1], bool(row[2]), contract_dates(row[3:])
     existing = session.scalar(
         select(HourDeclaration)
         .where(HourDeclaration.contract_id == contract_id, HourDeclaration.month == month)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -142,7 +143,7 @@ def seed_demo(ctx: Context, session: Session, *, only_if_empty: bool = True) -> 
         engagements.append(mengs)
     staff = Actor.from_user(fac1, Channel.CLI)
     last_month = add_months(month_start(today), -1)
-    for i, (last, first, birth, gender, commune, qpv, crit, ctype, mi, li, hours) in enumerate(PEOPLE):
+    for i, (last, first, birth, gender, commune, qpv, crit, ctype, mi, li, person_hours) in enumerate(PEOPLE):
         p = Participant(last_name=last, first_name=first, birth_date=birth, gender=gender, commune=commune,
                         qpv=qpv, status_at_entry=crit, prescriber_id=pe.id, first_entry_date=start)
         session.add(p)
@@ -151,16 +152,16 @@ def seed_demo(ctx: Context, session: Session, *, only_if_empty: bool = True) -> 
                                 validated_by_id=fac1.id, validated_at=ctx.clock.now()))
         eng = engagements[mi][li]
         employer = companies[3].id if ctype == "interim" else eng.company_id
-        c = Contract(participant_id=p.id, engagement_id=eng.id, employer_id=employer, contract_type=ctype,
+        contract = Contract(participant_id=p.id, engagement_id=eng.id, employer_id=employer, contract_type=ctype,
                      start_date=start, end_date=None if ctype == "cdi" else end, job_title="Ouvrier·ère")
-        session.add(c)
+        session.add(contract)
         session.flush()
         month = start
         while month < last_month or (month == last_month and i % 3 != 0):
             # The painting lot (Martin) stops declaring after 4 months: it falls behind.
             if not (ctype == "interim" and month >= add_months(start, 4)):
-                record_declaration(ctx, session, staff, contract_id=c.id, month=month,
-                                   work_hours=Decimal(hours), training_hours=Decimal(7 if ctype == "apprentissage" else 0),
+                record_declaration(ctx, session, staff, contract_id=contract.id, month=month,
+                                   work_hours=Decimal(person_hours), training_hours=Decimal(7 if ctype == "apprentissage" else 0),
                                    source=Channel.CLI)
             month = add_months(month, 1)
     session.add_all([
@@ -171,22 +172,20 @@ def seed_demo(ctx: Context, session: Session, *, only_if_empty: bool = True) -> 
                 location="Hôtel de Ville d'Oullins"),
     ])
     result = DemoResult(created=True)
-    try:
-        from clauses import escalation_service as esc
-    except ImportError:  # the escalation service is optional for the demo
-        esc = None
-    if esc is not None:
-        case = esc.open_case(ctx, session, staff, engagements[0][1].id)
-        esc.transition(ctx, session, staff, case.id, "contact", note="Appel au conducteur de travaux, sans suite.")
+    from clauses import escalation_service as esc
+
+    case = esc.open_case(ctx, session, staff, engagements[0][1].id)
+    esc.transition(ctx, session, staff, case.id, "contact", note="Appel au conducteur de travaux, sans suite.")
     company_boss = Actor.from_user(fac1, Channel.CLI)
     submit_candidature(ctx, session, company_boss,
                        CandidateInput("Lopez", "Inès", birth_date=dt.date(1999, 6, 5), criteria_claimed=["rsa"]),
                        company_id=companies[0].id, source=Channel.CLI, idempotency_key="demo:candidature:1")
-    for key, role, name, kw in [
+    invitations: list[tuple[str, Role, str, dict[str, Any]]] = [
         ("facilitatrice", Role.FACILITATEUR, fac1.display_name, {"facilitator_user_id": fac1.id}),
         ("entreprise", Role.ENTREPRISE, "Chef de chantier BTP Rhône", {"company_id": companies[0].id}),
         ("referent", Role.REFERENT, "Juliette REY", {"donneur_id": ville.id}),
-    ]:
+    ]
+    for key, role, name, kw in invitations:
         code, _ = issue_invitation(session, ctx.clock, role=role, display_name=name, valid_days=90, **kw)
         result.invitations[key] = code
     result.summary = [

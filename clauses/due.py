@@ -39,10 +39,11 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 
 import holidays
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from clauses.clock import PARIS
+from clauses.context import DEFAULTS, Policy
 from clauses.counting import add_months, month_end, month_start
 from clauses.declaring.lookup import running_in_month
 from clauses.meetings import reminder_key_prefix
@@ -79,14 +80,15 @@ SIAE_KINDS = (CompanyKind.EI, CompanyKind.ETTI, CompanyKind.AI, CompanyKind.ACI)
 
 @dataclass(frozen=True)
 class DueRules:
-    """The agency's scheduling choices (defaults; the wiring builds them from the settings)."""
+    """The agency's scheduling choices (the wiring builds them from the settings; the defaults
+    of the settings that exist are :data:`clauses.context.DEFAULTS`)."""
 
-    reminder_day: int = 5
-    second_reminder_after_days: int = 7
+    reminder_day: int = DEFAULTS.reminder_day
+    second_reminder_after_days: int = DEFAULTS.second_reminder_after_days
     catch_up_months: int = 2
     meeting_reminder_days: tuple[int, ...] = (7, 1)
-    annual_bilan_date: str = "01-31"
-    annual_bilan_auto: bool = False
+    annual_bilan_date: str = DEFAULTS.annual_bilan_date
+    annual_bilan_auto: bool = DEFAULTS.annual_bilan_auto
     saturday_is_business_day: bool = True
     holiday_subdivision: str | None = None
 
@@ -100,7 +102,7 @@ class DueRules:
         _ = self.bilan_month_day  # validates the MM-DD text
 
     @classmethod
-    def from_policy(cls, policy: object) -> DueRules:
+    def from_policy(cls, policy: Policy) -> DueRules:
         """Read the fields the policy has; keep the defaults for the others."""
         names = cls.__dataclass_fields__
         values = {n: getattr(policy, n) for n in names if hasattr(policy, n)}
@@ -402,7 +404,7 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
     first run, where every engagement changes, never holds 16,000 changes at once (20 MB).
     """
     at = progress_cutoff(today, rules)
-    where = Engagement.lot_id.in_(
+    where: ColumnElement[bool] = Engagement.lot_id.in_(
         select(Lot.id)
         .join(Market, Market.id == Lot.market_id)
         .where(
@@ -430,13 +432,16 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
                 facilitator_id=facilitator, owed=p.owed, done=p.done, expected=p.expected,
             ))
     names = _engagement_names(session, [c.engagement_id for c in changes if c.alerts])
-    return [dataclasses.replace(c, **names[c.engagement_id]) if c.engagement_id in names else c
+    return [dataclasses.replace(c, company_name=names[c.engagement_id][0],
+                                market_reference=names[c.engagement_id][1],
+                                lot_number=names[c.engagement_id][2])
+            if c.engagement_id in names else c
             for c in changes]
 
 
-def _engagement_names(session: Session, ids: list[int]) -> dict[int, dict[str, object]]:
+def _engagement_names(session: Session, ids: list[int]) -> dict[int, tuple[str, str, int]]:
     """Company name, market reference and lot number of ``ids``, a batch of ids per query."""
-    out: dict[int, dict[str, object]] = {}
+    out: dict[int, tuple[str, str, int]] = {}
     for i in range(0, len(ids), LATENESS_BATCH):
         for eng_id, company, reference, number in session.execute(
             select(Engagement.id, Company.name, Market.reference, Lot.number)
@@ -445,8 +450,7 @@ def _engagement_names(session: Session, ids: list[int]) -> dict[int, dict[str, o
             .join(Market, Market.id == Lot.market_id)
             .where(Engagement.id.in_(ids[i:i + LATENESS_BATCH]))
         ):
-            out[eng_id] = {"company_name": company, "market_reference": reference,
-                           "lot_number": number}
+            out[eng_id] = (company, reference, number)
     return out
 
 
@@ -497,7 +501,7 @@ def escalation_deadlines(session: Session, today: dt.date, rules: DueRules) -> l
             engagement_id=r[1], deadline=r[2], company_name=r[3], market_reference=r[4],
             lot_number=r[5], donneur_id=r[6], donneur_name=r[7], facilitator_id=r[8],
         )
-        for r in session.execute(q)
+        for r in session.execute(q) if r[2] is not None  # excluded by the query already
     ]
     return _unsent_after(session, items, lambda i: i.deadline, cal, today)
 

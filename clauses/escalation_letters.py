@@ -52,7 +52,7 @@ class LetterFacts:
             "donneur_name": self.donneur_name, "market_reference": self.market_reference,
             "market_title": self.market_title, "lot_number": self.lot_number,
             "lot_label": self.lot_label, "owed": fr_hours(self.owed), "done": fr_hours(self.done),
-            "expected": fr_hours(self.expected), "missing": fr_hours(max(self.owed - self.done, 0)),
+            "expected": fr_hours(self.expected), "missing": fr_hours(max(self.owed - self.done, Decimal(0))),
             "contacts": self.contacts, "written_contacts": self.written_contacts,
             "deadline_days": self.deadline_days, "agency_name": self.agency_name,
             "agency_email": self.agency_email,

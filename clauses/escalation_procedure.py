@@ -237,7 +237,7 @@ def request_consent(ctx: Context, session: Session, actor: Actor, case_id: int) 
         current = svc.to_machine(row)
         if _E.COURRIER not in current.allowed_events():
             _refuse_closed_or_late(row, "le courrier de rappel des obligations")
-        rules = ctx.rulebook.escalation  # type: ignore[attr-defined]
+        rules = ctx.rulebook.escalation
         if (current.contacts < rules.contacts_required_before_letter
                 or current.written_contacts < rules.written_contacts_required):
             raise DomainError(
@@ -424,7 +424,7 @@ def summary(ctx: Context, session: Session, actor: Actor, case_id: int) -> CaseS
     steps = svc.history(session, actor, case_id)
     row = session.get(EscalationCase, case_id)
     assert row is not None
-    rules = ctx.rulebook.escalation  # type: ignore[attr-defined]
+    rules = ctx.rulebook.escalation
     m = svc.to_machine(row)
     actions: list[ActionButton] = []
     consent = (f"Accord du donneur d'ordre : {row.buyer_consent_by}, le "

@@ -497,7 +497,7 @@ def _facts(ctx: Context, session: Session, row: EscalationCase, subject: _Subjec
         market_reference=subject.market.reference, market_title=subject.market.title,
         lot_number=subject.lot.number, lot_label=subject.lot.label, owed=p.owed, done=p.done,
         expected=p.expected, contacts=new.contacts, written_contacts=new.written_contacts,
-        deadline_days=ctx.rulebook.escalation.letter_deadline_days,  # type: ignore[attr-defined]
+        deadline_days=ctx.rulebook.escalation.letter_deadline_days,
         agency_name=ctx.policy.agency_name, agency_email=ctx.policy.agency_email)
 
 
@@ -588,7 +588,7 @@ def _step_line(step: EscalationStep, by: str | None) -> str:
 def _offer_letter(ctx: Context, session: Session, row: EscalationCase, subject: _Subject,
                   new: machine.EscalationCase) -> None:
     """Enough contacts for the letter: ask the facilitator to get the buyer's consent."""
-    rules = ctx.rulebook.escalation  # type: ignore[attr-defined]
+    rules = ctx.rulebook.escalation
     if (new.contacts < rules.contacts_required_before_letter
             or new.written_contacts < rules.written_contacts_required):
         return

@@ -261,7 +261,8 @@ def questions_due(session: Session, today: dt.date) -> list[Question]:
         .order_by(Contract.id)
     ).all()
     out += [Question(f"suivi:contrat:{cid}", FOLLOWUP_QUESTION, cid, pid, eid)
-            for cid, pid, eid, left in due if add_months(left, FOLLOWUP_MONTHS) <= today]
+            for cid, pid, eid, left in due
+            if left is not None and add_months(left, FOLLOWUP_MONTHS) <= today]
     return out
 
 
@@ -281,11 +282,17 @@ def situation_keyboard(ctx: Context, followup_id: int, category: str) -> list[li
     return rows
 
 
+def _day(day: dt.date | None) -> str:
+    """A question is only asked about an ended contract, so the date is there; the column is
+    nullable (a CDI has no planned end), hence a plain word rather than a crash."""
+    return fr_date(day) if day is not None else "(date inconnue)"
+
+
 def question_text(ctx: Context, kind: str, name: str, contract: Contract, exit_date: dt.date | None) -> str:
     if kind == FOLLOWUP_QUESTION:
-        return (f"Suivi dans l'emploi : six mois après sa sortie du {fr_date(exit_date or contract.end_date)}, "
+        return (f"Suivi dans l'emploi : six mois après sa sortie du {_day(exit_date or contract.end_date)}, "
                 f"que devient {name} ?")
-    return (f"Le contrat de {name} a pris fin le {fr_date(contract.end_date)}. Que devient {name} ? "
+    return (f"Le contrat de {name} a pris fin le {_day(contract.end_date)}. Que devient {name} ? "
             "Votre réponse alimente le bilan de la clause (situation à la sortie).")
 
 
@@ -324,8 +331,8 @@ def ask_question(ctx: Context, session: Session, item: Question) -> bool:
                 "la situation (par exemple « 1 ») :\n\n" + "\n".join(lines)
                 + f"\n\nMerci.\n{ctx.policy.agency_name}\n{ctx.policy.agency_email}\n")
         subject = f"Que devient {name} ? [{KIND_WORD[item.kind]} n° {row.id}]"
-        for r in emails:
-            enqueue_email(session, dedup_key=f"{key}:{r.tag}", to=r.email, subject=subject, text=body)
+        for tag, address in [(r.tag, r.email) for r in emails if r.email]:
+            enqueue_email(session, dedup_key=f"{key}:{tag}", to=address, subject=subject, text=body)
         return True
     facilitator = session.scalar(select(Company.facilitator_id).where(Company.id == item.employer_id))
     raise_alert(session, kind=AlertKind.AUTRE, facilitator_id=facilitator,
@@ -409,7 +416,7 @@ def exits_overview(ctx: Context, session: Session, actor: Actor, *, missing_only
         select(ExitFollowup.participant_id, ExitFollowup.situation)
         .where(ExitFollowup.kind == FOLLOWUP_QUESTION, ExitFollowup.situation.is_not(None))).all())
     for p, end in session.execute(q):
-        if p.id in rows:
+        if p.id in rows or end is None:  # the query keeps ended contracts only
             continue
         running = session.scalar(select(Contract.id).where(
             Contract.participant_id == p.id, still_running_after(today)).limit(1))

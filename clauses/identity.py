@@ -23,7 +23,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clauses import audit
@@ -88,7 +88,7 @@ def _stored_digits(column):
 
 def _in_scope(company_id: int | None, prescriber_id: int | None):
     """Participants the proposing company or prescriber already has: candidatures, contracts."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if company_id is not None:
         conds.append(exists().where(Candidature.participant_id == Participant.id,
                                     Candidature.company_id == company_id))
@@ -109,7 +109,7 @@ def find_matches(session: Session, *, last_name: str, first_name: str, birth_dat
     """Known persons this candidate may be, same scope first."""
     same_name = (func.lower(Participant.last_name) == last_name.lower()) & (
         func.lower(Participant.first_name) == first_name.lower())
-    ways = []
+    ways: list[ColumnElement[bool]] = []
     if birth_date is not None:
         ways.append(same_name & (Participant.birth_date == birth_date))
     if email:

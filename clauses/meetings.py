@@ -26,6 +26,7 @@ from clauses.bilan.lookup import find_donneur, find_market
 from clauses.clock import PARIS, Clock
 from clauses.errors import DomainError
 from clauses.formatting import fold
+from storage.db import rowcount
 from storage.models import (
     Alert,
     Donneur,
@@ -228,12 +229,12 @@ def cancel_meeting(session: Session, actor: Actor, meeting_id: int) -> int:
     alert_ids = list(session.scalars(select(Alert.id).where(Alert.dedup_key.like(f"{prefix}%"))))
     keys = [OutboxMessage.dedup_key.like(f"{prefix}%"),
             *(OutboxMessage.dedup_key.like(f"alert:{a}:%") for a in alert_ids)]
-    cancelled = session.execute(
+    cancelled = rowcount(session.execute(
         update(OutboxMessage)
         .where(or_(*keys), OutboxMessage.status == OutboxStatus.PENDING)
         .values(status=OutboxStatus.DEAD, last_error="réunion annulée"),
         execution_options={"synchronize_session": False},
-    ).rowcount
+    ))
     audit.record(session, actor, "meeting.cancel", "meeting", meeting_id, reminders=cancelled)
     return cancelled
 

@@ -40,7 +40,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from storage.db import Database
+from storage.db import Database, rowcount
 from storage.models import OutboxChannel, OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class OutboxRunner:
                 .values(status=OutboxStatus.SENDING, attempts=OutboxMessage.attempts + 1,
                         next_attempt_at=now + self.lease)
                 .execution_options(synchronize_session=False))
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 return None
             row = s.get(OutboxMessage, row_id, populate_existing=True)
             assert row is not None
@@ -152,7 +152,7 @@ class OutboxRunner:
                 .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.SENDING,
                        OutboxMessage.attempts == attempts)
                 .values(**values).execution_options(synchronize_session=False))
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 log.warning("outbox %s: no longer ours (attempt %s), left as it is", row_id, attempts)
                 return None
             return s.get(OutboxMessage, row_id)
@@ -191,7 +191,7 @@ class OutboxRunner:
                        OutboxMessage.attempts == attempts)
                 .values(status=OutboxStatus.DEAD, last_error=(last_error or reason)[:1000])
                 .execution_options(synchronize_session=False))
-            if result.rowcount == 1 and self.on_dead is not None:
+            if rowcount(result) == 1 and self.on_dead is not None:
                 row = s.get(OutboxMessage, row_id)
                 assert row is not None
                 self.on_dead(s, row, reason[:300])
@@ -217,7 +217,7 @@ class OutboxRunner:
                     .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.SENDING,
                            OutboxMessage.attempts == attempts)
                     .values(next_attempt_at=until).execution_options(synchronize_session=False))
-                renewed += result.rowcount
+                renewed += rowcount(result)
         return renewed
 
     def start_keeper(self) -> None:

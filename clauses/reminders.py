@@ -51,6 +51,7 @@ from clauses.formatting import fr_date, fr_hours, fr_month
 from clauses.idempotent import insert_once
 from clauses.meetings import MEETING_LABELS_FR
 from clauses.outbox import enqueue_chat, enqueue_email
+from storage.db import rowcount
 from storage.models import (
     Alert,
     AlertKind,
@@ -98,18 +99,21 @@ def company_recipients(session: Session, company_ids: list[int]) -> dict[int, li
         .where(User.company_id.in_(company_ids), User.role == Role.ENTREPRISE,
                User.active.is_(True)).order_by(User.id)
     ):
+        company_id = u.company_id
+        if company_id is None:  # excluded by the query; the column is nullable
+            continue
         email = (u.email or "").strip().lower() or None
-        out[u.company_id].append(Recipient(f"u{u.id}", u.display_name, email, u.id,
-                                           chat_id=chat_id, chat_resolved=True))
+        out[company_id].append(Recipient(f"u{u.id}", u.display_name, email, u.id,
+                                         chat_id=chat_id, chat_resolved=True))
         if email:
-            seen[u.company_id].add(email)
+            seen[company_id].add(email)
     for c in session.scalars(
         select(Contact).where(Contact.company_id.in_(company_ids),
                               Contact.kind == ContactKind.ENTREPRISE, Contact.active.is_(True),
                               Contact.email.is_not(None)).order_by(Contact.id)
     ):
-        email = c.email.strip().lower()
-        if email and email not in seen[c.company_id]:
+        email = (c.email or "").strip().lower()
+        if c.company_id is not None and email and email not in seen[c.company_id]:
             seen[c.company_id].add(email)
             out[c.company_id].append(Recipient(f"c{c.id}", c.name, email))
     return out
@@ -127,7 +131,7 @@ def donneur_recipients(session: Session, donneur_id: int) -> list[Recipient]:
                               Contact.kind == ContactKind.REFERENT, Contact.active.is_(True),
                               Contact.email.is_not(None)).order_by(Contact.id)
     ):
-        email = c.email.strip().lower()
+        email = (c.email or "").strip().lower()
         if email and email not in seen:
             seen.add(email)
             out.append(Recipient(f"r{c.id}", c.name, email))
@@ -135,7 +139,7 @@ def donneur_recipients(session: Session, donneur_id: int) -> list[Recipient]:
         select(User).where(User.donneur_id == donneur_id, User.role == Role.REFERENT,
                            User.active.is_(True), User.email.is_not(None)).order_by(User.id)
     ):
-        email = u.email.strip().lower()
+        email = (u.email or "").strip().lower()
         if email and email not in seen:
             seen.add(email)
             out.append(Recipient(f"u{u.id}", u.display_name, email, u.id))
@@ -272,7 +276,7 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
         .values(last_progress_status=change.current)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     if not change.alerts:
         return True

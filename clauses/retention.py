@@ -237,7 +237,7 @@ def run_purge(ctx: Context, session: Session, *, dry_run: bool,
     )
     stale_proof_files = select(Document.id).where(
         Document.kind == PROOF_KIND, Document.created_at < proof_cut, ~recent_validation)
-    proofs = set(session.scalars(validated_proofs.union(stale_proof_files)))
+    proofs = {i for i in session.scalars(validated_proofs.union(stale_proof_files)) if i is not None}
     report.proof_documents = sorted(proofs - leaving)
     # 5. raw e-mails, counted from when they were processed (moved out of the inbox); their
     # documents go with them (mailbox copies, alert excerpts), never as mere expired files.

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clauses.context import DEFAULTS
+
 
 @dataclass(frozen=True)
 class ImapConfig:
@@ -53,8 +55,8 @@ class SmtpConfig:
 class MailConfig:
     """What the intake and the sender need besides the transports."""
 
-    agency_name: str = "Agence clauses sociales"
-    agency_email: str = "clauses@agence.invalid"
+    agency_name: str = DEFAULTS.agency_name
+    agency_email: str = DEFAULTS.agency_email
     max_message_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
     # Zip containers (XLSX, DOCX, ZIP): total uncompressed size, entries and expansion ratio.
@@ -71,7 +73,7 @@ class MailConfig:
     maildir_in: Path | None = None
     maildir_out: Path | None = None
     maildir_poll_seconds: float = 5.0
-    outbox_max_attempts: int = 8
+    outbox_max_attempts: int = DEFAULTS.outbox_max_attempts
     outbox_retry_base_seconds: float = 60.0
     outbox_retry_max_seconds: float = 3600.0
     outbox_poll_seconds: float = 5.0
@@ -79,7 +81,7 @@ class MailConfig:
     """Renewed every third of it while the sender is alive: a crashed sender's rows are
     retried within this many seconds, a live one's never (see clauses.outbox_runner)."""
     outbox_batch: int = 50
-    retention_raw_mail_days: int = 90
+    retention_raw_mail_days: int = DEFAULTS.retention_raw_mail_days
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

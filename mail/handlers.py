@@ -134,7 +134,8 @@ def territory_facilitators(session: Session, *, donneur_id: int | None = None,
                                                        autoescape=True)))
     else:
         return []
-    ids = list(session.scalars(q.where(Company.facilitator_id.is_not(None)).distinct().limit(limit + 1)))
+    ids = [i for i in session.scalars(q.where(Company.facilitator_id.is_not(None)).distinct()
+                                      .limit(limit + 1)) if i is not None]
     return [] if len(ids) > limit else sorted(ids)
 
 
@@ -148,7 +149,8 @@ def template_attachments(ctx: Context, session: Session) -> list[dict[str, Any]]
         .where(Document.kind == "template", Document.display_name.in_([TEMPLATE_XLSX_NAME, TEMPLATE_CSV_NAME]))
         .order_by(Document.id.desc())
     ):
-        found.setdefault(name, doc_id)
+        if name is not None:
+            found.setdefault(name, doc_id)
     if TEMPLATE_XLSX_NAME not in found:
         doc = ctx.documents.store(session, declaration_template.build_xlsx(), kind="template",
                                   display_name=TEMPLATE_XLSX_NAME, mime_type=XLSX)
@@ -238,8 +240,8 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
                 "warnings": list(result.warnings), "declaration_id": result.declaration_id,
             })
     errors.sort(key=lambda e: (e["filename"] or "", e["row"]))
-    for err in file_errors:
-        err["message"] += " Les autres fichiers de ce message ont été lus." if len(names) > 1 else ""
+    for file_error in file_errors:
+        file_error["message"] += " Les autres fichiers de ce message ont été lus." if len(names) > 1 else ""
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
     job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),

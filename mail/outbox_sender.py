@@ -182,7 +182,8 @@ class OutboxSender:
         files = [a for a in row.attachments if not (a.get("inline") and a.get("cid"))]
         if row.body_html:
             msg.add_alternative(row.body_html, subtype="html")
-            html_part = msg.get_payload()[-1]
+            html_part = msg.get_body(preferencelist=("html",))
+            assert html_part is not None  # the alternative just added
             for item in inline:
                 doc, data = self._document(item)
                 maintype, _, subtype = doc.mime_type.partition("/")

@@ -266,7 +266,7 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> ParsedMail:
         parsed.fatal = f"unparseable: {exc.__class__.__name__}"
         return parsed
 
-    parsed.message_id = (_msgids(_header(msg, "Message-ID")) or [None])[0]
+    parsed.message_id = next(iter(_msgids(_header(msg, "Message-ID"))), None)
     parsed.from_name, parsed.from_address = _address(msg, "From")
     _, parsed.reply_to = _address(msg, "Reply-To")
     try:
@@ -274,7 +274,7 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> ParsedMail:
     except Exception:
         parsed.to_addresses = []
     parsed.subject = _header(msg, "Subject")[:300]
-    parsed.in_reply_to = (_msgids(_header(msg, "In-Reply-To")) or [None])[0]
+    parsed.in_reply_to = next(iter(_msgids(_header(msg, "In-Reply-To"))), None)
     parsed.references = _msgids(_header(msg, "References"))[-20:]
     parsed.authentication_results = _all_headers(msg, "Authentication-Results")
 

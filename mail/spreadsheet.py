@@ -240,7 +240,7 @@ def _sheet_parser_class() -> type:
 
     inline, text, run = (f"{{{SHEET_MAIN_NS}}}{tag}" for tag in ("is", "t", "r"))
 
-    class SheetParser(WorkSheetParser):  # type: ignore[misc]
+    class SheetParser(WorkSheetParser):
         def parse_cell(self, element: Any) -> dict[str, Any]:
             child = element.find(inline) if element.get("t") == "inlineStr" else None
             if child is None:
@@ -465,17 +465,18 @@ def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | No
             if not entries and not problems:
                 continue  # a person with no hours in these months
         else:
-            month = work = None
+            one_month: dt.date | None = None
+            one_work: Decimal | None = None
             try:
-                month = _month(cell(values, "mois"), today)
+                one_month = _month(cell(values, "mois"), today)
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
             try:
-                work = _hours(cell(values, "heures_travail"), "heures de travail", required=True)
+                one_work = _hours(cell(values, "heures_travail"), "heures de travail", required=True)
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
-            if month is not None and work is not None:
-                entries.append((None, month, work))
+            if one_month is not None and one_work is not None:
+                entries.append((None, one_month, one_work))
         if problems:
             result.errors.append(SheetError(row_number, " ; ".join(problems) + ".", sheet))
             continue

@@ -62,7 +62,8 @@ def _month_label(month: dt.date, multi_year: bool) -> str:
 
 
 def _month_range(first: dt.date, last: dt.date) -> list[dt.date]:
-    out, month = [], first.replace(day=1)
+    out: list[dt.date] = []
+    month = first.replace(day=1)
     while month <= last and len(out) < MAX_MONTHS:
         out.append(month)
         month = (month + dt.timedelta(days=32)).replace(day=1)
@@ -137,7 +138,8 @@ def typology_chart(table: Table, cid: str) -> Chart | None:
     fig = Figure(figsize=(6.4, 0.9 + 0.38 * len(rows)))
     ax = fig.subplots()
     ys = range(len(rows))
-    values = [0.0 if r[1].masked else float(r[1].value or 0) for r in rows]
+    values = [float(r[1].value) if isinstance(r[1].value, int | Decimal) and not r[1].masked
+              else 0.0 for r in rows]
     ax.barh(ys, values, color=BLUE, height=0.6)
     ax.set_yticks(list(ys), [str(r[0].value)[:38] for r in rows], fontsize=8)
     peak = max(values) or 1.0

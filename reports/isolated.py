@@ -25,7 +25,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from clauses.bilan.figures import BilanFigures
@@ -44,6 +44,15 @@ _isolated = False
 
 class RenderFailed(RuntimeError):
     """The child could not render the report; ``str(exc)`` is a French reason for people."""
+
+
+class _RenderOptions(TypedDict):
+    """The keyword options every renderer takes, typed so a mix-up is caught before a child runs."""
+
+    small_cell_threshold: int
+    agency_name: str | None
+    generated_on: dt.date | None
+    agency: AgencyIdentity | None
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,9 @@ def render_here(request: RenderRequest) -> RenderedReport:
         from reports.pdf import html_to_pdf
 
         return RenderedReport(pdf=html_to_pdf(request.html_pdf))
-    options = {"small_cell_threshold": request.small_cell_threshold,
-               "agency_name": request.agency_name, "generated_on": request.generated_on,
-               "agency": request.agency}
+    options = _RenderOptions(small_cell_threshold=request.small_cell_threshold,
+                             agency_name=request.agency_name, generated_on=request.generated_on,
+                             agency=request.agency)
     unknown = set(request.outputs) - set(OUTPUTS)
     if unknown:
         raise ValueError(f"unknown outputs: {sorted(unknown)}")

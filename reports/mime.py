@@ -32,7 +32,8 @@ def build_message(
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
-    html_part = msg.get_payload()[-1]
+    html_part = msg.get_body(preferencelist=("html",))
+    assert html_part is not None  # the alternative just added
     for cid, png in rendered.images:
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
                               filename=f"{cid}.png")

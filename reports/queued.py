@@ -171,7 +171,7 @@ class ReportPreparer:
         outputs = ("html", "xlsx") if spec.xlsx else ("html",)
         report = render(RenderRequest(figures, outputs, spec.audience, policy.small_cell_threshold,
                                       policy.agency_name, spec.generated_on or self.ctx.clock.today(),
-                                      policy.agency),
+                                      agency=policy.agency),
                         isolated=self.isolated)
         email = report.email
         assert email is not None

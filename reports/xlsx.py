@@ -166,11 +166,11 @@ def render_xlsx(
     ws.title = "Synthèse"
     taken = {"synthèse"}
     row = 1
-    agency = view.agency
-    if agency is not None:
-        _put(ws, row, 1, agency.name).font = BOLD
+    shown = view.agency
+    if shown is not None:
+        _put(ws, row, 1, shown.name).font = BOLD
         row += 1
-        for line in agency.address_lines:
+        for line in shown.address_lines:
             _put(ws, row, 1, line)
             row += 1
         row += 1
@@ -201,9 +201,9 @@ def render_xlsx(
             row += 1
             _put(ws, row, 1, "Synthèse non rédigée pour cette période.")
         row += 1
-    if agency is not None and agency.signature:
+    if shown is not None and shown.signature:
         row += 1
-        _put(ws, row, 1, agency.signature)
+        _put(ws, row, 1, shown.signature)
         row += 1
     for line in view.footer:
         row += 1

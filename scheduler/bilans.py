@@ -24,7 +24,7 @@ def render_annual_bilan(ctx: Context, session: Session, item: AnnualBilan) -> Bi
                              today=ctx.clock.today())
     report = render(RenderRequest(figures, ("html", "xlsx"), "externe",
                                   ctx.policy.small_cell_threshold, ctx.policy.agency_name,
-                                  ctx.clock.today(), ctx.policy.agency))
+                                  ctx.clock.today(), agency=ctx.policy.agency))
     mail = report.email
     assert mail is not None
     return BilanMail(subject=mail.subject, text=mail.text, html=mail.html,

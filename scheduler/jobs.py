@@ -1,6 +1,7 @@
 """The scheduled jobs: thin loops that ask the domain what is due and queue what it says.
 
-Every job is a module-level function (storable by reference) that runs against the installed
+Every job is declared once, in :data:`JOBS` (id, title, trigger, work); APScheduler calls the
+storable entry point :func:`scheduled` with the job's id, against the installed
 :mod:`scheduler.runtime`. The work itself is :func:`run_job`, callable directly with any context
 (tests simulate a year by calling it day after day with a fixed clock; the CLI calls it for
 ``clausebot jobs run``).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -99,9 +101,12 @@ class JobResult:
 class _Run:
     """Hands out one transaction per item (or savepoints of one rolled-back transaction)."""
 
-    def __init__(self, ctx: Context, result: JobResult) -> None:
+    def __init__(self, ctx: Context, result: JobResult,
+                 renderer: runtime.BilanRenderer | None = None) -> None:
         self.ctx = ctx
         self.result = result
+        self.renderer = renderer
+        """Who renders the annual bilans (None: the report renderer, see :mod:`scheduler.bilans`)."""
         self._shared: Session | None = None
 
     @contextlib.contextmanager
@@ -202,11 +207,15 @@ Item = Any
 
 
 def _run_items(run: _Run, items: Sequence[Item], label: Callable[[Item], str],
-               act: Callable[[Session, Item], bool]) -> None:
+               act: Callable[..., bool]) -> None:
     """Record how many are due, then handle each in its own unit (see :meth:`_Run.item`)."""
     run.result.due = len(items)
+
+    def bound(item: Item) -> Callable[[Session], bool]:
+        return lambda s: act(s, item)
+
     for item in items:
-        run.item(label(item), lambda s, i=item: act(s, i))
+        run.item(label(item), bound(item))
 
 
 def _item_job(
@@ -221,7 +230,7 @@ def _item_job(
     def work(ctx: Context, run: _Run) -> None:
         with run.reading() as s:
             items = find(ctx, s, ctx.clock.today(), rules_for(ctx))
-        _run_items(run, items, lambda item: item.key, lambda s, i: act(ctx, s, i))
+        _run_items(run, items, lambda item: item.key, functools.partial(act, ctx))
 
     return work
 
@@ -250,8 +259,13 @@ def _declaration_reminders(ctx: Context, run: _Run) -> None:
             recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
         run.result.due += len(gaps)
         for gap in gaps:
-            run.item(gap.key, lambda s, g=gap, to=recipients[gap.company_id]:
-                     reminders.send_declaration_reminder(ctx, s, g, recipients=to))
+            run.item(gap.key, functools.partial(_send_reminder, ctx, gap=gap,
+                                                recipients=recipients[gap.company_id]))
+
+
+def _send_reminder(ctx: Context, s: Session, *, gap: due.DeclarationGap,
+                   recipients: list[reminders.Recipient]) -> bool:
+    return reminders.send_declaration_reminder(ctx, s, gap, recipients=recipients)
 
 
 def _lateness(ctx: Context, run: _Run) -> None:
@@ -263,39 +277,22 @@ def _lateness(ctx: Context, run: _Run) -> None:
         run.result.due += len(changes)
         for change in changes:
             run.item(f"engagement {change.engagement_id}",
-                     lambda s, c=change: reminders.apply_lateness(ctx, s, c))
-_escalation_deadlines = _item_job(
-    lambda ctx, s, today, rules: due.escalation_deadlines(s, today, rules),
-    reminders.alert_escalation_deadline)
-_meetings = _item_job(
-    lambda ctx, s, today, rules: due.meeting_reminders(s, today, ctx.clock.now(), rules),
-    reminders.send_meeting_reminder)
-_meeting_planning = _item_job(
-    lambda ctx, s, today, rules: (planning.meetings_to_plan(s, today)
-                                  if rules.calendar().is_business_day(today) else []),
-    planning.prompt_meeting_planning)
-_conventions = _item_job(
-    lambda ctx, s, today, rules: due.convention_renewals(s, today, rules),
-    reminders.alert_convention_renewal)
-_market_ends = _item_job(
-    lambda ctx, s, today, rules: due.market_ends(s, today, rules),
-    reminders.prompt_final_bilan)
-_exits = _item_job(lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
-                   exit_questions.ask_question)
-_paths = _item_job(lambda ctx, s, today, rules: path_ends.endings_due(s, today), path_ends.alert_path)
-_fee_milestones = _item_job(
-    lambda ctx, s, today, rules: fees.milestones_due(s, today),
-    lambda ctx, s, item: fees.reach_milestone(s, item))
+                     functools.partial(_apply_lateness, ctx, change=change))
 
 
-def _annual_bilans(ctx: Context, run: _Run, renderer: runtime.BilanRenderer | None) -> None:
+def _apply_lateness(ctx: Context, s: Session, *, change: due.LatenessChange) -> bool:
+    return reminders.apply_lateness(ctx, s, change)
+
+
+def _annual_bilans(ctx: Context, run: _Run) -> None:
     with run.reading() as s:
         items = due.annual_bilans(s, ctx.clock.today(), rules_for(ctx))
-    if renderer is None:
+    if run.renderer is None:
         from scheduler.bilans import render_annual_bilan
 
-        renderer = render_annual_bilan
-    render: runtime.BilanRenderer = renderer
+        render: runtime.BilanRenderer = render_annual_bilan
+    else:
+        render = run.renderer
 
     def act(s: Session, item: due.AnnualBilan) -> bool:
         if item.send:
@@ -322,16 +319,28 @@ def _outbox_preview(ctx: Context, run: _Run) -> None:
 
 # --- registry -------------------------------------------------------------------------------
 
+SCHEDULED = "scheduler.jobs:scheduled"
+"""The one storable entry point of the daily jobs (APScheduler calls it with the job's id)."""
+
 
 @dataclass(frozen=True)
 class JobSpec:
+    """One job, declared once: what ``clausebot jobs`` lists, when the scheduler fires it and
+    the work :func:`run_job` does (with the CLI, the tests and the service alike)."""
+
     id: str
     title_fr: str
-    func: str
-    """``module:function`` reference, as APScheduler stores it."""
     trigger: Callable[[], BaseTrigger]
+    work: Callable[[Context, _Run], None]
     daily: bool = True
     """Part of the catch-up run at start-up (the outbox flush is not: it runs every few seconds)."""
+    func: str = SCHEDULED
+    """``module:function`` reference, as APScheduler stores it."""
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """What APScheduler passes to :attr:`func`: the job's id to :func:`scheduled`."""
+        return (self.id,) if self.func == SCHEDULED else ()
 
 
 def _cron(hour: str | int, minute: int) -> Callable[[], BaseTrigger]:
@@ -341,49 +350,49 @@ def _cron(hour: str | int, minute: int) -> Callable[[], BaseTrigger]:
 OUTBOX_INTERVAL_SECONDS = 30
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("lateness", "Retards d'exécution (alerte au facilitateur)",
-            "scheduler.jobs:lateness", _cron(7, 45)),
+    JobSpec("lateness", "Retards d'exécution (alerte au facilitateur)", _cron(7, 45), _lateness),
     JobSpec("declaration_reminders", "Rappels de déclaration mensuelle (1er, 2e rappel, alerte)",
-            "scheduler.jobs:declaration_reminders", _cron(8, 0)),
-    JobSpec("escalation_deadlines", "Échéances des courriers de relance",
-            "scheduler.jobs:escalation_deadlines", _cron(8, 5)),
-    JobSpec("meetings", "Rappels de réunions (lancement, SIAE, partenariat)",
-            "scheduler.jobs:meetings", _cron(8, 10)),
+            _cron(8, 0), _declaration_reminders),
+    JobSpec("escalation_deadlines", "Échéances des courriers de relance", _cron(8, 5), _item_job(
+        lambda ctx, s, today, rules: due.escalation_deadlines(s, today, rules),
+        reminders.alert_escalation_deadline)),
+    JobSpec("meetings", "Rappels de réunions (lancement, SIAE, partenariat)", _cron(8, 10), _item_job(
+        lambda ctx, s, today, rules: due.meeting_reminders(s, today, ctx.clock.now(), rules),
+        reminders.send_meeting_reminder)),
     JobSpec("meeting_planning", "Réunions à planifier (lancement, SIAE, partenariat annuel)",
-            "scheduler.jobs:meeting_planning", _cron(8, 12)),
-    JobSpec("conventions", "Renouvellement des conventions (préavis)",
-            "scheduler.jobs:conventions", _cron(8, 15)),
-    JobSpec("market_ends", "Fins de marché : bilan final à établir",
-            "scheduler.jobs:market_ends", _cron(8, 20)),
+            _cron(8, 12), _item_job(
+                lambda ctx, s, today, rules: (planning.meetings_to_plan(s, today)
+                                              if rules.calendar().is_business_day(today) else []),
+                planning.prompt_meeting_planning)),
+    JobSpec("conventions", "Renouvellement des conventions (préavis)", _cron(8, 15), _item_job(
+        lambda ctx, s, today, rules: due.convention_renewals(s, today, rules),
+        reminders.alert_convention_renewal)),
+    JobSpec("market_ends", "Fins de marché : bilan final à établir", _cron(8, 20), _item_job(
+        lambda ctx, s, today, rules: due.market_ends(s, today, rules),
+        reminders.prompt_final_bilan)),
     JobSpec("exits", "Sorties et suivi dans l'emploi à 6 mois (question à l'employeur)",
-            "scheduler.jobs:exits", _cron(8, 25)),
+            _cron(8, 25), _item_job(
+                lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
+                exit_questions.ask_question)),
     JobSpec("paths", "Parcours : fins de contrat à 30 jours, entreprises aux heures encore dues",
-            "scheduler.jobs:paths", _cron(8, 27)),
+            _cron(8, 27), _item_job(
+                lambda ctx, s, today, rules: path_ends.endings_due(s, today),
+                path_ends.alert_path)),
     JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
-            "scheduler.jobs:fee_milestones", _cron(8, 25)),
-    JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)",
-            "scheduler.jobs:annual_bilans", _cron("8-18", 30)),
+            _cron(8, 25), _item_job(
+                lambda ctx, s, today, rules: fees.milestones_due(s, today),
+                lambda ctx, s, item: fees.reach_milestone(s, item))),
+    JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)", _cron("8-18", 30),
+            _annual_bilans),
     JobSpec("outbox", "Envoi de la file (e-mails, chat) et nouvelles tentatives",
-            "scheduler.jobs:outbox",
             lambda: IntervalTrigger(seconds=OUTBOX_INTERVAL_SECONDS, timezone=PARIS),
-            daily=False),
+            _outbox_preview, daily=False, func="scheduler.jobs:outbox"),
 )
+"""Every job, in the order of a day (the catch-up runs the daily ones in this order). The
+outbox's scheduled call is the senders' flush (:func:`outbox`); its work here is the preview
+that ``clausebot jobs run outbox --dry-run`` prints."""
 BY_ID = {spec.id: spec for spec in JOBS}
 DAILY = tuple(spec.id for spec in JOBS if spec.daily)
-
-_WORK: dict[str, Callable[[Context, _Run], None]] = {
-    "lateness": _lateness,
-    "declaration_reminders": _declaration_reminders,
-    "escalation_deadlines": _escalation_deadlines,
-    "meetings": _meetings,
-    "meeting_planning": _meeting_planning,
-    "conventions": _conventions,
-    "market_ends": _market_ends,
-    "exits": _exits,
-    "paths": _paths,
-    "fee_milestones": _fee_milestones,
-    "outbox": _outbox_preview,
-}
 
 
 class UnknownJob(DomainError):
@@ -411,13 +420,10 @@ def run_job(
     if job_id not in BY_ID:
         raise UnknownJob(job_id)
     result = JobResult(job_id=job_id, day=ctx.clock.today(), dry_run=dry_run, describe=describe)
-    run = _Run(ctx, result)
+    run = _Run(ctx, result, renderer)
     try:
         with run.shared():
-            if job_id == "annual_bilans":
-                _annual_bilans(ctx, run, renderer)
-            else:
-                _WORK[job_id](ctx, run)
+            BY_ID[job_id].work(ctx, run)
     except Exception as exc:  # the due query itself failed: report, do not crash the service
         log.exception("job %s failed", job_id)
         result.errors.append(f"{type(exc).__name__}: {exc}")
@@ -463,6 +469,8 @@ def last_runs(ctx: Context) -> dict[str, dt.datetime]:
                          .where(KeyValue.key.like(f"{LAST_RUN_PREFIX}%"))).all()
     out: dict[str, dt.datetime] = {}
     for key, value in rows:
+        if value is None:
+            continue
         with contextlib.suppress(ValueError, KeyError, TypeError):
             out[key.removeprefix(LAST_RUN_PREFIX)] = dt.datetime.fromisoformat(json.loads(value)["at"])
     return out
@@ -477,33 +485,12 @@ def next_runs(ctx: Context, now: dt.datetime | None = None) -> list[tuple[str, d
 # --- the storable entry points (what APScheduler calls) -------------------------------------
 
 
-def _entry_point(job_id: str) -> Callable[[], JobResult]:
-    """``scheduler.jobs:<job_id>``: run the job against the installed runtime.
-
-    APScheduler stores jobs by reference, so each must be a module attribute with the job's
-    name; the name and qualified name are set so the reference resolves back to it.
-    """
-
-    def entry() -> JobResult:
-        rt = runtime.current()
-        return run_job(rt.ctx, job_id, renderer=rt.renderer, describe=False)
-
-    entry.__name__ = entry.__qualname__ = job_id
-    entry.__doc__ = f"Run the {job_id!r} job once now (APScheduler's entry point)."
-    return entry
-
-
-lateness = _entry_point("lateness")
-declaration_reminders = _entry_point("declaration_reminders")
-escalation_deadlines = _entry_point("escalation_deadlines")
-meetings = _entry_point("meetings")
-meeting_planning = _entry_point("meeting_planning")
-conventions = _entry_point("conventions")
-market_ends = _entry_point("market_ends")
-exits = _entry_point("exits")
-paths = _entry_point("paths")
-fee_milestones = _entry_point("fee_milestones")
-annual_bilans = _entry_point("annual_bilans")
+def scheduled(job_id: str) -> JobResult:
+    """Run one daily job against the installed runtime: the entry point of every job but the
+    outbox (``scheduler.jobs:scheduled``, with the job's id as argument), so a job declared
+    in :data:`JOBS` needs nothing else to be scheduled."""
+    rt = runtime.current()
+    return run_job(rt.ctx, job_id, renderer=rt.renderer, describe=False)
 
 
 def catch_up() -> list[JobResult]:

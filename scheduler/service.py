@@ -55,8 +55,8 @@ def build_scheduler(
     runtime.install(runtime.Runtime(ctx=ctx, flushers=tuple(flushers), renderer=renderer))
     scheduler = AsyncIOScheduler(timezone=PARIS, job_defaults=dict(JOB_DEFAULTS))
     for spec in jobs.JOBS:
-        scheduler.add_job(spec.func, trigger=spec.trigger(), id=spec.id, name=spec.title_fr,
-                          replace_existing=True)
+        scheduler.add_job(spec.func, trigger=spec.trigger(), args=spec.args, id=spec.id,
+                          name=spec.title_fr, replace_existing=True)
     return scheduler
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, Result, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "clausebot_read_only"
@@ -147,3 +148,12 @@ class ReadOnlySessionError(RuntimeError):
 def _refuse_writes(session: Session, _flush_context: object, _instances: object) -> None:
     if session.new or session.dirty or session.deleted:
         raise ReadOnlySessionError("read_session() is for reads; use session() to write")
+
+
+def rowcount(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE touched (the claim/lease guards read it).
+
+    ``Session.execute`` is typed as returning a plain ``Result``, but for a DML statement it is a
+    ``CursorResult``, the only kind that carries ``rowcount``: the cast says so once, here.
+    """
+    return cast(CursorResult[*tuple[Any, ...]], result).rowcount

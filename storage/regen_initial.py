@@ -51,7 +51,10 @@ def main() -> None:
         db.dispose()
     (generated,) = VERSIONS.glob("*.py")
     text = generated.read_text()
-    rev = re.search(r"^revision = '(\w+)'", text, re.M).group(1)
+    found = re.search(r"^revision = '(\w+)'", text, re.M)
+    if found is None:
+        raise SystemExit(f"{generated}: no revision line in the generated migration")
+    rev = found.group(1)
     text = text.replace(rev, "0001")
     text = _break_company_user_cycle(text)
     generated.unlink()

@@ -58,7 +58,7 @@ def _name(text: str, what: str) -> str:
 def _criteria_keyboard(t: Turn) -> list[list[tuple[str, str]]]:
     chosen = set(t.conv.data.get("criteria", []))
     items = []
-    for key, crit in t.ctx.rulebook.eligibility.criteria.items():  # type: ignore[attr-defined]
+    for key, crit in t.ctx.rulebook.eligibility.criteria.items():
         mark = "✅ " if key in chosen else ""
         items.append((f"{mark}{crit.short}"[:40], f"c:cr:{key}"))
     rows = chunks(items, 2)
@@ -150,9 +150,10 @@ def _ask_lot_or_cv(t: Turn) -> None:
 def _summary(t: Turn) -> None:
     d = t.conv.data
     t.conv.goto("confirm")
-    criteria = t.ctx.rulebook.eligibility.criteria  # type: ignore[attr-defined]
+    criteria = t.ctx.rulebook.eligibility.criteria
     claimed = ", ".join(criteria[k].short for k in d.get("criteria", []) if k in criteria) or "aucun"
-    lot = dict(_company_lots(t)).get(d.get("lot_id"), "non précisé") if d.get("lot_id") else "non précisé"
+    lot_id = d.get("lot_id")
+    lot = dict(_company_lots(t)).get(lot_id, "non précisé") if lot_id else "non précisé"
     contact = d.get("email") or d.get("phone") or "par l'entreprise"
     t.say(
         "Récapitulatif de la candidature :\n"
@@ -198,7 +199,7 @@ def on_callback(t: Turn, parts: list[str]) -> None:
         if not in_step(t, FLOW, "criteria"):
             return
         key = parts[1]
-        if key not in t.ctx.rulebook.eligibility.criteria:  # type: ignore[attr-defined]
+        if key not in t.ctx.rulebook.eligibility.criteria:
             t.notify("Critère inconnu.")
             return
         chosen = list(d.get("criteria", []))
@@ -290,7 +291,7 @@ def _profile_line(t: Turn) -> str:
     if p.get("qpv") is not None:
         parts.append("QPV" if p["qpv"] else "hors QPV")
     if p.get("status_at_entry"):
-        crit = t.ctx.rulebook.eligibility.criteria.get(p["status_at_entry"])  # type: ignore[attr-defined]
+        crit = t.ctx.rulebook.eligibility.criteria.get(p["status_at_entry"])
         parts.append(f"statut {crit.short if crit else p['status_at_entry']}")
     return ", ".join(parts) or "non renseigné"
 
@@ -308,7 +309,7 @@ def _ask_profile(t: Turn, step: str) -> None:
         t.say("Habite-t-il·elle un quartier prioritaire (QPV) ?",
               [[("Oui", "c:q:1"), ("Non", "c:q:0")], [("Je ne sais pas", "c:skip")]])
     else:
-        criteria = t.ctx.rulebook.eligibility.criteria  # type: ignore[attr-defined]
+        criteria = t.ctx.rulebook.eligibility.criteria
         rows = chunks([(c.short[:40], f"c:st:{k}") for k, c in criteria.items()], 2)
         t.say("Statut à l'entrée (sa situation principale) ?", [*rows, [_SKIP]])
 
@@ -353,7 +354,7 @@ def _profile_callback(t: Turn, verb: str, args: list[str]) -> None:
         profile["gender"] = value
     elif verb == "q" and value in ("0", "1"):
         profile["qpv"] = value == "1"
-    elif verb == "st" and value in t.ctx.rulebook.eligibility.criteria:  # type: ignore[attr-defined]
+    elif verb == "st" and value in t.ctx.rulebook.eligibility.criteria:
         profile["status_at_entry"] = value
     else:
         t.notify(texts.BAD_BUTTON)

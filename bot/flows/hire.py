@@ -12,6 +12,7 @@ AI, GEIQ, EI/ACI), the job title (optional), then a summary to confirm. Every ru
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step
@@ -74,7 +75,7 @@ def _start(t: Turn, candidature_id: int) -> None:
         t.conv.end()
         t.say("ℹ️ " + already.message_fr)
         return
-    data = {"cand": cand.id, "company": cand.company_id}
+    data: dict[str, Any] = {"cand": cand.id, "company": cand.company_id}
     if t.conv.flow == FLOW and t.conv.data.get("token"):
         data["token"] = t.conv.data["token"]
     else:

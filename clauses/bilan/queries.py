@@ -183,7 +183,7 @@ def _statement(builder: Callable[[Bound], Executable], shape: tuple[bool, bool])
     return builder(Bound(shape))
 
 
-def _run(session: Session, builder: Callable[[Bound], Executable], scope: Scope) -> Result[Any]:
+def _run(session: Session, builder: Callable[[Bound], Executable], scope: Scope) -> Result[*tuple[Any, ...]]:
     return session.execute(_statement(builder, scope.shape), scope.params())
 
 

@@ -144,7 +144,7 @@ def step_label(event: str) -> str:
 def state_label(state: str) -> str:
     """French label of an escalation state."""
     try:
-        from clauses.escalation import EscalationStatus  # type: ignore[attr-defined]
+        from clauses.escalation import EscalationStatus
 
         return str(EscalationStatus(state).label_fr)
     except (ImportError, ValueError, AttributeError):

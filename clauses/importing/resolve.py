@@ -69,31 +69,31 @@ def resolve(validator: RowValidator) -> Plan:
                             "pour le créer, ou corrigez le nom).")
 
     for ref, ent in validator.markets.items():
-        existing = db_markets.get(ref)
-        _check_market(validator, ref, ent, existing, db_donneurs, facilitators)
-        plan.markets[ref] = (ent, existing)
+        existing_market = db_markets.get(ref)
+        _check_market(validator, ref, ent, existing_market, db_donneurs, facilitators)
+        plan.markets[ref] = (ent, existing_market)
 
     for (ref, number), ent in validator.lots.items():
-        existing = db_lots.get((ref, number))
+        lot_row = db_lots.get((ref, number))
         market_ent, market_row = plan.markets[ref]
         kind = market_ent.get("kind") or (market_row.kind if market_row else None)
-        _check_lot(validator, ref, number, ent, existing, kind)
-        plan.lots[(ref, number)] = (ent, existing)
+        _check_lot(validator, ref, number, ent, lot_row, kind)
+        plan.lots[(ref, number)] = (ent, lot_row)
 
     for siret, ent in validator.companies.items():
-        existing = db_companies.get(siret)
-        if existing is None and not ent.has("name"):
+        company_row = db_companies.get(siret)
+        if company_row is None and not ent.has("name"):
             validator.error(ent.first_line, "entreprise",
                             f"entreprise {siret} inconnue : sa raison sociale est requise pour "
                             "la créer.")
         fac = ent.values.pop("market_facilitator", None)
         if fac is not None and fac in facilitators and (
-                existing is None or existing.facilitator_id is None):
+                company_row is None or company_row.facilitator_id is None):
             ent.values["facilitator_id"] = facilitators[fac].id
-        plan.companies[siret] = (ent, existing)
+        plan.companies[siret] = (ent, company_row)
 
-    for key, ent in validator.engagements.items():
-        plan.engagements[key] = (ent, None)
+    for eng_key, ent in validator.engagements.items():
+        plan.engagements[eng_key] = (ent, None)
     _check_lot_totals(validator, plan)
     _check_referents(validator, plan)
     return plan

@@ -77,57 +77,57 @@ class Writer:
         s.flush()
 
         markets: dict[str, Market] = {}
-        for ref, (ent, row) in plan.markets.items():
+        for ref, (ent, market) in plan.markets.items():
             values = {name: ent.get(name) for name in (
                 "title", "kind", "procedure", "amount_ht", "notified_on", "start_date",
                 "end_date", "facilitator_id", "qpv_hours_share_min")}
-            if row is None:
+            if market is None:
                 donneur = donneurs[ent.get("donneur")]
-                row = self._add("marches", Market(reference=ref, donneur_id=donneur.id,
+                market = self._add("marches", Market(reference=ref, donneur_id=donneur.id,
                                                   **_filled(values)))
                 if self.today is not None:
-                    row.status = status_for_new_market(row.start_date, self.today)
+                    market.status = status_for_new_market(market.start_date, self.today)
             else:
-                self._update("marches", row, values)
-            markets[ref] = row
+                self._update("marches", market, values)
+            markets[ref] = market
         s.flush()
 
         lots: dict[tuple[str, int], Lot] = {}
-        for (ref, number), (ent, row) in plan.lots.items():
+        for (ref, number), (ent, lot) in plan.lots.items():
             values = {name: ent.get(name) for name in ("label", "trade", "amount_ht",
                                                        "hours_owed", "penalty_per_hour",
                                                        "penalty_per_day_late",
                                                        "penalty_cap_share")}
-            if row is None:
-                row = self._add("lots", Lot(market_id=markets[ref].id, number=number,
+            if lot is None:
+                lot = self._add("lots", Lot(market_id=markets[ref].id, number=number,
                                             label=values.pop("label") or f"Lot {number}",
                                             **_filled(values)))
             else:
-                self._update("lots", row, values)
-            lots[(ref, number)] = row
+                self._update("lots", lot, values)
+            lots[(ref, number)] = lot
         s.flush()
 
         companies: dict[str, Company] = {}
-        for siret, (ent, row) in plan.companies.items():
+        for siret, (ent, company) in plan.companies.items():
             values = {"name": ent.get("name"), "kind": ent.get("kind"),
                       "facilitator_id": ent.get("facilitator_id")}
-            if row is None:
-                row = self._add("entreprises", Company(siret=siret, **_filled(values)))
+            if company is None:
+                company = self._add("entreprises", Company(siret=siret, **_filled(values)))
             else:
-                self._update("entreprises", row, values)
-            companies[siret] = row
+                self._update("entreprises", company, values)
+            companies[siret] = company
         s.flush()
         self._write_contacts(plan, companies)
         self._write_engagements(plan, lots, companies)
         s.flush()
-        for email, (ent, row) in plan.referents.items():
+        for email, (ent, contact) in plan.referents.items():
             values = {"name": ent.get("name"), "position": ent.get("position")}
-            if row is None:
+            if contact is None:
                 self._add("contacts", Contact(
                     kind=ContactKind.REFERENT, donneur_id=donneurs[ent.get("donneur")].id,
                     email=email, **_filled(values)))
             else:
-                self._update("contacts", row, values)
+                self._update("contacts", contact, values)
         s.flush()
 
     def _write_contacts(self, plan: Plan, companies: dict[str, Company]) -> None:

@@ -21,6 +21,7 @@ from clauses.rgpd.document_removal import delete_documents, participant_document
 from clauses.rgpd.mail_scrub import scrub_mentions
 from clauses.rgpd.message_scrub import scrub_messages
 from clauses.rgpd.subjects import participant_audit_row
+from storage.db import rowcount
 from storage.models import Candidature, Contract, Participant
 
 ANONYMOUS_LAST_NAME = "ANONYME"
@@ -110,11 +111,11 @@ def anonymise_participants(ctx: Context, session: Session, actor: Actor,
     doc_ids = participant_document_ids(session, ids)
     result.documents_deleted = len(doc_ids)
     result.files += delete_documents(ctx, session, doc_ids)
-    result.candidatures_scrubbed = session.execute(
+    result.candidatures_scrubbed = rowcount(session.execute(
         update(Candidature).where(Candidature.participant_id.in_(ids))
         .values(message=None, refusal_reason=None),
         execution_options={"synchronize_session": "fetch"},
-    ).rowcount
+    ))
     session.add_all(
         participant_audit_row(actor, "participant.anonymise", pid, reason=reason) for pid in ids
     )

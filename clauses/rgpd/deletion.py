@@ -32,8 +32,9 @@ def delete_participants(ctx: Context, session: Session, participant_ids: Sequenc
     scrub_messages(session, ids)
     shas = scrub_mentions(ctx, session, ids).files
     shas += delete_documents(ctx, session, participant_document_ids(session, ids))
-    for model in (Eligibility, Candidature, Participant):
-        column = model.id if model is Participant else model.participant_id
+    for model, column in ((Eligibility, Eligibility.participant_id),
+                          (Candidature, Candidature.participant_id),
+                          (Participant, Participant.id)):
         session.execute(delete(model).where(column.in_(ids)),
                         execution_options={"synchronize_session": "fetch"})
     session.flush()

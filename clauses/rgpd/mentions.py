@@ -84,8 +84,9 @@ def raw_mail_text(raw: bytes) -> str:
             try:
                 parts.append(str(part.get_content()))
             except Exception:
-                parts.append(part.get_payload(decode=True).decode("utf-8", "replace")
-                             if isinstance(part.get_payload(decode=True), bytes) else "")
+                payload = part.get_payload(decode=True)
+                parts.append(payload.decode("utf-8", "replace")
+                             if isinstance(payload, bytes) else "")
     return "\n".join(parts)
 
 

@@ -118,7 +118,8 @@ def blank_outbox(session: Session, outbox_ids: Sequence[int]) -> None:
         return
     for message_id in session.scalars(select(OutboxMessage.message_id).where(
             OutboxMessage.id.in_(outbox_ids), OutboxMessage.message_id.is_not(None))):
-        queue_sent_copy(session, message_id)
+        if message_id is not None:  # the query excludes NULL; the column type does not know
+            queue_sent_copy(session, message_id)
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.subject.is_not(None))

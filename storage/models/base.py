@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import JSON, DateTime, MetaData, Numeric, TypeDecorator
+from sqlalchemy import JSON, DateTime, MetaData, Numeric, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -31,14 +32,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: dt.datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
         return value.astimezone(dt.UTC)
 
-    def process_result_value(self, value: dt.datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: dt.datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -65,3 +66,10 @@ class Base(DeclarativeBase):
         dict: JSON,
         list: JSON,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, for the Core statements the hot paths build (executemany,
+    prebuilt statements). ``__table__`` is typed as any ``FromClause``; every model here is
+    mapped to a plain ``Table``, which is what ``insert``/``update`` need."""
+    return cast(Table, model.__table__)
