@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "clausebot.cli_service",
     "clausebot.cli_mail",
     "clausebot.cli_escalation",
+    "clausebot.cli_history",
 )
 
 
