@@ -330,6 +330,8 @@ class _Loader:
             work = row.work_hours or 0
             digest = hashlib.sha256(
                 f"{contract.id}:{row.month}:{work}:{row.training_hours}".encode()).hexdigest()[:32]
+            if any(line.key == f"history:{digest}" for line in lines):
+                continue  # the same month repeated identically (e.g. on an exit line): once
             lines.append(DeclarationLine(
                 key=f"history:{digest}", last_name=participant.last_name,
                 first_name=participant.first_name, market_reference=row.get("marche"),
