@@ -146,9 +146,6 @@ class _Loader:
 
     def __init__(self, ctx: Context, actor: Actor, result: HistoryResult) -> None:
         self.ctx, self.actor, self.result = ctx, actor, result
-        self.lots: dict[tuple[str, str], tuple[int, int] | str] = {}
-        self.companies: dict[tuple[int, str], int | str] = {}
-        self.validators: dict[str, int | str] = {}
 
     # -- words -> ids --------------------------------------------------------------------------
 
@@ -394,10 +391,10 @@ def import_history(ctx: Context, actor: Actor, rows: list[HistoryRow],
                     try:
                         with session.begin_nested():
                             loader.load_person(session, person)
-                    except _LineRefused as exc:
-                        result.errors.append((exc.line, exc.message_fr))
                     except DomainError as exc:
-                        result.errors.append((person.rows[0].line, exc.message_fr))
+                        line = exc.line if isinstance(exc, _LineRefused) else person.rows[0].line
+                        result.errors.append((line, exc.message_fr))
+                        session.expunge_all()  # rows of the rolled-back savepoint: forget them
                 if not write:
                     session.rollback()
                 result.chunks += 1

@@ -116,7 +116,7 @@ def test_months_as_columns_in_xlsx_then_a_csv_extending_it_adds_only_the_new_mon
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    columns = HEADER.split(";")[:15] + ["janv. 2025", "02/2025", "mars 2025", "04/2025"]
+    columns = [*HEADER.split(";")[:15], "janv. 2025", "02/2025", "mars 2025", "04/2025"]
     sheet.append(columns)
     sheet.append(["MARTIN", "Julie", "12/03/1998", "F", "Oullins", "oui", "deld", "15/01/2025",
                   FANNY, "2025-017", 1, "Démolition Lyonnaise Sud", "CDD", "03/02/2025",
