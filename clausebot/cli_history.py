@@ -14,6 +14,7 @@ from clauses.history.reading import parse_rows
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_SHOWN_ERRORS = 200
+SQLITE_PAUSE = 0.1
 
 
 @click.group("historique")
@@ -55,7 +56,10 @@ def historique_importer(state: Any, fichier: Path, dry_run: bool) -> None:
     except DomainError as exc:
         raise CliError(f"{fichier.name} : {exc.message_fr}") from exc
     click.get_current_context().call_on_close(ctx.db.dispose)
-    result = import_history(ctx, cli_actor(), rows, ctx.db.session, dry_run=dry_run)
+    # SQLite's busy handler retries at most every 100 ms: a pause that long between chunks lets
+    # the running service's chat write instead of starving behind commit-then-BEGIN.
+    pause = SQLITE_PAUSE if ctx.db.engine.dialect.name == "sqlite" else 0.0
+    result = import_history(ctx, cli_actor(), rows, ctx.db.session, dry_run=dry_run, pause=pause)
     if not result.ok:
         for line, message in result.errors[:MAX_SHOWN_ERRORS]:
             click.echo(f"ligne {line} : {message}", err=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from storage.models import (
     User,
 )
 
-CHUNK_ROWS = 500
+CHUNK_ROWS = 200
 """Rows per transaction: short enough for the chat to wait well under a second (measured in
 docs/benchmarks.md), long enough that a 200,000-line file is a few hundred commits."""
 
@@ -146,37 +147,52 @@ class _Loader:
 
     def __init__(self, ctx: Context, actor: Actor, result: HistoryResult) -> None:
         self.ctx, self.actor, self.result = ctx, actor, result
+        # ids only (never ORM objects): a refused person's savepoint may roll rows back
+        self.lots: dict[tuple[str, str], int] = {}
+        self.engagements: dict[tuple[int, str], tuple[int, int]] = {}
+        self.validators: dict[str, int] = {}
 
     # -- words -> ids --------------------------------------------------------------------------
 
     def lot(self, session: Session, row: HistoryRow) -> Lot:
-        try:
-            number = parse_lot_number(row.get("lot"))
-        except ValueProblem as exc:
-            raise _LineRefused(row.line, f"Lot : {exc}") from None
-        lot = find_lot(session, row.get("marche"), number)
+        key = (fold(row.get("marche")), row.get("lot"))
+        if key not in self.lots:
+            try:
+                number = parse_lot_number(row.get("lot"))
+            except ValueProblem as exc:
+                raise _LineRefused(row.line, f"Lot : {exc}") from None
+            self.lots[key] = find_lot(session, row.get("marche"), number).id
+        lot = session.get(Lot, self.lots[key])
+        assert lot is not None
         return lot
 
-    def engagement(self, session: Session, row: HistoryRow, lot: Lot) -> Engagement:
+    def engagement(self, session: Session, row: HistoryRow, lot: Lot) -> tuple[int, int]:
+        """(engagement id, company id) of the row's company on the lot."""
+        key = (lot.id, fold(row.get("entreprise")))
+        if key in self.engagements:
+            return self.engagements[key]
         wanted = fold(row.get("entreprise"))
         digits = "".join(ch for ch in row.get("entreprise") if ch.isdigit())
-        rows = session.execute(select(Engagement, Company.name, Company.siret)
+        rows = session.execute(select(Engagement.id, Engagement.company_id, Company.name, Company.siret)
                                .join(Company, Company.id == Engagement.company_id)
                                .where(Engagement.lot_id == lot.id)).all()
-        found = [e for e, name, siret in rows
+        found = [(e, c) for e, c, name, siret in rows
                  if fold(name) == wanted or (len(digits) == 14 and siret == digits)]
         if len(found) != 1:
-            holders = ", ".join(name for _, name, _ in rows) or "aucune"
+            holders = ", ".join(r[2] for r in rows) or "aucune"
             raise _LineRefused(row.line, (
                 f"Entreprise « {row.get('entreprise')} » sans engagement sur le marché "
                 f"{row.get('marche')} lot {row.get('lot')} (entreprises du lot : {holders}). "
                 "Indiquez le nom exact ou le SIRET."))
+        self.engagements[key] = found[0]
         return found[0]
 
     def validator(self, session: Session, row: HistoryRow) -> int | None:
         text = row.get("valide_par")
         if not text:
             return None
+        if text in self.validators:
+            return self.validators[text]
         users = session.execute(select(User.id, User.display_name, User.email)
                                 .where(User.role == Role.FACILITATEUR)).all()
         found = [uid for uid, name, email in users
@@ -185,17 +201,19 @@ class _Loader:
             raise _LineRefused(row.line, (
                 f"« Validé par » : facilitateur·rice « {text} » inconnu·e ; créez-le avec "
                 "« clausebot facilitateur create » ou indiquez son e-mail."))
+        self.validators[text] = found[0]
         return found[0]
 
     # -- one person ----------------------------------------------------------------------------
 
-    def load_person(self, session: Session, person: _Person) -> None:
-        """Everything of one person, in a savepoint: a refusal leaves nothing of them."""
+    def load_person(self, session: Session, person: _Person) -> list[tuple[int, DeclarationLine]]:
+        """Everything of one person but the hours, in a savepoint (a refusal leaves nothing of
+        them); their monthly hours are returned, recorded for the whole chunk at once."""
         participant = self._participant(session, person)
         self._eligibility(session, participant, person)
         contracts = self._contracts(session, participant, person)
-        self._hours(session, participant, person, contracts)
         self._exit(session, participant, person)
+        return self._hours(participant, person, contracts)
 
     def _participant(self, session: Session, person: _Person) -> Participant:
         candidates = session.scalars(select(Participant).where(
@@ -281,7 +299,7 @@ class _Loader:
     def _contract(self, session: Session, participant: Participant, row: HistoryRow) -> Contract:
         """The row's contract: found (same person, engagement and start) or hired."""
         lot = self.lot(session, row)
-        engagement = self.engagement(session, row, lot)
+        engagement_id, company_id = self.engagement(session, row, lot)
         start = _date(row, "debut", "Début", required=True)
         end = _date(row, "fin", "Fin")
         if row.problems:
@@ -289,7 +307,7 @@ class _Loader:
         assert start is not None
         contract_type = contract_type_key(self.ctx, row.get("type_de_contrat"))
         existing = session.scalar(select(Contract).where(
-            Contract.participant_id == participant.id, Contract.engagement_id == engagement.id,
+            Contract.participant_id == participant.id, Contract.engagement_id == engagement_id,
             Contract.start_date == start))
         if existing is not None:
             if existing.end_date != end or existing.contract_type != contract_type:
@@ -301,7 +319,7 @@ class _Loader:
         else:
             outcome = record_history_hire(
                 self.ctx, session, self.actor, participant_id=participant.id,
-                company_id=engagement.company_id,
+                company_id=company_id,
                 req=HireRequest(candidature_id=0, lot_id=lot.id, contract_type=contract_type,
                                 start=start, end=end),
                 source=Channel.CLI)
@@ -310,8 +328,8 @@ class _Loader:
             self.result.counts["contrats"] += 1
         return contract
 
-    def _hours(self, session: Session, participant: Participant, person: _Person,
-               contracts: dict[int, Contract]) -> None:
+    def _hours(self, participant: Participant, person: _Person,
+               contracts: dict[int, Contract]) -> list[tuple[int, DeclarationLine]]:
         lines: list[DeclarationLine] = []
         line_numbers: list[int] = []
         for row in person.rows:
@@ -335,13 +353,18 @@ class _Loader:
                 lot_number=parse_lot_number(row.get("lot")), month=row.month,
                 work_hours=row.work_hours or 0, training_hours=row.training_hours))
             line_numbers.append(row.line)
-        if not lines:
+        return list(zip(line_numbers, lines, strict=True))
+
+    def record_hours(self, session: Session, pending: list[tuple[int, DeclarationLine]]) -> None:
+        """A chunk's monthly hours through ``record_lines``; each refusal names its line."""
+        if not pending:
             return
-        results = record_lines(self.ctx, session, self.actor, lines, source=Channel.CLI)
-        for line_no, res in zip(line_numbers, results, strict=True):
+        results = record_lines(self.ctx, session, self.actor, [line for _, line in pending],
+                               source=Channel.CLI)
+        for (line_no, _), res in zip(pending, results, strict=True):
             if res.error is not None:
-                raise _LineRefused(line_no, res.error.message_fr)
-            if res.status == "created":
+                self.result.errors.append((line_no, res.error.message_fr))
+            elif res.status == "created":
                 self.result.counts["mois"] += 1
 
     def _exit(self, session: Session, participant: Participant, person: _Person) -> None:
@@ -372,7 +395,7 @@ class _Loader:
 
 def import_history(ctx: Context, actor: Actor, rows: list[HistoryRow],
                    unit: Callable[[], AbstractContextManager[Session]], *,
-                   dry_run: bool, chunk_rows: int = CHUNK_ROWS) -> HistoryResult:
+                   dry_run: bool, chunk_rows: int = CHUNK_ROWS, pause: float = 0.0) -> HistoryResult:
     """Validate every row (pass 1, rolled back chunk by chunk), then write (pass 2, a commit
     per chunk) when nothing was refused and this is not a dry run. ``unit`` opens one write
     transaction (``Database.session``). See the module for why two passes."""
@@ -387,17 +410,21 @@ def import_history(ctx: Context, actor: Actor, rows: list[HistoryRow],
         loader = _Loader(ctx, actor, result)
         for batch in chunks(persons, chunk_rows):
             with unit() as session:
+                pending: list[tuple[int, DeclarationLine]] = []
                 for person in batch:
                     try:
                         with session.begin_nested():
-                            loader.load_person(session, person)
+                            pending.extend(loader.load_person(session, person))
                     except DomainError as exc:
                         line = exc.line if isinstance(exc, _LineRefused) else person.rows[0].line
                         result.errors.append((line, exc.message_fr))
                         session.expunge_all()  # rows of the rolled-back savepoint: forget them
+                loader.record_hours(session, pending)
                 if not write:
                     session.rollback()
-                result.chunks += 1
+            result.chunks += 1
+            if pause:
+                time.sleep(pause)  # let a waiting chat writer take SQLite's lock (see module)
         if write and result.errors:  # a live change between the passes: finish by re-importing
             break
     result.errors.sort()
