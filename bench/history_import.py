@@ -97,7 +97,7 @@ def main() -> None:
     if args.backend == "postgres":
         from tests.servers.postgres import PostgresServer
 
-        server = PostgresServer(base_dir=work)
+        server = PostgresServer()
         server.start()
         url = server.create_database("bench_history")
     else:
