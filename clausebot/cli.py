@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "clausebot.cli_mail",
     "clausebot.cli_escalation",
     "clausebot.cli_offers",
+    "clausebot.cli_history",
 )
 
 

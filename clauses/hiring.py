@@ -359,3 +359,28 @@ def authorize_contract(session: Session, actor: Actor, contract_id: int) -> Cont
     if contract is None:
         raise HireError(f"Contrat n° {contract_id} introuvable.")
     return contract
+
+
+def record_history_hire(ctx: Context, session: Session, actor: Actor, *, participant_id: int,
+                        company_id: int, req: HireRequest, source: Channel) -> HireOutcome:
+    """A contract from an agency's history file: the same rules as a live hire.
+
+    Why: a past contract has no candidature in the database, yet :func:`record_hire` is the
+    one place that checks a contract (engagement, rulebook type, dates within the lot, no
+    overlap). So the history entry point records the candidature the agency validated at the
+    time (« validée », keyed by person, lot and start so a re-import finds it) and hands it to
+    :func:`record_hire`; a refusal rolls both back (the caller's savepoint).
+    """
+    key = f"history:{participant_id}:{req.lot_id}:{req.start.isoformat()}"
+    cand = session.scalar(select(Candidature).where(Candidature.idempotency_key == key))
+    if cand is None:
+        cand = Candidature(participant_id=participant_id, company_id=company_id,
+                           lot_id=req.lot_id, source=source, status=CandidatureStatus.VALIDEE,
+                           decided_by_id=actor.user_id, decided_at=ctx.clock.now(),
+                           criteria_claimed=[], idempotency_key=key)
+        session.add(cand)
+        session.flush()
+    return record_hire(ctx, session, actor, HireRequest(
+        candidature_id=cand.id, lot_id=req.lot_id, contract_type=req.contract_type,
+        start=req.start, end=req.end, employer_id=req.employer_id, job_title=req.job_title,
+        company_id=company_id), source=source)

@@ -1,0 +1,1 @@
+"""Import of an agency's history from its tracking spreadsheets (see :mod:`.loading`)."""
