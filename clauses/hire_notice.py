@@ -40,9 +40,9 @@ def tell_company_of_validation(session: Session, cand: Candidature, participant:
                          text=text + " Une fois la personne embauchée, déclarez l'embauche avec le "
                          f"bouton ci-dessous (ou /embauche {cand.id}).", reply_markup=markup)
         return len(chats)
-    emails = [r for r in recipients if r.email]
-    for r in emails:
-        enqueue_email(session, dedup_key=f"{key}:{r.tag}", to=r.email,
+    emails = [(r, r.email) for r in recipients if r.email]
+    for r, email in emails:
+        enqueue_email(session, dedup_key=f"{key}:{r.tag}", to=email,
                       subject=f"Candidature n° {cand.id} : validée",
                       text=text + " Une fois la personne embauchée, déclarez l'embauche dans "
                       "l'onglet « Embauches » du modèle de déclaration (candidature n° "

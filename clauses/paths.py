@@ -80,7 +80,8 @@ def endings_due(session: Session, today: dt.date) -> list[Ending]:
                Contract.end_date <= today + dt.timedelta(days=PATH_NOTICE_DAYS),
                Participant.anonymised_at.is_(None), ~renewed, ~raised)
         .order_by(Contract.end_date, Contract.id))
-    return [Ending(f"path:contract:{cid}", cid, pid, end) for cid, pid, end in rows]
+    return [Ending(f"path:contract:{cid}", cid, pid, end) for cid, pid, end in rows
+            if end is not None]  # the query keeps dated ends only
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def propose_person(ctx: Context, session: Session, actor: Actor, contract_id: in
     lot = session.get(Lot, engagement.lot_id)
     market = session.get(Market, lot.market_id) if lot else None
     text = (f"La·le facilitateur·rice vous propose {person.display_name}, dont l'éligibilité est "
-            f"validée et dont le contrat en cours se termine le {fr_date(contract.end_date)}, pour "
+            f"validée et dont le contrat en cours se termine le {fr_date(contract.end_date) if contract.end_date else '?'}, pour "
             f"vos heures d'insertion encore dues (marché {market.reference if market else '?'}, lot "
             f"{lot.number if lot else '?'}). Candidature n° {cand.id}. Si vous l'embauchez, "
             f"déclarez-le avec le bouton ci-dessous (ou /embauche {cand.id}).")
@@ -194,7 +195,7 @@ def propose_person(ctx: Context, session: Session, actor: Actor, contract_id: in
         for contact_id, email in session.execute(select(Contact.id, Contact.email).where(
                 Contact.company_id == engagement.company_id, Contact.kind == ContactKind.ENTREPRISE,
                 Contact.active.is_(True), Contact.email.is_not(None))):
-            enqueue_email(session, dedup_key=f"{key}:contact:{contact_id}", to=email,
+            enqueue_email(session, dedup_key=f"{key}:contact:{contact_id}", to=str(email),
                           subject=f"Proposition de candidat : candidature n° {cand.id}",
                           text=text.replace("avec le bouton ci-dessous (ou /embauche "
                                             f"{cand.id})", f"(candidature n° {cand.id})"))

@@ -66,10 +66,10 @@ def render_chat(
     qpv = qpv_cells(f, masker)  # masked as in the bilan: the view's rule, not a copy
     if f.qpv is not None and qpv is not None and f.qpv.required_share is not None:
         hours, share, met = qpv
-        done = (hours.text if hours.masked else
-                f"{hours.text} ({share.text if share.value is not None else '–'} des heures)")
+        qpv_done = (hours.text if hours.masked else
+                    f"{hours.text} ({share.text if share.value is not None else '–'} des heures)")
         verdict = ("atteint" if f.qpv.met else "non atteint") if not met.masked else "—"
-        lines.append(f"Résident·es QPV : {done}, objectif "
+        lines.append(f"Résident·es QPV : {qpv_done}, objectif "
                      f"{fr_percent(f.qpv.required_share)}"
                      + (f" {verdict}" if not met.masked else ""))
     if f.persons_exited:

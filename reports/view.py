@@ -256,7 +256,8 @@ def _withheld(columns: list[Column]) -> list[Cell]:
 def _mask_counts(rows: list[list[Cell]], columns: Sequence[int], masker: Masker) -> None:
     """Mask the person and contract counts of rows about fewer than ``threshold`` persons
     (companies, markets, donneurs): a count of 1 beside a row's hours makes them one person's."""
-    values = [[int(r[c].value or 0) for r in rows] for c in columns]
+    values = [[int(v) if isinstance(v := r[c].value, (int, Decimal)) else 0 for r in rows]
+              for c in columns]
     suppressed = masker.rows(values)
     for c, col in zip(columns, values, strict=True):
         for i, text in column_masks(col, suppressed, masker.threshold).items():

@@ -7,6 +7,8 @@ Buttons ``off:<verb>:<id>``: ``ok`` approve and broadcast, ``sel`` send the pre-
 
 from __future__ import annotations
 
+import datetime as dt
+
 from bot.flows.common import CANCEL, in_step
 from bot.turn import Flow, Turn
 from clauses import job_offers as jo
@@ -50,13 +52,13 @@ def cmd_offres(t: Turn, args: str) -> None:
     actor = t.need_actor()
     offer_id = jo.quoted_offer_id(args)
     if offer_id is not None and actor.role != Role.ENTREPRISE:
-        rows = jo.offer_applications(t.session, actor, offer_id)
-        if not rows:
+        applications = jo.offer_applications(t.session, actor, offer_id)
+        if not applications:
             t.say(f"Aucune candidature pour l'offre {jo.reference(offer_id)} pour l'instant.")
             return
         t.say(f"Candidatures à l'offre {jo.reference(offer_id)} :\n" + "\n".join(
-            f"• n° {r.candidature_id} {r.person} — {r.status.value}" + (" — retenu·e" if r.chosen else "")
-            for r in rows), [[("📤 Envoyer la présélection", f"off:sel:{offer_id}")]])
+            f"• n° {a.candidature_id} {a.person} — {a.status.value}" + (" — retenu·e" if a.chosen else "")
+            for a in applications), [[("📤 Envoyer la présélection", f"off:sel:{offer_id}")]])
         return
     rows = jo.list_offers(t.session, actor)
     if not rows:
@@ -172,7 +174,7 @@ def on_text(t: Turn, text: str) -> None:
         "positions": lambda v: jo.read_int(v, "Nombre de postes", 1, jo.MAX_POSITIONS),
     }
     value = checks[step](text)
-    if step == "start" and value < t.today:
+    if step == "start" and isinstance(value, dt.date) and value < t.today:
         t.say(f"La date de début est passée : indiquez une date à venir. {_QUESTIONS['start']}")
         return
     d[step] = text.strip()

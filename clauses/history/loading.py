@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -323,8 +324,9 @@ class _Loader:
                 req=HireRequest(candidature_id=0, lot_id=lot.id, contract_type=contract_type,
                                 start=start, end=end),
                 source=Channel.CLI)
-            contract = session.get(Contract, outcome.contract_id)
-            assert contract is not None
+            hired = session.get(Contract, outcome.contract_id)
+            assert hired is not None
+            contract = hired
             self.result.counts["contrats"] += 1
         return contract
 
@@ -351,7 +353,7 @@ class _Loader:
                 key=f"history:{digest}", last_name=participant.last_name,
                 first_name=participant.first_name, market_reference=row.get("marche"),
                 lot_number=parse_lot_number(row.get("lot")), month=row.month,
-                work_hours=row.work_hours or 0, training_hours=row.training_hours))
+                work_hours=row.work_hours or Decimal(0), training_hours=row.training_hours))
             line_numbers.append(row.line)
         return list(zip(line_numbers, lines, strict=True))
 
