@@ -1,6 +1,6 @@
 """Job offer, from an EMPTY database (issue 21's done-when): the company files an offer in chat,
 the facilitator approves it by button, it is e-mailed to the partners (SMTP sink), two
-prescribers apply by e-mail quoting OFF-1 (Maildir), the facilitator validates both and sends
+prescribers apply by e-mail quoting OFF-1 (Dovecot IMAP), the facilitator validates both and sends
 the pre-selection, the company chooses one in chat and hires her with the usual guided hire,
 and the other's prescriber is told with initials only. Bad input along the way writes nothing."""
 
@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from bot.console import ConsoleTransport
 from bot.core import ChatCore
+from mail.imap_intake import ImapIntake
 from mail.intake import IntakeCore
 from mail.maildir_intake import MaildirIntake
 from storage.models import (
@@ -24,7 +25,7 @@ from storage.models import (
     OutboxMessage,
 )
 from tests.journeys.conftest import drain_chat, validate_in_chat
-from tests.mail.conftest import deliver, mail_config, make_mail
+from tests.mail.conftest import deliver, imap_config, mail_config, make_mail
 
 FT = "Paul Conseil <paul@francetravail.example>"
 ML = "Lina Suivi <lina@ml-sud.example>"
@@ -46,7 +47,8 @@ def _emails_to(ctx, address: str) -> list[OutboxMessage]:
                               .order_by(OutboxMessage.id)))
 
 
-def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp_path, smtp_sink):
+def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp_path, smtp_sink,
+                                                     imap_account):
     for args in (("--nom", "France Travail Oullins", "--type", "france_travail",
                   "--email", "paul@francetravail.example"),
                  ("--nom", "Mission Locale Sud", "--type", "mission_locale",
@@ -93,15 +95,19 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     assert "diffusée aux partenaires de l'emploi sous la référence OFF-1" in company.last.text
 
     # two prescribers apply by e-mail quoting the reference; bad quotes are answered
-    root = tmp_path / "incoming"
-    intake = MaildirIntake(IntakeCore(ctx, mail_config(maildir_in=root)), root, poll_seconds=0.05)
-    intake.ensure()
-    box = mailbox.Maildir(root, create=True)
-    box.add(make_mail(FT, "Candidature pour l'offre OFF-1", _application("KOFFI", "Awa")))
-    box.add(make_mail(ML, "Candidature OFF-1 Maçon", _application("TRAORE", "Issa")))
-    box.add(make_mail(ML, "Candidature OFF-1 (rappel)", _application("TRAORE", "Issa")))  # duplicate
-    box.add(make_mail(FT, "Candidature OFF-77", _application("DIALLO", "Mariam")))  # unknown offer
-    intake.run_once()
+    # (through the real Dovecot IMAP server, as the service reads the agency's mailbox)
+    imap_cfg = mail_config(imap_config(imap_account))
+    imap_intake = ImapIntake(IntakeCore(ctx, imap_cfg), imap_cfg.imap)
+    imap_account.append("INBOX", make_mail(FT, "Candidature pour l'offre OFF-1", _application("KOFFI", "Awa")))
+    imap_account.append("INBOX", make_mail(ML, "Candidature OFF-1 Maçon", _application("TRAORE", "Issa")))
+    imap_account.append("INBOX", make_mail(ML, "Candidature OFF-1 (rappel)",
+                                           _application("TRAORE", "Issa")))  # duplicate
+    imap_account.append("INBOX", make_mail(FT, "Candidature OFF-77",
+                                           _application("DIALLO", "Mariam")))  # unknown offer
+    imap_intake.run_once()
+    # the two applications are filed as done, the duplicate and the unknown offer as refused
+    assert not imap_account.folder_uids("INBOX")
+    assert (len(imap_account.folder_uids("Traités")), len(imap_account.folder_uids("Erreurs"))) == (2, 2)
     with ctx.db.session() as s:
         cands = list(s.scalars(select(Candidature).order_by(Candidature.id)))
         assert [(c.job_offer_id, c.status) for c in cands] == [(1, CandidatureStatus.A_VALIDER)] * 2
