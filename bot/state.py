@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import ConversationState, User
@@ -44,7 +44,7 @@ _USER_AND_STATE = (
 The state row is read as plain columns and written with the statements below rather than as
 an ORM object: the unit of work's bookkeeping cost more than the UPDATE itself."""
 _USER_AND_STATE_LOCKED = _USER_AND_STATE.with_for_update(of=User, key_share=True)
-_INSERT_STATE = _STATES.insert().values(
+_INSERT_STATE = insert(ConversationState).values(
     conversation=CONVERSATION, chat_id=bindparam("chat_id"), user_id=bindparam("user_id"),
     state=bindparam("state"), data=bindparam("data"), updated_at=bindparam("updated_at"),
 )
