@@ -10,37 +10,19 @@ by the command line, typed into like a terminal.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
+
+from tests.servers._util import service_env, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
 
-def _env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEBOT_")}
-    env.update(CLAUSEBOT_DATA_DIR=str(data), CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true",
-               PYTHONUNBUFFERED="1")
-    return env
-
-
-def _wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_console_codes_quiet_logs_and_labelled_messages(tmp_path):
     data = tmp_path / "data"
-    env = _env(data)
+    env = service_env(data, CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true")
     for args in (["db", "upgrade"],
                  ["invitation", "create", "--role", "facilitateur", "--nom", "Fanny Martin"]):
         done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
@@ -54,11 +36,11 @@ def test_console_codes_quiet_logs_and_labelled_messages(tmp_path):
         try:
             proc.stdin.write("!codes\n!codes 1\n")
             proc.stdin.flush()
-            fresh = _wait_for(lambda: re.search(r"tapez /start (\S+)", out_path.read_text()),
+            fresh = wait_for(lambda: re.search(r"tapez /start (\S+)", out_path.read_text()),
                               what="a fresh code").group(1)
             proc.stdin.write(f"/start {lost}\n/start {fresh}\n/alertes\n")
             proc.stdin.flush()
-            _wait_for(lambda: "Aucune alerte en attente" in out_path.read_text(),
+            wait_for(lambda: "Aucune alerte en attente" in out_path.read_text(),
                       what="the answers")
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)

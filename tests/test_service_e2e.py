@@ -4,12 +4,10 @@ mail, SQLite), fed a chat line and an incoming e-mail, then stopped with SIGTERM
 from __future__ import annotations
 
 import mailbox
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -17,15 +15,9 @@ from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import HourDeclaration, InboundMail, MailStatus
+from tests.servers._util import service_env, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
-
-
-def _env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEBOT_")}
-    env.update(CLAUSEBOT_DATA_DIR=str(data), CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true",
-               PYTHONUNBUFFERED="1")
-    return env
 
 
 def _replies_to(data: Path, address: str) -> list[mailbox.MaildirMessage]:
@@ -36,19 +28,9 @@ def _replies_to(data: Path, address: str) -> list[mailbox.MaildirMessage]:
     return [m for m in messages if address in (m["To"] or "")]
 
 
-def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_path):
     data = tmp_path / "data"
-    env = _env(data)
+    env = service_env(data, CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true")
     demo = subprocess.run([*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120)
     assert demo.returncode == 0, demo.stderr
     code = re.search(r"entreprise \(BTP Rhône\)\s+/start (\S+)", demo.stdout).group(1)
@@ -71,8 +53,8 @@ def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_p
             proc.stdin.write(f"/start {code}\n")
             proc.stdin.write("/avancement\n")
             proc.stdin.flush()
-            _wait_for(lambda: "Avancement au" in out_path.read_text(), what="chat answers")
-            _wait_for(lambda: _replies_to(data, "inconnu@exemple.test"),
+            wait_for(lambda: "Avancement au" in out_path.read_text(), what="chat answers")
+            wait_for(lambda: _replies_to(data, "inconnu@exemple.test"),
                       what="reply to the sender in the outgoing Maildir")
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)

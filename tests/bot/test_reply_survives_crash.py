@@ -12,7 +12,6 @@ to tidy up.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -24,27 +23,15 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import ChatUpdate, OutboxMessage, OutboxStatus
+from tests.servers._util import service_env, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
 
 def _env(data: Path, bot_api) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEBOT_")}
-    env.update(CLAUSEBOT_DATA_DIR=str(data), PYTHONUNBUFFERED="1",
-               CLAUSEBOT_TELEGRAM_TOKEN=bot_api.token,
-               CLAUSEBOT_TELEGRAM_BASE_URL=bot_api.bot_base_url,
-               CLAUSEBOT_TELEGRAM_BASE_FILE_URL=bot_api.file_base_url)
-    return env
-
-
-def _wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return service_env(data, CLAUSEBOT_TELEGRAM_TOKEN=bot_api.token,
+                       CLAUSEBOT_TELEGRAM_BASE_URL=bot_api.bot_base_url,
+                       CLAUSEBOT_TELEGRAM_BASE_FILE_URL=bot_api.file_base_url)
 
 
 def _replies(db: Database) -> list[tuple[str, OutboxStatus]]:
@@ -70,10 +57,10 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
     first = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: bot_api.calls("getUpdates"), what="the bot polling")
+        wait_for(lambda: bot_api.calls("getUpdates"), what="the bot polling")
         bot_api.flood_next(1, retry_after=120, methods=["sendMessage"])
         update_id = bot_api.send_text(fanny, f"/start {code}")
-        _wait_for(lambda: [c for c in bot_api.calls("sendMessage") if not c.ok],
+        wait_for(lambda: [c for c in bot_api.calls("sendMessage") if not c.ok],
                   what="the reply refused with a 429")
         with db.session() as s:  # handled and committed, the reply journaled, not confirmed
             assert s.get(ChatUpdate, update_id) is not None
@@ -89,7 +76,7 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
     second = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: bot_api.sent_messages(fanny), what="the reply after the restart")
+        wait_for(lambda: bot_api.sent_messages(fanny), what="the reply after the restart")
         bot_api.wait_until_confirmed(update_id, timeout=120)  # the update came again: a replay
         time.sleep(4)  # two outbox rounds: nothing else may come
         second.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 LOOPBACK = "127.0.0.1"
 
@@ -83,6 +83,27 @@ def wait_until(
         time.sleep(interval)
     detail = on_timeout() if on_timeout is not None else ""
     raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}\n{detail}".rstrip())
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "condition",
+             interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy, and return it (a subprocess's
+    output line, a list of replies); raise a helpful ``AssertionError`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+
+
+def service_env(data: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `clausebot` subprocess: no CLAUSEBOT_* of the caller's, the data
+    directory given, unbuffered output, plus ``extra`` settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUSEBOT_")}
+    env.update(CLAUSEBOT_DATA_DIR=str(data), PYTHONUNBUFFERED="1", **extra)
+    return env
 
 
 def is_root() -> bool:
