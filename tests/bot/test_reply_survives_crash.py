@@ -12,6 +12,7 @@ to tidy up.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import subprocess
@@ -118,7 +119,17 @@ async def test_reply_refused_too_often_is_handed_to_the_outbox_once(ctx, world, 
     assert await tg.text(boss, "/aide") == []  # the adapter gave up: nothing delivered yet
     (message,) = await tg.api.wait_for_messages_async(boss, 1, timeout=30)
     assert "/declarer" in message.text
-    with ctx.db.session() as s:
-        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key.like("reply:%"))))
-    assert [r.status for r in rows] == [OutboxStatus.SENT]
+
+    def reply_statuses() -> list[OutboxStatus]:
+        with ctx.db.session() as s:
+            return list(s.scalars(select(OutboxMessage.status)
+                                  .where(OutboxMessage.dedup_key.like("reply:%"))))
+
+    # The sender marks the row sent just after Telegram accepted it: wait for that commit
+    # (the message can be observed before it) rather than race it.
+    deadline = asyncio.get_running_loop().time() + 10
+    while reply_statuses() != [OutboxStatus.SENT] and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert reply_statuses() == [OutboxStatus.SENT]
+    await asyncio.sleep(0.5)  # a second delivery, if any, would have happened by now
     assert len(tg.api.sent_messages(boss)) == 1
