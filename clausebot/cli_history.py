@@ -59,7 +59,8 @@ def historique_importer(state: Any, fichier: Path, dry_run: bool) -> None:
     # SQLite's busy handler retries at most every 100 ms: a pause that long between chunks lets
     # the running service's chat write instead of starving behind commit-then-BEGIN.
     pause = SQLITE_PAUSE if ctx.db.engine.dialect.name == "sqlite" else 0.0
-    result = import_history(ctx, cli_actor(), rows, ctx.db.session, dry_run=dry_run, pause=pause)
+    result = import_history(ctx, cli_actor(), rows, ctx.db.session, read=ctx.db.read_session,
+                            dry_run=dry_run, pause=pause)
     if not result.ok:
         for line, message in result.errors[:MAX_SHOWN_ERRORS]:
             click.echo(f"ligne {line} : {message}", err=True)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +35,7 @@ from clauses.alerts import keyboard, raise_alert
 from clauses.authz import Action, NotAllowed, authorize, is_allowed
 from clauses.context import Context
 from clauses.counting import add_months
-from clauses.declaring.lookup import still_running_after
+from clauses.declaring.lookup import is_still_running_after, still_running_after
 from clauses.errors import DomainError, UnknownSituationError
 from clauses.formatting import fr_date
 from clauses.importing.values import ValueProblem, parse_date
@@ -100,11 +102,48 @@ def parse_exit_date(text: str) -> dt.date:
 # --- which contracts are running ----------------------------------------------------------------
 
 
-def _contract_line(ctx: Context, c: Contract) -> str:
+class ContractSpan(Protocol):
+    """What the exit rules read of a contract (a stored one, or one a history file is about to
+    record: no id yet)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def contract_type(self) -> str: ...
+    @property
+    def start_date(self) -> dt.date: ...
+    @property
+    def end_date(self) -> dt.date | None: ...
+
+
+def _contract_line(ctx: Context, c: ContractSpan) -> str:
     kind = ctx.rulebook.contract_types.get(c.contract_type)
     label = kind.label_fr if kind is not None else c.contract_type
     end = f"jusqu'au {fr_date(c.end_date)}" if c.end_date else "sans date de fin"
-    return f"contrat n° {c.id} ({label}, du {fr_date(c.start_date)}, {end})"
+    number = f"contrat n° {c.id}" if c.id is not None else "contrat"
+    return f"{number} ({label}, du {fr_date(c.start_date)}, {end})"
+
+
+def check_exit(ctx: Context, name: str, contracts: Sequence[ContractSpan], exit_date: dt.date) -> None:
+    """The rules of an exit on the person's contracts, without the database (shared by
+    :func:`record_exit` and the history import's batch check): a contract exists, the date is
+    not in the future nor before the first contract, no contract goes on after it."""
+    if not contracts:
+        raise DomainError(f"Aucun contrat n'est enregistré pour {name} : une sortie se note à la "
+                          "fin d'un contrat. Enregistrez d'abord l'embauche.")
+    if exit_date > ctx.clock.today():
+        raise DomainError(f"La date de sortie {fr_date(exit_date)} est dans le futur : une sortie "
+                          "s'enregistre une fois le contrat terminé.")
+    first = min(contracts, key=lambda c: (c.start_date, c.id is None, c.id or 0))
+    if exit_date < first.start_date:
+        raise DomainError(f"La date de sortie {fr_date(exit_date)} précède le début du "
+                          f"{_contract_line(ctx, first)} : vérifiez la date.")
+    running = [c for c in contracts if is_still_running_after(c.start_date, c.end_date, exit_date)]
+    if running:
+        shown = min(running, key=lambda c: (c.id is None, c.id or 0))
+        raise DomainError(
+            f"{name} est encore sous contrat le {fr_date(exit_date)} ({_contract_line(ctx, shown)}) : "
+            "enregistrez d'abord la fin de ce contrat, ou indiquez une date de sortie postérieure.")
 
 
 # --- recording an exit --------------------------------------------------------------------------
@@ -144,22 +183,7 @@ def record_exit(
         raise NotAllowed()
     label = situation_label(ctx, situation)
     name = participant.display_name
-    if last is None:
-        raise DomainError(f"Aucun contrat n'est enregistré pour {name} : une sortie se note à la "
-                          "fin d'un contrat. Enregistrez d'abord l'embauche.")
-    if exit_date > ctx.clock.today():
-        raise DomainError(f"La date de sortie {fr_date(exit_date)} est dans le futur : une sortie "
-                          "s'enregistre une fois le contrat terminé.")
-    first = contracts[0]
-    if exit_date < first.start_date:
-        raise DomainError(f"La date de sortie {fr_date(exit_date)} précède le début du "
-                          f"{_contract_line(ctx, first)} : vérifiez la date.")
-    running = session.scalar(select(Contract).where(
-        Contract.participant_id == participant_id, still_running_after(exit_date)).order_by(Contract.id).limit(1))
-    if running is not None:
-        raise DomainError(
-            f"{name} est encore sous contrat le {fr_date(exit_date)} ({_contract_line(ctx, running)}) : "
-            "enregistrez d'abord la fin de ce contrat, ou indiquez une date de sortie postérieure.")
+    check_exit(ctx, name, contracts, exit_date)
     before = (participant.exit_situation, participant.exit_date)
     participant.exit_situation = situation
     participant.exit_date = exit_date

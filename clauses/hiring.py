@@ -38,6 +38,7 @@ from clauses.errors import DomainError
 from clauses.formatting import fr_date
 from clauses.importing.values import ValueProblem, parse_date
 from clauses.prescriber_feedback import prescriber_recipients, send_feedback
+from clauses.rulebook import ContractType
 from storage.models import (
     Candidature,
     CandidatureStatus,
@@ -263,11 +264,7 @@ def record_hire(ctx: Context, session: Session, actor: Actor, req: HireRequest, 
     contract_type = contract_type_key(ctx, req.contract_type)
     rule = ctx.rulebook.contract_types[contract_type]
     end = req.end
-    if rule.open_ended and end is not None:
-        raise HireError(f"Un {rule.label_fr} n'a pas de date de fin prévue : n'en indiquez pas "
-                        "(une fin anticipée s'enregistre plus tard avec « terminer »).")
-    if not rule.open_ended and end is None:
-        raise HireError(f"Indiquez la date de fin prévue du {rule.label_fr}.")
+    check_end(rule, end)
     check_dates(session, lot, market, req.start, end, participant.id, exclude_contract=None)
     employer_id = engagement.company_id
     if req.employer_id is not None and req.employer_id != engagement.company_id:
@@ -311,15 +308,8 @@ def check_dates(session: Session, lot: Lot, market: Market, start: dt.date, end:
                 participant_id: int, *, exclude_contract: int | None) -> None:
     """Dates ordered, within the lot's execution, no overlap with the person's other contract
     on the same lot; a HireError names the rule broken."""
-    if end is not None and end < start:
-        raise HireError(f"La date de fin ({fr_date(end)}) est avant la date de début "
-                        f"({fr_date(start)}) : corrigez l'une des deux.")
-    first = lot.start_date or market.start_date
-    last = lot.end_date or market.end_date
-    if start < first or start > last or (end is not None and end > last):
-        raise HireError(
-            f"Les dates doivent être dans l'exécution du marché {market.reference} lot "
-            f"{lot.number}, du {fr_date(first)} au {fr_date(last)}.")
+    check_span(start, end, lot.start_date or market.start_date, lot.end_date or market.end_date,
+               market.reference, lot.number)
     q = (select(Contract.id, Contract.start_date, Contract.end_date)
          .join(Engagement, Engagement.id == Contract.engagement_id)
          .where(Contract.participant_id == participant_id, Engagement.lot_id == lot.id,
@@ -328,10 +318,41 @@ def check_dates(session: Session, lot: Lot, market: Market, start: dt.date, end:
         q = q.where(Contract.id != exclude_contract)
     other = session.execute(q.limit(1)).first()
     if other is not None:
-        span = f"du {fr_date(other[1])}" + (f" au {fr_date(other[2])}" if other[2] else " (sans fin)")
-        raise HireError(f"Cette personne a déjà un contrat sur ce lot {span} (contrat n° "
-                        f"{other[0]}) : les deux contrats se chevauchent. Prolongez plutôt le "
-                        "contrat existant.")
+        raise overlap_error(other[0], other[1], other[2])
+
+
+# -- the pure rules (no database): shared by record_hire and the history import's batch check --
+
+
+def check_end(rule: ContractType, end: dt.date | None) -> None:
+    """An open-ended type (CDI) has no planned end; every other type needs one."""
+    if rule.open_ended and end is not None:
+        raise HireError(f"Un {rule.label_fr} n'a pas de date de fin prévue : n'en indiquez pas "
+                        "(une fin anticipée s'enregistre plus tard avec « terminer »).")
+    if not rule.open_ended and end is None:
+        raise HireError(f"Indiquez la date de fin prévue du {rule.label_fr}.")
+
+
+def check_span(start: dt.date, end: dt.date | None, first: dt.date, last: dt.date,
+               market_reference: str, lot_number: int) -> None:
+    """Dates ordered and within the lot's execution ``[first, last]`` (the lot's own dates,
+    else the market's)."""
+    if end is not None and end < start:
+        raise HireError(f"La date de fin ({fr_date(end)}) est avant la date de début "
+                        f"({fr_date(start)}) : corrigez l'une des deux.")
+    if start < first or start > last or (end is not None and end > last):
+        raise HireError(
+            f"Les dates doivent être dans l'exécution du marché {market_reference} lot "
+            f"{lot_number}, du {fr_date(first)} au {fr_date(last)}.")
+
+
+def overlap_error(contract_id: int | None, start: dt.date, end: dt.date | None) -> HireError:
+    """The refusal of a contract overlapping the person's contract ``contract_id`` on the same
+    lot (``None``: one not recorded yet, earlier in the same file)."""
+    span = f"du {fr_date(start)}" + (f" au {fr_date(end)}" if end else " (sans fin)")
+    which = f"contrat n° {contract_id}" if contract_id is not None else "plus haut dans le fichier"
+    return HireError(f"Cette personne a déjà un contrat sur ce lot {span} ({which}) : les deux "
+                     "contrats se chevauchent. Prolongez plutôt le contrat existant.")
 
 
 def _status_fr(status: CandidatureStatus) -> str:
