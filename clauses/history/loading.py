@@ -24,6 +24,7 @@ the file again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -78,6 +79,11 @@ from storage.models import (
 from storage.models.base import table_of
 from storage.models.exits import EXIT_QUESTION
 
+_fold = functools.lru_cache(maxsize=1 << 16)(fold)
+_parse_date = functools.lru_cache(maxsize=1 << 16)(parse_date)
+"""Cached: a grid repeats the same market, company, criterion and dates on every line (the
+profile of 10,000 lines spent a third of its planning time folding the same words again)."""
+
 CHUNK_ROWS = 1000
 """Rows per transaction: short enough for the chat to wait well under a second (measured in
 docs/benchmarks.md), long enough that a 200,000-line file is a few hundred commits."""
@@ -119,7 +125,7 @@ def _date(row: HistoryRow, column: str, what: str, required: bool = False) -> dt
             row.problems.append(f"{what} manquante.")
         return None
     try:
-        return parse_date(text)
+        return _parse_date(text)
     except ValueProblem as exc:
         row.problems.append(f"{what} : {exc}")
         return None
@@ -139,8 +145,8 @@ def group_persons(rows: list[HistoryRow]) -> tuple[list[_Person], list[tuple[int
             errors.extend((row.line, p) for p in row.problems)
             continue
         assert birth is not None
-        name = (fold(row.get("nom")), fold(row.get("prenom")))
-        contract = (fold(row.get("marche")), row.get("lot"), row.get("debut"))
+        name = (_fold(row.get("nom")), _fold(row.get("prenom")))
+        contract = (_fold(row.get("marche")), row.get("lot"), row.get("debut"))
         seen = births.setdefault((*name, *contract), (birth, row.line))
         if seen[0] != birth:
             errors.append((row.line, (
@@ -203,7 +209,7 @@ class _Words:
         self.validators: list[tuple[int, str, str]] | None = None
 
     def lot(self, session: Session, row: HistoryRow) -> _Lot:
-        key = (fold(row.get("marche")), row.get("lot"))
+        key = (_fold(row.get("marche")), row.get("lot"))
         if key not in self.lots:
             try:
                 lot = find_lot(session, row.get("marche"), parse_lot_number(row.get("lot")))
@@ -230,10 +236,10 @@ class _Words:
                 .join(Company, Company.id == Engagement.company_id)
                 .where(Engagement.lot_id == lot.id).order_by(Engagement.id))]
         rows = self.engagements[lot.id]
-        wanted = fold(row.get("entreprise"))
+        wanted = _fold(row.get("entreprise"))
         digits = "".join(ch for ch in row.get("entreprise") if ch.isdigit())
         found = [(e, c) for e, c, name, siret in rows
-                 if fold(name) == wanted or (len(digits) == 14 and siret == digits)]
+                 if _fold(name) == wanted or (len(digits) == 14 and siret == digits)]
         if len(found) != 1:
             holders = ", ".join(r[2] for r in rows) or "aucune"
             raise _LineRefused(row.line, (
@@ -250,7 +256,7 @@ class _Words:
             self.validators = [(uid, name or "", email or "") for uid, name, email in session.execute(
                 select(User.id, User.display_name, User.email).where(User.role == Role.FACILITATEUR))]
         found = [uid for uid, name, email in self.validators
-                 if fold(name) == fold(text) or email.lower() == text.lower()]
+                 if _fold(name) == _fold(text) or email.lower() == text.lower()]
         if len(found) != 1:
             raise _LineRefused(row.line, (
                 f"« Validé par » : facilitateur·rice « {text} » inconnu·e ; créez-le avec "
@@ -262,7 +268,7 @@ class _Words:
         if not text:
             return None
         catalogue = self.ctx.rulebook.eligibility.criteria
-        key = next((k for k, c in catalogue.items() if fold(text) in (fold(k), fold(c.short))), None)
+        key = next((k for k, c in catalogue.items() if _fold(text) in (_fold(k), _fold(c.short))), None)
         if key is None:
             raise _LineRefused(row.line, f"Critère inconnu « {text} » : critères possibles : "
                                          f"{', '.join(catalogue)}.")
@@ -430,7 +436,7 @@ class _Planner:
 
     def _match(self, person: _Person, stored: _Stored) -> _StoredPerson | None:
         candidates = stored.persons.get((person.last_name.lower(), person.birth_date), [])
-        same = [p for p in candidates if fold(p.first_name) == fold(person.first_name)]
+        same = [p for p in candidates if _fold(p.first_name) == _fold(person.first_name)]
         if len(same) > 1:
             raise _LineRefused(person.rows[0].line, (
                 f"Deux fiches existent déjà pour {person.last_name} {person.first_name} né·e le "
@@ -442,7 +448,7 @@ class _Planner:
         gender = first.get("genre").upper()[:1] or None
         if gender is not None and gender not in {g.value for g in Gender}:
             raise _LineRefused(first.line, f"Genre « {first.get('genre')} » : écrivez F, M ou X.")
-        qpv_text = fold(first.get("qpv"))
+        qpv_text = _fold(first.get("qpv"))
         if qpv_text not in ("", "oui", "non", "o", "n", "1", "0", "x"):
             raise _LineRefused(first.line, f"QPV « {first.get('qpv')} » : écrivez oui ou non.")
         return {"last_name": " ".join(person.last_name.split()),
@@ -474,7 +480,7 @@ class _Planner:
         by_key: dict[tuple[str, str, str, str], _Span] = {}
         existing = list(plan.stored.contracts) if plan.stored else []
         for row in plan.person.rows:
-            key = (fold(row.get("marche")), row.get("lot"), fold(row.get("entreprise")), row.get("debut"))
+            key = (_fold(row.get("marche")), row.get("lot"), _fold(row.get("entreprise")), row.get("debut"))
             if key not in by_key:
                 try:
                     by_key[key] = self._contract(session, plan, row, existing, stored)
@@ -528,7 +534,7 @@ class _Planner:
         rows = [r for r in plan.person.rows if r.get("sortie") or r.get("date_de_sortie")]
         if not rows:
             return
-        values = {(fold(r.get("sortie")), r.get("date_de_sortie")) for r in rows}
+        values = {(_fold(r.get("sortie")), r.get("date_de_sortie")) for r in rows}
         row = rows[-1]
         if len(values) > 1:
             raise _LineRefused(row.line, "Deux sorties différentes pour la même personne : "
@@ -539,7 +545,7 @@ class _Planner:
         assert when is not None
         text = row.get("sortie")
         situation = next((k for k, label in numbered_situations(self.ctx)
-                          if fold(text) in (fold(k), fold(label.split(" — ")[-1]))), text)
+                          if _fold(text) in (_fold(k), _fold(label.split(" — ")[-1]))), text)
         if plan.stored and (plan.stored.exit_situation, plan.stored.exit_date) == (situation, when):
             return
         contracts = {id(s): s for s in (plan.stored.contracts if plan.stored else [])}
@@ -760,11 +766,17 @@ def _write_months(session: Session, actor: Actor, months: list[_Month], now: dt.
 # -- the import ------------------------------------------------------------------------------
 
 
-def _plan_chunk(ctx: Context, session: Session, planner: _Planner, batch: list[_Person]
-                ) -> list[_Plan]:
+def _plan_chunk(session: Session, planner: _Planner, batch: list[_Person],
+                checked: tuple[_Stored, list[_Plan]] | None = None
+                ) -> tuple[_Stored, list[_Plan]]:
+    """What is stored about the chunk's persons, and their plans. ``checked``: pass 1's read
+    and plans of this chunk, reused when the rows read again are the same (nothing changed
+    live in between), so the write pass does not apply the rules a second time."""
     stored = _read_stored(session, batch)
+    if checked is not None and checked[0] == stored:
+        return checked
     plans = [planner.plan(session, person, stored) for person in batch]
-    return [p for p in plans if p is not None]
+    return stored, [p for p in plans if p is not None]
 
 
 def _count(result: HistoryResult, plans: list[_Plan]) -> None:
@@ -791,17 +803,20 @@ def import_history(ctx: Context, actor: Actor, rows: list[HistoryRow],
     planner = _Planner(ctx, words, result)
     with (read or unit)() as session:
         authorize(session, actor, Action.CANDIDATURE_DECIDE)  # the import validates the hires
-    for batch in chunks(persons, chunk_rows):
+    checked: list[tuple[_Stored, list[_Plan]]] = []
+    batches = list(chunks(persons, chunk_rows))
+    for batch in batches:
         with (read or unit)() as session:
-            _count(result, _plan_chunk(ctx, session, planner, batch))
+            checked.append(_plan_chunk(session, planner, batch))
+        _count(result, checked[-1][1])
         result.chunks += 1
     if dry_run or result.errors:
         result.errors.sort()
         return result
     result.counts = dict.fromkeys(result.counts, 0)
-    for batch in chunks(persons, chunk_rows):
+    for batch, before in zip(batches, checked, strict=True):
         with unit() as session:
-            plans = _plan_chunk(ctx, session, planner, batch)
+            _, plans = _plan_chunk(session, planner, batch, before)
             if result.errors:  # a live change since pass 1: finish by importing the file again
                 session.rollback()
                 break

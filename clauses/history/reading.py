@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +36,10 @@ COLUMNS = {
     "date_de_sortie": "exit_date",
 }
 """Header (folded, spaces as ``_``) -> field; ``to_key`` folds case, accents and spaces."""
+_parse_hours = functools.lru_cache(maxsize=4096)(parse_hours_value)
+_parse_month = functools.lru_cache(maxsize=4096)(parse_month)
+"""Cached: a grid holds a few dozen distinct months and hour figures over thousands of lines."""
+
 REQUIRED = ("nom", "prenom", "date_de_naissance", "marche", "lot", "entreprise",
             "type_de_contrat", "debut")
 
@@ -132,7 +137,7 @@ def _month_header(text: str) -> dt.date | None:
 
 def _hours(text: str, what: str, row: HistoryRow) -> Decimal | None:
     try:
-        return parse_hours_value(text) if text else None
+        return _parse_hours(text) if text else None
     except ValueProblem as exc:
         row.problems.append(f"{what} : {exc}")
         return None
@@ -188,7 +193,7 @@ def parse_rows(data: bytes, filename: str) -> list[HistoryRow]:
         row = HistoryRow(line_no, values)
         if row.get("mois"):
             try:
-                row.month = parse_month(row.get("mois"))
+                row.month = _parse_month(row.get("mois"))
             except DomainError as exc:
                 row.problems.append(exc.message_fr)
         row.work_hours = _hours(row.get("heures_travail"), "Heures travail", row)
