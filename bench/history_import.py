@@ -7,10 +7,14 @@ chat update does every 50 ms — a short write transaction — and records how l
 Then a raw ``executemany`` of the same number of rows into a scratch table of the
 ``hour_declarations`` shape gives the floor the import is compared to.
 
+Each round works on a fresh database (SQLite file, or PostgreSQL database in a throwaway
+cluster); the first round is a dropped warm-up, then product and floor alternate their order.
+
 Examples::
 
     python -m bench.history_import --lines 100000 --backend sqlite
-    python -m bench.history_import --lines 100000 --backend postgres
+    python -m bench.history_import --lines 100000 --backend postgres --rounds 3
+    python -m bench.history_import --lines 200000 --backend sqlite --rounds 1   # the chat wait
 """
 
 from __future__ import annotations
@@ -87,10 +91,17 @@ def raw_executemany(db: Database, lines: int) -> float:
     return time.perf_counter() - t0
 
 
+def _stats(values: list[float]) -> str:
+    return f"min {min(values):.2f} s, median {statistics.median(values):.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measured rounds after one dropped warm-up (product and floor "
+                             "alternate their order from round to round)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="clausebot-history-"))
     server = None
@@ -99,47 +110,69 @@ def main() -> None:
 
         server = PostgresServer()
         server.start()
-        url = server.create_database("bench_history")
-    else:
-        url = f"sqlite:///{work / 'bench.sqlite3'}"
-    env = {"CLAUSEBOT_DATABASE_URL": url, "CLAUSEBOT_DATA_DIR": str(work / "data"),
-           "CLAUSEBOT_RULEBOOK": "default"}
-    os.environ.update(env)
     from clausebot.cli import main as cli
 
     runner = CliRunner()
-
-    def run(*a: str) -> str:
-        result = runner.invoke(cli, list(a), env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
+    path = work / "historique.csv"
+    history_file(path, args.lines)
+    products: list[float] = []
+    floors: list[float] = []
+    all_waits: list[float] = []
     try:
-        run("db", "upgrade")
-        run("import", str(EXAMPLES / "import_exemple.csv"))
-        run("registres", "charger", str(EXAMPLES / "agence" / "registres.toml"))
-        run("facilitateur", "create", "--nom", "Fanny Morel", "--email", "fanny.morel@agence.example")
-        path = work / "historique.csv"
-        history_file(path, args.lines)
-        db = Database(url)
-        stop, waits = threading.Event(), []
-        chat = threading.Thread(target=chat_waits, args=(db, stop, waits))
-        chat.start()
-        t0 = time.perf_counter()
-        out = run("historique", "importer", str(path))
-        elapsed = time.perf_counter() - t0
-        stop.set()
-        chat.join()
-        raw = raw_executemany(db, args.lines)
-        waits.sort()
-        print(out)
-        print(f"{args.backend}: {args.lines} lines imported in {elapsed:.1f} s "
-              f"({args.lines / elapsed:.0f} lines/s); raw executemany {raw:.2f} s; "
-              f"ratio {elapsed / raw:.0f}x")
-        print(f"chat write during the import: {len(waits)} transactions, median "
-              f"{statistics.median(waits) * 1000:.0f} ms, p99 {waits[int(len(waits) * 0.99)] * 1000:.0f} ms, "
-              f"max {waits[-1] * 1000:.0f} ms")
-        db.dispose()
+        for round_no in range(args.rounds + 1):
+            name = f"bench_history_{round_no}"
+            url = (server.create_database(name) if server is not None
+                   else f"sqlite:///{work / (name + '.sqlite3')}")
+            env = {"CLAUSEBOT_DATABASE_URL": url, "CLAUSEBOT_DATA_DIR": str(work / "data"),
+                   "CLAUSEBOT_RULEBOOK": "default"}
+            os.environ.update(env)
+
+            def run(*a: str, env: dict[str, str] = env) -> str:
+                result = runner.invoke(cli, list(a), env=env, catch_exceptions=False)
+                assert result.exit_code == 0, result.output
+                return result.output
+
+            run("db", "upgrade")
+            run("import", str(EXAMPLES / "import_exemple.csv"))
+            run("registres", "charger", str(EXAMPLES / "agence" / "registres.toml"))
+            run("facilitateur", "create", "--nom", "Fanny Morel", "--email",
+                "fanny.morel@agence.example")
+            db = Database(url)
+            waits: list[float] = []
+
+            def product(db: Database = db, waits: list[float] = waits) -> float:
+                stop = threading.Event()
+                chat = threading.Thread(target=chat_waits, args=(db, stop, waits))
+                chat.start()
+                t0 = time.perf_counter()
+                out = run("historique", "importer", str(path))
+                elapsed = time.perf_counter() - t0
+                stop.set()
+                chat.join()
+                assert f"mois       {args.lines}" in out, out
+                return elapsed
+
+            if round_no % 2 == 0:
+                elapsed, raw = product(), raw_executemany(db, args.lines)
+            else:
+                raw, elapsed = raw_executemany(db, args.lines), product()
+            db.dispose()
+            label = "warm-up (dropped)" if round_no == 0 else f"round {round_no}"
+            print(f"{label}: import {elapsed:.2f} s, raw executemany {raw:.2f} s, "
+                  f"ratio {elapsed / raw:.1f}x", flush=True)
+            if round_no == 0:
+                continue
+            products.append(elapsed)
+            floors.append(raw)
+            all_waits.extend(waits)
+        ratios = sorted(p / f for p, f in zip(products, floors, strict=True))
+        print(f"{args.backend}: {args.lines} lines, {args.rounds} rounds: import {_stats(products)} "
+              f"({args.lines / statistics.median(products):.0f} lines/s); raw executemany "
+              f"{_stats(floors)}; ratio min {ratios[0]:.1f}x, median {statistics.median(ratios):.1f}x")
+        all_waits.sort()
+        print(f"chat write during the imports: {len(all_waits)} transactions, median "
+              f"{statistics.median(all_waits) * 1000:.0f} ms, p99 "
+              f"{all_waits[int(len(all_waits) * 0.99)] * 1000:.0f} ms, max {all_waits[-1] * 1000:.0f} ms")
     finally:
         if server is not None:
             server.stop()
