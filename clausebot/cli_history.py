@@ -68,6 +68,10 @@ def historique_importer(state: Any, fichier: Path, dry_run: bool) -> None:
         if more > 0:
             click.echo(f"... et {more} autre(s) erreur(s).", err=True)
         bad = len({line for line, _ in result.errors})
+        if result.written:
+            raise CliError(f"{fichier.name} : import interrompu après {result.written} bloc(s) "
+                           "écrits par un changement fait en direct ; relancez la même commande "
+                           "pour terminer (rien ne sera doublé).")
         raise CliError(f"{fichier.name} : {len(result.errors)} erreur(s) sur {bad} ligne(s). "
                        "Rien n'a été importé ; corrigez le fichier et relancez.")
     title = "Simulation (--dry-run) : rien n'a été écrit." if dry_run else "Import terminé."

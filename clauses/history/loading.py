@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
@@ -96,6 +97,9 @@ class HistoryResult:
         ("personnes", "critères", "contrats", "mois", "sorties"), 0))
     lines: int = 0
     chunks: int = 0
+    written: int = 0
+    """Chunks committed: more than none with errors means a live change stopped pass 2 midway
+    (re-importing the file finishes it)."""
 
     @property
     def ok(self) -> bool:
@@ -173,6 +177,10 @@ def chunks(persons: list[_Person], size: int = CHUNK_ROWS) -> Iterator[list[_Per
         yield batch
 
 
+
+LIVE_CONFLICT = ("Une saisie faite en direct pendant l'import touche les mêmes lignes : rien de "
+                 "ce bloc n'a été écrit. Relancez l'import : ce qui est déjà importé ne sera pas "
+                 "doublé.")
 
 IN_CHUNK = 1000
 """IN-list size of the reads: well below SQLite's and PostgreSQL's bound-parameter limits."""
@@ -815,14 +823,19 @@ def import_history(ctx: Context, actor: Actor, rows: list[HistoryRow],
         return result
     result.counts = dict.fromkeys(result.counts, 0)
     for batch, before in zip(batches, checked, strict=True):
-        with unit() as session:
-            _, plans = _plan_chunk(session, planner, batch, before)
-            if result.errors:  # a live change since pass 1: finish by importing the file again
-                session.rollback()
-                break
-            _write(ctx, session, actor, plans)
-            _count(result, plans)
+        try:
+            with unit() as session:
+                _, plans = _plan_chunk(session, planner, batch, before)
+                if result.errors:  # a live change since pass 1: finish by importing again
+                    session.rollback()
+                    break
+                _write(ctx, session, actor, plans)
+        except IntegrityError:  # a live write of the same row between our read and our write
+            result.errors.append((batch[0].rows[0].line, LIVE_CONFLICT))
+            break
+        _count(result, plans)
         result.chunks += 1
+        result.written += 1
         if pause:
             time.sleep(pause)  # let a waiting chat writer take SQLite's lock (see module)
     result.errors.sort()

@@ -13,7 +13,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
@@ -197,3 +199,32 @@ def test_a_person_created_live_between_the_check_and_the_write_is_matched_not_do
     with db.session() as s:
         julie = s.scalars(select(Participant)).one()
         assert s.scalars(select(Contract.participant_id)).one() == julie.id
+
+
+def test_a_unique_key_hit_by_a_live_write_during_the_write_pass_is_reported_not_a_crash(
+        cli: Run, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between pass 2's read and its insert a chat write took the same row (PostgreSQL does
+    not serialise them): the chunk is rolled back and the operator told to run it again, which
+    then finishes the import."""
+    import clauses.history.loading as loading
+
+    load_territory(cli)
+    before = counts(db)
+    real_write = loading._write
+    hits: list[int] = []
+
+    def racing_write(*args: object, **kwargs: object) -> None:
+        if not hits:
+            hits.append(1)
+            raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+        real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loading, "_write", racing_write)
+    path = write(tmp_path, "a.csv", line(month="03/2025"))
+    result = cli("historique", "importer", path)
+    assert result.exit_code != 0
+    assert "ligne 2 : Une saisie faite en direct pendant l'import" in result.output
+    assert counts(db) == before
+    result = cli("historique", "importer", path)
+    assert result.exit_code == 0, result.output
+    assert counts(db)["hour_declarations"] == 1
