@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from clauses import audit
@@ -311,18 +311,25 @@ def approve_letter(
     return row
 
 
-def open_cases(
-    session: Session, actor: Actor, *, now: dt.datetime | None = None
-) -> list[CaseView]:
-    """Cases not closed, oldest first (staff only); ``now`` decides "deadline passed"."""
-    authorize(session, actor, Action.ESCALATION_ACT)
-    rows = session.execute(
+def _case_rows() -> Select[EscalationCase, Company, str, int, str]:
+    """A case with what its view names: company, market reference, lot number, donneur."""
+    return (
         select(EscalationCase, Company, Market.reference, Lot.number, Donneur.name)
         .join(Engagement, Engagement.id == EscalationCase.engagement_id)
         .join(Company, Company.id == Engagement.company_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
         .join(Donneur, Donneur.id == Market.donneur_id)
+    )
+
+
+def open_cases(
+    session: Session, actor: Actor, *, now: dt.datetime | None = None
+) -> list[CaseView]:
+    """Cases not closed, oldest first (staff only); ``now`` decides "deadline passed"."""
+    authorize(session, actor, Action.ESCALATION_ACT)
+    rows = session.execute(
+        _case_rows()
         .where(EscalationCase.state != EscalationState.CLOS)
         .options(selectinload(EscalationCase.steps))
         .order_by(EscalationCase.opened_at, EscalationCase.id)
@@ -335,12 +342,7 @@ def open_cases(
 def case_view(ctx: Context, session: Session, actor: Actor, case_id: int) -> CaseView:
     authorize(session, actor, Action.ESCALATION_ACT)
     row = session.execute(
-        select(EscalationCase, Company, Market.reference, Lot.number, Donneur.name)
-        .join(Engagement, Engagement.id == EscalationCase.engagement_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
-        .join(Donneur, Donneur.id == Market.donneur_id)
+        _case_rows()
         .where(EscalationCase.id == case_id)
     ).one_or_none()
     if row is None:
