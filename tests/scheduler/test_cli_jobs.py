@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import Alert, Donneur, KeyValue, OutboxMessage
 from tests import factories as f
-
-Run = Callable[..., Result]
+from tests.cli_runner import Run, cli_runner
 
 
 @pytest.fixture
 def cli(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    from clausebot.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CLAUSEBOT_CONFIG", raising=False)
-    env = {"CLAUSEBOT_DATABASE_URL": db.url, "CLAUSEBOT_DATA_DIR": str(tmp_path / "data"),
-           "CLAUSEBOT_RULEBOOK": "default"}
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return run
+    return cli_runner(db, tmp_path, monkeypatch)
 
 
 def _count(db: Database, model) -> int:
