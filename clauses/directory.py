@@ -13,18 +13,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
-from clauses.authz import Action, Scope, authorize, scope_companies, scope_for, scope_markets
+from clauses.authz import (
+    Action,
+    Scope,
+    authorize,
+    scope_companies,
+    scope_engagements,
+    scope_for,
+    scope_markets,
+)
 from clauses.siret import looks_like_siret, normalize_siret
 from storage.models import (
     Candidature,
     CandidatureStatus,
     Company,
     Contact,
+    Donneur,
     Engagement,
     EscalationCase,
     EscalationState,
     Lot,
     Market,
+    MarketStatus,
     Prescriber,
     User,
 )
@@ -96,13 +106,19 @@ def company_named(session: Session, name: str) -> int | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def organisation_name(session: Session, actor: Actor) -> str | None:
-    """The company or prescriber an actor writes for, to name it to a facilitator."""
-    if actor.company_id is not None:
-        return session.scalar(select(Company.name).where(Company.id == actor.company_id))
-    if actor.prescriber_id is not None:
-        return session.scalar(select(Prescriber.name).where(Prescriber.id == actor.prescriber_id))
+def organisation_name(session: Session, *, company_id: int | None = None,
+                      donneur_id: int | None = None, prescriber_id: int | None = None) -> str | None:
+    """The name of the first organisation given (company, donneur, prescriber), to say who
+    someone writes for; None when none is given or known."""
+    for model, key in ((Company, company_id), (Donneur, donneur_id), (Prescriber, prescriber_id)):
+        if key is not None:
+            return session.scalar(select(model.name).where(model.id == key))
     return None
+
+
+def candidature_with_key(session: Session, idempotency_key: str) -> int | None:
+    """The candidature already submitted under this key (a button pressed twice), if any."""
+    return session.scalar(select(Candidature.id).where(Candidature.idempotency_key == idempotency_key))
 
 
 def candidature_awaits_decision(session: Session, candidature_id: int) -> bool:
@@ -139,6 +155,30 @@ def readable_market(session: Session, actor: Actor, reference: str) -> Market | 
     and an unknown reference look the same (see :mod:`clauses.authz`)."""
     return session.scalar(select(Market).where(
         func.lower(Market.reference) == reference.lower(), scope_markets(actor)))
+
+
+def open_markets(session: Session, actor: Actor, *, limit: int = 50) -> tuple[bool, list[Market]]:
+    """(portfolio, markets): the open markets the actor follows as facilitator, else (False)
+    the first `limit` open markets it may read, by reference."""
+    q = select(Market).where(scope_markets(actor), Market.status != MarketStatus.CLOS)
+    mine = list(session.scalars(q.where(Market.facilitator_id == actor.user_id).order_by(Market.reference)))
+    if mine:
+        return True, mine
+    return False, list(session.scalars(q.order_by(Market.reference).limit(limit)))
+
+
+def company_open_lots(session: Session, actor: Actor) -> list[tuple[int, int, str, str]]:
+    """(lot id, number, label, market reference) of the open markets' lots a company holds."""
+    if actor.company_id is None:
+        return []
+    rows = session.execute(
+        select(Lot.id, Lot.number, Lot.label, Market.reference)
+        .join(Engagement, Engagement.lot_id == Lot.id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(scope_engagements(actor), Market.status != MarketStatus.CLOS)
+        .order_by(Market.reference, Lot.number)
+    ).all()
+    return [(lot_id, number, label, reference) for lot_id, number, label, reference in rows]
 
 
 def candidature_lot(session: Session, actor: Actor, reference: str | None,

@@ -103,7 +103,8 @@ class MailJob:
         """« Sophie MARTIN (BTP Rhône-Confluent) <rh@…> »: the facilitator reading an alert must
         see which company or prescriber wrote, not only an address."""
         name = self.actor.label if self.actor.label != self.parsed.from_address else self.parsed.from_name
-        org = directory.organisation_name(self.session, self.actor)
+        org = directory.organisation_name(self.session, company_id=self.actor.company_id,
+                                          prescriber_id=self.actor.prescriber_id)
         who = " ".join(part for part in (name.strip(), f"({org})" if org else "") if part)
         return f"{who} <{self.parsed.from_address}>" if who else f"<{self.parsed.from_address}>"
 
