@@ -91,12 +91,8 @@ class ChatOutboxSender:
     ) -> None:
         self.db = db
         self.transport = transport
-        self.chat_filter = chat_filter
-        self.max_attempts = max_attempts
         self.batch_size = batch_size
         self.concurrency = concurrency
-        self.lease = lease
-        self.now = now
         self.wakeup = asyncio.Event()
         """Set it to send at once (e.g. after the bot queued a reply fallback)."""
         self.runner = OutboxRunner(db, OutboxChannel.CHAT, lease=lease, max_attempts=max_attempts,

@@ -7,11 +7,12 @@ whether another company's market or person exists.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import ColumnElement
 
 from clauses.actors import Actor
 from clauses.errors import DomainError
@@ -206,55 +207,50 @@ def authorize(session: Session, actor: Actor, action: Action, kind: str | None =
         raise NotAllowed()
 
 
-def scope_engagements(actor: Actor, action: Action = Action.ENGAGEMENT_READ):
-    """A WHERE clause limiting an Engagement query to what `actor` may see."""
+def _scoped(actor: Actor, action: Action, row_id: InstrumentedAttribute[int], *,
+            company: Callable[[int], ColumnElement[bool]] | None = None,
+            donneur: Callable[[int], ColumnElement[bool]] | None = None) -> ColumnElement[bool]:
+    """The one shape of every scope filter: all rows, the actor's own (by its company or its
+    donneur, when the matrix grants that and the actor has one), or none."""
     scope = scope_for(actor, action)
     if scope is Scope.ALL:
-        return Engagement.id.is_not(None)
-    if scope is Scope.OWN_COMPANY and actor.company_id is not None:
-        return Engagement.company_id == actor.company_id
-    if scope is Scope.OWN_DONNEUR and actor.donneur_id is not None:
-        return Engagement.lot_id.in_(
-            select(Lot.id)
-            .join(Market, Market.id == Lot.market_id)
-            .where(Market.donneur_id == actor.donneur_id)
-            .correlate(None)
-        )
-    return Engagement.id.is_(None)
+        return row_id.is_not(None)
+    if scope is Scope.OWN_COMPANY and actor.company_id is not None and company is not None:
+        return company(actor.company_id)
+    if scope is Scope.OWN_DONNEUR and actor.donneur_id is not None and donneur is not None:
+        return donneur(actor.donneur_id)
+    return row_id.is_(None)
 
 
-def scope_markets(actor: Actor):
-    scope = scope_for(actor, Action.MARKET_READ)
-    if scope is Scope.ALL:
-        return Market.id.is_not(None)
-    if scope is Scope.OWN_DONNEUR and actor.donneur_id is not None:
-        return Market.donneur_id == actor.donneur_id
-    if scope is Scope.OWN_COMPANY and actor.company_id is not None:
-        return Market.id.in_(
-            select(Lot.market_id)
-            .join(Engagement, Engagement.lot_id == Lot.id)
-            .where(Engagement.company_id == actor.company_id)
-            .correlate(None)
-        )
-    return Market.id.is_(None)
+def scope_engagements(actor: Actor, action: Action = Action.ENGAGEMENT_READ) -> ColumnElement[bool]:
+    """A WHERE clause limiting an Engagement query to what `actor` may see."""
+    return _scoped(
+        actor, action, Engagement.id,
+        company=lambda company_id: Engagement.company_id == company_id,
+        donneur=lambda donneur_id: Engagement.lot_id.in_(
+            select(Lot.id).join(Market, Market.id == Lot.market_id)
+            .where(Market.donneur_id == donneur_id).correlate(None)),
+    )
 
 
-def scope_donneurs(actor: Actor):
-    scope = scope_for(actor, Action.BILAN_READ)
-    if scope is Scope.ALL:
-        return Donneur.id.is_not(None)
-    if scope is Scope.OWN_DONNEUR and actor.donneur_id is not None:
-        return Donneur.id == actor.donneur_id
-    return Donneur.id.is_(None)
+def scope_markets(actor: Actor) -> ColumnElement[bool]:
+    return _scoped(
+        actor, Action.MARKET_READ, Market.id,
+        donneur=lambda donneur_id: Market.donneur_id == donneur_id,
+        company=lambda company_id: Market.id.in_(
+            select(Lot.market_id).join(Engagement, Engagement.lot_id == Lot.id)
+            .where(Engagement.company_id == company_id).correlate(None)),
+    )
 
 
-def scope_companies(actor: Actor):
-    scope = scope_for(actor, Action.ENGAGEMENT_READ)
-    if scope is Scope.ALL:
-        return Company.id.is_not(None)
-    if scope is Scope.OWN_COMPANY and actor.company_id is not None:
-        return Company.id == actor.company_id
-    return Company.id.is_(None)
+def scope_donneurs(actor: Actor) -> ColumnElement[bool]:
+    return _scoped(actor, Action.BILAN_READ, Donneur.id,
+                   donneur=lambda donneur_id: Donneur.id == donneur_id)
+
+
+def scope_companies(actor: Actor) -> ColumnElement[bool]:
+    return _scoped(actor, Action.ENGAGEMENT_READ, Company.id,
+                   company=lambda company_id: Company.id == company_id)
 
 
 def scope_contracts(actor: Actor, action: Action = Action.DECLARATION_READ):

@@ -33,7 +33,6 @@ from clauses import escalation as machine
 from clauses import escalation_service as svc
 from clauses.actions import ActionButton, ActionKind
 from clauses.actors import Actor
-from clauses.alerts import raise_alert
 from clauses.authz import Action, NotAllowed, authorize
 from clauses.bilan.lookup import find_market
 from clauses.context import Context
@@ -327,10 +326,8 @@ def give_consent(ctx: Context, session: Session, actor: Actor, case_id: int) -> 
         session.expire(row, ["steps"])
         system = Actor.system(label=f"accord de {referent.label}")
         svc._apply(ctx, session, system, row, _E.COURRIER.value, note=None)
-        facilitator = subject.company.facilitator_id or subject.market.facilitator_id
-        raise_alert(
-            session, kind=AlertKind.COURRIER_A_APPROUVER, facilitator_id=facilitator,
-            subject_type="escalation", subject_id=row.id,
+        svc.alert_facilitator(
+            session, row, subject, AlertKind.COURRIER_A_APPROUVER,
             dedup_key=f"escalade_accord_recu:case:{row.id}",
             message=(f"Procédure n° {row.id} — {subject.company.name} : accord de {who} le "
                      f"{fr_date(machine.local_day(now))} à {now.astimezone(machine.PARIS):%H:%M}. "
@@ -378,10 +375,8 @@ def company_answer(ctx: Context, session: Session, actor: Actor, text: str,
     audit.record(session, actor, "escalation.answer", "escalation", row.id)
     session.flush()
     n = session.query(EscalationStep).filter_by(case_id=row.id).count()
-    facilitator = subject.company.facilitator_id or subject.market.facilitator_id
-    raise_alert(
-        session, kind=AlertKind.AUTRE, facilitator_id=facilitator, subject_type="escalation",
-        subject_id=row.id, dedup_key=f"escalade_reponse:case:{row.id}:{n}",
+    svc.alert_facilitator(
+        session, row, subject, AlertKind.AUTRE, dedup_key=f"escalade_reponse:case:{row.id}:{n}",
         message=(f"Procédure n° {row.id} — réponse de {subject.company.name} "
                  f"({actor.label}) : « {body} »"),
         buttons=[[ActionButton("✅ Clore : régularisé", ActionKind.CLOSE_REGULARISED, row.id),
@@ -501,10 +496,8 @@ def _refuse_closed_or_late(row: EscalationCase, what: str) -> None:
 
 def _tell_facilitator_refused(session: Session, row: EscalationCase, subject: svc._Subject,
                               actor: Actor) -> None:
-    facilitator = subject.company.facilitator_id or subject.market.facilitator_id
-    raise_alert(
-        session, kind=AlertKind.EMAIL_A_TRAITER, facilitator_id=facilitator,
-        subject_type="escalation", subject_id=row.id,
+    svc.alert_facilitator(
+        session, row, subject, AlertKind.EMAIL_A_TRAITER,
         dedup_key=f"escalade_accord_refuse:case:{row.id}:{(actor.email or actor.label)[:80]}",
         message=(f"Procédure n° {row.id} — {subject.company.name} : un accord a été envoyé par "
                  f"{actor.email or actor.label}, qui n'est pas référent·e de "

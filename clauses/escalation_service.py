@@ -19,17 +19,18 @@ error with its French message and leaves nothing written: every use case works i
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from clauses import audit
 from clauses import escalation as machine
 from clauses.actions import ActionButton, ActionKind
 from clauses.actors import Actor
-from clauses.alerts import raise_alert
+from clauses.alerts import Button, raise_alert
 from clauses.authz import Action, authorize
 from clauses.context import Context
 from clauses.errors import DomainError, EscalationError
@@ -161,6 +162,16 @@ class _Subject:
 
 
 # --- loading --------------------------------------------------------------------------------
+
+
+def alert_facilitator(session: Session, row: EscalationCase, subject: _Subject, kind: AlertKind,
+                      dedup_key: str, message: str,
+                      buttons: Sequence[Sequence[Button]] | None = None) -> None:
+    """An alert about a case, to the facilitator in charge: the company's, else the market's."""
+    raise_alert(session, kind=kind,
+                facilitator_id=subject.company.facilitator_id or subject.market.facilitator_id,
+                subject_type="escalation", subject_id=row.id, dedup_key=dedup_key,
+                message=message, buttons=buttons)
 
 
 def _subject(session: Session, engagement_id: int) -> _Subject | None:
@@ -311,18 +322,25 @@ def approve_letter(
     return row
 
 
-def open_cases(
-    session: Session, actor: Actor, *, now: dt.datetime | None = None
-) -> list[CaseView]:
-    """Cases not closed, oldest first (staff only); ``now`` decides "deadline passed"."""
-    authorize(session, actor, Action.ESCALATION_ACT)
-    rows = session.execute(
+def _case_rows() -> Select[EscalationCase, Company, str, int, str]:
+    """A case with what its view names: company, market reference, lot number, donneur."""
+    return (
         select(EscalationCase, Company, Market.reference, Lot.number, Donneur.name)
         .join(Engagement, Engagement.id == EscalationCase.engagement_id)
         .join(Company, Company.id == Engagement.company_id)
         .join(Lot, Lot.id == Engagement.lot_id)
         .join(Market, Market.id == Lot.market_id)
         .join(Donneur, Donneur.id == Market.donneur_id)
+    )
+
+
+def open_cases(
+    session: Session, actor: Actor, *, now: dt.datetime | None = None
+) -> list[CaseView]:
+    """Cases not closed, oldest first (staff only); ``now`` decides "deadline passed"."""
+    authorize(session, actor, Action.ESCALATION_ACT)
+    rows = session.execute(
+        _case_rows()
         .where(EscalationCase.state != EscalationState.CLOS)
         .options(selectinload(EscalationCase.steps))
         .order_by(EscalationCase.opened_at, EscalationCase.id)
@@ -335,12 +353,7 @@ def open_cases(
 def case_view(ctx: Context, session: Session, actor: Actor, case_id: int) -> CaseView:
     authorize(session, actor, Action.ESCALATION_ACT)
     row = session.execute(
-        select(EscalationCase, Company, Market.reference, Lot.number, Donneur.name)
-        .join(Engagement, Engagement.id == EscalationCase.engagement_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
-        .join(Donneur, Donneur.id == Market.donneur_id)
+        _case_rows()
         .where(EscalationCase.id == case_id)
     ).one_or_none()
     if row is None:
@@ -592,7 +605,6 @@ def _offer_letter(ctx: Context, session: Session, row: EscalationCase, subject: 
     if (new.contacts < rules.contacts_required_before_letter
             or new.written_contacts < rules.written_contacts_required):
         return
-    facilitator = subject.company.facilitator_id or subject.market.facilitator_id
     if row.buyer_consent_at:
         consent = f"L'accord de {subject.donneur.name} est déjà enregistré."
         button = ActionButton("✉️ Envoyer le courrier", ActionKind.SEND_LETTER, row.id)
@@ -601,9 +613,8 @@ def _offer_letter(ctx: Context, session: Session, row: EscalationCase, subject: 
                    "et répond « accord » par e-mail (ou par le bouton du chat).")
         button = ActionButton("🤝 Demander l'accord du donneur d'ordre", ActionKind.ASK_CONSENT,
                               row.id)
-    raise_alert(
-        session, kind=AlertKind.COURRIER_A_APPROUVER, facilitator_id=facilitator,
-        subject_type="escalation", subject_id=row.id,
+    alert_facilitator(
+        session, row, subject, AlertKind.COURRIER_A_APPROUVER,
         dedup_key=f"courrier_a_approuver:case:{row.id}",
         message=(f"Procédure n° {row.id} — {subject.company.name} ({_about(subject)}) : "
                  f"{new.contacts} prises de contact dont {new.written_contacts} par écrit. Le "

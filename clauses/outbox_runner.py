@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
@@ -51,34 +52,24 @@ DEFAULT_LEASE = dt.timedelta(seconds=15)
 """A crashed sender's rows are due again this long after its last renewal (plus one poll)."""
 
 
+@dataclass(eq=False)
 class OutboxRunner:
     """Queue discipline for one channel's rows; thread-safe (database calls are blocking)."""
 
-    def __init__(
-        self,
-        db: Database,
-        channel: OutboxChannel,
-        *,
-        lease: dt.timedelta = DEFAULT_LEASE,
-        max_attempts: int = 8,
-        backoff: Callable[[int], dt.timedelta],
-        row_filter: ColumnElement[bool] | None = None,
-        on_dead: Callable[[Session, OutboxMessage, str], None] | None = None,
-        now: Callable[[], dt.datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.channel = channel
-        self.lease = lease
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self.row_filter = row_filter
-        self.on_dead = on_dead
-        self.now = now
-        self._held: dict[int, int] = {}
-        """row id -> attempt number of our claim, while we hold it (renewed by the keeper)."""
-        self._lock = threading.Lock()
-        self._keeper: threading.Thread | None = None
-        self._stop = threading.Event()
+    db: Database
+    channel: OutboxChannel
+    _: KW_ONLY
+    backoff: Callable[[int], dt.timedelta]
+    lease: dt.timedelta = DEFAULT_LEASE
+    max_attempts: int = 8
+    row_filter: ColumnElement[bool] | None = None
+    on_dead: Callable[[Session, OutboxMessage, str], None] | None = None
+    now: Callable[[], dt.datetime] = utcnow
+    _held: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    """row id -> attempt number of our claim, while we hold it (renewed by the keeper)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _keeper: threading.Thread | None = field(default=None, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     # -- selection ---------------------------------------------------------------------------
     def _base(self) -> list[ColumnElement[bool]]:
@@ -142,17 +133,21 @@ class OutboxRunner:
         return built
 
     # -- marking ---------------------------------------------------------------------------
+    def _update_ours(self, s: Session, row_id: int, attempts: int, **values: Any) -> bool:
+        """Stop renewing the row and apply `values` if it is still ours (sending, this attempt):
+        a sender whose lease ran out must not overwrite what another sender did since."""
+        self.release(row_id)
+        result = s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.SENDING,
+                   OutboxMessage.attempts == attempts)
+            .values(**values).execution_options(synchronize_session=False))
+        return rowcount(result) == 1
+
     def _mark(self, row_id: int, attempts: int, **values: Any) -> OutboxMessage | None:
         """Apply `values` if the row is still ours; its own commit. None when it is not."""
-        with self._lock:
-            self._held.pop(row_id, None)
         with self.db.session() as s:
-            result = s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.SENDING,
-                       OutboxMessage.attempts == attempts)
-                .values(**values).execution_options(synchronize_session=False))
-            if rowcount(result) != 1:
+            if not self._update_ours(s, row_id, attempts, **values):
                 log.warning("outbox %s: no longer ours (attempt %s), left as it is", row_id, attempts)
                 return None
             return s.get(OutboxMessage, row_id)
@@ -182,16 +177,10 @@ class OutboxRunner:
 
     def dead(self, row_id: int, attempts: int, reason: str, *, last_error: str | None = None) -> None:
         """Dead letter: never retried; the channel's hook tells a person."""
-        with self._lock:
-            self._held.pop(row_id, None)
         with self.db.session() as s:
-            result = s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.SENDING,
-                       OutboxMessage.attempts == attempts)
-                .values(status=OutboxStatus.DEAD, last_error=(last_error or reason)[:1000])
-                .execution_options(synchronize_session=False))
-            if rowcount(result) == 1 and self.on_dead is not None:
+            dead = self._update_ours(s, row_id, attempts, status=OutboxStatus.DEAD,
+                                     last_error=(last_error or reason)[:1000])
+            if dead and self.on_dead is not None:
                 row = s.get(OutboxMessage, row_id)
                 assert row is not None
                 self.on_dead(s, row, reason[:300])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from clauses import audit
 from clauses.actions import ActionButton, ActionKind
 from clauses.actors import Actor
-from clauses.alerts import raise_alert
+from clauses.alerts import Button, raise_alert
 from clauses.authz import Action, authorize
 from clauses.context import Context
 from clauses.due import (
@@ -192,6 +192,19 @@ def claim(session: Session, key: str, day: dt.date, now: dt.datetime, **detail: 
     return created
 
 
+def _alert_once(ctx: Context, session: Session, key: str, detail: dict[str, Any], *,
+                kind: AlertKind, subject_type: str, subject_id: int, message: str,
+                facilitator_id: int | None = None,
+                buttons: Sequence[Sequence[Button]] | None = None) -> bool:
+    """A scheduled alert, raised once: the claim on `key` (noting `detail`), in the same
+    transaction, makes a rerun or a second scheduler a no-op. False when already claimed."""
+    if not claim(session, key, ctx.clock.today(), ctx.clock.now(), **detail):
+        return False
+    raise_alert(session, kind=kind, facilitator_id=facilitator_id, subject_type=subject_type,
+                subject_id=subject_id, dedup_key=key, message=message, buttons=buttons)
+    return True
+
+
 def _signature(ctx: Context) -> str:
     return f"\n\n{ctx.policy.agency_name}\n{ctx.policy.agency_email}\n"
 
@@ -298,11 +311,10 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
 
 def alert_escalation_deadline(ctx: Context, session: Session, item: EscalationDeadline) -> bool:
     """The company let the letter's deadline pass: tell the facilitator, buyer alert ready."""
-    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), case_id=item.case_id):
-        return False
-    raise_alert(
-        session, kind=AlertKind.ESCALADE_ECHEANCE, facilitator_id=item.facilitator_id,
-        subject_type="escalation", subject_id=item.case_id, dedup_key=item.key,
+    return _alert_once(
+        ctx, session, item.key, {"case_id": item.case_id},
+        kind=AlertKind.ESCALADE_ECHEANCE, facilitator_id=item.facilitator_id,
+        subject_type="escalation", subject_id=item.case_id,
         message=(f"Procédure n° {item.case_id} : {item.company_name} (marché "
                  f"{item.market_reference}, lot {item.lot_number}) n'a pas répondu au courrier "
                  f"dans le délai (échéance du {fr_date(item.deadline)}).\nL'alerte de "
@@ -311,7 +323,6 @@ def alert_escalation_deadline(ctx: Context, session: Session, item: EscalationDe
         buttons=[[ActionButton("📨 Alerter le donneur d'ordre", ActionKind.ALERT_BUYER,
                                item.case_id)]],
     )
-    return True
 
 
 # --- meetings -------------------------------------------------------------------------------
@@ -369,32 +380,26 @@ def send_meeting_reminder(ctx: Context, session: Session, item: MeetingReminder)
 
 
 def alert_convention_renewal(ctx: Context, session: Session, item: ConventionRenewal) -> bool:
-    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(),
-                 convention_id=item.convention_id):
-        return False
-    raise_alert(
-        session, kind=AlertKind.CONVENTION, subject_type="convention",
-        subject_id=item.convention_id, dedup_key=item.key,
+    return _alert_once(
+        ctx, session, item.key, {"convention_id": item.convention_id},
+        kind=AlertKind.CONVENTION, subject_type="convention", subject_id=item.convention_id,
         message=(f"La convention {item.reference} avec {item.donneur_name} se termine le "
                  f"{fr_date(item.end_date)} (préavis de {item.notice_months} mois) : préparez son "
                  "renouvellement avec le donneur d'ordre."),
     )
-    return True
 
 
 def prompt_final_bilan(ctx: Context, session: Session, item: MarketEnd) -> bool:
-    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), market_id=item.market_id):
-        return False
-    raise_alert(
-        session, kind=AlertKind.BILAN_FINAL, facilitator_id=item.facilitator_id,
-        subject_type="market", subject_id=item.market_id, dedup_key=item.key,
+    return _alert_once(
+        ctx, session, item.key, {"market_id": item.market_id},
+        kind=AlertKind.BILAN_FINAL, facilitator_id=item.facilitator_id,
+        subject_type="market", subject_id=item.market_id,
         message=(f"Le marché {item.reference} « {item.title} » ({item.donneur_name}) est terminé "
                  f"depuis le {fr_date(item.end_date)} : établissez son bilan final synthétique "
                  f"(/point {item.reference}) puis clôturez le marché (clausebot marche clore "
                  f"{item.reference}). Sa remise déclenche la "
                  "facturation du solde de la convention."),
     )
-    return True
 
 
 # --- annual bilans --------------------------------------------------------------------------
@@ -411,17 +416,14 @@ class BilanMail:
 
 
 def ask_bilan_approval(ctx: Context, session: Session, item: AnnualBilan) -> bool:
-    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(), donneur_id=item.donneur_id):
-        return False
-    raise_alert(
-        session, kind=AlertKind.BILAN_ANNUEL, subject_type="donneur",
-        subject_id=item.donneur_id, dedup_key=item.key,
+    return _alert_once(
+        ctx, session, item.key, {"donneur_id": item.donneur_id},
+        kind=AlertKind.BILAN_ANNUEL, subject_type="donneur", subject_id=item.donneur_id,
         message=(f"Le bilan annuel {item.year} de {item.donneur_name} est prêt à partir vers ses "
                  f"référents. Relisez-le (/bilan {item.year} {item.donneur_name}) puis "
                  "approuvez l'envoi."),
         buttons=[[("✅ Approuver l'envoi", f"bilan:ok:{item.donneur_id}:{item.year}")]],
     )
-    return True
 
 
 def send_annual_bilan(

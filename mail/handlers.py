@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clauses import audit
+from clauses import audit, directory
 from clauses.actors import Actor
 from clauses.alerts import raise_alert
 from clauses.context import Context
+from clauses.directory import territory_facilitators
 from clauses.errors import DomainError
 from mail import declaration_template, escalation_replies
 from mail.candidature_text import extract_candidate
@@ -35,15 +36,9 @@ from storage.documents import DocumentRejected
 from storage.models import (
     AlertKind,
     Channel,
-    Company,
-    Contact,
     Document,
-    Engagement,
     InboundMail,
-    Lot,
     MailStatus,
-    Market,
-    Prescriber,
     Role,
 )
 
@@ -85,9 +80,7 @@ class MailJob:
         return row is not None
 
     def facilitator_id(self) -> int | None:
-        if self.actor.company_id is not None:
-            return self.session.scalar(select(Company.facilitator_id).where(Company.id == self.actor.company_id))
-        return None
+        return directory.company_facilitator(self.session, self.actor.company_id)
 
     def alert(self, kind: AlertKind, message: str, suffix: str = "",
               facilitator_id: int | None = None) -> None:
@@ -110,33 +103,11 @@ class MailJob:
         """« Sophie MARTIN (BTP Rhône-Confluent) <rh@…> »: the facilitator reading an alert must
         see which company or prescriber wrote, not only an address."""
         name = self.actor.label if self.actor.label != self.parsed.from_address else self.parsed.from_name
-        org = None
-        if self.actor.company_id is not None:
-            org = self.session.scalar(select(Company.name).where(Company.id == self.actor.company_id))
-        elif self.actor.prescriber_id is not None:
-            org = self.session.scalar(select(Prescriber.name).where(Prescriber.id == self.actor.prescriber_id))
+        org = directory.organisation_name(self.session, company_id=self.actor.company_id,
+                                          prescriber_id=self.actor.prescriber_id)
         who = " ".join(part for part in (name.strip(), f"({org})" if org else "") if part)
         return f"{who} <{self.parsed.from_address}>" if who else f"<{self.parsed.from_address}>"
 
-
-def territory_facilitators(session: Session, *, donneur_id: int | None = None,
-                           email_domain: str | None = None, limit: int = 10) -> list[int]:
-    """Facilitators of the companies engaged on a donneur's markets, or of the companies with a
-    contact at `email_domain`; empty when none, or when more than `limit` (a webmail domain, a
-    huge donneur: that is not a territory any more, and the alert goes to the shared inbox)."""
-    if donneur_id is not None:
-        q = (select(Company.facilitator_id).join(Engagement, Engagement.company_id == Company.id)
-             .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
-             .where(Market.donneur_id == donneur_id))
-    elif email_domain:
-        q = (select(Company.facilitator_id).join(Contact, Contact.company_id == Company.id)
-             .where(func.lower(Contact.email).endswith(f"@{email_domain.lower()}",
-                                                       autoescape=True)))
-    else:
-        return []
-    ids = [i for i in session.scalars(q.where(Company.facilitator_id.is_not(None)).distinct()
-                                      .limit(limit + 1)) if i is not None]
-    return [] if len(ids) > limit else sorted(ids)
 
 
 # -- the declaration template -----------------------------------------------------------------
@@ -329,21 +300,6 @@ def _ack_detail(recorded: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- candidatures ------------------------------------------------------------------------------
 
-def _resolve_lot(session: Session, reference: str | None, number: int | None) -> tuple[int | None, int | None]:
-    """(lot_id, company_id) from a market reference and lot number, when unambiguous."""
-    if not reference:
-        return None, None
-    q = select(Lot.id).join(Market, Market.id == Lot.market_id).where(
-        func.lower(Market.reference) == reference.strip().lower())
-    if number is not None:
-        q = q.where(Lot.number == number)
-    lots = list(session.scalars(q.limit(2)))
-    if len(lots) != 1:
-        return None, None
-    companies = list(session.scalars(select(Engagement.company_id).where(Engagement.lot_id == lots[0]).limit(2)))
-    return lots[0], companies[0] if len(companies) == 1 else None
-
-
 def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
     from clauses.candidatures import submit_candidature
 
@@ -358,12 +314,12 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
                                cv_filename=cv.filename if cv else None, html_text=job.parsed.html_text,
                                sender_name=job.parsed.from_name or job.actor.label or "",
                                sender_address=job.parsed.from_address or "")
-    lot_id, company_id = _resolve_lot(job.session, fields.market_reference, fields.lot_number)
+    lot_id, company_id = directory.candidature_lot(job.session, actor, fields.market_reference,
+                                                   fields.lot_number)
     if fields.candidate is None:
         understood = "; ".join(f"{k} : {v}" for k, v in fields.understood.items()) or "rien de sûr"
         why = fields.unsure or "nom de la personne non reconnu"
-        facilitator = (job.session.scalar(select(Company.facilitator_id).where(Company.id == company_id))
-                       if company_id is not None else None)
+        facilitator = directory.company_facilitator(job.session, company_id)
         job.alert(AlertKind.EMAIL_A_TRAITER,
                   f"Candidature reçue par e-mail de {job.sender_label()} (« {job.parsed.subject[:120]} ») : "
                   f"{why} ; rien n'a été enregistré, à saisir à la main (e-mail n° {job.row.id}). "
@@ -386,9 +342,7 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
         except DocumentRejected as exc:
             return rejected(job, [exc.message_fr], "candidature_refusee")
     if company_id is None and fields.company_name and actor.role != Role.ENTREPRISE:
-        matches = list(job.session.scalars(
-            select(Company.id).where(func.lower(Company.name) == fields.company_name.strip().lower()).limit(2)))
-        company_id = matches[0] if len(matches) == 1 else None
+        company_id = directory.company_named(job.session, fields.company_name)
     from clauses.job_offers import quoted_offer_id
 
     offer_id = quoted_offer_id(job.parsed.subject, job.parsed.text)
@@ -437,8 +391,8 @@ def handle_report(job: MailJob, classified: Classified) -> Outcome:
     today = job.ctx.clock.today()
     if classified.intent == Intent.POINT_MARCHE:
         reference = classified.market_reference or ""
-        market = job.session.scalar(select(Market).where(func.lower(Market.reference) == reference.lower()))
-        if market is None or (actor.role == Role.REFERENT and market.donneur_id != actor.donneur_id):
+        market = directory.readable_market(job.session, actor, reference)
+        if market is None:
             return not_allowed(
                 job, f"Le marché « {reference[:40]} » est introuvable ou n'est pas suivi pour votre "
                 "organisation. Vérifiez sa référence.", "point_marche")

@@ -341,23 +341,13 @@ async def test_smtp_auth_required() -> None:
         with pytest.raises(aiosmtplib.SMTPResponseException) as refused:
             await aiosmtplib.send(_mail(), hostname=sink.host, port=sink.port, start_tls=False)
         assert refused.value.code == 530
+        async def login(password: str) -> None:
+            await aiosmtplib.send(_mail(), hostname=sink.host, port=sink.port, start_tls=False,
+                                  username="bot@agence.test", password=password)
+
         with pytest.raises(aiosmtplib.SMTPAuthenticationError):
-            await aiosmtplib.send(
-                _mail(),
-                hostname=sink.host,
-                port=sink.port,
-                start_tls=False,
-                username="bot@agence.test",
-                password="x",
-            )
-        await aiosmtplib.send(
-            _mail(),
-            hostname=sink.host,
-            port=sink.port,
-            start_tls=False,
-            username="bot@agence.test",
-            password="s3cret",
-        )
+            await login("x")
+        await login("s3cret")
         [received] = sink.messages
         assert received.auth_login == "bot@agence.test"
         assert ("bot@agence.test", True) in sink.auth_attempts

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
 from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step
 from bot.messages import IncomingFile
 from bot.shortcut import fold
 from bot.turn import Flow, Turn
-from clauses.authz import NotAllowed, scope_engagements
+from clauses import directory
+from clauses.authz import NotAllowed
 from clauses.errors import DomainError
-from storage.models import Candidature, Engagement, Lot, Market, MarketStatus
 
 FLOW = "candidat"
 
@@ -67,16 +65,7 @@ def _criteria_keyboard(t: Turn) -> list[list[tuple[str, str]]]:
 
 
 def _company_lots(t: Turn) -> list[tuple[int, str]]:
-    actor = t.need_actor()
-    if actor.company_id is None:
-        return []
-    rows = t.session.execute(
-        select(Lot.id, Lot.number, Lot.label, Market.reference)
-        .join(Engagement, Engagement.lot_id == Lot.id)
-        .join(Market, Market.id == Lot.market_id)
-        .where(scope_engagements(actor), Market.status != MarketStatus.CLOS)
-        .order_by(Market.reference, Lot.number)
-    ).all()
+    rows = directory.company_open_lots(t.session, t.need_actor())
     return [(lot_id, f"{ref} · lot {num} — {label}"[:60]) for lot_id, num, label, ref in rows]
 
 
@@ -236,7 +225,7 @@ def _confirm(t: Turn, token: str) -> None:
     t.clear_source_keyboard = True
     key = t.idempotency_key(token)
     if t.conv.flow != FLOW or t.conv.step != "confirm" or t.conv.data.get("token") != token:
-        done = t.session.scalar(select(Candidature.id).where(Candidature.idempotency_key == key))
+        done = directory.candidature_with_key(t.session, key)
         t.notify("Cette candidature est déjà transmise." if done else "Ce bouton n'est plus actif.")
         return
     from clauses.candidatures import CandidateInput, submit_candidature

@@ -9,6 +9,7 @@ from typing import TypeVar
 from bot import texts
 from bot.messages import Button, Keyboard
 from bot.turn import Turn
+from clauses.directory import like_pattern  # noqa: F401 - moved to the domain; kept importable
 from clauses.errors import DomainError, NegativeHoursError
 from clauses.formatting import fr_hours, parse_hours
 
@@ -51,9 +52,3 @@ def iso_month(value: str) -> dt.date:
 
 def chunks(items: list[Button], per_row: int) -> Keyboard:
     return [items[i: i + per_row] for i in range(0, len(items), per_row)]
-
-
-def like_pattern(text: str) -> str:
-    """A case-folded LIKE pattern matching `text` anywhere, its wildcards escaped (escape "\\")."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"

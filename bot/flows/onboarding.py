@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import select
-
 from bot import texts
 from bot.turn import Turn
-from clauses import audit, invitation_throttle
+from clauses import audit, directory, invitation_throttle
 from clauses.actors import Actor
 from clauses.invitations import InvitationRefused, redeem_invitation, unlink_user
-from storage.models import Company, Donneur, Prescriber, Role, User
+from storage.models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +74,13 @@ def welcome(t: Turn, user: User) -> str:
 
 
 def _organisation(t: Turn, user: User) -> str | None:
-    if user.role == Role.ENTREPRISE and user.company_id:
-        return t.session.scalar(select(Company.name).where(Company.id == user.company_id))
-    if user.role == Role.REFERENT and user.donneur_id:
-        return t.session.scalar(select(Donneur.name).where(Donneur.id == user.donneur_id))
-    if user.role == Role.PRESCRIPTEUR and user.prescriber_id:
-        return t.session.scalar(select(Prescriber.name).where(Prescriber.id == user.prescriber_id))
-    return None
+    """The organisation the role acts for (a company user's company, a référent's donneur...)."""
+    return directory.organisation_name(
+        t.session,
+        company_id=user.company_id if user.role == Role.ENTREPRISE else None,
+        donneur_id=user.donneur_id if user.role == Role.REFERENT else None,
+        prescriber_id=user.prescriber_id if user.role == Role.PRESCRIPTEUR else None,
+    )
 
 
 def cmd_start(t: Turn, args: str) -> None:

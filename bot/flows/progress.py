@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from bot import texts
 from bot.turn import Turn
-from clauses.authz import scope_markets
+from clauses import directory
 from clauses.formatting import fr_date, fr_hours, fr_percent
-from storage.models import Market, MarketStatus, Role
+from storage.models import Role
 
 STATUS_ICONS = {"a_jour": "🟢", "a_risque": "🟠", "en_retard": "🔴", "solde": "✅"}
 
@@ -66,10 +64,7 @@ def cmd_avancement(t: Turn, args: str) -> None:
 
 def cmd_marches(t: Turn, args: str) -> None:
     """The facilitator's portfolio (markets they follow), or every market when they follow none."""
-    actor = t.need_actor()
-    q = select(Market).where(scope_markets(actor), Market.status != MarketStatus.CLOS)
-    mine = list(t.session.scalars(q.where(Market.facilitator_id == actor.user_id).order_by(Market.reference)))
-    markets = mine or list(t.session.scalars(q.order_by(Market.reference).limit(50)))
+    mine, markets = directory.open_markets(t.session, t.need_actor())
     if not markets:
         t.say("Aucun marché en cours.")
         return

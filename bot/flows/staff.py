@@ -7,26 +7,21 @@ itself): callback data are only a hint of what the user wants, never a proof of 
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from bot import texts
 from bot.flows import escalation
-from bot.flows.common import CANCEL, like_pattern
+from bot.flows.common import CANCEL
 from bot.turn import Flow, Turn
-from clauses import audit
+from clauses import audit, directory
 from clauses.alerts import handle_alert, open_alerts, resolve_alerts
-from clauses.authz import Action, NotAllowed, authorize, scope_companies
+from clauses.authz import Action, NotAllowed, authorize
 from clauses.formatting import fr_datetime, fr_hours
-from clauses.siret import format_siret, looks_like_siret, normalize_siret
+from clauses.siret import format_siret
 from storage.models import (
     Alert,
     AlertKind,
     Candidature,
     CandidatureStatus,
     Company,
-    Engagement,
-    EscalationCase,
-    EscalationState,
     Role,
     User,
 )
@@ -171,11 +166,10 @@ def _actions(t: Turn, alert: Alert) -> list[tuple[str, str]]:
     """The buttons the alert carried when it was pushed, for alerts still waiting for them."""
     if alert.subject_id is None:
         return []
-    if alert.kind == AlertKind.CANDIDATURE_A_VALIDER and alert.subject_type == "candidature":
-        status = t.session.scalar(select(Candidature.status).where(Candidature.id == alert.subject_id))
-        if status == CandidatureStatus.A_VALIDER:
-            return [(f"✅ Valider n° {alert.subject_id}", f"cand:ok:{alert.subject_id}"),
-                    ("❌ Refuser", f"cand:no:{alert.subject_id}")]
+    if (alert.kind == AlertKind.CANDIDATURE_A_VALIDER and alert.subject_type == "candidature"
+            and directory.candidature_awaits_decision(t.session, alert.subject_id)):
+        return [(f"✅ Valider n° {alert.subject_id}", f"cand:ok:{alert.subject_id}"),
+                ("❌ Refuser", f"cand:no:{alert.subject_id}")]
     return [b for row in escalation.alert_actions(t, alert) for b in row]
 
 
@@ -187,13 +181,7 @@ def cmd_entreprise(t: Turn, args: str) -> None:
     if not query:
         t.say("Indiquez le nom ou le SIRET de l'entreprise, par exemple « /entreprise BTP Rhône ».")
         return
-    actor = t.need_actor()
-    q = select(Company).where(scope_companies(actor))
-    if looks_like_siret(query):
-        q = q.where(Company.siret == normalize_siret(query))
-    else:
-        q = q.where(func.lower(Company.name).like(like_pattern(query), escape="\\"))
-    companies = list(t.session.scalars(q.order_by(Company.name).limit(11)))
+    companies = directory.search_companies(t.session, t.need_actor(), query)
     if not companies:
         t.say(f"Aucune entreprise ne correspond à « {query} ».")
     elif len(companies) > 1:
@@ -220,23 +208,9 @@ def on_company(t: Turn, parts: list[str]) -> None:
 def _show_company(t: Turn, company: Company) -> None:
     actor = t.need_actor()
     audit.record(t.session, actor, "company.read", "company", company.id)
-    facilitator = (
-        t.session.scalar(select(User.display_name).where(User.id == company.facilitator_id))
-        if company.facilitator_id else None
-    )
-    engagement_ids = set(
-        t.session.scalars(select(Engagement.id).where(Engagement.company_id == company.id))
-    )
-    pending = t.session.scalar(
-        select(func.count(Candidature.id)).where(
-            Candidature.company_id == company.id, Candidature.status == CandidatureStatus.A_VALIDER
-        )
-    ) or 0
-    open_cases = t.session.scalar(
-        select(func.count(EscalationCase.id))
-        .join(Engagement, Engagement.id == EscalationCase.engagement_id)
-        .where(Engagement.company_id == company.id, EscalationCase.state != EscalationState.CLOS)
-    ) or 0
+    card = directory.company_card(t.session, actor, company)
+    facilitator, engagement_ids = card.facilitator_name, card.engagement_ids
+    pending, open_cases = card.pending_candidatures, card.open_cases
     lines = [
         f"🏢 {company.name} — SIRET {format_siret(company.siret)} ({company.kind})",
         f"Facilitateur·rice : {facilitator or 'non désigné·e'}",

@@ -19,33 +19,35 @@ def _suggestions_fr(suggestions: Sequence[str], close: bool = True) -> str:
     return f" Vouliez-vous dire : {names} ?" if close else f" Exemples enregistrés : {names}."
 
 
-class UnknownDonneurError(BilanError):
+class _UnknownNameError(BilanError):
+    """A name typed that matches nothing (or several): says so and lists the closest names."""
+
+    def __init__(self, head_fr: str, head_en: str, key: str, typed: str, suggestions: Sequence[str],
+                 close: bool) -> None:
+        super().__init__(
+            f"{head_fr} « {typed} ».{_suggestions_fr(suggestions, close)}",
+            f"{head_en} {typed!r}; close matches: {', '.join(suggestions)}.",
+            details={key: typed, "suggestions": list(suggestions)},
+        )
+        self.suggestions = list(suggestions)
+
+
+class UnknownDonneurError(_UnknownNameError):
     """No donneur d'ordre matches the name given; the message lists the closest names."""
 
     code = "unknown_donneur"
 
     def __init__(self, name: str, suggestions: Sequence[str], ambiguous: bool = False,
                  close: bool = True) -> None:
-        what = "Plusieurs donneurs d'ordre correspondent à" if ambiguous else (
-            "Donneur d'ordre inconnu :")
-        super().__init__(
-            f"{what} « {name} ».{_suggestions_fr(suggestions, close)}",
-            f"Unknown or ambiguous donneur {name!r}; close matches: {', '.join(suggestions)}.",
-            details={"name": name, "suggestions": list(suggestions)},
-        )
-        self.suggestions = list(suggestions)
+        head = "Plusieurs donneurs d'ordre correspondent à" if ambiguous else "Donneur d'ordre inconnu :"
+        super().__init__(head, "Unknown or ambiguous donneur", "name", name, suggestions, close)
 
 
-class UnknownMarketError(BilanError):
+class UnknownMarketError(_UnknownNameError):
     code = "unknown_market"
 
     def __init__(self, reference: str, suggestions: Sequence[str], close: bool = True) -> None:
-        super().__init__(
-            f"Marché inconnu : « {reference} ».{_suggestions_fr(suggestions, close)}",
-            f"Unknown market {reference!r}; close matches: {', '.join(suggestions)}.",
-            details={"reference": reference, "suggestions": list(suggestions)},
-        )
-        self.suggestions = list(suggestions)
+        super().__init__("Marché inconnu :", "Unknown market", "reference", reference, suggestions, close)
 
 
 class InvalidPeriodError(BilanError):

@@ -40,6 +40,12 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
     return sum(values, _zero())
 
 
+def _line_hours(rows: list[EngagementRow]) -> tuple[Decimal, Decimal, Decimal]:
+    """(owed, done in the period, done to date) of a line summing engagements."""
+    return (_sum(e.hours_owed for e in rows), _sum(e.hours_period for e in rows),
+            _sum(e.hours_to_date for e in rows))
+
+
 @dataclass(frozen=True)
 class Totals:
     hours_counted: Decimal
@@ -137,12 +143,10 @@ def apart(markets: list[MarketRow], engagements: list[EngagementRow],
             continue
         rows = [e for e in engagements if e.market_id in ids]
         contracts, persons = counts.by_kind.get(kind, (0, 0))
+        planned, period, to_date = _line_hours(rows)
         out.append(ApartLine(
-            kind=kind, markets=len(ids), engagements=len(rows),
-            hours_planned=_sum(e.hours_owed for e in rows),
-            hours_period=_sum(e.hours_period for e in rows),
-            hours_to_date=_sum(e.hours_to_date for e in rows),
-            contracts=contracts, persons=persons,
+            kind=kind, markets=len(ids), engagements=len(rows), hours_planned=planned,
+            hours_period=period, hours_to_date=to_date, contracts=contracts, persons=persons,
         ))
     return out
 
@@ -155,15 +159,13 @@ def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
     for m in markets:
         lots = grouped.get(m.market_id, [])
         contracts, persons = counts.by_market.get(m.market_id, (0, 0))
+        owed, period, to_date = _line_hours(lots)
         out.append(MarketLine(
             market_id=m.market_id, reference=m.reference, title=m.title, kind=m.kind,
             status=market_status(m.status, m.end_date, at) if at else m.status,
             start_date=m.start_date, end_date=m.end_date,
-            donneur_name=m.donneur_name,
-            hours_owed=_sum(e.hours_owed for e in lots),
-            hours_period=_sum(e.hours_period for e in lots),
-            hours_to_date=_sum(e.hours_to_date for e in lots),
-            contracts=contracts, persons=persons,
+            donneur_name=m.donneur_name, hours_owed=owed, hours_period=period,
+            hours_to_date=to_date, contracts=contracts, persons=persons,
         ))
     return out
 

@@ -27,11 +27,7 @@ from storage.models import (
     User,
 )
 from tests.bot.conftest import PDF, PNG, link_user
-
-
-def _count(ctx, model, *where) -> int:
-    with ctx.db.session() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+from tests.queries import count_rows
 
 
 def _declarations(ctx, contract_id: int) -> list[HourDeclaration]:
@@ -91,7 +87,7 @@ async def test_stranger_learns_nothing_but_how_to_get_an_invitation(ctx, world, 
     all_text = " ".join(m.text or "" for m in tg.api.sent_messages(stranger))
     for secret in ("BTP", "Dupont", "DUPONT", "2025-017", "Oullins"):
         assert secret not in all_text
-    assert _count(ctx, HourDeclaration) == 0
+    assert count_rows(ctx.db, HourDeclaration) == 0
 
 
 # --- declarations -------------------------------------------------------------------------------
@@ -300,7 +296,7 @@ async def test_company_cannot_reach_another_company_data(ctx, world, tg):
     replies = await tg.text(boss, "/entreprise Peintures")
     assert "n'est pas disponible pour votre profil" in replies[-1].text
     assert _declarations(ctx, world["other_contract"])[0].revision == 1
-    assert _count(ctx, HourDeclaration) == 1
+    assert count_rows(ctx.db, HourDeclaration) == 1
 
 
 # --- nothing twice, nothing lost --------------------------------------------------------------
@@ -325,8 +321,8 @@ async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world,
     assert len(tg.api.sent_messages(boss)) == sent + 1  # only the /aide answer
 
     assert len(_declarations(ctx, world["contract_marie"])) == 1
-    assert _count(ctx, DeclarationRevision) == 1
-    assert _count(ctx, ChatUpdate, ChatUpdate.update_id == first) == 1
+    assert count_rows(ctx.db, DeclarationRevision) == 1
+    assert count_rows(ctx.db, ChatUpdate, ChatUpdate.update_id == first) == 1
 
 
 async def test_conversation_survives_a_restart(ctx, world, tg):
@@ -401,7 +397,7 @@ async def test_hostile_input_is_answered_cleanly(ctx, world, tg):
     replies = await tg.document(boss, big, "gros.pdf")
     assert "Fichier trop volumineux" in replies[0].text
     assert len(tg.api.calls("getFile")) == 1  # the disguised file; the big one never downloaded
-    assert _count(ctx, Document) == 0
+    assert count_rows(ctx.db, Document) == 0
     with ctx.db.session() as s:
         assert s.scalar(select(ConversationState.state)) == "declarer:proof"  # still waiting
         assert s.scalar(select(func.count()).select_from(User)) >= 4  # tables intact

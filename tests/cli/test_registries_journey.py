@@ -32,6 +32,7 @@ from storage.models import (
 )
 from tests.cli.conftest import EXAMPLES
 from tests.mail.conftest import PDF_BYTES, make_mail
+from tests.queries import count_rows
 from tests.scheduler.world import at
 
 D = dt.date
@@ -47,16 +48,11 @@ def _load_agency(cli) -> None:
     assert "+ prescripteur France Travail Oullins" in loaded.output
 
 
-def _count(db, model, *where) -> int:
-    with db.session() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-
 def test_registries_file_loads_once_and_a_prescribers_mail_is_recognised(cli, db, tmp_path: Path):
     _load_agency(cli)
     again = cli("registres", "charger", REGISTRIES)
     assert again.exit_code == 0 and "0 entrée(s) ajoutée(s)" in again.output
-    assert _count(db, Convention) == 1 and _count(db, Prescriber) == 4
+    assert count_rows(db, Convention) == 1 and count_rows(db, Prescriber) == 4
 
     invited = cli("invitation", "create", "--role", "prescripteur",
                   "--prescripteur", "France Travail Oullins")
@@ -102,7 +98,7 @@ def test_a_referent_without_chat_account_receives_the_annual_bilan(cli, ctx, clo
     _load_agency(cli)
     listed = cli("referent", "list")
     assert "juliette.rey@ville-oullins.example" in listed.output and " non" in listed.output
-    assert _count(db, User) == 0  # nobody has an account: e-mail is the only channel
+    assert count_rows(db, User) == 0  # nobody has an account: e-mail is the only channel
     point = cli("point", "--marche", "2025-031", "--format", "eml", "--out", str(tmp_path / "p1"))
     assert point.exit_code == 0, point.output
     [eml] = (tmp_path / "p1").glob("*.eml")
@@ -219,7 +215,7 @@ def test_facturation_shows_the_milestones_and_invoices_are_marked(cli, ctx, cloc
 
 def test_bad_registry_input_is_answered_in_french_and_writes_nothing(cli, db):
     _load_agency(cli)
-    before = {m.__tablename__: _count(db, m) for m in (Convention, Prescriber, Contact, AuditEntry)}
+    before = {m.__tablename__: count_rows(db, m) for m in (Convention, Prescriber, Contact, AuditEntry)}
     cases = [
         (("convention", "create", "--donneur", "Ville d'Oulins", "--ref", "C2", "--debut",
           "01/09/2026"), "Vouliez-vous dire : « Ville d'Oullins » ?"),
@@ -258,7 +254,7 @@ def test_bad_registry_input_is_answered_in_french_and_writes_nothing(cli, db):
         result = cli(*args)
         assert result.exit_code == 1, (args, result.output)
         assert result.output.startswith("Erreur : ") and expected in result.output, (args, result.output)
-    after = {m.__tablename__: _count(db, m) for m in (Convention, Prescriber, Contact, AuditEntry)}
+    after = {m.__tablename__: count_rows(db, m) for m in (Convention, Prescriber, Contact, AuditEntry)}
     assert after == before
 
 
@@ -280,7 +276,7 @@ def test_a_bad_registries_file_is_refused_whole(cli, db, tmp_path: Path):
     assert "convention n° 2 : duree_mois : nombre de mois attendu (ex. 48)" in result.output
     assert "referent n° 1 : champ « email » manquant" in result.output
     assert "4 entrée(s) refusée(s). Rien n'a été écrit" in result.output
-    assert _count(db, Prescriber) == 0 and _count(db, Convention) == 0
+    assert count_rows(db, Prescriber) == 0 and count_rows(db, Convention) == 0
     latin = tmp_path / "latin.toml"
     latin.write_bytes('[[referent]]\nnom = "Hélène"\n'.encode("cp1252"))
     unreadable = cli("registres", "charger", str(latin))
@@ -336,7 +332,7 @@ def test_import_columns_add_referents_with_the_same_rules(cli, db, tmp_path: Pat
         "Ville d'Oullins;;;;Paul;\n"
         "Ville d'Oullins;44306184100047;Jardins;jardins@asso.example;Luc;jardins@asso.example\n",
         encoding="utf-8")
-    before = _count(db, Contact)
+    before = count_rows(db, Contact)
     refused = cli("import", str(bad))
     assert refused.exit_code == 1
     assert "Ligne 2 [email_referent]" in refused.output and "du contact de l'entreprise BTP Rhône-Confluent" \
@@ -345,4 +341,4 @@ def test_import_columns_add_referents_with_the_same_rules(cli, db, tmp_path: Pat
         in refused.output
     assert "Ligne 4 [email_referent]" in refused.output and "est aussi l'adresse de l'entreprise Jardins" \
         in refused.output
-    assert _count(db, Contact) == before
+    assert count_rows(db, Contact) == before

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from storage.models import (
     EscalationCase,
@@ -18,11 +18,7 @@ from storage.models import (
     QualitativeNote,
 )
 from tests.escalation.world import World, territory
-
-
-def _count(ctx, model, *where) -> int:
-    with ctx.db.session() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+from tests.queries import count_rows
 
 
 def test_penalties_need_the_lots_terms_and_consent_by_chat_button(ctx, tmp_path, monkeypatch):
@@ -37,7 +33,7 @@ def test_penalties_need_the_lots_terms_and_consent_by_chat_button(ctx, tmp_path,
     assert "Ajoutez une courte note au contact" in bad
     early = w.fanny.send("/procedure 1 accord")[0].text  # no contact yet
     assert "il faut au moins 2 contacts dont 1 par écrit ; enregistrés : 0 dont 0" in early
-    assert _count(ctx, EscalationStep) == 1  # the opening only
+    assert count_rows(ctx.db, EscalationStep) == 1  # the opening only
     w.fanny.send("/procedure 1 contact rencontre Visite de chantier, le gérant promet un plan")
     w.fanny.send("/procedure 1 contact courrier Lettre recommandée du 16/06")  # written
     w.fanny.send("/procedure 1 accord")
@@ -48,7 +44,7 @@ def test_penalties_need_the_lots_terms_and_consent_by_chat_button(ctx, tmp_path,
     assert "échéance le 01/07/2025" in first[-1].text
     second = w.juliette.press_data("esc:consent:1")  # pressed twice
     assert "était déjà enregistré (le 16/06/2025)" in second[-1].text
-    assert _count(ctx, OutboxMessage, OutboxMessage.dedup_key.like("escalade_courrier:case:1:%")) == 2
+    assert count_rows(ctx.db, OutboxMessage, OutboxMessage.dedup_key.like("escalade_courrier:case:1:%")) == 2
     # A company user pressing a consent button it was never offered: refused.
     refused = w.pilat.press_data("esc:consent:1")
     assert "n'est pas référent·e du donneur d'ordre" in refused[-1].text
@@ -56,12 +52,12 @@ def test_penalties_need_the_lots_terms_and_consent_by_chat_button(ctx, tmp_path,
     w.at(2025, 7, 2)
     w.fanny.press_data("esc:buyer:1")
     w.fanny.send("/procedure 1 defaillance")
-    before = _count(ctx, OutboxMessage)
+    before = count_rows(ctx.db, OutboxMessage)
     refusal = w.fanny.send("/procedure 1 penalites")[0].text
     assert ("Le lot 2 du marché 2025-017 n'a pas de termes de pénalités : saisissez ceux du "
             "marché avant le calcul, par exemple « clausebot lot penalites --marche 2025-017 "
             "--lot 2 --par-heure 60 --par-jour 100 --plafond 20 % »") in refusal
-    assert _count(ctx, OutboxMessage) == before
+    assert count_rows(ctx.db, OutboxMessage) == before
     with ctx.db.session() as s:
         assert s.get(EscalationCase, 1).state == EscalationState.DEFAILLANCE_NOTIFIEE
 
@@ -100,7 +96,7 @@ def test_a_case_on_a_company_on_track_is_allowed_and_says_so(ctx, tmp_path, monk
     assert "l'entreprise est à jour sur cet engagement ; la procédure est ouverte quand même" in opened
     twice = w.fanny.send("/procedure ouvrir 2026-002 Saint-Genis")[0].text
     assert "Une procédure est déjà ouverte pour cet engagement (n° 1" in twice
-    assert _count(ctx, EscalationCase) == 1
+    assert count_rows(ctx.db, EscalationCase) == 1
 
 
 def test_qualitative_notes_in_chat_and_cli(ctx, tmp_path, monkeypatch):
@@ -127,7 +123,7 @@ def test_qualitative_notes_in_chat_and_cli(ctx, tmp_path, monkeypatch):
         assert [(n.topic, n.market_id is not None, n.donneur_id is not None) for n in notes] == [
             ("tutorat", True, False), ("autre", False, True)]
         assert notes[0].written_on == dt.date(2025, 9, 30)
-    assert _count(ctx, QualitativeNote) == 2
+    assert count_rows(ctx.db, QualitativeNote) == 2
 
 
 def test_import_refuses_a_penalty_term_it_cannot_read(ctx, tmp_path, monkeypatch):
@@ -140,7 +136,7 @@ def test_import_refuses_a_penalty_term_it_cannot_read(ctx, tmp_path, monkeypatch
     out = w.cli("import", str(tmp_path / "bad.csv"), ok=False)
     assert "penalite_jour" in out and "penalite_plafond" in out
     assert "un pourcentage entier (ex. 20 %)" in out
-    assert _count(ctx, Lot) == 0  # nothing written
+    assert count_rows(ctx.db, Lot) == 0  # nothing written
 
 
 def test_company_answers_by_email_reply_and_the_letter_prints_in_the_child(ctx, tmp_path,
@@ -160,7 +156,7 @@ def test_company_answers_by_email_reply_and_the_letter_prints_in_the_child(ctx, 
     w.mail_in(make_mail(PILAT, f"Re: {relance['Subject']}", "Nous contestons."))
     [refusal] = to(w.mail_out(), PILAT)
     assert "Aucune procédure de relance en cours pour votre entreprise sous le n° 1" in text_of(refusal)
-    assert _count(ctx, EscalationStep, EscalationStep.event == "reponse_entreprise") == 0
+    assert count_rows(ctx.db, EscalationStep, EscalationStep.event == "reponse_entreprise") == 0
     # The company itself: its answer is attached to the case, acknowledged, the facilitator told.
     w.mail_in(make_mail(f"Marc Chef <{BTP}>", f"Re: {relance['Subject']}",
                         "Bonjour,\nUn candidat commence lundi ; plan de recrutement joint.\n"))

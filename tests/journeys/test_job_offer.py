@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import mailbox
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.console import ConsoleTransport
 from bot.core import ChatCore
@@ -26,6 +26,7 @@ from storage.models import (
 )
 from tests.journeys.conftest import drain_chat, validate_in_chat
 from tests.mail.conftest import deliver, imap_config, mail_config, make_mail
+from tests.queries import count_rows
 
 FT = "Paul Conseil <paul@francetravail.example>"
 ML = "Lina Suivi <lina@ml-sud.example>"
@@ -34,11 +35,6 @@ OFFER = "/offre 2025-017 2 ; Maçon coffreur ; Oullins ; 01/09/2025 ; 6 ; 35 ; 1
 
 def _application(last: str, first: str) -> str:
     return f"Bonjour,\n\nNom : {last}\nPrénom : {first}\nCritères : RSA\n\nCordialement."
-
-
-def _count(ctx, model, *where) -> int:
-    with ctx.db.session() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def _emails_to(ctx, address: str) -> list[OutboxMessage]:
@@ -71,12 +67,12 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
                       "--lot", "2", "--intitule", "Peintre", "--lieu", "Oullins", "--debut", "01/09/2030",
                       "--duree", "3", "--heures", "35")
     assert cli_refused.exit_code == 1 and "ne tient pas le lot 2" in cli_refused.output
-    assert _count(ctx, JobOffer) == 0
+    assert count_rows(ctx.db, JobOffer) == 0
 
     # the company files the offer; twice is refused
     assert "Offre enregistrée : OFF-1 « Maçon coffreur »" in company.send(OFFER)[-1].text
     assert "déjà enregistrée (OFF-1" in company.send(OFFER)[-1].text
-    assert _count(ctx, JobOffer) == 1
+    assert count_rows(ctx.db, JobOffer) == 1
 
     # the facilitator approves from the alert: the partners are e-mailed, once
     drain_chat(ctx, transport)
@@ -153,7 +149,7 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     assert "(I. T.)" in told.body_text and "TRAORE" not in told.body_text and "Issa" not in told.body_text
     assert "n'est plus ouverte (pourvue)" in company.send("/candidat OFF-1")[-1].text
     assert "n'est plus ouverte (pourvue)" in company.press_data("off:ch:2")[-1].text
-    assert _count(ctx, Candidature) == 2
+    assert count_rows(ctx.db, Candidature) == 2
 
     # the path: 30 days before Awa's contract ends, the scheduler proposes the companies with
     # hours still owed on a close trade; the facilitator proposes her to one, which hires her
@@ -211,7 +207,7 @@ def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, terr
     assert cli("offre", "approve", "OFF-1").exit_code == 0
     again = cli("offre", "approve", "OFF-1")
     assert again.exit_code == 1 and "déjà validée et diffusée" in again.output
-    assert _count(ctx, OutboxMessage, OutboxMessage.to_address == "lina@ml-sud.example") == 1
+    assert count_rows(ctx.db, OutboxMessage, OutboxMessage.to_address == "lina@ml-sud.example") == 1
 
     transport = ConsoleTransport(ChatCore(ctx))
     company, rival, fanny = transport.chat(1), transport.chat(3), transport.chat(2)
@@ -253,7 +249,7 @@ def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, terr
     intake.run_once()
     assert any("n'est plus ouverte (fermée)" in m.body_text for m in _emails_to(ctx, "lina@ml-sud.example"))
     assert "n'est plus ouverte (fermée)" in company.send("/candidat OFF-1")[-1].text
-    assert _count(ctx, Candidature) == 2
+    assert count_rows(ctx.db, Candidature) == 2
 
 
 def test_company_files_an_offer_step_by_step(ctx, territory):

@@ -14,24 +14,11 @@ import pytest
 
 from reports.disclosure import SECONDARY_TEXT, exposed, protect, protect_rows, recoverable
 from reports.view import Masker
+from tests.reports.attack import possible_values
 
 
 def _compositions(n: int, k: int):
     return [c for c in itertools.product(range(n + 1), repeat=k) if sum(c) == n]
-
-
-def _attack(shown: list[str | int], total: int, threshold: int) -> dict[int, set[int]]:
-    """Every value each masked cell can take in a table consistent with what is shown."""
-    masked = [i for i, v in enumerate(shown) if isinstance(v, str)]
-    ranges = [range(1, threshold) if shown[i] != SECONDARY_TEXT else range(threshold, total + 1)
-              for i in masked]
-    known = sum(v for v in shown if isinstance(v, int))
-    seen: dict[int, set[int]] = {i: set() for i in masked}
-    for guess in itertools.product(*ranges):
-        if known + sum(guess) == total:
-            for i, g in zip(masked, guess, strict=True):
-                seen[i].add(g)
-    return seen
 
 
 @pytest.mark.parametrize("persons", [1, 2, 3, 5])
@@ -41,7 +28,7 @@ def test_no_masked_cell_can_be_recovered(persons, categories):
     for values in _compositions(persons, categories):
         masks = Masker("externe", threshold).hidden(list(values))
         shown = [masks.get(i, v) for i, v in enumerate(values)]
-        seen = _attack(shown, persons, threshold)
+        seen = possible_values(shown, persons, threshold)
         withheld = exposed(list(values), threshold)  # the view shows no cell of this table
         for i, values_possible in seen.items():
             assert values[i] in values_possible  # the attack is sound

@@ -5,26 +5,14 @@ subtraction attack — in the annual bilan, the point d'étape and the territory
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 from clauses.bilan.figures import CountRow, ExitCategoryRow
-from reports.disclosure import SECONDARY_TEXT, WITHHELD_TEXT
+from reports.disclosure import WITHHELD_TEXT
 from reports.view import Table, build_view
+from tests.reports.attack import possible_values
 from tests.reports.test_rendering import figures  # noqa: F401 - the shared fixture
 
 ADDITIVE = ("Âge", "Genre", "Commune", "QPV", "Statut à l'entrée", "Suivi à 6 mois")
-
-
-def _possible(cells: list, total: int) -> list[set[int]]:
-    masked = [c for c in cells if isinstance(c, str)]
-    known = sum(c for c in cells if not isinstance(c, str))
-    ranges = [range(3, total + 1) if c == SECONDARY_TEXT else range(1, 3) for c in masked]
-    seen: list[set[int]] = [set() for _ in masked]
-    for guess in itertools.product(*ranges):
-        if known + sum(guess) == total:
-            for slot, g in enumerate(guess):
-                seen[slot].add(g)
-    return seen
 
 
 def _shown(table: Table) -> list:
@@ -40,7 +28,7 @@ def test_no_additive_table_and_no_derived_figure_gives_a_masked_cell_away(figure
             if table is None or table.rows[0][0].value == WITHHELD_TEXT:
                 continue
             assert table.total is not None
-            for values in _possible(_shown(table), int(table.total[1].value)):
+            for values in possible_values(_shown(table), int(table.total[1].value)).values():
                 assert len(values) >= 2, (name, key, _shown(table))
         exits = tables["Sorties"]
         categories = {r[0].value: r[1] for r in exits.rows if r[0].bold}

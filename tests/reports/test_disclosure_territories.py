@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from reports.disclosure import SECONDARY_TEXT, WITHHELD_TEXT
 from storage.models import Donneur, Engagement, Lot, Market, Role, User
 from tests import factories as f
 from tests.privacy._world import declaration
+from tests.reports.attack import possible_values
 
 SIRETS = [f.make_siret(n) for n in (8101, 8102)]
 CSV = (
@@ -111,20 +111,6 @@ def _table(rows: list[tuple], header: str) -> tuple[dict[str, list], list | None
     return body, None
 
 
-def _solve(cells: list[int | str], total: int) -> list[set[int]]:
-    """Every value each masked cell (« < 3 » is 1-2, « (s) » is 3 or more) can take given the
-    exact cells and the exact total — the attacker's subtraction, exhaustively."""
-    masked = [i for i, c in enumerate(cells) if isinstance(c, str)]
-    known = sum(c for c in cells if isinstance(c, int))
-    ranges = [range(3, total + 1) if cells[i] == SECONDARY_TEXT else range(1, 3) for i in masked]
-    seen: list[set[int]] = [set() for _ in masked]
-    for guess in itertools.product(*ranges):
-        if known + sum(guess) == total:
-            for slot, g in enumerate(guess):
-                seen[slot].add(g)
-    return seen
-
-
 def _attack(sheets: dict[str, list[tuple]], persons: int) -> None:
     for key in TYPOLOGY:
         body, total_row = _table(sheets[key], TYPOLOGY_HEADERS[key])
@@ -136,7 +122,7 @@ def _attack(sheets: dict[str, list[tuple]], persons: int) -> None:
             continue
         cells = list(categories.values())
         assert all(isinstance(c, str) or c >= 3 or c == 0 for c in cells), (key, categories)
-        for values in _solve(cells, total):
+        for values in possible_values(cells, total).values():
             assert len(values) >= 2, (key, categories)
     # contract types: a row with masked counts has masked hours, and never alone
     types = _table(sheets["Types de contrat"], "Type de contrat")[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -20,24 +19,18 @@ from storage.models import (
     Channel,
     ChatLink,
     Document,
-    HourDeclaration,
     OutboxMessage,
     User,
 )
 from tests import factories as f
-from tests.scheduler.world import at
+from tests.scheduler.world import at, declared_territory
 
 D = dt.date
 
 
 def _territory(ctx) -> dict[str, int]:
     with ctx.db.session() as s:
-        t = f.territory(s)
-        for month in (2, 3, 4):
-            s.add(HourDeclaration(contract_id=t["contract"].id, month=D(2025, month, 1),
-                                  work_hours=Decimal(120), counted_hours=Decimal(120),
-                                  source=Channel.EMAIL))
-        f.referent(s, t["donneur"], "marc.roux@oullins.test")
+        t = declared_territory(s)
         s.add(ChatLink(user_id=t["facilitator"].id, chat_id=9002))
         return {k: v.id for k, v in t.items()}
 

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import Alert, Donneur, KeyValue, OutboxMessage
 from tests import factories as f
-
-Run = Callable[..., Result]
+from tests.cli_runner import Run, cli_runner
+from tests.queries import count_rows
 
 
 @pytest.fixture
 def cli(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    from clausebot.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CLAUSEBOT_CONFIG", raising=False)
-    env = {"CLAUSEBOT_DATABASE_URL": db.url, "CLAUSEBOT_DATA_DIR": str(tmp_path / "data"),
-           "CLAUSEBOT_RULEBOOK": "default"}
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return run
-
-
-def _count(db: Database, model) -> int:
-    with db.session() as s:
-        return s.scalar(select(func.count()).select_from(model)) or 0
+    return cli_runner(db, tmp_path, monkeypatch)
 
 
 def test_jobs_lists_every_job_with_its_next_run(cli):
@@ -58,11 +40,11 @@ def test_dry_run_shows_what_and_to_whom_and_writes_nothing(cli, db):
             "mai 2025 — BTP Rhône") in result.output
     assert "Rappel : déclaration des heures d'insertion d'avril 2025" in result.output
     assert "2 seraient traités" in result.output
-    assert _count(db, OutboxMessage) == 0 and _count(db, KeyValue) == 0
+    assert count_rows(db, OutboxMessage) == 0 and count_rows(db, KeyValue) == 0
 
     lateness = cli("jobs", "run", "lateness", "--dry-run", "--date", "2025-06-16")
     assert "alerte  → Fanny Facilitatrice : BTP Rhône est en retard" in lateness.output
-    assert _count(db, OutboxMessage) == 0
+    assert count_rows(db, OutboxMessage) == 0
 
 
 def test_a_real_run_sends_once(cli, db):

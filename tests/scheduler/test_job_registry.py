@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from apscheduler.util import ref_to_obj
@@ -17,9 +16,8 @@ from clauses.due import DueRules
 from mail.config import MailConfig
 from scheduler import jobs
 from scheduler.jobs import BY_ID, DAILY, JOBS, SCHEDULED, UnknownJob, run_job
-from storage.models import Channel, HourDeclaration, OutboxMessage
-from tests import factories as f
-from tests.scheduler.world import at
+from storage.models import OutboxMessage
+from tests.scheduler.world import at, declared_territory
 
 D = dt.date
 
@@ -61,12 +59,7 @@ def test_the_defaults_have_one_source():
 
 def test_the_annual_bilan_goes_out_with_the_agency_identity(ctx, clock):
     with ctx.db.session() as s:
-        t = f.territory(s)
-        for month in (2, 3, 4):
-            s.add(HourDeclaration(contract_id=t["contract"].id, month=D(2025, month, 1),
-                                  work_hours=Decimal(120), counted_hours=Decimal(120),
-                                  source=Channel.EMAIL))
-        f.referent(s, t["donneur"], "marc.roux@oullins.test")
+        declared_territory(s)
     agency = AgencyIdentity(name="Maison de l'Emploi Test", address="12 rue des Métiers; 69000 Lyon",
                             signature="Le service Clauses sociales")
     ctx = dataclasses.replace(ctx, policy=Policy(annual_bilan_auto=True, annual_bilan_date="02-02",

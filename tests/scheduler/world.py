@@ -67,6 +67,18 @@ def at(day: dt.date, hour: int = 10, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=PARIS)
 
 
+def declared_territory(s: Session) -> dict:
+    """The factory territory with 120 h declared in February, March and April 2025 and a
+    référent to send to: what an annual bilan of 2025 needs (tests of the annual bilan job)."""
+    t = f.territory(s)
+    for month in (2, 3, 4):
+        s.add(HourDeclaration(contract_id=t["contract"].id, month=dt.date(2025, month, 1),
+                              work_hours=Decimal(120), counted_hours=Decimal(120),
+                              source=Channel.EMAIL))
+    f.referent(s, t["donneur"], "marc.roux@oullins.test")
+    return t
+
+
 def _contact(s: Session, company_id: int, name: str, email: str) -> Contact:
     c = Contact(kind=ContactKind.ENTREPRISE, company_id=company_id, name=name, email=email)
     s.add(c)

@@ -356,17 +356,8 @@ class BotApiServer(BotApiMethods):
         """The user sends a file; getFile and download then work for it. Return the update_id."""
         mime = mime_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
         stored = self._store_file(content, "documents", file_name, mime)
-        document = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_name": file_name,
-            "mime_type": mime,
-            "file_size": len(content),
-        }
-        extra: dict[str, Any] = {"document": document}
-        if caption:
-            extra["caption"] = caption
-        return self._enqueue({"message": self._user_message(user, chat, **extra)})
+        document = {"file_name": file_name, "mime_type": mime, **self._file_ref(stored, content)}
+        return self._send_file(user, chat, "document", document, caption)
 
     def send_photo(
         self, user: TgUser, content: bytes, caption: str | None = None, chat: TgChat | None = None
@@ -375,16 +366,19 @@ class BotApiServer(BotApiMethods):
         size = image_size(content) or (1, 1)
         mime = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
         stored = self._store_file(content, "photos", "photo." + mime.split("/")[1], mime)
-        photo = [
-            {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "width": size[0],
-                "height": size[1],
-                "file_size": len(content),
-            }
-        ]
-        extra: dict[str, Any] = {"photo": photo}
+        photo = [{"width": size[0], "height": size[1], **self._file_ref(stored, content)}]
+        return self._send_file(user, chat, "photo", photo, caption)
+
+    @staticmethod
+    def _file_ref(stored: Any, content: bytes) -> dict[str, Any]:
+        """The ids and size every file object of a message carries."""
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": len(content)}
+
+    def _send_file(self, user: TgUser, chat: TgChat | None, kind: str, value: Any,
+                   caption: str | None) -> int:
+        """Queue the user's message carrying a `kind` ("document", "photo") with its caption."""
+        extra: dict[str, Any] = {kind: value}
         if caption:
             extra["caption"] = caption
         return self._enqueue({"message": self._user_message(user, chat, **extra)})

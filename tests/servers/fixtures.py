@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -28,8 +29,23 @@ PG_URL_ENV = "CLAUSEBOT_TEST_PG_URL"
 STARTUP_TIMES: dict[str, list[float]] = {}
 
 
-def _note(name: str, seconds: float) -> None:
-    STARTUP_TIMES.setdefault(name, []).append(seconds)
+class _Server(Protocol):
+    startup_seconds: float
+
+    def start(self) -> object: ...
+
+
+S = TypeVar("S", bound=_Server)
+
+
+def _serve(name: str, server: S, stop: Callable[[], None]) -> Iterator[S]:
+    """Start `server`, note how long it took, hand it out, and always `stop` it."""
+    server.start()
+    STARTUP_TIMES.setdefault(name, []).append(server.startup_seconds)
+    try:
+        yield server
+    finally:
+        stop()
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +55,7 @@ def postgres_server() -> Iterator[PostgresServer | ExternalPostgres]:
     server: PostgresServer | ExternalPostgres = (
         ExternalPostgres(external) if external else PostgresServer()
     )
-    server.start()
-    _note("postgres", server.startup_seconds)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve("postgres", server, server.stop)
 
 
 @pytest.fixture
@@ -62,12 +73,7 @@ def postgres_url(postgres_server: PostgresServer | ExternalPostgres) -> Iterator
 def dovecot_server() -> Iterator[DovecotServer]:
     """One private Dovecot (plain IMAP on loopback) for the session."""
     server = DovecotServer()
-    server.start()
-    _note("dovecot", server.startup_seconds)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve("dovecot", server, server.stop)
 
 
 @pytest.fixture
@@ -84,12 +90,7 @@ def imap_account(dovecot_server: DovecotServer) -> Iterator[ImapAccount]:
 def smtp_sink() -> Iterator[SmtpSink]:
     """A recording SMTP server (no AUTH, no STARTTLS) for one test."""
     sink = SmtpSink()
-    sink.start()
-    _note("smtp", sink.startup_seconds)
-    try:
-        yield sink
-    finally:
-        sink.close()
+    yield from _serve("smtp", sink, sink.close)
 
 
 @pytest.fixture
@@ -100,12 +101,7 @@ def bot_api() -> Iterator[BotApiServer]:
     .base_url(bot_api.bot_base_url).base_file_url(bot_api.file_base_url)``.
     """
     server = BotApiServer()
-    server.start()
-    _note("bot_api", server.startup_seconds)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve("bot_api", server, server.stop)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,17 +1,9 @@
-"""markets: minimum share of hours done by QPV residents (ANRU operations)
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24 21:30:00
-"""
+"""markets: minimum share of hours done by QPV residents (ANRU operations) (2026-11-24)"""
 from alembic import op
 import sqlalchemy as sa
 
-
 revision = '0002'
 down_revision = '0001'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

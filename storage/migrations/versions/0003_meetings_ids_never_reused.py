@@ -1,16 +1,8 @@
-"""meetings: ids never reused on SQLite (reminders are keyed by meeting id)
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-24 22:50:00
-"""
+"""meetings: ids never reused on SQLite (reminders are keyed by meeting id) (2026-11-24)"""
 from alembic import op
-
 
 revision = '0003'
 down_revision = '0002'
-branch_labels = None
-depends_on = None
 
 
 def _autoincrement(enabled: bool) -> None:

@@ -1,17 +1,9 @@
-"""contracts: one per candidature (a hire recorded once), reason of an early end
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-06 00:30:00
-"""
+"""contracts: one per candidature (a hire recorded once), reason of an early end (2026-12-06)"""
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0004'
 down_revision = '0003'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

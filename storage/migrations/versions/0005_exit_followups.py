@@ -1,9 +1,4 @@
-"""exit_followups: the exit question and the 6-month follow-up asked to employers
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06 00:40:00
-"""
+"""exit_followups: the exit question and the 6-month follow-up asked to employers (2026-12-06)"""
 import sqlalchemy as sa
 
 import storage.models.base
@@ -11,8 +6,6 @@ from alembic import op
 
 revision = '0005'
 down_revision = '0004'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -4,19 +4,12 @@ Prescribers' e-mail domains and an active flag, contacts, companies ended rather
 engagements ended on a date, markets closed on a date, conventions ended early; the fee
 milestones of each market replace the per-convention invoice dates (a convention covers many
 markets, each invoiced in two halves).
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-06 00:40:00
-"""
+Written 2026-12-06."""
 from alembic import op
 import sqlalchemy as sa
 
-
 revision = '0006'
 down_revision = '0005'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

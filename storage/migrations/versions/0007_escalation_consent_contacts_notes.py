@@ -1,19 +1,11 @@
-"""escalation: who consented, consent requested, contact channel; qualitative note topic
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-06 00:30:00
-"""
+"""escalation: who consented, consent requested, contact channel; qualitative note topic (2026-12-06)"""
 from alembic import op
 import sqlalchemy as sa
 
 import storage.models.base
 
-
 revision = '0007'
 down_revision = '0006'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,19 +1,11 @@
-"""job offers: trade, place, start, duration, hours per week, approval and closing; chosen candidatures
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-06 02:00:00
-"""
+"""job offers: trade, place, start, duration, hours per week, approval and closing; chosen candidatures (2026-12-06)"""
 from alembic import op
 import sqlalchemy as sa
 
 import storage.models.base
 
-
 revision = '0008'
 down_revision = '0007'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
