@@ -32,6 +32,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from bot.chat_reports import ChatReportWorker
 from bot.console import ConsoleTransport, run_console
 from bot.core import ChatCore
 from bot.outbox_sender import ChatOutboxSender
@@ -77,6 +78,7 @@ class ChatService:
         self.telegram: TelegramBot | None = None
         self.console: ConsoleTransport | None = None
         self.sender: ChatOutboxSender | None = None
+        self.reports: ChatReportWorker | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -114,6 +116,11 @@ class ChatService:
                     name="chat-console"))
             self._tasks.append(asyncio.create_task(
                 self.sender.run(self._stop, self.outbox_interval), name="chat-outbox"))
+        # Big bilans asked in the chat are prepared here, off the update path (bot.chat_reports).
+        sender = self.sender
+        self.reports = ChatReportWorker(self.ctx, wake=sender.wakeup.set)
+        self._tasks.append(asyncio.create_task(
+            self.reports.run(self._stop, min(self.outbox_interval, 1.0)), name="chat-reports"))
         log.info("chat started (%s)", self.backend)
 
     async def _telegram_main(self) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 
 from sqlalchemy import func, select
 
 from bot import texts
 from bot.turn import Turn
-from clauses import audit
+from clauses import audit, chat_reports
 from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
 from clauses.formatting import fold
 from clauses.reminders import donneur_recipients
@@ -21,6 +22,8 @@ from storage.models import Donneur, Market, Role
 
 log = logging.getLogger(__name__)
 
+BILAN_DEFERRED = ("Je prépare le bilan {year} de {donneur} : il porte sur beaucoup de marchés, "
+                  "je vous l'envoie ici dès qu'il est prêt (en général moins d'une minute).")
 BILAN_UNAVAILABLE = "Les bilans sont momentanément indisponibles dans le chat. Réessayez plus tard."
 
 
@@ -173,12 +176,15 @@ def cmd_bilan(t: Turn, args: str) -> None:
 
         donneur = find_donneur(t.session, name[:200])  # exact, then unique partial; else why
     authorize(t.session, actor, Action.BILAN_READ, "donneur", donneur.id)
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if chat_reports.annual_scope_markets(t.session, donneur.id, start, end) >= chat_reports.DEFER_FROM_MARKETS:
+        _defer_bilan(t, donneur, year, start, end)
+        return
     try:
         from clauses.bilan import annual_figures
 
         figures = annual_figures(
-            t.session, donneur.id, dt.date(year, 1, 1), dt.date(year, 12, 31), t.ctx.rulebook,
-            today=t.today,
+            t.session, donneur.id, start, end, t.ctx.rulebook, today=t.today,
         )
         text = _render(t, figures)
     except ImportError:
@@ -187,3 +193,19 @@ def cmd_bilan(t: Turn, args: str) -> None:
         return
     audit.record(t.session, actor, "bilan.annual.read", "donneur", donneur.id, year=year)
     t.say(text)  # its first line is the title (« Bilan annuel 2026 — Ville … »)
+
+
+def _defer_bilan(t: Turn, donneur: Donneur, year: int, start: dt.date, end: dt.date) -> None:
+    """A big scope: record the request in this update's transaction and answer at once; the
+    chat report worker (:mod:`bot.chat_reports`) sends the bilan when it is ready."""
+    from reports.queued import ReportSpec
+
+    spec = ReportSpec(what="annual", donneur_id=donneur.id, start=start, end=end,
+                      audience=_audience(t), generated_on=t.today, xlsx=False)
+    # One request per update (a re-handled update queues nothing more); the console has no ids.
+    request = t.incoming.update_id if t.incoming.update_id is not None else uuid.uuid4().hex
+    chat_reports.request_report(t.session, key=f"chat-bilan:{t.incoming.chat_id}:{request}",
+                                chat_id=t.incoming.chat_id, user_id=t.need_actor().user_id,
+                                spec=spec.to_json())
+    audit.record(t.session, t.need_actor(), "bilan.annual.read", "donneur", donneur.id, year=year)
+    t.say(BILAN_DEFERRED.format(year=year, donneur=donneur.name))

@@ -1,0 +1,171 @@
+"""Journeys: a big /bilan answers at once and arrives when ready, through the local Bot API.
+
+Why: computed inside the update, a bilan of a big donneur (seconds at national size) held the
+person's lane and a worker slot, and the person saw nothing meanwhile. Now the update records
+the request (an outbox row, same transaction) and acknowledges; the chat report worker computes
+it and the chat sender delivers it, once, even across a crash.
+
+The territory comes from the bot fixtures; the threshold of a « big » scope is lowered to one
+market so that the small test territory counts as big (the rule itself is unit-tested below).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select
+
+import clauses.bilan
+from bot import chat_reports as worker_module
+from bot import texts
+from bot.chat_reports import ChatReportWorker
+from bot.flows import reporting
+from clauses import chat_reports
+from storage.models import AuditEntry, OutboxMessage, OutboxStatus
+from tests import factories as f
+from tests.bot.conftest import link_user
+
+LATENCY = 0.05
+TITLE = "Bilan annuel 2025 — Ville d'Oullins"
+
+
+@pytest.fixture
+def big(monkeypatch):
+    """Every donneur counts as big: its bilan leaves the update path."""
+    monkeypatch.setattr(chat_reports, "DEFER_FROM_MARKETS", 1)
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Holds the bilan's computation until the test opens it (a slow national bilan)."""
+    opened = threading.Event()
+    started = threading.Event()
+    original = clauses.bilan.annual_figures
+
+    def slow(*args, **kwargs):
+        started.set()
+        assert opened.wait(20), "the test never opened the gate"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(clauses.bilan, "annual_figures", slow)
+    return started, opened
+
+
+def _bilan_rows(ctx) -> list[OutboxMessage]:
+    with ctx.db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key.like("chat-bilan:%"))))
+        s.expunge_all()
+        return rows
+
+
+async def _until(predicate, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_big_bilan_is_acknowledged_then_delivered_once(ctx, world, tg, big, gate):
+    """Fanny asks a big bilan: the acknowledgement comes at once; Bruno, who writes while it is
+    computed, is answered; the bilan arrives once, the request is audited when made."""
+    started, opened = gate
+    api = tg.api
+    api.latency = LATENCY
+    fanny, bruno = api.user(first_name="Fanny"), api.user(first_name="Bruno")
+    link_user(ctx, world["facilitator"], fanny.id)
+
+    (ack,) = await tg.text(fanny, "/bilan 2025 Ville d'Oullins")
+    assert ack.text == reporting.BILAN_DEFERRED.format(year=2025, donneur="Ville d'Oullins")
+    (row,) = _bilan_rows(ctx)
+    assert row.to_chat_id is None and row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+    await asyncio.to_thread(started.wait, 10)  # the worker is computing it now
+    (to_bruno,) = await tg.text(bruno, "bonjour")
+    assert to_bruno.text == texts.STRANGER
+    assert len(api.sent_messages(fanny)) == 1  # still only the acknowledgement
+
+    opened.set()
+    _, bilan = await api.wait_for_messages_async(fanny, 2, timeout=15)
+    assert bilan.text.startswith(TITLE)
+    await _until(lambda: _bilan_rows(ctx)[0].status == OutboxStatus.SENT)  # marked after Telegram's OK
+    assert _bilan_rows(ctx)[0].to_chat_id == fanny.id
+    await asyncio.sleep(0.5)  # a few more worker and sender passes: nothing more is sent
+    assert len(api.sent_messages(fanny)) == 2
+    with ctx.db.session() as s:
+        assert s.scalar(select(AuditEntry.action).where(AuditEntry.action == "bilan.annual.read",
+                                                        AuditEntry.subject_id == world["donneur"]))
+
+
+async def test_a_crash_between_acknowledgement_and_delivery_still_delivers_once(
+        ctx, world, tg, big, monkeypatch):
+    """The service stops before the bilan is prepared, and a worker of another process claims
+    it and dies mid-computation. After the restart the bilan is delivered once; the dead
+    worker's late result is refused."""
+    api = tg.api
+    api.latency = LATENCY
+    fanny = api.user(first_name="Fanny")
+    link_user(ctx, world["facilitator"], fanny.id)
+    original = ChatReportWorker.prepare_one
+    paused = True
+
+    def maybe(self):
+        return "none" if paused else original(self)
+
+    monkeypatch.setattr(ChatReportWorker, "prepare_one", maybe)
+    (ack,) = await tg.text(fanny, "/bilan 2025 Ville d'Oullins")
+    assert ack.text.startswith("Je prépare le bilan 2025 de Ville d'Oullins")
+    await tg.stop()  # the process is gone; the request is in the database
+    (row,) = _bilan_rows(ctx)
+    assert row.status == OutboxStatus.PENDING and row.to_chat_id is None
+
+    dying = ChatReportWorker(ctx, lease=dt.timedelta(seconds=1))
+    claimed = await asyncio.to_thread(dying.claim)  # ...and this one dies before handing over
+    assert claimed is not None and claimed[0] == row.id
+    chat, text = await asyncio.to_thread(dying.render, row.id)
+
+    paused = False
+    await tg.start()
+    _, bilan = await api.wait_for_messages_async(fanny, 2, timeout=20)
+    assert bilan.text.startswith(TITLE)
+    with ctx.db.session() as s:  # the dead attempt's result comes too late: refused
+        assert not chat_reports.hand_over(s, claimed[0], claimed[1], chat, text)
+    await _until(lambda: _bilan_rows(ctx)[0].status == OutboxStatus.SENT)
+    await asyncio.sleep(0.5)
+    assert len(api.sent_messages(fanny)) == 2
+
+
+async def test_a_bilan_that_cannot_be_established_is_announced(ctx, world, tg, big, monkeypatch):
+    """The donneur disappears between the request and its preparation: Fanny is told her
+    bilan will not come (no silent wait), the row is dead-lettered."""
+    api = tg.api
+    fanny = api.user(first_name="Fanny")
+    link_user(ctx, world["facilitator"], fanny.id)
+
+    def gone(*args, **kwargs):
+        raise clauses.bilan.UnknownDonneurError(str(world["donneur"]), [])
+
+    monkeypatch.setattr(clauses.bilan, "annual_figures", gone)
+    await tg.text(fanny, "/bilan 2025 Ville d'Oullins")
+    _, failure = await api.wait_for_messages_async(fanny, 2, timeout=15)
+    assert failure.text.startswith("Désolé, le bilan demandé n'a pas pu être préparé (bilan "
+                                   "impossible à établir : ")
+    await _until(lambda: _bilan_rows(ctx)[0].status == OutboxStatus.DEAD)
+
+
+def test_scope_counts_the_markets_running_during_the_year(db):
+    """A market ending on 1 January 2025 counts for 2025, one starting on 1 January 2026 does
+    not; the default threshold keeps a small donneur's bilan in the turn."""
+    with db.session() as s:
+        donneur = f.donneur(s, "Ville de Test")
+        f.market(s, donneur, reference="A", start=dt.date(2023, 1, 1), end=dt.date(2025, 1, 1))
+        f.market(s, donneur, reference="B", start=dt.date(2025, 12, 31), end=dt.date(2027, 1, 1))
+        f.market(s, donneur, reference="C", start=dt.date(2026, 1, 1), end=dt.date(2027, 1, 1))
+        f.market(s, donneur, reference="D", start=dt.date(2022, 1, 1), end=dt.date(2024, 12, 31))
+        count = chat_reports.annual_scope_markets(s, donneur.id, dt.date(2025, 1, 1),
+                                                  dt.date(2025, 12, 31))
+    assert count == 2
+    assert count < chat_reports.DEFER_FROM_MARKETS
+    assert worker_module.FAILED_TEXT.startswith("Désolé")
