@@ -231,6 +231,7 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
     (alert,) = await tg.api.wait_for_messages_async(fanny, 1)
     assert f"Candidature n° {cand_id} à valider" in alert.text
     assert alert.callback_data()[:2] == [f"cand:ok:{cand_id}", f"cand:no:{cand_id}"]
+    before = len(tg.api.sent_messages(boss))  # counted before the notice can be on its way
     replies = await tg.press(fanny, alert, text="Valider")
     assert replies[-1].text.startswith(f"✅ Candidature n° {cand_id} validée. "
                                        "L'entreprise qui l'a proposée en est informée.\n")
@@ -241,7 +242,6 @@ async def test_candidature_with_cv_validated_by_facilitator_button(ctx, world, t
         assert s.get(Candidature, cand_id).status == CandidatureStatus.VALIDEE
         assert s.scalar(select(Alert.handled_by_id)) == world["facilitator"]
     # ...and the company is told.
-    before = len(tg.api.sent_messages(boss))
     told = await tg.api.wait_for_messages_async(boss, before + 1)
     assert told[-1].text.startswith("Le candidat que vous avez proposé, NGUYEN T.")
     assert f"candidature n° {cand_id}" in told[-1].text and "est validé" in told[-1].text
