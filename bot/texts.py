@@ -60,6 +60,7 @@ FLOW_NAMES = {
     "refus": "refus d'une candidature",
     "bilan": "bilan",
     "offre": "offre d'emploi",
+    "controle": "contestation d'une déclaration",
 }
 
 ROLE_LABELS = {
@@ -114,6 +115,7 @@ HELP = {
         "/sortie <n° personne> <situation> <JJ/MM/AAAA> — enregistrer ou corriger une sortie\n"
         "/offres [OFF-12] — offres d'emploi : valider, diffuser, candidatures, présélection ; "
         "/offre <entreprise> : … — en déposer une\n"
+        "/controle [marché] — contrôler les heures déclarées : valider, ou contester avec un motif\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (
@@ -155,4 +157,5 @@ CONTEXT_HELP = {
     "candidat:cv": "Envoyez le CV (PDF, DOCX ou photo), ou appuyez sur « Passer ».",
     "candidat:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
     "refus:reason": "Écrivez le motif du refus : il sera transmis à l'entreprise.",
+    "controle:reason": "Écrivez le motif de la contestation : il sera envoyé à l'entreprise.",
 }

@@ -21,6 +21,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, authorize, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
+from clauses.declaration_control import status_after_correction
 from clauses.declaration_rules import contract_dates, declaration_inputs, validate_declaration
 from clauses.declaring.lookup import eligibility_valid, running_in_month
 from clauses.eligibility import clause_eligibility_end
@@ -185,6 +186,7 @@ def record_declaration(
         decl.training_hours = draft.training_hours
         decl.counted_hours = counted.total
         decl.revision += 1
+        decl.status = status_after_correction()
         decl.source = source
         decl.declared_by_user_id = actor.user_id
         decl.declared_by_email = actor.email

@@ -74,6 +74,10 @@ class HourDeclaration(Base):
     declared_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     declared_by_email: Mapped[str | None] = mapped_column(String(254))
     proof_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    controlled_at: Mapped[dt.datetime | None]
+    """When the facilitator last validated or contested it (None: awaiting control)."""
+    control_reason: Mapped[str | None] = mapped_column(Text)
+    """The facilitator's reason while the status is CONTESTEE (told to the company)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
