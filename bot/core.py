@@ -135,7 +135,8 @@ ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": 
 FLOWS: dict[str, Flow] = {
     f.name: f
     for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF,
-              hire.FLOW_DEF, offers.FLOW_DEF, control.FLOW_DEF]
+              hire.FLOW_DEF, offers.FLOW_DEF, control.FLOW_DEF,
+              control.PROOF_FLOW_DEF]
 }
 
 
@@ -170,12 +171,14 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "off": offers.on_callback,
     "path": offers.on_path,
     "ctl": control.on_callback,
+    "pj": control.on_proof_button,
 }
 CALLBACK_COMMANDS: dict[str, str] = {
     "d": "declarer", "mc": "mes_declarations", "k": "mes_declarations", "c": "candidat",
     "cand": "alertes", "alert": "alertes", "bilan": "alertes", "h": "embauche", "cv": "alertes",
     "ent": "entreprise", "pt": "point", "idm": "alertes", "idk": "alertes",
     "off": "offres", "path": "alertes", "ctl": "controle",
+    "pj": "mes_declarations",
 }
 """The command whose roles a button requires (checked by clauses.authz.may_enter, like the
 command itself); onboarding and cancel buttons have none, nor the escalation buttons (a

@@ -61,6 +61,7 @@ FLOW_NAMES = {
     "bilan": "bilan",
     "offre": "offre d'emploi",
     "controle": "contestation d'une déclaration",
+    "justificatif": "envoi d'un justificatif",
 }
 
 ROLE_LABELS = {
@@ -158,4 +159,5 @@ CONTEXT_HELP = {
     "candidat:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
     "refus:reason": "Écrivez le motif du refus : il sera transmis à l'entreprise.",
     "controle:reason": "Écrivez le motif de la contestation : il sera envoyé à l'entreprise.",
+    "justificatif:file": "Envoyez une photo ou un PDF du justificatif, ou /annuler.",
 }

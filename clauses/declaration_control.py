@@ -14,6 +14,7 @@ Contested hours still count in the bilans (shown « dont X h contestées »): se
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,13 +23,15 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import keyboard
+from clauses.alerts import keyboard, raise_alert
 from clauses.authz import Action, NotAllowed, authorize, scope_engagements
 from clauses.context import Context
 from clauses.errors import DomainError
 from clauses.formatting import fr_hours, fr_month
 from clauses.outbox import enqueue_chat, enqueue_email
 from storage.models import (
+    AlertKind,
+    AuditEntry,
     Company,
     Contract,
     DeclarationStatus,
@@ -102,6 +105,9 @@ class ControlLine:
                 + (f" (révision {self.revision})" if self.revision > 1 else "")
                 + (" — justificatif joint" if self.has_proof else ""))
 
+
+PROOF_TAG = re.compile(r"\[d[ée]claration n[°o]\s*(\d+)\]", re.IGNORECASE)
+"""The tag the contest e-mail's subject ends with: a reply carrying a file is that proof."""
 
 STATUS_FR = {DeclarationStatus.ENREGISTREE: "à contrôler", DeclarationStatus.VALIDEE: "validée",
              DeclarationStatus.CONTESTEE: "contestée"}
@@ -310,14 +316,22 @@ def _tell_company(session: Session, decl: HourDeclaration, line: ControlLine) ->
             "justificatif (bulletin de paie, attestation de formation) à votre facilitateur·rice "
             f"en citant « déclaration n° {line.declaration_id} ». En attendant, ces heures "
             "apparaissent comme contestées dans le bilan.")
-    key = f"declaration:{decl.id}:r{decl.revision}:contested"
+    # One notice per contest: a second contest of the same revision (the proof did not
+    # settle it) is news too, hence the contest's number (its audit entries) in the key.
+    session.flush()
+    nth = session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "declaration.contested", AuditEntry.subject_type == "declaration",
+        AuditEntry.subject_id == decl.id))
+    key = f"declaration:{decl.id}:r{decl.revision}:contested:{nth}"
     recipients = company_recipients(session, [company_id])[company_id]
     chats = [r for r in recipients if r.user_id is not None and r.chat_id is not None]
     if chats:
-        markup = keyboard([[("✏️ Corriger", f"mc:{decl.id}")]])
+        markup = keyboard([[("✏️ Corriger", f"mc:{decl.id}"),
+                            ("📎 Envoyer le justificatif", f"pj:{decl.id}")]])
         for r in chats:
             enqueue_chat(session, dedup_key=f"{key}:{r.tag}", user_id=r.user_id, chat_id=r.chat_id,
-                         text=text + " Corrigez avec le bouton ci-dessous ou /mes_declarations.",
+                         text=text + " Corrigez, ou envoyez le justificatif (photo ou PDF), avec "
+                         "les boutons ci-dessous.",
                          reply_markup=markup)
         return len(chats)
     addresses = {r.email: r.tag for r in recipients if r.email}
@@ -325,10 +339,53 @@ def _tell_company(session: Session, decl: HourDeclaration, line: ControlLine) ->
         addresses.setdefault(decl.declared_by_email.strip().lower(), "d")
     for email, tag in addresses.items():
         enqueue_email(session, dedup_key=f"{key}:{tag}", to=email,
-                      subject=f"Déclaration contestée : {line.participant_name}, {fr_month(line.month)}",
-                      text=text + " Pour corriger par e-mail, renvoyez le tableau de déclaration "
-                      "avec la ligne corrigée et une « raison de correction ».")
+                      subject=f"Déclaration contestée : {line.participant_name}, {fr_month(line.month)} "
+                      f"[déclaration n° {decl.id}]",
+                      text=text + " Par e-mail : répondez à ce message en joignant le justificatif "
+                      "(PDF ou photo), ou renvoyez le tableau de déclaration avec la ligne corrigée "
+                      "et une « raison de correction ».")
     return len(addresses)
+
+
+def attach_proof(ctx: Context, session: Session, actor: Actor, declaration_id: int, data: bytes,
+                 *, display_name: str | None, mime_type: str | None = None,
+                 max_bytes: int | None = None) -> ControlLine:
+    """Store the company's proof (payslip, training certificate) as the declaration's proof.
+
+    A contested declaration goes back to « à contrôler » (its contest reason kept, so the
+    facilitator sees what the proof answers) and the facilitator in charge is alerted with a
+    « Valider » button; a validated one stays validated. The file is tied to the person, so an
+    RGPD erasure takes it too. Raises ``DocumentRejected`` (a French message) for a file of the
+    wrong type or size, and NotAllowed for another company's declaration.
+    """
+    authorize(session, actor, Action.DECLARATION_WRITE, "declaration", declaration_id)
+    row = session.execute(
+        _line_query().add_columns(Contract.participant_id, Company.facilitator_id)
+        .where(HourDeclaration.id == declaration_id).with_for_update(of=HourDeclaration)
+    ).one_or_none()
+    if row is None:
+        raise NotAllowed()
+    decl, line = row[0], _line(row[:7])
+    participant_id, facilitator_id = row[7], row[8]
+    doc = ctx.documents.store(session, data, kind="proof", display_name=display_name,
+                              mime_type=mime_type, participant_id=participant_id,
+                              max_bytes=max_bytes)
+    before = decl.status
+    decl.proof_document_id = doc.id
+    if before == DeclarationStatus.CONTESTEE:
+        decl.status = DeclarationStatus.ENREGISTREE
+    audit.record(session, actor, "declaration.proof_attached", "declaration", decl.id,
+                 document_id=doc.id, revision=decl.revision, before=before.value)
+    after = ControlLine(**{**line.__dict__, "status": decl.status, "has_proof": True})
+    if before != DeclarationStatus.VALIDEE:
+        raise_alert(session, kind=AlertKind.AUTRE, facilitator_id=facilitator_id,
+                    subject_type="declaration", subject_id=decl.id,
+                    dedup_key=f"declaration:{decl.id}:proof:{doc.id}",
+                    message=f"Justificatif reçu de {line.company_name} pour la déclaration {after.label}"
+                    + (f" (contestée : « {decl.control_reason} »)" if decl.control_reason else "")
+                    + ". Contrôlez-la : /controle.",
+                    buttons=[[("✅ Valider", f"ctl:v:{decl.id}:{decl.revision}")]])
+    return after
 
 
 def contested_hours(session: Session, engagement_filter: ColumnElement[bool], *,

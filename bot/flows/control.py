@@ -1,7 +1,8 @@
 """/controle: the facilitator checks the declared hours — validate, or contest with a reason.
 
 The chat only lays out and reads; the rules (who may, stale revisions, the company's notice)
-are in :mod:`clauses.declaration_control`. Buttons ``ctl:<verb>:…``: ``m:<company>:<yyyymm>``
+are in :mod:`clauses.declaration_control`. The company's « Envoyer le justificatif » (``pj:<id>``)
+asks for the file and stores it as the declaration's proof. Buttons ``ctl:<verb>:…``: ``m:<company>:<yyyymm>``
 the lines of a company-month, ``vm:<company>:<yyyymm>`` validate them all, ``v:<id>:<rev>``
 validate one, ``x:<id>:<rev>`` contest one (the reason is asked next). A button carries the
 revision the facilitator saw: a correction since then is refused with the new figures.
@@ -13,8 +14,10 @@ import datetime as dt
 from decimal import Decimal
 
 from bot.flows.common import CANCEL
+from bot.messages import IncomingFile
 from bot.turn import Flow, Turn
 from clauses import declaration_control as dc
+from clauses.authz import Action, authorize
 from clauses.formatting import fr_hours, fr_month
 from storage.models import DeclarationStatus
 
@@ -151,3 +154,38 @@ def on_text(t: Turn, text: str) -> None:
 
 
 FLOW_DEF = Flow(name=FLOW, on_text=on_text)
+
+
+# -- the company's side: the proof asked by a contest (button ``pj:<declaration id>``) ------
+
+PROOF_FLOW = "justificatif"
+
+
+def on_proof_button(t: Turn, parts: list[str]) -> None:
+    """pj:<declaration id>: ask for the file; re-authorised here, whatever the button said."""
+    if len(parts) != 1 or not parts[0].isdigit():
+        t.notify("Ce bouton n'est plus actif.")
+        return
+    authorize(t.session, t.need_actor(), Action.DECLARATION_WRITE, "declaration", int(parts[0]))
+    if t.conv.active:
+        t.conv.end()
+    t.conv.start(PROOF_FLOW, "file", decl=int(parts[0]))
+    t.say(f"Envoyez le justificatif de la déclaration n° {parts[0]} (photo ou PDF du bulletin de "
+          "paie, de l'attestation de formation), ou /annuler.", [[CANCEL]])
+
+
+def on_proof_text(t: Turn, text: str) -> None:
+    t.say("J'attends un fichier : envoyez une photo ou un PDF du justificatif, ou /annuler.")
+
+
+def on_proof_file(t: Turn, file: IncomingFile) -> None:
+    assert file.data is not None
+    line = dc.attach_proof(t.ctx, t.session, t.need_actor(), int(t.conv.data["decl"]), file.data,
+                           display_name=file.display_name)
+    t.conv.end()
+    t.say(f"📎 Justificatif enregistré pour la déclaration {line.label}. La·le "
+          "facilitateur·rice est prévenu·e et la contrôle.")
+
+
+PROOF_FLOW_DEF = Flow(name=PROOF_FLOW, on_text=on_proof_text, on_file=on_proof_file,
+                      file_steps=frozenset({"file"}))

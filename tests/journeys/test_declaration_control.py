@@ -17,13 +17,21 @@ from bot.core import ChatCore
 from mail.declaration_template import build_xlsx
 from mail.intake import IntakeCore
 from mail.maildir_intake import MaildirIntake
-from storage.models import AuditEntry, DeclarationStatus, HourDeclaration, OutboxMessage
+from storage.models import (
+    AuditEntry,
+    Contract,
+    DeclarationStatus,
+    Document,
+    HourDeclaration,
+    OutboxMessage,
+)
 from tests.journeys.conftest import drain_chat, propose_in_chat, validate_in_chat
 from tests.mail.conftest import XLSX_MIME, mail_config, make_mail
 
 HIRE = ("contrat", "create", "--candidature", "1", "--marche", "2025-017", "--lot", "2",
         "--type", "cdd", "--debut", "03/03/2025", "--fin", "31/08/2025")
 REASON = "heures supérieures au bulletin de paie"
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def _decl(ctx) -> HourDeclaration:
@@ -79,12 +87,27 @@ def test_contest_in_chat_correction_then_validation_and_the_bilan(ctx, territory
     drain_chat(ctx, transport)
     notice = company.last
     assert "est contestée par la·le facilitateur·rice" in notice.text
-    assert f"Motif : « {REASON} »" in notice.text and notice.labels == ["✏️ Corriger"]
+    assert f"Motif : « {REASON} »" in notice.text and notice.labels == ["✏️ Corriger", "📎 Envoyer le justificatif"]
 
     # the bilan and the company's progress show the contested hours apart, still counted
     point = fanny.send("/point 2025-017")[-1].text
     assert "(dont 120 h contestées, en attente d'un justificatif" in point
     assert "(dont 120 h contestées" in company.send("/avancement")[-1].text
+
+    # the company sends the payslip from the notice's button: stored, back to control
+    assert "Envoyez le justificatif" in company.press("Envoyer le justificatif")[-1].text
+    assert "J'attends un fichier" in company.send("le voici")[-1].text
+    assert "Justificatif enregistré" in company.send_file(PDF, "bulletin-mai.pdf")[-1].text
+    decl = _decl(ctx)
+    assert decl.status == DeclarationStatus.ENREGISTREE and decl.proof_document_id is not None
+    drain_chat(ctx, transport)
+    assert "Justificatif reçu de BTP Rhône-Confluent" in fanny.last.text
+    assert "justificatif joint" in fanny.last.text and fanny.last.labels == ["✅ Valider"]
+    # the payslip shows 100 h: contested again (one line), the company corrects by button
+    again = fanny.send(f"/controle contester {decl.id} le bulletin indique 100 h")[-1].text
+    assert "Déclaration contestée" in again
+    drain_chat(ctx, transport)
+    assert "« le bulletin indique 100 h »" in company.last.text
 
     # the company corrects from the notice's button: a new revision, back to control
     company.press("Corriger")
@@ -101,16 +124,18 @@ def test_contest_in_chat_correction_then_validation_and_the_bilan(ctx, territory
 
     listing = fanny.send("/controle")[-1]
     line = fanny.press_data(_button(listing, "Détail"))[-1]
-    assert f"(corrigée après la contestation « {REASON} »)" in line.text
+    assert "(corrigée après la contestation « le bulletin indique 100 h »)" in line.text
     assert "✅ 1 déclaration(s) validée(s)" in fanny.press_data(_button(line, "Valider"))[-1].text
     decl = _decl(ctx)
     assert (decl.status, decl.work_hours, decl.revision) == (DeclarationStatus.VALIDEE, Decimal(100), 2)
     assert "Aucune déclaration à contrôler" in fanny.send("/controle")[-1].text
     assert "Heures réalisées" in fanny.send("/point 2025-017")[-1].text
-    (contested,) = _audits(ctx, "declaration.contested")
+    contested = _audits(ctx, "declaration.contested")
     (validated,) = _audits(ctx, "declaration.validated")
-    assert contested.detail["reason"] == REASON and validated.detail["revision"] == 2
-    assert contested.actor_label == validated.actor_label == "Fanny Facil"
+    (proof,) = _audits(ctx, "declaration.proof_attached")
+    assert [a.detail["reason"] for a in contested] == [REASON, "le bulletin indique 100 h"]
+    assert validated.detail["revision"] == 2 and proof.actor_label == "Sophie"
+    assert {a.actor_label for a in [*contested, validated]} == {"Fanny Facil"}
 
 
 RH = "Sophie MARTIN <rh@btp-rhone-confluent.example>"
@@ -174,8 +199,30 @@ def test_contest_by_cli_reaches_a_company_without_chat_by_email(ctx, territory, 
         (mail,) = s.scalars(select(OutboxMessage).where(
             OutboxMessage.dedup_key.like(f"declaration:{decl_id}:%"))).all()
     assert mail.to_address == "rh@btp-rhone-confluent.example"
-    assert mail.subject == "Déclaration contestée : KOFFI Awa, avril 2025"
+    assert mail.subject == f"Déclaration contestée : KOFFI Awa, avril 2025 [déclaration n° {decl_id}]"
     assert REASON in mail.body_text and "raison de correction" in mail.body_text
+
+    # the payslip, by replying: another company's address is refused, the company's is stored
+    payslip = [("bulletin-avril.pdf", PDF, "application/pdf")]
+    box.add(make_mail("contact@maconnerie-saint-genis.example", f"RE: {mail.subject}", "ci-joint",
+                      attachments=payslip))
+    box.add(make_mail(RH, f"RE: {mail.subject}", "Voici le bulletin.", attachments=payslip))
+    assert intake.run_once() == {"erreur": 1, "traite": 1}
+    decl = _decl(ctx)
+    assert decl.status == DeclarationStatus.ENREGISTREE and decl.proof_document_id is not None
+    with ctx.db.session() as s:
+        doc = s.get(Document, decl.proof_document_id)
+        assert (doc.kind, doc.display_name, doc.participant_id) == (
+            "proof", "bulletin-avril.pdf", s.get(Contract, decl.contract_id).participant_id)
+        replies = {m.to_address: m.body_text for m in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject.like("%[déclaration n°%")))}
+    assert "Justificatif enregistré (bulletin-avril.pdf)" in replies["rh@btp-rhone-confluent.example"]
+    assert "n'est pas celle de l'entreprise" in replies["contact@maconnerie-saint-genis.example"]
+    drain_chat(ctx, transport)
+    assert "Justificatif reçu de BTP Rhône-Confluent" in fanny.last.text
+    # the payslip says 70 h: contested again, then the company corrects with its workbook
+    out = cli("heures", "controle", "contester", str(decl_id), "--motif", "le bulletin indique 70 h")
+    assert out.exit_code == 0, out.output
 
     box.add(make_mail(RH, "Heures d'avril corrigées", "ci-joint", attachments=[
         ("heures.xlsx", _sheet([["2025-017", 2, "KOFFI", "Awa", "04/2025", 70, 0, "bulletin"]]),
