@@ -1,4 +1,5 @@
-"""declarations: the facilitator's control (when validated or contested, the contest's reason)
+"""declarations: the facilitator's control (when validated or contested, the contest's reason,
+an index on status and month)
 
 Revision ID: 0009
 Revises: 0008
@@ -21,9 +22,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column('controlled_at', storage.models.base.UTCDateTime(timezone=True),
                                    nullable=True))
         batch.add_column(sa.Column('control_reason', sa.Text(), nullable=True))
+    op.create_index('ix_hour_declarations_status_month', 'hour_declarations', ['status', 'month'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_hour_declarations_status_month', table_name='hour_declarations')
     with op.batch_alter_table('hour_declarations') as batch:
         batch.drop_column('control_reason')
         batch.drop_column('controlled_at')
