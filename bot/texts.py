@@ -82,7 +82,8 @@ HELP = {
     Role.ENTREPRISE: (
         "Commandes disponibles :\n"
         "/declarer — déclarer les heures d'un mois (guidé)\n"
-        "/mes_declarations — voir et corriger vos déclarations\n"
+        "/mes_declarations — voir et corriger vos déclarations (validées ou contestées par "
+        "votre facilitateur·rice : une contestation se règle en corrigeant ou avec le justificatif)\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
         "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
         "l'embauche » du message de validation, même pour le candidat d'un prescripteur)\n"

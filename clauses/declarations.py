@@ -32,6 +32,7 @@ from storage.models import (
     Company,
     Contract,
     DeclarationRevision,
+    DeclarationStatus,
     Engagement,
     HourDeclaration,
     Lot,
@@ -77,6 +78,9 @@ class DeclarationView:
     training_hours: Decimal
     counted_hours: Decimal
     revision: int
+    status: DeclarationStatus = DeclarationStatus.ENREGISTREE
+    """The facilitator's control (clauses.declaration_control); with its reason when contested."""
+    control_reason: str | None = None
 
 
 CONTRACT_DATES = (Contract.start_date, Contract.end_date, Lot.start_date, Lot.end_date,
@@ -318,7 +322,8 @@ def declarations_for_actor(
             declaration_id=d.id, contract_id=d.contract_id, participant_name=p.display_name,
             market_reference=m.reference, lot_number=lot.number, month=d.month,
             work_hours=d.work_hours, training_hours=d.training_hours,
-            counted_hours=d.counted_hours, revision=d.revision,
+            counted_hours=d.counted_hours, revision=d.revision, status=d.status,
+            control_reason=d.control_reason,
         )
         for d, p, lot, m in session.execute(q)
     ]

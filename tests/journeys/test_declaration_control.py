@@ -93,9 +93,10 @@ def test_contest_in_chat_correction_then_validation_and_the_bilan(ctx, territory
     point = fanny.send("/point 2025-017")[-1].text
     assert "(dont 120 h contestées, en attente d'un justificatif" in point
     assert "(dont 120 h contestées" in company.send("/avancement")[-1].text
+    assert f"❗ contestée : « {REASON} »" in company.send("/mes_declarations")[-1].text
 
     # the company sends the payslip from the notice's button: stored, back to control
-    assert "Envoyez le justificatif" in company.press("Envoyer le justificatif")[-1].text
+    assert "Envoyez le justificatif" in company.press_data(_button(notice, "justificatif"))[-1].text
     assert "J'attends un fichier" in company.send("le voici")[-1].text
     assert "Justificatif enregistré" in company.send_file(PDF, "bulletin-mai.pdf")[-1].text
     decl = _decl(ctx)
@@ -129,6 +130,7 @@ def test_contest_in_chat_correction_then_validation_and_the_bilan(ctx, territory
     decl = _decl(ctx)
     assert (decl.status, decl.work_hours, decl.revision) == (DeclarationStatus.VALIDEE, Decimal(100), 2)
     assert "Aucune déclaration à contrôler" in fanny.send("/controle")[-1].text
+    assert "— ✅ validée" in company.send("/mes_declarations")[-1].text
     assert "Heures réalisées" in fanny.send("/point 2025-017")[-1].text
     contested = _audits(ctx, "declaration.contested")
     (validated,) = _audits(ctx, "declaration.validated")
