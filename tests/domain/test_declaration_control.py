@@ -146,3 +146,25 @@ def test_bilans_show_contested_hours_of_their_months_only(ctx, db, rulebook):
         spring = annual_figures(s, t["donneur"].id, dt.date(2025, 3, 1), dt.date(2025, 12, 31),
                                 rulebook, today=dt.date(2026, 1, 15))
         assert spring.hours_contested == D(40)
+
+
+def test_a_company_month_is_that_company_s_only(ctx, db):
+    """Two companies on the same lot, the same month: validating one leaves the other's line
+    (ids chosen so that a company id equals the other company's declaration id)."""
+    with db.session() as s:
+        t, _, fanny, ids = _world(ctx, s)
+        other = f.company(s, "Autre SARL")
+        k = f.contract(s, f.participant(s, "Bernard", "Luc", validated_by=t["facilitator"]),
+                       f.engagement(s, t["lot"], other))
+        boss = f.user(s, Role.ENTREPRISE, display_name="Autre", company_id=other.id)
+        theirs = record_declaration(ctx, s, Actor.from_user(boss, Channel.TELEGRAM), contract_id=k.id,
+                                    month=dt.date(2025, 3, 1), work_hours=D(12),
+                                    source=Channel.TELEGRAM).declaration.id
+        assert other.id in ids.values()  # the trap: company 2 and declaration 2 exist both
+        done = dc.validate_month(ctx, s, fanny, other.id, dt.date(2025, 3, 1))
+        assert [x.declaration_id for x in done] == [theirs]
+        assert [x.company_name for x in done] == ["Autre SARL"]
+        assert _status(s, ids[3]) == DeclarationStatus.ENREGISTREE
+        assert {m.company_name for m in dc.pending_months(s, fanny, company_id=other.id)} == set()
+        assert [m.company_name for m in dc.pending_months(s, fanny, month=dt.date(2025, 3, 1))] == [
+            "BTP Rhône"]
