@@ -22,6 +22,8 @@ from clauses.formatting import fr_hours, fr_month
 from storage.models import DeclarationStatus
 
 FLOW = "controle"
+CHAT_LIMIT = 10
+"""Company-months shown at once in chat: one message each, a phone screen's worth."""
 USAGE = (
     "Contrôle des heures déclarées :\n"
     "/controle [marché] — les mois à contrôler, par entreprise (boutons pour valider ou contester)\n"
@@ -56,12 +58,17 @@ def cmd_controle(t: Turn, args: str) -> None:
     if verb in ("aide", "?"):
         t.say(USAGE)
         return
-    months = dc.pending_months(t.session, t.need_actor(), market_reference=args.strip() or None)
+    months = dc.pending_months(t.session, t.need_actor(), market_reference=args.strip() or None,
+                               limit=CHAT_LIMIT + 1)
     if not months:
         where = f" sur le marché {args.strip()}" if args.strip() else ""
         t.say(f"Aucune déclaration à contrôler{where}. " + USAGE.split("\n", 1)[1].split("\n")[0])
         return
-    t.say(f"Déclarations à contrôler ({len(months)} mois d'entreprise, les plus anciens d'abord) :")
+    more = len(months) > CHAT_LIMIT
+    months = months[:CHAT_LIMIT]
+    t.say("Déclarations à contrôler, par entreprise et par mois, les plus anciennes d'abord"
+          + (f" (les {CHAT_LIMIT} premiers ; /controle <marché> pour filtrer, ou la commande "
+             "clausebot heures controle liste pour tout voir)" if more else "") + " :")
     for m in months:
         key = _month_key(m.month)
         text = (f"{m.company_name} — {fr_month(m.month)} — marché {m.markets} : "
