@@ -26,6 +26,7 @@ from bot import texts
 from bot.flows import (
     candidate,
     candidature_profile,
+    control,
     corrections,
     declare,
     escalation,
@@ -124,16 +125,18 @@ COMMANDS: dict[str, Command] = {
         Command("sortie", exit_flow.cmd_sortie, STAFF, "Enregistrer la sortie d'une personne"),
         Command("offre", offers.cmd_offre, COMPANY | STAFF, "Déposer une offre d'emploi"),
         Command("offres", offers.cmd_offres, COMPANY | STAFF, "Offres d'emploi et candidatures"),
+        Command("controle", control.cmd_controle, STAFF, "Contrôler les heures déclarées"),
     ]
 }
 ALIASES = {"help": "aide", "cancel": "annuler", "stop": "annuler", "déclarer": "declarer",
            "marchés": "marches", "réunion": "reunion", "réunions": "reunions",
-           "procédure": "procedure", "réponse": "reponse"}
+           "procédure": "procedure", "réponse": "reponse", "contrôle": "controle"}
 
 FLOWS: dict[str, Flow] = {
     f.name: f
     for f in [declare.FLOW_DEF, corrections.FLOW_DEF, candidate.FLOW_DEF, staff.REFUSAL_FLOW_DEF,
-              hire.FLOW_DEF, offers.FLOW_DEF]
+              hire.FLOW_DEF, offers.FLOW_DEF, control.FLOW_DEF,
+              control.PROOF_FLOW_DEF]
 }
 
 
@@ -167,12 +170,15 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "idk": identity.on_keep_apart,
     "off": offers.on_callback,
     "path": offers.on_path,
+    "ctl": control.on_callback,
+    "pj": control.on_proof_button,
 }
 CALLBACK_COMMANDS: dict[str, str] = {
     "d": "declarer", "mc": "mes_declarations", "k": "mes_declarations", "c": "candidat",
     "cand": "alertes", "alert": "alertes", "bilan": "alertes", "h": "embauche", "cv": "alertes",
     "ent": "entreprise", "pt": "point", "idm": "alertes", "idk": "alertes",
-    "off": "offres", "path": "alertes",
+    "off": "offres", "path": "alertes", "ctl": "controle",
+    "pj": "mes_declarations",
 }
 """The command whose roles a button requires (checked by clauses.authz.may_enter, like the
 command itself); onboarding and cancel buttons have none, nor the escalation buttons (a

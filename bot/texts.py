@@ -60,6 +60,8 @@ FLOW_NAMES = {
     "refus": "refus d'une candidature",
     "bilan": "bilan",
     "offre": "offre d'emploi",
+    "controle": "contestation d'une déclaration",
+    "justificatif": "envoi d'un justificatif",
 }
 
 ROLE_LABELS = {
@@ -80,7 +82,8 @@ HELP = {
     Role.ENTREPRISE: (
         "Commandes disponibles :\n"
         "/declarer — déclarer les heures d'un mois (guidé)\n"
-        "/mes_declarations — voir et corriger vos déclarations\n"
+        "/mes_declarations — voir et corriger vos déclarations (validées ou contestées par "
+        "votre facilitateur·rice : une contestation se règle en corrigeant ou avec le justificatif)\n"
         "/avancement — vos heures dues, réalisées et attendues, par lot\n"
         "/embauche — déclarer l'embauche d'un candidat validé (aussi : le bouton « Déclarer "
         "l'embauche » du message de validation, même pour le candidat d'un prescripteur)\n"
@@ -114,6 +117,7 @@ HELP = {
         "/sortie <n° personne> <situation> <JJ/MM/AAAA> — enregistrer ou corriger une sortie\n"
         "/offres [OFF-12] — offres d'emploi : valider, diffuser, candidatures, présélection ; "
         "/offre <entreprise> : … — en déposer une\n"
+        "/controle [marché] — contrôler les heures déclarées : valider, ou contester avec un motif\n"
         + HELP_COMMON
     ),
     Role.REFERENT: (
@@ -155,4 +159,6 @@ CONTEXT_HELP = {
     "candidat:cv": "Envoyez le CV (PDF, DOCX ou photo), ou appuyez sur « Passer ».",
     "candidat:confirm": "Vérifiez le récapitulatif puis appuyez sur « Confirmer » ou « Annuler ».",
     "refus:reason": "Écrivez le motif du refus : il sera transmis à l'entreprise.",
+    "controle:reason": "Écrivez le motif de la contestation : il sera envoyé à l'entreprise.",
+    "justificatif:file": "Envoyez une photo ou un PDF du justificatif, ou /annuler.",
 }

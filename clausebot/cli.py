@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "clausebot.cli_escalation",
     "clausebot.cli_offers",
     "clausebot.cli_history",
+    "clausebot.cli_control",
 )
 
 

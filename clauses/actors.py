@@ -32,9 +32,11 @@ class Actor:
         )
 
     @classmethod
-    def system(cls, channel: Channel = Channel.SYSTEM, label: str = "système") -> Actor:
-        """The service itself (scheduler, intake); allowed what the wiring asks of it."""
-        return cls(role=Role.ADMIN, channel=channel, label=label)
+    def system(cls, channel: Channel | None = None, label: str = "système") -> Actor:
+        """The service itself (scheduler jobs, intake); allowed what the wiring asks of it.
+        Its actions are recorded under ``Channel.SYSTEM`` (not a person's channel) unless the
+        caller names one."""
+        return cls(role=Role.ADMIN, channel=channel or Channel.SYSTEM, label=label)
 
     @classmethod
     def from_email(

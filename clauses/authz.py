@@ -43,6 +43,7 @@ class Action(StrEnum):
     ENGAGEMENT_READ = "engagement.read"
     DECLARATION_READ = "declaration.read"
     DECLARATION_WRITE = "declaration.write"
+    DECLARATION_CONTROL = "declaration.control"
     CONTRACT_WRITE = "contract.write"
     PARTICIPANT_IDENTITY = "participant.identity"
     PARTICIPANT_SENSITIVE = "participant.sensitive"
@@ -66,6 +67,7 @@ MATRIX: dict[Action, dict[Role, Scope]] = {
     Action.ENGAGEMENT_READ:       {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _C, Role.REFERENT: _D, Role.PRESCRIPTEUR: _N},
     Action.DECLARATION_READ:      {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _C, Role.REFERENT: _N, Role.PRESCRIPTEUR: _N},
     Action.DECLARATION_WRITE:     {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _C, Role.REFERENT: _N, Role.PRESCRIPTEUR: _N},
+    Action.DECLARATION_CONTROL:   {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _N, Role.REFERENT: _N, Role.PRESCRIPTEUR: _N},
     Action.CONTRACT_WRITE:        {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _C, Role.REFERENT: _N, Role.PRESCRIPTEUR: _N},
     Action.PARTICIPANT_IDENTITY:  {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _C, Role.REFERENT: _N, Role.PRESCRIPTEUR: _P},
     Action.PARTICIPANT_SENSITIVE: {Role.ADMIN: _A, Role.FACILITATEUR: _A, Role.ENTREPRISE: _N, Role.REFERENT: _N, Role.PRESCRIPTEUR: _N},

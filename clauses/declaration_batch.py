@@ -42,6 +42,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
+from clauses.declaration_control import status_after_correction
 from clauses.declaration_rules import declaration_inputs, validate_declaration
 from clauses.declarations import (
     CONTRACT_DATES,
@@ -444,6 +445,7 @@ def _write(
                 work_hours=bindparam("work"), training_hours=bindparam("training"),
                 counted_hours=bindparam("counted"), revision=bindparam("rev"),
                 proof_document_id=bindparam("proof"), updated_at=now, **who,
+                status=status_after_correction(),
             ),
             [{"decl_id": m.id, "work": m.work, "training": m.training, "counted": m.counted,
               "rev": m.revision, "proof": m.proof_document_id} for m in corrected],

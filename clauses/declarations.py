@@ -21,6 +21,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, authorize, scope_contracts
 from clauses.context import Context
 from clauses.counting import count_month, month_start
+from clauses.declaration_control import status_after_correction
 from clauses.declaration_rules import contract_dates, declaration_inputs, validate_declaration
 from clauses.declaring.lookup import eligibility_valid, running_in_month
 from clauses.eligibility import clause_eligibility_end
@@ -31,6 +32,7 @@ from storage.models import (
     Company,
     Contract,
     DeclarationRevision,
+    DeclarationStatus,
     Engagement,
     HourDeclaration,
     Lot,
@@ -76,6 +78,9 @@ class DeclarationView:
     training_hours: Decimal
     counted_hours: Decimal
     revision: int
+    status: DeclarationStatus = DeclarationStatus.ENREGISTREE
+    """The facilitator's control (clauses.declaration_control); with its reason when contested."""
+    control_reason: str | None = None
 
 
 CONTRACT_DATES = (Contract.start_date, Contract.end_date, Lot.start_date, Lot.end_date,
@@ -185,6 +190,7 @@ def record_declaration(
         decl.training_hours = draft.training_hours
         decl.counted_hours = counted.total
         decl.revision += 1
+        decl.status = status_after_correction()
         decl.source = source
         decl.declared_by_user_id = actor.user_id
         decl.declared_by_email = actor.email
@@ -316,7 +322,8 @@ def declarations_for_actor(
             declaration_id=d.id, contract_id=d.contract_id, participant_name=p.display_name,
             market_reference=m.reference, lot_number=lot.number, month=d.month,
             work_hours=d.work_hours, training_hours=d.training_hours,
-            counted_hours=d.counted_hours, revision=d.revision,
+            counted_hours=d.counted_hours, revision=d.revision, status=d.status,
+            control_reason=d.control_reason,
         )
         for d, p, lot, m in session.execute(q)
     ]

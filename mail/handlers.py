@@ -458,6 +458,10 @@ def dispatch(job: MailJob, classified: Classified) -> Outcome:
     answered = escalation_replies.handle(job, classified)
     if answered is not None:
         return answered
+    from mail import proof_replies
+
+    if (answered := proof_replies.handle(job, classified)) is not None:
+        return answered
     if classified.intent == Intent.DECLARATION:
         return handle_declaration(job, classified)
     if classified.intent == Intent.CANDIDATURE:

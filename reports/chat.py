@@ -41,7 +41,9 @@ def render_chat(
         lines.append(f"Statut du marché : "
                      f"{labels.MARKET_STATUS_LABELS.get(f.market_status, f.market_status).lower()}")
     lines.append(labels.as_of_line(f))
-    lines.append(f"Heures réalisées {labels.counted_span(f)} : {fr_hours(f.hours_counted)}")
+    lines.append(f"Heures réalisées {labels.counted_span(f)} : {fr_hours(f.hours_counted)}"
+                 + (f" (dont {fr_hours(f.hours_contested)} contestées, {labels.CONTESTED_NOTE})"
+                    if f.hours_contested else ""))
     h = f.headline
     if h is not None and h.engagements:
         lines.append(

@@ -67,6 +67,10 @@ def as_of_line(figures: BilanFigures) -> str:
             "(le mois en cours n'est pas compté).")
 
 
+CONTESTED_NOTE = "en attente d'un justificatif ou d'une correction de l'entreprise"
+"""Why contested hours are shown apart yet still counted (clauses.declaration_control)."""
+
+
 def counted_span(figures: BilanFigures) -> str:
     """The months the period's hours cover: « en 2025 » or « du 01/01/2026 au 30/11/2026 »."""
     start = figures.period.month_start

@@ -362,6 +362,9 @@ def _key_figures(f: BilanFigures, masker: Masker) -> list[tuple[str, Cell]]:
     out.append((f"Heures réalisées {labels.counted_span(f)}", _h(f.hours_counted, bold=True)))
     if f.hours_work or f.hours_training:
         out.append(("dont heures de formation déclarées", _h(f.hours_training, indent=True)))
+    if f.hours_contested:
+        out.append((f"dont heures contestées ({labels.CONTESTED_NOTE})",
+                    _h(f.hours_contested, indent=True)))
     h = f.headline
     if h is not None and h.engagements:
         out.append(("Heures dues (marchés avec clause)", _h(h.owed)))

@@ -18,7 +18,13 @@ from clauses.authz import Action, NotAllowed, authorize
 from clauses.declarations import declarations_for_actor, record_declaration
 from clauses.errors import DomainError
 from clauses.formatting import fr_hours, fr_month
-from storage.models import Contract, DeclarationRevision, HourDeclaration, Participant
+from storage.models import (
+    Contract,
+    DeclarationRevision,
+    DeclarationStatus,
+    HourDeclaration,
+    Participant,
+)
 
 FLOW = "corriger"
 LIST_LIMIT = 10
@@ -37,10 +43,19 @@ def cmd_mes_declarations(t: Turn, args: str) -> None:
             f"{n}. {v.participant_name} — {fr_month(v.month)} — marché {v.market_reference} "
             f"lot {v.lot_number} : {fr_hours(v.work_hours)} de travail, "
             f"{fr_hours(v.training_hours)} de formation → {fr_hours(v.counted_hours)} "
-            f"comptées{revision}"
+            f"comptées{revision}{_control(v)}"
         )
         buttons.append((f"✏️ Corriger n° {n}", f"mc:{v.declaration_id}"))
     t.say("\n".join(lines), chunks(buttons, 2))
+
+
+def _control(v) -> str:
+    """The facilitator's decision, so that a contested line is seen with what to fix."""
+    if v.status == DeclarationStatus.VALIDEE:
+        return " — ✅ validée"
+    if v.status == DeclarationStatus.CONTESTEE:
+        return f" — ❗ contestée : « {v.control_reason} » (corrigez-la ou envoyez le justificatif)"
+    return ""
 
 
 def start_correction(t: Turn, parts: list[str]) -> None:

@@ -49,13 +49,19 @@ def cmd_avancement(t: Turn, args: str) -> None:
     if not views:
         t.say("Aucun engagement d'heures d'insertion n'est rattaché à votre compte.")
         return
+    from clauses.declaration_control import contested_for_actor
+
+    contested = contested_for_actor(t.session, t.need_actor(), t.today)
     blocks = [f"Avancement au {fr_date(t.today)}"]
     for v in views:
+        doubt = contested.get(v.engagement_id)
         owner = f" — {v.company_name}" if t.role != Role.ENTREPRISE else ""
         blocks.append(
             f"Marché {v.market_reference} — {v.lot_label}{owner}\n"
             f"{progress_bar(Decimal(v.done), Decimal(v.owed))}\n"
-            f"Réalisées : {fr_hours(v.done)} sur {fr_hours(v.owed)} dues\n"
+            f"Réalisées : {fr_hours(v.done)} sur {fr_hours(v.owed)} dues"
+            + (f" (dont {fr_hours(doubt)} contestées, à justifier ou corriger)" if doubt else "")
+            + "\n"
             f"Attendues à cette date : {fr_hours(v.expected)}\n"
             f"Statut : {_status(v)}"
         )

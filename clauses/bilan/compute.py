@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from clauses.bilan import queries as q
 from clauses.bilan import rollup, rules
+from clauses.bilan.contested import contested_by_engagement
 from clauses.bilan.errors import InvalidPeriodError, UnknownDonneurError, UnknownMarketError
 from clauses.bilan.figures import (
     AGE_BANDS,
@@ -164,6 +165,7 @@ def _figures(
         notes = [_note(r) for r in note_rows if r not in synthesis_rows]
     else:
         synthesis_rows = []
+    contested = contested_by_engagement(session, scope)
     return BilanFigures(
         kind=kind,
         period=scope.period,
@@ -180,6 +182,8 @@ def _figures(
             | {k: n for k, n in counts.items() if k not in {m.value for m in MarketKind}},
         ),
         hours_counted=totals.hours_counted,
+        hours_contested=sum(contested.values(), ZERO),
+        contested_by_company=_contested_by_company(contested, engagements),
         hours_work=totals.hours_work,
         hours_training=totals.hours_training,
         hours_owed=totals.hours_owed,
@@ -210,6 +214,15 @@ def _figures(
         followups=None if followup_counts is None else _followup_rows(followup_counts, rulebook),
         synthesis=[_note(r) for r in synthesis_rows],
     )
+
+
+def _contested_by_company(contested: dict[int, Decimal],
+                          engagements: list[EngagementLine]) -> dict[int, Decimal]:
+    out: dict[int, Decimal] = {}
+    for e in engagements:
+        if contested.get(e.engagement_id):
+            out[e.company_id] = out.get(e.company_id, ZERO) + contested[e.engagement_id]
+    return out
 
 
 def _memo_fold() -> Callable[[str], str]:

@@ -415,6 +415,11 @@ class BilanFigures:
     """Market bilans only: hours done by QPV residents against the market's target."""
     headline: Headline | None = None
     apart: list[ApartLine] = field(default_factory=list)
+    hours_contested: Decimal = ZERO
+    """Part of ``hours_counted`` that the facilitator contests (awaiting a proof or a
+    correction): counted, and shown apart (:mod:`clauses.bilan.contested`)."""
+    contested_by_company: dict[int, Decimal] = field(default_factory=dict)
+    """The same, per company id (companies with contested hours only)."""
     persons_entered: int = 0
     """Persons whose first contract on these markets starts in the period."""
     persons_in_paths: int = 0

