@@ -65,6 +65,7 @@ from storage.models import (
     Company,
     Contract,
     DeclarationRevision,
+    DeclarationStatus,
     Eligibility,
     Engagement,
     ExitFollowup,
@@ -748,7 +749,12 @@ def _write_contracts(ctx: Context, session: Session, actor: Actor, spans: list[_
 
 def _write_months(session: Session, actor: Actor, months: list[_Month], now: dt.datetime,
                   audits: list[tuple[str, str, int, dict[str, Any]]]) -> None:
-    """New monthly declarations with their first revision, as ``record_lines`` writes them."""
+    """New monthly declarations with their first revision, as ``record_lines`` writes them.
+
+    They arrive already controlled (``validee``): the history is the agency's own tracking
+    grid, kept by the facilitators who checked those hours at the time, not a company's
+    declaration awaiting their control; loading years of it must not fill ``/controle``.
+    A later correction by the company reopens control as for any validated month."""
     if not months:
         return
     who = {"source": Channel.CLI, "declared_by_user_id": actor.user_id,
@@ -757,6 +763,7 @@ def _write_months(session: Session, actor: Actor, months: list[_Month], now: dt.
     session.execute(insert(decls), [
         {"contract_id": m.span.id, "month": m.month, "work_hours": m.work,
          "training_hours": m.training, "counted_hours": m.counted, "revision": 1,
+         "status": DeclarationStatus.VALIDEE, "controlled_at": now,
          "created_at": now, "updated_at": now, **who} for m in months])
     ids: dict[tuple[int, dt.date], int] = {}
     for chunk in _in_chunks(m.span.id for m in months):

@@ -28,6 +28,7 @@ from storage.models import (
     AuditEntry,
     Channel,
     Contract,
+    DeclarationStatus,
     ExitFollowup,
     HourDeclaration,
     Participant,
@@ -108,6 +109,11 @@ def test_reimport_after_a_live_correction_keeps_the_correction(
     path = write(tmp_path, "a.csv", line(month="03/2025"), line(month="04/2025", work="151"))
     assert cli("historique", "importer", path).exit_code == 0
     with db.session() as s:
+        # The agency's own grid: its months arrive controlled, not awaiting /controle.
+        assert s.execute(select(HourDeclaration.month, HourDeclaration.status)
+                         .order_by(HourDeclaration.month)).all() == [
+            (dt.date(2025, 3, 1), DeclarationStatus.VALIDEE),
+            (dt.date(2025, 4, 1), DeclarationStatus.VALIDEE)]
         contract_id = s.scalars(select(Contract.id)).one()
         record_declaration(ctx, s, ADMIN, contract_id=contract_id, month=dt.date(2025, 3, 1),
                            work_hours=Decimal(150), source=Channel.TELEGRAM,
@@ -117,8 +123,9 @@ def test_reimport_after_a_live_correction_keeps_the_correction(
     assert result.exit_code == 0, result.output
     assert counts(db) == before
     with db.session() as s:
-        assert s.scalar(select(HourDeclaration.work_hours)
-                        .where(HourDeclaration.month == dt.date(2025, 3, 1))) == 150
+        assert s.execute(select(HourDeclaration.work_hours, HourDeclaration.status)
+                         .where(HourDeclaration.month == dt.date(2025, 3, 1))).one() == (
+            150, DeclarationStatus.ENREGISTREE)  # the correction reopened control
 
 
 def _rows(tmp_path: Path, *lines: str) -> list:
