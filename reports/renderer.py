@@ -11,6 +11,10 @@ figures, weighed 81 to 155 MB; this one imports only what renders (see
 - stopped after :data:`IDLE_SECONDS` without work, so its memory goes back to the system
   between batches, and recycled after :data:`MAX_RENDERS` renders or when it grew past
   :data:`MAX_RSS_MB` (fragmentation);
+- restarted when a report does not need a library the running renderer holds: a letter's PDF
+  (WeasyPrint only) weighs 60 MB, a bilan's charts (matplotlib only) 80 MB, but charts drawn
+  after a letter 109 MB (measured): each kind of report runs in a process that holds only what
+  it needs;
 - fed one request at a time (a lock): callers in several threads queue, at most
   :data:`MAX_WAITING` of them; beyond, :class:`RenderFailed` says so at once and the caller
   (the outbox sender, the scheduler) retries later;
@@ -66,6 +70,18 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def needs(request: RenderRequest) -> frozenset[str]:
+    """The heavy libraries a request loads: ``charts`` (matplotlib), ``weasyprint``."""
+    if request.html_pdf is not None:
+        return frozenset({"weasyprint"})
+    heavy = set()
+    if "html" in request.outputs or "pdf" in request.outputs:
+        heavy.add("charts")
+    if "pdf" in request.outputs:
+        heavy.add("weasyprint")
+    return frozenset(heavy)
+
+
 def _rss_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
@@ -94,6 +110,7 @@ class Renderer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._renders = 0
+        self._loaded: frozenset[str] = frozenset()
         self._last_used = 0.0
         self._timer: threading.Timer | None = None
         self.started = 0
@@ -119,7 +136,7 @@ class Renderer:
             self._waiting += 1
         try:
             with self._lock:
-                answer = self._exchange(payload, timeout)
+                answer = self._exchange(payload, needs(request), timeout)
         finally:
             with self._count_lock:
                 self._waiting -= 1
@@ -137,8 +154,11 @@ class Renderer:
 
     # -- under self._lock ---------------------------------------------------------------------
 
-    def _exchange(self, payload: bytes, timeout: float) -> tuple[str, object]:
+    def _exchange(self, payload: bytes, heavy: frozenset[str], timeout: float) -> tuple[str, object]:
+        if self._proc is not None and not self._loaded <= heavy:
+            self._stop(10.0)  # it holds a library this report does not need: start afresh
         proc = self._ensure_started()
+        self._loaded |= heavy
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(HEADER.pack(len(payload)) + payload)
@@ -182,6 +202,7 @@ class Renderer:
             self._stderr = None
             raise RenderFailed(f"moteur de rendu impossible à lancer ({exc})") from exc
         self._renders = 0
+        self._loaded = frozenset()
         self.started += 1
         log.info("report renderer started (pid %s)", self._proc.pid)
         return self._proc

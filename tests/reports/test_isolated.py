@@ -173,6 +173,24 @@ def test_the_renderer_stops_when_idle_and_is_recycled_after_its_quota():
         renderer.shutdown()
 
 
+def test_a_report_never_runs_beside_a_library_it_does_not_need(point):
+    """Charts after a letter would run in a process holding WeasyPrint too (109 MB against
+    80): the renderer is restarted; a second bilan reuses the charts' process."""
+    renderer = Renderer()
+    try:
+        renderer.render(LETTER, timeout=120)
+        letter_pid = renderer.pid
+        assert renderer.render(RenderRequest(point, ("html",)), timeout=120).email is not None
+        charts_pid = renderer.pid
+        assert charts_pid != letter_pid and renderer.started == 2
+        renderer.render(RenderRequest(point, ("html", "pdf")), timeout=120)  # needs both: kept
+        assert renderer.pid == charts_pid and renderer.started == 2
+        renderer.render(LETTER, timeout=120)
+        assert renderer.pid != charts_pid and renderer.started == 3
+    finally:
+        renderer.shutdown()
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
