@@ -13,6 +13,8 @@ and every model, about 37 MB measured), which a renderer never touches.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import pickle
 import struct
 import sys
@@ -41,6 +43,17 @@ def lean_imports() -> None:
             stub = types.ModuleType(name, "placeholder: the renderer has no database")
             setattr(stub, attr, type(attr, (), {}))
             sys.modules[name] = stub
+
+
+def release_memory() -> None:
+    """Between renders: collect matplotlib's reference cycles (a figure is a web of them:
+    +2.5 MB per render otherwise, measured) and hand freed heap pages back to the system."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            pass
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
@@ -79,6 +92,8 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
             sys.stderr.flush()
             answer = ("error", f"{type(exc).__name__}: {exc}"[:300])
         write_frame(stdout, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        del payload, answer
+        release_memory()
 
 
 def main() -> int:

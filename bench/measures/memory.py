@@ -147,9 +147,12 @@ class Service:
     """``clausebot run`` in a child process, with its RSS sampled."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        """``env["PYTHONPATH"]`` is the code that runs: it is also the working directory,
+        which ``python -c`` puts first on the path."""
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-c", SERVICE_MAIN], env=env,
+                                     cwd=env["PYTHONPATH"],
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.samples: list[int] = []
@@ -451,7 +454,7 @@ def demo_service(workdir: Path, label: str, root: str | None, *, data: bool = Tr
                PYTHONPATH=root or str(Path(__file__).resolve().parents[2]))
     if data:
         subprocess.run([sys.executable, "-m", "clausebot.cli", "demo"], env=env, check=True,
-                       capture_output=True, timeout=300)
+                       capture_output=True, timeout=300, cwd=env["PYTHONPATH"])
         (data_dir / "mail").mkdir(parents=True, exist_ok=True)
         incoming = mailbox.Maildir(data_dir / "mail" / "incoming", create=True)
         for n, (subject, text) in enumerate(DEMO_MAILS):
