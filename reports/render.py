@@ -13,6 +13,7 @@ and every model, about 37 MB measured), which a renderer never touches.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import pickle
@@ -50,10 +51,8 @@ def release_memory() -> None:
     +2.5 MB per render otherwise, measured) and hand freed heap pages back to the system."""
     gc.collect()
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc: nothing to trim
-            pass
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
