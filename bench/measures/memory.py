@@ -325,10 +325,12 @@ def measure_service(run: Run, db: Database, label: str, *, workload: bool,
         try:
             service.wait_for(lambda: not account.folder_uids("INBOX"), "the mailbox to be read")
             notes.append(f"{MAILBOX} e-mails read")
-            if workload:
-                notes += _chat_workload(service, server, db, run, targets)
+            # the catch-up first: its questions to companies (a contract that ended) would
+            # otherwise land in the middle of a declaration flow
             service.wait_for(lambda: _catch_up_done(db), "the scheduler's catch-up")
             notes.append("catch-up of every daily job done")
+            if workload:
+                notes += _chat_workload(service, server, db, run, targets)
             for _ in range(25):  # let the senders drain what the jobs queued
                 service.sample()
                 time.sleep(0.2)
