@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import gc
 import pickle
+import signal
 import struct
 import sys
 import traceback
@@ -96,6 +97,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
 
 
 def main() -> int:
+    # Ctrl-C in the service's terminal reaches this process too: the service decides when it
+    # stops (by closing stdin), so that a render under way is not cut short before it does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # stdout carries the frames only: anything a library prints goes to stderr instead.
     out = sys.stdout.buffer
     sys.stdout = sys.stderr
