@@ -92,11 +92,12 @@ async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | No
     from mail.config import from_settings as mail_config
     from mail.service import run_outbox_sender, start_intake
     from reports.isolated import enable_isolation
+    from reports.renderer import shutdown as stop_renderer
     from scheduler.service import start_scheduler, stop_scheduler
     from storage import migrate
 
-    # Reports render in short-lived child processes: matplotlib and WeasyPrint (60 MB) would
-    # otherwise stay in this long-running process after the first bilan.
+    # Reports render in one renderer process, stopped when idle: matplotlib and WeasyPrint
+    # (60 MB) would otherwise stay in this long-running process after the first bilan.
     enable_isolation()
     ctx = build_context(settings)
     migrate.upgrade(ctx.db)  # idempotent; on the embedded default this creates the database
@@ -132,6 +133,7 @@ async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | No
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(mail_sender, timeout=30)
         await chat.stop()
+        await loop.run_in_executor(None, stop_renderer)  # no renderer outlives the service
         ctx.db.dispose()
         log.info("clausebot stopped")
         print("clausebot arrêté proprement.", file=sys.stderr, flush=True)

@@ -1,31 +1,28 @@
-"""Rendering the heavy outputs (charts, HTML e-mail, XLSX, PDF) in a short-lived child process.
+"""Rendering the heavy outputs (charts, HTML e-mail, PDF) outside the service's process.
 
 Why: matplotlib with numpy (+40 MB) and WeasyPrint (+22 MB) never give their memory back once
 imported. The long-running service (``clausebot run``) calls :func:`enable_isolation` at start;
-from then on :func:`render_html`, :func:`render_xlsx` and :func:`render_pdf` (what
-``reports.render_html`` and friends resolve to) pickle the plain :class:`BilanFigures` to a fresh
-``python -m reports.render`` process, which renders and pickles the result back, then exits, so
-its memory goes back to the system. The CLI (``clausebot bilan --out``) keeps rendering in
-process: it exits right after.
+from then on :func:`render_html` and :func:`render_pdf` (what ``reports.render_html`` and friends
+resolve to) send the plain :class:`BilanFigures` to one long-lived renderer process
+(:mod:`reports.renderer`: started at the first report, reused, stopped when idle, restarted
+after a crash). The XLSX is written here even then: openpyxl is already loaded by the service
+(it reads the declaration spreadsheets), so writing one costs about 3 MB here against 45 MB in
+a renderer. The CLI (``clausebot bilan --out``) keeps rendering in process: it exits right after.
 
-A subprocess rather than ``multiprocessing``: it does not re-import the caller's ``__main__``
-(the ``clausebot`` script, a ``-c`` bench harness), its stderr is captured for the error
-message, and a timeout simply kills it. Any failure (exception, crash, kill by the OOM killer,
-timeout, unreadable answer) raises :class:`RenderFailed` with a French one-line reason: callers
-log it and retry later; it never takes the service down.
+Any failure of the renderer (exception, crash, kill by the OOM killer, timeout, unreadable
+answer) raises :class:`RenderFailed` with a French one-line reason: callers log it and retry
+later; it never takes the service down.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-import os
-import pickle
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
+
+from reports.renderer import DEFAULT_TIMEOUT, RenderFailed
 
 if TYPE_CHECKING:
     from clauses.bilan.figures import BilanFigures
@@ -35,15 +32,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("html", "xlsx", "pdf")
-DEFAULT_TIMEOUT = 300.0
-"""Seconds a child may take: an annual bilan of a whole territory renders in a few seconds; a
-child stuck longer (fonts cache rebuilt, swap) is killed rather than blocking the sender."""
+HERE = frozenset({"xlsx"})
+"""Outputs written in the service's own process even under isolation (see the module doc)."""
+__all__ = ["DEFAULT_TIMEOUT", "OUTPUTS", "RenderFailed", "RenderRequest", "RenderedReport",
+           "enable_isolation", "render", "render_here", "render_html", "render_in_child",
+           "render_pdf", "render_xlsx"]
 
 _isolated = False
-
-
-class RenderFailed(RuntimeError):
-    """The child could not render the report; ``str(exc)`` is a French reason for people."""
 
 
 class _RenderOptions(TypedDict):
@@ -114,54 +109,27 @@ def render_here(request: RenderRequest) -> RenderedReport:
     return RenderedReport(email=email, xlsx=xlsx, pdf=pdf)
 
 
-def _child_env() -> dict[str, str]:
-    """The parent's environment, with this checkout first on the path (tests, bench copies)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
 def render_in_child(request: RenderRequest, *, timeout: float = DEFAULT_TIMEOUT) -> RenderedReport:
-    """Render in a fresh ``python -m reports.render`` process; raise :class:`RenderFailed`."""
-    try:
-        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # a figure that is not plain data: a programming error, say so
-        raise RenderFailed(f"données du rapport non transmissibles au moteur de rendu ({exc})") from exc
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "reports.render"], input=payload, capture_output=True,
-            timeout=timeout, env=_child_env(), check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RenderFailed(f"le moteur de rendu n'a pas répondu en {timeout:.0f} s (arrêté)") from exc
-    except OSError as exc:
-        raise RenderFailed(f"moteur de rendu impossible à lancer ({exc})") from exc
-    if proc.returncode != 0:
-        detail = _last_line(proc.stderr) or f"code de sortie {proc.returncode}"
-        log.error("report rendering child failed (exit %s): %s", proc.returncode,
-                  proc.stderr.decode(errors="replace")[-2000:])
-        raise RenderFailed(f"échec du moteur de rendu : {detail}")
-    try:
-        result = pickle.loads(proc.stdout)
-    except Exception as exc:
-        raise RenderFailed(f"réponse illisible du moteur de rendu ({exc})") from exc
-    if not isinstance(result, RenderedReport):
-        raise RenderFailed("réponse inattendue du moteur de rendu")
-    return result
+    """Render in the service's renderer process (:func:`reports.renderer.shared`)."""
+    from reports.renderer import shared
 
-
-def _last_line(stderr: bytes) -> str:
-    lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1].strip()[:300] if lines else ""
+    return shared().render(request, timeout=timeout)
 
 
 def render(request: RenderRequest, *, isolated: bool | None = None) -> RenderedReport:
-    """In a child when isolation is on (or ``isolated=True``), else here."""
-    if isolated if isolated is not None else _isolated:
+    """HTML and PDF in the renderer process when isolation is on (or ``isolated=True``), the
+    XLSX here; everything here otherwise."""
+    if not (isolated if isolated is not None else _isolated):
+        return render_here(request)
+    away = tuple(o for o in request.outputs if o not in HERE)
+    here = tuple(o for o in request.outputs if o in HERE)
+    if not away and request.html_pdf is None:
+        return render_here(request)
+    if not here:
         return render_in_child(request)
-    return render_here(request)
+    report = render_in_child(dataclasses.replace(request, outputs=away))
+    local = render_here(dataclasses.replace(request, outputs=here))
+    return RenderedReport(email=report.email, xlsx=local.xlsx, pdf=report.pdf)
 
 
 # -- the public API of ``reports`` (same signatures as the in-process renderers) ----------------
@@ -169,7 +137,7 @@ def render(request: RenderRequest, *, isolated: bool | None = None) -> RenderedR
 def render_html(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
                 agency_name: str | None = None, generated_on: dt.date | None = None,
                 agency: AgencyIdentity | None = None) -> RenderedEmail:
-    """See :func:`reports.html.render_html`; in a child process when isolation is on."""
+    """See :func:`reports.html.render_html`; in the renderer process when isolation is on."""
     report = render(RenderRequest(figures, ("html",), audience, small_cell_threshold, agency_name,
                                   generated_on, agency=agency))
     assert report.email is not None
@@ -179,7 +147,7 @@ def render_html(figures: BilanFigures, audience: str = "externe", *, small_cell_
 def render_xlsx(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
                 agency_name: str | None = None, generated_on: dt.date | None = None,
                 agency: AgencyIdentity | None = None) -> bytes:
-    """See :func:`reports.xlsx.render_xlsx`; in a child process when isolation is on."""
+    """See :func:`reports.xlsx.render_xlsx`; in the renderer process when isolation is on."""
     report = render(RenderRequest(figures, ("xlsx",), audience, small_cell_threshold, agency_name,
                                   generated_on, agency=agency))
     assert report.xlsx is not None
@@ -189,7 +157,7 @@ def render_xlsx(figures: BilanFigures, audience: str = "externe", *, small_cell_
 def render_pdf(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
                agency_name: str | None = None, generated_on: dt.date | None = None,
                agency: AgencyIdentity | None = None) -> bytes:
-    """See :func:`reports.pdf.render_pdf`; in a child process when isolation is on."""
+    """See :func:`reports.pdf.render_pdf`; in the renderer process when isolation is on."""
     report = render(RenderRequest(figures, ("pdf",), audience, small_cell_threshold, agency_name,
                                   generated_on, agency=agency))
     assert report.pdf is not None

@@ -1,4 +1,4 @@
-"""Reports rendered in a short-lived child process (reports.isolated), and the service path.
+"""Reports rendered in the renderer process (reports.isolated, reports.renderer), and the service path.
 
 Why these tests: the long-running service must never import matplotlib or WeasyPrint (60 MB that
 stay), and a child that fails must give a clear reason without taking the caller down.
@@ -6,18 +6,28 @@ stay), and a child that fails must give a clear reason without taking the caller
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import mailbox
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from clauses.bilan import market_figures
 from reports.isolated import RenderFailed, RenderRequest, render_here, render_in_child
+from reports.renderer import Renderer
 from tests.reports import territory as T
+from tests.servers._util import service_env, wait_for
+
+CLI = [sys.executable, "-m", "clausebot.cli"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -44,27 +54,204 @@ def test_the_child_renders_what_the_process_renders(point):
     assert child.pdf is None
 
 
-def test_a_failing_child_raises_a_clear_error(point):
-    with pytest.raises(RenderFailed, match="ValueError: unknown outputs"):
-        render_in_child(RenderRequest(point, ("bogus",)))
+def test_a_failing_render_raises_a_clear_error_and_the_renderer_goes_on(point):
+    renderer = Renderer()
+    try:
+        with pytest.raises(RenderFailed, match="ValueError: unknown outputs"):
+            renderer.render(RenderRequest(point, ("bogus",)))
+        pid = renderer.pid
+        assert pid is not None
+        assert renderer.render(RenderRequest(point, ("html",))).email is not None
+        assert renderer.pid == pid and renderer.started == 1  # the same process, reused
+    finally:
+        renderer.shutdown()
 
 
-def test_a_crashing_child_raises_a_clear_error(point, tmp_path, monkeypatch):
+def _fake_python(tmp_path: Path, script: str) -> str:
     fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\necho 'Fatal Python error: Segmentation fault' >&2\nexit 139\n")
+    fake.write_text("#!/bin/sh\n" + script)
     fake.chmod(0o755)
-    monkeypatch.setattr("reports.isolated.sys.executable", str(fake))
+    return str(fake)
+
+
+def test_a_crashing_renderer_raises_a_clear_error(tmp_path):
+    fake = _fake_python(tmp_path, "echo 'Fatal Python error: Segmentation fault' >&2\nexit 139\n")
+    renderer = Renderer(executable=fake)
     with pytest.raises(RenderFailed, match="Segmentation fault"):
-        render_in_child(RenderRequest(point))
+        renderer.render(LETTER)
+    assert renderer.pid is None
 
 
-def test_a_stuck_child_is_killed(point, tmp_path, monkeypatch):
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nexec sleep 30\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr("reports.isolated.sys.executable", str(fake))
+def test_a_stuck_renderer_is_killed(tmp_path):
+    renderer = Renderer(executable=_fake_python(tmp_path, "exec sleep 30\n"))
+    started = time.monotonic()
     with pytest.raises(RenderFailed, match="n'a pas répondu"):
-        render_in_child(RenderRequest(point), timeout=0.5)
+        renderer.render(LETTER, timeout=0.5)
+    assert time.monotonic() - started < 10
+    assert renderer.pid is None
+
+
+LETTER = RenderRequest(None, ("pdf",), html_pdf="<h1>Relance</h1><p>Madame, Monsieur,</p>")  # type: ignore[arg-type]
+
+
+def _render_in_thread(renderer: Renderer, request: RenderRequest) -> tuple[threading.Thread, list]:
+    box: list = []
+
+    def work() -> None:
+        try:
+            box.append(renderer.render(request, timeout=120))
+        except RenderFailed as exc:
+            box.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, box
+
+
+def test_a_render_killed_midway_fails_clearly_and_the_next_one_works():
+    """The OOM killer (here: SIGKILL) takes the renderer during a render: that caller gets a
+    French reason at once, and the next render starts a fresh renderer."""
+    renderer = Renderer()
+    try:
+        thread, box = _render_in_thread(renderer, LETTER)
+        wait_for(lambda: renderer.pid is not None, timeout=30, what="the renderer")
+        first = renderer.pid
+        time.sleep(0.3)  # inside the render: WeasyPrint's import alone takes over a second
+        os.kill(first, signal.SIGKILL)
+        thread.join(60)
+        [error] = box
+        assert isinstance(error, RenderFailed)
+        assert "signal 9" in str(error) and "échec du moteur de rendu" in str(error)
+        report = renderer.render(LETTER, timeout=120)
+        assert report.pdf is not None and report.pdf.startswith(b"%PDF")
+        assert renderer.pid not in (None, first) and renderer.started == 2
+    finally:
+        renderer.shutdown()
+
+
+def test_two_renders_asked_at_once_both_come_back():
+    renderer = Renderer()
+    try:
+        jobs = [_render_in_thread(renderer, dataclasses.replace(LETTER, html_pdf=f"<p>Lettre {n}</p>"))
+                for n in (1, 2)]
+        for thread, _ in jobs:
+            thread.join(120)
+        results = [box for _, box in jobs]
+        assert all(len(box) == 1 and box[0].pdf.startswith(b"%PDF") for box in results), results
+        assert results[0][0].pdf != results[1][0].pdf
+        assert renderer.started == 1  # one renderer served both, one after the other
+    finally:
+        renderer.shutdown()
+
+
+def test_renders_beyond_the_queue_bound_are_refused_at_once():
+    renderer = Renderer(max_waiting=1)
+    try:
+        thread, box = _render_in_thread(renderer, LETTER)
+        wait_for(lambda: renderer.pid is not None, timeout=30, what="the renderer")
+        with pytest.raises(RenderFailed, match="trop de rapports en attente de rendu"):
+            renderer.render(LETTER)
+        thread.join(120)
+        assert box[0].pdf.startswith(b"%PDF")
+    finally:
+        renderer.shutdown()
+
+
+def test_the_renderer_stops_when_idle_and_is_recycled_after_its_quota():
+    renderer = Renderer(idle_seconds=0.5, max_renders=2)
+    try:
+        renderer.render(LETTER, timeout=120)
+        pid = renderer.pid
+        assert pid is not None
+        wait_for(lambda: renderer.pid is None, timeout=10, what="the idle stop")  # idle: its memory goes back
+        assert not _alive(pid)
+        renderer.idle_seconds = 60
+        renderer.render(LETTER, timeout=120)
+        renderer.render(LETTER, timeout=120)  # the second render of this one: recycled
+        assert renderer.pid is None and renderer.started == 2
+    finally:
+        renderer.shutdown()
+
+
+def test_a_report_never_runs_beside_a_library_it_does_not_need(point):
+    """Charts after a letter would run in a process holding WeasyPrint too (109 MB against
+    80): the renderer is restarted; a second bilan reuses the charts' process."""
+    renderer = Renderer()
+    try:
+        renderer.render(LETTER, timeout=120)
+        letter_pid = renderer.pid
+        assert renderer.render(RenderRequest(point, ("html",)), timeout=120).email is not None
+        charts_pid = renderer.pid
+        assert charts_pid != letter_pid and renderer.started == 2
+        renderer.render(RenderRequest(point, ("html", "pdf")), timeout=120)  # needs both: kept
+        assert renderer.pid == charts_pid and renderer.started == 2
+        renderer.render(LETTER, timeout=120)
+        assert renderer.pid != charts_pid and renderer.started == 3
+    finally:
+        renderer.shutdown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_service_renders_a_requested_point_then_stops_its_renderer(tmp_path):
+    """Journey: `clausebot run` on the demo; the référente e-mails for a point d'étape; the
+    answer carries the charts (rendered by the service's renderer process); SIGTERM stops the
+    service and its renderer with it: no orphan."""
+    data = tmp_path / "data"
+    env = service_env(data)
+    demo = subprocess.run([*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    (data / "mail").mkdir(parents=True, exist_ok=True)
+    incoming = mailbox.Maildir(data / "mail" / "incoming", create=True)
+    msg = EmailMessage()
+    msg["From"] = "Juliette Rey <juliette.rey@oullins.demo>"
+    msg["To"] = "clauses@agence.invalid"
+    msg["Subject"] = "Point d'étape"
+    msg["Message-ID"] = "<point-1@oullins.demo>"
+    msg.set_content("Bonjour,\n\nPouvez-vous faire un point d'étape du marché 2025-017 ?\n")
+    incoming.add(msg)
+    outgoing = data / "mail" / "outgoing" / "new"
+
+    def answered() -> list[mailbox.MaildirMessage]:
+        mails = [mailbox.MaildirMessage(p.read_bytes()) for p in outgoing.glob("*")] if outgoing.exists() else []
+        return [m for m in mails if "juliette.rey@oullins.demo" in (m["To"] or "")]
+
+    proc = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(answered, what="the point d'étape in the outgoing Maildir", timeout=180)
+        renderers = _children(proc.pid)
+        assert len(renderers) == 1, renderers  # still there: reused by the next report
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    wait_for(lambda: not _alive(renderers[0]), timeout=10, what="the renderer to stop")
+    [reply] = answered()
+    names = [p.get_filename() for p in reply.walk() if p.get_filename()]
+    assert any(n.endswith(".png") for n in names), names
+    assert "2025-017" in str(reply["Subject"]) or "2025-017" in reply.as_string()
 
 
 SERVICE_PATH = textwrap.dedent('''
