@@ -218,9 +218,10 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         # chat keeps the per-declaration path, both share the validation and counting rules.
         # The key names the attachment, its sheet and column: two files of one e-mail declaring
         # on the same row numbers are two sets of lines; the same e-mail again records nothing.
+        digest = hashlib.sha256(att.data).hexdigest()[:12]  # once a file, not once a line
         results = record_lines(job.ctx, job.session, job.actor, [
             DeclarationLine(
-                key=_line_key(job.key_prefix, file_index, att.data, line),
+                key=_line_key(job.key_prefix, file_index, digest, line),
                 last_name=line.last_name, first_name=line.first_name,
                 market_reference=line.market_reference, lot_number=line.lot_number,
                 month=line.month, work_hours=line.work_hours, training_hours=line.training_hours,
@@ -270,8 +271,7 @@ def _hires(job: MailJob, data: bytes, kind: str, filename: str | None,
     return len(lines) + len(unreadable)
 
 
-def _line_key(prefix: str, file_index: int, data: bytes, line: SheetLine) -> str:
-    digest = hashlib.sha256(data).hexdigest()[:12]
+def _line_key(prefix: str, file_index: int, digest: str, line: SheetLine) -> str:
     sheet = f":s{hashlib.sha256(line.sheet.encode()).hexdigest()[:8]}" if line.sheet else ""
     column = f":c{line.column}" if line.column is not None else ""
     return f"{prefix}:f{file_index}-{digest}{sheet}:l{line.row}{column}"
