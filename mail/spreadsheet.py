@@ -18,7 +18,7 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -241,7 +241,7 @@ def _refuse_entity(name: str, *args: Any) -> None:
 
 
 def _refuse_external(context: str, base: str | None, sysid: str | None, pubid: str | None
-                     ) -> None:
+                     ) -> int:
     from defusedxml import ExternalReferenceForbidden
 
     raise ExternalReferenceForbidden(context, base, sysid, pubid)
@@ -280,51 +280,49 @@ def _sheet_rows(source: Any, shared_strings: Sequence[Any], epoch: dt.datetime,
     from openpyxl.utils.datetime import from_excel, from_ISO8601
 
     rows: Rows = []
-    state: dict[str, Any] = {"row": 0, "column": 0, "kind": "n", "style": None, "values": [],
-                             "capture": False, "phonetic": False, "has_value": False}
     text: list[str] = []
+    values: list[Any] = []
+    row = column = 0
+    kind, style, capture, phonetic, present = "n", None, False, False, False
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal row, column, kind, style, capture, phonetic, present, values
         if name == _CELL:
             coordinate = attrs.get("r")
-            state["column"] = _column_number(coordinate) if coordinate else state["column"] + 1
-            state["kind"] = attrs.get("t", "n")
-            state["style"] = attrs.get("s")
+            column = _column_number(coordinate) if coordinate else column + 1
+            kind = attrs.get("t", "n")
+            style = attrs.get("s")
             text.clear()
-            state["has_value"] = False
-        elif name == _VALUE or (name == _TEXT and not state["phonetic"]):
-            state["capture"] = True
-            state["has_value"] = True
+            present = False
+        elif name == _VALUE or (name == _TEXT and not phonetic):
+            capture = present = True
         elif name == _INLINE:
-            state["has_value"] = True
+            present = True
         elif name == _PHONETIC:
-            state["phonetic"] = True
+            phonetic = True
         elif name == _ROW:
             r = attrs.get("r")
-            row = int(float(r)) if r else state["row"] + 1
+            row = int(float(r)) if r else row + 1
             if row > max_index or len(rows) > max_count:
                 raise _TooManyRows()
             rows.extend((gap, []) for gap in range(len(rows) + 1, row))
-            state["row"], state["column"], state["values"] = row, 0, []
+            column, values = 0, []
 
     def end(name: str) -> None:
-        if name in (_VALUE, _TEXT):
-            state["capture"] = False
+        nonlocal capture, phonetic
+        if name == _CELL:
+            if column <= 40:
+                values.extend([None] * (column - len(values)))
+                values[column - 1] = _value(kind, "".join(text), present, style)
+        elif name in (_VALUE, _TEXT):
+            capture = False
         elif name == _PHONETIC:
-            state["phonetic"] = False
-        elif name == _CELL:
-            column = state["column"]
-            if column > 40:
-                return
-            values = state["values"]
-            values.extend([None] * (column - len(values)))
-            values[column - 1] = _value(state["kind"], "".join(text), state["has_value"],
-                                        state["style"])
+            phonetic = False
         elif name == _ROW:
-            rows.append((state["row"], state["values"]))
+            rows.append((row, values))
 
     def characters(data: str) -> None:
-        if state["capture"]:
+        if capture:
             text.append(data)
 
     def _value(kind: str, raw: str, present: bool, style: str | None) -> Any:
@@ -523,9 +521,38 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
     return result
 
 
+def _memo(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``read`` with its results and its DomainErrors kept by cell value (and type: 1, 1.0
+    and True are equal keys in a dict, not the same cell)."""
+    done: dict[tuple[type, Any], Any] = {}
+
+    def cached(value: Any) -> Any:
+        key = (type(value), value)
+        try:
+            outcome = done[key]
+        except KeyError:
+            try:
+                outcome = done[key] = read(value)
+            except DomainError as exc:
+                outcome = done[key] = exc
+        except TypeError:  # an unhashable value: read it each time
+            return read(value)
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    return cached
+
+
 def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | None,
                 today: dt.date) -> None:
     columns = header.columns
+    # A file repeats the same few months, lots and hour figures on thousands of lines: each
+    # distinct cell value is read once (its result, or its refusal, reused).
+    month_of = _memo(lambda value: _month(value, today))
+    lot_of = _memo(_lot)
+    work_of = _memo(lambda value: _hours(value, "heures de travail", required=True))
+    training_of = _memo(lambda value: _hours(value, "heures de formation", required=False))
 
     def cell(values: list[Any], key: str) -> Any:
         col = columns.get(key)
@@ -549,11 +576,11 @@ def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | No
             market, lot_from_market = _split_market_lot(_cell_text(cell(values, "marche_lot")))
         parsed: dict[str, Any] = {}
         try:
-            parsed["lot"] = _lot(lot_text) if lot_text is not None and _cell_text(lot_text) else lot_from_market
+            parsed["lot"] = lot_of(lot_text) if lot_text is not None and _cell_text(lot_text) else lot_from_market
         except DomainError as exc:
             problems.append(exc.message_fr.rstrip("."))
         try:
-            parsed["training"] = _hours(cell(values, "heures_formation"), "heures de formation", required=False)
+            parsed["training"] = training_of(cell(values, "heures_formation"))
         except DomainError as exc:
             problems.append(exc.message_fr.rstrip("."))
         entries: list[tuple[int | None, dt.date, Decimal]] = []
@@ -563,7 +590,7 @@ def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | No
                 if raw is None or _cell_text(raw) in ("", "0", "-"):
                     continue
                 try:
-                    entries.append((col, month, _hours(raw, "heures de travail", required=True)))
+                    entries.append((col, month, work_of(raw)))
                 except DomainError as exc:
                     problems.append(f"{month:%m/%Y} : {exc.message_fr.rstrip('.')}")
             if not entries and not problems:
@@ -572,11 +599,11 @@ def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | No
             one_month: dt.date | None = None
             one_work: Decimal | None = None
             try:
-                one_month = _month(cell(values, "mois"), today)
+                one_month = month_of(cell(values, "mois"))
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
             try:
-                one_work = _hours(cell(values, "heures_travail"), "heures de travail", required=True)
+                one_work = work_of(cell(values, "heures_travail"))
             except DomainError as exc:
                 problems.append(exc.message_fr.rstrip("."))
             if one_month is not None and one_work is not None:

@@ -214,7 +214,7 @@ def realistic_import(sql: RawSQL, message: bytes, now: dt.datetime) -> int:
     from mail.declaration_template import COLUMNS
 
     parsed = email.message_from_bytes(message, policy=email.policy.default)
-    data = next(part.get_content() for part in parsed.iter_attachments())  # type: ignore[attr-defined]
+    data = next(part.get_content() for part in parsed.iter_attachments())
     wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
