@@ -379,6 +379,8 @@ def _decide(
         training_hours=line.training_hours, contract_type=cand.contract_type, dates=cand.dates,
         validated=cand.participant_id in validated, exists=existing is not None,
         correction=line.correction_reason is not None,
+        identical=existing is not None and existing.work == Decimal(line.work_hours)
+        and existing.training == Decimal(line.training_hours),
     )
     try:
         warnings = tuple(w.message_fr for w in validate_declaration(draft, context, ctx.rulebook))

@@ -244,7 +244,11 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
     for file_error in file_errors:
         file_error["message"] += " Les autres fichiers de ce message ont été lus." if len(names) > 1 else ""
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
-    job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
+    # A file re-sent as it was (a new e-mail, the same hours): acknowledged, not an error.
+    repeats = (STATUS_FR["unchanged"], STATUS_FR["duplicate"])
+    nothing_changed = bool(recorded) and not (errors or file_errors or hires) and all(
+        line["status"] in repeats for line in recorded)
+    job.reply("declaration_ack", recorded=recorded, nothing_changed=nothing_changed, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
               attachments=attachments, hires=hires)
     status = MailStatus.TRAITE if recorded or hires else MailStatus.ERREUR
