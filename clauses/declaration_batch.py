@@ -259,6 +259,21 @@ def _months_of(session: Session, month: dt.date, contract_ids: list[int]
             for decl_id, contract_id, work, training, counted, revision, proof in rows}
 
 
+def _new_ids(session: Session, slots: list[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
+    """The ids of the declarations just inserted, by their unique key, month by month as
+    :func:`_stored_months` reads (ids only: the figures are the ones just written)."""
+    by_month: dict[dt.date, set[int]] = {}
+    for contract_id, month in slots:
+        by_month.setdefault(month, set()).add(contract_id)
+    ids: dict[tuple[int, dt.date], int] = {}
+    for month, contract_ids in sorted(by_month.items()):
+        for chunk in _chunks(contract_ids):
+            ids.update(((contract_id, month), decl_id) for decl_id, contract_id in session.execute(
+                select(HourDeclaration.id, HourDeclaration.contract_id)
+                .where(HourDeclaration.month == month, HourDeclaration.contract_id.in_(chunk))))
+    return ids
+
+
 def _used_keys(session: Session, keys: list[str]) -> dict[str, tuple[int, Decimal]]:
     """Idempotency keys already recorded: key -> (declaration id, its current counted hours).
 
@@ -437,9 +452,9 @@ def _write(
             "declared_by_email",
         ), [(contract_id, month, m.work, m.training, m.counted, m.revision, m.proof_document_id,
              now, now, *who) for (contract_id, month), m in writes.new_months])
-        stored = _stored_months(session, {slot for slot, _ in writes.new_months})
+        ids = _new_ids(session, [slot for slot, _ in writes.new_months])
         for slot, m in writes.new_months:
-            m.id = stored[slot].id
+            m.id = ids[slot]
     corrected = [m for m in state.values() if m.changed]
     if corrected:
         table = table_of(HourDeclaration)

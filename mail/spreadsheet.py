@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
+import functools
 import io
 import logging
 import re
@@ -225,7 +226,6 @@ def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = N
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _CELL, _VALUE, _INLINE, _TEXT, _PHONETIC = (
     f"{_MAIN}{tag}" for tag in ("row", "c", "v", "is", "t", "rPh"))
-_LETTERS = re.compile(r"[A-Z]+")
 
 
 def _refuse_dtd(name: str, sysid: str | None, pubid: str | None, *_: Any) -> None:
@@ -247,15 +247,20 @@ def _refuse_external(context: str, base: str | None, sysid: str | None, pubid: s
     raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
-def _column_number(coordinate: str) -> int:
-    """« AB12 » -> 28."""
-    letters = _LETTERS.match(coordinate)
-    if letters is None:
-        raise ValueError(f"cell reference {coordinate!r}")
+@functools.lru_cache(maxsize=1024)
+def _column_of(letters: str) -> int:
+    """« AB » -> 28."""
+    if not letters or not letters.isascii() or not letters.isupper():
+        raise ValueError(f"cell reference {letters!r}")
     number = 0
-    for ch in letters.group():
+    for ch in letters:
         number = number * 26 + ord(ch) - 64
     return number
+
+
+def _column_number(coordinate: str) -> int:
+    """« AB12 » -> 28."""
+    return _column_of(coordinate.rstrip("0123456789"))
 
 
 def _sheet_rows(source: Any, shared_strings: Sequence[Any], epoch: dt.datetime,
