@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import io
+import os
 import time
 from decimal import Decimal
 from email.message import EmailMessage
@@ -282,8 +283,6 @@ def undo(db: Database, lines: list[dict[str, Any]]) -> None:
 
 def line_counts(run: Run) -> list[int]:
     """10,000 and 100,000 lines by default; ``CLAUSEBOT_BENCH_IMPORT_LINES=10000`` for one."""
-    import os
-
     text = str(run.extra.get("import_lines") or os.environ.get("CLAUSEBOT_BENCH_IMPORT_LINES")
                or f"{LINES},{LINES * 10}")
     return [int(n) for n in text.split(",") if n.strip()]
@@ -305,7 +304,7 @@ def run_size(run: Run, count: int) -> list[Row]:
         run.log(f"  only {len(lines):,} eligible lines at this size (asked {count:,})")
     xlsx = build_xlsx(lines)
     sender = facilitator_email(run)
-    target = run.backends.clone(run.bench_db, f"import{count}")
+    target = run.backends.clone(run.bench_db, f"import{count}_{os.getpid()}")
     samples: dict[str, list[float]] = {"product": [], "realistic": [], "floor": []}
     verdict = ""
     try:
