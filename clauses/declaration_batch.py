@@ -29,7 +29,7 @@ loses the others.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -508,22 +508,20 @@ def _insert_many(session: Session, table: Table, keys: Sequence[str],
     quote = dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
            f"VALUES ({', '.join([marker] * len(columns))})")
-    # A column holds few distinct values (one timestamp, one channel, a few months and hour
-    # figures): each is converted once.
-    converting: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = [
-        (i, fn, {}) for i, fn in enumerate(processors) if fn is not None]
-    params: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = [*row, *fixed]
-        for i, fn, seen in converting:
-            value = values[i]
-            try:
-                values[i] = seen[value]
-            except KeyError:
-                values[i] = seen[value] = fn(value)
-            except TypeError:  # unhashable (a JSON detail)
-                values[i] = fn(value)
-        params.append(tuple(values))
+    # Column by column: a column holds few distinct values (one timestamp, one channel, a
+    # few months and hour figures), each converted once.
+    values = [list(column) for column in zip(*rows, strict=True)]
+    values += [[value] * len(rows) for value in fixed]
+    for i, fn in enumerate(processors):
+        if fn is None:
+            continue
+        try:
+            converted = {value: fn(value) for value in set(values[i])}
+        except TypeError:  # unhashable (a JSON detail)
+            values[i] = [fn(value) for value in values[i]]
+        else:
+            values[i] = [converted[value] for value in values[i]]
+    params = list(zip(*values, strict=True))
     conn.exec_driver_sql(sql, params)
 
 

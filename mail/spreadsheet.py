@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
-import functools
 import io
 import logging
 import re
@@ -247,7 +246,6 @@ def _refuse_external(context: str, base: str | None, sysid: str | None, pubid: s
     raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
-@functools.lru_cache(maxsize=1024)
 def _column_of(letters: str) -> int:
     """« AB » -> 28."""
     if not letters or not letters.isascii() or not letters.isupper():
@@ -258,9 +256,16 @@ def _column_of(letters: str) -> int:
     return number
 
 
+_COLUMNS = {letters: _column_of(letters) for letters in (
+    [chr(65 + i) for i in range(26)] + [chr(65 + i) + chr(65 + j) for i in range(26) for j in range(26)])}
+"""A to ZZ, looked up rather than computed for each cell."""
+
+
 def _column_number(coordinate: str) -> int:
     """« AB12 » -> 28."""
-    return _column_of(coordinate.rstrip("0123456789"))
+    letters = coordinate.rstrip("0123456789")
+    column = _COLUMNS.get(letters)
+    return column if column is not None else _column_of(letters)
 
 
 def _sheet_rows(source: Any, shared_strings: Sequence[Any], epoch: dt.datetime,
