@@ -529,7 +529,27 @@ def _insert_many(session: Session, table: Table, keys: Sequence[str],
         else:
             values[i] = [converted[value] for value in values[i]]
     params = list(zip(*values, strict=True))
+    if dialect.name == "postgresql":
+        _copy(conn.connection.driver_connection, dialect, table.name,
+              [quote(c.name) for c in columns], params)
+        return
     conn.exec_driver_sql(sql, params)
+
+
+def _copy(driver: Any, dialect: Any, table: str, columns: list[str],
+          params: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: the rows through ``COPY ... FROM STDIN`` on the session's own connection
+    (same transaction, same savepoint). Measured: psycopg's ``executemany`` spent half of a
+    10,000-line import in dumping, preparing and pipelining one statement a row. A unique
+    key hit raises SQLAlchemy's IntegrityError, as the INSERT would, so that
+    :func:`record_lines` falls back to the per-line path."""
+    statement = f"COPY {dialect.identifier_preparer.quote(table)} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in params:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc) from exc
 
 
 # -- the per-line path, for races ----------------------------------------------------------------
