@@ -12,7 +12,9 @@ to fix) when:
   a warning;
 * the participant's eligibility has not been validated by the facilitator;
 * a declaration already exists for that contract and month and this one is not an explicit
-  correction (nothing twice), or a correction targets a month with nothing to correct.
+  correction (nothing twice) — unless it carries exactly the stored hours, which records
+  nothing and is answered "unchanged" —, or a correction targets a month with nothing to
+  correct.
 
 :func:`declaration_problems` returns every error and warning at once (for spreadsheet intake,
 where telling everything in one answer saves round trips); :func:`validate_declaration` raises
@@ -73,6 +75,9 @@ class DeclarationContext:
     market_end: dt.date | None = None
     participant_validated: bool = True
     declaration_exists: bool = False
+    declaration_identical: bool = False
+    """The stored declaration has exactly these hours: sending it again (a company re-sends
+    last month's file) changes nothing and is no error, correction or not."""
 
 
 ContractDates = tuple[dt.date, dt.date | None, dt.date | None, dt.date | None, dt.date | None,
@@ -97,6 +102,7 @@ def declaration_inputs(
     validated: bool,
     exists: bool,
     correction: bool = False,
+    identical: bool = False,
 ) -> tuple[DeclarationDraft, DeclarationContext]:
     """The draft and context of :func:`validate_declaration`, built the same way by every path
     (one declaration in the chat, a whole file, the chat's check before its summary).
@@ -112,6 +118,7 @@ def declaration_inputs(
         today=today, contract_start=c_start, contract_end=c_end, lot_start=l_start,
         lot_end=l_end, market_start=m_start, market_end=m_end,
         participant_validated=validated, declaration_exists=exists,
+        declaration_identical=exists and identical,
     )
     return draft, context
 
@@ -285,7 +292,7 @@ def declaration_problems(
             )
         )
 
-    if context.declaration_exists and not draft.is_correction:
+    if context.declaration_exists and not draft.is_correction and not context.declaration_identical:
         errors.append(
             DuplicateDeclarationError(
                 f"Des heures sont déjà déclarées pour ce contrat en {fr_month(month)}. "

@@ -143,6 +143,8 @@ def record_declaration(
         training_hours=training_hours, contract_type=contract.contract_type, dates=dates,
         validated=validated, exists=existing is not None,
         correction=correction_reason is not None,
+        identical=existing is not None and existing.work_hours == Decimal(work_hours)
+        and existing.training_hours == Decimal(training_hours),
     )
     warnings = [w.message_fr for w in validate_declaration(draft, context, ctx.rulebook)]
     counted = count_month(
@@ -176,15 +178,15 @@ def record_declaration(
         session.flush()
         status = "created"
     else:
+        if (
+            existing.work_hours == draft.work_hours
+            and existing.training_hours == draft.training_hours
+        ):  # the same hours again, corrected or re-sent: nothing to write
+            return DeclarationOutcome(existing, "unchanged", warnings, existing.counted_hours)
         if correction_reason is None:  # validate_declaration should have refused already
             raise DuplicateDeclarationError(
                 f"{fr_month(month)} est déjà déclaré pour ce contrat : utilisez « corriger ».",
             )
-        if (
-            existing.work_hours == draft.work_hours
-            and existing.training_hours == draft.training_hours
-        ):
-            return DeclarationOutcome(existing, "unchanged", warnings, existing.counted_hours)
         decl = existing
         decl.work_hours = draft.work_hours
         decl.training_hours = draft.training_hours

@@ -189,9 +189,10 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
         # chat keeps the per-declaration path, both share the validation and counting rules.
         # The key names the attachment, its sheet and column: two files of one e-mail declaring
         # on the same row numbers are two sets of lines; the same e-mail again records nothing.
+        digest = hashlib.sha256(att.data).hexdigest()[:12]  # once a file, not once a line
         results = record_lines(job.ctx, job.session, job.actor, [
             DeclarationLine(
-                key=_line_key(job.key_prefix, file_index, att.data, line),
+                key=_line_key(job.key_prefix, file_index, digest, line),
                 last_name=line.last_name, first_name=line.first_name,
                 market_reference=line.market_reference, lot_number=line.lot_number,
                 month=line.month, work_hours=line.work_hours, training_hours=line.training_hours,
@@ -214,7 +215,11 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
     for file_error in file_errors:
         file_error["message"] += " Les autres fichiers de ce message ont été lus." if len(names) > 1 else ""
     attachments = template_attachments(job.ctx, job.session) if file_errors else None
-    job.reply("declaration_ack", recorded=recorded, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
+    # A file re-sent as it was (a new e-mail, the same hours): acknowledged, not an error.
+    repeats = (STATUS_FR["unchanged"], STATUS_FR["duplicate"])
+    nothing_changed = bool(recorded) and not (errors or file_errors or hires) and all(
+        line["status"] in repeats for line in recorded)
+    job.reply("declaration_ack", recorded=recorded, nothing_changed=nothing_changed, **_ack_detail(recorded), errors=errors, error_count=len(errors) + len(file_errors),
               file_errors=file_errors, files=names, template_attached=bool(attachments),
               attachments=attachments, hires=hires)
     status = MailStatus.TRAITE if recorded or hires else MailStatus.ERREUR
@@ -241,8 +246,7 @@ def _hires(job: MailJob, data: bytes, kind: str, filename: str | None,
     return len(lines) + len(unreadable)
 
 
-def _line_key(prefix: str, file_index: int, data: bytes, line: SheetLine) -> str:
-    digest = hashlib.sha256(data).hexdigest()[:12]
+def _line_key(prefix: str, file_index: int, digest: str, line: SheetLine) -> str:
     sheet = f":s{hashlib.sha256(line.sheet.encode()).hexdigest()[:8]}" if line.sheet else ""
     column = f":c{line.column}" if line.column is not None else ""
     return f"{prefix}:f{file_index}-{digest}{sheet}:l{line.row}{column}"

@@ -103,7 +103,7 @@ def parse_hire_sheet(data: bytes, *, max_rows: int = 500) -> tuple[list[HireLine
     """The hires of an XLSX workbook's « Embauches » sheet (none when it has no such sheet).
     Never raises on bad content: a line that cannot be read becomes an error."""
     try:
-        rows = next((rows for name, rows in _rows_from_xlsx(data, max_rows)
+        rows = next((rows for name, rows in _rows_from_xlsx(data, max_rows, only=HIRE_SHEETS)
                      if _norm_header(name) in HIRE_SHEETS), [])
     except Exception:
         return [], []  # the declaration reader reports an unreadable file

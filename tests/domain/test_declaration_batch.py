@@ -88,6 +88,9 @@ TRAPS = [
     line(18, "Dupont", None, (2025, 11), 5, market=None, lot=None),          # future
     line(19, "Durand", "Léa", (2025, 1), 5, lot=3),                          # before the contract: not found
     line(20, "Durand", "Léa", (2025, 4), 5, lot=3, reason="x"),              # nothing to correct
+    line(21, "Dupont", "Marie", (2025, 3), 40),                              # as line 5: unchanged
+    line(22, "Dupont", "Marie", (2025, 3), "40.00", 0),                      # the same, written otherwise
+    line(23, "Dupont", "Marie", (2025, 3), 40, 1),                           # training differs
 ]
 
 
@@ -146,7 +149,7 @@ def test_the_file_path_answers_and_writes_like_the_per_line_path(ctx, built):
         "HoursAboveMaximumError", "MonthInFutureError", "ParticipantNotValidatedError",
         "DomainError", "created", "DomainError", "DomainError", "created", "created",
         "corrected", "corrected", "MonthInFutureError", "DomainError",
-        "NothingToCorrectError",
+        "NothingToCorrectError", "unchanged", "unchanged", "DuplicateDeclarationError",
     ]
     assert "Précisez le marché et le lot" in got[8][5]
     assert got[1][3] and "temps plein" in got[1][3][0]

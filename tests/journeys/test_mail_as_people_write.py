@@ -260,15 +260,15 @@ def test_company_spreadsheets_in_their_own_layouts(ctx, cli: Run, territory, tmp
     room.send(three_files_raw)
     assert room.run() == {"traite": 1}
     assert len(_declared(ctx)) == 13 and len(room.replies(RH_ADDR)) == before + 6
-    # The company sends the same files again in a new mail: nothing new, each line named.
+    # The company sends the same files again in a new mail: nothing new, and said so plainly.
     again = room.send(make_mail(RH, "Heures avril, mai, juin NGUYEN (renvoi)", "Je renvoie.",
                                 attachments=_attachments(three_files_raw)))
     room.run()
     assert len(_declared(ctx)) == 13
     answer = room.replies(RH_ADDR)[-1].body_text
-    for name, month in (("m4.xlsx", "avril"), ("m5.xlsx", "mai"), ("m6.xlsx", "juin")):
-        assert f"{name}, ligne 2 : Des heures sont déjà déclarées pour ce contrat en {month} 2025" in answer
-    assert room.folder_of(again) == "Erreurs"  # every line refused as already declared
+    assert "Ce fichier correspond exactement à des heures déjà enregistrées : rien n'a changé." in answer
+    assert "Des heures sont déjà déclarées" not in answer
+    assert room.folder_of(again) == "Traités"  # acknowledged, not an error
 
 
 def _attachments(raw: bytes) -> list[tuple[str, bytes, str]]:

@@ -11,6 +11,7 @@ import pytest
 from clauses.declaration_rules import (
     DeclarationContext,
     DeclarationDraft,
+    declaration_inputs,
     declaration_problems,
     validate_declaration,
 )
@@ -200,3 +201,19 @@ def test_month_given_as_any_day_is_its_month() -> None:
     assert validate_declaration(draft(D(2025, 3, 31)), CONTEXT, RB) == ()
     with pytest.raises(MonthOutsideLotError):
         validate_declaration(draft(D(2025, 4, 30)), CONTEXT, RB)
+
+
+def test_the_stored_hours_sent_again_are_no_duplicate() -> None:
+    """A company re-sending a month exactly as stored changes nothing: no refusal; any other
+    figure for an existing month still needs a correction."""
+    identical = dataclasses.replace(CONTEXT, declaration_exists=True, declaration_identical=True)
+    assert validate_declaration(draft(D(2025, 2, 1)), identical, RB) == ()
+    _, built = declaration_inputs(
+        today=CONTEXT.today, month=D(2025, 2, 1), work_hours=Decimal(120),
+        training_hours=Decimal(0), contract_type=None,
+        dates=(CONTEXT.contract_start, None, None, None, None, None), validated=True,
+        exists=False, identical=True)
+    assert not built.declaration_identical  # nothing stored: nothing identical
+    with pytest.raises(DuplicateDeclarationError):
+        validate_declaration(draft(D(2025, 2, 1)),
+                             dataclasses.replace(CONTEXT, declaration_exists=True), RB)
