@@ -99,11 +99,11 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
            f"m.kind AS market_kind "
            f"FROM engagements e JOIN lots l ON l.id = e.lot_id JOIN markets m ON m.id = l.market_id "
            f"WHERE {scope})")
+    running = "c.start_date <= :end AND (c.end_date IS NULL OR c.end_date >= :mstart)"
     ctr = ("ctr AS (SELECT c.id AS cid, c.participant_id AS pid, c.contract_type, c.start_date, "
            "eng.eid, eng.company_id, eng.market_id, eng.donneur_id, eng.market_kind "
            "FROM contracts c "
-           "JOIN eng ON eng.eid = c.engagement_id "
-           "WHERE c.start_date <= :end AND (c.end_date IS NULL OR c.end_date >= :mstart))")
+           f"JOIN eng ON eng.eid = c.engagement_id WHERE {running})")
     in_period = "d.month >= :mstart AND d.month <= :end"
 
     markets = sql.all(
@@ -117,7 +117,7 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
                   SUM(CASE WHEN {in_period} THEN d.work_hours ELSE 0 END) AS work,
                   SUM(CASE WHEN {in_period} THEN d.training_hours ELSE 0 END) AS training
                 FROM hour_declarations d JOIN contracts c ON c.id = d.contract_id
-                JOIN eng ON eng.eid = c.engagement_id GROUP BY c.engagement_id),
+                WHERE c.engagement_id IN (SELECT eid FROM eng) GROUP BY c.engagement_id),
         {ctr},
         ctrs AS (SELECT eid, COUNT(*) AS n, COUNT(DISTINCT pid) AS persons FROM ctr GROUP BY eid)
         SELECT e.id, e.hours_owed, eng.market_id, eng.donneur_id, eng.company_id,
@@ -126,12 +126,11 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
         FROM eng JOIN engagements e ON e.id = eng.eid
         LEFT JOIN hrs ON hrs.eid = eng.eid LEFT JOIN ctrs ON ctrs.eid = eng.eid""", p)
     month_types = sql.all(
-        f"""WITH {eng}, {ctr}
-        SELECT d.month, ctr.contract_type, SUM(d.counted_hours), SUM(d.work_hours),
-               SUM(d.training_hours)
+        f"""WITH {eng}
+        SELECT d.month, CASE WHEN {running} THEN c.contract_type END, SUM(d.counted_hours),
+               SUM(d.work_hours), SUM(d.training_hours)
         FROM hour_declarations d JOIN contracts c ON c.id = d.contract_id
-        JOIN eng ON eng.eid = c.engagement_id LEFT JOIN ctr ON ctr.cid = c.id
-        WHERE {in_period} GROUP BY d.month, ctr.contract_type""", p)
+        WHERE c.engagement_id IN (SELECT eid FROM eng) AND {in_period} GROUP BY 1, 2""", p)
     distinct = sql.all(
         f"""WITH {eng}, {ctr}
         SELECT 'all', 0, COUNT(*), COUNT(DISTINCT pid) FROM ctr
@@ -162,8 +161,10 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
             AND mt.scheduled_at < :day_after) ev""", p)[0]
     first, birth = sql.ymd("pers.first_start"), sql.ymd("pa.birth_date")
     typology = sql.all(
-        f"""WITH {eng}, {ctr},
-        pers AS (SELECT pid, MIN(start_date) AS first_start FROM ctr GROUP BY pid)
+        f"""WITH {eng},
+        pers AS (SELECT c.participant_id AS pid, MIN(c.start_date) AS first_start
+                 FROM contracts c WHERE c.engagement_id IN (SELECT eid FROM eng) AND {running}
+                 GROUP BY c.participant_id)
         SELECT CASE WHEN pa.birth_date IS NULL THEN 'non_renseigne'
                     WHEN {first} - {birth} < 260000 THEN 'moins_26'
                     WHEN {first} - {birth} < 500000 THEN '26_49' ELSE '50_plus' END,
