@@ -649,7 +649,6 @@ def _day_after(day: dt.date) -> dt.datetime:
 
 def _engagement_rows_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
     hrs = (
         select(
             Contract.engagement_id.label("engagement_id"),
@@ -667,13 +666,18 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
         .group_by(Contract.engagement_id)
         .subquery("hrs")
     )
+    # The period's contracts of the scope's engagements, an IN list as well: through the
+    # contracts CTE (a join on the engagements), SQLite took 0.7 s instead of 0.1 s for one
+    # donneur at national size once the declaration sums sat beside it in the statement.
     ctrs = (
         select(
-            ctr.c.engagement_id,
-            func.count(ctr.c.contract_id).label("contracts"),
-            func.count(func.distinct(ctr.c.participant_id)).label("persons"),
+            Contract.engagement_id.label("engagement_id"),
+            func.count(Contract.id).label("contracts"),
+            func.count(func.distinct(Contract.participant_id)).label("persons"),
         )
-        .group_by(ctr.c.engagement_id)
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),
+               running_during(scope.period.month_start, scope.period.end))
+        .group_by(Contract.engagement_id)
         .subquery("ctrs")
     )
     esc = (
