@@ -22,7 +22,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from bench.harness import Row, Run, interleaved
+from bench.harness import Row, Run, alternated, interleaved
 from bench.sql import RawSQL, as_date, raw
 from clauses.clock import PARIS
 
@@ -356,3 +356,35 @@ def run(run: Run) -> list[Row]:
                             note=f"{year}; {name}" if who else str(year)))
         run.log(f"  {label}: {measured.median:.3f}s vs {baseline.median:.3f}s")
     return rows
+
+
+def scaling_rows(run: Run) -> list[Row]:
+    """The whole-territory bilan at this size against the same bilan on one territory, the two
+    databases alternated in one process (sizes measured in separate runs meet different loads
+    of the shared machine, which would distort a ratio of 20). Goal: the cost grows with the
+    scope — all of France (20 territories) at most 25 times one territory."""
+    from bench.sizes import TERRITORY
+
+    year = run.bench_db.report.year
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    small = run.backends.database(run.backend, TERRITORY)
+    try:
+        small_run = Run(small, run.backends, run.rulebook, run.workdir, repeat=run.repeat,
+                        log=run.log)
+        timings = alternated({
+            "big": lambda: product_bilan(run, None, start, end),
+            "small": lambda: product_bilan(small_run, None, start, end),
+            "big_baseline": lambda: baseline_bilan(run, None, start, end),
+            "small_baseline": lambda: baseline_bilan(small_run, None, start, end),
+        }, repeat=run.repeat)
+    finally:
+        run.backends.release(small)
+    big, little = timings["big"], timings["small"]
+    base_ratio = timings["big_baseline"].median / timings["small_baseline"].median
+    scale = run.bench_db.size.scale / TERRITORY.scale
+    run.log(f"  scaling: {big.median:.3f}s vs {little.median:.3f}s "
+            f"({big.median / little.median:.1f}x; baseline {base_ratio:.1f}x)")
+    return [run.row(f"annual bilan, whole territory: {run.size} vs one territory "
+                    f"({scale:g}x the scope)", big, little, goal=25.0,
+                    check="product on both databases, alternated with the baseline on both",
+                    note=f"{year}; the hand-written baseline grows {base_ratio:.1f}x")]
