@@ -35,7 +35,14 @@ MEASURES: dict[str, str] = {
     "chat": "bench.measures.chat",
     "scheduler": "bench.measures.scheduler",
     "memory": "bench.measures.memory",
+    "tick": "bench.measures.scheduler:floor_rows",
+    "bilan-scaling": "bench.measures.bilan:scaling_rows",
 }
+"""Name -> module (its ``run``) or ``module:function``: ``tick`` is the scheduler's row against
+the floor of its writes alone, without the ten-times-history database; ``bilan-scaling`` the
+whole-territory bilan at this size against one territory, alternated in one process."""
+EXTRA = ("tick", "bilan-scaling")
+"""Run on request only (``--only``): parts of the default measurements, or national-only."""
 DEFAULT_WORKDIR = Path("/tmp/clausebot-bench")
 
 
@@ -50,7 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="tiny, small, territory, national (comma-separated)")
     parser.add_argument("--backend", type=_csv, default=["sqlite", "postgres"],
                         help="sqlite, postgres (comma-separated)")
-    parser.add_argument("--only", type=_csv, default=list(MEASURES),
+    parser.add_argument("--only", type=_csv, default=[m for m in MEASURES if m not in EXTRA],
                         help="measurements to run: " + ", ".join(MEASURES))
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds per measurement")
     parser.add_argument("--seed", type=int, default=20250101)
@@ -104,10 +111,11 @@ def run_measures(backends: Backends, args: argparse.Namespace, rulebook: Any,
             try:
                 for name in args.only:
                     log(f"[{size.name}/{backend}] {name}")
-                    module = importlib.import_module(MEASURES[name])
+                    module_name, _, function = MEASURES[name].partition(":")
+                    measure = getattr(importlib.import_module(module_name), function or "run")
                     began = time.monotonic()
                     try:
-                        produced = module.run(run)
+                        produced = measure(run)
                     except Exception as exc:  # report it, go on with the other measurements
                         log(traceback.format_exc())
                         failures.append(f"{name} on {size.name}/{backend}: "

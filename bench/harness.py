@@ -1,10 +1,15 @@
 """Timing and result rows shared by every measurement.
 
 Each measurement times the product's code and a baseline doing the same work the bare way, in
-the same process, on the same database, *interleaved* (baseline and measured alternately, each
-going first every other round), so
-that a noisy neighbour on the shared machine slows both alike; the ratio of the medians is what
-is reported. The first round of each is a warm-up (caches, compiled statements) and is dropped.
+the same process, on the same database, *alternated*: the order of the sides rotates every round
+(baseline, product | product, baseline | ...: each pair of rounds is B P P B), so that a noisy
+neighbour on the shared machine, or a cache warmed by whoever ran just before, favours neither
+side. The first round of each side is a warm-up (caches, compiled statements) and is dropped.
+The ratio of the medians is what is reported; the minimums are reported beside them (the least
+noisy estimate of what the code costs on a shared machine).
+
+Measurements that drive their own loop (a fresh database copy per round, several sides, a
+subprocess) use :func:`alternated_rounds` for the same order and warm-up rule.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime as dt
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,23 +39,41 @@ class Timing:
         return min(self.samples)
 
 
+def alternated_rounds(sides: Sequence[str], *, repeat: int, warmup: int = 1
+                      ) -> Iterator[tuple[int, bool, list[str]]]:
+    """``(round, timed, order)`` for ``warmup + repeat`` rounds: ``order`` is ``sides`` rotated
+    by one at every round (two sides: B P, P B, B P...), ``timed`` is False for the warm-up
+    rounds, whose samples the caller drops. One place for the rule every measurement follows."""
+    names = list(sides)
+    for round_ in range(warmup + repeat):
+        shift = round_ % len(names) if names else 0
+        yield round_, round_ >= warmup, names[shift:] + names[:shift]
+
+
 def interleaved(measured: Callable[[], Any], baseline: Callable[[], Any], *, repeat: int,
                 warmup: int = 1, before: Callable[[], Any] | None = None) -> tuple[Timing, Timing]:
     """Time ``measured`` and ``baseline`` alternately; ``before`` runs untimed before each call."""
-    m_samples: list[float] = []
-    b_samples: list[float] = []
-    for round_ in range(warmup + repeat):
-        pairs = [(baseline, b_samples), (measured, m_samples)]
-        for fn, samples in pairs if round_ % 2 == 0 else pairs[::-1]:  # neither always first
+    timings = alternated({"baseline": baseline, "measured": measured}, repeat=repeat,
+                         warmup=warmup, before=before)
+    return timings["measured"], timings["baseline"]
+
+
+def alternated(sides: dict[str, Callable[[], Any]], *, repeat: int, warmup: int = 1,
+               before: Callable[[], Any] | None = None) -> dict[str, Timing]:
+    """Time every side of ``sides`` in rotating order (:func:`alternated_rounds`), the warm-up
+    rounds dropped; ``before`` runs untimed before each call (a fresh copy of the database...)."""
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    for _round, timed, order in alternated_rounds(list(sides), repeat=repeat, warmup=warmup):
+        for name in order:
             if before is not None:
                 before()
             gc.collect()
             began = time.perf_counter()
-            fn()
+            sides[name]()
             elapsed = time.perf_counter() - began
-            if round_ >= warmup:
-                samples.append(elapsed)
-    return Timing(m_samples), Timing(b_samples)
+            if timed:
+                samples[name].append(elapsed)
+    return {name: Timing(values) for name, values in samples.items()}
 
 
 @dataclass
@@ -71,6 +94,12 @@ class Row:
     lower_is_better: bool = True
     absolute_goal: float | None = None
     """When set, the goal is on the measured value itself (in ``unit``), not on the ratio."""
+    measured_best: float | None = None
+    baseline_best: float | None = None
+    """The best timed round of each side: the minimum of a time, the maximum of a rate (None
+    when a single figure was measured)."""
+    rounds: int | None = None
+    """Timed rounds behind the medians (the warm-up excluded)."""
 
     @property
     def ratio(self) -> float:
@@ -96,7 +125,8 @@ class Row:
                 "ratio": round(self.ratio, 3), "goal": self.goal_text, "met": self.met,
                 "check": self.check, "note": self.note,
                 "lower_is_better": self.lower_is_better, "absolute_goal": self.absolute_goal,
-                "goal_ratio": self.goal}
+                "goal_ratio": self.goal, "measured_best": self.measured_best,
+                "baseline_best": self.baseline_best, "rounds": self.rounds}
 
 
 @dataclass
@@ -140,7 +170,17 @@ class Run:
     def row(self, measurement: str, measured: Timing | float, baseline: Timing | float, *,
             goal: float, unit: str = "s", check: str = "", note: str = "",
             lower_is_better: bool = True) -> Row:
+        """A result row; given :class:`Timing` objects it carries their medians and best rounds
+        (the minimum of a time; with ``lower_is_better=False``, Timings of rates, the maximum)."""
+
+        def best(value: Timing | float) -> float | None:
+            if not isinstance(value, Timing) or not value.samples:
+                return None
+            return min(value.samples) if lower_is_better else max(value.samples)
+
         m = measured.median if isinstance(measured, Timing) else measured
         b = baseline.median if isinstance(baseline, Timing) else baseline
+        rounds = len(measured.samples) if isinstance(measured, Timing) else None
         return Row(measurement, self.size, self.backend, m, b, unit, goal, check, note,
-                   lower_is_better)
+                   lower_is_better, measured_best=best(measured), baseline_best=best(baseline),
+                   rounds=rounds)

@@ -32,7 +32,9 @@ def row_from(data: dict[str, Any]) -> Row:
         goal = absolute if absolute is not None else float(re.sub(r"[^\d.]", "", text))
     return Row(data["measurement"], data["size"], data["backend"], data["measured"],
                data["baseline"], unit, goal, data.get("check", ""), data.get("note", ""),
-               data.get("lower_is_better", unit != "upd/s"), absolute)
+               data.get("lower_is_better", unit != "upd/s"), absolute,
+               measured_best=data.get("measured_best"), baseline_best=data.get("baseline_best"),
+               rounds=data.get("rounds"))
 
 
 def _rank(row: Row) -> tuple[int, int, int]:

@@ -11,8 +11,8 @@ from importlib import metadata
 
 from bench.harness import Row
 
-HEADER = ("Measurement", "Size", "Backend", "Product", "Baseline", "Ratio", "Goal", "Met",
-          "Check", "Note")
+HEADER = ("Measurement", "Size", "Backend", "Product median (best)", "Baseline median (best)",
+          "Ratio of medians", "Goal", "Met", "Check", "Note")
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -23,10 +23,21 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:,.1f} {unit}"
 
 
+def _with_best(median: float, best: float | None, unit: str) -> str:
+    """``median (best)``: the best round beside the median when several rounds were timed."""
+    if best is None or best == median:
+        return _fmt(median, unit)
+    return f"{_fmt(median, unit)} ({_fmt(best, unit)})"
+
+
 def cells(row: Row) -> tuple[str, ...]:
-    return (row.measurement, row.size, row.backend, _fmt(row.measured, row.unit),
-            _fmt(row.baseline, row.unit), f"{row.ratio:.2f}x", row.goal_text,
-            "yes" if row.met else "NO", row.check, row.note)
+    rounds = f"; {row.rounds} rounds" if row.rounds else ""
+    note = f"{row.note}{rounds}" if row.note else rounds.removeprefix("; ")
+    return (row.measurement, row.size, row.backend,
+            _with_best(row.measured, row.measured_best, row.unit),
+            _with_best(row.baseline, row.baseline_best, row.unit), f"{row.ratio:.2f}x",
+            row.goal_text,
+            "yes" if row.met else "NO", row.check, note)
 
 
 def markdown(rows: Sequence[Row]) -> str:

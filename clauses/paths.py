@@ -106,7 +106,12 @@ def openings(session: Session, contract_id: int, on: dt.date) -> list[Opening]:
     exact, family = close_trades(trade)
     where = (Engagement.company_id != company_id) & Engagement.ended_on.is_(None) & (
         (Lot.trade == exact) | Lot.trade.like(family))
-    done = done_hours_by_engagement(session, on)
+    # the sums restricted to the candidate engagements: unrestricted, every item of the tick
+    # summed every declaration of the database (seconds each at national size)
+    candidates = ((Engagement.company_id != company_id) & Engagement.ended_on.is_(None)
+                  & Engagement.lot_id.in_(select(Lot.id).where((Lot.trade == exact)
+                                                               | Lot.trade.like(family))))
+    done = done_hours_by_engagement(session, on, candidates)
     remaining = Engagement.hours_owed - func.coalesce(done.c.done, 0)
     q = (select(Engagement.id, Company.name, Market.reference, Lot.number, Lot.trade, remaining)
          .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)

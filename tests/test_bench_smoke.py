@@ -97,7 +97,7 @@ def test_bilan_measurement_end_to_end(generated: Run) -> None:
     assert [r.measurement.split(",")[0] for r in rows] == ["annual bilan"] * 2
     for row in rows:
         assert row.size == "tiny" and row.backend == generated.backend
-        assert row.measured > 0 and row.baseline > 0 and row.goal == 1.5 and row.unit == "s"
+        assert row.measured > 0 and row.baseline > 0 and row.goal == 1.3 and row.unit == "s"
         assert row.check.startswith("same figures")
     table = markdown(rows)
     lines = table.splitlines()

@@ -385,8 +385,8 @@ def _contract_counts_statement(scope: Bound) -> Executable:
     ).where(ctr.c.start_date >= scope.period.start, ~earlier.exists())
     several = (
         select(Contract.participant_id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
-        .where(Contract.start_date <= scope.period.end)
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),  # the scope's contracts
+               Contract.start_date <= scope.period.end)
         .group_by(Contract.participant_id)
         .having(func.count(Contract.id) >= 2)
     )
@@ -520,10 +520,14 @@ def _compile_ymd_sqlite(element: _Ymd, compiler: Any, **kw: Any) -> str:
 
 def _typology_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
+    # The scope's contracts reached through an IN list of its engagements: grouped by person
+    # over the contracts CTE, SQLite walked the person index of every contract of the database
+    # (to skip a sort) and joined each back to its market, a cost growing with the history.
     pers = (
-        select(ctr.c.participant_id, func.min(ctr.c.start_date).label("first_start"))
-        .group_by(ctr.c.participant_id)
+        select(Contract.participant_id, func.min(Contract.start_date).label("first_start"))
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),
+               running_during(scope.period.month_start, scope.period.end))
+        .group_by(Contract.participant_id)
         .cte("pers")
     )
     age_diff = _Ymd(pers.c.first_start) - _Ymd(Participant.birth_date)
@@ -645,7 +649,6 @@ def _day_after(day: dt.date) -> dt.datetime:
 
 def _engagement_rows_statement(scope: Bound) -> Executable:
     eng = engagements_cte(scope)
-    ctr = contracts_cte(scope, eng)
     hrs = (
         select(
             Contract.engagement_id.label("engagement_id"),
@@ -656,17 +659,25 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
             _column_when(HourDeclaration.training_hours, _in_period(scope)).label("training"),
         )
         .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
+        # an IN list, not a join: joined, SQLite walked every contract of the database (its
+        # engagement index) and every declaration of each before dropping those out of scope,
+        # a cost that grew with the whole history instead of the scope
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)))
         .group_by(Contract.engagement_id)
         .subquery("hrs")
     )
+    # The period's contracts of the scope's engagements, an IN list as well: through the
+    # contracts CTE (a join on the engagements), SQLite took 0.7 s instead of 0.1 s for one
+    # donneur at national size once the declaration sums sat beside it in the statement.
     ctrs = (
         select(
-            ctr.c.engagement_id,
-            func.count(ctr.c.contract_id).label("contracts"),
-            func.count(func.distinct(ctr.c.participant_id)).label("persons"),
+            Contract.engagement_id.label("engagement_id"),
+            func.count(Contract.id).label("contracts"),
+            func.count(func.distinct(Contract.participant_id)).label("persons"),
         )
-        .group_by(ctr.c.engagement_id)
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),
+               running_during(scope.period.month_start, scope.period.end))
+        .group_by(Contract.engagement_id)
         .subquery("ctrs")
     )
     esc = (
@@ -711,7 +722,9 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
         .outerjoin(hrs, hrs.c.engagement_id == Engagement.id)
         .outerjoin(ctrs, ctrs.c.engagement_id == Engagement.id)
         .outerjoin(esc, esc.c.engagement_id == Engagement.id)
-        .where(*scope.market_conditions())
+        # the scope's engagements as an IN list too: with the market conditions alone SQLite
+        # scanned every engagement of the database and looked up its market
+        .where(Engagement.id.in_(select(eng.c.engagement_id)), *scope.market_conditions())
         .order_by(Company.name, Company.id, Market.reference, Lot.number)
     )
 
