@@ -145,13 +145,14 @@ def territory_facts(run: Run) -> dict[str, Any]:
 def build_mailbox(facts: dict[str, Any], count: int, seed: int) -> tuple[list[bytes], dict]:
     """``count`` messages of the agency's mix (see the module docstring)."""
     rng = random.Random(seed)
+    kinds_rng = random.Random(seed)  # its own stream: the same sequence of kinds at every size
     missing = {k: list(v) for k, v in facts["missing"].items()}
     declaring = sorted(missing)
     companies = sorted(facts["companies"])
     kinds: dict[str, int] = {}
     out: list[bytes] = []
     for i in range(count):
-        x, kind = rng.random(), MIX[-1][0]
+        x, kind = kinds_rng.random(), MIX[-1][0]
         for name, weight in MIX:
             x -= weight
             if x <= 0:
