@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
@@ -22,11 +22,15 @@ def identify_sender(session: Session, address: str) -> Actor | None:
     An address attached to several organisations is ambiguous and treated as unknown: acting
     for the wrong company would be worse than asking. Ended contacts and deactivated
     prescribers are not recognised any more.
+
+    Addresses are stored lower-cased (every writer goes through ``parse_email``), so each
+    lookup is an equality on the indexed ``email`` column: its cost does not grow with the
+    number of contacts (``lower(email) = …`` scanned the whole table on every message).
     """
     email = normalise_address(address)
     if not email:
         return None
-    contacts = list(session.scalars(select(Contact).where(func.lower(Contact.email) == email,
+    contacts = list(session.scalars(select(Contact).where(Contact.email == email,
                                                             Contact.active.is_(True))))
     owners = {(c.kind, c.company_id, c.donneur_id, c.prescriber_id) for c in contacts}
     if len(owners) == 1:
@@ -40,7 +44,7 @@ def identify_sender(session: Session, address: str) -> Actor | None:
                                 donneur_id=donneur_id, prescriber_id=prescriber_id)
     if len(owners) > 1:
         return None
-    users = list(session.scalars(select(User).where(func.lower(User.email) == email, User.active.is_(True))))
+    users = list(session.scalars(select(User).where(User.email == email, User.active.is_(True))))
     if len(users) == 1:
         u = users[0]
         actor = Actor.from_user(u, channel=Actor.from_email(email, role=None).channel)

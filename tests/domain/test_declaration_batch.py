@@ -193,6 +193,45 @@ def test_a_unique_key_race_falls_back_to_one_line_at_a_time(ctx, built, monkeypa
             DeclarationRevision.idempotency_key == "mail:test:f0:l3")) is not None
 
 
+def test_a_key_used_on_another_slot_is_still_a_replay(ctx, built):
+    """The used keys are looked up among the revisions of the slots the lines name; a key
+    recorded on another month (same line key, the month rewritten) is not among them, and the
+    unique key sends the file to the per-line path: answered as that path answers, nothing
+    recorded twice."""
+    with ctx.db.session() as s:
+        [first] = record_lines(ctx, s, built["actor"], [line(2, "Dupont", "Marie", (2025, 3), 35)],
+                               source=Channel.EMAIL)
+    assert first.status == "created"
+    moved = [line(2, "Dupont", "Marie", (2025, 4), 35), line(3, "Durand", "Léa", (2025, 3), 20, lot=3)]
+    expected, expected_rows = run(ctx, built, record_lines_one_by_one, moved)
+    got, rows = run(ctx, built, record_lines, moved)
+    assert got == expected and rows == expected_rows
+    assert [g[0] for g in got] == ["duplicate", "created"]
+    assert not any(r[0] == (built["contract"], dt.date(2025, 4, 1)) for r in rows["revisions"])
+
+
+def test_used_keys_read_the_named_slots_only(ctx, built):
+    """A line dated the 31st names the slot (contract, first of the month); the key recorded on
+    the same contract's May (asked here on the March slot) is not read."""
+    with ctx.db.session() as s:
+        results = record_lines(ctx, s, built["actor"], [line(2, "Dupont", "Marie", (2025, 3), 35),
+                                                        line(3, "Dupont", "Marie", (2025, 5), 5)],
+                               source=Channel.EMAIL)
+    assert [r.status for r in results] == ["created", "created"]
+    with ctx.db.session() as s:
+        found = declaration_batch._candidates(s, built["actor"], [line(2, "Dupont", "Marie", (2025, 3), 35)])
+        candidate = declaration_batch._resolve(line(2, "Dupont", "Marie", (2025, 3), 35), found)
+        march = DeclarationLine(key="mail:test:f0:l2", last_name="Dupont", first_name="Marie",
+                                market_reference="2025-017", lot_number=2,
+                                month=dt.date(2025, 3, 31), work_hours=D(35))
+        may_key = DeclarationLine(key="mail:test:f0:l3", last_name="Dupont", first_name="Marie",
+                                  market_reference="2025-017", lot_number=2,
+                                  month=dt.date(2025, 3, 1), work_hours=D(5))
+        used = declaration_batch._used_keys(s, [(march, candidate), (may_key, candidate)])
+        assert set(used) == {"mail:test:f0:l2"}
+        assert used["mail:test:f0:l2"][1] == D(35)
+
+
 def test_a_company_only_reaches_its_own_contracts(ctx, built):
     with ctx.db.session() as s:
         intruder = f.user(s, Role.ENTREPRISE, company_id=f.company(s, "Intrus SAS").id)

@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 from sqlalchemy import select
 
 from mail.imap_intake import ImapIntake
@@ -249,6 +250,47 @@ def test_crash_between_commit_and_move_does_not_process_twice(ctx, world, imap_a
     assert count(ctx, InboundMail) == 1 and count(ctx, DeclarationRevision) == 1
     assert len(outbox_rows(ctx)) == outbox_before
     assert inbound_rows(ctx)[0].moved_at is not None
+
+
+def test_batched_moves_crash_after_the_commits_moves_each_to_its_folder_once(
+        ctx, world, imap_account, imap_intake, monkeypatch):
+    """Three committed messages wait for one batched MOVE per folder; the connection dies at the
+    first MOVE: nothing moved, nothing lost; the restart only moves them, each to its folder."""
+    broken = (b"From: chef@btp-rhone.test\r\nTo: bot@agence.test\r\nSubject: heures\r\n"
+              b"Message-ID: <broken@btp-rhone.test>\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/mixed; boundary=\"NEVER-THERE\"\r\n\r\n--WRONG\r\n")
+    imap_account.append("INBOX", _declaration_mail([["2025-017", 2, "Dupont", "Marie", "03/2025", 50, 0]]))
+    imap_account.append("INBOX", broken)
+    imap_account.append("INBOX", make_mail(CHEF, "Autre chose", "Une question sur la réunion."))
+    commands: list[tuple[list[int], str]] = []
+    real_move = IMAPClient.move
+
+    def dies(self, messages, folder):
+        commands.append((list(messages), folder))
+        raise ConnectionResetError("simulated crash after the commits, at the first MOVE")
+
+    monkeypatch.setattr(IMAPClient, "move", dies)
+    with pytest.raises(ConnectionResetError):
+        imap_intake().run_once()
+    assert len(commands) == 1  # the batch stopped at its first command
+    assert _folders(imap_account)["INBOX"] == 3
+    assert count(ctx, InboundMail) == 3 and all(r.moved_at is None for r in inbound_rows(ctx))
+    outbox_before = len(outbox_rows(ctx))
+
+    def records(self, messages, folder):
+        commands.append((list(messages), folder))
+        return real_move(self, messages, folder)
+
+    monkeypatch.setattr(IMAPClient, "move", records)
+    commands.clear()
+    stats = imap_intake().run_once()
+    assert stats.processed == 0 and stats.moved == 3
+    assert sorted(folder for _, folder in commands) == ["Quarantaine", "Traités"]  # one per folder
+    assert sorted(len(uids) for uids, _ in commands) == [1, 2]
+    assert _folders(imap_account) == {"INBOX": 0, "Traités": 2, "Erreurs": 0, "Quarantaine": 1}
+    assert count(ctx, InboundMail) == 3 and count(ctx, DeclarationRevision) == 1
+    assert len(outbox_rows(ctx)) == outbox_before
+    assert all(r.moved_at is not None for r in inbound_rows(ctx))
 
 
 def test_uidvalidity_change_rescans_and_deduplicates(ctx, world, imap_account, imap_intake):
