@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from clauses.clock import Clock
 from clauses.errors import DomainError
+from clauses.importing.values import ValueProblem, parse_email
 from storage.models import ChatLink, Invitation, Role, User
 
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are read aloud and typed
@@ -68,6 +69,13 @@ def issue_invitation(
         raise DomainError("Une invitation « référent » doit désigner le donneur d'ordre.")
     if role == Role.PRESCRIPTEUR and prescriber_id is None:
         raise DomainError("Une invitation « prescripteur » doit désigner le prescripteur.")
+    if email:
+        # Stored lower-cased like every other address, so that the e-mail channel, which
+        # looks addresses up by equality on the index, recognises the person it creates.
+        try:
+            email = parse_email(email)
+        except ValueProblem as exc:
+            raise DomainError(f"Invitation : {exc}") from exc
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(12))
     code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
     now = clock.now()

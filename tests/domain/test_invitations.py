@@ -55,3 +55,23 @@ def test_unlink_removes_access(db, clock):
         unlink_user(s, user.id)
         assert user.active is False and user.telegram_user_id is None
         assert s.scalar(select(ChatLink).where(ChatLink.user_id == user.id)) is None
+
+
+def test_invited_address_is_stored_lower_cased_so_the_mail_channel_knows_the_person(db, clock):
+    """An address typed « Marie.Dupont@BTP-Rhone.FR » on the invitation: her e-mails come from
+    any case, and the sender lookup is an indexed equality on the stored lower-case form."""
+    from clauses.errors import DomainError
+    from clauses.senders import identify_sender
+
+    with db.session() as s:
+        c = f.company(s, "BTP Rhône")
+        code, inv = issue_invitation(s, clock, role=Role.ENTREPRISE, display_name="Marie",
+                                     company_id=c.id, email=" Marie.Dupont@BTP-Rhone.FR ")
+        assert inv.email == "marie.dupont@btp-rhone.fr"
+        with pytest.raises(DomainError, match="adresse e-mail invalide « marie@ »"):
+            issue_invitation(s, clock, role=Role.ENTREPRISE, display_name="X", company_id=c.id,
+                             email="marie@")
+    with db.session() as s:
+        red = redeem_invitation(s, clock, code, telegram_user_id=7, chat_id=7)
+        actor = identify_sender(s, "Marie DUPONT <MARIE.DUPONT@btp-rhone.fr>")
+        assert actor is not None and actor.user_id == red.user.id and actor.company_id == c.id
