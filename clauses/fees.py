@@ -11,10 +11,11 @@ closing command gets there first.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from clauses.alerts import raise_alert
 from clauses.authz import Action, authorize
 from clauses.bilan.lookup import find_donneur, find_market
 from clauses.formatting import fr_date, fr_money
-from clauses.registries import RegistryError, convention_in_force
+from clauses.registries import RegistryError, convention_covering, convention_in_force
 from storage.models import (
     AlertKind,
     Convention,
@@ -87,6 +88,55 @@ def _amount(conv: Convention | None, kind: str) -> Decimal | None:
         return None
     share = conv.fee_start_share if kind == START else Decimal(1) - conv.fee_start_share
     return (conv.fee_amount * share).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def record_past_milestones(session: Session, items: Sequence[MilestoneDue]) -> int:
+    """Record milestones reached long ago (``alert`` False) set-based; how many were new.
+
+    Why not :func:`reach_milestone` for each: the first run after an agency's history is
+    loaded finds every market it ever followed (at national size 140,000 milestones; eleven
+    statements each, half an hour). These raise no alert, so nothing is lost by doing the
+    same rows, amounts and audit entries in a handful of statements. A row recorded
+    concurrently makes the insert fail as a whole (unique market + kind): the caller then
+    takes the items one at a time.
+    """
+    items = [i for i in items if not i.alert]
+    if not items:
+        return 0
+    market_ids = sorted({i.market_id for i in items})
+    have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind)
+                                                .where(FeeMilestone.market_id.in_(market_ids)))}
+    markets = {m: (d, st) for m, d, st in session.execute(
+        select(Market.id, Market.donneur_id, Market.status).where(Market.id.in_(market_ids)))}
+    conventions: dict[int, list[Convention]] = {}
+    for read in session.scalars(select(Convention).where(
+            Convention.donneur_id.in_({d for d, _ in markets.values()}))):
+        conventions.setdefault(read.donneur_id, []).append(read)
+    rows: list[dict[str, object]] = []
+    audits: list[tuple[str, str, int | None, dict[str, object]]] = []
+    started: list[MilestoneDue] = []
+    for item in items:
+        if (item.market_id, item.kind) in have or item.market_id not in markets:
+            continue
+        have.add((item.market_id, item.kind))
+        donneur_id, status = markets[item.market_id]
+        conv = convention_covering(conventions.get(donneur_id, ()), item.on)
+        amount = _amount(conv, item.kind)
+        rows.append({"market_id": item.market_id, "kind": item.kind, "reached_on": item.on,
+                     "convention_id": conv.id if conv else None, "amount": amount})
+        if item.kind == START and status == MarketStatus.PREVU:
+            started.append(item)
+            audits.append(("market.started", "market", item.market_id, {"on": item.on.isoformat()}))
+        audits.append(("fee.milestone_reached", "market", item.market_id, {
+            "kind": item.kind, "on": item.on.isoformat(),
+            "amount": str(amount) if amount is not None else None}))
+    if rows:
+        session.execute(insert(FeeMilestone), rows)
+    if started:
+        session.execute(update(Market).where(Market.id.in_([i.market_id for i in started]))
+                        .values(status=MarketStatus.EN_COURS))
+    audit.record_many(session, Actor.system(), audits)
+    return len(rows)
 
 
 def reach_milestone(session: Session, item: MilestoneDue) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -217,10 +217,15 @@ def list_conventions(session: Session, actor: Actor, donneur: str | None = None)
 
 def convention_in_force(session: Session, donneur_id: int, on: dt.date) -> Convention | None:
     """The donneur's convention covering ``on`` (overlaps are refused, so at most one)."""
-    for conv in session.scalars(select(Convention).where(
-            Convention.donneur_id == donneur_id, Convention.start_date <= on)
-            .order_by(Convention.start_date.desc())):
-        if on <= convention_last_day(conv):
+    return convention_covering(session.scalars(select(Convention).where(
+        Convention.donneur_id == donneur_id, Convention.start_date <= on)), on)
+
+
+def convention_covering(conventions: Iterable[Convention], on: dt.date) -> Convention | None:
+    """Among one donneur's conventions (already read), the one covering ``on``: the rule of
+    :func:`convention_in_force`, for callers that read many donneurs' conventions at once."""
+    for conv in sorted(conventions, key=lambda c: c.start_date, reverse=True):
+        if conv.start_date <= on <= convention_last_day(conv):
             return conv
     return None
 

@@ -28,6 +28,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import event, func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clauses import due, fees, reminders
@@ -235,6 +236,29 @@ def _item_job(
     return work
 
 
+PAST_MILESTONES_CHUNK = 2000
+"""Milestones reached long ago recorded per transaction (see :func:`fees.record_past_milestones`)."""
+
+
+def _fee_milestones(ctx: Context, run: _Run) -> None:
+    """Old milestones (no alert) set-based, a chunk per transaction; recent ones one by one,
+    each with its alert. A chunk that meets a concurrent run's row is done one by one."""
+    with run.reading() as s:
+        items = fees.milestones_due(s, ctx.clock.today())
+    run.result.due = len(items)
+    past = [i for i in items if not i.alert]
+    one_by_one = [i for i in items if i.alert]
+    for low in range(0, len(past), PAST_MILESTONES_CHUNK):
+        chunk = past[low:low + PAST_MILESTONES_CHUNK]
+        try:
+            with run.unit() as s:
+                run.result.done += fees.record_past_milestones(s, chunk)
+        except IntegrityError:
+            one_by_one.extend(chunk)
+    for item in one_by_one:
+        run.item(item.key, functools.partial(fees.reach_milestone, item=item))
+
+
 COMPANY_SLICE = 2000
 """Company ids whose reminders are computed per due query."""
 LATENESS_SLICE = 2000
@@ -379,9 +403,7 @@ JOBS: tuple[JobSpec, ...] = (
                 lambda ctx, s, today, rules: path_ends.endings_due(s, today),
                 path_ends.alert_path)),
     JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
-            _cron(8, 25), _item_job(
-                lambda ctx, s, today, rules: fees.milestones_due(s, today),
-                lambda ctx, s, item: fees.reach_milestone(s, item))),
+            _cron(8, 25), _fee_milestones),
     JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)", _cron("8-18", 30),
             _annual_bilans),
     JobSpec("outbox", "Envoi de la file (e-mails, chat) et nouvelles tentatives",

@@ -37,6 +37,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from clauses import audit
 from clauses.actors import Actor
 from clauses.authz import Action, authorize
 from clauses.context import Context
@@ -58,7 +59,6 @@ from clauses.hiring import (
 from clauses.history.reading import HistoryRow
 from clauses.importing.values import ValueProblem, parse_date, parse_lot_number
 from storage.models import (
-    AuditEntry,
     Candidature,
     CandidatureStatus,
     Channel,
@@ -642,15 +642,6 @@ def _hours_key(contract_id: int, row: HistoryRow) -> str:
 # -- writing a chunk: one executemany per table ------------------------------------------------
 
 
-def _audit_rows(actor: Actor, entries: Iterable[tuple[str, str, int, dict[str, Any]]]
-                ) -> list[dict[str, Any]]:
-    """Rows of ``audit_entries`` as :func:`clauses.audit.record` writes them, for executemany."""
-    return [{"actor_user_id": actor.user_id, "actor_label": (actor.label or "?")[:254],
-             "channel": actor.channel, "action": action, "subject_type": kind,
-             "subject_id": subject, "detail": {k: v for k, v in detail.items() if v is not None}}
-            for action, kind, subject, detail in entries]
-
-
 def _write(ctx: Context, session: Session, actor: Actor, plans: list[_Plan]) -> None:
     """The chunk's plans, in dependency order: persons, eligibility, candidatures, contracts,
     months (+ revisions), exits, and their audit entries (same shapes as the live use cases)."""
@@ -700,8 +691,7 @@ def _write(ctx: Context, session: Session, actor: Actor, plans: list[_Plan]) -> 
         audits.extend(("participant.exit", "participant", p.participant_id, {  # type: ignore[misc]
             "situation": p.exit[0], "exit_date": p.exit[1].isoformat(),  # type: ignore[index]
             "contract_id": p.exit[2].id}) for p in followups)  # type: ignore[index]
-    if audits:
-        session.execute(insert(table_of(AuditEntry)), _audit_rows(actor, audits))
+    audit.record_many(session, actor, audits)
     for p in plans:  # a stored person's exit: the live use case (prescriber feedback, follow-up)
         if p.stored is not None and p.exit is not None:
             record_exit(ctx, session, actor, p.stored.id, situation=p.exit[0], exit_date=p.exit[1])

@@ -211,3 +211,83 @@ def test_an_ended_referent_gets_nothing_more_and_a_company_cannot_act(db):
         company_user = Actor(role=Role.ENTREPRISE, channel=Channel.EMAIL, label="x", company_id=1)
         with pytest.raises(NotAllowed):
             add_referent(s, company_user, donneur="Ville A", name="X", email="x@ville.test")
+
+
+def _milestone_world(s, n: int, fac, name: str = "A") -> tuple[list, list]:
+    """`n` pairs of markets alike but for their reference: one of each pair goes through the
+    set-based path, its twin through the per-item path. Starts on the convention's last day
+    (28/02/2026), the day after (01/03/2026, no convention) and earlier; some « prévu »."""
+    d = f.donneur(s, f"Ville {name}")
+    _conv(s, d, f"C-{name}", D(2022, 3, 1), 48, fee_amount=Decimal(4000),
+          fee_start_share=Decimal("0.33"))  # last day 28/02/2026
+    starts = [D(2026, 2, 28), D(2026, 3, 1), D(2025, 1, 1), D(2022, 3, 1)]
+    pairs: tuple[list, list] = ([], [])
+    for k in range(n):
+        for side, label in zip(pairs, "AB", strict=True):
+            side.append(f.market(s, d, reference=f"{name}-{label}{k}", start=starts[k % 4],
+                                 end=D(2026, 12, 31), facilitator=fac,
+                                 status=MarketStatus.PREVU if k % 3 == 0 else MarketStatus.EN_COURS))
+    return pairs
+
+
+def test_past_milestones_set_based_match_the_per_item_rule(db):
+    """The first run after a history import records old milestones set-based: same rows,
+    amounts, conventions, market status and audit entries as :func:`reach_milestone`."""
+    from clauses.fees import record_past_milestones
+    from storage.models import Alert, AuditEntry
+
+    with db.session() as s:
+        fac = f.user(s, display_name="Fanny", email="fanny@agence.test")
+        set_side, item_side = _milestone_world(s, 8, fac)
+        due = [i for i in milestones_due(s, D(2026, 6, 1)) if not i.alert]
+        assert len(due) == 16  # every start is more than 31 days before 01/06/2026
+        ids_a = {m.id for m in set_side}
+        assert record_past_milestones(s, [i for i in due if i.market_id in ids_a]) == 8
+        assert record_past_milestones(s, [i for i in due if i.market_id in ids_a]) == 0  # once
+        for item in (i for i in due if i.market_id not in ids_a):
+            assert reach_milestone(s, item)
+        s.expire_all()
+
+        def seen(market) -> tuple:
+            row = s.scalar(select(FeeMilestone).where(FeeMilestone.market_id == market.id))
+            actions = sorted(s.scalars(select(AuditEntry.action).where(
+                AuditEntry.subject_type == "market", AuditEntry.subject_id == market.id)))
+            return (row.kind, row.reached_on, row.amount, row.convention_id, market.status, actions)
+
+        for a, b in zip(set_side, item_side, strict=True):
+            assert seen(a) == seen(b)
+        assert seen(set_side[0])[2:4] == (Decimal("1320.00"), s.scalar(select(Convention.id)))
+        assert seen(set_side[1])[2:4] == (None, None)  # the day after the convention's last day
+        assert seen(set_side[0])[4] == MarketStatus.EN_COURS  # was « prévu »
+        assert s.scalar(select(Alert.id)) is None  # old milestones: no alert
+
+
+def test_the_fee_job_records_a_history_in_statements_that_do_not_grow_with_it(db, ctx, clock):
+    """Statements of the job's first run for 6 and for 60 old markets are the same count."""
+    from sqlalchemy import event
+
+    from scheduler.jobs import run_job
+
+    def statements(n: int) -> tuple[int, int]:
+        with db.session() as s:
+            fac = f.user(s, display_name=f"F{n}", email=f"f{n}@agence.test")
+            _milestone_world(s, n // 2, fac, name=str(n))
+        count = [0]
+
+        def one(*_args) -> None:
+            count[0] += 1
+
+        event.listen(db.engine, "before_cursor_execute", one)
+        try:
+            result = run_job(ctx, "fee_milestones")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", one)
+        return count[0], result.done
+
+    clock.set(dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC))
+    small, done_small = statements(6)
+    with db.session() as s:
+        s.execute(FeeMilestone.__table__.delete())
+    large, done_large = statements(60)
+    assert (done_small, done_large) == (6, 66)  # the second run also finds the first's markets
+    assert large <= small + 2, (small, large)
