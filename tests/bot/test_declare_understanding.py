@@ -14,7 +14,6 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from storage.models import HourDeclaration
-from tests.bot.conftest import link_user
 
 
 def _declared(ctx) -> list[tuple[int, dt.date, Decimal, Decimal]]:
@@ -24,8 +23,7 @@ def _declared(ctx) -> list[tuple[int, dt.date, Decimal, Decimal]]:
 
 
 async def test_free_text_in_the_company_own_words(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     marie, paul, luc = world["contract_marie"], world["contract_marie"] + 1, world["contract_marie"] + 2
 
     # « dont »: 35 h in all, 7 of them training → 28 h of work and 7 h of training.
@@ -71,8 +69,7 @@ async def test_free_text_in_the_company_own_words(ctx, world, tg):
 
 
 async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     marie = world["contract_marie"]
     await tg.text(boss, "Dupont Marie 35h mai")
     await tg.press(boss, text="✅ Confirmer")
@@ -105,8 +102,7 @@ async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg):
 
 async def test_refused_month_does_not_keep_its_hours(ctx, world, tg):
     """The hours typed with a refused month are not carried into the next choice."""
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     await tg.text(boss, "Dupont Marie 35h mai")
     await tg.press(boss, text="✅ Confirmer")
     replies = await tg.text(boss, "Dupont Marie 50h mai")
@@ -117,8 +113,7 @@ async def test_refused_month_does_not_keep_its_hours(ctx, world, tg):
 
 async def test_a_new_declaration_typed_mid_flow_replaces_it(ctx, world, tg):
     """At the month step, « Dupont Luc 20h avril » is a declaration, not a month typed wrong."""
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
     replies = await tg.text(boss, "Dupont Luc 20h avril")

@@ -96,10 +96,8 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
 async def test_delivered_replies_are_marked_and_keep_no_text(ctx, world, tg):
     """In the normal case the adapter sends at once and marks each part sent; the journal keeps
     no text once delivered (an answer may name a participant)."""
-    from tests.bot.conftest import link_user
 
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     replies = await tg.text(boss, "/declarer")
     assert replies
     with ctx.db.session() as s:
@@ -111,10 +109,8 @@ async def test_delivered_replies_are_marked_and_keep_no_text(ctx, world, tg):
 async def test_reply_refused_too_often_is_handed_to_the_outbox_once(ctx, world, tg):
     """Telegram keeps answering 429 past the limiter's retries: the journaled reply goes back to
     the outbox sender, which delivers it once (no second row, no second message)."""
-    from tests.bot.conftest import link_user
 
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     tg.api.flood_next(5, retry_after=1, methods=["sendMessage"])
     assert await tg.text(boss, "/aide") == []  # the adapter gave up: nothing delivered yet
     (message,) = await tg.api.wait_for_messages_async(boss, 1, timeout=30)
