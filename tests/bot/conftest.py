@@ -180,3 +180,9 @@ async def tg(ctx: Context, bot_api):
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture
+def boss(tg: Telegram, world: World):
+    """The company's boss on Telegram, already linked to the company's user account."""
+    return tg.linked(world["company_user"])

@@ -152,8 +152,7 @@ async def test_declaration_error_says_what_to_fix(ctx, world, tg):
     assert [d.month for d in _declarations(ctx, world["contract_marie"])] == [dt.date(2025, 3, 1)]
 
 
-async def test_free_text_shortcut_and_asking_when_ambiguous(ctx, world, tg):
-    boss = tg.linked(world["company_user"])
+async def test_free_text_shortcut_and_asking_when_ambiguous(ctx, world, tg, boss):
 
     replies = await tg.text(boss, "Dupont Marie 35h mai lot 2")
     assert "Récapitulatif" in replies[-1].text and "DUPONT Marie" in replies[-1].text
@@ -172,8 +171,7 @@ async def test_free_text_shortcut_and_asking_when_ambiguous(ctx, world, tg):
     assert [d.work_hours for d in _declarations(ctx, luc_contract)] == [Decimal(20)]
 
 
-async def test_correction_is_a_new_revision(ctx, world, tg):
-    boss = tg.linked(world["company_user"])
+async def test_correction_is_a_new_revision(ctx, world, tg, boss):
     await tg.text(boss, "Dupont Marie 35h mai lot 2")
     await tg.press(boss, text="Confirmer")
 
@@ -299,8 +297,7 @@ async def test_company_cannot_reach_another_company_data(ctx, world, tg):
 # --- nothing twice, nothing lost --------------------------------------------------------------
 
 
-async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world, tg):
-    boss = tg.linked(world["company_user"])
+async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world, tg, boss):
     await tg.text(boss, "Dupont Marie 35h mai lot 2")
     summary = tg.last_with_buttons(boss)
     # Two taps land before the bot answered the first (the button is still there for both).
@@ -321,8 +318,7 @@ async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world,
     assert count_rows(ctx.db, ChatUpdate, ChatUpdate.update_id == first) == 1
 
 
-async def test_conversation_survives_a_restart(ctx, world, tg):
-    boss = tg.linked(world["company_user"])
+async def test_conversation_survives_a_restart(ctx, world, tg, boss):
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
     await tg.press(boss, text="Mai 2025")
@@ -356,8 +352,7 @@ async def test_conversation_survives_a_restart(ctx, world, tg):
 # --- hostile input ------------------------------------------------------------------------------
 
 
-async def test_hostile_input_is_answered_cleanly(ctx, world, tg):
-    boss = tg.linked(world["company_user"])
+async def test_hostile_input_is_answered_cleanly(ctx, world, tg, boss):
 
     replies = await tg.text(boss, "A" * 5000)
     assert "trop long (5 000 caractères ; 1 000 au maximum)" in replies[0].text
