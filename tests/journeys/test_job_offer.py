@@ -22,6 +22,7 @@ from storage.models import (
     JobOfferStatus,
     OutboxMessage,
 )
+from tests.dialogue import converse
 from tests.journeys.conftest import drain_chat, hire_in_chat, signed_in, validate_in_chat
 from tests.mail.conftest import deliver, imap_config, mail_config, make_mail
 from tests.queries import count_rows
@@ -236,16 +237,18 @@ def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, terr
 def test_company_files_an_offer_step_by_step(ctx, territory):
     """The guided /offre: the only lot is taken, each answer checked at once."""
     _, company = signed_in(ctx, territory, "company")
-    assert "Offre sur le marché 2025-017, lot 2. Intitulé du poste" in company.send("/offre")[-1].text
-    assert "Lieu de travail" in company.send("Maçon VRD")[-1].text
-    assert "Date de début" in company.send("Oullins")[-1].text
-    assert "La date de début est passée" in company.send("01/01/2025")[-1].text
-    assert "date illisible" in company.send("bientôt")[-1].text
-    assert "Durée du contrat" in company.send("15/09/2025")[-1].text
-    assert "Heures par semaine" in company.send("6 mois")[-1].text
-    assert "Heures par semaine « 60 » invalide : un nombre entier de 1 à 48" in company.send("60")[-1].text
-    assert "Nombre de postes" in company.send("35")[-1].text
-    assert "Offre enregistrée : OFF-1 « Maçon VRD »" in company.send("2")[-1].text
+    converse(company, [
+        ("/offre", "Offre sur le marché 2025-017, lot 2. Intitulé du poste"),
+        ("Maçon VRD", "Lieu de travail"),
+        ("Oullins", "Date de début"),
+        ("01/01/2025", "La date de début est passée"),
+        ("bientôt", "date illisible"),
+        ("15/09/2025", "Durée du contrat"),
+        ("6 mois", "Heures par semaine"),
+        ("60", "Heures par semaine « 60 » invalide : un nombre entier de 1 à 48"),
+        ("35", "Nombre de postes"),
+        ("2", "Offre enregistrée : OFF-1 « Maçon VRD »"),
+    ])
     with ctx.db.session() as s:
         offer = s.get(JobOffer, 1)
         assert (offer.place, offer.duration_months, offer.hours_per_week, offer.positions,
