@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import ChatUpdate, OutboxMessage, OutboxStatus
-from tests.servers._util import service_env, wait_for
+from tests.servers._util import running, service_env, stop, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
@@ -74,17 +74,12 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
             first.kill()
     assert bot_api.sent_messages(fanny) == []  # the process died with the reply unsent
 
-    second = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with running([*CLI, "run"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE, text=True) as second:
         wait_for(lambda: bot_api.sent_messages(fanny), what="the reply after the restart")
         bot_api.wait_until_confirmed(update_id, timeout=120)  # the update came again: a replay
         time.sleep(4)  # two outbox rounds: nothing else may come
-        second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=60)
-    finally:
-        if second.poll() is None:
-            second.kill()
+        err = stop(second)
     assert second.returncode == 0, err
     messages = bot_api.sent_messages(fanny)
     assert len(messages) == 1, [m.text for m in messages]
