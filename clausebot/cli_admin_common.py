@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -142,6 +143,26 @@ def require_facilitator(session: Session, email: str) -> User:
 
 
 # --- output ------------------------------------------------------------------------------------
+
+
+def file_loader(command: Callable[..., None]) -> Callable[..., None]:
+    """FICHIER and --dry-run, the same contract for every file loader (import, historique,
+    registres): the whole file is checked first and --dry-run writes nothing."""
+    command = click.option("--dry-run", is_flag=True,
+                           help="Vérifie tout le fichier et affiche ce qui serait fait, sans "
+                           "rien écrire.")(command)
+    return click.argument("fichier", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=Path))(command)
+
+
+def read_file_at_most(path: Path, max_bytes: int, hint: str = "") -> bytes:
+    """The file's bytes; refused in French, before reading, when larger than ``max_bytes``."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        shown = f"{size // (1024 * 1024)} Mio" if size >= 1024 * 1024 else f"{size // 1024} Kio"
+        raise CliError(f"Fichier trop gros ({shown}) : {max_bytes // (1024 * 1024)} Mio au "
+                       f"plus{hint}.")
+    return path.read_bytes()
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *,

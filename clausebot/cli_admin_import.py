@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from clausebot.cli_admin_common import CliError, admin_session, cli_actor, echo_table
+from clausebot.cli_admin_common import (
+    CliError,
+    admin_session,
+    cli_actor,
+    echo_table,
+    file_loader,
+    read_file_at_most,
+)
 from clauses import audit
 from clauses.importing import ENTITY_LABELS, ImportFileError, import_csv
 
@@ -15,9 +22,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
 @click.command("import")
-@click.argument("fichier", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True,
-              help="Vérifie le fichier et affiche ce qui serait fait, sans rien écrire.")
+@file_loader
 @click.pass_obj
 def import_command(state: Any, fichier: Path, dry_run: bool) -> None:
     """Importe donneurs, marchés, lots, entreprises et engagements depuis un CSV.
@@ -33,10 +38,7 @@ def import_command(state: Any, fichier: Path, dry_run: bool) -> None:
       clausebot import examples/import_exemple.csv --dry-run
       clausebot import examples/import_exemple.csv
     """
-    if fichier.stat().st_size > MAX_FILE_BYTES:
-        raise CliError(f"Fichier trop gros ({fichier.stat().st_size // 1024} Kio) : "
-                       f"{MAX_FILE_BYTES // (1024 * 1024)} Mio au plus.")
-    data = fichier.read_bytes()
+    data = read_file_at_most(fichier, MAX_FILE_BYTES)
     with admin_session(state) as s:
         try:
             result = import_csv(s, data, rulebook=state.ctx.rulebook, dry_run=dry_run,

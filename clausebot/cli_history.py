@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from clausebot.cli_admin_common import CliError, cli_actor, echo_table
+from clausebot.cli_admin_common import (
+    CliError,
+    cli_actor,
+    echo_table,
+    file_loader,
+    read_file_at_most,
+)
 from clauses.errors import DomainError
 from clauses.history.loading import import_history
 from clauses.history.reading import parse_rows
@@ -28,9 +34,7 @@ def historique_group() -> None:
 
 
 @historique_group.command("importer")
-@click.argument("fichier", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True,
-              help="Vérifie tout le fichier et affiche ce qui serait fait, sans rien écrire.")
+@file_loader
 @click.pass_obj
 def historique_importer(state: Any, fichier: Path, dry_run: bool) -> None:
     """Importe le suivi d'une agence (CSV UTF-8 ou windows-1252, ou classeur XLSX).
@@ -46,13 +50,10 @@ def historique_importer(state: Any, fichier: Path, dry_run: bool) -> None:
       clausebot historique importer examples/agence/historique.csv --dry-run
       clausebot historique importer examples/agence/historique.csv
     """
-    size = fichier.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise CliError(f"Fichier trop gros ({size // (1024 * 1024)} Mio) : "
-                       f"{MAX_FILE_BYTES // (1024 * 1024)} Mio au plus ; coupez-le par année.")
+    data = read_file_at_most(fichier, MAX_FILE_BYTES, " ; coupez-le par année")
     try:
         ctx = state.ctx
-        rows = parse_rows(fichier.read_bytes(), fichier.name)
+        rows = parse_rows(data, fichier.name)
     except DomainError as exc:
         raise CliError(f"{fichier.name} : {exc.message_fr}") from exc
     click.get_current_context().call_on_close(ctx.db.dispose)

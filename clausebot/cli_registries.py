@@ -24,6 +24,7 @@ from clausebot.cli_admin_common import (
     admin_session,
     cli_actor,
     echo_table,
+    file_loader,
     require_company,
     require_market,
 )
@@ -622,8 +623,7 @@ def _load_entries(state: Any, s: Any, data: dict[str, Any]) -> tuple[list[str], 
 
 
 @registres_group.command("charger")
-@click.argument("fichier", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Vérifier sans rien écrire.")
+@file_loader
 @click.pass_obj
 def registres_load(state: Any, fichier: Path, dry_run: bool) -> None:
     """Charge un fichier TOML de registres : tout ou rien ; chaque entrée fautive est

@@ -10,46 +10,17 @@ import contextlib
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from clauses.errors import DomainError
+from clausebot.cli_admin_common import CliError, admin_session
 
 FORMATS = ("html", "txt", "xlsx", "pdf", "eml")
 DEFAULT_FORMATS = "html,xlsx,pdf"
-
-
-class ReportCliError(click.ClickException):
-    """A refusal printed in French on stderr, exit status 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"Erreur : {self.format_message()}", err=True, file=file)
-
-
-@contextlib.contextmanager
-def _session(state: Any) -> Iterator[tuple[Any, Session]]:
-    """(context, session) for one command; domain refusals become French errors."""
-    try:
-        ctx = state.ctx
-    except DomainError as exc:
-        raise ReportCliError(exc.message_fr) from exc
-    click.get_current_context().call_on_close(ctx.db.dispose)
-    try:
-        with ctx.db.session() as session:
-            yield ctx, session
-    except DomainError as exc:
-        raise ReportCliError(exc.message_fr) from exc
-    except (OperationalError, ProgrammingError) as exc:
-        text = str(getattr(exc, "orig", None) or exc).lower()
-        if "no such table" in text or "does not exist" in text:
-            raise ReportCliError("La base de données n'est pas initialisée : lancez "
-                                 "« clausebot db upgrade ».") from exc
-        raise
 
 
 def parse_date_fr(text: str, option: str) -> dt.date:
@@ -60,7 +31,7 @@ def parse_date_fr(text: str, option: str) -> dt.date:
             return dt.datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise ReportCliError(f"Date invalide pour {option} : « {text} ». Écrivez-la JJ/MM/AAAA "
+    raise CliError(f"Date invalide pour {option} : « {text} ». Écrivez-la JJ/MM/AAAA "
                          "(par exemple 24/11/2026).")
 
 
@@ -68,7 +39,7 @@ def parse_formats(text: str) -> list[str]:
     wanted = [part.strip().lower() for part in text.split(",") if part.strip()]
     unknown = [f for f in wanted if f not in FORMATS]
     if unknown or not wanted:
-        raise ReportCliError(f"Format inconnu : {', '.join(unknown) or '(vide)'}. "
+        raise CliError(f"Format inconnu : {', '.join(unknown) or '(vide)'}. "
                              f"Formats possibles : {', '.join(FORMATS)}.")
     return list(dict.fromkeys(wanted))
 
@@ -138,6 +109,14 @@ _AUDIENCE_HELP = ("« externe » (défaut : document envoyé hors de l'agence, p
                   "masqués) ou « interne » (tous les chiffres).")
 
 
+def _output_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--out and --audience, the same for every bilan command (in this order in the help)."""
+    command = click.option("--audience", type=click.Choice(["externe", "interne"]),
+                           default="externe", show_default=True, help=_AUDIENCE_HELP)(command)
+    return click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                        help="Dossier où écrire les fichiers. Sans --out, affiche le résumé.")(command)
+
+
 @click.command("bilan")
 @click.option("--donneur", help="Nom du donneur d'ordre (une partie du nom suffit si elle est "
               "unique).")
@@ -148,10 +127,7 @@ _AUDIENCE_HELP = ("« externe » (défaut : document envoyé hors de l'agence, p
 @click.option("--au", "end", help="Fin de la période JJ/MM/AAAA (avec --du).")
 @click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
               help=f"Formats séparés par des virgules parmi : {', '.join(FORMATS)}.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Dossier où écrire les fichiers. Sans --out, affiche le résumé.")
-@click.option("--audience", type=click.Choice(["externe", "interne"]), default="externe",
-              show_default=True, help=_AUDIENCE_HELP)
+@_output_options
 @click.pass_obj
 def bilan_command(state: Any, donneur: str | None, territoire: bool, annee: int | None,
                   start: str | None, end: str | None, formats: str, out: Path | None,
@@ -167,19 +143,20 @@ def bilan_command(state: Any, donneur: str | None, territoire: bool, annee: int 
     from clauses.bilan import annual_figures, find_donneur, territory_figures
 
     if bool(donneur) == territoire:
-        raise ReportCliError("Indiquez soit --donneur NOM, soit --territoire.")
+        raise CliError("Indiquez soit --donneur NOM, soit --territoire.")
     if annee is not None and (start or end):
-        raise ReportCliError("Indiquez soit --annee, soit --du et --au, pas les deux.")
+        raise CliError("Indiquez soit --annee, soit --du et --au, pas les deux.")
     if bool(start) != bool(end):
-        raise ReportCliError("Indiquez --du et --au ensemble (JJ/MM/AAAA).")
+        raise CliError("Indiquez --du et --au ensemble (JJ/MM/AAAA).")
     wanted = parse_formats(formats) if out else []
-    with _session(state) as (ctx, session):
+    with admin_session(state) as session:
+        ctx = state.ctx
         if start and end:
             first, last = parse_date_fr(start, "--du"), parse_date_fr(end, "--au")
         else:
             year = annee if annee is not None else ctx.clock.today().year - 1
             if not 1900 <= year <= 2200:
-                raise ReportCliError(f"Année invalide : {year}.")
+                raise CliError(f"Année invalide : {year}.")
             first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
         if territoire:
             figures = territory_figures(session, first, last, ctx.rulebook,
@@ -197,10 +174,7 @@ def bilan_command(state: Any, donneur: str | None, territoire: bool, annee: int 
               "fin du marché, c'est le bilan final synthétique.")
 @click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
               help=f"Formats (avec --out) parmi : {', '.join(FORMATS)}.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Dossier où écrire les fichiers. Sans --out, affiche le résumé.")
-@click.option("--audience", type=click.Choice(["externe", "interne"]), default="externe",
-              show_default=True, help=_AUDIENCE_HELP)
+@_output_options
 @click.pass_obj
 def point_command(state: Any, marche: str, at: str | None, formats: str, out: Path | None,
                   audience: str) -> None:
@@ -214,7 +188,8 @@ def point_command(state: Any, marche: str, at: str | None, formats: str, out: Pa
     from clauses.bilan import find_market, market_figures
 
     wanted = parse_formats(formats) if out else []
-    with _session(state) as (ctx, session):
+    with admin_session(state) as session:
+        ctx = state.ctx
         day = parse_date_fr(at, "--date") if at else ctx.clock.today()
         market = find_market(session, marche)
         figures = market_figures(session, market.id, day, ctx.rulebook)

@@ -29,7 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from clauses.idempotent import insert_once
+from clauses.outbox import queue_once
 from storage.db import rowcount
 from storage.models import Market, OutboxChannel, OutboxMessage, OutboxStatus, utcnow
 
@@ -66,15 +66,9 @@ def request_report(
 
     ``spec`` is the render request (:class:`reports.queued.ReportSpec` as JSON); ``user_id`` the
     application user (for the outbox's scrubbing and audit trails)."""
-    row = OutboxMessage(
-        channel=OutboxChannel.CHAT,
-        dedup_key=key[:250],
-        to_chat_id=None,
-        to_user_id=user_id,
-        body_text=PENDING_TEXT,
-        attachments=[{REQUEST_KEY: spec, CHAT_KEY: chat_id}],
-    )
-    _, created = insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+    _, created = queue_once(session, OutboxChannel.CHAT, key, to_chat_id=None, to_user_id=user_id,
+                            body_text=PENDING_TEXT,
+                            attachments=[{REQUEST_KEY: spec, CHAT_KEY: chat_id}])
     return created
 
 

@@ -14,6 +14,15 @@ from clauses.idempotent import insert_once
 from storage.models import ChatLink, OutboxChannel, OutboxMessage
 
 
+def queue_once(
+    session: Session, channel: OutboxChannel, dedup_key: str, **fields: Any
+) -> tuple[OutboxMessage, bool]:
+    """One outbox row per dedup key (cut to the column's 250 characters): (row, created). The one
+    place that rule lives, for e-mails, chat messages and queued chat reports alike."""
+    row = OutboxMessage(channel=channel, dedup_key=dedup_key[:250], **fields)
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+
+
 def enqueue_email(
     session: Session,
     *,
@@ -26,17 +35,9 @@ def enqueue_email(
     headers: dict[str, str] | None = None,
 ) -> tuple[OutboxMessage, bool]:
     """`attachments`: [{"document_id": 3}] or [{"cid": "chart1", "document_id": 4, "inline": True}]."""
-    row = OutboxMessage(
-        channel=OutboxChannel.EMAIL,
-        dedup_key=dedup_key[:250],
-        to_address=to,
-        subject=subject[:300],
-        body_text=text,
-        body_html=html,
-        attachments=attachments or [],
-        headers=headers or {},
-    )
-    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+    return queue_once(session, OutboxChannel.EMAIL, dedup_key, to_address=to,
+                      subject=subject[:300], body_text=text, body_html=html,
+                      attachments=attachments or [], headers=headers or {})
 
 
 def enqueue_chat(
@@ -59,12 +60,5 @@ def enqueue_chat(
         chat_id = link.chat_id
     if chat_id is None:
         return None
-    row = OutboxMessage(
-        channel=OutboxChannel.CHAT,
-        dedup_key=dedup_key[:250],
-        to_chat_id=chat_id,
-        to_user_id=user_id,
-        body_text=text,
-        reply_markup=reply_markup,
-    )
-    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+    return queue_once(session, OutboxChannel.CHAT, dedup_key, to_chat_id=chat_id,
+                      to_user_id=user_id, body_text=text, reply_markup=reply_markup)

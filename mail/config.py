@@ -96,17 +96,21 @@ def _secret(value: Any) -> str | None:
     return getter() if callable(getter) else str(value)
 
 
+def _server(settings: Any, prefix: str) -> dict[str, Any]:
+    """The connection settings IMAP and SMTP both have, under their prefix (``imap_host``,
+    ``smtp_port``…), read in one place."""
+    names = ("host", "port", "ssl", "starttls", "username")
+    return {name: getattr(settings, f"{prefix}_{name}") for name in names} | {
+        "password": _secret(getattr(settings, f"{prefix}_password"))}
+
+
 def from_settings(settings: Any) -> MailConfig:
     """Build the mail configuration from `clausebot.settings.Settings` (or a look-alike)."""
     imap = None
     if getattr(settings, "imap_host", None):
+        server = _server(settings, "imap")
         imap = ImapConfig(
-            host=settings.imap_host,
-            port=settings.imap_port,
-            ssl=settings.imap_ssl,
-            starttls=settings.imap_starttls,
-            username=settings.imap_username or "",
-            password=_secret(settings.imap_password) or "",
+            **server | {"username": server["username"] or "", "password": server["password"] or ""},
             folders=tuple(settings.imap_folders),
             poll_seconds=float(settings.imap_poll_seconds),
             idle_seconds=float(min(settings.imap_idle_seconds, 25 * 60)),
@@ -114,12 +118,7 @@ def from_settings(settings: Any) -> MailConfig:
     smtp = None
     if getattr(settings, "smtp_host", None):
         smtp = SmtpConfig(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            starttls=settings.smtp_starttls,
-            ssl=settings.smtp_ssl,
-            username=settings.smtp_username,
-            password=_secret(settings.smtp_password),
+            **_server(settings, "smtp"),
             timeout=float(settings.smtp_timeout),
             validate_certs=bool(getattr(settings, "smtp_validate_certs", True)),
             ca_file=getattr(settings, "smtp_ca_file", None),

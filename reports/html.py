@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -12,9 +11,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from clauses.bilan.figures import BilanFigures
-from clauses.context import AgencyIdentity
 from reports.text import render_text
-from reports.view import Fmt, ReportView, build_view
+from reports.view import Fmt, ReportView, from_view
 
 if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (see reports.isolated)
     from reports.charts import Chart
@@ -73,21 +71,12 @@ def _images_by_table(charts: list[Chart], src) -> dict[str, list[dict[str, str]]
     return out
 
 
-def render_html(
-    figures: BilanFigures,
-    audience: str = "externe",
-    *,
-    small_cell_threshold: int = 3,
-    agency_name: str | None = None,
-    generated_on: dt.date | None = None,
-    agency: AgencyIdentity | None = None,
-) -> RenderedEmail:
+@from_view
+def render_html(figures: BilanFigures, view: ReportView) -> RenderedEmail:
     """The bilan as an e-mail: subject, HTML (images as ``cid:``), plain text, images."""
     from reports.charts import build_charts  # matplotlib: only when an e-mail is rendered
     from reports.labels import file_stem
 
-    view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
-                      agency_name=agency_name, generated_on=generated_on, agency=agency)
     charts = build_charts(figures, view)
     logo = view.agency.logo_bytes if view.agency and view.agency.logo_mime == "image/png" else None
     html = environment().get_template("email.html.j2").render(

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from clauses.bilan.figures import BilanFigures
-from clauses.context import AgencyIdentity
 from reports.html import pdf_html
-from reports.view import build_view
+from reports.view import ReportView, from_view
 
 
-def render_pdf(
-    figures: BilanFigures,
-    audience: str = "externe",
-    *,
-    small_cell_threshold: int = 3,
-    agency_name: str | None = None,
-    generated_on: dt.date | None = None,
-    agency: AgencyIdentity | None = None,
-) -> bytes:
+@from_view
+def render_pdf(figures: BilanFigures, view: ReportView) -> bytes:
     """A4 landscape PDF with page numbers: the per-company and per-market tables have up to
     thirteen columns, which portrait pages would wrap word by word."""
     from weasyprint import HTML  # heavy import (pango, fonts): only when a PDF is asked for
 
     from reports.charts import build_charts
 
-    view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
-                      agency_name=agency_name, generated_on=generated_on, agency=agency)
     html = pdf_html(view, build_charts(figures, view))
     pdf = HTML(string=html, base_url=None).write_pdf()
     assert pdf is not None  # write_pdf returns bytes when no target is given

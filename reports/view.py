@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from clauses.bilan.figures import (
     HOUR_OBLIGATION_KINDS,
@@ -348,6 +349,33 @@ def build_view(
         synthesis=[NoteView(n.written_on, n.about, n.body) for n in f.synthesis],
         synthesis_expected=f.kind is BilanKind.ANNUEL,
     )
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _taking_view_arguments(
+    build: Callable[Concatenate[BilanFigures, _P], ReportView],
+) -> Callable[[Callable[[BilanFigures, ReportView], _T]],
+              Callable[Concatenate[BilanFigures, _P], _T]]:
+    """Give a renderer of a view the arguments of ``build``, so that the e-mail, PDF and
+    workbook take the audience and masking options in one place and cannot drift apart."""
+
+    def decorator(
+        render: Callable[[BilanFigures, ReportView], _T],
+    ) -> Callable[Concatenate[BilanFigures, _P], _T]:
+        @functools.wraps(render)
+        def rendered(figures: BilanFigures, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            return render(figures, build(figures, *args, **kwargs))
+
+        return rendered
+
+    return decorator
+
+
+from_view = _taking_view_arguments(build_view)
+"""Decorator: ``render(figures, view)`` becomes ``render(figures, audience, **build_view options)``."""
 
 
 def _key_figures(f: BilanFigures, masker: Masker) -> list[tuple[str, Cell]]:

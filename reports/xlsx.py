@@ -19,9 +19,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from clauses.bilan.figures import BilanFigures
-from clauses.context import AgencyIdentity
 from clauses.spreadsheet_safety import formula_safe
-from reports.view import Cell, Fmt, Table, build_view
+from reports.view import Cell, Fmt, ReportView, Table, from_view
 
 NUMBER_FORMATS: dict[Fmt, str] = {
     Fmt.HOURS: '#,##0.00" h"',
@@ -150,17 +149,8 @@ def _chart(ws: Worksheet, table: Table, header_row: int, last_row: int) -> None:
     ws.add_chart(chart, f"{anchor_col}{header_row}")
 
 
-def render_xlsx(
-    figures: BilanFigures,
-    audience: str = "externe",
-    *,
-    small_cell_threshold: int = 3,
-    agency_name: str | None = None,
-    generated_on: dt.date | None = None,
-    agency: AgencyIdentity | None = None,
-) -> bytes:
-    view = build_view(figures, audience, small_cell_threshold=small_cell_threshold,
-                      agency_name=agency_name, generated_on=generated_on, agency=agency)
+@from_view
+def render_xlsx(figures: BilanFigures, view: ReportView) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "Synthèse"
@@ -230,7 +220,7 @@ def render_xlsx(
         ws_notes.column_dimensions["B"].width = 36
         ws_notes.column_dimensions["C"].width = 90
     wb.properties.title = view.subject
-    wb.properties.creator = agency_name or "clausebot"
+    wb.properties.creator = shown.name if shown is not None else "clausebot"  # as printed
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -11,11 +11,10 @@ by the command line, typed into like a terminal.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 
-from tests.servers._util import service_env, wait_for
+from tests.servers._util import running, service_env, stop, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
@@ -30,23 +29,18 @@ def test_console_codes_quiet_logs_and_labelled_messages(tmp_path):
     lost = re.search(r"Code \(affiché une seule fois\) : (\S+)", done.stdout).group(1)
 
     out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with out_path.open("w") as out, err_path.open("w") as err:
-        proc = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.PIPE, stdout=out,
-                                stderr=err, text=True)
-        try:
-            proc.stdin.write("!codes\n!codes 1\n")
-            proc.stdin.flush()
-            fresh = wait_for(lambda: re.search(r"tapez /start (\S+)", out_path.read_text()),
-                              what="a fresh code").group(1)
-            proc.stdin.write(f"/start {lost}\n/start {fresh}\n/alertes\n")
-            proc.stdin.flush()
-            wait_for(lambda: "Aucune alerte en attente" in out_path.read_text(),
-                      what="the answers")
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    with (out_path.open("w") as out, err_path.open("w") as err,
+          running([*CLI, "run"], env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                  text=True) as proc):
+        proc.stdin.write("!codes\n!codes 1\n")
+        proc.stdin.flush()
+        fresh = wait_for(lambda: re.search(r"tapez /start (\S+)", out_path.read_text()),
+                          what="a fresh code").group(1)
+        proc.stdin.write(f"/start {lost}\n/start {fresh}\n/alertes\n")
+        proc.stdin.flush()
+        wait_for(lambda: "Aucune alerte en attente" in out_path.read_text(),
+                  what="the answers")
+        stop(proc)
     printed = out_path.read_text()
     assert "n° 1 : facilitateur, Fanny Martin — expire le" in printed
     assert "l'ancien code de l'invitation n° 1 ne marche plus" in printed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import mailbox
 import re
-import signal
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import HourDeclaration, InboundMail, MailStatus
-from tests.servers._util import service_env, wait_for
+from tests.servers._util import running, service_env, stop, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
@@ -46,21 +45,16 @@ def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_p
     incoming.add(msg)
 
     out_path = tmp_path / "stdout.txt"
-    with out_path.open("w") as out:
-        proc = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.PIPE, stdout=out,
-                                stderr=subprocess.PIPE, text=True)
-        try:
-            proc.stdin.write(f"/start {code}\n")
-            proc.stdin.write("/avancement\n")
-            proc.stdin.flush()
-            wait_for(lambda: "Avancement au" in out_path.read_text(), what="chat answers")
-            wait_for(lambda: _replies_to(data, "inconnu@exemple.test"),
-                      what="reply to the sender in the outgoing Maildir")
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    with (out_path.open("w") as out,
+          running([*CLI, "run"], env=env, stdin=subprocess.PIPE, stdout=out,
+                  stderr=subprocess.PIPE, text=True) as proc):
+        proc.stdin.write(f"/start {code}\n")
+        proc.stdin.write("/avancement\n")
+        proc.stdin.flush()
+        wait_for(lambda: "Avancement au" in out_path.read_text(), what="chat answers")
+        wait_for(lambda: _replies_to(data, "inconnu@exemple.test"),
+                  what="reply to the sender in the outgoing Maildir")
+        err = stop(proc)
     assert proc.returncode == 0, err
     assert "arrêté proprement" in err
     text = out_path.read_text()

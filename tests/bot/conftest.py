@@ -159,6 +159,12 @@ class Telegram:
     async def photo(self, user, content: bytes) -> list:
         return await self._after(user, lambda: self.api.send_photo(user, content))
 
+    def linked(self, user_id: int):
+        """A new Telegram account already linked to the clausebot user ``user_id``."""
+        account = self.api.user()
+        link_user(self.ctx, user_id, account.id)
+        return account
+
     def last_with_buttons(self, user):
         for message in reversed(self.api.sent_messages(user)):
             if message.buttons:
@@ -174,3 +180,9 @@ async def tg(ctx: Context, bot_api):
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture
+def boss(tg: Telegram, world: World):
+    """The company's boss on Telegram, already linked to the company's user account."""
+    return tg.linked(world["company_user"])

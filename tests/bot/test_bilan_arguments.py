@@ -8,14 +8,12 @@ command's argument.
 from __future__ import annotations
 
 from tests import factories as f
-from tests.bot.conftest import link_user
 
 
 async def test_referent_naming_another_donneur_is_refused_not_redirected(ctx, world, tg):
     with ctx.db.session() as s:
         f.market(s, f.donneur(s, "Rhône Habitat Social"), reference="2025-900")
-    juliette = tg.api.user()
-    link_user(ctx, world["referent_user"], juliette.id)
+    juliette = tg.linked(world["referent_user"])
 
     replies = await tg.text(juliette, "/bilan 2025 Rhône Habitat Social")
     assert [r.text for r in replies] == [
@@ -29,8 +27,7 @@ async def test_referent_naming_another_donneur_is_refused_not_redirected(ctx, wo
 async def test_facilitator_gets_the_donneur_named(ctx, world, tg):
     with ctx.db.session() as s:
         f.market(s, f.donneur(s, "Rhône Habitat Social"), reference="2025-900")
-    fanny = tg.api.user()
-    link_user(ctx, world["facilitator"], fanny.id)
+    fanny = tg.linked(world["facilitator"])
 
     replies = await tg.text(fanny, "/bilan 2025 Rhône Habitat Social")
     assert "Bilan annuel 2025 — Rhône Habitat Social" in replies[0].text

@@ -14,7 +14,6 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from storage.models import HourDeclaration
-from tests.bot.conftest import link_user
 
 
 def _declared(ctx) -> list[tuple[int, dt.date, Decimal, Decimal]]:
@@ -23,9 +22,7 @@ def _declared(ctx) -> list[tuple[int, dt.date, Decimal, Decimal]]:
                 for d in s.scalars(select(HourDeclaration).order_by(HourDeclaration.id))]
 
 
-async def test_free_text_in_the_company_own_words(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_free_text_in_the_company_own_words(ctx, world, tg, boss):
     marie, paul, luc = world["contract_marie"], world["contract_marie"] + 1, world["contract_marie"] + 2
 
     # « dont »: 35 h in all, 7 of them training → 28 h of work and 7 h of training.
@@ -70,9 +67,7 @@ async def test_free_text_in_the_company_own_words(ctx, world, tg):
     assert len(_declared(ctx)) == 5
 
 
-async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg, boss):
     marie = world["contract_marie"]
     await tg.text(boss, "Dupont Marie 35h mai")
     await tg.press(boss, text="✅ Confirmer")
@@ -103,10 +98,8 @@ async def test_guided_flow_checks_each_value_at_its_step(ctx, world, tg):
     assert _declared(ctx)[-1] == (marie, dt.date(2025, 4, 1), Decimal(120), Decimal(0))
 
 
-async def test_refused_month_does_not_keep_its_hours(ctx, world, tg):
+async def test_refused_month_does_not_keep_its_hours(ctx, world, tg, boss):
     """The hours typed with a refused month are not carried into the next choice."""
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
     await tg.text(boss, "Dupont Marie 35h mai")
     await tg.press(boss, text="✅ Confirmer")
     replies = await tg.text(boss, "Dupont Marie 50h mai")
@@ -115,10 +108,8 @@ async def test_refused_month_does_not_keep_its_hours(ctx, world, tg):
     assert "Combien d'heures de travail" in replies[-1].text  # asked again, not 50 h kept
 
 
-async def test_a_new_declaration_typed_mid_flow_replaces_it(ctx, world, tg):
+async def test_a_new_declaration_typed_mid_flow_replaces_it(ctx, world, tg, boss):
     """At the month step, « Dupont Luc 20h avril » is a declaration, not a month typed wrong."""
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
     replies = await tg.text(boss, "Dupont Luc 20h avril")

@@ -12,6 +12,7 @@ from clauses.clock import PARIS
 from storage.models import AuditEntry, Engagement, Market, Meeting, MeetingKind, User
 from tests import factories as f
 from tests.bot.conftest import link_user
+from tests.dialogue import converse
 from tests.privacy._world import declaration
 
 
@@ -41,12 +42,14 @@ def test_a_facilitator_records_lists_and_cancels_meetings(ctx, world, core):
 def test_mistakes_get_what_to_fix(ctx, world, core):
     link_user(ctx, world["facilitator"], -502)
     chat = ConsoleChat(core, account=502)
-    assert "Exemples" in chat.send("/reunion")[-1].text
-    assert "Type de réunion inconnu" in chat.send("/reunion apero 2025-017 03/07/2025")[-1].text
-    assert "Ni marché ni donneur" in chat.send("/reunion lancement 1999-404 03/07/2025")[-1].text
-    assert "est passée" in chat.send("/reunion lancement 2025-017 03/01/2025")[-1].text
-    assert "la date" in chat.send("/reunion lancement 2025-017 demain")[-1].text
-    assert "numéro" in chat.send("/reunion annuler douze")[-1].text
+    converse(chat, [
+        ("/reunion", "Exemples"),
+        ("/reunion apero 2025-017 03/07/2025", "Type de réunion inconnu"),
+        ("/reunion lancement 1999-404 03/07/2025", "Ni marché ni donneur"),
+        ("/reunion lancement 2025-017 03/01/2025", "est passée"),
+        ("/reunion lancement 2025-017 demain", "la date"),
+        ("/reunion annuler douze", "numéro"),
+    ])
     with ctx.db.session() as s:
         assert s.scalar(select(Meeting.id)) is None
 

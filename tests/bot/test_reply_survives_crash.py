@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import ChatUpdate, OutboxMessage, OutboxStatus
-from tests.servers._util import service_env, wait_for
+from tests.servers._util import running, service_env, stop, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
@@ -74,17 +74,12 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
             first.kill()
     assert bot_api.sent_messages(fanny) == []  # the process died with the reply unsent
 
-    second = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with running([*CLI, "run"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE, text=True) as second:
         wait_for(lambda: bot_api.sent_messages(fanny), what="the reply after the restart")
         bot_api.wait_until_confirmed(update_id, timeout=120)  # the update came again: a replay
         time.sleep(4)  # two outbox rounds: nothing else may come
-        second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=60)
-    finally:
-        if second.poll() is None:
-            second.kill()
+        err = stop(second)
     assert second.returncode == 0, err
     messages = bot_api.sent_messages(fanny)
     assert len(messages) == 1, [m.text for m in messages]
@@ -96,10 +91,8 @@ def test_reply_waiting_on_429_is_delivered_once_after_a_kill(tmp_path, bot_api):
 async def test_delivered_replies_are_marked_and_keep_no_text(ctx, world, tg):
     """In the normal case the adapter sends at once and marks each part sent; the journal keeps
     no text once delivered (an answer may name a participant)."""
-    from tests.bot.conftest import link_user
 
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     replies = await tg.text(boss, "/declarer")
     assert replies
     with ctx.db.session() as s:
@@ -111,10 +104,8 @@ async def test_delivered_replies_are_marked_and_keep_no_text(ctx, world, tg):
 async def test_reply_refused_too_often_is_handed_to_the_outbox_once(ctx, world, tg):
     """Telegram keeps answering 429 past the limiter's retries: the journaled reply goes back to
     the outbox sender, which delivers it once (no second row, no second message)."""
-    from tests.bot.conftest import link_user
 
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     tg.api.flood_next(5, retry_after=1, methods=["sendMessage"])
     assert await tg.text(boss, "/aide") == []  # the adapter gave up: nothing delivered yet
     (message,) = await tg.api.wait_for_messages_async(boss, 1, timeout=30)

@@ -135,8 +135,7 @@ async def test_declaration_error_says_what_to_fix(ctx, world, tg):
 
     with ctx.db.session() as s:
         s.get(Lot, world["lot"]).end_date = dt.date(2025, 3, 31)
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
     replies = await tg.press(boss, text="Avril 2025")
@@ -153,9 +152,7 @@ async def test_declaration_error_says_what_to_fix(ctx, world, tg):
     assert [d.month for d in _declarations(ctx, world["contract_marie"])] == [dt.date(2025, 3, 1)]
 
 
-async def test_free_text_shortcut_and_asking_when_ambiguous(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_free_text_shortcut_and_asking_when_ambiguous(ctx, world, tg, boss):
 
     replies = await tg.text(boss, "Dupont Marie 35h mai lot 2")
     assert "Récapitulatif" in replies[-1].text and "DUPONT Marie" in replies[-1].text
@@ -174,9 +171,7 @@ async def test_free_text_shortcut_and_asking_when_ambiguous(ctx, world, tg):
     assert [d.work_hours for d in _declarations(ctx, luc_contract)] == [Decimal(20)]
 
 
-async def test_correction_is_a_new_revision(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_correction_is_a_new_revision(ctx, world, tg, boss):
     await tg.text(boss, "Dupont Marie 35h mai lot 2")
     await tg.press(boss, text="Confirmer")
 
@@ -302,9 +297,7 @@ async def test_company_cannot_reach_another_company_data(ctx, world, tg):
 # --- nothing twice, nothing lost --------------------------------------------------------------
 
 
-async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world, tg, boss):
     await tg.text(boss, "Dupont Marie 35h mai lot 2")
     summary = tg.last_with_buttons(boss)
     # Two taps land before the bot answered the first (the button is still there for both).
@@ -325,9 +318,7 @@ async def test_replayed_update_and_double_tap_record_one_declaration(ctx, world,
     assert count_rows(ctx.db, ChatUpdate, ChatUpdate.update_id == first) == 1
 
 
-async def test_conversation_survives_a_restart(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_conversation_survives_a_restart(ctx, world, tg, boss):
     await tg.text(boss, "/declarer")
     await tg.press(boss, text="DUPONT Marie")
     await tg.press(boss, text="Mai 2025")
@@ -361,9 +352,7 @@ async def test_conversation_survives_a_restart(ctx, world, tg):
 # --- hostile input ------------------------------------------------------------------------------
 
 
-async def test_hostile_input_is_answered_cleanly(ctx, world, tg):
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+async def test_hostile_input_is_answered_cleanly(ctx, world, tg, boss):
 
     replies = await tg.text(boss, "A" * 5000)
     assert "trop long (5 000 caractères ; 1 000 au maximum)" in replies[0].text
@@ -410,8 +399,7 @@ async def test_facilitator_commands_and_alert_button(ctx, world, tg):
     from clauses.alerts import raise_alert
     from storage.models import Alert, AlertKind
 
-    fanny = tg.api.user()
-    link_user(ctx, world["facilitator"], fanny.id)
+    fanny = tg.linked(world["facilitator"])
     with ctx.db.session() as s:
         alert, _ = raise_alert(s, kind=AlertKind.AUTRE, message="Appeler BTP Rhône",
                                facilitator_id=world["facilitator"], dedup_key="t:1")
@@ -449,8 +437,7 @@ async def test_referent_sees_only_own_donneur(ctx, world, tg):
     with ctx.db.session() as s:
         other = f.donneur(s, "Métropole voisine")
         f.market(s, other, reference="2025-900")
-    juliette = tg.api.user()
-    link_user(ctx, world["referent_user"], juliette.id)
+    juliette = tg.linked(world["referent_user"])
 
     replies = await tg.text(juliette, "/point 2025-900")
     assert replies[0].text == "Aucun marché « 2025-900 » parmi ceux que vous suivez."
@@ -467,8 +454,7 @@ async def test_referent_sees_only_own_donneur(ctx, world, tg):
 async def test_point_emailed_to_referent_once(ctx, world, tg):
     from reports.queued import render_request
 
-    fanny = tg.api.user()
-    link_user(ctx, world["facilitator"], fanny.id)
+    fanny = tg.linked(world["facilitator"])
     replies = await tg.text(fanny, "/point 2025-017")
     assert replies[0].button_texts() == ["📧 Envoyer au référent"]
     replies = await tg.press(fanny, replies[0], text="Envoyer")
@@ -488,8 +474,7 @@ async def test_escalation_letter_approved_from_the_alert_button(ctx, world, tg):
     from clauses.escalation_service import open_case, transition
     from storage.models import Channel, EscalationCase, EscalationState
 
-    fanny = tg.api.user()
-    link_user(ctx, world["facilitator"], fanny.id)
+    fanny = tg.linked(world["facilitator"])
     with ctx.db.session() as s:
         actor = Actor.from_user(s.get(User, world["facilitator"]), Channel.CLI)
         case = open_case(ctx, s, actor, world["engagement"])
@@ -541,8 +526,7 @@ async def test_escalation_letter_approved_from_the_alert_button(ctx, world, tg):
 async def test_annual_bilan_approved_from_the_alert_button(ctx, world, tg):
     from clauses.reminders import approve_annual_bilan  # noqa: F401 - the button's use case
 
-    fanny = tg.api.user()
-    link_user(ctx, world["facilitator"], fanny.id)
+    fanny = tg.linked(world["facilitator"])
     with ctx.db.session() as s:
         donneur_id = s.get(User, world["referent_user"]).donneur_id
     data = f"bilan:ok:{donneur_id}:2025"
@@ -551,8 +535,7 @@ async def test_annual_bilan_approved_from_the_alert_button(ctx, world, tg):
     assert "Bilan annuel 2025 approuvé" in replies[-1].text
     replies = await tg.tampered_press(fanny, data)
     assert "déjà approuvé" in replies[-1].text
-    boss = tg.api.user()
-    link_user(ctx, world["company_user"], boss.id)
+    boss = tg.linked(world["company_user"])
     await tg.text(boss, "/aide")
     replies = await tg.tampered_press(boss, data)
     assert "approuvé" not in replies[-1].text

@@ -11,6 +11,7 @@ import mailbox
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from clauses.context import Policy
@@ -37,6 +38,12 @@ from tests.scheduler.world import at
 
 D = dt.date
 REGISTRIES = str(EXAMPLES / "agence" / "registres.toml")
+
+
+@pytest.fixture
+def example_imported(cli) -> None:
+    """The example territory (examples/import_exemple.csv) imported through the CLI."""
+    assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
 
 
 def _load_agency(cli) -> None:
@@ -258,8 +265,7 @@ def test_bad_registry_input_is_answered_in_french_and_writes_nothing(cli, db):
     assert after == before
 
 
-def test_a_bad_registries_file_is_refused_whole(cli, db, tmp_path: Path):
-    assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
+def test_a_bad_registries_file_is_refused_whole(cli, example_imported, db, tmp_path: Path):
     bad = tmp_path / "registres.toml"
     bad.write_text(
         '[[prescripteur]]\nnom = "A"\ntype = "plie"\ndomaines = ["plie.example"]\n\n'
@@ -283,10 +289,10 @@ def test_a_bad_registries_file_is_refused_whole(cli, db, tmp_path: Path):
     assert unreadable.exit_code == 1 and "TOML en UTF-8 attendu" in unreadable.output
 
 
-def test_deactivated_company_and_ended_engagement_are_no_longer_reminded(cli, ctx, clock, db):
+def test_deactivated_company_and_ended_engagement_are_no_longer_reminded(cli, example_imported,
+                                                                          ctx, clock, db):
     from scheduler.jobs import run_job as run
 
-    assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
     done = cli("entreprise", "desactiver", "Peintures du Pilat", "--date", "30/09/2025")
     assert done.exit_code == 0 and "1 engagement(s) terminé(s)" in done.output
     twice = cli("entreprise", "desactiver", "Peintures du Pilat")
@@ -308,8 +314,8 @@ def test_deactivated_company_and_ended_engagement_are_no_longer_reminded(cli, ct
     assert "Peintures du Pilat" not in late and "Paysages de la Saulaie" not in late
 
 
-def test_import_columns_add_referents_with_the_same_rules(cli, db, tmp_path: Path):
-    assert cli("import", str(EXAMPLES / "import_exemple.csv")).exit_code == 0
+def test_import_columns_add_referents_with_the_same_rules(cli, example_imported, db,
+                                                          tmp_path: Path):
     good = tmp_path / "referents.csv"
     good.write_text(
         "donneur;referent;email_referent;fonction_referent\n"

@@ -70,3 +70,43 @@ def validate_in_chat(ctx, transport, fanny, number: int) -> None:
     data = next(d for label, d in (b for row in alert.buttons for b in row) if "Valider" in label)
     assert "validée" in fanny.press_data(data)[-1].text
     drain_chat(ctx, transport)
+
+
+ACCOUNTS = {"company": 1, "facilitator": 2, "other_company": 3}
+"""The console chat account of each invited person of :func:`territory`."""
+
+
+def signed_in(ctx, territory: dict[str, str], *who: str) -> tuple:
+    """A console chat and, in order, the accounts of ``who`` (keys of :func:`territory`), each
+    signed in with its invitation code: ``transport, company, fanny = signed_in(ctx, territory,
+    "company", "facilitator")``."""
+    from bot.console import ConsoleTransport
+    from bot.core import ChatCore
+
+    transport = ConsoleTransport(ChatCore(ctx))
+    chats = [transport.chat(ACCOUNTS[key]) for key in who]
+    for key, chat in zip(who, chats, strict=True):
+        chat.send(territory[key])
+    return (transport, *chats)
+
+
+def hire_in_chat(company, start: str, end: str, job_title: str) -> str:
+    """The company presses « Déclarer l'embauche » and hires on a CDD it carries itself; returns
+    the confirmation's text."""
+    assert "Type de contrat" in company.press("Déclarer l'embauche")[-1].text
+    company.press("CDD")
+    company.send(start)
+    company.send(end)
+    company.press("Non, par l'entreprise")
+    company.send(job_title)
+    return company.press("Confirmer")[-1].text
+
+
+def declare_in_chat(company, month_label: str, work_hours: str) -> str:
+    """After /declarer has shown the months: the month's button, the work hours, no training,
+    no comment, « Confirmer »; returns the confirmation's text."""
+    company.press(month_label)
+    company.send(work_hours)
+    company.send("0")
+    company.press("Passer")
+    return company.press("Confirmer")[-1].text

@@ -12,8 +12,6 @@ from decimal import Decimal
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.console import ConsoleTransport
-from bot.core import ChatCore
 from mail.declaration_template import build_xlsx
 from mail.intake import IntakeCore
 from mail.maildir_intake import MaildirIntake
@@ -25,7 +23,7 @@ from storage.models import (
     HourDeclaration,
     OutboxMessage,
 )
-from tests.journeys.conftest import drain_chat, propose_in_chat, validate_in_chat
+from tests.journeys.conftest import drain_chat, propose_in_chat, signed_in, validate_in_chat
 from tests.mail.conftest import XLSX_MIME, mail_config, make_mail
 
 HIRE = ("contrat", "create", "--candidature", "1", "--marche", "2025-017", "--lot", "2",
@@ -51,10 +49,7 @@ def _button(message, label: str) -> str:
 
 
 def test_contest_in_chat_correction_then_validation_and_the_bilan(ctx, territory, cli):
-    transport = ConsoleTransport(ChatCore(ctx))
-    company, fanny = transport.chat(1), transport.chat(2)
-    company.send(territory["company"])
-    fanny.send(territory["facilitator"])
+    transport, company, fanny = signed_in(ctx, territory, "company", "facilitator")
     propose_in_chat(company, "Koffi", "Awa")
     validate_in_chat(ctx, transport, fanny, 1)
     assert cli(*HIRE).exit_code == 0
@@ -159,9 +154,7 @@ def _sheet(rows: list[list]) -> bytes:
 def test_contest_by_cli_reaches_a_company_without_chat_by_email(ctx, territory, cli, tmp_path):
     """No chat account: the contest goes to the company's address; its corrected workbook
     reopens the control; the facilitator validates the whole month with the CLI."""
-    transport = ConsoleTransport(ChatCore(ctx))
-    fanny = transport.chat(2)
-    fanny.send(territory["facilitator"])
+    transport, fanny = signed_in(ctx, territory, "facilitator")
     root = tmp_path / "incoming"
     intake = MaildirIntake(IntakeCore(ctx, mail_config(maildir_in=root)), root, poll_seconds=0.05)
     intake.ensure()

@@ -19,7 +19,7 @@ from storage.models import (
     HourDeclaration,
     Participant,
 )
-from tests.journeys.conftest import drain_chat, propose_in_chat, validate_in_chat
+from tests.journeys.conftest import declare_in_chat, drain_chat, propose_in_chat, validate_in_chat
 
 
 def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, cli):
@@ -75,11 +75,7 @@ def test_company_hires_from_the_validation_notice_then_declares(ctx, territory, 
     # the hours of the new person are now declarable with /declarer
     months = company.send("/declarer")[-1]  # the only person: chosen at once
     assert months.text.startswith("KOFFI Awa, marché 2025-017 lot 2")
-    company.press("Mai 2025")
-    company.send("120")
-    company.send("0")
-    company.press("Passer")
-    assert "Déclaration enregistrée : mai 2025" in company.press("Confirmer")[-1].text
+    assert "Déclaration enregistrée : mai 2025" in declare_in_chat(company, "Mai 2025", "120")
     with ctx.db.session() as s:
         decl = s.scalar(select(HourDeclaration))
         assert (decl.contract_id, decl.work_hours) == (contract.id, Decimal(120))

@@ -7,8 +7,6 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from bot.console import ConsoleTransport
-from bot.core import ChatCore
 from storage.models import (
     AuditEntry,
     Candidature,
@@ -18,7 +16,7 @@ from storage.models import (
     Engagement,
     Participant,
 )
-from tests.journeys.conftest import propose_in_chat, validate_in_chat
+from tests.journeys.conftest import declare_in_chat, propose_in_chat, signed_in, validate_in_chat
 
 CREATE = ("contrat", "create", "--candidature", "1", "--marche", "2025-017", "--lot", "2")
 
@@ -29,10 +27,7 @@ def _contracts(ctx) -> list[Contract]:
 
 
 def test_facilitator_hires_by_cli_then_lives_the_contract(ctx, territory, cli):
-    transport = ConsoleTransport(ChatCore(ctx))
-    company, fanny = transport.chat(1), transport.chat(2)
-    company.send(territory["company"])
-    fanny.send(territory["facilitator"])
+    transport, company, fanny = signed_in(ctx, territory, "company", "facilitator")
     propose_in_chat(company, "Koffi", "Awa")
     propose_in_chat(company, "Traore", "Issa")
     validate_in_chat(ctx, transport, fanny, 1)
@@ -83,11 +78,7 @@ def test_facilitator_hires_by_cli_then_lives_the_contract(ctx, territory, cli):
 
     # the company declares May; the contract's life never leaves a declared month outside
     company.send("/declarer")
-    company.press("Mai 2025")
-    company.send("100")
-    company.send("0")
-    company.press("Passer")
-    assert "Déclaration enregistrée" in company.press("Confirmer")[-1].text
+    assert "Déclaration enregistrée" in declare_in_chat(company, "Mai 2025", "100")
 
     early = cli("contrat", "end", "1", "--date", "30/04/2025", "--motif", "démission")
     assert early.exit_code == 1 and "heures sont déclarées pour mai 2025" in early.output

@@ -12,8 +12,6 @@ from decimal import Decimal
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.console import ConsoleTransport
-from bot.core import ChatCore
 from mail.intake import IntakeCore
 from mail.maildir_intake import MaildirIntake
 from storage.models import (
@@ -24,7 +22,7 @@ from storage.models import (
     HourDeclaration,
     OutboxMessage,
 )
-from tests.journeys.conftest import validate_in_chat
+from tests.journeys.conftest import signed_in, validate_in_chat
 from tests.mail.conftest import XLSX_MIME, mail_config, make_mail
 
 RH = "Sophie MARTIN <rh@btp-rhone-confluent.example>"
@@ -50,9 +48,7 @@ def test_company_hires_and_declares_the_first_month_in_one_workbook(ctx, territo
     intake = MaildirIntake(IntakeCore(ctx, mail_config(maildir_in=root)), root, poll_seconds=0.05)
     intake.ensure()
     box = mailbox.Maildir(root, create=True)
-    transport = ConsoleTransport(ChatCore(ctx))
-    fanny = transport.chat(2)
-    fanny.send(territory["facilitator"])
+    transport, fanny = signed_in(ctx, territory, "facilitator")
 
     box.add(make_mail(RH, "Candidature KOFFI Awa", CANDIDATE))
     box.add(make_mail(RH, "Candidature KOFFI Awa (bis)", CANDIDATE))  # the same person again

@@ -10,8 +10,6 @@ import mailbox
 
 from sqlalchemy import select
 
-from bot.console import ConsoleTransport
-from bot.core import ChatCore
 from mail.imap_intake import ImapIntake
 from mail.intake import IntakeCore
 from mail.maildir_intake import MaildirIntake
@@ -24,7 +22,8 @@ from storage.models import (
     JobOfferStatus,
     OutboxMessage,
 )
-from tests.journeys.conftest import drain_chat, validate_in_chat
+from tests.dialogue import converse
+from tests.journeys.conftest import drain_chat, hire_in_chat, signed_in, validate_in_chat
 from tests.mail.conftest import deliver, imap_config, mail_config, make_mail
 from tests.queries import count_rows
 
@@ -51,10 +50,7 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
                   "--email", "lina@ml-sud.example")):
         made = cli("prescripteur", "create", *args)
         assert made.exit_code == 0, made.output
-    transport = ConsoleTransport(ChatCore(ctx))
-    company, fanny = transport.chat(1), transport.chat(2)
-    company.send(territory["company"])
-    fanny.send(territory["facilitator"])
+    transport, company, fanny = signed_in(ctx, territory, "company", "facilitator")
 
     # bad input in chat: a lot the company does not hold, an incomplete line — nothing written
     refused = company.send("/offre 2025-017 1 ; Démolisseur ; Oullins ; 01/09/2025 ; 6 ; 35 ; 1")[-1].text
@@ -130,13 +126,8 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     chosen = company.press("KOFFI Awa")[-1]
     assert "Vous avez retenu KOFFI Awa pour l'offre OFF-1 : l'offre est pourvue." in chosen.text
     assert chosen.labels == ["👷 Déclarer l'embauche"]
-    assert "Type de contrat" in company.press("Déclarer l'embauche")[-1].text
-    company.press("CDD")
-    company.send("01/09/2025")
-    company.send("28/02/2026")
-    company.press("Non, par l'entreprise")
-    company.send("Maçon coffreur")
-    assert "Embauche enregistrée : KOFFI Awa" in company.press("Confirmer")[-1].text
+    assert "Embauche enregistrée : KOFFI Awa" in hire_in_chat(company, "01/09/2025", "28/02/2026",
+                                                              "Maçon coffreur")
     with ctx.db.session() as s:
         offer = s.get(JobOffer, 1)
         assert offer.status == JobOfferStatus.POURVUE and offer.closed_at is not None
@@ -174,13 +165,7 @@ def test_offer_broadcast_applications_preselection_hire(ctx, territory, cli, tmp
     assert "Déjà proposée : candidature n° 3" in fanny.press_data(data)[-1].text
     drain_chat(ctx, transport)
     assert "vous propose KOFFI Awa" in rival.last.text
-    assert "Type de contrat" in rival.press("Déclarer l'embauche")[-1].text
-    rival.press("CDD")
-    rival.send("01/03/2026")
-    rival.send("30/06/2026")
-    rival.press("Non, par l'entreprise")
-    rival.send("Maçon")
-    assert "Embauche enregistrée : KOFFI Awa" in rival.press("Confirmer")[-1].text
+    assert "Embauche enregistrée : KOFFI Awa" in hire_in_chat(rival, "01/03/2026", "30/06/2026", "Maçon")
     with ctx.db.session() as s:
         contracts = list(s.scalars(select(Contract).order_by(Contract.id)))
         assert [(c.participant_id, c.start_date) for c in contracts] == [
@@ -209,11 +194,8 @@ def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, terr
     assert again.exit_code == 1 and "déjà validée et diffusée" in again.output
     assert count_rows(ctx.db, OutboxMessage, OutboxMessage.to_address == "lina@ml-sud.example") == 1
 
-    transport = ConsoleTransport(ChatCore(ctx))
-    company, rival, fanny = transport.chat(1), transport.chat(3), transport.chat(2)
-    company.send(territory["company"])
-    rival.send(territory["other_company"])
-    fanny.send(territory["facilitator"])
+    _, company, rival, fanny = signed_in(ctx, territory, "company", "other_company",
+                                         "facilitator")
     # another company cannot apply to BTP's offer
     assert "L'offre OFF-1 est introuvable" in rival.send("/candidat OFF-1")[-1].text
     assert "Candidature pour l'offre OFF-1" in company.send("/candidat OFF-1")[-1].text
@@ -254,19 +236,19 @@ def test_offer_filed_in_cli_closed_unanswered_and_closed_offer_refuses(ctx, terr
 
 def test_company_files_an_offer_step_by_step(ctx, territory):
     """The guided /offre: the only lot is taken, each answer checked at once."""
-    transport = ConsoleTransport(ChatCore(ctx))
-    company = transport.chat(1)
-    company.send(territory["company"])
-    assert "Offre sur le marché 2025-017, lot 2. Intitulé du poste" in company.send("/offre")[-1].text
-    assert "Lieu de travail" in company.send("Maçon VRD")[-1].text
-    assert "Date de début" in company.send("Oullins")[-1].text
-    assert "La date de début est passée" in company.send("01/01/2025")[-1].text
-    assert "date illisible" in company.send("bientôt")[-1].text
-    assert "Durée du contrat" in company.send("15/09/2025")[-1].text
-    assert "Heures par semaine" in company.send("6 mois")[-1].text
-    assert "Heures par semaine « 60 » invalide : un nombre entier de 1 à 48" in company.send("60")[-1].text
-    assert "Nombre de postes" in company.send("35")[-1].text
-    assert "Offre enregistrée : OFF-1 « Maçon VRD »" in company.send("2")[-1].text
+    _, company = signed_in(ctx, territory, "company")
+    converse(company, [
+        ("/offre", "Offre sur le marché 2025-017, lot 2. Intitulé du poste"),
+        ("Maçon VRD", "Lieu de travail"),
+        ("Oullins", "Date de début"),
+        ("01/01/2025", "La date de début est passée"),
+        ("bientôt", "date illisible"),
+        ("15/09/2025", "Durée du contrat"),
+        ("6 mois", "Heures par semaine"),
+        ("60", "Heures par semaine « 60 » invalide : un nombre entier de 1 à 48"),
+        ("35", "Nombre de postes"),
+        ("2", "Offre enregistrée : OFF-1 « Maçon VRD »"),
+    ])
     with ctx.db.session() as s:
         offer = s.get(JobOffer, 1)
         assert (offer.place, offer.duration_months, offer.hours_per_week, offer.positions,

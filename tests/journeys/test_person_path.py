@@ -39,7 +39,7 @@ from storage.models import (
     OutboxMessage,
     Participant,
 )
-from tests.journeys.conftest import Run, drain_chat
+from tests.journeys.conftest import Run, drain_chat, hire_in_chat
 from tests.mail.conftest import XLSX_MIME, mail_config, make_mail
 
 RH = "Sophie MARTIN <rh@btp-rhone-confluent.example>"
@@ -189,13 +189,8 @@ def test_hire_in_chat_from_the_notice_then_the_whole_path(path: Path13, tmp_path
     notice = path.company.last
     assert "La candidature n° 1 (KOFFI A.), proposée par Mission Locale Sud-Ouest" in notice.text
     assert notice.labels == ["👷 Déclarer l'embauche"]
-    path.company.press("Déclarer l'embauche")
-    path.company.press("CDD")
-    path.company.send(f"{START:%d/%m/%Y}")
-    path.company.send(f"{END:%d/%m/%Y}")
-    path.company.press("Non, par l'entreprise")
-    path.company.send("Maçon coffreur")
-    assert "Embauche enregistrée : KOFFI Awa" in path.company.press("Confirmer")[-1].text
+    hired = hire_in_chat(path.company, f"{START:%d/%m/%Y}", f"{END:%d/%m/%Y}", "Maçon coffreur")
+    assert "Embauche enregistrée : KOFFI Awa" in hired
 
     path.declare_in_chat("03/2025", "120")
     path.declare_in_chat("04/2025", "140")

@@ -54,6 +54,13 @@ def letter_ready() -> EscalationCase:
     )
 
 
+def letter_sent() -> EscalationCase:
+    """The formal letter sent on the 9th with the buyer's consent of the 8th."""
+    return apply_transition(
+        letter_ready(), E.COURRIER, at=at(9), actor=FAC, rulebook=RB, consent_at=at(8)
+    ).case
+
+
 def test_full_path_to_penalties() -> None:
     case = letter_ready()
     assert (case.status, case.contacts, case.written_contacts) == (S.RELANCE_ECRITE, 2, 1)
@@ -84,9 +91,7 @@ def test_full_path_to_penalties() -> None:
 
 
 def test_deadline_not_passed_refuses_the_alert_but_a_refusal_allows_it() -> None:
-    case = apply_transition(
-        letter_ready(), E.COURRIER, at=at(9), actor=FAC, rulebook=RB, consent_at=at(8)
-    ).case
+    case = letter_sent()
     with pytest.raises(DeadlineNotPassedError) as err:
         apply_transition(case, E.ALERTE_DONNEUR, at=at(20), actor=FAC, rulebook=RB)
     assert "24/11/2026" in err.value.message_fr
@@ -134,9 +139,7 @@ def test_illegal_transition_says_what_is_allowed() -> None:
 
 
 def test_alert_hint_names_the_deadline() -> None:
-    case = apply_transition(
-        letter_ready(), E.COURRIER, at=at(9), actor=FAC, rulebook=RB, consent_at=at(8)
-    ).case
+    case = letter_sent()
     with pytest.raises(IllegalTransitionError) as err:
         apply_transition(case, E.CONTACT, at=at(10), actor=FAC, rulebook=RB)
     assert "après le 24/11/2026" in err.value.message_fr

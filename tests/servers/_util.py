@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -96,6 +96,25 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, what: str = "
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+
+
+@contextlib.contextmanager
+def running(args: list[str], **popen: Any) -> Iterator[subprocess.Popen]:
+    """``clausebot run`` (or any command) as a child process, killed on the way out if the test
+    did not stop it: a failed wait must not leave a service polling behind."""
+    proc = subprocess.Popen(args, **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def stop(proc: subprocess.Popen, timeout: float = 60) -> str | None:
+    """SIGTERM, as systemd stops the service, then wait for it; its stderr when piped."""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=timeout)
+    return err
 
 
 def service_env(data: Path, **extra: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ import json
 import mimetypes
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -458,66 +459,64 @@ class BotApiMethods(BotApiState):
             raise bad_request("wrong parameter action in request")
         return True
 
-    async def _m_sendDocument(self, params: Params) -> dict[str, Any]:
+    def _send_upload(
+        self,
+        method: str,
+        params: Params,
+        field: str,
+        folder: str,
+        describe: Callable[[StoredFile], Any],
+        **kept: Any,
+    ) -> dict[str, Any]:
+        """sendDocument and sendPhoto alike: the caption checked, the upload stored and described
+        (``describe`` may refuse it), then a message carrying it; ``kept`` are the record's
+        extra attributes (file name, MIME type)."""
         chat = self._target_chat(params)
         caption, entities = self._formatted(params, "caption", MAX_CAPTION, required=False)
         markup = validate_reply_markup(params.raw("reply_markup"))
-        stored, _fresh = self._resolve_upload(params, "document", "documents")
-        document = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_name": stored.file_name,
-            "mime_type": stored.mime_type,
-            "file_size": len(stored.content),
-        }
-        document = {k: v for k, v in document.items() if v is not None}
+        stored, _fresh = self._resolve_upload(params, field, folder)
+        media = describe(stored)
         record = self._new_bot_message(
-            "sendDocument",
-            chat,
-            params,
-            markup,
-            document=document,
-            caption=caption,
-            caption_entities=entities,
+            method, chat, params, markup, **{field: media}, caption=caption, caption_entities=entities
         )
         with self._lock:
-            record.document = document
+            setattr(record, field, media)
             record.file_bytes = stored.content
-            record.file_name = stored.file_name
-            record.mime_type = stored.mime_type
+            for name, value in kept.items():
+                setattr(record, name, value(stored))
         return record.payload
 
-    async def _m_sendPhoto(self, params: Params) -> dict[str, Any]:
-        chat = self._target_chat(params)
-        caption, entities = self._formatted(params, "caption", MAX_CAPTION, required=False)
-        markup = validate_reply_markup(params.raw("reply_markup"))
-        stored, _fresh = self._resolve_upload(params, "photo", "photos")
-        size = image_size(stored.content)
-        if size is None:
-            raise bad_request("IMAGE_PROCESS_FAILED")
-        photo = [
-            {
+    async def _m_sendDocument(self, params: Params) -> dict[str, Any]:
+        def describe(stored: StoredFile) -> dict[str, Any]:
+            document = {
                 "file_id": stored.file_id,
                 "file_unique_id": stored.file_unique_id,
-                "width": size[0],
-                "height": size[1],
+                "file_name": stored.file_name,
+                "mime_type": stored.mime_type,
                 "file_size": len(stored.content),
             }
-        ]
-        record = self._new_bot_message(
-            "sendPhoto",
-            chat,
-            params,
-            markup,
-            photo=photo,
-            caption=caption,
-            caption_entities=entities,
-        )
-        with self._lock:
-            record.photo = photo
-            record.file_bytes = stored.content
-            record.mime_type = stored.mime_type or "image/jpeg"
-        return record.payload
+            return {k: v for k, v in document.items() if v is not None}
+
+        return self._send_upload("sendDocument", params, "document", "documents", describe,
+                                 file_name=lambda f: f.file_name, mime_type=lambda f: f.mime_type)
+
+    async def _m_sendPhoto(self, params: Params) -> dict[str, Any]:
+        def describe(stored: StoredFile) -> list[dict[str, Any]]:
+            size = image_size(stored.content)
+            if size is None:
+                raise bad_request("IMAGE_PROCESS_FAILED")
+            return [
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.file_unique_id,
+                    "width": size[0],
+                    "height": size[1],
+                    "file_size": len(stored.content),
+                }
+            ]
+
+        return self._send_upload("sendPhoto", params, "photo", "photos", describe,
+                                 mime_type=lambda f: f.mime_type or "image/jpeg")
 
     async def _m_getFile(self, params: Params) -> dict[str, Any]:
         file_id = params.str_("file_id")
