@@ -35,10 +35,9 @@ from clauses.declaration_rules import (
     validate_declaration,
 )
 from clauses.declarations import CONTRACT_DATES, validated_eligibility
-from clauses.declaring.lookup import month_bounds, running_in_months
+from clauses.declaring.lookup import joined_to_market, month_bounds, running_in_months
 from storage.models import (
     Contract,
-    Engagement,
     HourDeclaration,
     Lot,
     Market,
@@ -79,12 +78,8 @@ def declarable_contracts(
     """
     first, last = month_bounds(first_month, last_month)
     q = (
-        select(Contract.id, Lot.id, Lot.number, Lot.label, Market.reference,
-               Participant.last_name, Participant.first_name)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        joined_to_market(select(Contract.id, Lot.id, Lot.number, Lot.label, Market.reference,
+                                Participant.last_name, Participant.first_name))
         .where(
             scope_contracts(actor, Action.DECLARATION_WRITE),
             Participant.anonymised_at.is_(None),
@@ -123,13 +118,10 @@ def check_declaration(
         HourDeclaration.contract_id == Contract.id, HourDeclaration.month == month
     )
     row = session.execute(
-        select(Contract.contract_type,
-               validated_eligibility(ctx, Contract.participant_id, Participant.first_entry_date),
-               declared, *CONTRACT_DATES)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        joined_to_market(select(
+            Contract.contract_type,
+            validated_eligibility(ctx, Contract.participant_id, Participant.first_entry_date),
+            declared, *CONTRACT_DATES))
         .where(Contract.id == contract_id, scope_contracts(actor, Action.DECLARATION_WRITE))
     ).first()
     if row is None:

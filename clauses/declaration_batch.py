@@ -52,7 +52,7 @@ from clauses.declarations import (
     record_declaration,
     validated_eligibility,
 )
-from clauses.declaring.lookup import is_running_in_month, running_in_months
+from clauses.declaring.lookup import is_running_in_month, joined_to_market, running_in_months
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError
 from storage.models import (
@@ -60,7 +60,6 @@ from storage.models import (
     Channel,
     Contract,
     DeclarationRevision,
-    Engagement,
     HourDeclaration,
     Lot,
     Market,
@@ -187,15 +186,11 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     references = {(line.market_reference or "").strip() for line in lines}
     last_lower = func.lower(Participant.last_name)
     base = (
-        select(
+        joined_to_market(select(
             Contract.id, Contract.contract_type, Participant.id, Participant.last_name,
             Participant.first_name, Participant.first_entry_date, last_lower,
             func.lower(Participant.first_name), Lot.number, Market.reference, *CONTRACT_DATES,
-        )
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        ))
         .where(scope_contracts(actor, Action.DECLARATION_WRITE), Participant.anonymised_at.is_(None),
                running_in_months(first_month, last_month))
         .order_by(Contract.id)

@@ -26,6 +26,7 @@ from clauses.actors import Actor
 from clauses.alerts import keyboard, raise_alert
 from clauses.authz import Action, NotAllowed, authorize, scope_engagements
 from clauses.context import Context
+from clauses.declaring.lookup import joined_to_market
 from clauses.errors import DomainError
 from clauses.formatting import fr_hours, fr_month
 from clauses.outbox import enqueue_chat, enqueue_email
@@ -115,14 +116,10 @@ STATUS_FR = {DeclarationStatus.ENREGISTREE: "à contrôler", DeclarationStatus.V
 
 def _line_query():
     return (
-        select(HourDeclaration, Participant.last_name, Participant.first_name, Market.reference,
-               Lot.number, Company.id, Company.name)
-        .join(Contract, Contract.id == HourDeclaration.contract_id)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        joined_to_market(
+            select(HourDeclaration, Participant.last_name, Participant.first_name,
+                   Market.reference, Lot.number, Company.id, Company.name)
+            .join(Contract, Contract.id == HourDeclaration.contract_id), company=True)
     )
 
 

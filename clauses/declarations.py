@@ -23,7 +23,7 @@ from clauses.context import Context
 from clauses.counting import count_month, month_start
 from clauses.declaration_control import status_after_correction
 from clauses.declaration_rules import contract_dates, declaration_inputs, validate_declaration
-from clauses.declaring.lookup import eligibility_valid, running_in_month
+from clauses.declaring.lookup import eligibility_valid, joined_to_market, running_in_month
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError, DuplicateDeclarationError
 from clauses.formatting import fr_month
@@ -33,7 +33,6 @@ from storage.models import (
     Contract,
     DeclarationRevision,
     DeclarationStatus,
-    Engagement,
     HourDeclaration,
     Lot,
     Market,
@@ -123,13 +122,10 @@ def record_declaration(
             decl = done.declaration
             return DeclarationOutcome(decl, "duplicate", counted=decl.counted_hours)
     row = session.execute(
-        select(Contract, Participant,
-               validated_eligibility(ctx, Participant.id, Participant.first_entry_date),
-               *CONTRACT_DATES)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        joined_to_market(select(
+            Contract, Participant,
+            validated_eligibility(ctx, Participant.id, Participant.first_entry_date),
+            *CONTRACT_DATES))
         .where(Contract.id == contract_id)
     ).one()
     contract, participant, validated, dates = row[0], row[1], bool(row[2]), contract_dates(row[3:])
@@ -224,12 +220,7 @@ def record_declaration(
 
 def _contract_view_query():
     return (
-        select(Contract, Participant, Lot, Market, Company)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        joined_to_market(select(Contract, Participant, Lot, Market, Company), company=True)
     )
 
 
@@ -307,12 +298,8 @@ def declarations_for_actor(
     session: Session, actor: Actor, *, limit: int = 20, contract_id: int | None = None
 ) -> list[DeclarationView]:
     q = (
-        select(HourDeclaration, Participant, Lot, Market)
-        .join(Contract, Contract.id == HourDeclaration.contract_id)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .join(Engagement, Engagement.id == Contract.engagement_id)
-        .join(Lot, Lot.id == Engagement.lot_id)
-        .join(Market, Market.id == Lot.market_id)
+        joined_to_market(select(HourDeclaration, Participant, Lot, Market)
+                         .join(Contract, Contract.id == HourDeclaration.contract_id))
         .where(scope_contracts(actor, Action.DECLARATION_READ))
         .order_by(HourDeclaration.month.desc(), HourDeclaration.id.desc())
         .limit(limit)

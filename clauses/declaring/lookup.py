@@ -18,12 +18,12 @@ bilans bound their periods by a day (``period.end``), not by a month.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, Select, and_, exists, or_
 
 from clauses.counting import add_months, month_end, month_start
-from storage.models import Contract, Eligibility
+from storage.models import Company, Contract, Eligibility, Engagement, Lot, Market, Participant
 
 ONE_DAY = dt.timedelta(days=1)
 
@@ -138,3 +138,17 @@ def is_eligibility_valid(
         return True
     day = validated_at.astimezone(dt.UTC).date() if validated_at.tzinfo else validated_at.date()
     return day >= diagnosis_cutoff(at, diagnosis_months)
+
+
+_Query = TypeVar("_Query", bound=Select)  # a select of any row shape
+
+
+def joined_to_market(query: _Query, *, company: bool = False) -> _Query:
+    """``query`` (over ``Contract``) joined to the contract's person, engagement, lot and market
+    (and company): how a contract reaches the obligation it counts for, written once for the
+    lookups, the declaration history and the control list."""
+    query = (query.join(Participant, Participant.id == Contract.participant_id)
+             .join(Engagement, Engagement.id == Contract.engagement_id))
+    if company:
+        query = query.join(Company, Company.id == Engagement.company_id)
+    return query.join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
