@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFont
 
 from clauses.bilan import annual_figures
 from reports.charts import (
@@ -65,6 +65,7 @@ def _runs(flags: list[bool]) -> int:
 def _bars_across(image: Image.Image) -> int:
     """Vertical bars: runs of columns holding the bar colour."""
     px = image.load()
+    assert px is not None
     return _runs([any(px[x, y] == BLUE_RGB for y in range(image.height))
                   for x in range(image.width)])
 
@@ -72,6 +73,7 @@ def _bars_across(image: Image.Image) -> int:
 def _bars_down(image: Image.Image) -> int:
     """Horizontal bars (and a legend swatch): runs of rows holding the bar colour."""
     px = image.load()
+    assert px is not None
     return _runs([any(px[x, y] == BLUE_RGB for x in range(image.width))
                   for y in range(image.height)])
 
@@ -195,3 +197,28 @@ def test_the_renderer_draws_charts_without_numpy_or_matplotlib(db, rulebook):
         assert "numpy" not in maps and "matplotlib" not in maps
     finally:
         renderer.shutdown()
+
+
+def test_the_charts_write_with_the_system_dejavu_font():
+    """The font scripts/system-deps.sh installs: accents and the « 1 234 » narrow space."""
+    import reports.charts as charts
+
+    font = charts._font(16)
+    assert isinstance(font, ImageFont.FreeTypeFont) and font.getname() == ("DejaVu Sans", "Book")
+
+
+def test_without_the_dejavu_font_the_charts_use_pils_own(monkeypatch):
+    """A system without fonts-dejavu-core (scripts/system-deps.sh installs it) still gets charts."""
+    import reports.charts as charts
+
+    monkeypatch.setattr(charts, "FONT_FILE", "absent-font.ttf")
+    monkeypatch.setattr(charts, "FONT_DIRS", ())
+    charts._font.cache_clear()
+    try:
+        font = charts._font(16)
+        assert isinstance(font, ImageFont.FreeTypeFont) and "DejaVu" not in font.getname()[0]
+        chart = hours_by_month_chart(_figures({dt.date(2025, 3, 1): 1234}, []))
+        assert chart is not None and _image(chart).size == (WIDTH, 430)
+        assert _bars_across(_image(chart)) == 1
+    finally:
+        charts._font.cache_clear()
