@@ -1,7 +1,10 @@
-"""Charts of the bilans as PNG bytes (matplotlib, Agg, no pyplot).
+"""Charts of the bilans as PNG bytes, drawn with Pillow.
 
-``matplotlib.figure.Figure`` is drawn on an explicit Agg canvas instead of going through pyplot: no
-global backend switch, no GUI, safe in the service's threads. Hours are charted (months,
+Why Pillow rather than matplotlib: the service's whole process tree must stay under 180 MB
+(issue 20), and the renderer that draws these charts paid 54 MB just to import matplotlib and
+numpy; Pillow (already a dependency) costs about 2 MB. Three kinds of bar charts are drawn by one
+helper, :func:`_bar_chart` (axes, ticks, bars, labels, legend): hours by month (vertical bars),
+companies' hours due against done and the typology (horizontal bars). Hours are charted (months,
 companies), and the typology (age, gender, QPV, status at entry) from the *view's* tables, after
 the audience's small-cell rule: a masked count gets no bar, only its « < 3 » label, so a chart
 never shows what the table hides.
@@ -10,14 +13,15 @@ never shows what the table hides.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from PIL import Image, ImageDraw, ImageFont
 
 from clauses.bilan.figures import BilanFigures
 from clauses.formatting import MONTHS_FR, fr_hours, fr_number
@@ -27,9 +31,23 @@ if TYPE_CHECKING:
 
 BLUE = "#1f4e79"
 LIGHT = "#c9d6e3"
-DPI = 144
+GRID = "#e3e7ec"
+INK = "#1a1a1a"
+WIDTH = 920
+"""Pixels: what the matplotlib charts measured (6.4 in at 144 dpi), so e-mails and PDFs keep
+their layout."""
 MAX_COMPANIES = 12
 MAX_MONTHS = 48
+COMPANY_CHARS = 28
+CATEGORY_CHARS = 38
+
+FONT_FILE = "DejaVuSans.ttf"
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu",
+             "/usr/local/share/fonts")
+"""Where scripts/system-deps.sh's ``fonts-dejavu-core`` puts the font (Debian, then others)."""
+TITLE_PX, TICK_PX, LABEL_PX = 22, 18, 16
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -41,15 +59,171 @@ class Chart:
     png: bytes
 
 
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig)
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> Font:
+    """DejaVu Sans (accents, the narrow no-break space of « 1 234 »); PIL's own font if absent.
+
+    The basic layout engine: no libraqm/HarfBuzz loaded for left-to-right French labels."""
+    for candidate in [f"{d}/{FONT_FILE}" for d in FONT_DIRS] + [FONT_FILE]:
+        try:
+            return ImageFont.truetype(candidate, size, layout_engine=ImageFont.Layout.BASIC)
+        except OSError:
+            continue
+    return ImageFont.load_default(size)
 
 
-def _fr_axis(value: float, _pos: int) -> str:
+def _size(text: str, font: Font) -> tuple[int, int]:
+    """Width and height of one line of text (height from the font, not the letters, so that
+    labels with and without descenders line up)."""
+    left, _, right, _ = font.getbbox(text)
+    _, top, _, bottom = font.getbbox("Hgé")
+    return int(right - left), int(bottom - top)
+
+
+def _text(draw: ImageDraw.ImageDraw, x: float, y: float, text: str, font: Font, *,
+          h: str = "l", v: str = "t", fill: str = INK) -> None:
+    """Draw ``text`` with (x, y) at its left/middle/right (``h``) and top/middle (``v``);
+    several lines (``\\n``) are stacked and each is aligned the same way."""
+    lines = text.split("\n")
+    line_h = _size("H", font)[1]
+    total = line_h * len(lines) + 2 * (len(lines) - 1)
+    top = y - total / 2 if v == "m" else y
+    _, y_off = font.getbbox("Hgé")[:2]
+    for i, line in enumerate(lines):
+        width = _size(line, font)[0]
+        x0 = x - width / 2 if h == "m" else x - width if h == "r" else x
+        x_off = font.getbbox(line)[0]
+        draw.text((round(x0 - x_off), round(top + i * (line_h + 2) - y_off)), line, font=font,
+                  fill=fill)
+
+
+def _ticks(peak: float) -> tuple[float, list[float]]:
+    """Round tick values from 0 to at least ``peak`` (steps of 1, 2, 2.5 or 5 × 10ⁿ, never
+    under 1: hours and persons have no useful fraction on an axis)."""
+    peak = max(peak, 1.0)
+    raw = peak / 6
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(s * magnitude for s in (1, 2, 2.5, 5, 10) if s * magnitude >= raw)
+    step = max(step, 1.0)
+    count = math.ceil(peak / step - 1e-9)
+    return step * count, [step * i for i in range(count + 1)]
+
+
+def _axis_number(value: float) -> str:
     return fr_number(Decimal(str(round(value, 2))))
+
+
+def _shorten(name: str, limit: int) -> str:
+    return name if len(name) <= limit else name[:limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class _Series:
+    values: Sequence[float]
+    colour: str
+    thickness: float
+    """Share of a category's slot the bar takes (a thinner bar drawn over a wider one)."""
+    label: str | None = None
+    """Legend text; None: no legend entry."""
+
+
+def _bar_chart(title: str, categories: Sequence[str], series: Sequence[_Series], *,
+               height: int, horizontal: bool, value_title: str | None = None,
+               notes: Sequence[str] | None = None, label_step: int = 1,
+               headroom: float = 1.0) -> bytes:
+    """One bar chart as PNG bytes: the title, a value axis with round French ticks and light
+    grid lines, the categories (left to right, or top to bottom when ``horizontal``), one bar
+    per series and category, ``notes`` written after each category's bars (horizontal only),
+    a legend of the labelled series below. Only every ``label_step``-th category is named."""
+    img = Image.new("RGB", (WIDTH, height), "white")
+    draw = ImageDraw.Draw(img)
+    title_font, tick_font, label_font = _font(TITLE_PX), _font(TICK_PX), _font(LABEL_PX)
+    _text(draw, WIDTH / 2, 10, title, title_font, h="m")
+    peak = max((v for s in series for v in s.values), default=0.0)
+    top_value, ticks = _ticks(peak * headroom)
+    tick_texts = [_axis_number(t) for t in ticks]
+    tick_h = _size("0", tick_font)[1]
+    legend = [s for s in series if s.label]
+    plot_top = 10 + _size(title, title_font)[1] + 20
+    if horizontal:
+        names = list(categories)
+        left = 14 + max(_size(n, label_font)[0] for n in names) + 12
+        right = WIDTH - 10 - _size(tick_texts[-1], tick_font)[0] // 2
+        bottom = height - 14 - tick_h - 8 - (_size("H", label_font)[1] + 22 if legend else 0)
+        span = right - left
+
+        def place(value: float) -> float:
+            return left + span * value / top_value
+
+        for tick, text in zip(ticks, tick_texts, strict=True):
+            x = place(tick)
+            draw.line([(x, plot_top), (x, bottom)], fill=GRID, width=1)
+            draw.line([(x, bottom), (x, bottom + 5)], fill=INK, width=1)
+            _text(draw, x, bottom + 8, text, tick_font, h="m")
+        slot = (bottom - plot_top) / len(categories)
+        for i, name in enumerate(names):
+            middle = plot_top + slot * (i + 0.5)
+            if i % label_step == 0:
+                _text(draw, left - 10, middle, name, label_font, h="r", v="m")
+            end = left
+            for s in series:
+                half = slot * s.thickness / 2
+                x1 = place(s.values[i])
+                if x1 > left:
+                    draw.rectangle([(left, round(middle - half)), (round(x1), round(middle + half))],
+                                   fill=s.colour)
+                end = max(end, round(x1))
+            if notes:
+                _text(draw, end + 6, middle, notes[i], label_font, v="m")
+        draw.line([(left, plot_top), (left, bottom)], fill=INK, width=1)
+        draw.line([(left, bottom), (right, bottom)], fill=INK, width=1)
+    else:
+        label_h = max(_size("H", label_font)[1] * (c.count("\n") + 1) + 2 * c.count("\n")
+                      for c in categories)
+        left = 12 + (_size(value_title, tick_font)[1] + 10 if value_title else 0)
+        left += max(_size(t, tick_font)[0] for t in tick_texts) + 12
+        right, bottom = WIDTH - 16, height - 12 - label_h - 10
+        span = bottom - plot_top
+
+        def place(value: float) -> float:
+            return bottom - span * value / top_value
+
+        for tick, text in zip(ticks, tick_texts, strict=True):
+            y = place(tick)
+            draw.line([(left, y), (right, y)], fill=GRID, width=1)
+            draw.line([(left - 5, y), (left, y)], fill=INK, width=1)
+            _text(draw, left - 8, y, text, tick_font, h="r", v="m")
+        if value_title:  # written bottom to top along the axis
+            w, h = _size(value_title, tick_font)
+            label = Image.new("RGB", (w + 4, h + 4), "white")
+            _text(ImageDraw.Draw(label), 2, 2, value_title, tick_font)
+            turned = label.rotate(90, expand=True)
+            img.paste(turned, (12, round((plot_top + bottom - turned.height) / 2)))
+        slot = (right - left) / len(categories)
+        for i, name in enumerate(categories):
+            middle = left + slot * (i + 0.5)
+            if i % label_step == 0:
+                draw.line([(middle, bottom), (middle, bottom + 5)], fill=INK, width=1)
+                _text(draw, middle, bottom + 8, name, label_font, h="m")
+            for s in series:
+                half = slot * s.thickness / 2
+                y1 = place(s.values[i])
+                if y1 < bottom:
+                    draw.rectangle([(round(middle - half), round(y1)), (round(middle + half), bottom)],
+                                   fill=s.colour)
+        draw.line([(left, plot_top), (left, bottom)], fill=INK, width=1)
+        draw.line([(left, bottom), (right, bottom)], fill=INK, width=1)
+    if legend:  # one centred row under the axis
+        widths = [34 + _size(s.label or "", label_font)[0] for s in legend]
+        x = (WIDTH - sum(widths) - 28 * (len(legend) - 1)) / 2
+        y = height - 12 - _size("H", label_font)[1]
+        for s, w in zip(legend, widths, strict=True):
+            draw.rectangle([(round(x), y + 2), (round(x) + 24, y + 14)], fill=s.colour)
+            _text(draw, x + 34, y, s.label or "", label_font)
+            x += w + 28
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 MONTHS_SHORT_FR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.",
@@ -81,47 +255,32 @@ def hours_by_month_chart(figures: BilanFigures) -> Chart | None:
         axis = [m.month for m in months]
     hours = {m.month: m.counted_hours for m in months}
     multi_year = len({m.year for m in axis}) > 1
-    fig = Figure(figsize=(6.4, 3.0))
-    ax = fig.subplots()
-    xs = range(len(axis))
-    ax.bar(xs, [float(hours.get(m, 0)) for m in axis], color=BLUE)
-    step = 1 if len(axis) <= 14 else 3
-    ax.set_xticks(list(xs)[::step], [_month_label(m, multi_year) for m in axis][::step],
-                  fontsize=8)
-    ax.yaxis.set_major_formatter(FuncFormatter(_fr_axis))
-    ax.set_ylabel("heures")
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title("Heures réalisées par mois", fontsize=11)
+    png = _bar_chart("Heures réalisées par mois", [_month_label(m, multi_year) for m in axis],
+                     [_Series([float(hours.get(m, 0)) for m in axis], BLUE, 0.8)],
+                     height=430, horizontal=False, value_title="heures",
+                     label_step=1 if len(axis) <= 14 else 3)
     peak = max(months, key=lambda m: m.counted_hours)
     alt = (f"Histogramme des heures réalisées par mois : {len(months)} mois, total "
            f"{fr_hours(figures.hours_counted)}, maximum {fr_hours(peak.counted_hours)} en "
            f"{MONTHS_FR[peak.month.month - 1]} {peak.month.year}.")
-    return Chart("heures-par-mois", "Heures réalisées par mois", alt, _png(fig))
+    return Chart("heures-par-mois", "Heures réalisées par mois", alt, png)
 
 
 def companies_chart(figures: BilanFigures) -> Chart | None:
     companies = [c for c in figures.companies if c.hours_owed or c.hours_to_date]
     if not companies:
         return None
-    companies = sorted(companies, key=lambda c: -c.hours_owed)[:MAX_COMPANIES]
-    companies.reverse()  # largest at the top of a horizontal bar chart
-    fig = Figure(figsize=(6.4, 1.6 + 0.45 * len(companies)))
-    ax = fig.subplots()
-    ys = range(len(companies))
-    ax.barh(ys, [float(c.hours_owed) for c in companies], color=LIGHT, label="Heures dues")
-    ax.barh(ys, [float(c.hours_to_date) for c in companies], height=0.45, color=BLUE,
-            label="Heures réalisées (cumul)")
-    ax.set_yticks(list(ys), [c.name[:28] for c in companies], fontsize=8)
-    ax.xaxis.set_major_formatter(FuncFormatter(_fr_axis))
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
-              frameon=False)
-    ax.set_title("Heures réalisées et dues par entreprise", fontsize=11)
+    companies = sorted(companies, key=lambda c: -c.hours_owed)[:MAX_COMPANIES]  # largest on top
+    png = _bar_chart(
+        "Heures réalisées et dues par entreprise",
+        [_shorten(c.name, COMPANY_CHARS) for c in companies],
+        [_Series([float(c.hours_owed) for c in companies], LIGHT, 0.8, "Heures dues"),
+         _Series([float(c.hours_to_date) for c in companies], BLUE, 0.4,
+                 "Heures réalisées (cumul)")],
+        height=round(230 + 65 * len(companies)), horizontal=True)
     alt = "Heures réalisées / dues par entreprise : " + " ; ".join(
-        f"{c.name} {fr_hours(c.hours_to_date)} / {fr_hours(c.hours_owed)}"
-        for c in reversed(companies))
-    return Chart("heures-par-entreprise", "Heures réalisées et dues par entreprise", alt,
-                 _png(fig))
+        f"{c.name} {fr_hours(c.hours_to_date)} / {fr_hours(c.hours_owed)}" for c in companies)
+    return Chart("heures-par-entreprise", "Heures réalisées et dues par entreprise", alt, png)
 
 
 TYPOLOGY_CHARTS = {"Âge": "typologie-age", "Genre": "typologie-genre",
@@ -134,23 +293,13 @@ def typology_chart(table: Table, cid: str) -> Chart | None:
     rows = [r for r in table.rows if r[1].value or r[1].masked]
     if not rows:
         return None
-    rows = list(reversed(rows))  # first category at the top
-    fig = Figure(figsize=(6.4, 0.9 + 0.38 * len(rows)))
-    ax = fig.subplots()
-    ys = range(len(rows))
     values = [float(r[1].value) if isinstance(r[1].value, int | Decimal) and not r[1].masked
               else 0.0 for r in rows]
-    ax.barh(ys, values, color=BLUE, height=0.6)
-    ax.set_yticks(list(ys), [str(r[0].value)[:38] for r in rows], fontsize=8)
-    peak = max(values) or 1.0
-    for y, r, v in zip(ys, rows, values, strict=True):
-        ax.text(v + peak * 0.01, y, r[1].text, va="center", fontsize=8)
-    ax.set_xlim(0, peak * 1.15)
-    ax.xaxis.set_major_formatter(FuncFormatter(_fr_axis))
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title(table.title, fontsize=11)
-    alt = f"{table.title} : " + " ; ".join(f"{r[0].value} {r[1].text}" for r in reversed(rows))
-    return Chart(cid, table.title, alt, _png(fig))
+    png = _bar_chart(table.title, [_shorten(str(r[0].value), CATEGORY_CHARS) for r in rows],
+                     [_Series(values, BLUE, 0.6)], height=round(130 + 55 * len(rows)),
+                     horizontal=True, notes=[r[1].text for r in rows], headroom=1.15)
+    alt = f"{table.title} : " + " ; ".join(f"{r[0].value} {r[1].text}" for r in rows)
+    return Chart(cid, table.title, alt, png)
 
 
 def build_charts(figures: BilanFigures, view: ReportView | None = None) -> list[Chart]:
