@@ -96,8 +96,8 @@ async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | No
     from scheduler.service import start_scheduler, stop_scheduler
     from storage import migrate
 
-    # Reports render in one renderer process, stopped when idle: matplotlib and WeasyPrint
-    # (60 MB) would otherwise stay in this long-running process after the first bilan.
+    # Reports render in one renderer process, stopped when idle: WeasyPrint
+    # (60 MB) and the charts would otherwise stay in this long-running process after the first bilan.
     enable_isolation()
     ctx = build_context(settings)
     migrate.upgrade(ctx.db)  # idempotent; on the embedded default this creates the database

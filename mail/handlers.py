@@ -384,7 +384,7 @@ def handle_report(job: MailJob, classified: Classified) -> Outcome:
     """Check the request and queue the report e-mail; the outbox sender renders it.
 
     Only the request is recorded here: computing the figures and drawing the charts (about
-    350 ms, and matplotlib) would run inside the intake's transaction. See
+    350 ms) would run inside the intake's transaction. See
     :mod:`reports.queued` for why this is still sent exactly once.
     """
     from reports.queued import ReportSpec, enqueue_report_email

@@ -13,10 +13,10 @@ Public API (stable; the bot, the mail sender and the scheduler call it)::
 ``generated_on`` for the footer.
 
 The names are resolved lazily (PEP 562) so that ``from reports import render_chat`` does not
-import matplotlib, and ``render_html``, ``render_xlsx`` and ``render_pdf`` come from
+import the chart drawing, and ``render_html``, ``render_xlsx`` and ``render_pdf`` come from
 :mod:`reports.isolated`: in the long-running service (after
-:func:`reports.isolated.enable_isolation`) they render in a short-lived child process, so the
-service never holds matplotlib or WeasyPrint in memory.
+:func:`reports.isolated.enable_isolation`) they render in the renderer process, so the
+service never holds WeasyPrint or the charts' fonts in memory.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from clauses.bilan.figures import BilanFigures
 from reports.text import render_text
 from reports.view import Fmt, ReportView, from_view
 
-if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (see reports.isolated)
+if TYPE_CHECKING:  # the charts module is imported only where a chart is drawn (see reports.isolated)
     from reports.charts import Chart
 
 CHART_PLACES = {"heures-par-mois": "Heures par mois", "heures-par-entreprise": "Entreprises",
@@ -74,7 +74,7 @@ def _images_by_table(charts: list[Chart], src) -> dict[str, list[dict[str, str]]
 @from_view
 def render_html(figures: BilanFigures, view: ReportView) -> RenderedEmail:
     """The bilan as an e-mail: subject, HTML (images as ``cid:``), plain text, images."""
-    from reports.charts import build_charts  # matplotlib: only when an e-mail is rendered
+    from reports.charts import build_charts  # Pillow: only when an e-mail is rendered
     from reports.labels import file_stem
 
     charts = build_charts(figures, view)

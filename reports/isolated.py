@@ -1,6 +1,6 @@
 """Rendering the heavy outputs (charts, HTML e-mail, PDF) outside the service's process.
 
-Why: matplotlib with numpy (+40 MB) and WeasyPrint (+22 MB) never give their memory back once
+Why: WeasyPrint (+22 MB, 60 MB once rendering) and the charts never give their memory back once
 imported. The long-running service (``clausebot run``) calls :func:`enable_isolation` at start;
 from then on :func:`render_html` and :func:`render_pdf` (what ``reports.render_html`` and friends
 resolve to) send the plain :class:`BilanFigures` to one long-lived renderer process

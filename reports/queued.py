@@ -1,7 +1,7 @@
 """Reports asked for by e-mail or chat, queued in the request's transaction and rendered later.
 
 Why: computing the figures and drawing the charts of a point d'étape takes about 350 ms (and
-imports matplotlib); doing it inside the e-mail intake's transaction made 5 % of the messages
+loads the chart fonts); doing it inside the e-mail intake's transaction made 5 % of the messages
 take 60 % of the intake's time and held the database's write lock meanwhile. So the request's
 transaction only queues the e-mail to send: an outbox row whose one attachment is a *render
 request* (``{"render": {...}}``, plain JSON: what to compute, for whom, as of which day). The

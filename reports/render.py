@@ -5,7 +5,7 @@ It reads framed requests on stdin (8-byte big-endian length, then a pickled
 ``("ok", RenderedReport)`` or ``("error", "French reason")`` on stdout, until stdin closes: the
 parent closing the pipe, or dying, ends it, so it never outlives the service.
 
-Only this process imports matplotlib and WeasyPrint. It also keeps out what it does not need:
+Only this process draws charts and imports WeasyPrint. It also keeps out what it does not need:
 :func:`lean_imports` lets the pickled figures (``clauses.bilan.figures``, ``clauses.context``)
 load without the SQL half of the domain (``clauses.bilan``'s package init, ``storage.db``: SQLAlchemy
 and every model, about 37 MB measured), which a renderer never touches.
@@ -48,8 +48,8 @@ def lean_imports() -> None:
 
 
 def release_memory() -> None:
-    """Between renders: collect matplotlib's reference cycles (a figure is a web of them:
-    +2.5 MB per render otherwise, measured) and hand freed heap pages back to the system."""
+    """Between renders: collect reference cycles (with matplotlib, +2.5 MB per render was
+    measured; kept as cheap insurance) and hand freed heap pages back to the system."""
     gc.collect()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim

@@ -1,7 +1,7 @@
 """One long-lived renderer process for the service (``python -m reports.render``).
 
-Why a process: matplotlib with numpy and WeasyPrint (60 MB and more) never give their memory
-back once imported, and a render that crashes (a font library, the OOM killer) must not take the
+Why a process: WeasyPrint (60 MB) and the chart drawing (Pillow, fonts: about 30 MB) never give
+their memory back once imported, and a render that crashes (a font library, the OOM killer) must not take the
 service down. Why one long-lived process rather than one per report: each fresh child paid the
 imports again (1 to 5 s of CPU per report) and, importing the whole domain to unpickle the
 figures, weighed 81 to 155 MB; this one imports only what renders (see
@@ -12,8 +12,8 @@ figures, weighed 81 to 155 MB; this one imports only what renders (see
   between batches, and recycled after :data:`MAX_RENDERS` renders or when it grew past
   :data:`MAX_RSS_MB` (fragmentation);
 - restarted when a report does not need a library the running renderer holds: a letter's PDF
-  (WeasyPrint only) weighs 60 MB, a bilan's charts (matplotlib only) 80 MB, but charts drawn
-  after a letter 109 MB (measured): each kind of report runs in a process that holds only what
+  (WeasyPrint only) weighs 60 MB, a bilan's charts (Pillow only) 33 MB; both in one process
+  would keep WeasyPrint's 60 MB for every later chart: each kind of report runs in a process that holds only what
   it needs;
 - fed one request at a time (a lock): callers in several threads queue, at most
   :data:`MAX_WAITING` of them; beyond, :class:`RenderFailed` says so at once and the caller
@@ -71,7 +71,7 @@ def _child_env() -> dict[str, str]:
 
 
 def needs(request: RenderRequest) -> frozenset[str]:
-    """The heavy libraries a request loads: ``charts`` (matplotlib), ``weasyprint``."""
+    """The heavy libraries a request loads: ``charts`` (Pillow and its fonts), ``weasyprint``."""
     if request.html_pdf is not None:
         return frozenset({"weasyprint"})
     heavy = set()

@@ -112,7 +112,7 @@ def on_point(t: Turn, parts: list[str]) -> None:
         t.say("Aucun référent avec une adresse e-mail n'est enregistré pour ce donneur d'ordre.")
         return
     # Queued, not rendered here: the e-mail sender computes and renders it (charts in a child
-    # process), so this chat turn stays quick and the service never imports matplotlib.
+    # process), so this chat turn stays quick and the service never imports WeasyPrint.
     try:
         from reports.queued import ReportSpec, enqueue_report_email
     except ImportError:

@@ -1,7 +1,7 @@
 """Reports rendered in the renderer process (reports.isolated, reports.renderer), and the service path.
 
-Why these tests: the long-running service must never import matplotlib or WeasyPrint (60 MB that
-stay), and a child that fails must give a clear reason without taking the caller down.
+Why these tests: the long-running service must never import WeasyPrint or draw charts itself (memory
+that stays), and a child that fails must give a clear reason without taking the caller down.
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ SERVICE_PATH = textwrap.dedent('''
 
 def test_the_service_path_never_imports_matplotlib_or_weasyprint(tmp_path):
     """An e-mailed point d'étape, the chat text and reports.render_html, in a fresh interpreter
-    (the test suite itself imports matplotlib, which would hide a leak)."""
+    (the test suite itself imports the renderers, which would hide a leak)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", SERVICE_PATH, str(tmp_path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
