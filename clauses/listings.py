@@ -17,7 +17,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from clauses.formatting import fold
-from storage.models import Company, Donneur, Engagement, Lot, Market, Role, User
+from storage.models import (
+    Alert,
+    Company,
+    Donneur,
+    Engagement,
+    Invitation,
+    Lot,
+    Market,
+    Prescriber,
+    Role,
+    User,
+)
 
 # --- lookups by natural key ------------------------------------------------------------------
 
@@ -175,3 +186,44 @@ def facilitator_portfolios(session: Session) -> list[FacilitatorPortfolio]:
         .where(Company.facilitator_id.is_not(None)).group_by(Company.facilitator_id))}
     return [FacilitatorPortfolio(u, markets.get(u.id, 0), companies.get(u.id, 0))
             for u in users]
+
+
+# --- access: invitations and alerts ------------------------------------------------------------
+
+
+def invitation_rows(session: Session
+                    ) -> list[tuple[Invitation, str | None, str | None, str | None]]:
+    """Every invitation, newest first, with its company, donneur and prescriber names."""
+    rows = session.execute(
+        select(Invitation, Company.name, Donneur.name, Prescriber.name)
+        .outerjoin(Company, Invitation.company_id == Company.id)
+        .outerjoin(Donneur, Invitation.donneur_id == Donneur.id)
+        .outerjoin(Prescriber, Invitation.prescriber_id == Prescriber.id)
+        .order_by(Invitation.id.desc())
+    ).all()
+    return [(inv, c, d, p) for inv, c, d, p in rows]
+
+
+def alert_rows(session: Session, *, limit: int, include_handled: bool = False,
+               facilitator_id: int | None = None) -> list[tuple[Alert, str | None]]:
+    """The ``limit`` most recent alerts with their facilitator's name (None: for everyone).
+
+    Without ``include_handled``, only the alerts still to handle.
+    """
+    fac = aliased(User)
+    query = (select(Alert, fac.display_name)
+             .outerjoin(fac, Alert.facilitator_id == fac.id)
+             .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit))
+    if not include_handled:
+        query = query.where(Alert.handled_at.is_(None))
+    if facilitator_id is not None:
+        query = query.where(Alert.facilitator_id == facilitator_id)
+    return [(a, name) for a, name in session.execute(query)]
+
+
+def engagement_on_lot(session: Session, market_id: int, lot_number: int,
+                      company_id: int) -> Engagement | None:
+    """The company's engagement on lot ``lot_number`` of the market, if any."""
+    return session.scalar(select(Engagement).join(Lot, Lot.id == Engagement.lot_id).where(
+        Lot.market_id == market_id, Lot.number == lot_number,
+        Engagement.company_id == company_id))
