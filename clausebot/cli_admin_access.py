@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
 from clausebot.cli_admin_common import (
     CliError,
@@ -20,15 +18,11 @@ from clausebot.cli_admin_common import (
 from clauses import audit
 from clauses.formatting import fr_date
 from clauses.invitations import issue_invitation, revoke_invitation
+from clauses.listings import alert_rows, invitation_rows
 from storage.models import (
-    Alert,
     AlertKind,
-    Company,
-    Donneur,
     Invitation,
-    Prescriber,
     Role,
-    User,
 )
 
 ROLE_FR = {
@@ -166,13 +160,7 @@ def invitation_list(state: Any, actives: bool) -> None:
     """
     with admin_session(state) as s:
         now = state.ctx.clock.now()
-        rows = s.execute(
-            select(Invitation, Company.name, Donneur.name, Prescriber.name)
-            .outerjoin(Company, Invitation.company_id == Company.id)
-            .outerjoin(Donneur, Invitation.donneur_id == Donneur.id)
-            .outerjoin(Prescriber, Invitation.prescriber_id == Prescriber.id)
-            .order_by(Invitation.id.desc())
-        ).all()
+        rows = invitation_rows(s)
         if actives:
             rows = [r for r in rows if _status(r[0], now) == "active"]
         tz = state.ctx.clock.tz
@@ -220,15 +208,9 @@ def alertes(state: Any, toutes: bool, facilitateur: str | None, limite: int) -> 
       clausebot alertes --toutes --facilitateur fanny.morel@agence.example
     """
     with admin_session(state) as s:
-        fac = aliased(User)
-        query = (select(Alert, fac.display_name)
-                 .outerjoin(fac, Alert.facilitator_id == fac.id)
-                 .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limite))
-        if not toutes:
-            query = query.where(Alert.handled_at.is_(None))
-        if facilitateur:
-            query = query.where(Alert.facilitator_id == require_facilitator(s, facilitateur).id)
-        rows = s.execute(query).all()
+        rows = alert_rows(
+            s, limit=limite, include_handled=toutes,
+            facilitator_id=require_facilitator(s, facilitateur).id if facilitateur else None)
         tz = state.ctx.clock.tz
         echo_table(
             ["N°", "Date", "Type", "Facilitateur·rice", "État", "Message"],

@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from clauses.actors import Actor
 from clauses.errors import DomainError
-from clauses.formatting import fold
 from clauses.importing import LineError
+from clauses.listings import (
+    companies_named,
+    company_by_siret,
+    donneur_named,
+    facilitator_by_email,
+    market_by_reference,
+)
 from clauses.siret import InvalidSiretError, looks_like_siret, normalize_siret
 from storage.models import Channel, Company, Donneur, Market, Role, User
 
@@ -86,11 +91,7 @@ def format_errors(errors: Sequence[LineError], options: Mapping[str, str] | None
 
 
 def find_donneur(session: Session, name: str) -> Donneur | None:
-    key = fold(name)
-    for donneur in session.scalars(select(Donneur)):
-        if fold(donneur.name) == key:
-            return donneur
-    return None
+    return donneur_named(session, name)
 
 
 def require_donneur(session: Session, name: str) -> Donneur:
@@ -102,7 +103,7 @@ def require_donneur(session: Session, name: str) -> Donneur:
 
 
 def require_market(session: Session, reference: str) -> Market:
-    market = session.scalar(select(Market).where(Market.reference == reference.strip()))
+    market = market_by_reference(session, reference)
     if market is None:
         raise CliError(f"Marché inconnu « {reference} ». Voyez « clausebot marche list ».")
     return market
@@ -115,14 +116,12 @@ def require_company(session: Session, text: str) -> Company:
             siret = normalize_siret(text)
         except InvalidSiretError as exc:
             raise CliError(exc.message_fr) from exc
-        company = session.scalar(select(Company).where(Company.siret == siret))
+        company = company_by_siret(session, siret)
         if company is None:
             raise CliError(f"Aucune entreprise avec le SIRET {siret}. Créez-la avec "
                            "« clausebot entreprise create ».")
         return company
-    key = fold(text)
-    matches = [c for c in session.scalars(select(Company).order_by(Company.name))
-               if fold(c.name) == key]
+    matches = companies_named(session, text)
     if not matches:
         raise CliError(f"Entreprise inconnue « {text} ». Donnez son SIRET ou son nom exact "
                        "(voir « clausebot entreprise list »).")
@@ -134,8 +133,7 @@ def require_company(session: Session, text: str) -> Company:
 
 
 def require_facilitator(session: Session, email: str) -> User:
-    user = session.scalar(select(User).where(
-        User.role == Role.FACILITATEUR, User.email == email.strip().lower()))
+    user = facilitator_by_email(session, email)
     if user is None:
         raise CliError(f"Aucun·e facilitateur·rice avec l'e-mail « {email} ». Voyez "
                        "« clausebot facilitateur list ».")

@@ -11,8 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import click
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from clausebot.cli_admin_common import (
     CliError,
@@ -26,19 +25,14 @@ from clausebot.cli_admin_common import (
     require_facilitator,
     require_market,
 )
-from clauses import audit
+from clauses import audit, listings
 from clauses.formatting import fr_date, fr_hours, fr_money
 from clauses.importing import ImportResult, import_rows, parse_email
 from clauses.siret import InvalidSiretError, format_siret, normalize_siret
 from storage.models import (
-    Company,
     CompanyKind,
-    Donneur,
     DonneurKind,
-    Engagement,
     EngagementMeans,
-    Lot,
-    Market,
     MarketKind,
     Role,
     User,
@@ -121,11 +115,7 @@ def donneur_list(state: Any) -> None:
       clausebot donneur list
     """
     with admin_session(state) as s:
-        rows = s.execute(
-            select(Donneur, func.count(Market.id))
-            .outerjoin(Market, Market.donneur_id == Donneur.id)
-            .group_by(Donneur.id).order_by(Donneur.name)
-        ).all()
+        rows = listings.donneurs_with_market_counts(s)
         echo_table(["N°", "Donneur d'ordre", "Type", "SIRET", "Marchés"],
                    [(d.id, d.name, d.kind.value, format_siret(d.siret) if d.siret else "",
                      n) for d, n in rows], empty="Aucun donneur d'ordre.")
@@ -178,7 +168,7 @@ def marche_create(state: Any, donneur: str, ref: str, intitule: str, kind: str,
     """
     with admin_session(state) as s:
         existing_donneur = require_donneur(s, donneur)
-        if s.scalar(select(Market.id).where(Market.reference == ref.strip())) is not None:
+        if listings.market_by_reference(s, ref) is not None:
             raise CliError(f"Le marché {ref} existe déjà (voir « clausebot marche list »).")
         _apply_row(s, state, {
             "donneur": existing_donneur.name, "marche_ref": ref, "marche_intitule": intitule,
@@ -202,35 +192,21 @@ def marche_list(state: Any, donneur: str | None) -> None:
       clausebot marche list --donneur "Ville d'Oullins"
     """
     with admin_session(state) as s:
-        fac = aliased(User)
-        query = (select(Market, Donneur.name, fac.display_name)
-                 .join(Donneur, Market.donneur_id == Donneur.id)
-                 .outerjoin(fac, Market.facilitator_id == fac.id)
-                 .order_by(Donneur.name, Market.reference))
-        if donneur:
-            query = query.where(Market.donneur_id == require_donneur(s, donneur).id)
-        markets = s.execute(query).all()
+        markets = listings.market_listings(
+            s, require_donneur(s, donneur).id if donneur else None)
         if not markets:
             click.echo("Aucun marché.")
             return
-        ids = [m.id for m, _, _ in markets]
-        lots: dict[int, list[Lot]] = {}
-        for lot in s.scalars(select(Lot).where(Lot.market_id.in_(ids))
-                             .order_by(Lot.market_id, Lot.number)):
-            lots.setdefault(lot.market_id, []).append(lot)
-        holders: dict[int, list[str]] = {}
-        for lot_id, name in s.execute(
-                select(Engagement.lot_id, Company.name).join(Company)
-                .join(Lot).where(Lot.market_id.in_(ids)).order_by(Company.name)):
-            holders.setdefault(lot_id, []).append(name)
-        for market, donneur_name, fac_name in markets:
+        for entry in markets:
+            market, donneur_name, fac_name = entry.market, entry.donneur_name, entry.facilitator_name
+            holders = entry.holders
             amount = f", {fr_money(market.amount_ht, ht=True)}" if market.amount_ht else ""
             click.echo(f"{market.reference}  {market.title}")
             click.echo(f"    {donneur_name} · {MARKET_KIND_FR[market.kind]}{amount} · "
                        f"du {fr_date(market.start_date)} au {fr_date(market.end_date)} · "
                        f"{market.status.value}"
                        + (f" · facilitateur·rice : {fac_name}" if fac_name else ""))
-            market_lots = lots.get(market.id, [])
+            market_lots = entry.lots
             trades = state.ctx.rulebook.chiffrage.trades
             total = sum((lt.hours_owed for lt in market_lots), Decimal(0))
             echo_table(
@@ -278,8 +254,8 @@ def lot_create(state: Any, marche: str, numero: str, intitule: str | None, trade
     """
     with admin_session(state) as s:
         market = require_market(s, marche)
-        if numero.strip().isdigit() and s.scalar(select(Lot.id).where(
-                Lot.market_id == market.id, Lot.number == int(numero))) is not None:
+        if numero.strip().isdigit() and listings.lot_by_number(
+                s, market.id, int(numero)) is not None:
             raise CliError(f"Le lot {numero} du marché {market.reference} existe déjà.")
         _apply_row(s, state, {
             "donneur": market.donneur.name, "marche_ref": market.reference, "lot_numero": numero,
@@ -288,8 +264,7 @@ def lot_create(state: Any, marche: str, numero: str, intitule: str | None, trade
             {"marche_ref": "--marche", "lot_numero": "--numero", "lot_intitule": "--intitule",
              "corps_etat": "--corps-etat", "montant_lot_ht": "--montant",
              "heures_insertion": "--heures"})
-        lot = s.scalar(select(Lot).where(Lot.market_id == market.id,
-                                         Lot.number == int(numero)))
+        lot = listings.lot_by_number(s, market.id, int(numero))
         assert lot is not None
         click.echo(f"Lot créé : {market.reference} lot {lot.number} « {lot.label} », "
                    f"{fr_hours(lot.hours_owed)} d'insertion dues.")
@@ -338,7 +313,7 @@ def entreprise_create(state: Any, nom: str, siret: str, kind: str, email: str | 
             normalized = normalize_siret(siret)
         except InvalidSiretError as exc:
             raise CliError(f"--siret : {exc.message_fr}") from exc
-        existing = s.scalar(select(Company).where(Company.siret == normalized))
+        existing = listings.company_by_siret(s, normalized)
         if existing is not None:
             raise CliError(f"Une entreprise a déjà le SIRET {format_siret(normalized)} : "
                            f"« {existing.name} ».")
@@ -349,7 +324,7 @@ def entreprise_create(state: Any, nom: str, siret: str, kind: str, email: str | 
                               "email_entreprise": email, "contact_entreprise": contact},
                    {"siret": "--siret", "entreprise": "--nom", "type_entreprise": "--type",
                     "email_entreprise": "--email", "contact_entreprise": "--contact"})
-        company = s.scalar(select(Company).where(Company.siret == normalized))
+        company = listings.company_by_siret(s, normalized)
         assert company is not None
         company.facilitator_id = fac_id
         click.echo(f"Entreprise créée : {company.name}, SIRET {format_siret(company.siret)} "
@@ -366,18 +341,11 @@ def entreprise_list(state: Any) -> None:
       clausebot entreprise list
     """
     with admin_session(state) as s:
-        fac = aliased(User)
-        rows = s.execute(
-            select(Company, func.count(Engagement.id), func.sum(Engagement.hours_owed),
-                   fac.display_name)
-            .outerjoin(Engagement, Engagement.company_id == Company.id)
-            .outerjoin(fac, Company.facilitator_id == fac.id)
-            .group_by(Company.id, fac.display_name).order_by(Company.name)
-        ).all()
+        rows = listings.companies_with_totals(s)
         echo_table(["N°", "Entreprise", "SIRET", "Type", "Engagements", "Heures dues",
                     "Facilitateur·rice"],
                    [(c.id, c.name, format_siret(c.siret), c.kind.value, n,
-                     fr_hours(h or 0), f or "") for c, n, h, f in rows],
+                     fr_hours(h), f or "") for c, n, h, f in rows],
                    empty="Aucune entreprise.")
 
 
@@ -415,13 +383,11 @@ def engagement_create(state: Any, marche: str, lot_number: str, entreprise: str,
         company = require_company(s, entreprise)
         lot = None
         if lot_number.strip().isdigit():
-            lot = s.scalar(select(Lot).where(Lot.market_id == market.id,
-                                             Lot.number == int(lot_number)))
+            lot = listings.lot_by_number(s, market.id, int(lot_number))
         if lot is None:
             raise CliError(f"Lot « {lot_number} » inconnu pour le marché {market.reference} "
                            "(voir « clausebot marche list »).")
-        if s.scalar(select(Engagement.id).where(Engagement.lot_id == lot.id,
-                                                Engagement.company_id == company.id)):
+        if listings.engagement_of(s, lot.id, company.id) is not None:
             raise CliError(f"{company.name} est déjà engagée sur le lot {lot.number} du marché "
                            f"{market.reference}.")
         _apply_row(s, state, {
@@ -429,8 +395,7 @@ def engagement_create(state: Any, marche: str, lot_number: str, entreprise: str,
             "lot_numero": str(lot.number), "siret": company.siret,
             "heures_engagement": heures, "moyen": moyen},
             {"heures_engagement": "--heures", "moyen": "--moyen"})
-        eng = s.scalar(select(Engagement).where(Engagement.lot_id == lot.id,
-                                                Engagement.company_id == company.id))
+        eng = listings.engagement_of(s, lot.id, company.id)
         assert eng is not None
         click.echo(f"Engagement créé : {company.name} doit {fr_hours(eng.hours_owed)} sur le "
                    f"lot {lot.number} du marché {market.reference} ({eng.means.value}).")
@@ -448,16 +413,9 @@ def engagement_list(state: Any, marche: str | None, entreprise: str | None) -> N
       clausebot engagement list --marche 2025-017
     """
     with admin_session(state) as s:
-        query = (select(Engagement, Lot.number, Market.reference, Company.name, Company.siret)
-                 .join(Lot, Engagement.lot_id == Lot.id)
-                 .join(Market, Lot.market_id == Market.id)
-                 .join(Company, Engagement.company_id == Company.id)
-                 .order_by(Market.reference, Lot.number, Company.name))
-        if marche:
-            query = query.where(Market.id == require_market(s, marche).id)
-        if entreprise:
-            query = query.where(Company.id == require_company(s, entreprise).id)
-        rows = s.execute(query).all()
+        rows = listings.engagement_rows(
+            s, market_id=require_market(s, marche).id if marche else None,
+            company_id=require_company(s, entreprise).id if entreprise else None)
         echo_table(["N°", "Marché", "Lot", "Entreprise", "SIRET", "Heures dues", "Moyen"],
                    [(e.id, ref, n, name, format_siret(siret), fr_hours(e.hours_owed),
                      e.means.value) for e, n, ref, name, siret in rows],
@@ -496,8 +454,7 @@ def facilitateur_create(state: Any, nom: str, email: str) -> None:
     if not nom.strip():
         raise CliError("--nom : le nom est vide.")
     with admin_session(state) as s:
-        if s.scalar(select(User.id).where(User.role == Role.FACILITATEUR,
-                                          User.email == address)) is not None:
+        if listings.facilitator_by_email(s, address) is not None:
             raise CliError(f"Un·e facilitateur·rice a déjà l'e-mail {address}.")
         user = User(role=Role.FACILITATEUR, display_name=" ".join(nom.split()), email=address)
         s.add(user)
@@ -518,18 +475,11 @@ def facilitateur_list(state: Any) -> None:
       clausebot facilitateur list
     """
     with admin_session(state) as s:
-        users = list(s.scalars(select(User).where(User.role == Role.FACILITATEUR)
-                               .order_by(User.display_name)))
-        markets = {fac_id: n for fac_id, n in s.execute(
-            select(Market.facilitator_id, func.count(Market.id))
-            .where(Market.facilitator_id.is_not(None)).group_by(Market.facilitator_id))}
-        companies = {fac_id: n for fac_id, n in s.execute(
-            select(Company.facilitator_id, func.count(Company.id))
-            .where(Company.facilitator_id.is_not(None)).group_by(Company.facilitator_id))}
         echo_table(["N°", "Nom", "E-mail", "Actif", "Chat", "Marchés", "Entreprises"],
-                   [(u.id, u.display_name, u.email or "", "oui" if u.active else "non",
-                     "relié" if u.telegram_user_id else "—", markets.get(u.id, 0),
-                     companies.get(u.id, 0)) for u in users],
+                   [(p.user.id, p.user.display_name, p.user.email or "",
+                     "oui" if p.user.active else "non",
+                     "relié" if p.user.telegram_user_id else "—", p.markets, p.companies)
+                    for p in listings.facilitator_portfolios(s)],
                    empty="Aucun·e facilitateur·rice.")
 
 

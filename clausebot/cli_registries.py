@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from clausebot.cli_admin_common import (
     CliError,
@@ -40,7 +39,8 @@ from clauses.importing.values import (
     parse_means,
     parse_share,
 )
-from storage.models import Engagement, Lot
+from clauses.listings import engagement_on_lot
+from storage.models import Engagement
 
 # --- parsing helpers ----------------------------------------------------------------------------
 
@@ -404,8 +404,7 @@ def marche_close(state: Any, reference: str, on: str | None) -> None:
 def _engagement(s: Any, marche: str, lot: int, entreprise: str) -> Engagement:
     market = require_market(s, marche)
     company = require_company(s, entreprise)
-    eng = s.scalar(select(Engagement).join(Lot, Lot.id == Engagement.lot_id).where(
-        Lot.market_id == market.id, Lot.number == lot, Engagement.company_id == company.id))
+    eng = engagement_on_lot(s, market.id, lot, company.id)
     if eng is None:
         raise CliError(f"{company.name} n'a pas d'engagement sur le lot {lot} du marché "
                        f"{market.reference} (voir « clausebot engagement list »).")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.formatting import fr_date
-from storage.models import MailboxState, OutboxMessage, OutboxStatus, ServiceEvent
+from clauses.service_health import service_health
 
 
 @dataclass
@@ -26,28 +24,8 @@ class Status:
 def collect_status(ctx: Context) -> Status:
     # Read-only: `clausebot status` must never hold the write lock of the running service.
     with ctx.db.read_session() as s:
-        boxes = [(m.account, m.folder, m.last_poll_at) for m in s.scalars(select(MailboxState))]
-        backlog = {
-            (str(ch), str(st)): n
-            for ch, st, n in s.execute(
-                select(OutboxMessage.channel, OutboxMessage.status, func.count())
-                .group_by(OutboxMessage.channel, OutboxMessage.status)
-            )
-        }
-        dead = [
-            (o.id, o.dedup_key, o.last_error)
-            for o in s.scalars(
-                select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
-                .order_by(OutboxMessage.id.desc()).limit(5)
-            )
-        ]
-        errors = [
-            (e.at, e.component, e.message)
-            for e in s.scalars(
-                select(ServiceEvent).where(func.lower(ServiceEvent.level).in_(["error", "warning"]))
-                .order_by(ServiceEvent.at.desc()).limit(10)
-            )
-        ]
+        health = service_health(s)
+    boxes, backlog, dead, errors = health.mailboxes, health.outbox, health.dead, health.errors
     polls = [b[2] for b in boxes if b[2] is not None]
     status = Status(last_poll=max(polls) if polls else None, mailboxes=boxes, outbox=backlog,
                     dead=dead, errors=errors)

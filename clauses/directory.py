@@ -18,6 +18,7 @@ from clauses.authz import (
     Scope,
     authorize,
     scope_companies,
+    scope_donneurs,
     scope_engagements,
     scope_for,
     scope_markets,
@@ -200,3 +201,12 @@ def candidature_lot(session: Session, actor: Actor, reference: str | None,
         return None, None
     companies = list(session.scalars(select(Engagement.company_id).where(Engagement.lot_id == lots[0]).limit(2)))
     return lots[0], companies[0] if len(companies) == 1 else None
+
+
+# -- donneurs ----------------------------------------------------------------------------------
+
+
+def readable_donneur_names(session: Session, actor: Actor, *, limit: int = 20) -> list[str]:
+    """The names of the first `limit` donneurs the actor may read, by name (a hint to type)."""
+    return list(session.scalars(select(Donneur.name).where(scope_donneurs(actor))
+                                .order_by(Donneur.name).limit(limit)))

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from bot import texts
 from bot.flows.common import CANCEL, chunks, in_step, iso_month, read_hours
 from bot.turn import Flow, Turn
 from clauses.authz import Action, NotAllowed, authorize
+from clauses.declaration_reads import declaration_with_participant, revision_recorded
 from clauses.declarations import declarations_for_actor, record_declaration
 from clauses.errors import DomainError
 from clauses.formatting import fr_hours, fr_month
-from storage.models import (
-    Contract,
-    DeclarationRevision,
-    DeclarationStatus,
-    HourDeclaration,
-    Participant,
-)
+from storage.models import DeclarationStatus
 
 FLOW = "corriger"
 LIST_LIMIT = 10
@@ -64,12 +57,7 @@ def start_correction(t: Turn, parts: list[str]) -> None:
         t.notify("Bouton non reconnu.")
         return
     decl_id = int(parts[0])
-    row = t.session.execute(
-        select(HourDeclaration, Participant)
-        .join(Contract, Contract.id == HourDeclaration.contract_id)
-        .join(Participant, Participant.id == Contract.participant_id)
-        .where(HourDeclaration.id == decl_id)
-    ).one_or_none()
+    row = declaration_with_participant(t.session, decl_id)
     if row is None:
         raise NotAllowed()
     decl, person = row
@@ -129,11 +117,7 @@ def on_callback(t: Turn, parts: list[str]) -> None:
     token = parts[1]
     t.clear_source_keyboard = True
     if not in_step(t, FLOW, "confirm") or t.conv.data.get("token") != token:
-        done = t.session.scalar(
-            select(DeclarationRevision.id).where(
-                DeclarationRevision.idempotency_key == t.idempotency_key(token)
-            )
-        )
+        done = revision_recorded(t.session, t.idempotency_key(token))
         if done:
             t.notify("Cette correction est déjà enregistrée.")
         return

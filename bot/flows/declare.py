@@ -23,8 +23,6 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from bot import texts
 from bot.flows.common import (
     CANCEL,
@@ -45,6 +43,7 @@ from clauses.contract_lookup import (
     declared_months,
 )
 from clauses.counting import add_months, month_start
+from clauses.declaration_reads import declaration_id_for_month, revision_recorded
 from clauses.declarations import record_declaration
 from clauses.errors import (
     DomainError,
@@ -58,7 +57,6 @@ from clauses.errors import (
     ParticipantNotValidatedError,
 )
 from clauses.formatting import fr_hours, fr_month, parse_month
-from storage.models import DeclarationRevision, HourDeclaration
 
 FLOW = "declarer"
 MAX_BUTTONS = 30
@@ -235,11 +233,7 @@ def _shortcut_many(t: Turn, drafts: tuple[ShortcutDraft, ...]) -> None:
 def _confirm_many(t: Turn, token: str) -> None:
     if t.conv.flow != FLOW or t.conv.step != "confirm_many" or t.conv.data.get("token") != token:
         t.clear_source_keyboard = True
-        done = t.session.scalar(
-            select(DeclarationRevision.id).where(
-                DeclarationRevision.idempotency_key == t.idempotency_key(f"{token}:0")
-            )
-        )
+        done = revision_recorded(t.session, t.idempotency_key(f"{token}:0"))
         t.notify("Ces déclarations sont déjà enregistrées." if done else "Ce bouton n'est plus actif.")
         return
     t.clear_source_keyboard = True
@@ -497,12 +491,8 @@ def _reopen_after(t: Turn, err: DomainError) -> None:
     if isinstance(err, MONTH_ERRORS):
         existing = None
         if isinstance(err, DuplicateDeclarationError):
-            existing = t.session.scalar(
-                select(HourDeclaration.id).where(
-                    HourDeclaration.contract_id == int(d["contract_id"]),
-                    HourDeclaration.month == iso_month(d["month"]),
-                )
-            )
+            existing = declaration_id_for_month(t.session, int(d["contract_id"]),
+                                                iso_month(d["month"]))
         for key in ("month", "work", "training"):  # hours typed for a refused month go too
             d.pop(key, None)
         buttons = [[("✏️ Corriger la déclaration existante", f"mc:{existing}")]] if existing else None
@@ -616,11 +606,7 @@ def on_callback(t: Turn, parts: list[str]) -> None:
 
 def _confirm(t: Turn, token: str) -> None:
     if t.conv.flow != FLOW or t.conv.step != "confirm" or t.conv.data.get("token") != token:
-        done = t.session.scalar(
-            select(DeclarationRevision.id).where(
-                DeclarationRevision.idempotency_key == t.idempotency_key(token)
-            )
-        )
+        done = revision_recorded(t.session, t.idempotency_key(token))
         t.clear_source_keyboard = True
         t.notify("Cette déclaration est déjà enregistrée." if done else "Ce bouton n'est plus actif.")
         return

@@ -10,12 +10,11 @@ import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import func, select
-
 from bot import texts
 from bot.turn import Turn
 from clauses import audit, chat_reports
-from clauses.authz import Action, NotAllowed, authorize, scope_donneurs, scope_markets
+from clauses.authz import Action, NotAllowed, authorize
+from clauses.directory import readable_donneur_names, readable_market
 from clauses.formatting import fold
 from clauses.reminders import donneur_recipients
 from storage.models import Donneur, Market, Role
@@ -60,10 +59,7 @@ def _market_text(t: Turn, market: Market) -> str | None:
 
 
 def _find_market(t: Turn, reference: str) -> Market | None:
-    ref = reference.strip()[:60]
-    return t.session.scalar(
-        select(Market).where(scope_markets(t.need_actor()), func.lower(Market.reference) == ref.lower())
-    )
+    return readable_market(t.session, t.need_actor(), reference.strip()[:60])
 
 
 def cmd_point(t: Turn, args: str) -> None:
@@ -168,8 +164,7 @@ def cmd_bilan(t: Turn, args: str) -> None:
             return
     else:
         if not name:
-            names = ", ".join(d.name for d in t.session.scalars(
-                select(Donneur).where(scope_donneurs(actor)).order_by(Donneur.name).limit(20)))
+            names = ", ".join(readable_donneur_names(t.session, actor, limit=20))
             t.say(f"Précisez le donneur d'ordre : /bilan {year} <nom>. Donneurs : {names or 'aucun'}.")
             return
         from clauses.bilan.lookup import find_donneur

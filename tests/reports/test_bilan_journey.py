@@ -320,3 +320,12 @@ def test_a_bilan_of_a_year_to_come_is_refused_in_french(ctx, journey, cli):
     result = CliRunner().invoke(main, ["bilan", "--donneur", "Saint-Clair", "--annee", "2027"])
     assert result.exit_code == 1
     assert "Période à venir" in result.output and "choisissez une période passée" in result.output
+
+
+def test_chat_bilan_without_a_donneur_lists_the_donneurs_to_type(ctx, journey):
+    # the facilitator did not say whose bilan: the chat names the donneurs it may read
+    answer = _chat(ctx, 880_003, "/bilan 2026")
+    assert answer == ("Précisez le donneur d'ordre : /bilan 2026 <nom>. "
+                      "Donneurs : Ville de Saint-Clair.")
+    # an unknown market reference for /point is refused, not guessed
+    assert "2026-999" in _chat(ctx, 880_003, "/point 2026-999")
