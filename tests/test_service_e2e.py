@@ -7,14 +7,13 @@ import mailbox
 import re
 import subprocess
 import sys
-from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import HourDeclaration, InboundMail, MailStatus
-from tests.servers._util import running, service_env, stop, wait_for
+from tests.servers._util import deliver, demo_service, running, stop, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
@@ -29,20 +28,10 @@ def _replies_to(data: Path, address: str) -> list[mailbox.MaildirMessage]:
 
 def test_run_on_embedded_defaults_answers_chat_and_mail_then_stops_cleanly(tmp_path):
     data = tmp_path / "data"
-    env = service_env(data, CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true")
-    demo = subprocess.run([*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120)
-    assert demo.returncode == 0, demo.stderr
-    code = re.search(r"entreprise \(BTP Rhône\)\s+/start (\S+)", demo.stdout).group(1)
-
-    (data / "mail").mkdir(parents=True, exist_ok=True)
-    incoming = mailbox.Maildir(data / "mail" / "incoming", create=True)
-    msg = EmailMessage()
-    msg["From"] = "inconnu@exemple.test"
-    msg["To"] = "clauses@agence.invalid"
-    msg["Subject"] = "Bonjour"
-    msg["Message-ID"] = "<e2e-1@exemple.test>"
-    msg.set_content("Pouvez-vous me donner les heures de l'entreprise BTP Rhône ?")
-    incoming.add(msg)
+    env, printed = demo_service(data, CLAUSEBOT_CHAT_CONSOLE_INTERACTIVE="true")
+    code = re.search(r"entreprise \(BTP Rhône\)\s+/start (\S+)", printed).group(1)
+    deliver(data, sender="inconnu@exemple.test", subject="Bonjour", message_id="<e2e-1@exemple.test>",
+            body="Pouvez-vous me donner les heures de l'entreprise BTP Rhône ?")
 
     out_path = tmp_path / "stdout.txt"
     with (out_path.open("w") as out,

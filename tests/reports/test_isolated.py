@@ -16,7 +16,6 @@ import sys
 import textwrap
 import threading
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from clauses.bilan import market_figures
 from reports.isolated import RenderFailed, RenderRequest, render_here, render_in_child
 from reports.renderer import Renderer
 from tests.reports import territory as T
-from tests.servers._util import service_env, wait_for
+from tests.servers._util import deliver, demo_service, wait_for
 
 CLI = [sys.executable, "-m", "clausebot.cli"]
 
@@ -217,18 +216,10 @@ def test_the_service_renders_a_requested_point_then_stops_its_renderer(tmp_path)
     answer carries the charts (rendered by the service's renderer process); SIGTERM stops the
     service and its renderer with it: no orphan."""
     data = tmp_path / "data"
-    env = service_env(data)
-    demo = subprocess.run([*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120)
-    assert demo.returncode == 0, demo.stderr
-    (data / "mail").mkdir(parents=True, exist_ok=True)
-    incoming = mailbox.Maildir(data / "mail" / "incoming", create=True)
-    msg = EmailMessage()
-    msg["From"] = "Juliette Rey <juliette.rey@oullins.demo>"
-    msg["To"] = "clauses@agence.invalid"
-    msg["Subject"] = "Point d'étape"
-    msg["Message-ID"] = "<point-1@oullins.demo>"
-    msg.set_content("Bonjour,\n\nPouvez-vous faire un point d'étape du marché 2025-017 ?\n")
-    incoming.add(msg)
+    env, _ = demo_service(data)
+    deliver(data, sender="Juliette Rey <juliette.rey@oullins.demo>", subject="Point d'étape",
+            message_id="<point-1@oullins.demo>",
+            body="Bonjour,\n\nPouvez-vous faire un point d'étape du marché 2025-017 ?\n")
     outgoing = data / "mail" / "outgoing" / "new"
 
     def answered() -> list[mailbox.MaildirMessage]:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import mailbox
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,6 +118,31 @@ def stop(proc: subprocess.Popen, timeout: float = 60) -> str | None:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=timeout)
     return err
+
+
+CLI = [sys.executable, "-m", "clausebot.cli"]
+"""The ``clausebot`` command, run with this interpreter."""
+
+
+def demo_service(data: Path, **extra: str) -> tuple[dict[str, str], str]:
+    """``clausebot demo`` in ``data``: the environment a ``clausebot run`` of it needs, and the
+    demo's output (its invitation codes)."""
+    env = service_env(data, **extra)
+    demo = subprocess.run([*CLI, "demo"], env=env, capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    return env, demo.stdout
+
+
+def deliver(data: Path, *, sender: str, subject: str, message_id: str, body: str) -> None:
+    """A message in the service's incoming Maildir, as a mail server would leave it."""
+    (data / "mail").mkdir(parents=True, exist_ok=True)
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "clauses@agence.invalid"
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    msg.set_content(body)
+    mailbox.Maildir(data / "mail" / "incoming", create=True).add(msg)
 
 
 def service_env(data: Path, **extra: str) -> dict[str, str]:
