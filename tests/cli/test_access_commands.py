@@ -146,3 +146,19 @@ def test_alertes_lists_open_alerts_and_all_with_toutes(cli: Run, db: Database) -
 def test_alertes_when_there_is_none(cli: Run) -> None:
     result = cli("alertes")
     assert result.exit_code == 0 and "Aucune alerte à traiter." in result.output
+
+
+def test_invitation_address_is_checked_and_stored_lower_cased(cli: Run, db: Database) -> None:
+    """A mistyped address is refused in French with nothing written; a mixed-case one is kept
+    lower-cased, the form the e-mail channel looks senders up by."""
+    _, siret = _company(db)
+    bad = cli("invitation", "create", "--role", "entreprise", "--entreprise", siret,
+              "--email", "chef@")
+    assert bad.exit_code == 1 and "adresse e-mail invalide « chef@ »" in bad.output
+    with db.session() as s:
+        assert s.scalar(select(Invitation)) is None
+    ok = cli("invitation", "create", "--role", "entreprise", "--entreprise", siret,
+             "--email", " Chef.Chantier@BTP-Rhone.FR ")
+    assert ok.exit_code == 0, ok.output
+    with db.session() as s:
+        assert s.scalar(select(Invitation.email)) == "chef.chantier@btp-rhone.fr"
