@@ -210,10 +210,7 @@ def send_written_reminder(ctx: Context, session: Session, actor: Actor, case_id:
     """The written reminder (« relance écrite »), e-mailed to the company with its PDF."""
     authorize(session, actor, Action.ESCALATION_ACT)
     with session.begin_nested():
-        row = svc._load(session, case_id)
-        current = svc.to_machine(row)
-        if _E.RELANCE_ECRITE not in current.allowed_events():
-            _refuse_closed_or_late(row, "la relance écrite")
+        row, _ = _load_for(session, case_id, _E.RELANCE_ECRITE, "la relance écrite")
         subject = _subject(session, row)
         addresses = svc._company_addresses(session, subject.company)
         text = _note(note)
@@ -232,10 +229,8 @@ def request_consent(ctx: Context, session: Session, actor: Actor, case_id: int) 
     """Send the draft letter to the donneur's référents; their consent sends it. Returns who."""
     authorize(session, actor, Action.ESCALATION_ACT)
     with session.begin_nested():
-        row = svc._load(session, case_id)
-        current = svc.to_machine(row)
-        if _E.COURRIER not in current.allowed_events():
-            _refuse_closed_or_late(row, "le courrier de rappel des obligations")
+        row, current = _load_for(session, case_id, _E.COURRIER,
+                                 "le courrier de rappel des obligations")
         rules = ctx.rulebook.escalation
         if (current.contacts < rules.contacts_required_before_letter
                 or current.written_contacts < rules.written_contacts_required):
@@ -483,6 +478,17 @@ def _subject(session: Session, row: EscalationCase) -> svc._Subject:
     if subject is None:
         raise DomainError("Engagement de la procédure introuvable.", "Engagement missing.")
     return subject
+
+
+def _load_for(session: Session, case_id: int, event: _E, what: str
+              ) -> tuple[EscalationCase, machine.EscalationCase]:
+    """The case and its machine, when ``event`` is a step it may take now; else a French
+    refusal naming ``what`` (closed, or not from this state)."""
+    row = svc._load(session, case_id)
+    current = svc.to_machine(row)
+    if event not in current.allowed_events():
+        _refuse_closed_or_late(row, what)
+    return row, current
 
 
 def _refuse_closed_or_late(row: EscalationCase, what: str) -> None:
