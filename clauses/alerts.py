@@ -8,6 +8,7 @@ tampered button gains nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -15,8 +16,17 @@ from sqlalchemy.orm import Session
 
 from clauses.actions import ActionButton
 from clauses.idempotent import insert_once
-from clauses.outbox import enqueue_chat, enqueue_email
-from storage.models import Alert, AlertKind, Role, User, utcnow
+from clauses.outbox import enqueue_chat, enqueue_email, queue_many
+from storage.models import (
+    Alert,
+    AlertKind,
+    ChatLink,
+    OutboxChannel,
+    OutboxMessage,
+    Role,
+    User,
+    utcnow,
+)
 
 Button = tuple[str, str] | ActionButton  # (label, callback_data), or a typed action
 
@@ -105,10 +115,7 @@ def raise_alert(
     else:
         session.add(alert)
         session.flush()
-    # An alert with decision buttons is handled by the decision: « Traitée » only when it has
-    # none (a « ✅ Valider » beside a « ✅ Traitée » made facilitators press the wrong one).
-    rows = list(buttons or []) or [[("☑️ Traitée", f"alert:done:{alert.id}")]]
-    markup = keyboard(rows)
+    markup = _markup(alert.id, buttons)
     users = recipients(session, facilitator_id, territory)
     for user in users:
         key = f"alert:{alert.id}:user:{user.id}"
@@ -116,11 +123,105 @@ def raise_alert(
                             reply_markup=markup)
         if sent is None and user.email:
             enqueue_email(session, dedup_key=key, to=user.email,
-                          subject=f"[clausebot] {message.splitlines()[0][:120]}", text=message)
+                          subject=_subject(message), text=message)
     if not users and _shared_inbox is not None:
         enqueue_email(session, dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
-                      subject=f"[clausebot] {message.splitlines()[0][:120]}", text=message)
+                      subject=_subject(message), text=message)
     return alert, True
+
+
+def _markup(alert_id: int, buttons: Sequence[Sequence[Button]] | None) -> dict[str, Any]:
+    # An alert with decision buttons is handled by the decision: « Traitée » only when it has
+    # none (a « ✅ Valider » beside a « ✅ Traitée » made facilitators press the wrong one).
+    return keyboard(list(buttons or []) or [[("☑️ Traitée", f"alert:done:{alert_id}")]])
+
+
+def _subject(message: str) -> str:
+    return f"[clausebot] {message.splitlines()[0][:120]}"
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """One alert for :func:`raise_alerts` (the arguments of :func:`raise_alert`, keyed)."""
+
+    kind: AlertKind
+    message: str
+    dedup_key: str
+    facilitator_id: int | None = None
+    subject_type: str | None = None
+    subject_id: int | None = None
+    buttons: Sequence[Sequence[Button]] | None = None
+
+
+def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
+    """The set-based twin of :func:`raise_alert` for the daily jobs: the same rows, recipients
+    and notifications, in a handful of statements for a whole chunk (at national size a first
+    run raises tens of thousands of alerts; one by one that is six statements each).
+
+    Alerts already raised (dedup key) are skipped; returns those created. Nobody in charge
+    follows the same rule as :func:`recipients` without a territory (the small team, else the
+    shared inbox). A concurrent run's row makes a flush fail as a whole: the caller's
+    transaction is lost and it takes its items one by one.
+    """
+    fresh: dict[str, AlertSpec] = {}
+    for spec in specs:
+        fresh.setdefault(spec.dedup_key, spec)
+    keys = list(fresh)
+    for low in range(0, len(keys), _SLICE):
+        for key in session.scalars(select(Alert.dedup_key).where(
+                Alert.dedup_key.in_(keys[low:low + _SLICE]))):
+            fresh.pop(key, None)
+    if not fresh:
+        return []
+    alerts = [Alert(kind=a.kind, facilitator_id=a.facilitator_id, subject_type=a.subject_type,
+                    subject_id=a.subject_id, message=a.message, dedup_key=a.dedup_key)
+              for a in fresh.values()]
+    session.add_all(alerts)
+    session.flush()
+    in_charge = sorted({a.facilitator_id for a in alerts if a.facilitator_id is not None})
+    users: dict[int, User] = {}
+    for low in range(0, len(in_charge), _SLICE):
+        users.update((u.id, u) for u in session.scalars(select(User).where(
+            User.id.in_(in_charge[low:low + _SLICE]), User.active.is_(True))))
+    team: list[User] | None = None
+    pushed: list[tuple[Alert, AlertSpec, list[User]]] = []
+    for alert, spec in zip(alerts, fresh.values(), strict=True):
+        user = users.get(alert.facilitator_id) if alert.facilitator_id is not None else None
+        if user is None and team is None:
+            team = _active_staff(session, limit=SMALL_TEAM + 1)
+            team = team if len(team) <= SMALL_TEAM else []
+        pushed.append((alert, spec, [user] if user is not None else list(team or [])))
+    linked = sorted({u.id for _a, _s, who in pushed for u in who})
+    chats: dict[int, int] = {}
+    for low in range(0, len(linked), _SLICE):
+        chats.update((user_id, chat_id) for user_id, chat_id in session.execute(
+            select(ChatLink.user_id, ChatLink.chat_id).where(
+                ChatLink.user_id.in_(linked[low:low + _SLICE]))))
+    rows: list[OutboxMessage] = []
+    for alert, spec, who in pushed:
+        markup = _markup(alert.id, spec.buttons)
+        for user in who:
+            key = f"alert:{alert.id}:user:{user.id}"
+            if user.id in chats:
+                rows.append(OutboxMessage(channel=OutboxChannel.CHAT, dedup_key=key,
+                                          to_chat_id=chats[user.id], to_user_id=user.id,
+                                          body_text=f"🔔 {alert.message}", reply_markup=markup))
+            elif user.email:
+                rows.append(_email(key, user.email, alert.message))
+        if not who and _shared_inbox is not None:
+            rows.append(_email(f"alert:{alert.id}:shared", _shared_inbox, alert.message))
+    queue_many(session, rows)
+    return alerts
+
+
+_SLICE = 1000
+
+
+def _email(key: str, to: str, message: str) -> OutboxMessage:
+    """The e-mail :func:`clauses.outbox.enqueue_email` would queue for an alert."""
+    return OutboxMessage(channel=OutboxChannel.EMAIL, dedup_key=key, to_address=to,
+                         subject=_subject(message)[:300], body_text=message, body_html=None,
+                         attachments=[], headers={})
 
 
 def handle_alert(session: Session, alert_id: int, user_id: int | None) -> Alert | None:

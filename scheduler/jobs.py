@@ -35,6 +35,7 @@ from clauses import due, fees, reminders
 from clauses import exits as exit_questions
 from clauses import meeting_planning as planning
 from clauses import paths as path_ends
+from clauses.alerts import raise_alerts
 from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.errors import DomainError
@@ -176,6 +177,59 @@ class _Run:
         if acted:
             self.result.done += 1
 
+    def batch(self, label: str, action: Callable[[Session], int]) -> bool:
+        """Run a chunk of items set-based in one unit (``action`` returns how many it did).
+
+        False when the chunk failed as a whole (a concurrent run's row met a unique key, or any
+        error): nothing of it was kept, and the caller hands its items to :meth:`item` one by
+        one, where each claim answers "already done" or fails alone.
+        """
+        queued: list[object] = []
+
+        def collect(session: Session, _flush_context: object) -> None:
+            queued.extend(o for o in session.new if isinstance(o, OutboxMessage | Alert))
+
+        described: list[Planned] = []
+        try:
+            with self.unit() as session:
+                event.listen(session, "after_flush", collect)
+                try:
+                    done = action(session)
+                    session.flush()
+                    kept = [o for o in queued if inspect(o).persistent]
+                    if self.result.describe or self.result.dry_run:
+                        described = _describe(session, kept)
+                finally:
+                    event.remove(session, "after_flush", collect)
+        except Exception:
+            log.warning("job %s: chunk %s failed, its items go one by one", self.result.job_id,
+                        label, exc_info=True)
+            return False
+        self.result.done += done
+        self.result.messages += len(kept)
+        self.result.planned.extend(described)
+        return True
+
+
+CHUNK = 2000
+"""Due items written per transaction by the set-based jobs (see :func:`_in_chunks`)."""
+
+
+def _in_chunks(run: _Run, items: Sequence[Item], bulk: Callable[[Session, Sequence[Item]], int],
+               one: Callable[[Session, Item], bool], label: Callable[[Item], str]) -> None:
+    """Items a chunk per transaction through ``bulk`` (the domain's set-based twin of ``one``);
+    a chunk that fails is retried item by item through ``one``, each in its own transaction.
+
+    Crash-safe and exactly-once as the per-item units are: a chunk commits whole or not at all,
+    and the unique keys (ledger, alerts, outbox) make a retried or concurrent item a no-op.
+    """
+    for low in range(0, len(items), CHUNK):
+        chunk = items[low:low + CHUNK]
+        if run.batch(f"{label(chunk[0])}…", lambda s, chunk=chunk: bulk(s, chunk)):
+            continue
+        for item in chunk:
+            run.item(label(item), lambda s, item=item: one(s, item))
+
 
 def _describe(session: Session, rows: Sequence[object]) -> list[Planned]:
     user_ids = {r.to_user_id for r in rows if isinstance(r, OutboxMessage) and r.to_user_id}
@@ -257,6 +311,20 @@ def _fee_milestones(ctx: Context, run: _Run) -> None:
             one_by_one.extend(chunk)
     for item in one_by_one:
         run.item(item.key, functools.partial(fees.reach_milestone, item=item))
+
+
+def _paths(ctx: Context, run: _Run) -> None:
+    """The endings' alerts computed for all at once in a read session (their openings read
+    every running engagement of the trades concerned: once, not once per ending), then written
+    a chunk per transaction."""
+    with run.reading() as s:
+        items = path_ends.endings_due(s, ctx.clock.today())
+        alerts = {a.dedup_key: a for a in path_ends.path_alerts(s, items)}
+    run.result.due = len(items)
+    _in_chunks(run, items,
+               lambda s, chunk: len(raise_alerts(s, [alerts[i.key] for i in chunk
+                                                     if i.key in alerts])),
+               functools.partial(path_ends.alert_path, ctx), lambda i: i.key)
 
 
 COMPANY_SLICE = 2000
@@ -399,9 +467,7 @@ JOBS: tuple[JobSpec, ...] = (
                 lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
                 exit_questions.ask_question)),
     JobSpec("paths", "Parcours : fins de contrat à 30 jours, entreprises aux heures encore dues",
-            _cron(8, 27), _item_job(
-                lambda ctx, s, today, rules: path_ends.endings_due(s, today),
-                path_ends.alert_path)),
+            _cron(8, 27), _paths),
     JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
             _cron(8, 25), _fee_milestones),
     JobSpec("annual_bilans", "Bilan annuel aux référents (après approbation)", _cron("8-18", 30),
