@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import raise_alert
+from clauses.alerts import AlertSpec, raise_alert, raise_alerts
 from clauses.authz import Action, authorize
 from clauses.bilan.lookup import find_donneur, find_market
 from clauses.formatting import fr_date, fr_money
@@ -91,52 +91,88 @@ def _amount(conv: Convention | None, kind: str) -> Decimal | None:
 
 
 def record_past_milestones(session: Session, items: Sequence[MilestoneDue]) -> int:
-    """Record milestones reached long ago (``alert`` False) set-based; how many were new.
+    """Record milestones reached long ago (``alert`` False) set-based; how many were new
+    (:func:`record_milestones` of those alone)."""
+    return record_milestones(session, [i for i in items if not i.alert])
+
+
+def record_milestones(session: Session, items: Sequence[MilestoneDue]) -> int:
+    """What :func:`reach_milestone` does for each item, set-based; how many were new.
 
     Why not :func:`reach_milestone` for each: the first run after an agency's history is
-    loaded finds every market it ever followed (at national size 140,000 milestones; eleven
-    statements each, half an hour). These raise no alert, so nothing is lost by doing the
-    same rows, amounts and audit entries in a handful of statements. A row recorded
-    concurrently makes the insert fail as a whole (unique market + kind): the caller then
-    takes the items one at a time.
+    loaded finds every market it ever followed (at national size 140,000 milestones, 66,000
+    of them with an alert — closed markets whose closing day is unknown count as closed
+    today; eleven statements each, half an hour). Here the same rows, amounts, audit entries
+    and alerts (:func:`clauses.alerts.raise_alerts`) take a handful of statements per chunk. A
+    row recorded concurrently makes the insert fail as a whole (unique market + kind): the
+    caller then takes the items one at a time.
     """
-    items = [i for i in items if not i.alert]
     if not items:
         return 0
     market_ids = sorted({i.market_id for i in items})
     have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind)
                                                 .where(FeeMilestone.market_id.in_(market_ids)))}
-    markets = {m: (d, st) for m, d, st in session.execute(
-        select(Market.id, Market.donneur_id, Market.status).where(Market.id.in_(market_ids)))}
+    markets = {row.id: row for row in session.execute(
+        select(Market.id, Market.donneur_id, Market.status, Market.reference, Market.title,
+               Market.facilitator_id).where(Market.id.in_(market_ids)))}
+    donneur_ids = {m.donneur_id for m in markets.values()}
     conventions: dict[int, list[Convention]] = {}
-    for read in session.scalars(select(Convention).where(
-            Convention.donneur_id.in_({d for d, _ in markets.values()}))):
+    for read in session.scalars(select(Convention).where(Convention.donneur_id.in_(donneur_ids))):
         conventions.setdefault(read.donneur_id, []).append(read)
+    names: dict[int, str] = {}
+    if any(i.alert for i in items):
+        names = {d: n for d, n in session.execute(
+            select(Donneur.id, Donneur.name).where(Donneur.id.in_(donneur_ids)))}
     rows: list[dict[str, object]] = []
     audits: list[tuple[str, str, int | None, dict[str, object]]] = []
+    alerts: list[AlertSpec] = []
     started: list[MilestoneDue] = []
     for item in items:
         if (item.market_id, item.kind) in have or item.market_id not in markets:
             continue
         have.add((item.market_id, item.kind))
-        donneur_id, status = markets[item.market_id]
-        conv = convention_covering(conventions.get(donneur_id, ()), item.on)
+        market = markets[item.market_id]
+        conv = convention_covering(conventions.get(market.donneur_id, ()), item.on)
         amount = _amount(conv, item.kind)
         rows.append({"market_id": item.market_id, "kind": item.kind, "reached_on": item.on,
                      "convention_id": conv.id if conv else None, "amount": amount})
-        if item.kind == START and status == MarketStatus.PREVU:
+        if item.kind == START and market.status == MarketStatus.PREVU:
             started.append(item)
             audits.append(("market.started", "market", item.market_id, {"on": item.on.isoformat()}))
         audits.append(("fee.milestone_reached", "market", item.market_id, {
             "kind": item.kind, "on": item.on.isoformat(),
             "amount": str(amount) if amount is not None else None}))
+        if item.alert:
+            alerts.append(AlertSpec(
+                kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
+                subject_type="market", subject_id=item.market_id, dedup_key=item.key,
+                message=_alert_message(item, market.reference, market.title,
+                                       names.get(market.donneur_id, "?"), conv, amount)))
     if rows:
         session.execute(insert(FeeMilestone), rows)
     if started:
         session.execute(update(Market).where(Market.id.in_([i.market_id for i in started]))
                         .values(status=MarketStatus.EN_COURS))
     audit.record_many(session, Actor.system(), audits)
+    raise_alerts(session, alerts)
     return len(rows)
+
+
+def _alert_message(item: MilestoneDue, reference: str, title: str, donneur_name: str,
+                   conv: Convention | None, amount: Decimal | None) -> str:
+    """The facilitator's alert of a milestone reached (one text for both writers)."""
+    if conv is None:
+        terms = (f"aucune convention de {donneur_name} ne couvre le {fr_date(item.on)} : "
+                 "enregistrez-la (« clausebot convention create ») avant de facturer")
+    elif amount is None:
+        terms = (f"convention {conv.reference}, montant à préciser (« clausebot convention "
+                 "modifier --montant »)")
+    else:
+        terms = f"convention {conv.reference}, {fr_money(amount, ht=True)} à facturer"
+    return (f"Facturation : le jalon « {KIND_FR[item.kind]} » du marché {reference} "
+            f"« {title} » ({donneur_name}) est atteint le {fr_date(item.on)} — "
+            f"{terms}. Une fois la facture émise : clausebot facturation marquer "
+            f"--marche {reference} --jalon {item.kind} --date JJ/MM/AAAA.")
 
 
 def reach_milestone(session: Session, item: MilestoneDue) -> bool:
@@ -169,22 +205,11 @@ def reach_milestone(session: Session, item: MilestoneDue) -> bool:
     if not item.alert:
         return True
     donneur = session.get(Donneur, market.donneur_id)
-    donneur_name = donneur.name if donneur else "?"
-    if conv is None:
-        terms = (f"aucune convention de {donneur_name} ne couvre le {fr_date(item.on)} : "
-                 "enregistrez-la (« clausebot convention create ») avant de facturer")
-    elif row.amount is None:
-        terms = (f"convention {conv.reference}, montant à préciser (« clausebot convention "
-                 "modifier --montant »)")
-    else:
-        terms = f"convention {conv.reference}, {fr_money(row.amount, ht=True)} à facturer"
     raise_alert(
         session, kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
         subject_type="market", subject_id=market.id, dedup_key=item.key,
-        message=(f"Facturation : le jalon « {KIND_FR[item.kind]} » du marché {market.reference} "
-                 f"« {market.title} » ({donneur_name}) est atteint le {fr_date(item.on)} — "
-                 f"{terms}. Une fois la facture émise : clausebot facturation marquer "
-                 f"--marche {market.reference} --jalon {item.kind} --date JJ/MM/AAAA."),
+        message=_alert_message(item, market.reference, market.title,
+                               donneur.name if donneur else "?", conv, row.amount),
     )
     return True
 

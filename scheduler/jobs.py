@@ -28,7 +28,6 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import event, func, inspect, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clauses import due, fees, reminders
@@ -290,27 +289,13 @@ def _item_job(
     return work
 
 
-PAST_MILESTONES_CHUNK = 2000
-"""Milestones reached long ago recorded per transaction (see :func:`fees.record_past_milestones`)."""
-
-
 def _fee_milestones(ctx: Context, run: _Run) -> None:
-    """Old milestones (no alert) set-based, a chunk per transaction; recent ones one by one,
-    each with its alert. A chunk that meets a concurrent run's row is done one by one."""
+    """Milestones a chunk per transaction (:func:`fees.record_milestones`, alerts included); a
+    chunk that meets a concurrent run's row is done one by one."""
     with run.reading() as s:
         items = fees.milestones_due(s, ctx.clock.today())
     run.result.due = len(items)
-    past = [i for i in items if not i.alert]
-    one_by_one = [i for i in items if i.alert]
-    for low in range(0, len(past), PAST_MILESTONES_CHUNK):
-        chunk = past[low:low + PAST_MILESTONES_CHUNK]
-        try:
-            with run.unit() as s:
-                run.result.done += fees.record_past_milestones(s, chunk)
-        except IntegrityError:
-            one_by_one.extend(chunk)
-    for item in one_by_one:
-        run.item(item.key, functools.partial(fees.reach_milestone, item=item))
+    _in_chunks(run, items, fees.record_milestones, fees.reach_milestone, lambda i: i.key)
 
 
 def _paths(ctx: Context, run: _Run) -> None:
