@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from clauses import audit
 from clauses.actions import ActionButton, ActionKind
 from clauses.actors import Actor
-from clauses.alerts import Button, raise_alert
+from clauses.alerts import AlertSpec, Button, raise_alert, raise_alerts
 from clauses.authz import Action, authorize
 from clauses.context import Context
 from clauses.due import (
@@ -291,11 +291,19 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
     )
     if rowcount(result) != 1:
         return False
-    if not change.alerts:
-        return True
-    c = change  # figures and names come with the change (no per-alert query)
-    raise_alert(
-        session, kind=AlertKind.ENTREPRISE_EN_RETARD, facilitator_id=c.facilitator_id,
+    if change.alerts:
+        spec = _lateness_alert(change)
+        raise_alert(session, kind=spec.kind, facilitator_id=spec.facilitator_id,
+                    subject_type=spec.subject_type, subject_id=spec.subject_id,
+                    dedup_key=spec.dedup_key, message=spec.message, buttons=spec.buttons)
+    return True
+
+
+def _lateness_alert(c: LatenessChange) -> AlertSpec:
+    """The facilitator's alert of an engagement become late (figures and names come with the
+    change: no per-alert query)."""
+    return AlertSpec(
+        kind=AlertKind.ENTREPRISE_EN_RETARD, facilitator_id=c.facilitator_id,
         subject_type="engagement", subject_id=c.engagement_id, dedup_key=c.key,
         message=(f"{c.company_name} est en retard sur le marché {c.market_reference}, lot "
                  f"{c.lot_number} : {fr_hours(c.done)} réalisées sur {fr_hours(c.owed)} "
@@ -303,7 +311,36 @@ def apply_lateness(ctx: Context, session: Session, change: LatenessChange) -> bo
         buttons=[[ActionButton("⚖️ Ouvrir une procédure de relance", ActionKind.OPEN_CASE,
                                c.engagement_id)]],
     )
-    return True
+
+
+LATENESS_UPDATE_SLICE = 1000
+"""Engagement ids per conditional UPDATE of :func:`apply_lateness_many`."""
+
+
+def apply_lateness_many(ctx: Context, session: Session, changes: Sequence[LatenessChange]) -> int:
+    """:func:`apply_lateness` for a chunk of changes, set-based; how many were recorded.
+
+    The guard is the same conditional UPDATE, one per (previous, new) status pair and slice of
+    ids, whose ``RETURNING`` says which engagements it changed: a change a concurrent run
+    recorded first is skipped and raises no alert, as one by one. The alerts of the engagements
+    become late go in with :func:`clauses.alerts.raise_alerts`.
+    """
+    pairs: dict[tuple[str | None, str], list[LatenessChange]] = {}
+    for change in changes:
+        pairs.setdefault((change.previous, change.current), []).append(change)
+    changed: set[int] = set()
+    for (previous, current), group in pairs.items():
+        was = (Engagement.last_progress_status.is_(None) if previous is None
+               else Engagement.last_progress_status == previous)
+        ids = [c.engagement_id for c in group]
+        for low in range(0, len(ids), LATENESS_UPDATE_SLICE):
+            changed.update(session.scalars(
+                update(Engagement).where(Engagement.id.in_(ids[low:low + LATENESS_UPDATE_SLICE]), was)
+                .values(last_progress_status=current).returning(Engagement.id)
+                .execution_options(synchronize_session=False)))
+    raise_alerts(session, [_lateness_alert(c) for c in changes
+                           if c.alerts and c.engagement_id in changed])
+    return len(changed)
 
 
 # --- escalation deadlines -------------------------------------------------------------------

@@ -352,13 +352,9 @@ def _lateness(ctx: Context, run: _Run) -> None:
         with run.reading() as s:
             changes = due.lateness_changes(ctx, s, today, rules, id_range=ids)
         run.result.due += len(changes)
-        for change in changes:
-            run.item(f"engagement {change.engagement_id}",
-                     functools.partial(_apply_lateness, ctx, change=change))
-
-
-def _apply_lateness(ctx: Context, s: Session, *, change: due.LatenessChange) -> bool:
-    return reminders.apply_lateness(ctx, s, change)
+        _in_chunks(run, changes, functools.partial(reminders.apply_lateness_many, ctx),
+                   functools.partial(reminders.apply_lateness, ctx),
+                   lambda c: f"engagement {c.engagement_id}")
 
 
 def _annual_bilans(ctx: Context, run: _Run) -> None:
