@@ -16,12 +16,11 @@ from sqlalchemy.orm import Session
 
 from clauses.actions import ActionButton
 from clauses.idempotent import insert_once
-from clauses.outbox import enqueue_chat, enqueue_email, queue_many
+from clauses.outbox import chat_message, email_message, enqueue_chat, enqueue_email, queue_many
 from storage.models import (
     Alert,
     AlertKind,
     ChatLink,
-    OutboxChannel,
     OutboxMessage,
     Role,
     User,
@@ -203,25 +202,19 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
         for user in who:
             key = f"alert:{alert.id}:user:{user.id}"
             if user.id in chats:
-                rows.append(OutboxMessage(channel=OutboxChannel.CHAT, dedup_key=key,
-                                          to_chat_id=chats[user.id], to_user_id=user.id,
-                                          body_text=f"🔔 {alert.message}", reply_markup=markup))
+                rows.append(chat_message(dedup_key=key, chat_id=chats[user.id], user_id=user.id,
+                                         text=f"🔔 {alert.message}", reply_markup=markup))
             elif user.email:
-                rows.append(_email(key, user.email, alert.message))
+                rows.append(email_message(dedup_key=key, to=user.email,
+                                          subject=_subject(alert.message), text=alert.message))
         if not who and _shared_inbox is not None:
-            rows.append(_email(f"alert:{alert.id}:shared", _shared_inbox, alert.message))
+            rows.append(email_message(dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
+                                      subject=_subject(alert.message), text=alert.message))
     queue_many(session, rows)
     return alerts
 
 
 _SLICE = 1000
-
-
-def _email(key: str, to: str, message: str) -> OutboxMessage:
-    """The e-mail :func:`clauses.outbox.enqueue_email` would queue for an alert."""
-    return OutboxMessage(channel=OutboxChannel.EMAIL, dedup_key=key, to_address=to,
-                         subject=_subject(message)[:300], body_text=message, body_html=None,
-                         attachments=[], headers={})
 
 
 def handle_alert(session: Session, alert_id: int, user_id: int | None) -> Alert | None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import keyboard, raise_alert
+from clauses.alerts import AlertSpec, keyboard, raise_alerts
 from clauses.authz import Action, NotAllowed, authorize, is_allowed
 from clauses.context import Context
 from clauses.counting import add_months
@@ -39,14 +39,15 @@ from clauses.declaring.lookup import is_still_running_after, still_running_after
 from clauses.errors import DomainError, UnknownSituationError
 from clauses.formatting import fr_date
 from clauses.importing.values import ValueProblem, parse_date
-from clauses.outbox import enqueue_chat, enqueue_email
+from clauses.outbox import chat_message, email_message, queue_many
 from clauses.prescriber_feedback import prescriber_recipients, send_feedback
-from clauses.reminders import company_recipients
+from clauses.reminders import Recipient, company_recipients
 from storage.models import (
     AlertKind,
     Company,
     Contract,
     ExitFollowup,
+    OutboxMessage,
     Participant,
     Role,
     person_name,
@@ -337,36 +338,88 @@ def ask_question(ctx: Context, session: Session, item: Question) -> bool:
     participant = session.get(Participant, item.participant_id)
     contract = session.get(Contract, item.contract_id)
     assert participant is not None and contract is not None
+    recipients = company_recipients(session, [item.employer_id])[item.employer_id]
+    facilitator = session.scalar(select(Company.facilitator_id).where(Company.id == item.employer_id))
+    rows, alert = _asking(ctx, item, row.id, participant, contract, recipients, facilitator)
+    queue_many(session, rows)
+    raise_alerts(session, [alert] if alert else [])
+    return True
+
+
+def _asking(ctx: Context, item: Question, followup_id: int, participant: Participant,
+            contract: Contract, recipients: list[Recipient], facilitator: int | None
+            ) -> tuple[list[OutboxMessage], AlertSpec | None]:
+    """What asks the question: chat when a company account is linked, else e-mail, else an
+    alert to the facilitator in charge (one rule for :func:`ask_question` and
+    :func:`ask_questions`)."""
     name = person_name(participant.last_name, participant.first_name)
     text = question_text(ctx, item.kind, name, contract, participant.exit_date)
-    recipients = company_recipients(session, [item.employer_id])[item.employer_id]
     chats = [r for r in recipients if r.user_id is not None and r.chat_id is not None]
-    key = f"{KIND_WORD[item.kind]}:{row.id}"
+    key = f"{KIND_WORD[item.kind]}:{followup_id}"
     if chats:
-        markup = keyboard(category_keyboard(ctx, row.id))
-        for r in chats:
-            enqueue_chat(session, dedup_key=f"{key}:{r.tag}", user_id=r.user_id, chat_id=r.chat_id,
-                         text=f"❓ {text}", reply_markup=markup)
-        return True
+        markup = keyboard(category_keyboard(ctx, followup_id))
+        return [chat_message(dedup_key=f"{key}:{r.tag}", user_id=r.user_id, chat_id=r.chat_id,
+                             text=f"❓ {text}", reply_markup=markup) for r in chats], None
     emails = [r for r in recipients if r.email]
     if emails:
         lines = [f"{n}. {label}" for n, (_, label) in enumerate(numbered_situations(ctx), start=1)]
         body = (f"Bonjour,\n\n{text}\n\nRépondez simplement à ce message en indiquant le numéro de "
                 "la situation (par exemple « 1 ») :\n\n" + "\n".join(lines)
                 + f"\n\nMerci.\n{ctx.policy.agency_name}\n{ctx.policy.agency_email}\n")
-        subject = f"Que devient {name} ? [{KIND_WORD[item.kind]} n° {row.id}]"
-        for tag, address in [(r.tag, r.email) for r in emails if r.email]:
-            enqueue_email(session, dedup_key=f"{key}:{tag}", to=address, subject=subject, text=body)
-        return True
-    facilitator = session.scalar(select(Company.facilitator_id).where(Company.id == item.employer_id))
-    raise_alert(session, kind=AlertKind.AUTRE, facilitator_id=facilitator,
-                subject_type="participant", subject_id=item.participant_id,
-                dedup_key=f"{key}:sans_contact",
-                message=(f"{'Suivi à 6 mois' if item.kind == FOLLOWUP_QUESTION else 'Sortie'} à "
-                         f"enregistrer pour {name} (contrat n° {contract.id}) : l'employeur n'a ni "
-                         "compte de discussion ni adresse e-mail. Notez-la avec « clausebot sortie "
-                         "record »."))
-    return True
+        subject = f"Que devient {name} ? [{KIND_WORD[item.kind]} n° {followup_id}]"
+        return [email_message(dedup_key=f"{key}:{r.tag}", to=r.email, subject=subject, text=body)
+                for r in emails if r.email], None
+    return [], AlertSpec(
+        kind=AlertKind.AUTRE, facilitator_id=facilitator, subject_type="participant",
+        subject_id=item.participant_id, dedup_key=f"{key}:sans_contact",
+        message=(f"{'Suivi à 6 mois' if item.kind == FOLLOWUP_QUESTION else 'Sortie'} à "
+                 f"enregistrer pour {name} (contrat n° {contract.id}) : l'employeur n'a ni "
+                 "compte de discussion ni adresse e-mail. Notez-la avec « clausebot sortie "
+                 "record »."))
+
+
+def ask_questions(ctx: Context, session: Session, items: Sequence[Question]) -> int:
+    """:func:`ask_question` for a chunk, set-based; how many were asked.
+
+    The claim is the same row per contract and kind (unique): rows already there are skipped,
+    and a concurrent run's row makes the flush fail as a whole, so the caller takes the items
+    one by one. The persons, contracts, recipients and facilitators of the chunk are read in
+    one query each, the messages and alerts written in one flush each.
+    """
+    have = set()
+    ids = sorted({i.contract_id for i in items})
+    for cid, kind in session.execute(select(ExitFollowup.contract_id, ExitFollowup.kind)
+                                     .where(ExitFollowup.contract_id.in_(ids))):
+        have.add((cid, kind))
+    todo: dict[tuple[int, str], Question] = {}
+    for item in items:
+        if (item.contract_id, item.kind) not in have:
+            todo.setdefault((item.contract_id, item.kind), item)
+    if not todo:
+        return 0
+    now = ctx.clock.now()
+    claims = [ExitFollowup(participant_id=i.participant_id, contract_id=i.contract_id,
+                           kind=i.kind, asked_at=now) for i in todo.values()]
+    session.add_all(claims)
+    session.flush()
+    people = {p.id: p for p in session.scalars(select(Participant).where(
+        Participant.id.in_({i.participant_id for i in todo.values()})))}
+    contracts = {c.id: c for c in session.scalars(select(Contract).where(Contract.id.in_(ids)))}
+    employers = sorted({i.employer_id for i in todo.values()})
+    recipients = company_recipients(session, employers)
+    facilitators = {cid: fac for cid, fac in session.execute(
+        select(Company.id, Company.facilitator_id).where(Company.id.in_(employers)))}
+    rows: list[OutboxMessage] = []
+    alerts: list[AlertSpec] = []
+    for item, claim in zip(todo.values(), claims, strict=True):
+        queued, alert = _asking(ctx, item, claim.id, people[item.participant_id],
+                                contracts[item.contract_id], recipients[item.employer_id],
+                                facilitators.get(item.employer_id))
+        rows.extend(queued)
+        alerts.extend([alert] if alert else [])
+    queue_many(session, rows)
+    raise_alerts(session, alerts)
+    return len(claims)
 
 
 def answer_question(ctx: Context, session: Session, actor: Actor, followup_id: int,

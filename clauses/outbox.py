@@ -36,9 +36,25 @@ def enqueue_email(
     headers: dict[str, str] | None = None,
 ) -> tuple[OutboxMessage, bool]:
     """`attachments`: [{"document_id": 3}] or [{"cid": "chart1", "document_id": 4, "inline": True}]."""
-    return queue_once(session, OutboxChannel.EMAIL, dedup_key, to_address=to,
-                      subject=subject[:300], body_text=text, body_html=html,
-                      attachments=attachments or [], headers=headers or {})
+    row = email_message(dedup_key=dedup_key, to=to, subject=subject, text=text, html=html,
+                        attachments=attachments, headers=headers)
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+
+
+def email_message(*, dedup_key: str, to: str, subject: str, text: str, html: str | None = None,
+                  attachments: list[dict[str, Any]] | None = None,
+                  headers: dict[str, str] | None = None) -> OutboxMessage:
+    """The row :func:`enqueue_email` queues (for :func:`queue_many`)."""
+    return OutboxMessage(channel=OutboxChannel.EMAIL, dedup_key=dedup_key[:250], to_address=to,
+                         subject=subject[:300], body_text=text, body_html=html,
+                         attachments=attachments or [], headers=headers or {})
+
+
+def chat_message(*, dedup_key: str, chat_id: int, text: str, user_id: int | None = None,
+                 reply_markup: dict[str, Any] | None = None) -> OutboxMessage:
+    """The row :func:`enqueue_chat` queues to a known chat (for :func:`queue_many`)."""
+    return OutboxMessage(channel=OutboxChannel.CHAT, dedup_key=dedup_key[:250], to_chat_id=chat_id,
+                         to_user_id=user_id, body_text=text, reply_markup=reply_markup)
 
 
 def enqueue_chat(
@@ -61,8 +77,9 @@ def enqueue_chat(
         chat_id = link.chat_id
     if chat_id is None:
         return None
-    return queue_once(session, OutboxChannel.CHAT, dedup_key, to_chat_id=chat_id,
-                      to_user_id=user_id, body_text=text, reply_markup=reply_markup)
+    row = chat_message(dedup_key=dedup_key, chat_id=chat_id, user_id=user_id, text=text,
+                       reply_markup=reply_markup)
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
 
 
 QUEUE_MANY_SLICE = 1000

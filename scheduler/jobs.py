@@ -312,6 +312,15 @@ def _paths(ctx: Context, run: _Run) -> None:
                functools.partial(path_ends.alert_path, ctx), lambda i: i.key)
 
 
+def _exits(ctx: Context, run: _Run) -> None:
+    """The questions due, a chunk per transaction (:func:`exit_questions.ask_questions`)."""
+    with run.reading() as s:
+        items = exit_questions.questions_due(s, ctx.clock.today())
+    run.result.due = len(items)
+    _in_chunks(run, items, functools.partial(exit_questions.ask_questions, ctx),
+               functools.partial(exit_questions.ask_question, ctx), lambda i: i.key)
+
+
 COMPANY_SLICE = 2000
 """Company ids whose reminders are computed per due query."""
 LATENESS_SLICE = 2000
@@ -444,9 +453,7 @@ JOBS: tuple[JobSpec, ...] = (
         lambda ctx, s, today, rules: due.market_ends(s, today, rules),
         reminders.prompt_final_bilan)),
     JobSpec("exits", "Sorties et suivi dans l'emploi à 6 mois (question à l'employeur)",
-            _cron(8, 25), _item_job(
-                lambda ctx, s, today, rules: exit_questions.questions_due(s, today),
-                exit_questions.ask_question)),
+            _cron(8, 25), _exits),
     JobSpec("paths", "Parcours : fins de contrat à 30 jours, entreprises aux heures encore dues",
             _cron(8, 27), _paths),
     JobSpec("fee_milestones", "Jalons de facturation (démarrage des marchés, bilan final)",
