@@ -11,12 +11,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from clauses.actions import ActionButton
 from clauses.idempotent import insert_once
-from clauses.outbox import chat_message, email_message, enqueue_chat, enqueue_email, queue_many
+from clauses.outbox import (
+    chat_message,
+    email_message,
+    enqueue_chat,
+    enqueue_email,
+    queue_many,
+    written,
+)
 from storage.models import (
     Alert,
     AlertKind,
@@ -26,6 +33,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.models.base import table_of
 
 Button = tuple[str, str] | ActionButton  # (label, callback_data), or a typed action
 
@@ -175,8 +183,19 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
     alerts = [Alert(kind=a.kind, facilitator_id=a.facilitator_id, subject_type=a.subject_type,
                     subject_id=a.subject_id, message=a.message, dedup_key=a.dedup_key)
               for a in fresh.values()]
-    session.add_all(alerts)
-    session.flush()
+    # one executemany, the ids read back by key (the ORM would insert a row per statement)
+    session.execute(insert(table_of(Alert)), [{
+        "kind": a.kind, "facilitator_id": a.facilitator_id, "subject_type": a.subject_type,
+        "subject_id": a.subject_id, "message": a.message, "dedup_key": a.dedup_key}
+        for a in alerts])
+    ids: dict[str, int] = {}
+    keys = list(fresh)
+    for low in range(0, len(keys), _SLICE):
+        ids.update((key, alert_id) for alert_id, key in session.execute(
+            select(Alert.id, Alert.dedup_key).where(Alert.dedup_key.in_(keys[low:low + _SLICE]))))
+    for alert in alerts:
+        alert.id = ids[alert.dedup_key or ""]
+    written(session).extend(alerts)
     in_charge = sorted({a.facilitator_id for a in alerts if a.facilitator_id is not None})
     users: dict[int, User] = {}
     for low in range(0, len(in_charge), _SLICE):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -52,6 +52,7 @@ from storage.models import (
     Role,
     person_name,
 )
+from storage.models.base import table_of
 from storage.models.exits import EXIT_QUESTION, FOLLOWUP_QUESTION
 
 ASK_WINDOW_DAYS = 92
@@ -384,7 +385,7 @@ def ask_questions(ctx: Context, session: Session, items: Sequence[Question]) -> 
     The claim is the same row per contract and kind (unique): rows already there are skipped,
     and a concurrent run's row makes the flush fail as a whole, so the caller takes the items
     one by one. The persons, contracts, recipients and facilitators of the chunk are read in
-    one query each, the messages and alerts written in one flush each.
+    one query each, the claims, messages and alerts written in one executemany each.
     """
     have = set()
     ids = sorted({i.contract_id for i in items})
@@ -398,10 +399,15 @@ def ask_questions(ctx: Context, session: Session, items: Sequence[Question]) -> 
     if not todo:
         return 0
     now = ctx.clock.now()
-    claims = [ExitFollowup(participant_id=i.participant_id, contract_id=i.contract_id,
-                           kind=i.kind, asked_at=now) for i in todo.values()]
-    session.add_all(claims)
-    session.flush()
+    session.execute(insert(table_of(ExitFollowup)), [
+        {"participant_id": i.participant_id, "contract_id": i.contract_id, "kind": i.kind,
+         "asked_at": now} for i in todo.values()])
+    claimed = {(cid, kind): fid for fid, cid, kind in session.execute(
+        select(ExitFollowup.id, ExitFollowup.contract_id, ExitFollowup.kind)
+        .where(ExitFollowup.contract_id.in_([i.contract_id for i in todo.values()])))}
+    claims = [ExitFollowup(id=claimed[key], participant_id=i.participant_id,
+                           contract_id=i.contract_id, kind=i.kind, asked_at=now)
+              for key, i in todo.items()]
     people = {p.id: p for p in session.scalars(select(Participant).where(
         Participant.id.in_({i.participant_id for i in todo.values()})))}
     contracts = {c.id: c for c in session.scalars(select(Contract).where(Contract.id.in_(ids)))}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from clauses.idempotent import insert_once
 from storage.models import ChatLink, OutboxChannel, OutboxMessage
+from storage.models.base import table_of
 
 
 def queue_once(
@@ -89,10 +90,12 @@ limit)."""
 
 def queue_many(session: Session, rows: list[OutboxMessage]) -> list[OutboxMessage]:
     """The bulk twin of :func:`queue_once`, for set-based jobs: the rows whose dedup key is not
-    queued yet, in one lookup and one flush per slice instead of a lookup, a savepoint and an
+    queued yet, in one lookup per slice and one insert instead of a lookup, a savepoint and an
     insert each. Keys are cut to 250 characters as :func:`queue_once` does. A row queued
-    concurrently makes the flush fail as a whole (unique key): the caller's transaction is then
-    lost and it takes its items one by one (:func:`queue_once` answers "already there")."""
+    concurrently makes the insert fail as a whole (unique key): the caller's transaction is then
+    lost and it takes its items one by one (:func:`queue_once` answers "already there").
+    The rows are inserted with one executemany (the ORM inserts one row per statement on
+    SQLite when it must read the ids back)."""
     fresh: dict[str, OutboxMessage] = {}
     for row in rows:
         row.dedup_key = row.dedup_key[:250]
@@ -104,6 +107,24 @@ def queue_many(session: Session, rows: list[OutboxMessage]) -> list[OutboxMessag
             fresh.pop(key, None)
     added = list(fresh.values())
     if added:
-        session.add_all(added)
-        session.flush()
+        session.execute(insert(table_of(OutboxMessage)), [{
+            "channel": r.channel, "dedup_key": r.dedup_key, "to_address": r.to_address,
+            "to_chat_id": r.to_chat_id, "to_user_id": r.to_user_id, "subject": r.subject,
+            "body_text": r.body_text, "body_html": r.body_html,
+            "attachments": r.attachments if r.attachments is not None else [],
+            "headers": r.headers if r.headers is not None else {},
+            "reply_markup": r.reply_markup} for r in added])
+        written(session).extend(added)
     return added
+
+
+QUEUED = "clausebot.queued"
+"""``session.info`` key of the rows the bulk writers inserted without the ORM."""
+
+
+def written(session: Session) -> list[Any]:
+    """The outbox rows and alerts :func:`queue_many` and :func:`clauses.alerts.raise_alerts`
+    wrote in this session (plain INSERTs: the ORM's flush events never see them), for the
+    scheduler's counts and dry-run listings, which pop them."""
+    out: list[Any] = session.info.setdefault(QUEUED, [])
+    return out

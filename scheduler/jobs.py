@@ -38,6 +38,7 @@ from clauses.alerts import raise_alerts
 from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.errors import DomainError
+from clauses.outbox import written
 from scheduler import runtime
 from storage.models import (
     Alert,
@@ -158,11 +159,12 @@ class _Run:
         try:
             with self.unit() as session:
                 event.listen(session, "after_flush", collect)
+                written(session).clear()
                 try:
                     acted = action(session)
                     session.flush()
                     if acted:
-                        kept = [o for o in queued if inspect(o).persistent]
+                        kept = [o for o in queued if inspect(o).persistent] + written(session)
                         self.result.messages += len(kept)
                         if self.result.describe or self.result.dry_run:
                             self.result.planned.extend(_describe(session, kept))
@@ -192,10 +194,11 @@ class _Run:
         try:
             with self.unit() as session:
                 event.listen(session, "after_flush", collect)
+                written(session).clear()
                 try:
                     done = action(session)
                     session.flush()
-                    kept = [o for o in queued if inspect(o).persistent]
+                    kept = [o for o in queued if inspect(o).persistent] + written(session)
                     if self.result.describe or self.result.dry_run:
                         described = _describe(session, kept)
                 finally:
