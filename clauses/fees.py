@@ -34,6 +34,7 @@ from storage.models import (
     Market,
     MarketStatus,
 )
+from storage.models.base import table_of
 
 START = "demarrage"
 FINAL = "bilan_final"
@@ -148,8 +149,8 @@ def record_milestones(session: Session, items: Sequence[MilestoneDue]) -> int:
                 subject_type="market", subject_id=item.market_id, dedup_key=item.key,
                 message=_alert_message(item, market.reference, market.title,
                                        names.get(market.donneur_id, "?"), conv, amount)))
-    if rows:
-        session.execute(insert(FeeMilestone), rows)
+    if rows:  # Core, not the ORM's bulk insert: that one splits the rows by their None columns
+        session.execute(insert(table_of(FeeMilestone)), rows)
     if started:
         session.execute(update(Market).where(Market.id.in_([i.market_id for i in started]))
                         .values(status=MarketStatus.EN_COURS))
