@@ -177,7 +177,7 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
     for low in range(0, len(keys), _SLICE):
         for key in session.scalars(select(Alert.dedup_key).where(
                 Alert.dedup_key.in_(keys[low:low + _SLICE]))):
-            fresh.pop(key, None)
+            fresh.pop(key or "", None)
     if not fresh:
         return []
     alerts = [Alert(kind=a.kind, facilitator_id=a.facilitator_id, subject_type=a.subject_type,
@@ -191,7 +191,7 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
     ids: dict[str, int] = {}
     keys = list(fresh)
     for low in range(0, len(keys), _SLICE):
-        ids.update((key, alert_id) for alert_id, key in session.execute(
+        ids.update((key or "", alert_id) for alert_id, key in session.execute(
             select(Alert.id, Alert.dedup_key).where(Alert.dedup_key.in_(keys[low:low + _SLICE]))))
     for alert in alerts:
         alert.id = ids[alert.dedup_key or ""]

@@ -360,7 +360,8 @@ def _asking(ctx: Context, item: Question, followup_id: int, participant: Partici
     if chats:
         markup = keyboard(category_keyboard(ctx, followup_id))
         return [chat_message(dedup_key=f"{key}:{r.tag}", user_id=r.user_id, chat_id=r.chat_id,
-                             text=f"❓ {text}", reply_markup=markup) for r in chats], None
+                             text=f"❓ {text}", reply_markup=markup)
+                for r in chats if r.chat_id is not None], None
     emails = [r for r in recipients if r.email]
     if emails:
         lines = [f"{n}. {label}" for n, (_, label) in enumerate(numbered_situations(ctx), start=1)]

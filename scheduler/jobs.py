@@ -227,10 +227,19 @@ def _in_chunks(run: _Run, items: Sequence[Item], bulk: Callable[[Session, Sequen
     """
     for low in range(0, len(items), CHUNK):
         chunk = items[low:low + CHUNK]
-        if run.batch(f"{label(chunk[0])}…", lambda s, chunk=chunk: bulk(s, chunk)):
+        if run.batch(f"{label(chunk[0])}…", functools.partial(_call_bulk, bulk, chunk)):
             continue
         for item in chunk:
-            run.item(label(item), lambda s, item=item: one(s, item))
+            run.item(label(item), functools.partial(_call_one, one, item))
+
+
+def _call_bulk(bulk: Callable[[Session, Sequence[Item]], int], chunk: Sequence[Item],
+               session: Session) -> int:
+    return bulk(session, chunk)
+
+
+def _call_one(one: Callable[[Session, Item], bool], item: Item, session: Session) -> bool:
+    return one(session, item)
 
 
 def _describe(session: Session, rows: Sequence[object]) -> list[Planned]:

@@ -249,7 +249,7 @@ def floor_rows(run: Run) -> list[Row]:
     rows = tick_against_floor(run, run.bench_db, None, "catch-up")
     if run.bench_db.size.scale <= 1:
         return rows
-    base = run.backends.clone(run.bench_db, "caught-up")
+    base = run.backends.clone(run.bench_db, "caughtup")
     try:
         for day in (run.today, run.today + dt.timedelta(days=1)):
             errors = _errors(tick(run, base, day))
@@ -280,7 +280,7 @@ def tick_against_floor(run: Run, source: Any, day: dt.date | None, what: str) ->
         if written is None:  # the floor replays what the tick wrote: the tick goes first once
             order = ["tick"] + [side for side in order if side != "tick"]
         for side in order:
-            clone = run.backends.clone(source, f"{side}{next(counter)}")
+            clone = run.backends.clone(source, f"{side.replace('-', '')}{next(counter)}")
             try:
                 began = time.perf_counter()
                 if side == "tick":
