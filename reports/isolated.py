@@ -128,13 +128,22 @@ def render(request: RenderRequest, *, isolated: bool | None = None) -> RenderedR
     away = tuple(o for o in request.outputs if o not in HERE)
     here = tuple(o for o in request.outputs if o in HERE)
     if not away and request.html_pdf is None:
-        return render_here(request)
+        return _render_here_as_renderer(request)
     if not here:
         return render_in_child(request)
     report = render_in_child(dataclasses.replace(request, outputs=away))
-    local = render_here(dataclasses.replace(request, outputs=here))
+    local = _render_here_as_renderer(dataclasses.replace(request, outputs=here))
     return RenderedReport(email=local.email or report.email, xlsx=local.xlsx or report.xlsx,
                           pdf=report.pdf)
+
+
+def _render_here_as_renderer(request: RenderRequest) -> RenderedReport:
+    """:func:`render_here` for the service: a failure is reported as the renderer's would be
+    (:class:`RenderFailed`, a French reason; the caller retries later), whichever process drew."""
+    try:
+        return render_here(request)
+    except Exception as exc:
+        raise RenderFailed(f"échec du rendu : {type(exc).__name__}: {exc}"[:300]) from exc
 
 
 # -- the public API of ``reports`` (same signatures as the in-process renderers) ----------------
