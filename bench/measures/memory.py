@@ -16,11 +16,11 @@ The process tree (issue 20): the service renders reports outside its process (a 
 process), so a sampler thread sums, every 50 ms, the service's RSS and each descendant's
 high-water mark (``VmHWM``: a one-render child peaks just before it exits, which a sample of its
 RSS would miss); the peak of that sum is the tree's figure, goal at most 180 MB. The summed PSS
-(shared pages counted once, current values) is given beside it. The mailbox also holds a référent's annual bilan request (charts + XLSX) beside the
-points d'étape, and the catch-up sends the escalation letters (PDF). Each round runs, in
-alternated order, the service on an empty database, the service on the data, and the same
-service from the code before the long-lived renderer (:data:`BEFORE_ROOT`: one fresh child per
-render), after a dropped warm-up round.
+(shared pages counted once, current values) is given beside it. The mailbox also holds a
+référent's annual bilan request (charts + XLSX) beside the points d'étape, and the catch-up
+sends the escalation letters (PDF) when some are due. Each round runs, in alternated order, the
+service on an empty database, the service on the data, and the same service from the code
+before the change measured (:data:`BEFORE_ROOT`), after a dropped warm-up round.
 """
 
 from __future__ import annotations
