@@ -23,6 +23,7 @@ log = logging.getLogger("clausebot.service")
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: systemd's Restart= tries again later
 LOCK_CHECK_SECONDS = 30.0
+TRIM_SECONDS = 60.0
 
 
 def main(settings: Settings) -> int:
@@ -86,6 +87,25 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         log.debug("mallopt unavailable: malloc arenas left as they are")
 
 
+def trim_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``).
+
+    Why: the intake, the jobs and the chat allocate and free in bursts (SQLite pages, driver
+    rows, spreadsheets); glibc keeps what was freed in its arenas, so the service's resident
+    size stays at its last burst's level although that memory is free. Measured on the
+    territory after the start-up catch-up: 146.8 -> 137.6 MB. It takes a few milliseconds and
+    changes nothing else; a no-op off glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl or another libc
+        log.debug("malloc_trim unavailable")
+
+
 async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | None = None) -> int:
     """Run every component until SIGTERM/SIGINT, `stop`, the console closing, or a lost lock."""
     from bot.service import ChatService
@@ -94,13 +114,15 @@ async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | No
     from reports.isolated import enable_isolation
     from reports.renderer import shutdown as stop_renderer
     from scheduler.service import start_scheduler, stop_scheduler
-    from storage import migrate
+    from storage.schema_version import upgrade_if_needed
 
-    # Reports render in one renderer process, stopped when idle: WeasyPrint
-    # (60 MB) and the charts would otherwise stay in this long-running process after the first bilan.
+    # PDFs print in one renderer process, stopped when idle: WeasyPrint (60 MB) would otherwise
+    # stay in this long-running process after the first letter. Charts and XLSX are made here.
     enable_isolation()
     ctx = build_context(settings)
-    migrate.upgrade(ctx.db)  # idempotent; on the embedded default this creates the database
+    # On the embedded default this creates the database; Alembic (10 MB kept for the life of
+    # the process) is imported only when the schema is not at the head already.
+    upgrade_if_needed(ctx.db)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,7 +136,8 @@ async def serve(settings: Settings, *, lock_check=None, stop: asyncio.Event | No
     mail_stop = asyncio.Event()
     mail_sender = asyncio.create_task(run_outbox_sender(ctx, mail_cfg, mail_stop), name="mail-outbox")
     scheduler = start_scheduler(ctx)
-    watchers = [asyncio.create_task(_console_closed(chat, stop), name="console-watch")]
+    watchers = [asyncio.create_task(_console_closed(chat, stop), name="console-watch"),
+                asyncio.create_task(_trim_heap_periodically(stop), name="heap-trim")]
     if lock_check is not None:
         watchers.append(asyncio.create_task(_watch_lock(lock_check, stop), name="lock-watch"))
     log.info("clausebot started: chat=%s, mail in=%s, mail out=%s",
@@ -147,6 +170,15 @@ async def _console_closed(chat, stop: asyncio.Event) -> None:
     await chat.wait_console_closed()
     if chat.has_interactive_console:
         stop.set()
+
+
+async def _trim_heap_periodically(stop: asyncio.Event, every: float = TRIM_SECONDS) -> None:
+    """:func:`trim_heap` once a minute: after each burst of work, the heap goes back to what
+    is in use (a scheduler hook per job would tie the jobs to a glibc detail)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        trim_heap()
 
 
 async def _watch_lock(check, stop: asyncio.Event) -> None:

@@ -15,8 +15,8 @@ Public API (stable; the bot, the mail sender and the scheduler call it)::
 The names are resolved lazily (PEP 562) so that ``from reports import render_chat`` does not
 import the chart drawing, and ``render_html``, ``render_xlsx`` and ``render_pdf`` come from
 :mod:`reports.isolated`: in the long-running service (after
-:func:`reports.isolated.enable_isolation`) they render in the renderer process, so the
-service never holds WeasyPrint or the charts' fonts in memory.
+:func:`reports.isolated.enable_isolation`) the PDFs print in the renderer process, so the
+service never holds WeasyPrint; the e-mails' Pillow charts and the XLSX are made in the service.
 """
 
 from __future__ import annotations

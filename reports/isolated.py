@@ -1,13 +1,16 @@
-"""Rendering the heavy outputs (charts, HTML e-mail, PDF) outside the service's process.
+"""Rendering the heavy outputs (PDF) outside the service's process; charts and XLSX inside.
 
-Why: WeasyPrint (+22 MB, 60 MB once rendering) and the charts never give their memory back once
-imported. The long-running service (``clausebot run``) calls :func:`enable_isolation` at start;
-from then on :func:`render_html` and :func:`render_pdf` (what ``reports.render_html`` and friends
-resolve to) send the plain :class:`BilanFigures` to one long-lived renderer process
-(:mod:`reports.renderer`: started at the first report, reused, stopped when idle, restarted
-after a crash). The XLSX is written here even then: openpyxl is already loaded by the service
-(it reads the declaration spreadsheets), so writing one costs about 3 MB here against 45 MB in
-a renderer. The CLI (``clausebot bilan --out``) keeps rendering in process: it exits right after.
+Why: WeasyPrint (+22 MB, 60 MB once rendering) never gives its memory back once imported. The
+long-running service (``clausebot run``) calls :func:`enable_isolation` at start; from then on
+:func:`render_pdf` (what ``reports.render_pdf`` resolves to) and the escalation letters' PDF
+send the plain :class:`BilanFigures` to one long-lived renderer process
+(:mod:`reports.renderer`: started at the first PDF, reused, stopped when idle, restarted after a
+crash). The HTML e-mail with its charts and the XLSX are made here even then (:data:`HERE`):
+the charts are drawn with Pillow, which the service already holds (openpyxl imports it to read
+the declaration spreadsheets), as it holds jinja2 for its e-mails, so a bilan e-mail costs about
+5 MB here (measured: +4.6 MB steady, +7.4 MB peak, flat over renders) against a 33 MB renderer
+process beside the service; an XLSX about 3 MB here against 45 MB in a renderer. The CLI
+(``clausebot bilan --out``) renders everything in process: it exits right after.
 
 Any failure of the renderer (exception, crash, kill by the OOM killer, timeout, unreadable
 answer) raises :class:`RenderFailed` with a French one-line reason: callers log it and retry
@@ -32,8 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("html", "xlsx", "pdf")
-HERE = frozenset({"xlsx"})
-"""Outputs written in the service's own process even under isolation (see the module doc)."""
+HERE = frozenset({"html", "xlsx"})
+"""Outputs made in the service's own process even under isolation (see the module doc): the
+e-mail with its Pillow charts and the XLSX; only the PDF goes to the renderer process."""
 __all__ = ["DEFAULT_TIMEOUT", "OUTPUTS", "RenderFailed", "RenderRequest", "RenderedReport",
            "enable_isolation", "render", "render_here", "render_html", "render_in_child",
            "render_pdf", "render_xlsx"]
@@ -117,19 +121,29 @@ def render_in_child(request: RenderRequest, *, timeout: float = DEFAULT_TIMEOUT)
 
 
 def render(request: RenderRequest, *, isolated: bool | None = None) -> RenderedReport:
-    """HTML and PDF in the renderer process when isolation is on (or ``isolated=True``), the
-    XLSX here; everything here otherwise."""
+    """The PDF in the renderer process when isolation is on (or ``isolated=True``), the HTML
+    e-mail and the XLSX here; everything here otherwise."""
     if not (isolated if isolated is not None else _isolated):
         return render_here(request)
     away = tuple(o for o in request.outputs if o not in HERE)
     here = tuple(o for o in request.outputs if o in HERE)
     if not away and request.html_pdf is None:
-        return render_here(request)
+        return _render_here_as_renderer(request)
     if not here:
         return render_in_child(request)
     report = render_in_child(dataclasses.replace(request, outputs=away))
-    local = render_here(dataclasses.replace(request, outputs=here))
-    return RenderedReport(email=report.email, xlsx=local.xlsx, pdf=report.pdf)
+    local = _render_here_as_renderer(dataclasses.replace(request, outputs=here))
+    return RenderedReport(email=local.email or report.email, xlsx=local.xlsx or report.xlsx,
+                          pdf=report.pdf)
+
+
+def _render_here_as_renderer(request: RenderRequest) -> RenderedReport:
+    """:func:`render_here` for the service: a failure is reported as the renderer's would be
+    (:class:`RenderFailed`, a French reason; the caller retries later), whichever process drew."""
+    try:
+        return render_here(request)
+    except Exception as exc:
+        raise RenderFailed(f"échec du rendu : {type(exc).__name__}: {exc}"[:300]) from exc
 
 
 # -- the public API of ``reports`` (same signatures as the in-process renderers) ----------------
@@ -137,7 +151,7 @@ def render(request: RenderRequest, *, isolated: bool | None = None) -> RenderedR
 def render_html(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
                 agency_name: str | None = None, generated_on: dt.date | None = None,
                 agency: AgencyIdentity | None = None) -> RenderedEmail:
-    """See :func:`reports.html.render_html`; in the renderer process when isolation is on."""
+    """See :func:`reports.html.render_html`; always in this process (see :data:`HERE`)."""
     report = render(RenderRequest(figures, ("html",), audience, small_cell_threshold, agency_name,
                                   generated_on, agency=agency))
     assert report.email is not None
@@ -147,7 +161,7 @@ def render_html(figures: BilanFigures, audience: str = "externe", *, small_cell_
 def render_xlsx(figures: BilanFigures, audience: str = "externe", *, small_cell_threshold: int = 3,
                 agency_name: str | None = None, generated_on: dt.date | None = None,
                 agency: AgencyIdentity | None = None) -> bytes:
-    """See :func:`reports.xlsx.render_xlsx`; in the renderer process when isolation is on."""
+    """See :func:`reports.xlsx.render_xlsx`; always in this process (see :data:`HERE`)."""
     report = render(RenderRequest(figures, ("xlsx",), audience, small_cell_threshold, agency_name,
                                   generated_on, agency=agency))
     assert report.xlsx is not None

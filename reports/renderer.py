@@ -1,13 +1,15 @@
 """One long-lived renderer process for the service (``python -m reports.render``).
 
-Why a process: WeasyPrint (60 MB) and the chart drawing (Pillow, fonts: about 30 MB) never give
-their memory back once imported, and a render that crashes (a font library, the OOM killer) must not take the
-service down. Why one long-lived process rather than one per report: each fresh child paid the
-imports again (1 to 5 s of CPU per report) and, importing the whole domain to unpickle the
-figures, weighed 81 to 155 MB; this one imports only what renders (see
+Why a process: WeasyPrint (60 MB) never gives its memory back once imported, and a render that
+crashes (a font library, the OOM killer) must not take the service down. Since the charts are
+drawn with Pillow, which the service already holds, the service draws them itself (+5 MB there
+against a 33 MB process here, :data:`reports.isolated.HERE`): this process prints the PDFs
+(escalation letters, bilan PDFs), and whatever a caller sends it with ``isolated=True``.
+Why one long-lived process rather than one per report: each fresh child paid the imports again
+(1 to 5 s of CPU per report) and, importing the whole domain to unpickle the figures, weighed 81 to 155 MB; this one imports only what renders (see
 :func:`reports.render.lean_imports`), so it weighs 45 to 125 MB, and it is
 
-- started lazily, at the first report, and reused by the next ones (a mailing of bilans);
+- started lazily, at the first PDF, and reused by the next ones (a mailing of bilans);
 - stopped after :data:`IDLE_SECONDS` without work, so its memory goes back to the system
   between batches, and recycled after :data:`MAX_RENDERS` renders or when it grew past
   :data:`MAX_RSS_MB` (fragmentation);

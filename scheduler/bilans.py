@@ -1,7 +1,7 @@
 """The default annual bilan e-mail: figures from ``clauses.bilan``, rendering from ``reports``.
 
-HTML with its charts and the spreadsheet come out of one rendering (one child process in the
-service), stored in the document store by the same code as the queued reports, so the outbox
+HTML with its charts and the spreadsheet come out of one rendering (in the service's own
+process: ``reports.isolated.HERE``), stored in the document store by the same code as the queued reports, so the outbox
 row only carries document ids.
 """
 

@@ -54,3 +54,31 @@ def test_a_migrated_sqlite_database_never_reuses_meeting_ids(tmp_path):
         assert migrate.pending_differences(db) == []
     finally:
         db.dispose()
+
+
+def test_the_service_start_check_agrees_with_alembic_on_the_head(empty_db_url, tmp_path):
+    """`clausebot run` skips Alembic when the schema is at the head (storage.schema_version):
+    its head must be Alembic's, an older revision or a new database must upgrade."""
+    from storage import schema_version
+
+    assert schema_version.heads() == {migrate.head_revision()}
+    db = Database(empty_db_url)
+    try:
+        assert schema_version.current(db) == frozenset()
+        assert schema_version.upgrade_if_needed(db) is True  # a new database is created
+        assert migrate.current_revision(db) == migrate.head_revision()
+        assert schema_version.at_head(db)
+        assert schema_version.upgrade_if_needed(db) is False  # nothing to do: Alembic untouched
+        migrate.downgrade(db, "0008")
+        assert not schema_version.at_head(db)
+        assert schema_version.upgrade_if_needed(db) is True  # one revision behind: upgraded
+        assert migrate.current_revision(db) == migrate.head_revision()
+        assert migrate.pending_differences(db) == []
+    finally:
+        db.dispose()
+    # a branched history (two files revising the same parent) has two heads
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for rev, down in (("a1", None), ("b2", "a1"), ("c3", "a1"), ("d4", ("b2", "c3")), ("e5", "a1")):
+        (versions / f"{rev}.py").write_text(f"revision = {rev!r}\ndown_revision = {down!r}\n")
+    assert schema_version.heads(versions) == {"d4", "e5"}

@@ -16,11 +16,11 @@ The process tree (issue 20): the service renders reports outside its process (a 
 process), so a sampler thread sums, every 50 ms, the service's RSS and each descendant's
 high-water mark (``VmHWM``: a one-render child peaks just before it exits, which a sample of its
 RSS would miss); the peak of that sum is the tree's figure, goal at most 180 MB. The summed PSS
-(shared pages counted once, current values) is given beside it. The mailbox also holds a référent's annual bilan request (charts + XLSX) beside the
-points d'étape, and the catch-up sends the escalation letters (PDF). Each round runs, in
-alternated order, the service on an empty database, the service on the data, and the same
-service from the code before the long-lived renderer (:data:`BEFORE_ROOT`: one fresh child per
-render), after a dropped warm-up round.
+(shared pages counted once, current values) is given beside it. The mailbox also holds a
+référent's annual bilan request (charts + XLSX) beside the points d'étape, and the catch-up
+sends the escalation letters (PDF) when some are due. Each round runs, in alternated order, the
+service on an empty database, the service on the data, and the same service from the code
+before the change measured (:data:`BEFORE_ROOT`), after a dropped warm-up round.
 """
 
 from __future__ import annotations
@@ -55,8 +55,11 @@ FLOWS = 5
 TIMEOUT = 600.0
 TREE_GOAL_MB = 180.0
 BEFORE_ROOT = os.environ.get("CLAUSEBOT_BENCH_BEFORE_ROOT", "")
-"""A checkout of the code before the long-lived renderer (``git archive e4ffac1``), to measure
-the one-child-per-render tree in the same run; empty: that row is left out."""
+"""A checkout of the code before the change measured (``git archive <commit>``), run on the same
+scenario in the same rounds; empty: that row is left out. Issue 20's successive designs: one
+child per render (e4ffac1), one long-lived renderer drawing the charts (a229a78), the charts
+drawn in the service (k20mem2)."""
+BEFORE_LABEL = os.environ.get("CLAUSEBOT_BENCH_BEFORE_LABEL", "the code before")
 SAMPLE_SECONDS = 0.05
 
 
@@ -429,10 +432,11 @@ def run(run: Run) -> list[Row]:
     if BEFORE_ROOT:
         before = results["before"]
         rows.append(run.row(
-            "peak RSS of the process tree: long-lived renderer vs one child per render",
+            "peak RSS of the process tree: this code vs the code before",
             med(now, "tree_rss_mb"), med(before, "tree_rss_mb"), goal=1.0, unit="MB",
             check=before[-1].notes,
-            note=f"baseline = the code before (one child per render): "
+            note=f"baseline = {BEFORE_LABEL}: service "
+                 f"{_spread([m.peak_mb for m in before])}, tree "
                  f"{_spread([m.tree_rss_mb for m in before])}, summed PSS "
                  f"{_spread([m.tree_pss_mb for m in before])}"))
     return rows

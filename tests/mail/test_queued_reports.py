@@ -19,7 +19,6 @@ from clauses.alerts import raise_alert
 from mail.config import SmtpConfig
 from mail.outbox_sender import OutboxSender
 from mail.transport import SmtpTransport
-from reports.isolated import RenderFailed
 from reports.queued import (
     PENDING_TEXT,
     ReportPreparer,
@@ -93,6 +92,7 @@ async def test_a_crash_after_rendering_sends_the_stored_report_without_rendering
         raise AssertionError("rendered twice")
 
     monkeypatch.setattr("reports.isolated.render_in_child", no_render)
+    monkeypatch.setattr("reports.isolated.render_here", no_render)  # charts: in the service
     report = await _sender(ctx, smtp_sink).send_due()
     assert report.sent == 1
     [msg] = smtp_sink.messages_to("juliette.rey@oullins.test")
@@ -113,9 +113,9 @@ async def test_a_rendering_failure_is_retried_then_dead_with_a_clear_alert(ctx, 
     row_id = _queue(ctx, world)
 
     def broken(*_a: Any, **_k: Any) -> None:
-        raise RenderFailed("échec du moteur de rendu : MemoryError")
+        raise MemoryError  # the charts, drawn in the service (reports.isolated.HERE)
 
-    monkeypatch.setattr("reports.isolated.render_in_child", broken)
+    monkeypatch.setattr("reports.isolated.render_here", broken)
     sender = _sender(ctx, smtp_sink, outbox_max_attempts=2)
     report = await sender.send_due()
     assert (report.sent, report.retried, report.dead) == (0, 1, 0)

@@ -213,8 +213,9 @@ def _children(pid: int) -> list[int]:
 
 def test_the_service_renders_a_requested_point_then_stops_its_renderer(tmp_path):
     """Journey: `clausebot run` on the demo; the référente e-mails for a point d'étape; the
-    answer carries the charts (rendered by the service's renderer process); SIGTERM stops the
-    service and its renderer with it: no orphan."""
+    answer carries the charts, drawn by the service itself (Pillow, no renderer process for
+    them); SIGTERM stops the service and any renderer it started (a PDF letter of the catch-up,
+    depending on the hour) with it: no orphan."""
     data = tmp_path / "data"
     env, _ = demo_service(data)
     deliver(data, sender="Juliette Rey <juliette.rey@oullins.demo>", subject="Point d'étape",
@@ -228,21 +229,51 @@ def test_the_service_renders_a_requested_point_then_stops_its_renderer(tmp_path)
 
     proc = subprocess.Popen([*CLI, "run"], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+
+    def answered_watching_children() -> list[mailbox.MaildirMessage]:
+        seen.update(_children(proc.pid))
+        return answered()
+
     try:
-        wait_for(answered, what="the point d'étape in the outgoing Maildir", timeout=180)
-        renderers = _children(proc.pid)
-        assert len(renderers) == 1, renderers  # still there: reused by the next report
+        wait_for(answered_watching_children, what="the point d'étape in the outgoing Maildir",
+                 timeout=180)
+        seen.update(_children(proc.pid))
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    wait_for(lambda: not _alive(renderers[0]), timeout=10, what="the renderer to stop")
+    for pid in seen:
+        wait_for(lambda pid=pid: not _alive(pid), timeout=10, what="the renderer to stop")
     [reply] = answered()
     names = [p.get_filename() for p in reply.walk() if p.get_filename()]
     assert any(n.endswith(".png") for n in names), names
     assert "2025-017" in str(reply["Subject"]) or "2025-017" in reply.as_string()
+
+
+def test_under_isolation_only_the_pdf_goes_to_the_renderer(point, monkeypatch):
+    """The service's split (reports.isolated.HERE): the e-mail with its Pillow charts and the
+    XLSX are made in the service (+5 MB there against a 33 MB renderer beside it); the PDF
+    (WeasyPrint, 60 MB) is printed by the renderer process, asked for nothing else."""
+    from reports import isolated
+
+    sent: list[tuple[str, ...]] = []
+
+    def fake_child(request: RenderRequest, **_k: object) -> isolated.RenderedReport:
+        sent.append(request.outputs)
+        return isolated.RenderedReport(pdf=b"%PDF-fake")
+
+    monkeypatch.setattr(isolated, "render_in_child", fake_child)
+    monkeypatch.setattr(isolated, "_isolated", True)
+    report = isolated.render(RenderRequest(point, ("html", "xlsx"), "externe"))
+    assert sent == []
+    assert report.email is not None and all(png.startswith(PNG) for _, png in report.email.images)
+    assert report.xlsx is not None and report.xlsx.startswith(b"PK")
+    both = isolated.render(RenderRequest(point, ("html", "xlsx", "pdf"), "externe"))
+    assert sent == [("pdf",)]
+    assert both.pdf == b"%PDF-fake" and both.email is not None and both.xlsx is not None
 
 
 SERVICE_PATH = textwrap.dedent('''
