@@ -181,12 +181,19 @@ async def product_round(run: Run, db: Any, targets: list[Target], concurrency: i
     return total, seconds
 
 
-async def baseline_round(targets: list[Target]) -> tuple[int, float]:
+async def baseline_round(targets: list[Target], transport: str = "aiohttp") -> tuple[int, float]:
     """PTB's own way of serving many users: its Updater polling, ``concurrent_updates``, an
-    echo handler (no database), same latency, the same updates in the same steps."""
+    echo handler (no database), same latency, the same updates in the same steps.
+
+    ``transport``: ``aiohttp`` — the product's own HTTP transport (:mod:`bot.http_request`), so
+    that the two sides differ only by what the product does per update; ``httpx`` — PTB's
+    default ``HTTPXRequest`` (64 connections), the echo as it was measured before: its
+    connection pool, quadratic in the requests in flight, capped it at a few times the
+    sequential rate (see docs/benchmarks.md, 4b, fourth round)."""
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
+    from bot.http_request import AiohttpRequest
     from tests.servers.botapi import BotApiServer
 
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="ok")]])
@@ -203,9 +210,14 @@ async def baseline_round(targets: list[Target]) -> tuple[int, float]:
 
     with BotApiServer() as server:
         server.latency = LATENCY
-        app = (Application.builder().token(server.token).base_url(server.bot_base_url)
-               .base_file_url(server.file_base_url).concurrent_updates(True)
-               .connection_pool_size(64).build())
+        builder = (Application.builder().token(server.token).base_url(server.bot_base_url)
+                   .base_file_url(server.file_base_url).concurrent_updates(True))
+        if transport == "httpx":
+            builder = builder.connection_pool_size(64)
+        else:
+            builder = (builder.request(AiohttpRequest(128))
+                       .get_updates_request(AiohttpRequest(2, read_timeout=15.0)))
+        app = builder.build()
         app.add_handler(MessageHandler(filters.ALL, echo))
         app.add_handler(CallbackQueryHandler(pressed))
         await app.initialize()
@@ -261,24 +273,26 @@ def check(db: Any, targets: list[Target]) -> int:
 
 
 def run(run: Run) -> list[Row]:
-    """Before (one update at a time), after (the dispatcher), the concurrent echo bot:
-    alternated order each round, the first round a dropped warm-up."""
+    """Before (one update at a time), after (the dispatcher), the concurrent echo bot on the
+    product's transport and on PTB's default one: alternated order each round, the first round
+    a dropped warm-up."""
     from bot.dispatch import DEFAULT_CONCURRENCY
 
     count = int(run.extra.get("chat_users", USERS))
     targets: list[Target] = []
     rounds = max(3, min(run.repeat, 5))
-    rates: dict[str, list[float]] = {"before": [], "after": [], "echo": []}
+    rates: dict[str, list[float]] = {"before": [], "after": [], "echo": [], "echo-httpx": []}
     updates = 0
     verdict = ""
     for round_ in range(1 + rounds):
-        order = ["before", "after", "echo"]
-        order = order[round_ % 3:] + order[:round_ % 3]  # each goes first in turn
+        order = ["before", "after", "echo", "echo-httpx"]
+        order = order[round_ % 4:] + order[:round_ % 4]  # each goes first in turn
         for variant in order:
-            if variant == "echo":
+            if variant.startswith("echo"):
                 if not targets:  # the echo replays the product's actions: run after one
                     continue
-                b_n, b_seconds = asyncio.run(baseline_round(targets))
+                b_n, b_seconds = asyncio.run(baseline_round(
+                    targets, "httpx" if variant == "echo-httpx" else "aiohttp"))
                 if b_n != updates:
                     raise AssertionError(f"baseline processed {b_n} updates, product {updates}")
                 rate = b_n / b_seconds
@@ -316,7 +330,16 @@ def run(run: Run) -> list[Row]:
                 "echo (updates/s)",
                 median["after"], median["echo"], goal=1.5, unit="upd/s",
                 lower_is_better=False, check=verdict,
-                note=f"baseline = PTB Updater + concurrent_updates echo, no database; ratio = "
-                     f"slowdown; best {best['after']:.1f} vs {best['echo']:.1f}"),
+                note=f"baseline = PTB Updater + concurrent_updates echo, no database, the "
+                     f"product's HTTP transport (aiohttp); ratio = slowdown; best "
+                     f"{best['after']:.1f} vs {best['echo']:.1f}; the echo is "
+                     f"{median['echo'] / median['before']:.1f}× the sequential adapter"),
+        run.row(f"chat at {LATENCY * 1000:.0f} ms Bot API latency: after vs PTB concurrent "
+                "echo on PTB's default HTTP stack (httpx, updates/s)",
+                median["after"], median["echo-httpx"], goal=1.5, unit="upd/s",
+                lower_is_better=False, check=verdict,
+                note=f"the baseline as measured until the fourth round; its echo is "
+                     f"{median['echo-httpx'] / median['before']:.1f}× the sequential adapter; "
+                     f"best {best['after']:.1f} vs {best['echo-httpx']:.1f}"),
     ]
     return rows
