@@ -37,7 +37,7 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.core import ChatCore
-from bot.dispatch import DB_THREADS, DEFAULT_CONCURRENCY, UpdateDispatcher
+from bot.dispatch import DEFAULT_CONCURRENCY, UpdateDispatcher, db_threads
 from bot.http_request import AiohttpRequest
 from bot.messages import Incoming, IncomingFile, Keyboard, Outcome, Reply, split_long
 from bot.ratelimit import FloodLimiter, retry_seconds
@@ -151,7 +151,7 @@ class TelegramBot:
         # Our own threads for the core's database work: asyncio's default pool has
         # min(32, cores + 4) threads (6 here), shared with mail and the outbox; a few slow
         # updates (a big /bilan) would hold it and stall every other conversation.
-        self._threads = ThreadPoolExecutor(max_workers=min(concurrency, DB_THREADS),
+        self._threads = ThreadPoolExecutor(max_workers=db_threads(core.ctx.db.dialect, concurrency),
                                            thread_name_prefix="chat-update")
         self.poll_timeout = poll_timeout
         self.limiter = limiter or FloodLimiter()
@@ -479,7 +479,7 @@ class TelegramBot:
             log.exception("could not record the delivery of a chat reply")
 
     async def _in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run blocking work in the chat's own thread pool (at most ``DB_THREADS`` at once)."""
+        """Run blocking work in the chat's own thread pool (:func:`bot.dispatch.db_threads`)."""
         return await asyncio.get_running_loop().run_in_executor(
             self._threads, functools.partial(func, *args))
 
