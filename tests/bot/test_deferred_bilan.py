@@ -199,3 +199,29 @@ def test_scope_counts_the_markets_running_during_the_year(db):
     assert count < chat_reports.DEFER_FROM_MARKETS
     assert worker_module.FAILED_TEXT == chat_reports.FAILED_TEXT
     assert chat_reports.FAILED_TEXT.startswith("Désolé")
+
+
+def test_finished_requests_go_with_the_chat_bookkeeping(ctx, world):
+    """Who asked which bilan in which chat is kept like the chat's other traces: a delivered
+    or failed request older than the chat retention is purged; a waiting one never is, nor a
+    recent one (the 31-day-old delivered one goes, the 29-day-old one stays)."""
+    from clauses.retention import run_purge
+
+    now = ctx.clock.now()
+    old, young = now - dt.timedelta(days=31), now - dt.timedelta(days=29)
+
+    def request(key: str, at: dt.datetime, status: ChatReportStatus) -> ChatReportRequest:
+        return ChatReportRequest(dedup_key=key, requester_user_id=world["facilitator"],
+                                 chat_id=4242, scope={"what": "annual"}, requested_at=at,
+                                 status=status)
+
+    with ctx.db.session() as s:
+        s.add_all([request("old-sent", old, ChatReportStatus.HANDED_OVER),
+                   request("old-failed", old, ChatReportStatus.FAILED),
+                   request("old-waiting", old, ChatReportStatus.PENDING),
+                   request("young-sent", young, ChatReportStatus.HANDED_OVER)])
+    with ctx.db.session() as s:
+        assert run_purge(ctx, s, dry_run=True).chat_bookkeeping == 2
+    with ctx.db.session() as s:
+        run_purge(ctx, s, dry_run=False)
+    assert [r.dedup_key for r in _requests(ctx)] == ["old-waiting", "young-sent"]
