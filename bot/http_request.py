@@ -76,7 +76,8 @@ class AiohttpRequest(BaseRequest):
                                         connect=None if pool is None or connect is None
                                         else pool + connect)
         try:
-            async with self._session.request(method, url, data=_body(request_data),
+            body, headers = _body(request_data)
+            async with self._session.request(method, url, data=body, headers=headers,
                                              timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
@@ -85,16 +86,21 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
 
 
-def _body(request_data: RequestData | None) -> Any:
-    """Form fields, or a multipart form carrying the files (what ``HTTPXRequest`` sends)."""
+def _body(request_data: RequestData | None) -> tuple[Any, dict[str, str] | None]:
+    """Form fields, or a multipart form carrying the files (what ``HTTPXRequest`` sends).
+
+    The form is encoded here (PTB's own encoding of the values) rather than by aiohttp's
+    ``FormData``, which builds a multipart writer, with a random boundary, for every call."""
     if request_data is None:
-        return None
-    fields = request_data.json_parameters
+        return None, None
     if not request_data.contains_files:
-        return fields or None
-    form = aiohttp.FormData()
-    for name, value in fields.items():
+        fields = request_data.url_encoded_parameters()
+        if not fields:
+            return None, None
+        return fields.encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+    form = aiohttp.FormData(quote_fields=False)  # file names as typed, like httpx (not %20)
+    for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mime) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mime)
-    return form
+    return form, None
