@@ -2,9 +2,10 @@
 
 Both sides run python-telegram-bot 22 in this process against the same request stub: the
 test-suite's local Bot API server (:class:`tests.servers.botapi.BotApiServer`, real HTTP on
-loopback). Users' messages and button presses are queued on the server; the bot fetches them with
-``getUpdates`` and hands each to ``Application.process_update``, its answers go back over HTTP.
-Only that fetching and processing is timed, not the driver deciding what each user does next.
+loopback, 50 ms per call), run in a child process like Telegram is (:class:`BotApiHost`). Users'
+messages and button presses are queued on the server; the bot fetches them with ``getUpdates``
+and hands each to ``Application.process_update``, its answers go back over HTTP. Only that
+fetching and processing is timed, not the driver deciding what each user does next.
 
 The product: :class:`bot.telegram_adapter.TelegramBot` around :class:`bot.core.ChatCore`
 (update id claimed, conversation state loaded and saved, the flow step, the domain's checks and
@@ -15,7 +16,9 @@ choose the lot and the contract when asked, the month, work and training hours, 
 confirm. The driver reads the bot's buttons to answer, like a person would.
 
 The baseline: a bare PTB ``Application`` whose handlers echo every text and answer every button
-with one message, fed the same number of updates of the same kinds in the same batches.
+with one message, fed the same number of updates of the same kinds in the same batches, on the
+product's HTTP transport (:mod:`bot.http_request`); also on PTB's default httpx stack, the
+baseline of the earlier rounds, whose connection pool was the cap.
 
 The check: every user's declaration is stored, for the contract and month aimed at.
 """
