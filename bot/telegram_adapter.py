@@ -1,4 +1,4 @@
-"""Telegram backend: python-telegram-bot v22 Application, real HTTPXRequest, getUpdates polling.
+"""Telegram backend: python-telegram-bot v22 Application, real HTTP (aiohttp), getUpdates polling.
 
 PTB is used for what it is good at (HTTP, JSON models, file download, the rate limiter hook);
 the conversation itself is the channel-neutral :class:`bot.core.ChatCore`. One ``TypeHandler``
@@ -35,10 +35,10 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
 
 from bot.core import ChatCore
-from bot.dispatch import DEFAULT_CONCURRENCY, UpdateDispatcher
+from bot.dispatch import DEFAULT_CONCURRENCY, UpdateDispatcher, db_threads
+from bot.http_request import AiohttpRequest
 from bot.messages import Incoming, IncomingFile, Keyboard, Outcome, Reply, split_long
 from bot.ratelimit import FloodLimiter, retry_seconds
 from bot.transport import SendDeferred, SendRefused
@@ -143,7 +143,7 @@ class TelegramBot:
         base_file_url: str | None = None,
         limiter: FloodLimiter | None = None,
         poll_timeout: float = 25.0,
-        connection_pool_size: int = 64,
+        connection_pool_size: int = 128,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.core = core
@@ -151,7 +151,7 @@ class TelegramBot:
         # Our own threads for the core's database work: asyncio's default pool has
         # min(32, cores + 4) threads (6 here), shared with mail and the outbox; a few slow
         # updates (a big /bilan) would hold it and stall every other conversation.
-        self._threads = ThreadPoolExecutor(max_workers=concurrency,
+        self._threads = ThreadPoolExecutor(max_workers=db_threads(core.ctx.db.dialect, concurrency),
                                            thread_name_prefix="chat-update")
         self.poll_timeout = poll_timeout
         self.limiter = limiter or FloodLimiter()
@@ -160,10 +160,11 @@ class TelegramBot:
             .token(token)
             .updater(None)
             .rate_limiter(self.limiter)
-            .request(HTTPXRequest(connection_pool_size=connection_pool_size, pool_timeout=30.0,
-                                  read_timeout=20.0, write_timeout=20.0, connect_timeout=10.0))
-            .get_updates_request(HTTPXRequest(connection_pool_size=2,
-                                              read_timeout=poll_timeout + 10.0))
+            # aiohttp, not PTB's httpx: its pool costs grow with the updates in flight
+            # (bot/http_request.py)
+            .request(AiohttpRequest(connection_pool_size, pool_timeout=30.0,
+                                    read_timeout=20.0, write_timeout=20.0, connect_timeout=10.0))
+            .get_updates_request(AiohttpRequest(2, read_timeout=poll_timeout + 10.0))
         )
         if base_url:
             builder = builder.base_url(base_url)
@@ -478,7 +479,7 @@ class TelegramBot:
             log.exception("could not record the delivery of a chat reply")
 
     async def _in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run blocking work in the chat's own thread pool (sized to its concurrency)."""
+        """Run blocking work in the chat's own thread pool (:func:`bot.dispatch.db_threads`)."""
         return await asyncio.get_running_loop().run_in_executor(
             self._threads, functools.partial(func, *args))
 

@@ -50,6 +50,8 @@ from storage.models import (
     Candidature,
     CandidatureStatus,
     Channel,
+    ChatReportRequest,
+    ChatReportStatus,
     ChatUpdate,
     Contract,
     ConversationState,
@@ -152,6 +154,9 @@ def _chat_bookkeeping(now: dt.datetime, cut: dt.datetime) -> list[tuple[type, Co
         (ChatUpdate, ChatUpdate.received_at < cut),
         (ConversationState, ConversationState.updated_at < cut),
         (KeyValue, invitation_throttle.stale_rows(now)),
+        # a chat bilan's request (who asked, in which chat) once it was delivered or given up
+        (ChatReportRequest, (ChatReportRequest.requested_at < cut)
+         & ChatReportRequest.status.in_([ChatReportStatus.HANDED_OVER, ChatReportStatus.FAILED])),
     ]
 
 

@@ -2,9 +2,10 @@
 
 Both sides run python-telegram-bot 22 in this process against the same request stub: the
 test-suite's local Bot API server (:class:`tests.servers.botapi.BotApiServer`, real HTTP on
-loopback). Users' messages and button presses are queued on the server; the bot fetches them with
-``getUpdates`` and hands each to ``Application.process_update``, its answers go back over HTTP.
-Only that fetching and processing is timed, not the driver deciding what each user does next.
+loopback, 50 ms per call), run in a child process like Telegram is (:class:`BotApiHost`). Users'
+messages and button presses are queued on the server; the bot fetches them with ``getUpdates``
+and hands each to ``Application.process_update``, its answers go back over HTTP. Only that
+fetching and processing is timed, not the driver deciding what each user does next.
 
 The product: :class:`bot.telegram_adapter.TelegramBot` around :class:`bot.core.ChatCore`
 (update id claimed, conversation state loaded and saved, the flow step, the domain's checks and
@@ -15,7 +16,9 @@ choose the lot and the contract when asked, the month, work and training hours, 
 confirm. The driver reads the bot's buttons to answer, like a person would.
 
 The baseline: a bare PTB ``Application`` whose handlers echo every text and answer every button
-with one message, fed the same number of updates of the same kinds in the same batches.
+with one message, fed the same number of updates of the same kinds in the same batches, on the
+product's HTTP transport (:mod:`bot.http_request`); also on PTB's default httpx stack, the
+baseline of the earlier rounds, whose connection pool was the cap.
 
 The check: every user's declaration is stored, for the contract and month aimed at.
 """
@@ -23,9 +26,13 @@ The check: every user's declaration is stored, for the contract and month aimed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing import get_context
+from multiprocessing.managers import BaseManager
 from typing import Any
 
 from bench.harness import Row, Run
@@ -113,81 +120,160 @@ CONCURRENCY_BEFORE = 1
 """The adapter as it was: each update awaited before the next (one slot of the dispatcher)."""
 
 
-async def wait_confirmed(server: Any, update_ids: list[int]) -> None:
-    """Until the bot confirmed every update (handled, committed, answered)."""
+class BotApiHost:
+    """The test-suite's Bot API server, run in a child process and driven through a pipe.
+
+    Why a child process: Telegram's work is not done in the bot's process. Run in the same
+    process (a thread), the server's HTTP handling, the 50 ms sleeps' wake-ups and the driver's
+    polling shared the bot's GIL and were charged to both sides; the echo bot, which does
+    almost nothing itself, was mostly measuring the server. Every call here is one round trip
+    on the pipe, outside the timed HTTP path."""
+
+    def __init__(self, latency: float) -> None:
+        from tests.servers.botapi import BotApiServer
+
+        self.server = BotApiServer().start()
+        self.server.latency = latency
+        self.users: dict[int, Any] = {}
+
+    def urls(self) -> tuple[str, str, str]:
+        return self.server.token, self.server.bot_base_url, self.server.file_base_url
+
+    def add_user(self, user_id: int, first_name: str) -> None:
+        self.users[user_id] = self.server.user(id=user_id, first_name=first_name)
+
+    def send_text(self, user_id: int, text: str) -> int:
+        return int(self.server.send_text(self.users[user_id], text))
+
+    def press(self, user_id: int, data: str) -> int:
+        """Press ``data`` on the last message the bot sent to the user."""
+        return int(self.server.press_button(self.users[user_id],
+                                            self.server.last_message(user_id), data))
+
+    def last(self, chat_id: int) -> tuple[str, list[str]]:
+        message = self.server.last_message(chat_id)
+        return message.text or "", list(message.callback_data())
+
+    def unconfirmed(self) -> list[int]:
+        return list(self.server.pending_update_ids())
+
+    def waiting(self, expected: dict[int, int]) -> dict[int, int]:
+        """The chats that got fewer messages than expected."""
+        return {chat: n for chat, n in expected.items()
+                if len(self.server.sent_messages(chat)) < n}
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+@dataclass
+class LastMessage:
+    """What :func:`next_action` reads of the bot's last message (a copy from the child)."""
+
+    text: str
+    data: list[str]
+
+    def callback_data(self) -> list[str]:
+        return self.data
+
+
+class HostManager(BaseManager):
+    """Starts :class:`BotApiHost` in a spawned child (no fork of a process with threads)."""
+
+
+HostManager.register("BotApiHost", BotApiHost)
+
+
+def _manager() -> Any:
+    manager = HostManager(ctx=get_context("spawn"))
+    manager.start()
+    return manager
+
+
+async def wait_confirmed(host: Any, update_ids: list[int]) -> None:
+    """Until the bot confirmed every update (handled, committed, answered): one look at the
+    server's unconfirmed ids every 2 ms."""
     pending = set(update_ids)
     while pending:
         await asyncio.sleep(0.002)
-        pending = {u for u in pending if not server.is_confirmed(u)}
+        pending &= set(host.unconfirmed())
 
 
-async def wait_answered(server: Any, expected: dict[int, int]) -> None:
-    """Until every echo user got the number of messages expected."""
-    while any(len(server.sent_messages(chat)) < n for chat, n in expected.items()):
-        await asyncio.sleep(0.002)
+async def wait_answered(host: Any, expected: dict[int, int]) -> None:
+    """Until every echo user got the number of messages expected (only the users still
+    waiting are looked at again)."""
+    waiting = dict(expected)
+    while waiting:
+        waiting = host.waiting(waiting)
+        if waiting:
+            await asyncio.sleep(0.002)
 
 
-async def product_round(run: Run, db: Any, targets: list[Target], concurrency: int
-                        ) -> tuple[int, float]:
+async def product_round(run: Run, db: Any, targets: list[Target], concurrency: int,
+                        host: Any) -> tuple[int, float]:
     """The real adapter (``TelegramBot.poll``: getUpdates, dispatcher, ChatCore) against a
-    fresh server 50 ms away; each step timed from the users' sending to the last confirmation."""
+    fresh server 50 ms away (``host``, in a child process); each step timed from the users'
+    sending to the last confirmation."""
     from bot.core import ChatCore
     from bot.ratelimit import FloodLimiter
     from bot.telegram_adapter import TelegramBot
-    from tests.servers.botapi import BotApiServer
 
-    with BotApiServer() as server:
-        server.latency = LATENCY
-        tg = TelegramBot(ChatCore(run.context(db)), server.token, base_url=server.bot_base_url,
-                         base_file_url=server.file_base_url, poll_timeout=5,
-                         limiter=FloodLimiter(global_rate=1_000_000), concurrency=concurrency)
-        app = tg.application
-        await app.initialize()
-        stop = asyncio.Event()
-        poller = asyncio.create_task(tg.poll(stop))
-        users = {t.tg_id: server.user(id=t.tg_id, first_name="Chef") for t in targets}
-        total, seconds = 0, 0.0
-        try:
-            for t in targets:
-                t.actions, t.done, t.failure = [("text", "/declarer")], False, None
-            sent = [server.send_text(users[t.tg_id], "/declarer") for t in targets]
-            for _step in range(MAX_STEPS):
-                began = time.perf_counter()
-                await wait_confirmed(server, sent)
-                total, seconds = total + len(sent), seconds + time.perf_counter() - began
-                sent = []
-                for t in [t for t in targets if not t.done and t.failure is None]:
-                    try:
-                        action = next_action(t, server.last_message(t.tg_id))
-                    except LookupError as exc:
-                        t.failure = str(exc)
-                        continue
-                    if action is None:
-                        t.done = True
-                        continue
-                    t.actions.append(action)
-                    kind, value = action
-                    if kind == "text":
-                        sent.append(server.send_text(users[t.tg_id], value))
-                    else:
-                        sent.append(server.press_button(users[t.tg_id],
-                                                        server.last_message(t.tg_id), value))
-                if not sent:
-                    break
-        finally:
-            stop.set()
-            await poller
-            await app.shutdown()
+    token, base_url, file_url = host.urls()
+    tg = TelegramBot(ChatCore(run.context(db)), token, base_url=base_url,
+                     base_file_url=file_url, poll_timeout=5,
+                     limiter=FloodLimiter(global_rate=1_000_000), concurrency=concurrency)
+    app = tg.application
+    await app.initialize()
+    stop = asyncio.Event()
+    poller = asyncio.create_task(tg.poll(stop))
+    for t in targets:
+        host.add_user(t.tg_id, "Chef")
+    total, seconds = 0, 0.0
+    try:
+        for t in targets:
+            t.actions, t.done, t.failure = [("text", "/declarer")], False, None
+        sent = [host.send_text(t.tg_id, "/declarer") for t in targets]
+        for _step in range(MAX_STEPS):
+            began = time.perf_counter()
+            await wait_confirmed(host, sent)
+            total, seconds = total + len(sent), seconds + time.perf_counter() - began
+            sent = []
+            for t in [t for t in targets if not t.done and t.failure is None]:
+                try:
+                    action = next_action(t, LastMessage(*host.last(t.tg_id)))
+                except LookupError as exc:
+                    t.failure = str(exc)
+                    continue
+                if action is None:
+                    t.done = True
+                    continue
+                t.actions.append(action)
+                kind, value = action
+                sent.append(host.send_text(t.tg_id, value) if kind == "text"
+                            else host.press(t.tg_id, value))
+            if not sent:
+                break
+    finally:
+        stop.set()
+        await poller
+        await app.shutdown()
     return total, seconds
 
 
-async def baseline_round(targets: list[Target]) -> tuple[int, float]:
+async def baseline_round(targets: list[Target], host: Any, transport: str = "aiohttp"
+                         ) -> tuple[int, float]:
     """PTB's own way of serving many users: its Updater polling, ``concurrent_updates``, an
-    echo handler (no database), same latency, the same updates in the same steps."""
+    echo handler (no database), same latency, the same updates in the same steps.
+
+    ``transport``: ``aiohttp`` — the product's own HTTP transport (:mod:`bot.http_request`), so
+    that the two sides differ only by what the product does per update; ``httpx`` — PTB's
+    default ``HTTPXRequest`` (64 connections), the echo as it was measured before: its
+    connection pool, quadratic in the requests in flight, capped it at a few times the
+    sequential rate (see docs/benchmarks.md, 4b, fourth round)."""
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-    from tests.servers.botapi import BotApiServer
+    from bot.http_request import AiohttpRequest
 
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="ok")]])
 
@@ -201,42 +287,62 @@ async def baseline_round(targets: list[Target]) -> tuple[int, float]:
         await asyncio.gather(query.answer(),
                              query.message.reply_text("ok", reply_markup=keyboard))  # type: ignore[union-attr]
 
-    with BotApiServer() as server:
-        server.latency = LATENCY
-        app = (Application.builder().token(server.token).base_url(server.bot_base_url)
-               .base_file_url(server.file_base_url).concurrent_updates(True)
-               .connection_pool_size(64).build())
-        app.add_handler(MessageHandler(filters.ALL, echo))
-        app.add_handler(CallbackQueryHandler(pressed))
-        await app.initialize()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=5)
-        users = {t.tg_id: server.user(id=t.tg_id + 7_000_000, first_name="Echo") for t in targets}
-        expected = {u.id: 0 for u in users.values()}
-        total, seconds = 0, 0.0
-        try:
-            longest = max(len(t.actions) for t in targets)
-            for step in range(longest):
-                began = time.perf_counter()
-                for t in targets:
-                    if step >= len(t.actions):
-                        continue
-                    kind, value = t.actions[step]
-                    user = users[t.tg_id]
-                    if kind == "text":
-                        server.send_text(user, value)
-                    else:
-                        server.press_button(user, server.last_message(user.id), "ok")
-                    expected[user.id] += 1
-                    total += 1
-                await wait_answered(server, expected)
-                seconds += time.perf_counter() - began
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
+    token, base_url, file_url = host.urls()
+    builder = (Application.builder().token(token).base_url(base_url)
+               .base_file_url(file_url).concurrent_updates(True))
+    if transport == "httpx":
+        builder = builder.connection_pool_size(64)
+    else:
+        builder = (builder.request(AiohttpRequest(128))
+                   .get_updates_request(AiohttpRequest(2, read_timeout=15.0)))
+    app = builder.build()
+    app.add_handler(MessageHandler(filters.ALL, echo))
+    app.add_handler(CallbackQueryHandler(pressed))
+    await app.initialize()
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=5)
+    users = {t.tg_id: t.tg_id + 7_000_000 for t in targets}
+    for user in users.values():
+        host.add_user(user, "Echo")
+    expected = {user: 0 for user in users.values()}
+    total, seconds = 0, 0.0
+    try:
+        longest = max(len(t.actions) for t in targets)
+        for step in range(longest):
+            began = time.perf_counter()
+            for t in targets:
+                if step >= len(t.actions):
+                    continue
+                kind, value = t.actions[step]
+                user = users[t.tg_id]
+                if kind == "text":
+                    host.send_text(user, value)
+                else:
+                    host.press(user, "ok")
+                expected[user] += 1
+                total += 1
+            await wait_answered(host, expected)
+            seconds += time.perf_counter() - began
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
     return total, seconds
+
+
+@contextlib.contextmanager
+def hosted() -> Iterator[Any]:
+    """A fresh Bot API server in a child process (:class:`BotApiHost`), stopped afterwards."""
+    manager = _manager()
+    try:
+        host = manager.BotApiHost(LATENCY)
+        try:
+            yield host
+        finally:
+            host.close()
+    finally:
+        manager.shutdown()
 
 
 def check(db: Any, targets: list[Target]) -> int:
@@ -261,24 +367,27 @@ def check(db: Any, targets: list[Target]) -> int:
 
 
 def run(run: Run) -> list[Row]:
-    """Before (one update at a time), after (the dispatcher), the concurrent echo bot:
-    alternated order each round, the first round a dropped warm-up."""
+    """Before (one update at a time), after (the dispatcher), the concurrent echo bot on the
+    product's transport and on PTB's default one: alternated order each round, the first round
+    a dropped warm-up."""
     from bot.dispatch import DEFAULT_CONCURRENCY
 
     count = int(run.extra.get("chat_users", USERS))
     targets: list[Target] = []
     rounds = max(3, min(run.repeat, 5))
-    rates: dict[str, list[float]] = {"before": [], "after": [], "echo": []}
+    rates: dict[str, list[float]] = {"before": [], "after": [], "echo": [], "echo-httpx": []}
     updates = 0
     verdict = ""
     for round_ in range(1 + rounds):
-        order = ["before", "after", "echo"]
-        order = order[round_ % 3:] + order[:round_ % 3]  # each goes first in turn
+        order = ["before", "after", "echo", "echo-httpx"]
+        order = order[round_ % 4:] + order[:round_ % 4]  # each goes first in turn
         for variant in order:
-            if variant == "echo":
+            if variant.startswith("echo"):
                 if not targets:  # the echo replays the product's actions: run after one
                     continue
-                b_n, b_seconds = asyncio.run(baseline_round(targets))
+                with hosted() as host:
+                    b_n, b_seconds = asyncio.run(baseline_round(
+                        targets, host, "httpx" if variant == "echo-httpx" else "aiohttp"))
                 if b_n != updates:
                     raise AssertionError(f"baseline processed {b_n} updates, product {updates}")
                 rate = b_n / b_seconds
@@ -288,9 +397,10 @@ def run(run: Run) -> list[Row]:
                     targets = pick_targets(run, clone, count)
                     if not targets:
                         raise AssertionError("no company user has an undeclared contract")
-                    n, seconds = asyncio.run(product_round(
-                        run, clone, targets, CONCURRENCY_BEFORE if variant == "before"
-                        else DEFAULT_CONCURRENCY))
+                    with hosted() as host:
+                        n, seconds = asyncio.run(product_round(
+                            run, clone, targets, CONCURRENCY_BEFORE if variant == "before"
+                            else DEFAULT_CONCURRENCY, host))
                     stored = check(clone, targets)
                     updates = n
                     rate = n / seconds
@@ -316,7 +426,16 @@ def run(run: Run) -> list[Row]:
                 "echo (updates/s)",
                 median["after"], median["echo"], goal=1.5, unit="upd/s",
                 lower_is_better=False, check=verdict,
-                note=f"baseline = PTB Updater + concurrent_updates echo, no database; ratio = "
-                     f"slowdown; best {best['after']:.1f} vs {best['echo']:.1f}"),
+                note=f"baseline = PTB Updater + concurrent_updates echo, no database, the "
+                     f"product's HTTP transport (aiohttp); ratio = slowdown; best "
+                     f"{best['after']:.1f} vs {best['echo']:.1f}; the echo is "
+                     f"{median['echo'] / median['before']:.1f}× the sequential adapter"),
+        run.row(f"chat at {LATENCY * 1000:.0f} ms Bot API latency: after vs PTB concurrent "
+                "echo on PTB's default HTTP stack (httpx, updates/s)",
+                median["after"], median["echo-httpx"], goal=1.5, unit="upd/s",
+                lower_is_better=False, check=verdict,
+                note=f"the baseline as measured until the fourth round; its echo is "
+                     f"{median['echo-httpx'] / median['before']:.1f}× the sequential adapter; "
+                     f"best {best['after']:.1f} vs {best['echo-httpx']:.1f}"),
     ]
     return rows

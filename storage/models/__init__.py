@@ -11,6 +11,7 @@ from storage.models.channels import (
     MailboxState,
     ServiceEvent,
 )
+from storage.models.chat_reports import ChatReportRequest, ChatReportStatus
 from storage.models.enums import (
     AlertKind,
     CandidatureStatus,
@@ -59,6 +60,8 @@ __all__ = [
     "CandidatureStatus",
     "Channel",
     "ChatLink",
+    "ChatReportRequest",
+    "ChatReportStatus",
     "ChatUpdate",
     "Company",
     "CompanyKind",
