@@ -51,13 +51,15 @@ class PersistentCluster(PostgresServer):
         return cls(workdir / f"pg{PG_MAJOR}")
 
     def _answers(self, port: int) -> bool:
+        """True when OUR server listens on ``port`` (after a crash, the port written in the
+        work directory may have gone to another cluster, e.g. a test session's)."""
         try:
             with psycopg.connect(host=self.host, port=port, user="postgres", dbname="postgres",
                                  connect_timeout=2) as conn:
-                conn.execute("SELECT 1")
-            return True
-        except psycopg.OperationalError:
+                row = conn.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:
             return False
+        return row is not None and Path(str(row[0])).resolve() == self.datadir.resolve()
 
     def start(self) -> PersistentCluster:
         """Use the running server of the work directory, or start it (initdb the first time)."""

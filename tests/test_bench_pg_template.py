@@ -146,3 +146,39 @@ def test_another_key_gets_its_own_template_and_a_stale_one_is_rebuilt(
 def test_unknown_build_is_refused(tmp_path: Path, rulebook) -> None:
     with pytest.raises(ValueError, match="unknown PostgreSQL build"):
         Backends(tmp_path, seed=SEED, today=TODAY, rulebook=rulebook, pg_build="pg_dump")
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A work directory the ``postgres`` user can reach (pytest's tmp_path is private to root)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="clausebot-benchpg-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_bench_cluster_is_shared_by_runs_and_keeps_its_databases(workdir: Path) -> None:
+    from bench.pg_cluster import PersistentCluster
+
+    tmp_path = workdir
+    first = PersistentCluster.in_workdir(tmp_path).start()
+    try:
+        first.create_database("kept")
+        second = PersistentCluster.in_workdir(tmp_path).start()
+        assert second.port == first.port and second.proc is None  # found running, not spawned
+        first.stop()  # the other run still uses it: it keeps running
+        assert "kept" in second.list_databases()
+        second.stop()  # the last run leaves: the server stops
+        assert not (tmp_path / "pg15" / "port").exists()
+        assert not (first.datadir / "postmaster.pid").exists()
+        # the next run starts it again from the same data directory: the database is still there
+        third = PersistentCluster.in_workdir(tmp_path).start()
+        try:
+            assert "kept" in third.list_databases()
+        finally:
+            third.stop()
+    finally:
+        first.stop()
