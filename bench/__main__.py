@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.databases import Backends
+from bench.databases import PG_BUILDS, Backends
 from bench.harness import Row, Run
 from bench.report import machine, markdown, text_table
 from bench.sizes import size_named
@@ -66,8 +66,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="cache of generated SQLite files and scratch space")
     parser.add_argument("--pg-url", default=None,
-                        help="an existing PostgreSQL server (superuser URL) instead of a "
-                             "throwaway cluster")
+                        help="an existing PostgreSQL server (superuser URL) instead of the "
+                             "bench's own cluster (kept in WORKDIR/pg15 between runs)")
+    parser.add_argument("--pg-build", choices=PG_BUILDS, default="sqlite",
+                        help="how a missing PostgreSQL template database is built: copied from "
+                             "the cached SQLite file (default, minutes at national size) or "
+                             "generated (30-40 minutes at national size)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="also write the table and the machine as Markdown")
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     today = args.today or paris_today()
     rulebook = load_rulebook("default")
     with Backends(args.workdir, pg_url=args.pg_url, seed=args.seed, today=today,
-                  rulebook=rulebook, log=log) as backends:
+                  rulebook=rulebook, log=log, pg_build=args.pg_build) as backends:
         failures: list[str] = []
         rows = run_measures(backends, args, rulebook, log, failures)
         pg_version = backends.postgres_version() if "postgres" in args.backend else None

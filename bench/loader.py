@@ -281,3 +281,106 @@ def sqlite_connect_for_reading(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _python_type(column: Any) -> Any:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def _sqlite_copy_expression(column: Any) -> str:
+    """SQLite SQL giving ``column`` as one field of PostgreSQL's COPY text format.
+
+    SQLite formats the whole line in C (12 million rows would take minutes through Python
+    converters); the values are what the loader stored there (ISO dates, naive UTC datetimes,
+    0/1 booleans, JSON text), which PostgreSQL reads back as the same values.
+    """
+    name = f'"{column.name}"'
+    kind = _column_kind(column)
+    if kind == "bool":
+        return f"CASE WHEN {name} IS NULL THEN '\\N' WHEN {name} THEN 't' ELSE 'f' END"
+    value = f"CAST({name} AS TEXT)"
+    if kind in ("plain", "enum", "json") and _python_type(column) is not int:
+        value = (f"replace(replace(replace(replace({value}, '\\', '\\\\'), char(9), '\\t'), "
+                 f"char(10), '\\n'), char(13), '\\r')")
+    return f"CASE WHEN {name} IS NULL THEN '\\N' ELSE {value} END"
+
+
+def copy_sqlite_into_postgres(sqlite_path: str, db: Database, generated_at: dt.datetime,
+                              log: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Fill the empty PostgreSQL ``db`` with every row of the generated SQLite file.
+
+    Why: generating the national database on PostgreSQL takes 30–40 minutes here, its SQLite
+    twin (same seed, same rows) is cached; copying it takes minutes. Foreign keys are not
+    re-checked row by row (``session_replication_role = replica``): SQLite's
+    ``foreign_key_check`` passed when the file was generated, and the caller compares the two
+    databases (:func:`fingerprint`). Returns the rows copied per table.
+    """
+    import time
+
+    from psycopg import sql as pgsql
+
+    Base.metadata.create_all(db.engine)
+    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro&immutable=1", uri=True)
+    loader = PostgresLoader(db, generated_at)
+    target = loader.conn
+    assert target is not None
+    try:
+        present = {r[0] for r in source.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        with target.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute("SET session_replication_role = replica")
+            for table in Base.metadata.sorted_tables:
+                if table.name not in present:
+                    continue
+                began = time.monotonic()
+                columns = list(table.c)
+                line = " || char(9) || ".join(_sqlite_copy_expression(c) for c in columns)
+                rows = source.execute(f'SELECT {line} FROM "{table.name}"')
+                copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+                    pgsql.Identifier(table.name),
+                    pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns))
+                count = 0
+                with cur.copy(copy_sql) as copy:
+                    while chunk := rows.fetchmany(BATCH * 2):
+                        copy.write(("\n".join(r[0] for r in chunk) + "\n").encode())
+                        count += len(chunk)
+                loader.rows_written[table.name] = count
+                if log and count > 100_000:
+                    log(f"  {table.name}: {count:,} rows ({time.monotonic() - began:.1f}s)")
+            cur.execute("SET session_replication_role = DEFAULT")
+        loader.finish()
+    finally:
+        loader.close()
+        source.close()
+    return dict(loader.rows_written)
+
+
+def fingerprint(conn: Any) -> dict[str, Any]:
+    """Row counts of every table and aggregates of the figures, the same text on both backends.
+
+    Two databases with equal fingerprints hold the same territory (used to check that the
+    PostgreSQL copy of a SQLite file, or a generation on PostgreSQL, match it). ``conn``: a
+    :class:`bench.sql.RawSQL`.
+    """
+    out: dict[str, Any] = {}
+    for table in Base.metadata.sorted_tables:
+        pk = [c.name for c in table.primary_key.columns]
+        id_sum = f', SUM("{pk[0]}")' if len(pk) == 1 and \
+            _python_type(table.primary_key.columns[pk[0]]) is int else ", 0"
+        count, ids = conn.one(f'SELECT COUNT(*){id_sum} FROM "{table.name}"')
+        out[table.name] = (int(count), int(ids or 0))
+    year = ("CAST(strftime('%Y', month) AS INTEGER)" if conn.dialect == "sqlite"
+            else "CAST(EXTRACT(YEAR FROM month) AS INTEGER)")
+    hours = conn.all(
+        f"SELECT {year} AS year, COUNT(*), SUM(counted_hours), "
+        "SUM(work_hours), SUM(training_hours), COUNT(DISTINCT contract_id) "
+        "FROM hour_declarations GROUP BY 1 ORDER BY 1")
+    out["hour_declarations by year"] = [
+        (int(y), int(n), *(f"{float(v or 0):.2f}" for v in sums), int(d))
+        for y, n, *sums, d in ((r[0], r[1], r[2], r[3], r[4], r[5]) for r in hours)]
+    (owed,) = conn.one("SELECT SUM(hours_owed) FROM lots")
+    out["lots hours_owed"] = f"{float(owed or 0):.2f}"
+    return out
