@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from clauses.bilan import queries as q
 from clauses.bilan import rollup, rules
-from clauses.bilan.contested import contested_by_engagement
 from clauses.bilan.errors import InvalidPeriodError, UnknownDonneurError, UnknownMarketError
 from clauses.bilan.figures import (
     AGE_BANDS,
@@ -165,7 +164,11 @@ def _figures(
         notes = [_note(r) for r in note_rows if r not in synthesis_rows]
     else:
         synthesis_rows = []
-    contested = contested_by_engagement(session, scope)
+    # Contested hours stay in the totals (a contest asks the company for a proof or a
+    # correction, it does not decide that the hours were not worked) and are shown beside them,
+    # so that a reader never takes them for checked figures (docs/domain.md, « Control of
+    # declared hours »); summed with the period's hours in the engagement scan.
+    contested = {r.engagement_id: r.hours_contested for r in eng_rows if r.hours_contested}
     return BilanFigures(
         kind=kind,
         period=scope.period,

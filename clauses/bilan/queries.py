@@ -67,6 +67,7 @@ from clauses.declaring.lookup import running_during
 from storage.models import (
     Company,
     Contract,
+    DeclarationStatus,
     Donneur,
     Engagement,
     EscalationCase,
@@ -619,6 +620,8 @@ class EngagementRow(NamedTuple):
     contracts: int
     persons: int
     severity: int
+    hours_contested: Decimal = Decimal("0.00")
+    """Counted hours of the period under the facilitator's contest (part of ``hours_period``)."""
 
 
 def _escalation_severity() -> Any:
@@ -653,10 +656,15 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
         select(
             Contract.engagement_id.label("engagement_id"),
             _hours_when(_in_period(scope)).label("period"),
+            # "to date" is through the cutoff, the same sum the progress compares: one column
             _hours_when(HourDeclaration.month <= scope.cutoff).label("to_date"),
-            _hours_when(HourDeclaration.month <= scope.cutoff).label("cutoff"),
             _column_when(HourDeclaration.work_hours, _in_period(scope)).label("work"),
             _column_when(HourDeclaration.training_hours, _in_period(scope)).label("training"),
+            # the period's hours under the facilitator's contest, in the same scan (a statement
+            # of its own walked every contested declaration of the database for a territory)
+            _hours_when(and_(_in_period(scope),
+                             HourDeclaration.status == DeclarationStatus.CONTESTEE))
+            .label("contested"),
         )
         .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
         # an IN list, not a join: joined, SQLite walked every contract of the database (its
@@ -709,7 +717,7 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
             type_coerce(Market.kind, String).label("market_kind"),
             func.coalesce(hrs.c.period, 0),
             func.coalesce(hrs.c.to_date, 0),
-            func.coalesce(hrs.c.cutoff, 0),
+            func.coalesce(hrs.c.contested, 0),
             func.coalesce(hrs.c.work, 0),
             func.coalesce(hrs.c.training, 0),
             func.coalesce(ctrs.c.contracts, 0),
@@ -730,8 +738,9 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
 
 
 def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
-    """Every engagement in scope with its hours (period, to date, at cutoff; work and training
-    of the period), contracts, persons and the worst escalation case opened by the reference date.
+    """Every engagement in scope with its hours (period, to date, at cutoff; work, training and
+    contested hours of the period), contracts, persons and the worst escalation case opened by
+    the reference date.
 
     This is the bilan's one scan of the declarations up to the reference date: the headline,
     per-market and per-donneur hours are sums of these rows (:mod:`clauses.bilan.rollup`), so
@@ -754,7 +763,8 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             market_kind=str(r[12]),
             hours_period=dec(r[13]),
             hours_to_date=dec(r[14]),
-            hours_at_cutoff=dec(r[15]),
+            hours_at_cutoff=dec(r[14]),
+            hours_contested=dec(r[15]),
             hours_work=dec(r[16]),
             hours_training=dec(r[17]),
             contracts=int(r[18]),
