@@ -30,10 +30,13 @@ from clauses.bilan.figures import (
 )
 from clauses.bilan.queries import ContractCounts, EngagementRow, MarketRow, MonthTypeHours, dec
 
+_ZERO = dec(0)
+"""``0.00``: the value an empty SUM had once coalesced and quantized (a Decimal is immutable,
+so one instance serves every sum)."""
+
 
 def _zero() -> Decimal:
-    """``0.00``: the value an empty SUM had once coalesced and quantized."""
-    return dec(0)
+    return _ZERO
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
@@ -168,8 +171,8 @@ def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
     for e in engagements:
         acc = sums.get(e.market_id)
         if acc is None:
-            sums[e.market_id] = [_zero() + e.hours_owed, _zero() + e.hours_period,
-                                 _zero() + e.hours_to_date]
+            sums[e.market_id] = [_ZERO + e.hours_owed, _ZERO + e.hours_period,
+                                 _ZERO + e.hours_to_date]
         else:
             acc[0] += e.hours_owed
             acc[1] += e.hours_period
@@ -177,7 +180,7 @@ def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
     out = []
     for m in markets:
         contracts, persons = counts.by_market.get(m.market_id, (0, 0))
-        owed, period, to_date = sums.get(m.market_id) or (_zero(), _zero(), _zero())
+        owed, period, to_date = sums.get(m.market_id) or (_ZERO, _ZERO, _ZERO)
         out.append(MarketLine(
             market_id=m.market_id, reference=m.reference, title=m.title, kind=m.kind,
             status=market_status(m.status, m.end_date, at) if at else m.status,
