@@ -119,15 +119,31 @@ def fr_month(value: dt.date, *, capitalize: bool = False) -> str:
 # --- parsing -----------------------------------------------------------------------------------
 
 
+class _DropCombining(dict[int, int | None]):
+    """A :meth:`str.translate` table that drops combining marks, filled as characters come
+    (a national bilan folds tens of thousands of names: one table lookup per character instead
+    of a Python-level test)."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_DROP_COMBINING = _DropCombining()
+_SPACES = re.compile(r"\s+")
+
+
 def fold(text: str) -> str:
     """Lower case, no accents, unified spaces: lets "Février", "fevrier" and "FÉVR." match.
 
     The one matching form of typed names (months, donneurs, companies, column headers).
     """
     text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("\u202f", " ").replace("\xa0", " ").replace("\u2019", "'")
-    return re.sub(r"\s+", " ", text).strip().lower()
+    if not text.isascii():  # accents, typographic spaces and apostrophes are all non-ASCII
+        text = text.translate(_DROP_COMBINING)
+        text = text.replace("\u202f", " ").replace("\xa0", " ").replace("\u2019", "'")
+    return _SPACES.sub(" ", text).strip().lower()
 
 
 _MONTH_WORDS: dict[str, int] = {}

@@ -7,7 +7,7 @@ rulebook labels and progress computed in Python).
 The baseline: the least SQL a developer would hand-write to get the *same figures* from the same
 rows, sent as text through the bare driver. Like the product, it scans the declarations twice:
 once grouped by engagement (hours of the period, to date and at the
-progress cutoff, work and training) and once grouped by month and contract type (the monthly
+progress cutoff, work, training and contested) and once grouped by month and contract type (the monthly
 table and the contract typology); per-market, per-donneur and headline hours are rolled up from
 the engagement rows, distinct persons come from one UNION ALL of COUNT(DISTINCT) groupings.
 
@@ -72,6 +72,8 @@ def normalise(fig: Any) -> dict[str, Any]:
         "relation_events": len(fig.relation_events),
         "paths": fig.persons_in_paths,
         "followups": {r.key: r.count for r in fig.followups or [] if r.count},
+        "contested": (h(fig.hours_contested),
+                      {k: h(v) for k, v in fig.contested_by_company.items()}),
     }
 
 
@@ -117,14 +119,16 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
                   SUM(CASE WHEN d.month <= :at THEN d.counted_hours ELSE 0 END) AS to_date,
                   SUM(CASE WHEN d.month <= :cutoff THEN d.counted_hours ELSE 0 END) AS cutoff,
                   SUM(CASE WHEN {in_period} THEN d.work_hours ELSE 0 END) AS work,
-                  SUM(CASE WHEN {in_period} THEN d.training_hours ELSE 0 END) AS training
+                  SUM(CASE WHEN {in_period} THEN d.training_hours ELSE 0 END) AS training,
+                  SUM(CASE WHEN {in_period} AND d.status = 'contestee'
+                      THEN d.counted_hours ELSE 0 END) AS contested
                 FROM hour_declarations d JOIN contracts c ON c.id = d.contract_id
                 WHERE c.engagement_id IN (SELECT eid FROM eng) GROUP BY c.engagement_id),
         {ctr},
         ctrs AS (SELECT eid, COUNT(*) AS n, COUNT(DISTINCT pid) AS persons FROM ctr GROUP BY eid)
         SELECT e.id, e.hours_owed, eng.market_id, eng.donneur_id, eng.company_id,
                hrs.period, hrs.to_date, hrs.cutoff, hrs.work, hrs.training,
-               COALESCE(ctrs.n, 0), COALESCE(ctrs.persons, 0)
+               COALESCE(ctrs.n, 0), COALESCE(ctrs.persons, 0), hrs.contested
         FROM eng JOIN engagements e ON e.id = eng.eid
         LEFT JOIN hrs ON hrs.eid = eng.eid LEFT JOIN ctrs ON ctrs.eid = eng.eid""", p)
     month_types = sql.all(
@@ -227,9 +231,12 @@ def _assemble(markets: list[tuple], engagements: list[tuple], month_types: list[
     per_market: dict[int, list[Decimal]] = defaultdict(lambda: [h(0), h(0), h(0)])
     per_donneur: dict[int, list[Decimal]] = defaultdict(lambda: [h(0), h(0)])
     total = [h(0)] * 5
-    for eid, owed, market_id, donneur, _company, period, to_date, cutoff, work, training, n, \
-            persons in engagements:
+    contested: dict[int, Decimal] = defaultdict(lambda: h(0))
+    for eid, owed, market_id, donneur, company, period, to_date, cutoff, work, training, n, \
+            persons, under_contest in engagements:
         values = (h(owed), h(period), h(to_date), h(cutoff))
+        if under_contest:
+            contested[company] += h(under_contest)
         eng_out[eid] = (*values, int(n), int(persons))
         m = per_market[market_id]
         m[0] += values[0]
@@ -283,6 +290,7 @@ def _assemble(markets: list[tuple], engagements: list[tuple], month_types: list[
                            *counts.get(("donneur", did), (0, 0)))
                      for did in donneur_markets} if territory else {},
         "notes": int(notes),
+        "contested": (sum(contested.values(), h(0)), dict(contested)),
     }
 
 

@@ -9,9 +9,11 @@ a market, and the territory bilan, so the four reports always agree with each ot
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from clauses.bilan import queries as q
 from clauses.bilan import rollup, rules
-from clauses.bilan.contested import contested_by_engagement
 from clauses.bilan.errors import InvalidPeriodError, UnknownDonneurError, UnknownMarketError
 from clauses.bilan.figures import (
     AGE_BANDS,
@@ -128,6 +129,26 @@ def territory_figures(session: Session, start: dt.date, end: dt.date, rulebook: 
 # --- assembly --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a bilan is assembled.
+
+    A bilan allocates a few objects per engagement (SQL rows, row tuples, lines): at national
+    size hundreds of thousands, none of them in a reference cycle, which reference counting
+    frees as usual. Meanwhile the cyclic collector would walk them, and every other object of
+    the process, several times over: 10-15 % of a national bilan's Python time, measured
+    (docs/benchmarks.md, branch k20bilan2). It is paused for the bilan only, and left alone when
+    it was paused already (by the caller, or by a bilan running in another thread)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _figures(
     session: Session,
     scope: q.Scope,
@@ -136,6 +157,19 @@ def _figures(
     kind: BilanKind,
     donneur: tuple[int, str] | None = None,
     market: tuple[int, str, str] | None = None,
+) -> BilanFigures:
+    with _cycle_collector_paused():
+        return _assemble(session, scope, rulebook, kind=kind, donneur=donneur, market=market)
+
+
+def _assemble(
+    session: Session,
+    scope: q.Scope,
+    rulebook: Any,
+    *,
+    kind: BilanKind,
+    donneur: tuple[int, str] | None,
+    market: tuple[int, str, str] | None,
 ) -> BilanFigures:
     # Two statements read the declarations (engagement_rows, month_type_hours); the hour figures
     # of the other tables are rolled up from their rows in Python (see clauses.bilan.rollup).
@@ -165,7 +199,11 @@ def _figures(
         notes = [_note(r) for r in note_rows if r not in synthesis_rows]
     else:
         synthesis_rows = []
-    contested = contested_by_engagement(session, scope)
+    # Contested hours stay in the totals (a contest asks the company for a proof or a
+    # correction, it does not decide that the hours were not worked) and are shown beside them,
+    # so that a reader never takes them for checked figures (docs/domain.md, « Control of
+    # declared hours »); summed with the period's hours in the engagement scan.
+    contested = {r.engagement_id: r.hours_contested for r in eng_rows if r.hours_contested}
     return BilanFigures(
         kind=kind,
         period=scope.period,
@@ -289,12 +327,16 @@ def _exit_rows(counts: dict[str, int], rulebook: Any) -> tuple[list[ExitCategory
 
 def _engagement_lines(rows: list[q.EngagementRow], scope: q.Scope, rulebook: Any,
                       ) -> tuple[list[EngagementLine], str]:
-    lines = []
+    """One line per engagement row, its progress by the shared rule. A territory has tens of
+    thousands: the loop keeps its lookups (cutoff, functions) out of the per-row work."""
+    lines: list[EngagementLine] = []
+    append = lines.append
+    progress, relation, cutoff = rules.progress, _relation, scope.cutoff
     method = ""
     for r in rows:
-        expected, status, label, method = rules.progress(
-            r.hours_owed, r.hours_at_cutoff, r.start, r.end, scope.cutoff, rulebook)
-        lines.append(EngagementLine(
+        expected, status, label, method = progress(
+            r.hours_owed, r.hours_at_cutoff, r.start, r.end, cutoff, rulebook)
+        append(EngagementLine(
             engagement_id=r.engagement_id, market_id=r.market_id,
             market_reference=r.market_reference, lot_number=r.lot_number, lot_label=r.lot_label,
             company_id=r.company_id, company_name=r.company_name, means=r.means,
@@ -302,7 +344,7 @@ def _engagement_lines(rows: list[q.EngagementRow], scope: q.Scope, rulebook: Any
             hours_period=r.hours_period, hours_to_date=r.hours_to_date,
             hours_at_cutoff=r.hours_at_cutoff, hours_expected=expected,
             contracts=r.contracts, persons=r.persons, progress=status, progress_label=label,
-            relation=_relation(r.severity, status), market_kind=r.market_kind,
+            relation=relation(r.severity, status), market_kind=r.market_kind,
         ))
     return lines, method
 
@@ -319,39 +361,52 @@ def _relation(severity: int, progress: str) -> RelationStatus:
 
 def _company_lines(lines: list[EngagementLine], rows: list[q.EngagementRow],
                    persons: dict[int, int]) -> list[CompanyLine]:
-    """Group the engagement lines (already aggregated rows) per company; the worst relation wins."""
+    """Group the engagement lines (already aggregated rows) per company; the worst relation wins.
+
+    One pass over the lines, each company's sums kept in a list (a territory has tens of
+    thousands of lines: a pass per figure cost as much as the rest of the assembly)."""
     kinds = {r.company_id: r.company_kind for r in rows}
-    grouped: dict[int, list[EngagementLine]] = {}
+    # [name, engagements, owed, period, to date, expected, contracts, worst relation]
+    acc: dict[int, list[Any]] = {}
     for line in lines:
-        grouped.setdefault(line.company_id, []).append(line)
-    out = []
-    for company_id, group in grouped.items():
-        out.append(CompanyLine(
-            company_id=company_id,
-            name=group[0].company_name,
-            kind=kinds[company_id],
-            engagements=len(group),
-            hours_owed=sum((g.hours_owed for g in group), ZERO),
-            hours_period=sum((g.hours_period for g in group), ZERO),
-            hours_to_date=sum((g.hours_to_date for g in group), ZERO),
-            hours_expected=sum((g.hours_expected for g in group), ZERO),
-            contracts=sum(g.contracts for g in group),
-            persons=persons.get(company_id, 0),
-            relation=max((g.relation for g in group), key=lambda s: s.severity),
-        ))
-    return out
+        a = acc.get(line.company_id)
+        if a is None:
+            acc[line.company_id] = [line.company_name, 1, ZERO + line.hours_owed,
+                                    ZERO + line.hours_period, ZERO + line.hours_to_date,
+                                    ZERO + line.hours_expected, line.contracts, line.relation]
+            continue
+        a[1] += 1
+        a[2] += line.hours_owed
+        a[3] += line.hours_period
+        a[4] += line.hours_to_date
+        a[5] += line.hours_expected
+        a[6] += line.contracts
+        if line.relation.severity > a[7].severity:  # the first of the worst, as max() kept
+            a[7] = line.relation
+    return [
+        CompanyLine(
+            company_id=company_id, name=name, kind=kinds[company_id], engagements=n,
+            hours_owed=owed, hours_period=period, hours_to_date=to_date,
+            hours_expected=expected, contracts=contracts,
+            persons=persons.get(company_id, 0), relation=relation,
+        )
+        for company_id, (name, n, owed, period, to_date, expected, contracts, relation)
+        in acc.items()
+    ]
 
 
 def _means_rows(lines: list[EngagementLine]) -> list[MeansRow]:
     """Engagement lines (already aggregated rows) summed by the way the clause is met."""
-    grouped: dict[str, list[EngagementLine]] = {}
+    acc: dict[str, list[Any]] = {}
     for line in lines:
-        grouped.setdefault(line.means, []).append(line)
-    rows = [
-        MeansRow(key, len(group), sum((g.hours_owed for g in group), ZERO),
-                 sum((g.hours_period for g in group), ZERO))
-        for key, group in grouped.items()
-    ]
+        a = acc.get(line.means)
+        if a is None:
+            acc[line.means] = [1, ZERO + line.hours_owed, ZERO + line.hours_period]
+        else:
+            a[0] += 1
+            a[1] += line.hours_owed
+            a[2] += line.hours_period
+    rows = [MeansRow(key, n, owed, period) for key, (n, owed, period) in acc.items()]
     return sorted(rows, key=lambda r: (-r.engagements, r.key))
 
 

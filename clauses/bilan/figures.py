@@ -417,7 +417,7 @@ class BilanFigures:
     apart: list[ApartLine] = field(default_factory=list)
     hours_contested: Decimal = ZERO
     """Part of ``hours_counted`` that the facilitator contests (awaiting a proof or a
-    correction): counted, and shown apart (:mod:`clauses.bilan.contested`)."""
+    correction): counted, and shown apart (summed in :func:`clauses.bilan.queries.engagement_rows`)."""
     contested_by_company: dict[int, Decimal] = field(default_factory=dict)
     """The same, per company id (companies with contested hours only)."""
     persons_entered: int = 0

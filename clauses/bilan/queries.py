@@ -67,6 +67,7 @@ from clauses.declaring.lookup import running_during
 from storage.models import (
     Company,
     Contract,
+    DeclarationStatus,
     Donneur,
     Engagement,
     EscalationCase,
@@ -271,10 +272,10 @@ def dec(value: Any) -> Decimal:
 # public function that runs it with the scope's values and turns the rows into dataclasses.
 
 
-@dataclass(frozen=True)
-class MarketRow:
+class MarketRow(NamedTuple):
     """A market in scope and its donneur, without figures (those are rolled up from the
-    engagement rows and the contract counts, see :mod:`clauses.bilan.rollup`)."""
+    engagement rows and the contract counts, see :mod:`clauses.bilan.rollup`). A named tuple,
+    like :class:`EngagementRow`: all of France has twelve thousand markets in a year."""
 
     market_id: int
     reference: str
@@ -309,20 +310,8 @@ def _market_rows_statement(scope: Bound) -> Executable:
 def market_rows(session: Session, scope: Scope) -> list[MarketRow]:
     """Markets in scope, ordered by donneur name then reference (the order the lines keep when
     the report re-sorts them with accent-insensitive keys)."""
-    return [
-        MarketRow(
-            market_id=r[0],
-            reference=r[1],
-            title=r[2],
-            kind=str(r[3]),
-            status=str(r[4]),
-            start_date=r[5],
-            end_date=r[6],
-            donneur_id=r[7],
-            donneur_name=r[8],
-        )
-        for r in _run(session, _market_rows_statement, scope)
-    ]
+    return [MarketRow(r[0], r[1], r[2], str(r[3]), str(r[4]), r[5], r[6], r[7], r[8])
+            for r in _run(session, _market_rows_statement, scope)]
 
 
 GROUP_ALL, GROUP_MARKET, GROUP_COMPANY, GROUP_DONNEUR, GROUP_TYPE = (
@@ -619,6 +608,8 @@ class EngagementRow(NamedTuple):
     contracts: int
     persons: int
     severity: int
+    hours_contested: Decimal = Decimal("0.00")
+    """Counted hours of the period under the facilitator's contest (part of ``hours_period``)."""
 
 
 def _escalation_severity() -> Any:
@@ -653,10 +644,15 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
         select(
             Contract.engagement_id.label("engagement_id"),
             _hours_when(_in_period(scope)).label("period"),
+            # "to date" is through the cutoff, the same sum the progress compares: one column
             _hours_when(HourDeclaration.month <= scope.cutoff).label("to_date"),
-            _hours_when(HourDeclaration.month <= scope.cutoff).label("cutoff"),
             _column_when(HourDeclaration.work_hours, _in_period(scope)).label("work"),
             _column_when(HourDeclaration.training_hours, _in_period(scope)).label("training"),
+            # the period's hours under the facilitator's contest, in the same scan (a statement
+            # of its own walked every contested declaration of the database for a territory)
+            _hours_when(and_(_in_period(scope),
+                             HourDeclaration.status == DeclarationStatus.CONTESTEE))
+            .label("contested"),
         )
         .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
         # an IN list, not a join: joined, SQLite walked every contract of the database (its
@@ -709,7 +705,7 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
             type_coerce(Market.kind, String).label("market_kind"),
             func.coalesce(hrs.c.period, 0),
             func.coalesce(hrs.c.to_date, 0),
-            func.coalesce(hrs.c.cutoff, 0),
+            func.coalesce(hrs.c.contested, 0),
             func.coalesce(hrs.c.work, 0),
             func.coalesce(hrs.c.training, 0),
             func.coalesce(ctrs.c.contracts, 0),
@@ -725,20 +721,23 @@ def _engagement_rows_statement(scope: Bound) -> Executable:
         # the scope's engagements as an IN list too: with the market conditions alone SQLite
         # scanned every engagement of the database and looked up its market
         .where(Engagement.id.in_(select(eng.c.engagement_id)), *scope.market_conditions())
-        .order_by(Company.name, Company.id, Market.reference, Lot.number)
+        # no ORDER BY: the assembly sorts the lines with accent-insensitive keys anyway
     )
 
 
 def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
-    """Every engagement in scope with its hours (period, to date, at cutoff; work and training
-    of the period), contracts, persons and the worst escalation case opened by the reference date.
+    """Every engagement in scope with its hours (period, to date, at cutoff; work, training and
+    contested hours of the period), contracts, persons and the worst escalation case opened by
+    the reference date.
 
     This is the bilan's one scan of the declarations up to the reference date: the headline,
     per-market and per-donneur hours are sums of these rows (:mod:`clauses.bilan.rollup`), so
     they cannot disagree with the engagement table and the declarations are not read again.
     """
-    return [
-        EngagementRow(
+    rows: list[EngagementRow] = []
+    for r in _run(session, _engagement_rows_statement, scope):
+        to_date = dec(r[14])
+        rows.append(EngagementRow(
             engagement_id=r[0],
             hours_owed=dec(r[1]),
             lot_number=r[2],
@@ -753,16 +752,16 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
             means=str(r[11]),
             market_kind=str(r[12]),
             hours_period=dec(r[13]),
-            hours_to_date=dec(r[14]),
-            hours_at_cutoff=dec(r[15]),
+            hours_to_date=to_date,
+            hours_at_cutoff=to_date,  # the same sum (see the statement)
+            hours_contested=dec(r[15]),
             hours_work=dec(r[16]),
             hours_training=dec(r[17]),
             contracts=int(r[18]),
             persons=int(r[19]),
             severity=int(r[20]),
-        )
-        for r in _run(session, _engagement_rows_statement, scope)
-    ]
+        ))
+    return rows
 
 
 def _notes_statement(scope: Bound, everything: bool) -> Executable:

@@ -30,10 +30,13 @@ from clauses.bilan.figures import (
 )
 from clauses.bilan.queries import ContractCounts, EngagementRow, MarketRow, MonthTypeHours, dec
 
+_ZERO = dec(0)
+"""``0.00``: the value an empty SUM had once coalesced and quantized (a Decimal is immutable,
+so one instance serves every sum)."""
+
 
 def _zero() -> Decimal:
-    """``0.00``: the value an empty SUM had once coalesced and quantized."""
-    return dec(0)
+    return _ZERO
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
@@ -58,13 +61,21 @@ class Totals:
 
 
 def totals(engagements: list[EngagementRow], counts: ContractCounts) -> Totals:
-    """Headline figures: hours summed over the engagements, contracts and persons counted once."""
+    """Headline figures: hours summed over the engagements, contracts and persons counted once
+    (one pass over the rows: a territory has tens of thousands)."""
+    counted = work = training = to_date = owed = _zero()
+    for e in engagements:
+        counted += e.hours_period
+        work += e.hours_work
+        training += e.hours_training
+        to_date += e.hours_to_date
+        owed += e.hours_owed
     return Totals(
-        hours_counted=_sum(e.hours_period for e in engagements),
-        hours_work=_sum(e.hours_work for e in engagements),
-        hours_training=_sum(e.hours_training for e in engagements),
-        hours_to_date=_sum(e.hours_to_date for e in engagements),
-        hours_owed=_sum(e.hours_owed for e in engagements),
+        hours_counted=counted,
+        hours_work=work,
+        hours_training=training,
+        hours_to_date=to_date,
+        hours_owed=owed,
         contracts=counts.contracts,
         persons=counts.persons,
     )
@@ -101,13 +112,6 @@ def contract_types(rows: list[MonthTypeHours], counts: ContractCounts,
             for key, (n, persons) in counts.by_type.items()]
 
 
-def _by_market(engagements: list[EngagementRow]) -> dict[int, list[EngagementRow]]:
-    grouped: dict[int, list[EngagementRow]] = {}
-    for e in engagements:
-        grouped.setdefault(e.market_id, []).append(e)
-    return grouped
-
-
 def market_status(status: str, end: dt.date, at: dt.date) -> str:
     """The status a reader needs at ``at``: a market past its end that nobody closed yet is
     « terminé » (and awaits its final bilan), not « en cours »."""
@@ -118,17 +122,25 @@ def market_status(status: str, end: dt.date, at: dt.date) -> str:
 
 def headline(lines: list[EngagementLine]) -> Headline:
     """Owed vs done over the engagements whose obligation is in hours, each capped at what it
-    owes (see :class:`Headline`). A sum over a few thousand already aggregated lines."""
-    hourly = [e for e in lines if e.market_kind in HOUR_OBLIGATION_KINDS]
+    owes (see :class:`Headline`). One pass over the already aggregated lines."""
+    n = short_n = over_n = 0
+    owed = done = credited = over = short = _zero()
+    for e in lines:
+        if e.market_kind not in HOUR_OBLIGATION_KINDS:
+            continue
+        n += 1
+        owed += e.hours_owed
+        done += e.hours_to_date
+        credited += e.hours_credited
+        over += e.hours_over
+        short += e.hours_short
+        if e.hours_to_date < e.hours_owed:
+            short_n += 1
+        elif e.hours_to_date > e.hours_owed:
+            over_n += 1
     return Headline(
-        engagements=len(hourly),
-        owed=_sum(e.hours_owed for e in hourly),
-        done=_sum(e.hours_to_date for e in hourly),
-        credited=_sum(e.hours_credited for e in hourly),
-        over=_sum(e.hours_over for e in hourly),
-        short=_sum(e.hours_short for e in hourly),
-        engagements_short=sum(1 for e in hourly if e.hours_to_date < e.hours_owed),
-        engagements_over=sum(1 for e in hourly if e.hours_to_date > e.hours_owed),
+        engagements=n, owed=owed, done=done, credited=credited, over=over, short=short,
+        engagements_short=short_n, engagements_over=over_n,
     )
 
 
@@ -153,13 +165,22 @@ def apart(markets: list[MarketRow], engagements: list[EngagementRow],
 
 def market_lines(markets: list[MarketRow], engagements: list[EngagementRow],
                  counts: ContractCounts, at: dt.date | None = None) -> list[MarketLine]:
-    """One line per market in scope; hours summed over its engagements (none: zeros)."""
-    grouped = _by_market(engagements)
+    """One line per market in scope; hours summed over its engagements (none: zeros), in one
+    pass over the engagement rows."""
+    sums: dict[int, list[Decimal]] = {}
+    for e in engagements:
+        acc = sums.get(e.market_id)
+        if acc is None:
+            sums[e.market_id] = [_ZERO + e.hours_owed, _ZERO + e.hours_period,
+                                 _ZERO + e.hours_to_date]
+        else:
+            acc[0] += e.hours_owed
+            acc[1] += e.hours_period
+            acc[2] += e.hours_to_date
     out = []
     for m in markets:
-        lots = grouped.get(m.market_id, [])
         contracts, persons = counts.by_market.get(m.market_id, (0, 0))
-        owed, period, to_date = _line_hours(lots)
+        owed, period, to_date = sums.get(m.market_id) or (_ZERO, _ZERO, _ZERO)
         out.append(MarketLine(
             market_id=m.market_id, reference=m.reference, title=m.title, kind=m.kind,
             status=market_status(m.status, m.end_date, at) if at else m.status,

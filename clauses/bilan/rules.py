@@ -79,14 +79,20 @@ def progress(
     engagement_progress = _shared_progress()
     if engagement_progress is not None:
         p = engagement_progress(owed, done, start, end, at, rulebook)
-        status = p.status
-        return (
-            Decimal(p.expected).quantize(Decimal("0.01")),
-            str(getattr(status, "value", status)),
-            str(getattr(status, "label_fr", status)),
-            "clauses.progress.engagement_progress",
-        )
+        key, label = _status_texts(p.status)
+        return (Decimal(p.expected).quantize(_HUNDREDTH), key, label,
+                "clauses.progress.engagement_progress")
     return (*_fallback_progress(owed, done, start, end, at, rulebook), "bilan (pro rata simple)")
+
+
+_HUNDREDTH = Decimal("0.01")
+
+
+@functools.cache
+def _status_texts(status: Any) -> tuple[str, str]:
+    """(key, French label) of a progress status, read once per status (a territory bilan asks
+    for tens of thousands of engagements)."""
+    return str(getattr(status, "value", status)), str(getattr(status, "label_fr", status))
 
 
 @functools.cache

@@ -294,6 +294,6 @@ def test_query_count_does_not_grow_with_rows(db, built, rulebook, which, record_
     # markets, engagements (the one scan up to the reference date), months x contract types (the
     # period's scan), contract counts, typology, exits, notes; + the donneur or market lookup;
     # + for a market, its hours done by QPV residents (ANRU target); + the relationship events
-    # (procedure steps and meetings); + the six-month follow-ups (exit_followups); + the
-    # contested hours (clauses.bilan.contested)
-    assert after == {"annual": 11, "market": 12, "territory": 10}[which]
+    # (procedure steps and meetings); + the six-month follow-ups (exit_followups). The
+    # contested hours are summed in the engagements' scan.
+    assert after == {"annual": 10, "market": 11, "territory": 9}[which]
