@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType, String
 
 from clauses.actors import Actor
 from clauses.authz import Action, scope_contracts
@@ -172,6 +174,28 @@ def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         yield ordered[start:start + size]
 
 
+def _postgres(session: Session) -> bool:
+    return session.connection().dialect.name == "postgresql"
+
+
+def _batches(session: Session, values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    """:func:`_chunks` on SQLite (bound-parameter limits); one batch on PostgreSQL, where
+    :func:`_among` sends the values as one array parameter."""
+    return _chunks(values, 1 << 30 if _postgres(session) else size)
+
+
+def _among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``: an expanded IN list on SQLite, ``column = ANY(%s)`` with one
+    array parameter on PostgreSQL. Why: psycopg rewrites a statement of 2,000 placeholders
+    at every execution (0.3 s of a 10,000-line file on territory PostgreSQL) and the server
+    plans it anew; one array keeps the statement text constant, and the planner still uses
+    the index (``= ANY`` is an index condition)."""
+    if _postgres(session):
+        item = String() if isinstance(column.type, NullType) else column.type  # lower(...)
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    return column.in_(values)
+
+
 # -- reads: one query per kind -------------------------------------------------------------------
 
 
@@ -206,14 +230,14 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
         .order_by(Contract.id)
     )
     if pairs is not None:
-        base = base.where(Market.reference.in_(sorted(references)))
+        base = base.where(_among(session, Market.reference, sorted(references)))
     found: dict[str, list[_Candidate]] = {}
     # Core rows fetched at once (the session's connection, ``.all()``), not ORM rows nor a
     # row-by-row iteration: for the 57,000 rows of such a file the ORM's row processing cost
     # 0.34 s and Core's fetchone per row 0.5 s (under load), for plain columns.
     conn = session.connection()
-    for chunk in _chunks(last_names, NAME_CHUNK):
-        for r in conn.execute(base.where(last_lower.in_(chunk))).all():
+    for chunk in _batches(session, last_names, NAME_CHUNK):
+        for r in conn.execute(base.where(_among(session, last_lower, chunk))).all():
             if pairs is not None and (r[6], r[9]) not in pairs:
                 continue
             cand = _Candidate(
@@ -259,7 +283,7 @@ def _stored_months(session: Session, slots: set[tuple[int, dt.date]]) -> dict[tu
     for contract_id, month in slots:
         by_month.setdefault(month, set()).add(contract_id)
     for month, contract_ids in sorted(by_month.items()):
-        for chunk in _chunks(contract_ids):
+        for chunk in _batches(session, contract_ids):
             out.update(_months_of(session, month, chunk))
     return out
 
@@ -271,7 +295,8 @@ def _months_of(session: Session, month: dt.date, contract_ids: list[int]
         select(HourDeclaration.id, HourDeclaration.contract_id, HourDeclaration.work_hours,
                HourDeclaration.training_hours, HourDeclaration.counted_hours,
                HourDeclaration.revision, HourDeclaration.proof_document_id)
-        .where(HourDeclaration.month == month, HourDeclaration.contract_id.in_(contract_ids))
+        .where(HourDeclaration.month == month,
+               _among(session, HourDeclaration.contract_id, contract_ids))
         .with_for_update()
     ).all()
     return {(contract_id, month): _Month(decl_id, Decimal(work), Decimal(training),
@@ -287,10 +312,11 @@ def _new_ids(session: Session, slots: list[tuple[int, dt.date]]) -> dict[tuple[i
         by_month.setdefault(month, set()).add(contract_id)
     ids: dict[tuple[int, dt.date], int] = {}
     for month, contract_ids in sorted(by_month.items()):
-        for chunk in _chunks(contract_ids):
+        for chunk in _batches(session, contract_ids):
             ids.update(((contract_id, month), decl_id) for decl_id, contract_id in session.connection().execute(
                 select(HourDeclaration.id, HourDeclaration.contract_id)
-                .where(HourDeclaration.month == month, HourDeclaration.contract_id.in_(chunk))).all())
+                .where(HourDeclaration.month == month,
+                       _among(session, HourDeclaration.contract_id, chunk))).all())
     return ids
 
 
@@ -314,14 +340,15 @@ def _used_keys(session: Session, lines: Sequence[tuple[DeclarationLine, _Candida
         keys.add(line.key)
     found: dict[str, tuple[int, Decimal]] = {}
     for month, (contract_ids, keys) in sorted(wanted.items()):
-        for chunk in _chunks(contract_ids):
+        for chunk in _batches(session, contract_ids):
             # Driven by the (contract_id, month) unique index, then the revisions by
             # declaration: a lookup on both backends; the keys are matched here.
             rows = session.connection().execute(
                 select(DeclarationRevision.idempotency_key, HourDeclaration.id,
                        HourDeclaration.counted_hours)
                 .join(DeclarationRevision, DeclarationRevision.declaration_id == HourDeclaration.id)
-                .where(HourDeclaration.month == month, HourDeclaration.contract_id.in_(chunk),
+                .where(HourDeclaration.month == month,
+                       _among(session, HourDeclaration.contract_id, chunk),
                        DeclarationRevision.idempotency_key.is_not(None))
             ).all()
             found.update((key, (decl_id, Decimal(counted)))
@@ -332,9 +359,9 @@ def _used_keys(session: Session, lines: Sequence[tuple[DeclarationLine, _Candida
 def _validated(ctx: Context, session: Session, participant_ids: set[int]) -> set[int]:
     """Persons with a validated, unrevoked eligibility (the rule of the per-line path)."""
     out: set[int] = set()
-    for chunk in _chunks(participant_ids):
+    for chunk in _batches(session, participant_ids):
         out.update(session.scalars(
-            select(Participant.id).where(Participant.id.in_(chunk),
+            select(Participant.id).where(_among(session, Participant.id, chunk),
                                          validated_eligibility(ctx, Participant.id,
                                                                Participant.first_entry_date))
         ))
@@ -509,8 +536,8 @@ def _write(
                                                           *_REVISION_COLUMNS),
                  [(m.id, now, *row) for m, row in writes.revisions])
     participants = table_of(Participant)
-    for chunk in _chunks(writes.participants):
-        session.execute(update(participants).where(participants.c.id.in_(chunk))
+    for chunk in _batches(session, writes.participants):
+        session.execute(update(participants).where(_among(session, participants.c.id, chunk))
                         .values(last_activity_at=now))
     label = (actor.label or "?")[:254]
     _insert_many(session, table_of(AuditEntry), (
