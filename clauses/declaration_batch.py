@@ -34,7 +34,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -270,53 +281,61 @@ def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]]) -> _Cand
     return matches[0]
 
 
+def _for_slots(session: Session, slots: Iterable[tuple[int, dt.date]], query: Any) -> Iterator[Any]:
+    """``query`` (over HourDeclaration) narrowed to exactly these (contract, month) slots.
+
+    SQLite: one statement per month (and per :data:`CHUNK` contracts), ``month = ? AND
+    contract_id IN (...)``, a lookup in the (contract_id, month) unique index, whereas SQLite
+    answers a row-value ``(contract_id, month) IN (...)`` by scanning the whole index (0.17 s
+    a file at 4.9 million declarations). PostgreSQL: ONE statement, joined to the slots
+    unnested from two array parameters, each a lookup in the same index (a file spread over
+    23 months cost 23 round trips and 23 plans per kind of read).
+    """
+    slots = sorted(set(slots))
+    if not slots:
+        return
+    if _postgres(session):
+        wanted = select(
+            func.unnest(bindparam(None, [c for c, _ in slots], type_=ARRAY(Integer))).label("c"),
+            func.unnest(bindparam(None, [m for _, m in slots], type_=ARRAY(Date))).label("m"),
+        ).subquery()
+        yield query.join(wanted, and_(HourDeclaration.contract_id == wanted.c.c,
+                                      HourDeclaration.month == wanted.c.m))
+        return
+    by_month: dict[dt.date, set[int]] = {}
+    for contract_id, month in slots:
+        by_month.setdefault(month, set()).add(contract_id)
+    for month, contract_ids in sorted(by_month.items()):
+        for chunk in _chunks(contract_ids):
+            yield query.where(HourDeclaration.month == month, HourDeclaration.contract_id.in_(chunk))
+
+
 def _stored_months(session: Session, slots: set[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], _Month]:
     """Existing declarations of exactly these (contract, month) pairs, locked as the per-line
     path locks its one row (the pairs rather than contracts x months: a file spread over a
     year would otherwise lock and load every other month of those contracts too)."""
+    query = (select(HourDeclaration.id, HourDeclaration.contract_id, HourDeclaration.month,
+                    HourDeclaration.work_hours, HourDeclaration.training_hours,
+                    HourDeclaration.counted_hours, HourDeclaration.revision,
+                    HourDeclaration.proof_document_id)
+             .with_for_update(of=HourDeclaration))
     out: dict[tuple[int, dt.date], _Month] = {}
-    # One month at a time: ``month = ? AND contract_id IN (...)`` is a lookup in the
-    # (contract_id, month) unique index on both backends, whereas SQLite answers a row-value
-    # ``(contract_id, month) IN (...)`` by scanning the whole index (0.17 s a file at 4.9
-    # million declarations). A file covers one or two months.
-    by_month: dict[dt.date, set[int]] = {}
-    for contract_id, month in slots:
-        by_month.setdefault(month, set()).add(contract_id)
-    for month, contract_ids in sorted(by_month.items()):
-        for chunk in _batches(session, contract_ids):
-            out.update(_months_of(session, month, chunk))
+    for statement in _for_slots(session, slots, query):
+        for decl_id, contract_id, month, work, training, counted, revision, proof in \
+                session.connection().execute(statement).all():
+            out[(contract_id, month)] = _Month(decl_id, Decimal(work), Decimal(training),
+                                               Decimal(counted), revision, proof)
     return out
 
 
-def _months_of(session: Session, month: dt.date, contract_ids: list[int]
-               ) -> dict[tuple[int, dt.date], _Month]:
-    """The stored declarations of these contracts for one month, locked."""
-    rows = session.connection().execute(
-        select(HourDeclaration.id, HourDeclaration.contract_id, HourDeclaration.work_hours,
-               HourDeclaration.training_hours, HourDeclaration.counted_hours,
-               HourDeclaration.revision, HourDeclaration.proof_document_id)
-        .where(HourDeclaration.month == month,
-               _among(session, HourDeclaration.contract_id, contract_ids))
-        .with_for_update()
-    ).all()
-    return {(contract_id, month): _Month(decl_id, Decimal(work), Decimal(training),
-                                         Decimal(counted), revision, proof)
-            for decl_id, contract_id, work, training, counted, revision, proof in rows}
-
-
 def _new_ids(session: Session, slots: list[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int]:
-    """The ids of the declarations just inserted, by their unique key, month by month as
+    """The ids of the declarations just inserted, by their unique key, read as
     :func:`_stored_months` reads (ids only: the figures are the ones just written)."""
-    by_month: dict[dt.date, set[int]] = {}
-    for contract_id, month in slots:
-        by_month.setdefault(month, set()).add(contract_id)
+    query = select(HourDeclaration.id, HourDeclaration.contract_id, HourDeclaration.month)
     ids: dict[tuple[int, dt.date], int] = {}
-    for month, contract_ids in sorted(by_month.items()):
-        for chunk in _batches(session, contract_ids):
-            ids.update(((contract_id, month), decl_id) for decl_id, contract_id in session.connection().execute(
-                select(HourDeclaration.id, HourDeclaration.contract_id)
-                .where(HourDeclaration.month == month,
-                       _among(session, HourDeclaration.contract_id, chunk))).all())
+    for statement in _for_slots(session, slots, query):
+        ids.update(((contract_id, month), decl_id) for decl_id, contract_id, month
+                   in session.connection().execute(statement).all())
     return ids
 
 
@@ -328,31 +347,25 @@ def _used_keys(session: Session, lines: Sequence[tuple[DeclarationLine, _Candida
     among all revisions: the cost follows the file, not the history. (A lone ``idempotency_key
     IN (...)`` made SQLite scan every revision, 4.9 million at national size: its statistics
     count the NULL keys of chat and import revisions as one value, so the unique index looks
-    useless to it.) A key is derived from the message, or from the contract and month for a
-    history file, so a replay names the same slot. Should a key come back on another slot (a
-    contract added in between changes the match), the revision's unique key refuses the
-    insert and the file goes through the per-line path, whose lookup is by the key alone.
+    useless to it; and with ``idempotency_key IS NOT NULL`` in the WHERE clause PostgreSQL
+    started from the keys' index, i.e. from every keyed revision of the history.) A key is
+    derived from the message, or from the contract and month for a history file, so a replay
+    names the same slot. Should a key come back on another slot (a contract added in between
+    changes the match), the revision's unique key refuses the insert and the file goes through
+    the per-line path, whose lookup is by the key alone.
     """
-    wanted: dict[dt.date, tuple[set[int], set[str]]] = {}
-    for line, candidate in lines:
-        contracts, keys = wanted.setdefault(month_start(line.month), (set(), set()))
-        contracts.add(candidate.contract_id)
-        keys.add(line.key)
+    keys = {line.key for line, _ in lines}
+    slots = {(candidate.contract_id, month_start(line.month)) for line, candidate in lines}
+    # Driven by the (contract_id, month) unique index, then the revisions by declaration: a
+    # lookup on both backends; the keys (NULL ones included) are matched here.
+    query = (select(DeclarationRevision.idempotency_key, HourDeclaration.id,
+                    HourDeclaration.counted_hours)
+             .join(DeclarationRevision, DeclarationRevision.declaration_id == HourDeclaration.id))
     found: dict[str, tuple[int, Decimal]] = {}
-    for month, (contract_ids, keys) in sorted(wanted.items()):
-        for chunk in _batches(session, contract_ids):
-            # Driven by the (contract_id, month) unique index, then the revisions by
-            # declaration: a lookup on both backends; the keys are matched here.
-            rows = session.connection().execute(
-                select(DeclarationRevision.idempotency_key, HourDeclaration.id,
-                       HourDeclaration.counted_hours)
-                .join(DeclarationRevision, DeclarationRevision.declaration_id == HourDeclaration.id)
-                .where(HourDeclaration.month == month,
-                       _among(session, HourDeclaration.contract_id, chunk),
-                       DeclarationRevision.idempotency_key.is_not(None))
-            ).all()
-            found.update((key, (decl_id, Decimal(counted)))
-                         for key, decl_id, counted in rows if key in keys)
+    for statement in _for_slots(session, slots, query):
+        found.update((key, (decl_id, Decimal(counted)))
+                     for key, decl_id, counted in session.connection().execute(statement).all()
+                     if key in keys)
     return found
 
 
