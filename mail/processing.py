@@ -39,14 +39,19 @@ from storage.models import AlertKind, InboundMail, MailStatus
 
 
 def _store_raw(ctx: Context, session: Session, cfg: MailConfig, raw: bytes, row: InboundMail) -> None:
+    """The raw message's document, named on ``row`` before its INSERT (no savepoint, no later
+    UPDATE of either row: three statements an e-mail fewer, each a round trip on PostgreSQL).
+    ``DocumentStore.store`` adds nothing to the session when it refuses, so a refusal only
+    says so on the row."""
     try:
-        with session.begin_nested():
-            doc = ctx.documents.store(session, raw, kind="raw_email", mime_type="message/rfc822",
-                                      max_bytes=max(cfg.max_message_bytes, len(raw)))
-            doc.delete_after = ctx.clock.today() + dt.timedelta(days=cfg.retention_raw_mail_days)
-            row.raw_document_id = doc.id
+        doc = ctx.documents.store(
+            session, raw, kind="raw_email", mime_type="message/rfc822",
+            max_bytes=max(cfg.max_message_bytes, len(raw)),
+            delete_after=ctx.clock.today() + dt.timedelta(days=cfg.retention_raw_mail_days))
     except (DocumentRejected, OSError) as exc:
         row.result = {**(row.result or {}), "raw_not_stored": str(exc)[:200]}
+    else:
+        row.raw_document_id = doc.id
 
 
 def _alert(session: Session, row: InboundMail, kind: AlertKind, message: str,
@@ -90,9 +95,9 @@ def process_message(
         session.add(row)
         session.flush()
         return Outcome(MailStatus.TRAITE, "doublon", row.result, row.id)
+    _store_raw(ctx, session, cfg, raw, row)
     session.add(row)
     session.flush()
-    _store_raw(ctx, session, cfg, raw, row)
     outcome = _decide(ctx, session, cfg, parsed, row)
     row.status = outcome.status
     row.kind = outcome.kind[:40]

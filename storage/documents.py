@@ -8,6 +8,7 @@ the name or the declared MIME type.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -125,11 +126,13 @@ class DocumentStore:
         mime_type: str | None = None,
         participant_id: int | None = None,
         max_bytes: int | None = None,
+        delete_after: dt.date | None = None,
     ) -> Document:
         """Check size and type, write the file, and add its row to `session` (not committed).
 
         The file is written before the row is committed: an orphan file after a crash is
         harmless (same content, same name next time), a row without its file would not be.
+        Nothing is added to ``session`` when it raises.
         """
         limit = max_bytes or self.max_bytes
         if len(data) > limit:
@@ -166,6 +169,7 @@ class DocumentStore:
             display_name=clean_display_name(display_name),
             kind=kind,
             participant_id=participant_id,
+            delete_after=delete_after,
         )
         session.add(doc)
         session.flush()

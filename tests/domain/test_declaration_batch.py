@@ -240,3 +240,41 @@ def test_a_company_only_reaches_its_own_contracts(ctx, built):
                                 source=Channel.EMAIL)
         assert result.status is None and "Aucun contrat trouvé pour DUPONT Marie" in result.error.message_fr
         assert s.scalar(select(HourDeclaration).where(HourDeclaration.month == dt.date(2025, 3, 1))) is None
+
+
+def test_stored_months_and_new_ids_read_exactly_the_slots_asked(ctx, built):
+    """Two contracts, each declared in March and May; asked (Dupont, March) and (Durand, May),
+    the crossed pairs (Dupont, May) and (Durand, March) must not come back: on PostgreSQL the
+    slots are one join to two unnested arrays, where a month list x a contract list would
+    return all four."""
+    with ctx.db.session() as s:
+        results = record_lines(ctx, s, built["actor"], [
+            line(2, "Dupont", "Marie", (2025, 3), 35), line(3, "Dupont", "Marie", (2025, 5), 5),
+            line(4, "Durand", "Léa", (2025, 3), 20, lot=3), line(5, "Durand", "Léa", (2025, 5), 7, lot=3),
+        ], source=Channel.EMAIL)
+    assert [r.status for r in results] == ["created"] * 4
+    dupont = built["contract"]
+    with ctx.db.session() as s:
+        lea = s.scalar(select(HourDeclaration.contract_id).where(
+            HourDeclaration.id == results[3].declaration_id))
+        asked = {(dupont, dt.date(2025, 3, 1)), (lea, dt.date(2025, 5, 1))}
+        months = declaration_batch._stored_months(s, asked)
+        assert set(months) == asked
+        assert months[(lea, dt.date(2025, 5, 1))].work == D(7)
+        assert months[(dupont, dt.date(2025, 3, 1))].id == results[0].declaration_id
+        ids = declaration_batch._new_ids(s, sorted(asked))
+        assert ids == {(dupont, dt.date(2025, 3, 1)): results[0].declaration_id,
+                       (lea, dt.date(2025, 5, 1)): results[3].declaration_id}
+        assert declaration_batch._stored_months(s, set()) == {}
+
+
+def test_a_file_naming_every_market_matches_name_and_market_together(ctx, built):
+    """Every line names its market, so the candidates are filtered on (name, market) pairs: a
+    person named on one line and a market named on another must not make a match."""
+    lines = [line(2, "Dupont", "Marie", (2025, 3), 35),
+             line(3, "Durand", "Léa", (2025, 3), 20, lot=3, market="2099-001")]
+    expected, expected_rows = run(ctx, built, record_lines_one_by_one, lines)
+    got, rows = run(ctx, built, record_lines, lines)
+    assert got == expected and rows == expected_rows
+    assert got[0][0] == "created"
+    assert got[1][4] == "DomainError" and "Aucun contrat trouvé" in got[1][5]
