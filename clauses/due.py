@@ -187,15 +187,15 @@ def ledger_key(key: str) -> str:
 
 
 def sent_days(session: Session, keys: Iterable[str]) -> dict[str, dt.date]:
-    """For each of ``keys`` already sent, the day it was sent (one query)."""
+    """For each of ``keys`` already sent, the day it was sent (one query per 1,000 keys)."""
     wanted = {ledger_key(k): k for k in keys}
-    if not wanted:
-        return {}
     found: dict[str, dt.date] = {}
-    for row_key, value in session.execute(
-        select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(list(wanted)))
-    ):
-        found[wanted[row_key]] = _ledger_day(value)
+    ledger = list(wanted)
+    for low in range(0, len(ledger), 1000):
+        for row_key, value in session.execute(
+            select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(ledger[low:low + 1000]))
+        ):
+            found[wanted[row_key]] = _ledger_day(value)
     return found
 
 
