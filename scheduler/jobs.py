@@ -353,18 +353,11 @@ def _declaration_reminders(ctx: Context, run: _Run) -> None:
     for ids in _id_slices(run, Company.id, COMPANY_SLICE):
         with run.reading() as s:
             gaps = due.declaration_gaps(s, today, rules, company_range=ids)
-            # Recipients of the slice's companies in one pair of queries, not two per reminder.
-            recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
         run.result.due += len(gaps)
+        # a chunk per transaction, its recipients read with it (one pair of queries)
         _in_chunks(run, gaps, functools.partial(reminders.send_declaration_reminders, ctx),
-                   functools.partial(_send_reminder, ctx, recipients=recipients),
+                   functools.partial(reminders.send_declaration_reminder, ctx),
                    lambda g: g.key)
-
-
-def _send_reminder(ctx: Context, s: Session, gap: due.DeclarationGap, *,
-                   recipients: dict[int, list[reminders.Recipient]]) -> bool:
-    return reminders.send_declaration_reminder(ctx, s, gap,
-                                               recipients=recipients[gap.company_id])
 
 
 def _meeting_planning(ctx: Context, run: _Run) -> None:

@@ -12,6 +12,7 @@ jobs through the channels are in tests/journeys).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import event, func, select
@@ -45,7 +46,10 @@ def _count(db, ctx, job_id: str) -> tuple[int, jobs.JobResult]:
 # --- declaration reminders ------------------------------------------------------------------
 
 
-def _companies(s, n: int, tag: str, *, end: dt.date = D(2025, 12, 31)) -> None:
+END = dt.date(2025, 12, 31)
+
+
+def _companies(s, n: int, tag: str, *, end: dt.date = END) -> None:
     """``n`` companies with a contract and no declaration. By thirds: a boss with a chat link
     and an e-mail contact (chat + e-mail), an e-mail contact only, nobody to reach."""
     fac = f.user(s, display_name=f"Fanny {tag}", email=f"fanny-{tag}@agence.test")
@@ -136,3 +140,158 @@ def test_reminders_window_edges_and_each_once(db, ctx, clock):
         chats = s.scalar(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.to_chat_id.is_not(None), OutboxMessage.dedup_key.like("%declaration:%")))
         assert chats == 3 * 4 + 2
+
+
+# --- meeting planning -----------------------------------------------------------------------
+
+TODAY = D(2025, 12, 1)
+"""A Monday."""
+
+
+def _markets(s, starts: list[int], tag: str) -> dict[int, int]:
+    """A market starting ``TODAY + days`` for each of ``starts``, no meeting entered; the
+    reserved ones (every other) also need their SIAE start meeting. {days: market id}."""
+    fac = f.user(s, display_name=f"Fanny {tag}", email=f"fanny-{tag}@agence.test")
+    d = f.donneur(s, f"Ville {tag}")
+    out = {}
+    for k, days in enumerate(starts):
+        m = f.market(s, d, reference=f"{tag}-{k}", start=TODAY + dt.timedelta(days=days),
+                     end=D(2027, 12, 31), facilitator=fac,
+                     kind=MarketKind.MARCHE_RESERVE if k % 2 else MarketKind.CLAUSE_EXECUTION)
+        out[days] = m.id
+    return out
+
+
+def test_planning_statements_do_not_grow_and_prompted_ones_are_not_due(db, ctx, clock):
+    """3 then 15 new markets starting today: the second run prompts five times the meetings in
+    as many statements, and what was prompted is no longer due (it was, every day of its
+    window, each costing a transaction to find its claim)."""
+    _at(clock, TODAY)
+    with db.session() as s:
+        _markets(s, [0] * 3, "a")
+    small, first = _count(db, ctx, "meeting_planning")
+    with db.session() as s:
+        _markets(s, [0] * 15, "b")
+    large, second = _count(db, ctx, "meeting_planning")
+    assert first.errors == second.errors == []
+    # launches, and the reserved markets' SIAE start and year-end (they run on 1 December)
+    assert (first.due, first.done) == (3 + 2, 3 + 2)
+    assert (second.due, second.done) == (15 + 14, 15 + 14)  # the new markets' only
+    assert large <= small + 3, (small, large)
+    assert jobs.run_job(ctx, "meeting_planning").due == 0
+
+
+def test_planning_window_edges_and_each_once(db, ctx, clock):
+    """Prompted from 30 days before a market's start until 30 days after: on 01/12 the markets
+    starting 30 days ago, today and in 30 days, not 31 days ago nor in 31 days; the next day
+    the one then 30 days ahead, and nothing twice; a Saturday, nothing."""
+    with db.session() as s:
+        ids = _markets(s, [-31, -30, 0, 30, 31], "e")
+    _at(clock, TODAY)
+    result = jobs.run_job(ctx, "meeting_planning")
+    assert result.errors == [] and result.due == result.done
+    with db.session() as s:
+        alerts = list(s.scalars(select(Alert).where(Alert.dedup_key.like("planifier:%"))))
+    launched = {a.subject_id for a in alerts if ":lancement:" in (a.dedup_key or "")}
+    assert launched == {ids[-30], ids[0], ids[30]}
+    # the SIAE start meeting of the reserved ones (every other: -30, 30)
+    assert {a.subject_id for a in alerts if ":siae_collective_debut:" in (a.dedup_key or "")} \
+        == {ids[-30], ids[30]}
+    # and the year-end SIAE meeting of the reserved one running on 1 December
+    assert {a.subject_id for a in alerts if ":siae_collective_fin:" in (a.dedup_key or "")} \
+        == {ids[-30]}
+    assert jobs.run_job(ctx, "meeting_planning").due == 0
+    _at(clock, TODAY + dt.timedelta(days=1))
+    again = jobs.run_job(ctx, "meeting_planning")
+    assert (again.due, again.done) == (1, 1)  # the launch of the one now 30 days ahead
+    _at(clock, D(2025, 12, 6))  # a Saturday: planning prompts on business days only
+    assert jobs.run_job(ctx, "meeting_planning").due == 0
+    with db.session() as s:
+        keys = list(s.scalars(select(Alert.dedup_key)))
+        assert len(keys) == len(set(keys)) == 7
+        assert s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.to_address == "fanny-e@agence.test")) == 7
+
+
+# --- both jobs: a failing chunk; the same messages from either writer -----------------------
+
+
+@pytest.mark.parametrize(("job_id", "module", "bulk"), [
+    ("declaration_reminders", "clauses.reminders", "send_declaration_reminders"),
+    ("meeting_planning", "clauses.meeting_planning", "prompt_meeting_plannings"),
+])
+def test_a_failing_chunk_is_rolled_back_whole_and_redone_one_by_one(db, ctx, clock, monkeypatch,
+                                                                    job_id, module, bulk):
+    """A chunk that meets a concurrent row (the unique key's error, raised after the chunk
+    wrote everything) keeps nothing; its items are then done one by one, each once."""
+    import importlib
+
+    # reminders: Monday 07/07/2025 (May and June missing); planning: Monday 01/12/2025
+    _at(clock, D(2025, 7, 7) if job_id == "declaration_reminders" else TODAY)
+    with db.session() as s:
+        _companies(s, 4, "c")
+        _markets(s, [0, 5, 10], "cm")
+    target = importlib.import_module(module)
+    real = getattr(target, bulk)
+
+    def concurrent(*args):
+        real(*args)
+        raise IntegrityError("INSERT …", {}, Exception("a concurrent run's row"))
+
+    monkeypatch.setattr(target, bulk, concurrent)
+    result = jobs.run_job(ctx, job_id)
+    assert result.errors == []
+    assert result.done == result.due > 0
+    with db.session() as s:
+        keys = list(s.scalars(select(Alert.dedup_key)))
+        outbox = list(s.scalars(select(OutboxMessage.dedup_key)))
+    assert len(keys) == len(set(keys)) and len(outbox) == len(set(outbox))
+    assert result.messages == len(keys) + len(outbox) > 0
+    monkeypatch.setattr(target, bulk, real)
+    assert jobs.run_job(ctx, job_id).done == 0
+
+
+def test_both_writers_queue_the_same_reminders(db, ctx, clock):
+    """Two companies of the same shape, one reminded by the set-based writer, the other by the
+    per-item one: same texts, channels and alerts (names aside), first and second reminder."""
+    from clauses import reminders
+    from clauses.due import declaration_gaps
+    from scheduler.jobs import rules_for
+
+    with db.session() as s:
+        _companies(s, 1, "x")
+        _companies(s, 1, "y")
+        x, y = (s.scalar(select(Company.id).where(Company.name == n))
+                for n in ("Entreprise x0", "Entreprise y0"))
+
+    def remind(day: dt.date) -> None:
+        _at(clock, day)
+        with db.session() as s:
+            gaps = declaration_gaps(s, day, rules_for(ctx))
+            assert reminders.send_declaration_reminders(
+                ctx, s, [g for g in gaps if g.company_id == x]) == 2
+            assert [reminders.send_declaration_reminder(ctx, s, g)
+                    for g in gaps if g.company_id == y] == [True, True]
+
+    remind(D(2025, 6, 5))  # the first reminders of April and May
+    remind(D(2025, 6, 12))  # their second
+
+    def sent(company_id: int, tag: str) -> list[tuple[str, ...]]:
+        def same(value: object) -> str:
+            text = str(value).replace(f"Entreprise {tag}0", "NAME").replace(f"{tag}-M", "REF")
+            text = re.sub(r"contrat n° \d+", "contrat n° N", text)
+            return text.replace(f":company:{company_id}:", ":company:ID:")
+
+        with db.session() as s:
+            rows = s.scalars(select(OutboxMessage).where(
+                OutboxMessage.dedup_key.like(f"%:company:{company_id}:%")).order_by(
+                OutboxMessage.dedup_key))
+            out = [(r.channel, r.subject, r.body_text, r.to_chat_id is not None,
+                    r.dedup_key.rsplit(":", 1)[0]) for r in rows]
+            alerts = [(a.kind, a.message, a.facilitator_id is not None) for a in s.scalars(
+                select(Alert).where(Alert.subject_id == company_id).order_by(Alert.id))]
+        return [tuple(same(v) for v in row) for row in out + alerts]
+
+    xs, ys = sent(x, "x"), sent(y, "y")
+    assert len(xs) == 2 * 2 * 2 + 2  # chat and e-mail for each reminder, the seconds' alerts
+    assert xs == ys
