@@ -43,7 +43,6 @@ from scheduler import runtime
 from storage.models import (
     Alert,
     Company,
-    Engagement,
     KeyValue,
     OutboxChannel,
     OutboxMessage,
@@ -376,7 +375,9 @@ def _meeting_planning(ctx: Context, run: _Run) -> None:
 def _lateness(ctx: Context, run: _Run) -> None:
     """Lateness a slice of engagement ids at a time: what a slice holds is handled, then freed."""
     today, rules = ctx.clock.today(), rules_for(ctx)
-    for ids in _id_slices(run, Engagement.id, LATENESS_SLICE):
+    with run.reading() as s:
+        slices = due.lateness_slices(s, today, rules, LATENESS_SLICE)
+    for ids in slices:
         with run.reading() as s:
             changes = due.lateness_changes(ctx, s, today, rules, id_range=ids)
         run.result.due += len(changes)

@@ -295,3 +295,44 @@ def test_both_writers_queue_the_same_reminders(db, ctx, clock):
     xs, ys = sent(x, "x"), sent(y, "y")
     assert len(xs) == 2 * 2 * 2 + 2  # chat and e-mail for each reminder, the seconds' alerts
     assert xs == ys
+
+
+# --- lateness: the slices cover the judged engagements only ---------------------------------
+
+
+def test_lateness_slices_cover_exactly_the_judged_engagements(db, ctx, clock, monkeypatch):
+    """On Monday 01/12/2025 lateness judges at 31/10 (October's reminder has passed, not
+    November's): a market started on 31/10 is judged, one starting on 01/11 is not, nor a
+    closed market's engagements nor an ended one. The slices hold the judged ids only (closed
+    markets' history no longer costs a query per 2,000 ids), and the job finds by slices of
+    two exactly what one query finds."""
+    from clauses import due
+    from storage.models import Engagement, MarketStatus
+
+    _at(clock, TODAY)
+    with db.session() as s:
+        fac = f.user(s, display_name="Fanny", email="fanny@agence.test")
+        d = f.donneur(s, "Ville L")
+
+        def engagements(start: dt.date, n: int, **kw) -> list[int]:
+            m = f.market(s, d, start=start, end=D(2026, 6, 30), facilitator=fac, **kw)
+            lot = f.lot(s, m, 1, hours=10_000)
+            return [f.engagement(s, lot, f.company(s), hours=400).id for _ in range(n)]
+
+        engagements(D(2024, 1, 1), 4, status=MarketStatus.CLOS)
+        judged = engagements(D(2025, 10, 31), 3)
+        engagements(D(2025, 11, 1), 2)
+        judged += engagements(D(2025, 1, 1), 2)
+        ended = s.get(Engagement, judged.pop())
+        ended.ended_on = D(2025, 9, 30)
+    rules = jobs.rules_for(ctx)
+    with db.read_session() as s:
+        slices = due.lateness_slices(s, TODAY, rules, 2)
+        whole = {c.engagement_id for c in due.lateness_changes(ctx, s, TODAY, rules)}
+    a, b, c, e = sorted(judged)
+    assert slices == [(a, b + 1), (c, e + 1)]  # the closed market's ids are in none
+    assert whole == set(judged)  # first judgement: every judged engagement gets a status
+    monkeypatch.setattr(jobs, "LATENESS_SLICE", 2)
+    result = jobs.run_job(ctx, "lateness")
+    assert (result.due, result.done, result.errors) == (4, 4, [])
+    assert jobs.run_job(ctx, "lateness").due == 0
