@@ -187,15 +187,15 @@ def ledger_key(key: str) -> str:
 
 
 def sent_days(session: Session, keys: Iterable[str]) -> dict[str, dt.date]:
-    """For each of ``keys`` already sent, the day it was sent (one query)."""
+    """For each of ``keys`` already sent, the day it was sent (one query per 1,000 keys)."""
     wanted = {ledger_key(k): k for k in keys}
-    if not wanted:
-        return {}
     found: dict[str, dt.date] = {}
-    for row_key, value in session.execute(
-        select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(list(wanted)))
-    ):
-        found[wanted[row_key]] = _ledger_day(value)
+    ledger = list(wanted)
+    for low in range(0, len(ledger), 1000):
+        for row_key, value in session.execute(
+            select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(ledger[low:low + 1000]))
+        ):
+            found[wanted[row_key]] = _ledger_day(value)
     return found
 
 
@@ -392,6 +392,35 @@ LATENESS_BATCH = 1000
 SQLite's bound-parameter limit)."""
 
 
+def _judged(at: dt.date) -> ColumnElement[bool]:
+    """The engagements lateness judges at ``at``: of started, not closed markets, not ended."""
+    started = Engagement.lot_id.in_(
+        select(Lot.id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(
+            Market.status != MarketStatus.CLOS,
+            func.coalesce(Lot.start_date, Market.start_date) <= at,
+        )
+        .correlate(None)
+    )
+    return started & Engagement.ended_on.is_(None)  # an ended engagement is judged no more
+
+
+def lateness_slices(session: Session, today: dt.date, rules: DueRules,
+                    size: int) -> list[tuple[int, int]]:
+    """[low, high) id ranges of ``size`` engagements to judge each, for
+    :func:`lateness_changes`'s ``id_range``.
+
+    Cut from the ids of the engagements judged (one query of ids), not from every id ever
+    given: at national size 16,735 of 168,243 engagements are open, the rest closed markets'
+    history, and walking all the ids by 2,000 ran the judging query 85 times (6 s on a steady
+    day) where 9 cover the same engagements (1 s)."""
+    ids = list(session.scalars(select(Engagement.id)
+                               .where(_judged(progress_cutoff(today, rules)))
+                               .order_by(Engagement.id)))
+    return [(ids[low], ids[min(low + size, len(ids)) - 1] + 1) for low in range(0, len(ids), size)]
+
+
 def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
                      id_range: tuple[int, int] | None = None) -> list[LatenessChange]:
     """Engagements of started, not closed markets whose status changed since last recorded.
@@ -404,16 +433,7 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
     first run, where every engagement changes, never holds 16,000 changes at once (20 MB).
     """
     at = progress_cutoff(today, rules)
-    where: ColumnElement[bool] = Engagement.lot_id.in_(
-        select(Lot.id)
-        .join(Market, Market.id == Lot.market_id)
-        .where(
-            Market.status != MarketStatus.CLOS,
-            func.coalesce(Lot.start_date, Market.start_date) <= at,
-        )
-        .correlate(None)
-    )
-    where = where & Engagement.ended_on.is_(None)  # an ended engagement is judged no more
+    where = _judged(at)
     if id_range is not None:
         where = where & (Engagement.id >= id_range[0]) & (Engagement.id < id_range[1])
     q = progress_select(

@@ -22,18 +22,20 @@ Computed with one query per kind, whatever the number of markets.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Exists, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from clauses.alerts import raise_alert
+from clauses.alerts import AlertSpec, raise_alert, raise_alerts
 from clauses.clock import PARIS
 from clauses.context import Context
 from clauses.counting import add_months
+from clauses.due import sent_days
 from clauses.formatting import fr_date
 from clauses.meetings import KIND_WORDS, MEETING_LABELS_FR
-from clauses.reminders import claim
+from clauses.reminders import claim, claim_many
 from storage.models import (
     AlertKind,
     Convention,
@@ -183,18 +185,52 @@ def _how_to(item: MeetingToPlan) -> str:
             f"« clausebot reunion create --type {word}{cli} --date \"JJ/MM/AAAA HH:MM\" ».")
 
 
-def prompt_meeting_planning(ctx: Context, session: Session, item: MeetingToPlan) -> bool:
-    """One alert per meeting to plan, never twice (claimed under the item's key)."""
-    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(),
-                 market_id=item.market_id, donneur_id=item.donneur_id):
-        return False
+def meetings_to_prompt(session: Session, today: dt.date) -> list[MeetingToPlan]:
+    """:func:`meetings_to_plan` less those already prompted (their key is in the ledger).
+
+    A meeting stays "to plan" every day of its window until someone enters it, but its
+    facilitator is prompted once: at national size 2,489 are to plan on a given day and a
+    handful new. The daily job asks for these only (the ledger read in one query per slice),
+    instead of opening a transaction for each one to find it claimed."""
+    items = meetings_to_plan(session, today)
+    sent = sent_days(session, [i.key for i in items])
+    return [i for i in items if i.key not in sent]
+
+
+def _prompt(item: MeetingToPlan) -> AlertSpec:
+    """The facilitator's alert of a meeting to plan (one wording for both writers)."""
     label = MEETING_LABELS_FR.get(item.kind, "réunion")
     about = (f" du marché {item.market_reference} « {item.market_title} »" if item.market_reference
              else f" avec {item.donneur_name}" if item.donneur_name else "")
     message = (f"À planifier : {label}{about}, à tenir avant le {fr_date(item.before)}. "
                f"Aucune date n'est encore enregistrée.\n{_how_to(item)}")
-    raise_alert(session, kind=AlertKind.REUNION, facilitator_id=item.facilitator_id,
-                subject_type="market" if item.market_id else "donneur",
-                subject_id=item.market_id or item.donneur_id, dedup_key=item.key, message=message)
+    return AlertSpec(kind=AlertKind.REUNION, facilitator_id=item.facilitator_id,
+                     subject_type="market" if item.market_id else "donneur",
+                     subject_id=item.market_id or item.donneur_id, dedup_key=item.key,
+                     message=message)
+
+
+def prompt_meeting_planning(ctx: Context, session: Session, item: MeetingToPlan) -> bool:
+    """One alert per meeting to plan, never twice (claimed under the item's key)."""
+    if not claim(session, item.key, ctx.clock.today(), ctx.clock.now(),
+                 market_id=item.market_id, donneur_id=item.donneur_id):
+        return False
+    spec = _prompt(item)
+    raise_alert(session, kind=spec.kind, facilitator_id=spec.facilitator_id,
+                subject_type=spec.subject_type, subject_id=spec.subject_id,
+                dedup_key=spec.dedup_key, message=spec.message)
     return True
+
+
+def prompt_meeting_plannings(ctx: Context, session: Session,
+                             items: Sequence[MeetingToPlan]) -> int:
+    """:func:`prompt_meeting_planning` for a chunk, set-based; how many were prompted: the
+    claims in one executemany (:func:`clauses.reminders.claim_many`), the alerts through
+    :func:`clauses.alerts.raise_alerts`. A concurrent run's row fails the chunk whole; the job
+    then goes one by one, where each claim answers "already"."""
+    claimed = claim_many(session, [(i.key, {"market_id": i.market_id, "donneur_id": i.donneur_id})
+                                   for i in items], ctx.clock.today(), ctx.clock.now())
+    todo = {i.key: i for i in items if i.key in claimed}
+    raise_alerts(session, [_prompt(i) for i in todo.values()])
+    return len(todo)
 

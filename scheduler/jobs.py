@@ -43,7 +43,6 @@ from scheduler import runtime
 from storage.models import (
     Alert,
     Company,
-    Engagement,
     KeyValue,
     OutboxChannel,
     OutboxMessage,
@@ -353,23 +352,32 @@ def _declaration_reminders(ctx: Context, run: _Run) -> None:
     for ids in _id_slices(run, Company.id, COMPANY_SLICE):
         with run.reading() as s:
             gaps = due.declaration_gaps(s, today, rules, company_range=ids)
-            # Recipients of the slice's companies in one pair of queries, not two per reminder.
-            recipients = reminders.company_recipients(s, sorted({g.company_id for g in gaps}))
         run.result.due += len(gaps)
-        for gap in gaps:
-            run.item(gap.key, functools.partial(_send_reminder, ctx, gap=gap,
-                                                recipients=recipients[gap.company_id]))
+        # a chunk per transaction, its recipients read with it (one pair of queries)
+        _in_chunks(run, gaps, functools.partial(reminders.send_declaration_reminders, ctx),
+                   functools.partial(reminders.send_declaration_reminder, ctx),
+                   lambda g: g.key)
 
 
-def _send_reminder(ctx: Context, s: Session, *, gap: due.DeclarationGap,
-                   recipients: list[reminders.Recipient]) -> bool:
-    return reminders.send_declaration_reminder(ctx, s, gap, recipients=recipients)
+def _meeting_planning(ctx: Context, run: _Run) -> None:
+    """Only the meetings not prompted yet (most of those to plan were prompted on an earlier
+    day), a chunk per transaction (:func:`planning.prompt_meeting_plannings`)."""
+    today = ctx.clock.today()
+    if not rules_for(ctx).calendar().is_business_day(today):
+        return
+    with run.reading() as s:
+        items = planning.meetings_to_prompt(s, today)
+    run.result.due = len(items)
+    _in_chunks(run, items, functools.partial(planning.prompt_meeting_plannings, ctx),
+               functools.partial(planning.prompt_meeting_planning, ctx), lambda i: i.key)
 
 
 def _lateness(ctx: Context, run: _Run) -> None:
     """Lateness a slice of engagement ids at a time: what a slice holds is handled, then freed."""
     today, rules = ctx.clock.today(), rules_for(ctx)
-    for ids in _id_slices(run, Engagement.id, LATENESS_SLICE):
+    with run.reading() as s:
+        slices = due.lateness_slices(s, today, rules, LATENESS_SLICE)
+    for ids in slices:
         with run.reading() as s:
             changes = due.lateness_changes(ctx, s, today, rules, id_range=ids)
         run.result.due += len(changes)
@@ -454,10 +462,7 @@ JOBS: tuple[JobSpec, ...] = (
         lambda ctx, s, today, rules: due.meeting_reminders(s, today, ctx.clock.now(), rules),
         reminders.send_meeting_reminder)),
     JobSpec("meeting_planning", "Réunions à planifier (lancement, SIAE, partenariat annuel)",
-            _cron(8, 12), _item_job(
-                lambda ctx, s, today, rules: (planning.meetings_to_plan(s, today)
-                                              if rules.calendar().is_business_day(today) else []),
-                planning.prompt_meeting_planning)),
+            _cron(8, 12), _meeting_planning),
     JobSpec("conventions", "Renouvellement des conventions (préavis)", _cron(8, 15), _item_job(
         lambda ctx, s, today, rules: due.convention_renewals(s, today, rules),
         reminders.alert_convention_renewal)),

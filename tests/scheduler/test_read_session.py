@@ -122,9 +122,9 @@ def test_a_job_reads_what_is_due_without_the_write_lock(sqlite_file, tmp_path):
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert not result.errors
-    # The due queries (deferred: the highest engagement id, then each slice of ids), then the
-    # record of the run (a write, immediate).
-    assert begins[-1] == "BEGIN IMMEDIATE" and len(begins) >= 3
+    # The due queries (deferred: the ids of the engagements to judge, then each slice of them:
+    # none in this empty database), then the record of the run (a write, immediate).
+    assert begins[-1] == "BEGIN IMMEDIATE" and len(begins) >= 2
     assert set(begins[:-1]) == {"BEGIN"}
 
 
