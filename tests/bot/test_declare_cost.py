@@ -48,6 +48,7 @@ statements: the eligibility EXISTS."""
 def _token(ctx: Context) -> str:
     with ctx.db.session() as s:
         data = s.scalar(select(ConversationState.data))
+    assert data is not None
     return str(data["token"])
 
 
@@ -106,23 +107,26 @@ def test_the_prebuilt_check_is_scoped_by_the_company_bound_at_each_call(ctx: Con
     company's contract is refused to another company whichever asked first, and a contract a
     company carries as employer (an ETTI on another company's lot) is its to declare."""
     with ctx.db.session() as s:
-        holder = Actor.from_user(s.get(User, world["company_user"]), Channel.TELEGRAM)
-        other = Actor.from_user(s.get(User, world["other_user"]), Channel.TELEGRAM)
+        holder = Actor.from_user(s.get_one(User, world["company_user"]), Channel.TELEGRAM)
+        other = Actor.from_user(s.get_one(User, world["other_user"]), Channel.TELEGRAM)
         assert _check_statement(holder) is _check_statement(other)
-        may = {"month": dt.date(2025, 5, 1), "work_hours": Decimal(35)}
+
+        def may(actor: Actor, contract_id: int) -> tuple:
+            return check_declaration(ctx, s, actor, contract_id=contract_id,
+                                     month=dt.date(2025, 5, 1), work_hours=Decimal(35))
+
         with pytest.raises(NotAllowed):  # the other company first: its id must not stick
-            check_declaration(ctx, s, other, contract_id=world["contract_marie"], **may)
-        assert check_declaration(ctx, s, holder, contract_id=world["contract_marie"],
-                                 **may) == ()
+            may(other, world["contract_marie"])
+        assert may(holder, world["contract_marie"]) == ()
         with pytest.raises(NotAllowed):
-            check_declaration(ctx, s, holder, contract_id=world["other_contract"], **may)
+            may(holder, world["other_contract"])
         # The other company employs a person on the holder's lot: both may check it.
         carried = f.contract(s, f.participant(s, "Etti", "Léa", validated_by=None),
-                             s.get(Engagement, world["engagement"]),
-                             employer=s.get(Company, world["other_company"]))
+                             s.get_one(Engagement, world["engagement"]),
+                             employer=s.get_one(Company, world["other_company"]))
         for actor in (other, holder):
             with pytest.raises(ParticipantNotValidatedError):  # bound cutoff: none validated
-                check_declaration(ctx, s, actor, contract_id=carried.id, **may)
+                may(actor, carried.id)
         # The month bound at each call: April, then May once declared.
         record_declaration(ctx, s, holder, contract_id=world["contract_marie"],
                            month=dt.date(2025, 4, 1), work_hours=Decimal(20),
@@ -130,8 +134,7 @@ def test_the_prebuilt_check_is_scoped_by_the_company_bound_at_each_call(ctx: Con
         with pytest.raises(DuplicateDeclarationError):
             check_declaration(ctx, s, holder, contract_id=world["contract_marie"],
                               month=dt.date(2025, 4, 1), work_hours=Decimal(10))
-        assert check_declaration(ctx, s, holder, contract_id=world["contract_marie"],
-                                 **may) == ()
+        assert may(holder, world["contract_marie"]) == ()
 
 
 def test_the_marks_of_delivered_replies_are_one_statement(ctx: Context) -> None:
