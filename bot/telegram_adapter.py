@@ -489,8 +489,7 @@ class TelegramBot:
 
 
 def _mark_all_sent(session: Any, marks: list[tuple[str, str]]) -> None:
-    for key, message_id in marks:
-        chat_replies.mark_sent(session, key, message_id)
+    chat_replies.mark_all_sent(session, marks)
 
 
 async def _quietly(call: Awaitable[object]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -255,10 +256,16 @@ def scope_companies(actor: Actor) -> ColumnElement[bool]:
                    company=lambda company_id: Company.id == company_id)
 
 
-def scope_contracts(actor: Actor, action: Action = Action.DECLARATION_READ):
+def scope_contracts(actor: Actor, action: Action = Action.DECLARATION_READ, *,
+                    company: Any = None):
     """Contracts visible to `actor`: a company sees those of its engagements and those it
-    carries as employer (SIAE, GEIQ, ETTI). Use on a query joining Contract and Engagement."""
+    carries as employer (SIAE, GEIQ, ETTI). Use on a query joining Contract and Engagement.
+
+    ``company``: what the company id is compared with, when not the actor's own value — a
+    bound parameter, for a statement built once per kind of scope and run for many actors
+    (the chat's declaration check)."""
     scope = scope_for(actor, action)
+    company = actor.company_id if company is None else company
     if scope is Scope.ALL:
         return Contract.id.is_not(None)
     if scope is Scope.OWN_COMPANY and actor.company_id is not None:
@@ -267,11 +274,11 @@ def scope_contracts(actor: Actor, action: Action = Action.DECLARATION_READ):
         via_engagement = (
             select(Contract.id)
             .join(Engagement, Engagement.id == Contract.engagement_id)
-            .where(Engagement.company_id == actor.company_id)
+            .where(Engagement.company_id == company)
             .correlate(None)
         )
         as_employer = (
-            select(Contract.id).where(Contract.employer_id == actor.company_id).correlate(None)
+            select(Contract.id).where(Contract.employer_id == company).correlate(None)
         )
         return Contract.id.in_(via_engagement.union(as_employer))
     return Contract.id.is_(None)

@@ -19,15 +19,27 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from storage.db import rowcount
 from storage.models import OutboxChannel, OutboxMessage, OutboxStatus, utcnow
+from storage.models.base import table_of
 
 KEY_PREFIX = "reply:"
 LEASE = dt.timedelta(minutes=15)
 """Longer than the adapter ever waits on flood limits: the sender never races the adapter."""
+
+_OUTBOX = table_of(OutboxMessage)
+_JOURNAL = insert(_OUTBOX)
+"""Core statements on the table, built once (why: they run for every chat update and every
+delivered reply; the ORM's bulk path and a statement built per call cost more than the row)."""
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.dedup_key == bindparam("key"), _OUTBOX.c.status == OutboxStatus.SENDING)
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("now"), body_text="", reply_markup=None,
+            message_id=bindparam("message_id"), last_error=None)
+)
 
 
 def reply_key(update_id: int, part: str) -> str:
@@ -39,8 +51,9 @@ def journal(session: Session, *, chat_id: int,
             parts: Iterable[tuple[str, str, dict[str, Any] | None]]) -> int:
     """Write the parts (key, text, Bot API reply_markup) leased to the caller; their count.
 
-    One multi-row INSERT in the caller's transaction (the update's). Keys are unique: an update
-    is handled once, so a key is never written twice.
+    One INSERT in the caller's transaction (the update's), the same transaction as the
+    update's claim and its conversation state. Keys are unique: an update is handled once, so a
+    key is never written twice.
     """
     now = utcnow()
     rows: list[dict[str, Any]] = [
@@ -51,7 +64,7 @@ def journal(session: Session, *, chat_id: int,
         for key, text, markup in parts
     ]
     if rows:
-        session.execute(insert(OutboxMessage), rows)
+        session.execute(_JOURNAL, rows)
     return len(rows)
 
 
@@ -71,6 +84,17 @@ def mark_sent(session: Session, key: str, message_id: str = "") -> bool:
     proves the delivery)."""
     return _set(session, key, status=OutboxStatus.SENT, sent_at=utcnow(), body_text="",
                 reply_markup=None, message_id=message_id[:250] or None, last_error=None)
+
+
+def mark_all_sent(session: Session, marks: list[tuple[str, str]]) -> None:
+    """:func:`mark_sent` for many (key, message id) parts at once: one prebuilt UPDATE run
+    with every part's parameters (the adapter's group commit of the replies delivered
+    meanwhile)."""
+    if not marks:
+        return
+    now = utcnow()
+    session.execute(_MARK_SENT, [{"key": key, "now": now, "message_id": message_id[:250] or None}
+                                 for key, message_id in marks])
 
 
 def hand_over(session: Session, key: str, reason: str, retry_after: float | None = None, *,

@@ -20,12 +20,12 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import exists, select
+from sqlalchemy import Executable, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.authz import Action, NotAllowed, scope_contracts
+from clauses.authz import Action, NotAllowed, Scope, scope_contracts, scope_for
 from clauses.context import Context
 from clauses.counting import month_start
 from clauses.declaration_rules import (
@@ -34,8 +34,14 @@ from clauses.declaration_rules import (
     declaration_inputs,
     validate_declaration,
 )
-from clauses.declarations import CONTRACT_DATES, validated_eligibility
-from clauses.declaring.lookup import joined_to_market, month_bounds, running_in_months
+from clauses.declarations import CONTRACT_DATES
+from clauses.declaring.lookup import (
+    eligibility_cutoff,
+    eligibility_valid_since,
+    joined_to_market,
+    month_bounds,
+    running_in_months,
+)
 from storage.models import (
     Contract,
     HourDeclaration,
@@ -112,26 +118,50 @@ def check_declaration(
     participant's eligibility is validated and whether the month is already declared — the
     inputs of :func:`clauses.declaration_rules.validate_declaration`. A contract outside the
     actor's scope is refused exactly like a missing one (NotAllowed).
+
+    The statement is built once per kind of scope (:func:`_check_statement`), its values bound
+    at each call: the chat checks a draft at three steps of every declaration, and building
+    the select (scope, eligibility, joins) cost as much as running it.
     """
     month = month_start(month)
-    declared = exists().where(
-        HourDeclaration.contract_id == Contract.id, HourDeclaration.month == month
-    )
-    row = session.execute(
-        joined_to_market(select(
-            Contract.contract_type,
-            validated_eligibility(ctx, Contract.participant_id, Participant.first_entry_date),
-            declared, *CONTRACT_DATES))
-        .where(Contract.id == contract_id, scope_contracts(actor, Action.DECLARATION_WRITE))
-    ).first()
+    today = ctx.clock.today()
+    row = session.execute(_check_statement(actor), {
+        "contract_id": contract_id, "month": month, "company_id": actor.company_id,
+        "cutoff": eligibility_cutoff(today, ctx.rulebook.eligibility.diagnosis_validity_months),
+    }).first()
     if row is None:
         raise NotAllowed()
     draft, context = declaration_inputs(
-        today=ctx.clock.today(), month=month, work_hours=work_hours,
+        today=today, month=month, work_hours=work_hours,
         training_hours=training_hours, contract_type=row[0], dates=contract_dates(row[3:]),
         validated=bool(row[1]), exists=bool(row[2]),
     )
     return validate_declaration(draft, context, ctx.rulebook)
+
+
+_CHECKS: dict[tuple[Scope, bool], Executable] = {}
+"""check_declaration's statement for each (scope, has a company): everything else is bound."""
+
+
+def _check_statement(actor: Actor) -> Executable:
+    """The check's SELECT for this actor's kind of scope, built on first use (the same rules
+    as :func:`clauses.declarations.record_declaration`'s read: eligibility, scope, dates)."""
+    key = (scope_for(actor, Action.DECLARATION_WRITE), actor.company_id is not None)
+    statement = _CHECKS.get(key)
+    if statement is None:
+        declared = exists().where(
+            HourDeclaration.contract_id == Contract.id,
+            HourDeclaration.month == bindparam("month"),
+        )
+        statement = _CHECKS[key] = joined_to_market(select(
+            Contract.contract_type,
+            eligibility_valid_since(Contract.participant_id, Participant.first_entry_date,
+                                    bindparam("cutoff")),
+            declared, *CONTRACT_DATES)
+        ).where(Contract.id == bindparam("contract_id"),
+                scope_contracts(actor, Action.DECLARATION_WRITE,
+                                company=bindparam("company_id")))
+    return statement
 
 
 def declared_months(

@@ -108,7 +108,20 @@ def eligibility_valid(
     before, the facilitator's validation lasts ``diagnosis_months`` (days counted in UTC, as
     stored). Twin of
     :func:`is_eligibility_valid`."""
-    cutoff = dt.datetime.combine(diagnosis_cutoff(at, diagnosis_months), dt.time.min, dt.UTC)
+    return eligibility_valid_since(participant_id, first_entry_date,
+                                   eligibility_cutoff(at, diagnosis_months))
+
+
+def eligibility_cutoff(at: dt.date, diagnosis_months: int) -> dt.datetime:
+    """The earliest validation instant still usable on ``at`` (see :func:`diagnosis_cutoff`),
+    what :func:`eligibility_valid_since` compares with."""
+    return dt.datetime.combine(diagnosis_cutoff(at, diagnosis_months), dt.time.min, dt.UTC)
+
+
+def eligibility_valid_since(participant_id: Any, first_entry_date: Any,
+                            cutoff: Any) -> ColumnElement[bool]:
+    """:func:`eligibility_valid` with its cutoff given (a value from
+    :func:`eligibility_cutoff`, or a bound parameter of a statement built once)."""
     alive: ColumnElement[bool]
     if first_entry_date is None:
         alive = Eligibility.validated_at >= cutoff
