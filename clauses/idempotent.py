@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 T = TypeVar("T")
 
-_INSERTS = {"sqlite": sqlite_insert, "postgresql": pg_insert}
+_INSERTS: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
 
 def insert_once(session: Session, row: T, key_column, key_value) -> tuple[T, bool]:
