@@ -43,8 +43,14 @@ def _insert_returning(session: Session, row: T, key_column, key_value) -> tuple[
         return None
     session.flush()  # rows this one may refer to are written first, as the ORM's flush would
     props = list(mapper.column_attrs)
-    values: dict[str, Any] = {prop.columns[0].key: state.dict[prop.key]
-                              for prop in props if prop.key in state.dict}
+    values: dict[str, Any] = {}
+    for prop in props:
+        column = prop.columns[0]
+        value = state.dict.get(prop.key)
+        # As the ORM's flush does: an attribute left as None lets the column's default apply,
+        # except for types that store None as a value (JSON's null).
+        if prop.key in state.dict and (value is not None or column.type.should_evaluate_none):
+            values[column.key] = value
     stmt = (make_insert(mapper.local_table).values(values).on_conflict_do_nothing()
             .returning(*(prop.columns[0] for prop in props)))
     created = session.execute(stmt).first()

@@ -77,3 +77,9 @@ def test_a_string_primary_key_as_the_key(ctx: Context) -> None:
     with ctx.db.session() as s:
         row, created = insert_once(s, KeyValue(key="kv", value="b"), KeyValue.key, "kv")
         assert not created and row.value == "a"
+
+
+def test_an_attribute_left_none_takes_the_column_default_as_a_flush_would(ctx: Context) -> None:
+    with ctx.db.session() as s:
+        row, created = insert_once(s, _email("k5", status=None, attempts=None), OutboxMessage.dedup_key, "k5")
+        assert created and (row.status, row.attempts) == (OutboxStatus.PENDING, 0)
