@@ -11,12 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.db import READ_ONLY
+
 T = TypeVar("T")
 
 _INSERTS: dict[str, Any] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
 
-def insert_once(session: Session, row: T, key_column, key_value) -> tuple[T, bool]:
+def insert_once(session: Session, row: T, key_column, key_value, *,
+                written: list[Any] | None = None) -> tuple[T, bool]:
     """Add `row` unless a row with `key_column == key_value` exists; return (row, created).
 
     One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` when the backend has it (SQLite,
@@ -24,8 +27,13 @@ def insert_once(session: Session, row: T, key_column, key_value) -> tuple[T, boo
     its RELEASE cost four (the intake queues one to three of these an e-mail). A concurrent
     duplicate is skipped by the database itself, and only then is the existing row read. When
     created, the row returned is `row` itself, persistent in `session` with its id and defaults.
+
+    ``written``: where a row created without the ORM's flush is recorded (the scheduler counts
+    the outbox rows and alerts of a job by its flush events and by ``clauses.outbox.written``).
     """
     fast = _insert_returning(session, row, key_column, key_value)
+    if fast is not None and fast[1] and written is not None:
+        written.append(row)
     if fast is not None:
         return fast
     return _insert_with_savepoint(session, row, key_column, key_value)
@@ -33,9 +41,12 @@ def insert_once(session: Session, row: T, key_column, key_value) -> tuple[T, boo
 
 def _insert_returning(session: Session, row: T, key_column, key_value) -> tuple[T, bool] | None:
     """The one-statement path; None when it does not apply (another backend, a relationship set
-    on `row`, or a conflict on a unique key other than `key_column`, which the savepoint path
-    then raises as the IntegrityError it is)."""
-    make_insert = _INSERTS.get(session.get_bind().dialect.name)
+    on `row`, a read session, whose guard sees ORM flushes only, or a conflict on a unique key
+    other than `key_column`, which the savepoint path then raises as the IntegrityError it is)."""
+    bind = session.get_bind()
+    if bind.get_execution_options().get(READ_ONLY):
+        return None
+    make_insert = _INSERTS.get(bind.dialect.name)
     state = inspect(row)
     mapper = state.mapper
     if make_insert is None or not state.transient or any(

@@ -83,3 +83,24 @@ def test_an_attribute_left_none_takes_the_column_default_as_a_flush_would(ctx: C
     with ctx.db.session() as s:
         row, created = insert_once(s, _email("k5", status=None, attempts=None), OutboxMessage.dedup_key, "k5")
         assert created and (row.status, row.attempts) == (OutboxStatus.PENDING, 0)
+
+
+def test_a_read_session_still_refuses_the_write(ctx: Context) -> None:
+    """The read session's guard sees ORM flushes only: the one-statement path steps aside."""
+    from storage.db import ReadOnlySessionError
+
+    with pytest.raises(ReadOnlySessionError), ctx.db.read_session() as s:
+        insert_once(s, _email("k6"), OutboxMessage.dedup_key, "k6")
+    with ctx.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_a_row_created_in_one_statement_is_recorded_where_asked(ctx: Context) -> None:
+    """The scheduler counts a job's messages by flush events and ``clauses.outbox.written``."""
+    from clauses.outbox import enqueue_email, written
+
+    with ctx.db.session() as s:
+        row, created = enqueue_email(s, dedup_key="k7", to="a@b.test", subject="Objet", text="Texte")
+        again, created_again = enqueue_email(s, dedup_key="k7", to="a@b.test", subject="Objet", text="Texte")
+        assert created and not created_again and again is row
+        assert written(s) == [row]
