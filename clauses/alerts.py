@@ -116,7 +116,8 @@ def raise_alert(
         dedup_key=dedup_key,
     )
     if dedup_key is not None:
-        alert, created = insert_once(session, alert, Alert.dedup_key, dedup_key)
+        alert, created = insert_once(session, alert, Alert.dedup_key, dedup_key,
+                                       written=written(session))
         if not created:
             return alert, False
     else:

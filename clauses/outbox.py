@@ -22,7 +22,7 @@ def queue_once(
     """One outbox row per dedup key (cut to the column's 250 characters): (row, created). The one
     place that rule lives, for e-mails, chat messages and queued chat reports alike."""
     row = OutboxMessage(channel=channel, dedup_key=dedup_key[:250], **fields)
-    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key, written=written(session))
 
 
 def enqueue_email(
@@ -39,7 +39,7 @@ def enqueue_email(
     """`attachments`: [{"document_id": 3}] or [{"cid": "chart1", "document_id": 4, "inline": True}]."""
     row = email_message(dedup_key=dedup_key, to=to, subject=subject, text=text, html=html,
                         attachments=attachments, headers=headers)
-    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key, written=written(session))
 
 
 def email_message(*, dedup_key: str, to: str, subject: str, text: str, html: str | None = None,
@@ -80,7 +80,7 @@ def enqueue_chat(
         return None
     row = chat_message(dedup_key=dedup_key, chat_id=chat_id, user_id=user_id, text=text,
                        reply_markup=reply_markup)
-    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key)
+    return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key, written=written(session))
 
 
 QUEUE_MANY_SLICE = 1000

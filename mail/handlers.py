@@ -164,6 +164,7 @@ def handle_declaration(job: MailJob, classified: Classified) -> Outcome:
             doc = job.ctx.documents.store(
                 job.session, att.data, kind="spreadsheet", display_name=att.filename,
                 mime_type=XLSX if kind == "xlsx" else "text/csv", max_bytes=job.cfg.max_attachment_bytes,
+                sync_before_commit=True,
             )
         except DocumentRejected as exc:
             file_errors.append({"filename": name, "message": exc.message_fr})
@@ -341,7 +342,8 @@ def handle_candidature(job: MailJob, classified: Classified) -> Outcome:
     if cv is not None:
         try:
             cv_doc = job.ctx.documents.store(job.session, cv.data, kind="cv", display_name=cv.filename,
-                                             max_bytes=job.cfg.max_attachment_bytes)
+                                             max_bytes=job.cfg.max_attachment_bytes,
+                                             sync_before_commit=True)
             cv_doc_id = cv_doc.id
         except DocumentRejected as exc:
             return rejected(job, [exc.message_fr], "candidature_refusee")

@@ -47,7 +47,8 @@ def _store_raw(ctx: Context, session: Session, cfg: MailConfig, raw: bytes, row:
         doc = ctx.documents.store(
             session, raw, kind="raw_email", mime_type="message/rfc822",
             max_bytes=max(cfg.max_message_bytes, len(raw)),
-            delete_after=ctx.clock.today() + dt.timedelta(days=cfg.retention_raw_mail_days))
+            delete_after=ctx.clock.today() + dt.timedelta(days=cfg.retention_raw_mail_days),
+            sync_before_commit=True)
     except (DocumentRejected, OSError) as exc:
         row.result = {**(row.result or {}), "raw_not_stored": str(exc)[:200]}
     else:
