@@ -15,7 +15,7 @@ from clauses.actors import Actor
 from clauses.authz import Action, NotAllowed, authorize
 from clauses.context import Context
 from clauses.errors import DomainError
-from clauses.outbox import enqueue_email
+from clauses.outbox import ANSWER, enqueue_email
 from storage.models import Candidature, Document, Participant, User
 
 
@@ -40,7 +40,7 @@ def send_cv_to_staff(ctx: Context, session: Session, actor: Actor, candidature_i
         to=address, subject=f"CV — candidature n° {candidature_id} ({name})",
         text=(f"Le CV de {name} (candidature n° {candidature_id}), à votre demande.\n"
               "Il contient des données personnelles : ne le transférez pas.\n"),
-        attachments=[{"document_id": doc.id}])
+        attachments=[{"document_id": doc.id}], priority=ANSWER)
     if created:  # a second press sends nothing, so nobody reads anything more
         audit.record(session, actor, "candidature.cv_read", "participant", cand.participant_id,
                      candidature_id=candidature_id, document_id=doc.id, sent_to=address)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from storage.db import rowcount
 from storage.models import OutboxChannel, OutboxMessage, OutboxStatus, utcnow
 from storage.models.base import table_of
+from storage.models.ops import OUTBOX_ANSWER
 
 KEY_PREFIX = "reply:"
 LEASE = dt.timedelta(minutes=15)
@@ -60,7 +61,7 @@ def journal(session: Session, *, chat_id: int,
         {"channel": OutboxChannel.CHAT, "dedup_key": key[:250], "to_chat_id": chat_id,
          "body_text": text, "reply_markup": markup, "status": OutboxStatus.SENDING,
          "attempts": 1, "next_attempt_at": now + LEASE, "created_at": now,
-         "attachments": [], "headers": {}}
+         "attachments": [], "headers": {}, "priority": OUTBOX_ANSWER}
         for key, text, markup in parts
     ]
     if rows:
@@ -108,9 +109,10 @@ def hand_over(session: Session, key: str, reason: str, retry_after: float | None
         return True
     if chat_id is None:
         return False
-    from clauses.outbox import enqueue_chat
+    from clauses.outbox import ANSWER, enqueue_chat
 
-    enqueue_chat(session, dedup_key=key, chat_id=chat_id, text=text, reply_markup=markup)
+    enqueue_chat(session, dedup_key=key, chat_id=chat_id, text=text, reply_markup=markup,
+                 priority=ANSWER)
     return True
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from clauses.outbox import enqueue_chat
+from clauses.outbox import ANSWER, enqueue_chat
 from storage.db import rowcount
 from storage.models import ChatReportRequest, ChatReportStatus, Market, ServiceEvent, utcnow
 
@@ -126,7 +126,7 @@ def hand_over(session: Session, request_id: int, attempts: int, chat_id: int, te
     request = session.get(ChatReportRequest, request_id, populate_existing=True)
     assert request is not None
     queued = enqueue_chat(session, dedup_key=request.dedup_key, chat_id=chat_id,
-                          user_id=request.requester_user_id, text=text)
+                          user_id=request.requester_user_id, text=text, priority=ANSWER)
     request.outbox_id = queued[0].id if queued is not None else None
     session.flush()
     return True
@@ -159,7 +159,8 @@ def fail(session: Session, request_id: int, attempts: int, reason: str) -> bool:
     request = session.get(ChatReportRequest, request_id)
     assert request is not None
     enqueue_chat(session, dedup_key=f"{request.dedup_key}:echec", chat_id=request.chat_id,
-                 user_id=request.requester_user_id, text=FAILED_TEXT.format(reason=reason[:200]))
+                 user_id=request.requester_user_id, text=FAILED_TEXT.format(reason=reason[:200]),
+                 priority=ANSWER)
     session.add(ServiceEvent(component="chat", level="error",
                              message=f"Bilan de chat n° {request_id} abandonné : {reason[:300]}",
                              detail={"chat_report_request_id": request_id}))

@@ -84,10 +84,12 @@ class OutboxRunner:
                 & (OutboxMessage.next_attempt_at <= now))
 
     def due_ids(self, limit: int) -> list[int]:
+        """The first `limit` due rows: a person's answer (priority 0) before any bulk row, then
+        oldest first."""
         with self.db.session() as s:
             return list(s.scalars(
                 select(OutboxMessage.id).where(*self._base(), self._due(self.now()))
-                .order_by(OutboxMessage.id).limit(limit)))
+                .order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)))
 
     # -- claiming ------------------------------------------------------------------------------
     def claim(self, ids: Iterable[int] | None, build: Callable[[Session, OutboxMessage], T],
@@ -97,7 +99,8 @@ class OutboxRunner:
         so it may also stamp the row, e.g. its Message-ID)."""
         now = self.now()
         with self.db.session() as s:
-            q = select(OutboxMessage).where(*self._base(), self._due(now)).order_by(OutboxMessage.id)
+            q = (select(OutboxMessage).where(*self._base(), self._due(now))
+                 .order_by(OutboxMessage.priority, OutboxMessage.id))
             q = q.where(OutboxMessage.id.in_(list(ids))) if ids is not None else q.limit(limit)
             rows = list(s.scalars(q.with_for_update(skip_locked=True)))
             out: list[T] = []

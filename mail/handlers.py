@@ -23,6 +23,7 @@ from clauses.alerts import raise_alert
 from clauses.context import Context
 from clauses.directory import territory_facilitators
 from clauses.errors import DomainError
+from clauses.outbox import ANSWER
 from mail import declaration_template, escalation_replies
 from mail.candidature_text import extract_candidate
 from mail.config import MailConfig
@@ -424,7 +425,7 @@ def handle_report(job: MailJob, classified: Classified) -> Outcome:
         spec = dataclasses.replace(spec, subject_from_report=not job.parsed.subject.strip())
         enqueue_report_email(job.session, dedup_key=f"{job.key_prefix}:report",
                              to=job.parsed.from_address or "", spec=spec, subject=subject,
-                             headers=thread_headers(job.parsed))
+                             headers=thread_headers(job.parsed), priority=ANSWER)
         queued = True
     audit.record(job.session, actor, "bilan.email", subject_type, subject_id, inbound_mail_id=job.row.id)
     return Outcome(MailStatus.TRAITE, classified.intent.value,

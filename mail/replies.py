@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from clauses.outbox import enqueue_email
+from clauses.outbox import ANSWER, enqueue_email
 from mail.config import MailConfig
 from mail.parsing import ParsedMail
 from mail.render import Rendered, render
@@ -83,5 +83,6 @@ def enqueue_reply(
         html=rendered.html,
         attachments=attachments or [],
         headers=thread_headers(parsed),
+        priority=ANSWER,  # the sender is waiting for it: never behind bulk reminders
     )
     return row

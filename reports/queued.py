@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from clauses.context import Context
-from clauses.outbox import enqueue_email
+from clauses.outbox import BULK, enqueue_email
 from storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,12 @@ def enqueue_report_email(
     spec: ReportSpec,
     subject: str,
     headers: dict[str, str] | None = None,
+    priority: int = BULK,
 ) -> tuple[OutboxMessage, bool]:
     """Queue an e-mail whose content is rendered by the sender (see the module docstring)."""
     return enqueue_email(session, dedup_key=dedup_key, to=to, subject=subject, text=PENDING_TEXT,
-                         attachments=[{RENDER_KEY: spec.to_json()}], headers=headers)
+                         attachments=[{RENDER_KEY: spec.to_json()}], headers=headers,
+                         priority=priority)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, Money, utcnow
@@ -95,6 +95,13 @@ class Meeting(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+OUTBOX_ANSWER = 0
+"""Outbox priority of a person's answer (a chat bilan handed over, a reply to an e-mail or a
+chat command): claimed before any bulk row, so it never waits behind a scheduler catch-up."""
+OUTBOX_BULK = 1
+"""Outbox priority of everything else (scheduler alerts, reminders, notices): the default."""
+
+
 class OutboxMessage(Base):
     """Every outgoing e-mail or chat message, written in the transaction that caused it.
 
@@ -103,7 +110,7 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[OutboxChannel] = mapped_column(enum_type(OutboxChannel))
@@ -118,6 +125,9 @@ class OutboxMessage(Base):
     headers: Mapped[dict] = mapped_column(JSON, default=dict)
     reply_markup: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[OutboxStatus] = mapped_column(enum_type(OutboxStatus), default=OutboxStatus.PENDING)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=OUTBOX_BULK,
+                                          server_default=text(str(OUTBOX_BULK)))
+    """:data:`OUTBOX_ANSWER` (0) before :data:`OUTBOX_BULK` (1): the claim's order is (priority, id)."""
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
