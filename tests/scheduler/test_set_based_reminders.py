@@ -16,11 +16,11 @@ import re
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
 
 from scheduler import jobs
 from storage.models import Alert, ChatLink, Company, MarketKind, OutboxMessage, Role
 from tests import factories as f
+from tests.scheduler.chunk_failure import assert_failing_chunk_redone_one_by_one
 
 D = dt.date
 
@@ -224,31 +224,12 @@ def test_a_failing_chunk_is_rolled_back_whole_and_redone_one_by_one(db, ctx, clo
                                                                     job_id, module, bulk):
     """A chunk that meets a concurrent row (the unique key's error, raised after the chunk
     wrote everything) keeps nothing; its items are then done one by one, each once."""
-    import importlib
-
     # reminders: Monday 07/07/2025 (May and June missing); planning: Monday 01/12/2025
     _at(clock, D(2025, 7, 7) if job_id == "declaration_reminders" else TODAY)
     with db.session() as s:
         _companies(s, 4, "c")
         _markets(s, [0, 5, 10], "cm")
-    target = importlib.import_module(module)
-    real = getattr(target, bulk)
-
-    def concurrent(*args):
-        real(*args)
-        raise IntegrityError("INSERT …", {}, Exception("a concurrent run's row"))
-
-    monkeypatch.setattr(target, bulk, concurrent)
-    result = jobs.run_job(ctx, job_id)
-    assert result.errors == []
-    assert result.done == result.due > 0
-    with db.session() as s:
-        keys = list(s.scalars(select(Alert.dedup_key)))
-        outbox = list(s.scalars(select(OutboxMessage.dedup_key)))
-    assert len(keys) == len(set(keys)) and len(outbox) == len(set(outbox))
-    assert result.messages == len(keys) + len(outbox) > 0
-    monkeypatch.setattr(target, bulk, real)
-    assert jobs.run_job(ctx, job_id).done == 0
+    assert_failing_chunk_redone_one_by_one(db, ctx, monkeypatch, job_id, module, bulk)
 
 
 def test_both_writers_queue_the_same_reminders(db, ctx, clock):
