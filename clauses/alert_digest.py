@@ -13,15 +13,16 @@ The rule, per person, within one set-based write:
 - a digest of theirs still waiting in the outbox takes the new alerts (its text is rewritten
   in the same transaction as the alerts it adds: both commit or neither does);
 - else, if the alert pushes waiting for them plus the new ones exceed the threshold, a new
-  digest takes the new ones (the pushes already waiting stay as they are: at most threshold
-  single pushes, then one digest);
+  digest takes them all: the single pushes not delivered yet are taken back from the outbox
+  (those the sender already took go out as they are);
 - else the alerts are pushed one by one, as before.
 
 A digest's counts live in its outbox row (``headers`` key :data:`TALLY`, which no sender
 passes on) so that later writes of the same catch-up can add to it. Its dedup key names its
 first alert, which is created once: a re-run raises no new alert and so no new digest.
 Interactive alerts (:func:`clauses.alerts.raise_alert`: a candidature to validate, an e-mail
-to read) are never folded: a person is waiting for that one.
+to read) never start nor join a digest on their own; one still waiting in the outbox when a
+burst starts a digest is counted in it (``/alertes`` has its buttons).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from clauses.context import DEFAULTS
@@ -180,12 +181,15 @@ def fold_pushes(session: Session, pushes: Mapping[int, Push]) -> tuple[set[int],
                 .group_by(OutboxMessage.to_user_id)):
             if user_id is not None:
                 waiting_alerts[user_id] = count
+    starting = [uid for uid in ids if uid not in waiting_digest
+                and waiting_alerts.get(uid, 0) + len(reachable[uid].alerts) > limit]
+    earlier = _withdraw_waiting_pushes(session, [u for u in starting if waiting_alerts.get(u)])
     folded: set[int] = set()
     rows: list[OutboxMessage] = []
     for uid in ids:
         push = reachable[uid]
         open_digest = waiting_digest.get(uid)
-        if open_digest is None and waiting_alerts.get(uid, 0) + len(push.alerts) <= limit:
+        if open_digest is None and uid not in starting:
             continue
         folded.add(uid)
         if open_digest is not None:
@@ -199,7 +203,7 @@ def fold_pushes(session: Session, pushes: Mapping[int, Push]) -> tuple[set[int],
             if getattr(done, "rowcount", 0) == 1:
                 continue  # else the sender claimed it meanwhile: a new digest follows it
         tally = Tally()
-        tally.add(push.alerts)
+        tally.add(earlier.get(uid, []) + push.alerts)
         key = f"{DIGEST_PREFIX}user:{uid}:{ALERT_PREFIX}{push.alerts[0].id}"
         if push.chat_id is not None:
             row = chat_message(dedup_key=key, chat_id=push.chat_id, user_id=uid,
@@ -211,6 +215,35 @@ def fold_pushes(session: Session, pushes: Mapping[int, Push]) -> tuple[set[int],
         row.headers = {TALLY: tally.to_json()}
         rows.append(row)
     return folded, rows
+
+
+def _withdraw_waiting_pushes(session: Session, user_ids: Sequence[int]) -> dict[int, list[Alert]]:
+    """Take back the single alert pushes still waiting for these people (a digest about to
+    start will tell them), and return their alerts, oldest first. Only rows still pending are
+    deleted: one the sender has claimed meanwhile goes out alone, and is not in the digest."""
+    if not user_ids:
+        return {}
+    out = table_of(OutboxMessage)
+    taken: list[tuple[int, int]] = []
+    for low in range(0, len(user_ids), _SLICE):
+        for user_id, key in session.execute(
+                delete(out).where(out.c.status == OutboxStatus.PENDING,
+                                  out.c.to_user_id.in_(user_ids[low:low + _SLICE]),
+                                  out.c.dedup_key.like(f"{ALERT_PREFIX}%"))
+                .returning(out.c.to_user_id, out.c.dedup_key)):
+            alert_id = key.split(":")[1]
+            if alert_id.isdigit():
+                taken.append((user_id, int(alert_id)))
+    alert_ids = sorted({a for _u, a in taken})
+    alerts: dict[int, Alert] = {}
+    for low in range(0, len(alert_ids), _SLICE):
+        alerts.update((a.id, a) for a in session.scalars(
+            select(Alert).where(Alert.id.in_(alert_ids[low:low + _SLICE]))))
+    earlier: dict[int, list[Alert]] = {}
+    for user_id, alert_id in sorted(taken, key=lambda t: t[1]):
+        if alert_id in alerts:
+            earlier.setdefault(user_id, []).append(alerts[alert_id])
+    return earlier
 
 
 _SLICE = 1000

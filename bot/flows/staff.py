@@ -189,7 +189,7 @@ def _alert_list_header(counts: dict[AlertKind, int], kind: AlertKind | None, sho
     if total <= shown:
         return f"{shown} {what} à traiter :"
     per_kind = "" if kind else " (" + ", ".join(
-        f"{n} {kind_word(k)}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])) + ")"
+        f"{n} {kind_word(k)}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].value))) + ")"
     return f"{total} {what} à traiter{per_kind}, les {shown} plus récentes :"
 
 

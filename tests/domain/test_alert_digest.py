@@ -81,10 +81,13 @@ def test_a_later_write_adds_to_the_digest_still_waiting(db) -> None:
         s.execute(update(OutboxMessage).values(status=OutboxStatus.SENT))
         raise_alerts(s, _specs(fanny, "c", 2))
         assert [r.dedup_key.split(":")[0] for r in _outbox(s, fanny)] == ["digest", "alert", "alert"]
-        raise_alerts(s, _specs(fanny, "d", N - 1))  # 2 waiting + 9 = 11: the 9 are digested
+        # 2 waiting + 9 = 11: a digest of the 11, the 2 pushes not delivered yet taken back
+        raise_alerts(s, _specs(fanny, "d", N - 1))
         rows = _outbox(s, fanny)
-        assert [r.dedup_key.split(":")[0] for r in rows] == ["digest", "alert", "alert", "digest"]
-        assert rows[-1].body_text.startswith("🔔 9 nouvelles alertes")
+        assert [r.dedup_key.split(":")[0] for r in rows] == ["digest", "digest"]
+        assert rows[-1].body_text.startswith("🔔 11 nouvelles alertes")
+        assert "– Alerte c n° 0" in rows[-1].body_text.splitlines()[3]
+        assert s.scalar(select(Alert.id).where(Alert.dedup_key == "c:1")) is not None
 
 
 def test_a_digest_claimed_by_the_sender_is_not_rewritten(db) -> None:
@@ -95,6 +98,23 @@ def test_a_digest_claimed_by_the_sender_is_not_rewritten(db) -> None:
         raise_alerts(s, _specs(fanny, "b", 1))  # no digest waiting, 1 alert: pushed alone
         first, single = _outbox(s, fanny)
         assert first.body_text.startswith("🔔 11 nouvelles") and single.dedup_key.startswith("alert:")
+
+
+def test_pushes_claimed_by_the_sender_stay_out_of_the_digest(db) -> None:
+    """Ten single pushes waiting, the sender took three: seven waiting and four new make a
+    digest of eleven; the three go out alone."""
+    with db.session() as s:
+        fanny = _linked(s, "Fanny", chat_id=-5)
+        raise_alerts(s, _specs(fanny, "a", N))
+        claimed = [r.id for r in _outbox(s, fanny)][:3]
+        s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(claimed))
+                  .values(status=OutboxStatus.SENDING))
+        raise_alerts(s, _specs(fanny, "b", 4))
+        rows = _outbox(s, fanny)
+        assert [r.id for r in rows[:3]] == claimed
+        assert rows[3].dedup_key.startswith("digest:") and len(rows) == 4
+        assert rows[3].body_text.startswith("🔔 11 nouvelles alertes")
+        assert "– Alerte a n° 3" in rows[3].body_text
 
 
 def test_without_chat_the_digest_is_one_email(db) -> None:
