@@ -17,8 +17,9 @@ The rule, per person, within one set-based write:
   (those the sender already took go out as they are);
 - else the alerts are pushed one by one, as before.
 
-A digest's counts live in its outbox row (``headers`` key :data:`TALLY`, which no sender
-passes on) so that later writes of the same catch-up can add to it. Its dedup key names its
+A digest's counts and the ids of the alerts it quotes live in its outbox row (``headers`` key
+:data:`TALLY`, which no sender passes on) so that later writes of the same catch-up can add to
+it. Its dedup key names its
 first alert, which is created once: a re-run raises no new alert and so no new digest.
 Interactive alerts (:func:`clauses.alerts.raise_alert`: a candidature to validate, an e-mail
 to read) never start nor join a digest on their own; one still waiting in the outbox when a
@@ -99,30 +100,40 @@ def parse_kind(text: str) -> list[AlertKind]:
 
 @dataclass
 class Tally:
-    """What a digest summarises: how many alerts, per kind, and the first lines."""
+    """What a digest summarises: how many alerts, per kind, and which it quotes.
+
+    Only counts and alert ids are kept in the outbox row (never the alerts' text, which may
+    name a person: the quoted lines are read from the alerts, which an erasure scrubs, and
+    live otherwise only in the message's text, which it blanks)."""
 
     total: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)
+    quoted: list[int] = field(default_factory=list)
+    texts: dict[int, str] = field(default_factory=dict, compare=False)
+    """The quoted alerts' first lines (read with them, not stored)."""
 
     def add(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             self.total += 1
             kind = AlertKind(alert.kind).value
             self.kinds[kind] = self.kinds.get(kind, 0) + 1
-            if len(self.lines) < QUOTED:
-                first = alert.message.splitlines()[0] if alert.message else ""
-                self.lines.append(first[:150])
+            if len(self.quoted) < QUOTED:
+                self.quoted.append(alert.id)
+                self.texts[alert.id] = alert.message or ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"total": self.total, "kinds": dict(self.kinds), "lines": list(self.lines)}
+        return {"total": self.total, "kinds": dict(self.kinds), "quoted": list(self.quoted)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> Tally:
+    def from_json(cls, session: Session, data: Mapping[str, Any] | None) -> Tally:
+        """The tally of a digest still waiting, with its quoted alerts' text read again."""
         data = data or {}
-        return cls(int(data.get("total", 0)), {str(k): int(v) for k, v in
-                                               dict(data.get("kinds") or {}).items()},
-                   [str(x) for x in data.get("lines") or []])
+        quoted = [int(x) for x in data.get("quoted") or []]
+        texts = {alert_id: message for alert_id, message in session.execute(
+            select(Alert.id, Alert.message).where(Alert.id.in_(quoted or [-1])))}
+        return cls(int(data.get("total", 0)),
+                   {str(k): int(v) for k, v in dict(data.get("kinds") or {}).items()},
+                   quoted, texts)
 
     def subject(self) -> str:
         return f"[clausebot] {self.total} nouvelles alertes à traiter"
@@ -133,8 +144,10 @@ class Tally:
         for kind, count in sorted(self.kinds.items(), key=lambda kv: (-kv[1], kv[0])):
             label = KIND_FR.get(AlertKind(kind), kind)
             out.append(f"• {count} × {label} — /alertes {kind}")
-        out.append("Les premières :" if self.total > len(self.lines) else "Les voici :")
-        out.extend(f"– {line}" for line in self.lines)
+        out.append("Les premières :" if self.total > len(self.quoted) else "Les voici :")
+        for alert_id in self.quoted:
+            text = self.texts.get(alert_id, "")
+            out.append(f"– {(text.splitlines() or [''])[0][:150]}")
         out.append("Pour les voir toutes et les traiter (avec leurs boutons) : /alertes, "
                    "ou /alertes suivi du type ci-dessus.")
         return "\n".join(out)
@@ -194,7 +207,7 @@ def fold_pushes(session: Session, pushes: Mapping[int, Push]) -> tuple[set[int],
         folded.add(uid)
         if open_digest is not None:
             row_id, headers = open_digest
-            tally = Tally.from_json(headers.get(TALLY))
+            tally = Tally.from_json(session, headers.get(TALLY))
             tally.add(push.alerts)
             done = session.execute(
                 update(out).where(out.c.id == row_id, out.c.status == OutboxStatus.PENDING)

@@ -5,6 +5,8 @@ reaches it from an empty database is tests/journeys/test_catch_up_digest.py."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select, update
 
@@ -77,6 +79,11 @@ def test_a_later_write_adds_to_the_digest_still_waiting(db) -> None:
         assert digest.body_text.startswith("🔔 13 nouvelles alertes")
         assert "• 2 × réunion — /alertes reunion" in digest.body_text
         assert digest.headers[TALLY]["kinds"] == {"facturation": 11, "reunion": 2}
+        # the first five quoted again, read from the alerts: the row keeps ids, no text (an
+        # erasure blanks the text and scrubs the alerts; nothing else holds a name)
+        assert [line for line in digest.body_text.splitlines() if line.startswith("– ")] == [
+            f"– Alerte a n° {k}" for k in range(5)]
+        assert "Alerte" not in json.dumps(digest.headers)
         # Once sent, a small burst goes one by one again; a big one makes a new digest.
         s.execute(update(OutboxMessage).values(status=OutboxStatus.SENT))
         raise_alerts(s, _specs(fanny, "c", 2))

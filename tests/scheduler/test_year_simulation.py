@@ -17,8 +17,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from clauses import escalation_service as esc
-from clauses.alert_digest import TALLY
 from clauses.actors import Actor
+from clauses.alert_digest import TALLY
 from clauses.reminders import approve_annual_bilan
 from scheduler.jobs import run_daily
 from storage.models import (
