@@ -17,10 +17,11 @@ The rule, per person, within one set-based write:
   (those the sender already took go out as they are);
 - else the alerts are pushed one by one, as before.
 
-A digest's counts and the ids of the alerts it quotes live in its outbox row (``headers`` key
-:data:`TALLY`, which no sender passes on) so that later writes of the same catch-up can add to
-it. Its dedup key names its
-first alert, which is created once: a re-run raises no new alert and so no new digest.
+The pushes are counted and taken back by the person they go to (``outbox.to_user_id``, set
+on e-mail pushes too). A digest's counts and the ids of the alerts it quotes live in its
+outbox row (``headers`` key :data:`TALLY`, which no sender passes on) so that later writes of
+the same catch-up can add to it. Its dedup key names its first alert, which is created once:
+a re-run raises no new alert and so no new digest.
 Interactive alerts (:func:`clauses.alerts.raise_alert`: a candidature to validate, an e-mail
 to read) never start nor join a digest on their own; one still waiting in the outbox when a
 burst starts a digest is counted in it (``/alertes`` has its buttons).

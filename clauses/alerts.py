@@ -233,8 +233,10 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
                 rows.append(chat_message(dedup_key=key, chat_id=chats[user.id], user_id=user.id,
                                          text=f"🔔 {alert.message}", reply_markup=markup))
             elif user.email:
-                rows.append(email_message(dedup_key=key, to=user.email,
-                                          subject=_subject(alert.message), text=alert.message))
+                row = email_message(dedup_key=key, to=user.email,
+                                    subject=_subject(alert.message), text=alert.message)
+                row.to_user_id = user.id  # counted by the next write's digest rule
+                rows.append(row)
         if not who and _shared_inbox is not None:
             rows.append(email_message(dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
                                       subject=_subject(alert.message), text=alert.message))

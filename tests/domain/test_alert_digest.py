@@ -127,12 +127,14 @@ def test_pushes_claimed_by_the_sender_stay_out_of_the_digest(db) -> None:
 def test_without_chat_the_digest_is_one_email(db) -> None:
     with db.session() as s:
         mail_only = f.user(s, display_name="Marc", email="marc@agence.test")
+        raise_alerts(s, _specs(mail_only, "w", 1))  # a single e-mail waiting: taken back
+        assert [r.dedup_key.split(":")[0] for r in s.scalars(select(OutboxMessage))] == ["alert"]
         raise_alerts(s, _specs(mail_only, "a", N + 1))
         raise_alerts(s, _specs(mail_only, "b", 1))
         [digest] = list(s.scalars(select(OutboxMessage)))
         assert (digest.to_address, digest.subject) == (
-            "marc@agence.test", "[clausebot] 12 nouvelles alertes à traiter")
-        assert digest.to_chat_id is None and "12 × facturation" in digest.body_text
+            "marc@agence.test", "[clausebot] 13 nouvelles alertes à traiter")
+        assert digest.to_chat_id is None and "13 × facturation" in digest.body_text
 
 
 def test_threshold_zero_turns_digests_off(db, monkeypatch: pytest.MonkeyPatch) -> None:
