@@ -153,3 +153,20 @@ def test_kind_words() -> None:
     assert parse_kind("bilan_final") == [AlertKind.BILAN_FINAL]
     assert set(parse_kind("bilan")) == {AlertKind.BILAN_FINAL, AlertKind.BILAN_ANNUEL}
     assert parse_kind("xyz") == [] and parse_kind("  ") == []
+
+
+def test_a_crash_keeps_neither_the_alerts_nor_their_digest(db) -> None:
+    """The digest row commits with the alerts it counts: a crash mid-write loses both, the
+    re-run writes both once."""
+    with db.session() as s:
+        fanny = _linked(s, "Fanny", chat_id=-5)
+    with pytest.raises(RuntimeError), db.session() as s:
+        raise_alerts(s, _specs(fanny, "a", N + 1))
+        raise RuntimeError("the process dies before the commit")
+    with db.session() as s:
+        assert s.scalars(select(Alert)).all() == [] and _outbox(s, fanny) == []
+        raise_alerts(s, _specs(fanny, "a", N + 1))
+    with db.session() as s:
+        assert raise_alerts(s, _specs(fanny, "a", N + 1)) == []  # the next run: nothing new
+        [digest] = _outbox(s, fanny)
+        assert digest.body_text.startswith("🔔 11 nouvelles alertes")
