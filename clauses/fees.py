@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import AlertSpec, raise_alert, raise_alerts
+from clauses.alerts import AlertSpec, raise_alerts
 from clauses.authz import Action, authorize
 from clauses.bilan.lookup import find_donneur, find_market
 from clauses.formatting import fr_date, fr_money
@@ -219,12 +219,13 @@ def reach_milestone(session: Session, item: MilestoneDue) -> bool:
     if not item.alert:
         return True
     donneur = session.get(Donneur, market.donneur_id)
-    raise_alert(
-        session, kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
+    # the set-based writer, even for one: a chunk redone item by item still joins the digest
+    # waiting for the facilitator (clauses.alert_digest) instead of pushing each alone
+    raise_alerts(session, [AlertSpec(
+        kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
         subject_type="market", subject_id=market.id, dedup_key=item.key,
         message=_alert_message(item, market.reference, market.title,
-                               donneur.name if donneur else "?", conv, row.amount),
-    )
+                               donneur.name if donneur else "?", conv, row.amount))])
     return True
 
 
