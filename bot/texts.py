@@ -108,7 +108,7 @@ HELP = {
         "/relances — procédures de relance en cours\n"
         "/procedure — ouvrir une procédure, contacts, accord du donneur, suite (/procedure aide)\n"
         "/note <marché> <entreprise> : <texte> — note qualitative (formation, tutorat, visite)\n"
-        "/alertes — alertes à traiter\n"
+        "/alertes — alertes à traiter ; /alertes facturation (ou retard…) : un seul type\n"
         "/reunion <type> <marché> <JJ/MM/AAAA> <HHhMM> — enregistrer une réunion (rappels auto)\n"
         "/reunions — réunions à venir\n"
         "/embauche [n° de candidature] — enregistrer une embauche\n"

@@ -16,11 +16,11 @@ from clausebot.cli_admin_common import (
     require_facilitator,
 )
 from clauses import audit
+from clauses.alert_digest import KIND_FR
 from clauses.formatting import fr_date
 from clauses.invitations import issue_invitation, revoke_invitation
 from clauses.listings import alert_rows, invitation_rows
 from storage.models import (
-    AlertKind,
     Invitation,
     Role,
 )
@@ -33,19 +33,7 @@ ROLE_FR = {
     Role.PRESCRIPTEUR: "prescripteur",
 }
 
-ALERT_FR = {
-    AlertKind.CANDIDATURE_A_VALIDER: "candidature à valider",
-    AlertKind.ENTREPRISE_EN_RETARD: "entreprise en retard",
-    AlertKind.DECLARATION_MANQUANTE: "déclaration manquante",
-    AlertKind.ESCALADE_ECHEANCE: "échéance d'escalade",
-    AlertKind.COURRIER_A_APPROUVER: "courrier à approuver",
-    AlertKind.EMAIL_A_TRAITER: "e-mail à traiter",
-    AlertKind.EXPEDITEUR_INCONNU: "expéditeur inconnu",
-    AlertKind.QUARANTAINE: "quarantaine",
-    AlertKind.ENVOI_ECHOUE: "envoi échoué",
-    AlertKind.BILAN_FINAL: "bilan final",
-    AlertKind.BILAN_ANNUEL: "bilan annuel",
-}
+ALERT_FR = KIND_FR
 
 
 def _bot_username(state: Any, option: str | None) -> str | None:

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     agency: AgencySettings = Field(default_factory=AgencySettings)
     alerts_email: str | None = None
     """Shared inbox for alerts nobody is in charge of, in a team too large to alert everyone."""
+    alert_digest_threshold: int = Field(DEFAULTS.alert_digest_threshold, ge=0)
+    """More scheduler alerts than this waiting for one person: one digest message instead (0: never)."""
 
     # chat
     telegram_token: SecretStr | None = None

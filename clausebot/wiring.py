@@ -34,10 +34,12 @@ def policy_from(settings: Settings) -> Policy:
 
 
 def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
+    from clauses.alert_digest import configure_digest
     from clauses.alerts import configure_shared_inbox
     from clauses.rulebook import load_rulebook
 
     configure_shared_inbox(settings.alerts_email)
+    configure_digest(settings.alert_digest_threshold)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Context(
         db=Database(settings.effective_database_url),

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from clauses.actions import ActionButton
+from clauses.alert_digest import Push, fold_pushes
 from clauses.idempotent import insert_once
 from clauses.outbox import (
     chat_message,
@@ -28,7 +29,6 @@ from storage.models import (
     Alert,
     AlertKind,
     ChatLink,
-    OutboxMessage,
     Role,
     User,
     utcnow,
@@ -168,7 +168,8 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
 
     Alerts already raised (dedup key) are skipped; returns those created. Nobody in charge
     follows the same rule as :func:`recipients` without a territory (the small team, else the
-    shared inbox). A concurrent run's row makes a flush fail as a whole: the caller's
+    shared inbox). More alerts than the digest threshold for one person reach them as one
+    digest (:func:`clauses.alert_digest.fold_pushes`), recorded one by one all the same. A concurrent run's row makes a flush fail as a whole: the caller's
     transaction is lost and it takes its items one by one.
     """
     fresh: dict[str, AlertSpec] = {}
@@ -216,17 +217,26 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
         chats.update((user_id, chat_id) for user_id, chat_id in session.execute(
             select(ChatLink.user_id, ChatLink.chat_id).where(
                 ChatLink.user_id.in_(linked[low:low + _SLICE]))))
-    rows: list[OutboxMessage] = []
+    per_user: dict[int, Push] = {}
+    for alert, _spec, who in pushed:
+        for user in who:
+            per_user.setdefault(user.id, Push(user.id, chats.get(user.id), user.email, [])
+                                ).alerts.append(alert)
+    digested, rows = fold_pushes(session, per_user)  # a burst for one person: one digest
     for alert, spec, who in pushed:
         markup = _markup(alert.id, spec.buttons)
         for user in who:
+            if user.id in digested:
+                continue
             key = f"alert:{alert.id}:user:{user.id}"
             if user.id in chats:
                 rows.append(chat_message(dedup_key=key, chat_id=chats[user.id], user_id=user.id,
                                          text=f"🔔 {alert.message}", reply_markup=markup))
             elif user.email:
-                rows.append(email_message(dedup_key=key, to=user.email,
-                                          subject=_subject(alert.message), text=alert.message))
+                row = email_message(dedup_key=key, to=user.email,
+                                    subject=_subject(alert.message), text=alert.message)
+                row.to_user_id = user.id  # counted by the next write's digest rule
+                rows.append(row)
         if not who and _shared_inbox is not None:
             rows.append(email_message(dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
                                       subject=_subject(alert.message), text=alert.message))
@@ -260,8 +270,21 @@ def resolve_alerts(session: Session, subject_type: str, subject_id: int, user_id
     return len(ids)
 
 
-def open_alerts(session: Session, facilitator_id: int | None = None, limit: int = 50) -> list[Alert]:
-    q = select(Alert).where(Alert.handled_at.is_(None)).order_by(Alert.created_at.desc()).limit(limit)
+def open_alerts(session: Session, facilitator_id: int | None = None, limit: int = 50,
+                kind: AlertKind | None = None) -> list[Alert]:
+    q = select(Alert).where(Alert.handled_at.is_(None)).order_by(Alert.created_at.desc(),
+                                                                  Alert.id.desc()).limit(limit)
     if facilitator_id is not None:
         q = q.where((Alert.facilitator_id == facilitator_id) | Alert.facilitator_id.is_(None))
+    if kind is not None:
+        q = q.where(Alert.kind == kind)
     return list(session.scalars(q))
+
+
+def open_alert_counts(session: Session, facilitator_id: int | None = None) -> dict[AlertKind, int]:
+    """How many alerts are still to handle, per kind, in the same scope as :func:`open_alerts`
+    (what a digest's reader finds when the list shows only the latest ones)."""
+    q = select(Alert.kind, func.count()).where(Alert.handled_at.is_(None)).group_by(Alert.kind)
+    if facilitator_id is not None:
+        q = q.where((Alert.facilitator_id == facilitator_id) | Alert.facilitator_id.is_(None))
+    return {AlertKind(kind): count for kind, count in session.execute(q)}

@@ -48,6 +48,8 @@ class Policy:
     retention_raw_mail_days: int = 90
     retention_chat_days: int = 30
     outbox_max_attempts: int = 8
+    alert_digest_threshold: int = 10
+    """More alerts than this for one person in one scheduler write: one digest message."""
     agency_name: str = DEFAULT_AGENCY_NAME
     agency_email: str = "clauses@agence.invalid"
     reminder_day: int = 5

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from clauses import audit
 from clauses.actors import Actor
-from clauses.alerts import AlertSpec, raise_alert, raise_alerts
+from clauses.alerts import AlertSpec, raise_alerts
 from clauses.authz import Action, authorize
 from clauses.bilan.lookup import find_donneur, find_market
 from clauses.formatting import fr_date, fr_money
@@ -66,19 +66,33 @@ def _recent(on: dt.date, today: dt.date) -> bool:
     return (today - on).days <= ALERT_WITHIN_DAYS
 
 
+def final_reached_on(closed_on: dt.date | None, end_date: dt.date, today: dt.date) -> dt.date:
+    """The day a closed market reached its final milestone: its closing day; unknown (a market
+    loaded as closed, without the day its final bilan was delivered), its end date if that is
+    past, else today.
+
+    Why not today for all: a history loaded with markets closed years ago would « reach » every
+    one of their final milestones today, each with an alert (66,000 facilitator alerts in a
+    national catch-up); dated at their end, they are old milestones, recorded without one.
+    """
+    if closed_on is not None:
+        return closed_on
+    return min(end_date, today)
+
+
 def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
     """Markets started (or « prévu » whose start has come) without their start milestone, and
     closed markets without their final one."""
     have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind))}
     items = []
-    for market_id, start, status, closed_on in session.execute(
-            select(Market.id, Market.start_date, Market.status, Market.closed_on)
+    for market_id, start, end, status, closed_on in session.execute(
+            select(Market.id, Market.start_date, Market.end_date, Market.status, Market.closed_on)
             .where(Market.start_date <= today).order_by(Market.start_date, Market.id)):
         if (market_id, START) not in have:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
                                       start, _recent(start, today)))
         if status == MarketStatus.CLOS and (market_id, FINAL) not in have:
-            on = closed_on or today
+            on = final_reached_on(closed_on, end, today)
             items.append(MilestoneDue(f"honoraires:{FINAL}:market:{market_id}", market_id, FINAL,
                                       on, _recent(on, today)))
     return items
@@ -101,9 +115,8 @@ def record_milestones(session: Session, items: Sequence[MilestoneDue]) -> int:
     """What :func:`reach_milestone` does for each item, set-based; how many were new.
 
     Why not :func:`reach_milestone` for each: the first run after an agency's history is
-    loaded finds every market it ever followed (at national size 140,000 milestones, 66,000
-    of them with an alert — closed markets whose closing day is unknown count as closed
-    today; eleven statements each, half an hour). Here the same rows, amounts, audit entries
+    loaded finds every market it ever followed (at national size 140,000 milestones; eleven
+    statements each, half an hour). Here the same rows, amounts, audit entries
     and alerts (:func:`clauses.alerts.raise_alerts`) take a handful of statements per chunk. A
     row recorded concurrently makes the insert fail as a whole (unique market + kind): the
     caller then takes the items one at a time.
@@ -206,12 +219,13 @@ def reach_milestone(session: Session, item: MilestoneDue) -> bool:
     if not item.alert:
         return True
     donneur = session.get(Donneur, market.donneur_id)
-    raise_alert(
-        session, kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
+    # the set-based writer, even for one: a chunk redone item by item still joins the digest
+    # waiting for the facilitator (clauses.alert_digest) instead of pushing each alone
+    raise_alerts(session, [AlertSpec(
+        kind=AlertKind.FACTURATION, facilitator_id=market.facilitator_id,
         subject_type="market", subject_id=market.id, dedup_key=item.key,
         message=_alert_message(item, market.reference, market.title,
-                               donneur.name if donneur else "?", conv, row.amount),
-    )
+                               donneur.name if donneur else "?", conv, row.amount))])
     return True
 
 

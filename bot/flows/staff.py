@@ -12,7 +12,8 @@ from bot.flows import escalation
 from bot.flows.common import CANCEL
 from bot.turn import Flow, Turn
 from clauses import audit, directory
-from clauses.alerts import handle_alert, open_alerts, resolve_alerts
+from clauses.alert_digest import KIND_FR, kind_word, parse_kind
+from clauses.alerts import handle_alert, open_alert_counts, open_alerts, resolve_alerts
 from clauses.authz import Action, NotAllowed, authorize
 from clauses.formatting import fr_datetime, fr_hours
 from clauses.siret import format_siret
@@ -145,13 +146,29 @@ def on_alert(t: Turn, parts: list[str]) -> None:
 
 
 def cmd_alertes(t: Turn, args: str) -> None:
+    """/alertes: the latest open alerts with their buttons; /alertes <type>: those of one kind
+    (what a digest of many alerts points to)."""
     assert t.user is not None
     mine = None if t.user.role == Role.ADMIN else t.user.id
-    alerts = open_alerts(t.session, mine, limit=15)
+    kind = None
+    if args.strip():
+        kinds = parse_kind(args)
+        if len(kinds) != 1:
+            known = ", ".join(kind_word(k) for k in AlertKind)
+            t.say(f"Type d'alerte inconnu : « {args.strip()[:40]} ». Types possibles : {known}. "
+                  "Par exemple « /alertes facturation », ou « /alertes » pour toutes."
+                  if not kinds else
+                  f"« {args.strip()[:40]} » désigne plusieurs types : "
+                  f"{', '.join(kind_word(k) for k in kinds)}. Précisez, par exemple "
+                  f"« /alertes {kind_word(kinds[0])} ».")
+            return
+        kind = kinds[0]
+    alerts = open_alerts(t.session, mine, limit=LIST_SIZE, kind=kind)
     if not alerts:
-        t.say("Aucune alerte en attente. 👍")
+        t.say(f"Aucune alerte « {KIND_FR[kind]} » en attente. 👍" if kind
+              else "Aucune alerte en attente. 👍")
         return
-    lines = [f"{len(alerts)} alerte(s) à traiter :"]
+    lines = [_alert_list_header(open_alert_counts(t.session, mine), kind, len(alerts))]
     buttons = []
     for a in alerts:
         first_line = a.message.splitlines()[0] if a.message else ""
@@ -160,6 +177,20 @@ def cmd_alertes(t: Turn, args: str) -> None:
         # never « ✅ Valider » beside « ✅ Traitée ».
         buttons.append(_actions(t, a) or [(f"☑️ Traitée n° {a.id}", f"alert:done:{a.id}")])
     t.say("\n".join(lines), buttons)
+
+
+LIST_SIZE = 15
+"""Alerts shown by /alertes (the latest; the header counts them all)."""
+
+
+def _alert_list_header(counts: dict[AlertKind, int], kind: AlertKind | None, shown: int) -> str:
+    total = counts.get(kind, 0) if kind else sum(counts.values())
+    what = f"alerte(s) « {KIND_FR[kind]} »" if kind else "alerte(s)"
+    if total <= shown:
+        return f"{shown} {what} à traiter :"
+    per_kind = "" if kind else " (" + ", ".join(
+        f"{n} {kind_word(k)}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].value))) + ")"
+    return f"{total} {what} à traiter{per_kind}, les {shown} plus récentes :"
 
 
 def _actions(t: Turn, alert: Alert) -> list[tuple[str, str]]:
