@@ -25,6 +25,7 @@ from typing import Any
 from bench.harness import Row, Run, alternated, interleaved
 from bench.sql import RawSQL, as_date, raw
 from clauses.clock import PARIS
+from storage.db import LARGE_READ_SETTINGS
 
 CENT = Decimal("0.01")
 TYPOLOGY = ("age_band", "gender", "commune", "qpv", "status")
@@ -335,6 +336,10 @@ def product_bilan(run: Run, donneur_id: int | None, start: dt.date, end: dt.date
 def baseline_bilan(run: Run, donneur_id: int | None, start: dt.date, end: dt.date
                    ) -> dict[str, Any]:
     with raw(run.db) as sql:
+        if sql.dialect == "postgresql":
+            # the settings the product's bilans run with (storage.db.tune_for_large_reads):
+            # the baseline gets them too, so that the ratio compares SQL and code, not settings
+            sql.execute(LARGE_READ_SETTINGS)
         return baseline_figures(sql, start, end, donneur_id, territory=donneur_id is None)
 
 
