@@ -150,7 +150,8 @@ def _refuse_writes(session: Session, _flush_context: object, _instances: object)
         raise ReadOnlySessionError("read_session() is for reads; use session() to write")
 
 
-LARGE_READ_SETTINGS = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
+LARGE_READ_SETTINGS = ("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; "
+                       "SET LOCAL plan_cache_mode = force_custom_plan")
 """What a transaction that aggregates a large share of the database (a bilan) sets on
 PostgreSQL, until it ends (issue 20, docs/benchmarks.md § k21pgbilan). Measured on the national
 bilan: with the defaults, PostgreSQL 15 JIT-compiles its big statements (cost above
