@@ -361,24 +361,30 @@ def _contract_counts_statement(scope: Bound) -> Executable:
             func.count(func.distinct(ctr.c.participant_id)).label("persons"),
         ).group_by(*group_by)
 
-    earlier = (
-        select(Contract.id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
-        .where(Contract.participant_id == ctr.c.participant_id,
-               Contract.start_date < scope.period.start)
+    # Each person of the scope's contracts begun by the end: how many, and the first start.
+    # « Entered » (no earlier contract in the scope) and « paths » (two or more) both read it:
+    # one pass over the scope's contracts, where « entered » was an anti-join on every contract
+    # of the database (a full index scan of 1.03 million at national size; docs/benchmarks.md,
+    # k21pgbilan). Every contract of ``ctr`` began by the end, so it is among them.
+    persons = (
+        select(
+            Contract.participant_id.label("participant_id"),
+            func.count(Contract.id).label("contracts"),
+            func.min(Contract.start_date).label("first_start"),
+        )
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),  # the scope's contracts
+               Contract.start_date <= scope.period.end)
+        .group_by(Contract.participant_id)
+        .cte("persons_in_scope")
     )
+    newcomers = select(persons.c.participant_id).where(
+        persons.c.first_start >= scope.period.start)
     entered = select(
         _const(GROUP_ENTERED).label("grouping"), no_id.label("id"), no_key.label("key"),
         func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
         func.count(func.distinct(ctr.c.participant_id)).label("persons"),
-    ).where(ctr.c.start_date >= scope.period.start, ~earlier.exists())
-    several = (
-        select(Contract.participant_id)
-        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),  # the scope's contracts
-               Contract.start_date <= scope.period.end)
-        .group_by(Contract.participant_id)
-        .having(func.count(Contract.id) >= 2)
-    )
+    ).where(ctr.c.start_date >= scope.period.start, ctr.c.participant_id.in_(newcomers))
+    several = select(persons.c.participant_id).where(persons.c.contracts >= 2)
     paths = select(
         _const(GROUP_PATHS).label("grouping"), no_id.label("id"), no_key.label("key"),
         func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
