@@ -150,6 +150,31 @@ def _refuse_writes(session: Session, _flush_context: object, _instances: object)
         raise ReadOnlySessionError("read_session() is for reads; use session() to write")
 
 
+LARGE_READ_SETTINGS = ("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; "
+                       "SET LOCAL plan_cache_mode = force_custom_plan")
+"""What a transaction that aggregates a large share of the database (a bilan) sets on
+PostgreSQL, until it ends (issue 20, docs/benchmarks.md § k21pgbilan). Measured on the national
+bilan: with the defaults, PostgreSQL 15 JIT-compiles its big statements (cost above
+``jit_above_cost``) with inlining and optimisation, about 3 s of a 10 s bilan, which the
+statements never win back; and ``work_mem`` = 4 MB makes the per-engagement aggregate of
+1.2 million declarations spill to disk in 9 batches and the counts' sorts run as external
+merges. Below those sizes (a donneur, a territory) neither matters: no statement is costed
+above the JIT threshold and every sort and hash already fits. At every size, custom plans:
+psycopg prepares a statement on its 6th run on a connection and PostgreSQL then switches to a
+generic plan (planned without the scope's values) after 5 more: in a long-running service, from
+the 11th bilan of a kind on a pooled connection, a territory's annual bilan took 2-3 times as
+long. Scoped to the transaction (``LOCAL``): the service's other statements keep the server's
+settings."""
+
+
+def tune_for_large_reads(session: Session) -> None:
+    """Apply :data:`LARGE_READ_SETTINGS` to ``session``'s transaction (PostgreSQL only; SQLite
+    has neither JIT nor a per-sort memory budget). One round trip, before the big statements."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(LARGE_READ_SETTINGS)
+
+
 def rowcount(result: Result[*tuple[Any, ...]]) -> int:
     """How many rows an UPDATE or DELETE touched (the claim/lease guards read it).
 

@@ -25,6 +25,7 @@ from typing import Any
 from bench.harness import Row, Run, alternated, interleaved
 from bench.sql import RawSQL, as_date, raw
 from clauses.clock import PARIS
+from storage.db import LARGE_READ_SETTINGS
 
 CENT = Decimal("0.01")
 TYPOLOGY = ("age_band", "gender", "commune", "qpv", "status")
@@ -137,8 +138,13 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
                SUM(d.work_hours), SUM(d.training_hours)
         FROM hour_declarations d JOIN contracts c ON c.id = d.contract_id
         WHERE c.engagement_id IN (SELECT eid FROM eng) AND {in_period} GROUP BY 1, 2""", p)
+    # the product's own shape (k21pgbilan): one pass over the scope's persons for both
+    # « paths » and « entered »
+    pp = ("pp AS (SELECT c.participant_id AS pid, COUNT(*) AS n, MIN(c.start_date) AS first_start "
+          "FROM contracts c WHERE c.engagement_id IN (SELECT eid FROM eng) "
+          "AND c.start_date <= :end GROUP BY c.participant_id)")
     distinct = sql.all(
-        f"""WITH {eng}, {ctr}
+        f"""WITH {eng}, {ctr}, {pp}
         SELECT 'all', 0, COUNT(*), COUNT(DISTINCT pid) FROM ctr
         UNION ALL SELECT 'market', market_id, COUNT(*), COUNT(DISTINCT pid) FROM ctr GROUP BY market_id
         UNION ALL SELECT 'company', company_id, COUNT(*), COUNT(DISTINCT pid) FROM ctr
@@ -150,14 +156,10 @@ def baseline_figures(sql: RawSQL, start: dt.date, end: dt.date, donneur_id: int 
         UNION ALL SELECT 'kind:' || market_kind, 0, COUNT(*), COUNT(DISTINCT pid) FROM ctr
                   GROUP BY market_kind
         UNION ALL SELECT 'paths', 0, COUNT(DISTINCT pid), COUNT(DISTINCT pid) FROM ctr
-                  WHERE pid IN (SELECT c.participant_id FROM contracts c
-                                WHERE c.engagement_id IN (SELECT eid FROM eng)
-                                  AND c.start_date <= :end
-                                GROUP BY c.participant_id HAVING COUNT(*) >= 2)
+                  WHERE pid IN (SELECT pid FROM pp WHERE n >= 2)
         UNION ALL SELECT 'entered', 0, COUNT(DISTINCT pid), COUNT(DISTINCT pid) FROM ctr
-                  WHERE ctr.start_date >= :start AND NOT EXISTS (
-                    SELECT 1 FROM contracts c2 JOIN eng e2 ON e2.eid = c2.engagement_id
-                    WHERE c2.participant_id = ctr.pid AND c2.start_date < :start)""", p)
+                  WHERE ctr.start_date >= :start
+                    AND pid IN (SELECT pid FROM pp WHERE first_start >= :start)""", p)
     meeting_scope = f"mt.market_id IN (SELECT m.id FROM markets m WHERE {scope})" + (
         " OR mt.donneur_id = :donneur" if donneur_id is not None else "")
     events = sql.one(
@@ -335,6 +337,10 @@ def product_bilan(run: Run, donneur_id: int | None, start: dt.date, end: dt.date
 def baseline_bilan(run: Run, donneur_id: int | None, start: dt.date, end: dt.date
                    ) -> dict[str, Any]:
     with raw(run.db) as sql:
+        if sql.dialect == "postgresql":
+            # the settings the product's bilans run with (storage.db.tune_for_large_reads):
+            # the baseline gets them too, so that the ratio compares SQL and code, not settings
+            sql.execute(LARGE_READ_SETTINGS)
         return baseline_figures(sql, start, end, donneur_id, territory=donneur_id is None)
 
 

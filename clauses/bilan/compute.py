@@ -44,6 +44,7 @@ from clauses.bilan.figures import (
 )
 from clauses.bilan.lookup import fold
 from clauses.clock import PARIS
+from storage.db import tune_for_large_reads
 from storage.models import Donneur, Market, MarketKind, MarketStatus
 
 AGE_LABELS = {
@@ -158,6 +159,7 @@ def _figures(
     donneur: tuple[int, str] | None = None,
     market: tuple[int, str, str] | None = None,
 ) -> BilanFigures:
+    tune_for_large_reads(session)
     with _cycle_collector_paused():
         return _assemble(session, scope, rulebook, kind=kind, donneur=donneur, market=market)
 

@@ -361,24 +361,30 @@ def _contract_counts_statement(scope: Bound) -> Executable:
             func.count(func.distinct(ctr.c.participant_id)).label("persons"),
         ).group_by(*group_by)
 
-    earlier = (
-        select(Contract.id)
-        .join(eng, eng.c.engagement_id == Contract.engagement_id)
-        .where(Contract.participant_id == ctr.c.participant_id,
-               Contract.start_date < scope.period.start)
+    # Each person of the scope's contracts begun by the end: how many, and the first start.
+    # « Entered » (no earlier contract in the scope) and « paths » (two or more) both read it:
+    # one pass over the scope's contracts, where « entered » was an anti-join on every contract
+    # of the database (a full index scan of 1.03 million at national size; docs/benchmarks.md,
+    # k21pgbilan). Every contract of ``ctr`` began by the end, so it is among them.
+    persons = (
+        select(
+            Contract.participant_id.label("participant_id"),
+            func.count(Contract.id).label("contracts"),
+            func.min(Contract.start_date).label("first_start"),
+        )
+        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),  # the scope's contracts
+               Contract.start_date <= scope.period.end)
+        .group_by(Contract.participant_id)
+        .cte("persons_in_scope")
     )
+    newcomers = select(persons.c.participant_id).where(
+        persons.c.first_start >= scope.period.start)
     entered = select(
         _const(GROUP_ENTERED).label("grouping"), no_id.label("id"), no_key.label("key"),
         func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
         func.count(func.distinct(ctr.c.participant_id)).label("persons"),
-    ).where(ctr.c.start_date >= scope.period.start, ~earlier.exists())
-    several = (
-        select(Contract.participant_id)
-        .where(Contract.engagement_id.in_(select(eng.c.engagement_id)),  # the scope's contracts
-               Contract.start_date <= scope.period.end)
-        .group_by(Contract.participant_id)
-        .having(func.count(Contract.id) >= 2)
-    )
+    ).where(ctr.c.start_date >= scope.period.start, ctr.c.participant_id.in_(newcomers))
+    several = select(persons.c.participant_id).where(persons.c.contracts >= 2)
     paths = select(
         _const(GROUP_PATHS).label("grouping"), no_id.label("id"), no_key.label("key"),
         func.count(func.distinct(ctr.c.participant_id)).label("contracts"),
@@ -764,6 +770,12 @@ def engagement_rows(session: Session, scope: Scope) -> list[EngagementRow]:
     return rows
 
 
+def _name_of(column: Any, key: Any, reference: Any) -> ColumnElement[Any]:
+    """``column`` of the row whose ``key`` is ``reference`` (NULL when none): one index probe
+    per outer row, whatever the size of the looked-up table."""
+    return select(column).where(key == reference).scalar_subquery()
+
+
 def _notes_statement(scope: Bound, everything: bool) -> Executable:
     eng = engagements_cte(scope)
     market_ids = select(Market.id).where(*scope.market_conditions())
@@ -780,17 +792,18 @@ def _notes_statement(scope: Bound, everything: bool) -> Executable:
         condition = or_(condition, QualitativeNote.donneur_id == scope.donneur_id)
     if everything:
         condition = QualitativeNote.id.is_not(None)
+    # The names are looked up per note (a few dozen for a donneur, about 2,000 for all of France
+    # in a year), not joined: the planner cannot estimate how many notes the OR above keeps
+    # (672 guessed, 33 kept for the biggest donneur) and hash-joined every market and company of
+    # the database, 75,566 and 20,000 rows at national size, 10 ms of a 110 ms bilan.
     return (
         select(
             QualitativeNote.written_on,
-            Donneur.name,
-            Market.reference,
-            Company.name,
+            _name_of(Donneur.name, Donneur.id, QualitativeNote.donneur_id),
+            _name_of(Market.reference, Market.id, QualitativeNote.market_id),
+            _name_of(Company.name, Company.id, QualitativeNote.company_id),
             QualitativeNote.body,
         )
-        .outerjoin(Market, Market.id == QualitativeNote.market_id)
-        .outerjoin(Company, Company.id == QualitativeNote.company_id)
-        .outerjoin(Donneur, Donneur.id == QualitativeNote.donneur_id)
         .where(
             condition,
             QualitativeNote.written_on >= scope.period.start,
