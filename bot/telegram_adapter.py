@@ -6,9 +6,11 @@ turns each PTB ``Update`` into an :class:`bot.messages.Incoming` and renders the
 
 Polling is our own loop around ``bot.get_updates`` rather than PTB's Updater, for one reason:
 the Updater confirms a batch (next offset) while it is still being processed, so a crash
-could lose updates. Here an update is confirmed only after it was handled and committed; if
-the process dies before, Telegram delivers it again and the `chat_updates` key drops it if it
-had in fact been committed. At least once from Telegram, exactly once in effect.
+could lose updates. Here an update is confirmed only after it was handled and committed, its
+replies in the same transaction's journal (:mod:`clauses.chat_replies`: their delivery is not
+awaited for the confirmation, a crash before it hands them to the outbox); if the process dies
+before the commit, Telegram delivers it again and the `chat_updates` key drops it if it had in
+fact been committed. At least once from Telegram, exactly once in effect.
 """
 
 from __future__ import annotations
@@ -52,14 +54,6 @@ IDLE_REFETCH_SECONDS = 0.2
 """While only slow updates are in flight, how often getUpdates looks for other users' ones."""
 
 
-def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in buttons]
-    )
-
-
 def markup_json(buttons: Keyboard | None) -> dict[str, Any] | None:
     """Bot API JSON of a keyboard (what outbox rows store)."""
     if not buttons:
@@ -88,6 +82,7 @@ def journal_outcome(session: Any, incoming: Incoming, outcome: Outcome) -> None:
         (chat_replies.reply_key(incoming.update_id, part), text, markup_json(buttons))
         for part, text, buttons in reply_parts(outcome)
     ])
+    outcome.journaled = True
 
 
 def markup_from_json(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
@@ -176,6 +171,7 @@ class TelegramBot:
         self.transport = TelegramTransport(self.application)
         core.journal = journal_outcome
         self.offset: int | None = None
+        self._dispatcher: UpdateDispatcher | None = None
         self.connected = False
         self._marks: list[tuple[str, str, asyncio.Future[None]]] = []
         """Delivered reply parts waiting for their group commit (:meth:`_mark_sent`)."""
@@ -230,6 +226,12 @@ class TelegramBot:
         with contextlib.suppress(Exception):
             await self.application.shutdown()
 
+    @property
+    def handling(self) -> bool:
+        """Some fetched update is not finished yet (its replies may still be on their way,
+        even when Telegram has already been told to forget it)."""
+        return self._dispatcher is not None and self._dispatcher.handling
+
     async def poll(self, stop: asyncio.Event) -> None:
         """getUpdates long polling; updates of different users handled concurrently, each
         user's in order (:mod:`bot.dispatch`); an update is confirmed only once it and every
@@ -238,6 +240,7 @@ class TelegramBot:
                                       concurrency=self.concurrency)
         if self.offset is not None:
             dispatcher.resume_at(self.offset)
+        self._dispatcher = dispatcher
         try:
             await self._poll(stop, dispatcher)
         finally:
@@ -306,6 +309,9 @@ class TelegramBot:
         if incoming is None:
             return
         outcome = await self._in_thread(self.core.handle, incoming)
+        if outcome.journaled and self._dispatcher is not None:
+            # committed with its replies in the journal: confirmable before they are sent
+            self._dispatcher.settle(update.update_id)
         await self._deliver(update, incoming, outcome)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -364,18 +370,18 @@ class TelegramBot:
                             data=data)
 
     async def _deliver(self, update: Update, incoming: Incoming, outcome: Outcome) -> None:
-        bot = self.application.bot
         query = update.callback_query
         # Answering the button and removing its keyboard are independent of the reply: they go
         # out alongside it rather than before it (two round trips saved on every button press).
         # When a reply rewrites the pressed message itself, the keyboard goes first instead.
         side: list[Awaitable[object]] = []
         if query is not None:
-            side.append(query.answer(text=outcome.toast or None))
+            side.append(self._call("answerCallbackQuery", callback_query_id=query.id,
+                                   text=outcome.toast or None))
             if outcome.clear_source_keyboard and query.message is not None:
-                side.append(bot.edit_message_reply_markup(
-                    chat_id=query.message.chat.id, message_id=query.message.message_id,
-                    reply_markup=None))
+                # no reply_markup: Telegram removes the keyboard
+                side.append(self._call("editMessageReplyMarkup", chat_id=query.message.chat.id,
+                                       message_id=query.message.message_id))
         rewrites_source = any(r.replace_source for r in outcome.replies)
         if rewrites_source or outcome.duplicate:
             for call in side:
@@ -390,13 +396,13 @@ class TelegramBot:
 
     async def _send_replies(self, incoming: Incoming, outcome: Outcome,
                             query: CallbackQuery | None) -> None:
-        bot = self.application.bot
         for n, reply in enumerate(outcome.replies):
             if reply.replace_source and query is not None and query.message is not None:
                 try:
-                    await bot.edit_message_text(
-                        chat_id=query.message.chat.id, message_id=query.message.message_id,
-                        text=split_long(reply.text)[0], reply_markup=markup(reply.buttons))
+                    await self._call(
+                        "editMessageText", chat_id=query.message.chat.id,
+                        message_id=query.message.message_id, text=split_long(reply.text)[0],
+                        reply_markup=markup_json(reply.buttons))
                     await self._mark_all(incoming, n, reply)
                     continue
                 except BadRequest as exc:
@@ -415,8 +421,8 @@ class TelegramBot:
             buttons = reply.buttons if i == len(chunks) - 1 else None
             key = chat_replies.reply_key(incoming.update_id or 0, f"{n}.{i}")
             try:
-                sent = await self.application.bot.send_message(
-                    chat_id=incoming.chat_id, text=chunk, reply_markup=markup(buttons))
+                sent = await self._call("sendMessage", chat_id=incoming.chat_id, text=chunk,
+                                        reply_markup=markup_json(buttons))
             except (Forbidden, BadRequest) as exc:
                 log.warning("reply to chat %s refused: %s", incoming.chat_id, exc.message)
                 await self._journal(incoming, chat_replies.give_up, key, exc.message)
@@ -430,7 +436,18 @@ class TelegramBot:
                     markup=markup_json(buttons)), key, str(exc), retry)
                 self.fallback_queued.set()
                 continue
-            await self._mark_sent(incoming, key, str(sent.message_id))
+            await self._mark_sent(incoming, key, str(sent["message_id"]))
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        """A Bot API call whose answer stays raw JSON (a dict, or True).
+
+        Why not ``bot.send_message`` and its siblings: PTB turns every answer into objects
+        (``Message.de_json``: the message, its chat, its sender, its keyboard...), measured at
+        2.6 objects parsed per chat update, of which the adapter reads one field (the message
+        id). ``_post`` is the call those methods make themselves (PTB 22, pinned below 23): the
+        same form encoding, flood limiter (``ExtBot._do_post``) and PTB errors; None values are
+        dropped as they do. Keyboards go as Bot API JSON (:func:`markup_json`)."""
+        return await self.application.bot._post(method, params)
 
     async def _mark_all(self, incoming: Incoming, n: int, reply: Reply) -> None:
         """A reply shown by editing the pressed message: none of its parts is to be sent."""

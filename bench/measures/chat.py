@@ -162,6 +162,33 @@ class BotApiHost:
         return {chat: n for chat, n in expected.items()
                 if len(self.server.sent_messages(chat)) < n}
 
+    def wait_step(self, update_ids: list[int], expected: dict[int, int],
+                  timeout: float = 120.0) -> None:
+        """Block until every update of ``update_ids`` is confirmed and every chat of
+        ``expected`` got at least that many messages: the end of a step, seen by Telegram.
+
+        Why here, in the child, woken by the server's own condition: the driver used to poll
+        the child every 2 ms from the bot's event loop, a blocking pipe round trip each time;
+        in the product's process every such round trip handed the GIL to its database thread
+        and waited up to a switch interval (5 ms) to get it back — a cost the echo, which has
+        no other thread, did not pay, and that Telegram, in another data centre, never
+        imposes. The bot's process now makes one call per step, from a thread that waits
+        without the GIL."""
+        ids = set(update_ids)
+
+        def finished() -> bool:
+            return not ids.intersection(self.server.pending_update_ids()) \
+                and not self.waiting(expected)
+
+        self.server._wait(finished, timeout, lambda: f"step unfinished: {sorted(ids)[:5]}...")
+
+    def calls_by_method(self) -> dict[str, int]:
+        """How many Bot API calls of each method the bot made (getUpdates included)."""
+        counts: dict[str, int] = {}
+        for call in self.server.calls():
+            counts[call.method] = counts.get(call.method, 0) + 1
+        return counts
+
     def close(self) -> None:
         self.server.stop()
 
@@ -190,23 +217,20 @@ def _manager() -> Any:
     return manager
 
 
-async def wait_confirmed(host: Any, update_ids: list[int]) -> None:
-    """Until the bot confirmed every update (handled, committed, answered): one look at the
-    server's unconfirmed ids every 2 ms."""
-    pending = set(update_ids)
-    while pending:
-        await asyncio.sleep(0.002)
-        pending &= set(host.unconfirmed())
+async def wait_confirmed(host: Any, update_ids: list[int], expected: dict[int, int]) -> None:
+    """Until the bot confirmed every update (committed, Telegram may forget it) and every user
+    got the messages expected (the answer delivered), waited for in the child
+    (:meth:`BotApiHost.wait_step`) from a thread, so the bot's loop is left alone.
+
+    Both, because the adapter confirms an update once it is committed with its replies
+    journaled, which may be before the reply reaches the user; the step is over for the
+    user when the answer arrives, and for Telegram when the update is confirmed."""
+    await asyncio.to_thread(host.wait_step, update_ids, expected)
 
 
 async def wait_answered(host: Any, expected: dict[int, int]) -> None:
-    """Until every echo user got the number of messages expected (only the users still
-    waiting are looked at again)."""
-    waiting = dict(expected)
-    while waiting:
-        waiting = host.waiting(waiting)
-        if waiting:
-            await asyncio.sleep(0.002)
+    """Until every echo user got the number of messages expected (same wait, no updates)."""
+    await asyncio.to_thread(host.wait_step, [], expected)
 
 
 async def product_round(run: Run, db: Any, targets: list[Target], concurrency: int,
@@ -232,12 +256,15 @@ async def product_round(run: Run, db: Any, targets: list[Target], concurrency: i
     try:
         for t in targets:
             t.actions, t.done, t.failure = [("text", "/declarer")], False, None
+        received = {t.tg_id: 0 for t in targets}  # one message an update in this flow
         sent = [host.send_text(t.tg_id, "/declarer") for t in targets]
+        expected = {t.tg_id: 1 for t in targets}
         for _step in range(MAX_STEPS):
             began = time.perf_counter()
-            await wait_confirmed(host, sent)
+            await wait_confirmed(host, sent, expected)
             total, seconds = total + len(sent), seconds + time.perf_counter() - began
-            sent = []
+            received.update(expected)
+            sent, expected = [], {}
             for t in [t for t in targets if not t.done and t.failure is None]:
                 try:
                     action = next_action(t, LastMessage(*host.last(t.tg_id)))
@@ -251,6 +278,7 @@ async def product_round(run: Run, db: Any, targets: list[Target], concurrency: i
                 kind, value = action
                 sent.append(host.send_text(t.tg_id, value) if kind == "text"
                             else host.press(t.tg_id, value))
+                expected[t.tg_id] = received[t.tg_id] + 1
             if not sent:
                 break
     finally:
