@@ -118,18 +118,15 @@ async def test_an_update_is_confirmed_while_its_answer_is_on_its_way(ctx, tg):
     api.latency = LATENCY
     fanny = api.user(first_name="Fanny")
     api.chat_latency[fanny.id] = 1.5
-    began = time.monotonic()
     update_id = api.send_text(fanny, "bonjour")
     await api.wait_until_confirmed_async(update_id, timeout=10)
-    confirmed = time.monotonic() - began
-    assert api.sent_messages(fanny) == []  # the answer is still on its way
+    assert api.sent_messages(fanny) == []  # confirmed while the answer is still on its way
     assert _claimed(ctx) == 1
     with ctx.db.session() as s:
         assert list(s.scalars(select(OutboxMessage.status))) == [OutboxStatus.SENDING]
 
     (answer,) = await api.wait_for_messages_async(fanny, 1, timeout=10)
     await tg.delivered()
-    assert confirmed < 1.0, f"confirmed after {confirmed:.2f} s"
     assert answer.text == texts.STRANGER
     with ctx.db.session() as s:
         assert list(s.scalars(select(OutboxMessage.status))) == [OutboxStatus.SENT]

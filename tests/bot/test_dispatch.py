@@ -1,5 +1,5 @@
 """Unit rules of bot.dispatch: the offset never confirms an update still in flight, a
-re-delivered update is not handled twice, one person's updates keep their order, at most N at once.
+re-delivered update is not handled twice, one person's updates keep their order, at most N at once;
 a settled update (committed, its replies journaled) is confirmable while its replies are sent.
 (The journeys through the Bot API server are in test_concurrent_updates.py.)"""
 
