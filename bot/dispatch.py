@@ -62,23 +62,32 @@ class UpdateDispatcher:
         self._queues: dict[int, deque[Any]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._pending: set[int] = set()
-        """Update ids queued or being handled."""
+        """Update ids queued or being handled, not yet settled (:meth:`settle`)."""
         self._done: set[int] = set()
-        """Handled ids above the low-water mark (Telegram may hand them over again)."""
+        """Settled or handled ids above the low-water mark (Telegram may hand them over
+        again)."""
         self._next = 0
         """One past the highest update id ever submitted."""
         self._progress = asyncio.Event()
 
     @property
     def offset(self) -> int | None:
-        """The getUpdates offset that confirms only what is handled (None: nothing seen yet)."""
+        """The getUpdates offset that confirms only what is settled or handled (None: nothing
+        seen yet)."""
         if self._pending:
             return min(self._pending)
         return self._next or None
 
     @property
     def busy(self) -> bool:
+        """Updates not yet settled (the next getUpdates would hand them back)."""
         return bool(self._pending)
+
+    @property
+    def handling(self) -> bool:
+        """Updates still queued or being handled, settled ones whose replies are on their way
+        included."""
+        return bool(self._workers)
 
     def resume_at(self, offset: int) -> None:
         """Continue after an earlier run confirmed everything below ``offset``."""
@@ -121,6 +130,18 @@ class UpdateDispatcher:
         del self._queues[key]
         del self._workers[key]
 
+    def settle(self, update_id: int) -> None:
+        """The handler committed the update and journaled its replies: Telegram may forget it
+        now, while its replies are still being sent (the user's next update still waits for
+        the handler to finish).
+
+        Why: confirming only at the end put the replies' delivery and its bookkeeping on the
+        path of the next getUpdates — one more Bot API round trip (~50 ms) plus a write after
+        every reply before a batch could be confirmed. A settled update is never handled
+        again: it is below the offset or remembered as done."""
+        if update_id in self._pending:
+            self._finished(update_id)
+
     def _finished(self, update_id: int) -> None:
         self._pending.discard(update_id)
         self._done.add(update_id)
@@ -129,7 +150,8 @@ class UpdateDispatcher:
         self._progress.set()
 
     async def wait_idle(self, stop: asyncio.Event, timeout: float) -> None:
-        """Return when nothing is in flight any more, ``stop`` is set, or ``timeout`` passed.
+        """Return when nothing unsettled is in flight any more, ``stop`` is set, or ``timeout``
+        passed.
 
         Why not at each finished update: every getUpdates while updates are in flight hands
         them all back (they are not confirmed), and parsing them again at each completion

@@ -78,6 +78,10 @@ class Outcome:
     """Remove the buttons of the pressed message (so it cannot be pressed twice)."""
     duplicate: bool = False
     """The update was already handled (a replay): nothing was done, nothing is shown."""
+    journaled: bool = False
+    """Its replies were written to the chat journal in the update's own transaction: from the
+    commit on, a crash before they are sent loses nothing (the adapter may confirm the update
+    to Telegram at once, while the replies are still on their way)."""
 
     @property
     def texts(self) -> list[str]:

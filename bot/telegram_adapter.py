@@ -6,9 +6,11 @@ turns each PTB ``Update`` into an :class:`bot.messages.Incoming` and renders the
 
 Polling is our own loop around ``bot.get_updates`` rather than PTB's Updater, for one reason:
 the Updater confirms a batch (next offset) while it is still being processed, so a crash
-could lose updates. Here an update is confirmed only after it was handled and committed; if
-the process dies before, Telegram delivers it again and the `chat_updates` key drops it if it
-had in fact been committed. At least once from Telegram, exactly once in effect.
+could lose updates. Here an update is confirmed only after it was handled and committed, its
+replies in the same transaction's journal (:mod:`clauses.chat_replies`: their delivery is not
+awaited for the confirmation, a crash before it hands them to the outbox); if the process dies
+before the commit, Telegram delivers it again and the `chat_updates` key drops it if it had in
+fact been committed. At least once from Telegram, exactly once in effect.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import (
     BadRequest,
@@ -52,14 +55,6 @@ IDLE_REFETCH_SECONDS = 0.2
 """While only slow updates are in flight, how often getUpdates looks for other users' ones."""
 
 
-def markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in buttons]
-    )
-
-
 def markup_json(buttons: Keyboard | None) -> dict[str, Any] | None:
     """Bot API JSON of a keyboard (what outbox rows store)."""
     if not buttons:
@@ -88,6 +83,7 @@ def journal_outcome(session: Any, incoming: Incoming, outcome: Outcome) -> None:
         (chat_replies.reply_key(incoming.update_id, part), text, markup_json(buttons))
         for part, text, buttons in reply_parts(outcome)
     ])
+    outcome.journaled = True
 
 
 def markup_from_json(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
@@ -99,6 +95,90 @@ def markup_from_json(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None
         [[InlineKeyboardButton(str(b["text"]), callback_data=b.get("callback_data"), url=b.get("url"))
           for b in row] for row in rows]
     )
+
+
+@dataclass(frozen=True)
+class _Id:
+    id: int
+
+
+@dataclass(frozen=True)
+class RawUpdate:
+    """An update as getUpdates returned it (JSON), with what the dispatcher asks of one."""
+
+    update_id: int
+    payload: dict[str, Any]
+
+    @property
+    def effective_user(self) -> _Id | None:
+        body = self.payload.get("callback_query") or self.payload.get("message") or {}
+        sender = body.get("from") if isinstance(body, dict) else None
+        return _Id(int(sender["id"])) if isinstance(sender, dict) and "id" in sender else None
+
+    @property
+    def effective_chat(self) -> _Id | None:
+        chat = (self.payload.get("message") or {}).get("chat")
+        return _Id(int(chat["id"])) if isinstance(chat, dict) and "id" in chat else None
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """The button press an update answers: its query id and the message that carried it."""
+
+    query_id: str
+    chat_id: int | None
+    message_id: int | None
+
+
+def incoming_from_json(update_id: int, payload: dict[str, Any]
+                       ) -> tuple[Incoming, Pressed | None] | None:
+    """The Incoming of a plain text message or a button press, read from the raw JSON; None
+    for anything else (a document, a photo, an unknown kind: PTB's objects handle those).
+
+    Why: these two kinds are nearly every chat update, and PTB's ``Update.de_json`` built the
+    whole object tree of each (the pressed message, its keyboard, its chat, the sender...) to
+    read five fields: measured the largest object-building cost left on the event loop."""
+    query = payload.get("callback_query")
+    if isinstance(query, dict):
+        sender, message = query.get("from"), query.get("message")
+        if not isinstance(sender, dict) or "id" not in query:
+            return None
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if message is not None and not isinstance(chat, dict):
+            return None
+        incoming = Incoming(
+            Channel.TELEGRAM,
+            chat_id=int(chat["id"]) if chat else int(sender["id"]),
+            user_id=int(sender["id"]),
+            update_id=update_id,
+            callback_data=str(query.get("data") or ""),
+            private=chat is None or chat.get("type") == ChatType.PRIVATE,
+        )
+        if isinstance(message, dict) and chat is not None:
+            return incoming, Pressed(str(query["id"]), int(chat["id"]), int(message["message_id"]))
+        return incoming, Pressed(str(query["id"]), None, None)
+    message = payload.get("message")
+    if not isinstance(message, dict) or not {"from", "chat"} <= message.keys():
+        return None
+    if "text" not in message or not _PLAIN_MESSAGE.issuperset(message.keys()):
+        return None  # a file, a photo, a contact...: PTB's path
+    return Incoming(
+        Channel.TELEGRAM,
+        chat_id=int(message["chat"]["id"]),
+        user_id=int(message["from"]["id"]),
+        update_id=update_id,
+        text=str(message["text"]),
+        private=message["chat"].get("type") == ChatType.PRIVATE,
+    ), None
+
+
+_PLAIN_MESSAGE = frozenset({"message_id", "from", "chat", "date", "text", "entities",
+                            "link_preview_options", "reply_to_message", "message_thread_id",
+                            "is_topic_message", "forward_origin", "edit_date", "via_bot",
+                            "has_protected_content", "author_signature", "sender_chat",
+                            "quote", "external_reply", "is_from_offline"})
+"""Keys of a text message read from the JSON; one with anything else (a document, a photo, a
+caption...) goes through PTB's objects and :meth:`TelegramBot._file`."""
 
 
 class TelegramTransport:
@@ -176,6 +256,7 @@ class TelegramBot:
         self.transport = TelegramTransport(self.application)
         core.journal = journal_outcome
         self.offset: int | None = None
+        self._dispatcher: UpdateDispatcher | None = None
         self.connected = False
         self._marks: list[tuple[str, str, asyncio.Future[None]]] = []
         """Delivered reply parts waiting for their group commit (:meth:`_mark_sent`)."""
@@ -230,14 +311,20 @@ class TelegramBot:
         with contextlib.suppress(Exception):
             await self.application.shutdown()
 
+    @property
+    def handling(self) -> bool:
+        """Some fetched update is not finished yet (its replies may still be on their way,
+        even when Telegram has already been told to forget it)."""
+        return self._dispatcher is not None and self._dispatcher.handling
+
     async def poll(self, stop: asyncio.Event) -> None:
         """getUpdates long polling; updates of different users handled concurrently, each
         user's in order (:mod:`bot.dispatch`); an update is confirmed only once it and every
         earlier one are handled and committed. On stop, what was fetched is finished first."""
-        dispatcher = UpdateDispatcher(self.application.process_update,
-                                      concurrency=self.concurrency)
+        dispatcher = UpdateDispatcher(self._process, concurrency=self.concurrency)
         if self.offset is not None:
             dispatcher.resume_at(self.offset)
+        self._dispatcher = dispatcher
         try:
             await self._poll(stop, dispatcher)
         finally:
@@ -269,21 +356,22 @@ class TelegramBot:
                 retry_delay = min(retry_delay * 2, 30.0)
                 continue
             retry_delay = 1.0
-            fresh = [u for u in updates if dispatcher.submit(u)]  # parsed fresh ones only
+            fresh = [u for u in updates if dispatcher.submit(u)]  # unseen ones only
             self.offset = dispatcher.offset
             if not fresh and dispatcher.busy:
                 # Only updates still in flight came back (Telegram keeps what is not
                 # confirmed): look again when all are done, or after a moment for others.
                 await dispatcher.wait_idle(stop, timeout=IDLE_REFETCH_SECONDS)
 
-    async def _fetch(self, dispatcher: UpdateDispatcher) -> list[Update]:
-        """getUpdates, parsing only the updates not seen yet.
+    async def _fetch(self, dispatcher: UpdateDispatcher) -> list[RawUpdate]:
+        """getUpdates, keeping only the updates not seen yet, as raw JSON.
 
         Why not ``bot.get_updates``: while updates are in flight, every poll hands them all back
         (they are not confirmed yet) and PTB parses each into objects again — measured at 8
         parses per update handled, the largest single cost of the event loop under load. The
         raw JSON is filtered on ``update_id`` first (PTB 22's ``_post``, the call
-        ``get_updates`` itself makes; the dependency is pinned below 23)."""
+        ``get_updates`` itself makes; the dependency is pinned below 23), and an update is
+        turned into objects only if it needs them (:meth:`_process`)."""
         bot = self.application.bot
         raw = await bot._post(
             "getUpdates",
@@ -292,21 +380,48 @@ class TelegramBot:
             read_timeout=2 * self.poll_timeout + 10.0)
         updates = []
         for item in raw or []:
-            if isinstance(item, dict) and not dispatcher.seen(int(item.get("update_id", -1))):
-                update = Update.de_json(item, bot)
-                if update is not None:
-                    updates.append(update)
+            if isinstance(item, dict) and isinstance(item.get("update_id"), int) \
+                    and not dispatcher.seen(item["update_id"]):
+                updates.append(RawUpdate(item["update_id"], item))
         return updates
 
     # -- one update ----------------------------------------------------------------------------
+    async def _process(self, raw: RawUpdate) -> None:
+        """One update: a text message or a button press straight from its JSON
+        (:func:`incoming_from_json`), anything else through PTB's objects and handler."""
+        try:
+            read = incoming_from_json(raw.update_id, raw.payload)
+        except (KeyError, TypeError, ValueError):
+            read = None
+        if read is None:
+            update = Update.de_json(raw.payload, self.application.bot)
+            if update is not None:
+                await self.application.process_update(update)
+            return
+        try:
+            await self._handle(*read)
+        except Exception:
+            log.exception("error while handling a Telegram update")
+
     async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
         if not isinstance(update, Update):
             return
         incoming = await self._incoming(update)
         if incoming is None:
             return
+        query = update.callback_query
+        message = query.message if query is not None else None
+        pressed = None if query is None else Pressed(
+            query.id, message.chat.id if message is not None else None,
+            message.message_id if message is not None else None)
+        await self._handle(incoming, pressed)
+
+    async def _handle(self, incoming: Incoming, pressed: Pressed | None) -> None:
         outcome = await self._in_thread(self.core.handle, incoming)
-        await self._deliver(update, incoming, outcome)
+        if outcome.journaled and self._dispatcher is not None and incoming.update_id is not None:
+            # committed with its replies in the journal: confirmable before they are sent
+            self._dispatcher.settle(incoming.update_id)
+        await self._deliver(pressed, incoming, outcome)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling a Telegram update", exc_info=context.error)
@@ -363,19 +478,18 @@ class TelegramBot:
         return IncomingFile(size=size, display_name=name, declared_mime=mime, is_photo=photo,
                             data=data)
 
-    async def _deliver(self, update: Update, incoming: Incoming, outcome: Outcome) -> None:
-        bot = self.application.bot
-        query = update.callback_query
+    async def _deliver(self, pressed: Pressed | None, incoming: Incoming, outcome: Outcome) -> None:
         # Answering the button and removing its keyboard are independent of the reply: they go
         # out alongside it rather than before it (two round trips saved on every button press).
         # When a reply rewrites the pressed message itself, the keyboard goes first instead.
         side: list[Awaitable[object]] = []
-        if query is not None:
-            side.append(query.answer(text=outcome.toast or None))
-            if outcome.clear_source_keyboard and query.message is not None:
-                side.append(bot.edit_message_reply_markup(
-                    chat_id=query.message.chat.id, message_id=query.message.message_id,
-                    reply_markup=None))
+        if pressed is not None:
+            side.append(self._call("answerCallbackQuery", callback_query_id=pressed.query_id,
+                                   text=outcome.toast or None))
+            if outcome.clear_source_keyboard and pressed.message_id is not None:
+                # no reply_markup: Telegram removes the keyboard
+                side.append(self._call("editMessageReplyMarkup", chat_id=pressed.chat_id,
+                                       message_id=pressed.message_id))
         rewrites_source = any(r.replace_source for r in outcome.replies)
         if rewrites_source or outcome.duplicate:
             for call in side:
@@ -384,19 +498,19 @@ class TelegramBot:
         pending = asyncio.gather(*(_quietly(call) for call in side))
         try:
             if not outcome.duplicate:
-                await self._send_replies(incoming, outcome, query)
+                await self._send_replies(incoming, outcome, pressed)
         finally:
             await pending
 
     async def _send_replies(self, incoming: Incoming, outcome: Outcome,
-                            query: CallbackQuery | None) -> None:
-        bot = self.application.bot
+                            pressed: Pressed | None) -> None:
         for n, reply in enumerate(outcome.replies):
-            if reply.replace_source and query is not None and query.message is not None:
+            if reply.replace_source and pressed is not None and pressed.message_id is not None:
                 try:
-                    await bot.edit_message_text(
-                        chat_id=query.message.chat.id, message_id=query.message.message_id,
-                        text=split_long(reply.text)[0], reply_markup=markup(reply.buttons))
+                    await self._call(
+                        "editMessageText", chat_id=pressed.chat_id,
+                        message_id=pressed.message_id, text=split_long(reply.text)[0],
+                        reply_markup=markup_json(reply.buttons))
                     await self._mark_all(incoming, n, reply)
                     continue
                 except BadRequest as exc:
@@ -415,8 +529,8 @@ class TelegramBot:
             buttons = reply.buttons if i == len(chunks) - 1 else None
             key = chat_replies.reply_key(incoming.update_id or 0, f"{n}.{i}")
             try:
-                sent = await self.application.bot.send_message(
-                    chat_id=incoming.chat_id, text=chunk, reply_markup=markup(buttons))
+                sent = await self._call("sendMessage", chat_id=incoming.chat_id, text=chunk,
+                                        reply_markup=markup_json(buttons))
             except (Forbidden, BadRequest) as exc:
                 log.warning("reply to chat %s refused: %s", incoming.chat_id, exc.message)
                 await self._journal(incoming, chat_replies.give_up, key, exc.message)
@@ -430,7 +544,18 @@ class TelegramBot:
                     markup=markup_json(buttons)), key, str(exc), retry)
                 self.fallback_queued.set()
                 continue
-            await self._mark_sent(incoming, key, str(sent.message_id))
+            await self._mark_sent(incoming, key, str(sent["message_id"]))
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        """A Bot API call whose answer stays raw JSON (a dict, or True).
+
+        Why not ``bot.send_message`` and its siblings: PTB turns every answer into objects
+        (``Message.de_json``: the message, its chat, its sender, its keyboard...), measured at
+        2.6 objects parsed per chat update, of which the adapter reads one field (the message
+        id). ``_post`` is the call those methods make themselves (PTB 22, pinned below 23): the
+        same form encoding, flood limiter (``ExtBot._do_post``) and PTB errors; None values are
+        dropped as they do. Keyboards go as Bot API JSON (:func:`markup_json`)."""
+        return await self.application.bot._post(method, params)
 
     async def _mark_all(self, incoming: Incoming, n: int, reply: Reply) -> None:
         """A reply shown by editing the pressed message: none of its parts is to be sent."""

@@ -6,6 +6,7 @@ real choice to make), a second company (for the scoping tests), a facilitator an
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -101,9 +102,9 @@ HOURS_35 = Decimal("35")
 class Telegram:
     """Plays users against the bot through the local Bot API server (real PTB HTTP stack).
 
-    Each helper sends one update and returns the messages the bot sent in answer; an update is
-    confirmed by the bot only after it was handled, so waiting for the confirmation is waiting
-    for the answer.
+    Each helper sends one update and returns the messages the bot sent in answer: it waits for
+    the confirmation (the update committed, its replies journaled), then for the bot to finish
+    handling it (the replies delivered).
     """
 
     def __init__(self, ctx: Context, api) -> None:
@@ -133,7 +134,18 @@ class Telegram:
         before = len(self.api.sent_messages(user))
         update_id = send()
         await self.api.wait_until_confirmed_async(update_id, timeout=15)
+        await self.delivered()
         return self.api.sent_messages(user)[before:]
+
+    async def delivered(self, timeout: float = 15.0) -> None:
+        """Until the bot has no update in hand any more: a confirmed update's replies may still
+        be on their way (the adapter confirms once the update and its replies are committed)."""
+        telegram = self.service.telegram if self.service is not None else None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while telegram is not None and telegram.handling:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the bot is still handling an update")
+            await asyncio.sleep(0.005)
 
     async def text(self, user, text: str) -> list:
         return await self._after(user, lambda: self.api.send_text(user, text))

@@ -105,3 +105,29 @@ async def test_stopping_finishes_what_was_fetched(ctx, tg):
     await tg.stop()
     assert [m.text for m in api.sent_messages(emma)] == [texts.STRANGER]
     assert api.is_confirmed(update_id)
+
+
+async def test_an_update_is_confirmed_while_its_answer_is_on_its_way(ctx, tg):
+    """Fanny's answer takes 1.5 s to reach her: Telegram is told to forget her update as soon as
+    it is committed with its answer journaled, without waiting for that delivery (a restart
+    meanwhile would hand the answer to the outbox, not replay the update). She still gets it
+    once, and it is then recorded as delivered."""
+    from storage.models import OutboxMessage, OutboxStatus
+
+    api = tg.api
+    api.latency = LATENCY
+    fanny = api.user(first_name="Fanny")
+    api.chat_latency[fanny.id] = 1.5
+    update_id = api.send_text(fanny, "bonjour")
+    await api.wait_until_confirmed_async(update_id, timeout=10)
+    assert api.sent_messages(fanny) == []  # confirmed while the answer is still on its way
+    assert _claimed(ctx) == 1
+    with ctx.db.session() as s:
+        assert list(s.scalars(select(OutboxMessage.status))) == [OutboxStatus.SENDING]
+
+    (answer,) = await api.wait_for_messages_async(fanny, 1, timeout=10)
+    await tg.delivered()
+    assert answer.text == texts.STRANGER
+    with ctx.db.session() as s:
+        assert list(s.scalars(select(OutboxMessage.status))) == [OutboxStatus.SENT]
+    assert len(api.sent_messages(fanny)) == 1

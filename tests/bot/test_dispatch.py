@@ -1,5 +1,6 @@
 """Unit rules of bot.dispatch: the offset never confirms an update still in flight, a
-re-delivered update is not handled twice, one person's updates keep their order, at most N at once.
+re-delivered update is not handled twice, one person's updates keep their order, at most N at once;
+a settled update (committed, its replies journaled) is confirmable while its replies are sent.
 (The journeys through the Bot API server are in test_concurrent_updates.py.)"""
 
 from __future__ import annotations
@@ -77,3 +78,37 @@ def test_whose_update_it_is() -> None:
     assert update_key(FakeUpdate(1, FakeUser(42))) == 42
     assert update_key(FakeUpdate(1, None, FakeUser(-100))) == -100  # a channel post: its chat
     assert update_key(FakeUpdate(1, None)) == 0
+
+
+async def test_a_settled_update_is_confirmable_while_its_replies_are_on_their_way() -> None:
+    """The handler settles an update once it is committed with its replies journaled: the
+    offset passes it (and only it: an earlier unsettled one still holds the mark), it is never
+    handled again, and the same person's next update still waits for the handler to end."""
+    sending = {1: asyncio.Event(), 2: asyncio.Event(), 3: asyncio.Event()}
+    handled: list[int] = []
+    d: UpdateDispatcher
+
+    async def handle(update: FakeUpdate) -> None:
+        if update.update_id != 2:  # update 2 fails before its commit: it never settles
+            d.settle(update.update_id)
+        await sending[update.update_id].wait()  # the reply on its way to Telegram
+        handled.append(update.update_id)
+
+    d = UpdateDispatcher(handle, concurrency=4)
+    d.submit(FakeUpdate(1, FakeUser(10)))
+    d.submit(FakeUpdate(2, FakeUser(20)))
+    d.submit(FakeUpdate(3, FakeUser(10)))  # the same person as update 1
+    await asyncio.sleep(0.01)
+    assert d.offset == 2 and d.busy and d.handling  # 1 settled, 2 holds the mark
+    assert handled == []
+    assert not d.submit(FakeUpdate(1, FakeUser(10)))  # settled, re-delivered: dropped
+    sending[2].set()
+    await asyncio.sleep(0.01)
+    assert handled == [2] and d.offset == 3  # 3 has not started: its person's 1 is unfinished
+    sending[1].set()
+    await asyncio.sleep(0.01)
+    assert handled == [2, 1] and d.offset == 4 and not d.busy and d.handling  # 3 settled, sending
+    assert not d.submit(FakeUpdate(3, FakeUser(10)))
+    sending[3].set()
+    await d.drain()
+    assert handled == [2, 1, 3] and d.offset == 4 and not d.handling

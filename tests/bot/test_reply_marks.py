@@ -1,7 +1,7 @@
 """Journey: ten people write at once; every answer's delivery is recorded, in few transactions.
 
-Why: each delivered reply is marked in the journal (``clauses.chat_replies``) before its update
-is confirmed. One transaction per mark was a second write transaction per update; the adapter
+Why: each delivered reply is marked in the journal (``clauses.chat_replies``) before its update's
+handling finishes. One transaction per mark was a second write transaction per update; the adapter
 now commits the marks of the updates delivered meanwhile together. The database step is slowed
 down here so that deliveries pile up behind it, as they do under load.
 """
@@ -32,10 +32,11 @@ async def test_marks_of_concurrent_answers_are_committed_together(ctx, tg, monke
     ids = [api.send_text(person, "bonjour") for person in people]
     for update_id in ids:
         await api.wait_until_confirmed_async(update_id, timeout=20)
+    await tg.delivered(timeout=20)
 
     for person in people:  # each answered once
         assert [m.text for m in api.sent_messages(person)] == [texts.STRANGER]
-    with ctx.db.session() as s:  # confirmed means recorded: every reply marked sent
+    with ctx.db.session() as s:  # finished means recorded: every reply marked sent
         statuses = list(s.scalars(select(OutboxMessage.status)
                                   .where(OutboxMessage.dedup_key.like("reply:%"))))
     assert statuses == [OutboxStatus.SENT] * 10

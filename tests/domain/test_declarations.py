@@ -122,3 +122,41 @@ def test_names_with_accented_capitals_are_found_whatever_the_case_typed(ctx):
             found = find_contract(s, _company_actor(t), participant_last_name=last,
                                   participant_first_name=first)
             assert found.contract_id == k.id, (last, first)
+
+
+def test_record_reads_built_once_bind_the_contract_and_the_days_eligibility(ctx, clock):
+    """record_declaration's reads are built once (clauses.declarations._record_reads) and every
+    value is bound at each call: the contract (a validated person's contract, then an
+    unvalidated one's, right after), and the eligibility cutoff from today's date — a
+    validation of 10/01 (6 months) still counts on 09/07, no longer on 10/07, its expiry day."""
+    from clauses.declarations import _record_reads
+    from storage.models import Eligibility
+
+    with ctx.db.session() as s:
+        t = f.territory(s)
+        paul = f.participant(s, "Martin", "Paul")  # no facilitator validation
+        refused = f.contract(s, paul, t["engagement"])
+        lea = f.participant(s, "Roux", "Léa", validated_by=t["facilitator"])
+        expiring = f.contract(s, lea, t["engagement"])
+        lea.first_entry_date = None  # not entered yet: the validation's 6 months apply
+        s.scalar(select(Eligibility).where(Eligibility.participant_id == lea.id)).validated_at = \
+            dt.datetime(2025, 1, 10, 0, 0, tzinfo=dt.UTC)
+        s.commit()
+        actor = _company_actor(t)
+        built = _record_reads()
+
+        def declare(contract_id: int, month: dt.date) -> str:
+            return record_declaration(ctx, s, actor, contract_id=contract_id, month=month,
+                                      work_hours=Decimal(10), source=Channel.TELEGRAM).status
+
+        assert declare(t["contract"].id, dt.date(2025, 3, 1)) == "created"
+        with pytest.raises(DeclarationError):
+            declare(refused.id, dt.date(2025, 3, 1))
+        assert declare(t["contract"].id, dt.date(2025, 4, 1)) == "created"
+        clock.set(dt.datetime(2025, 7, 9, 10, 0))
+        assert declare(expiring.id, dt.date(2025, 5, 1)) == "created"
+        clock.set(dt.datetime(2025, 7, 10, 10, 0))
+        with pytest.raises(DeclarationError) as err:
+            declare(expiring.id, dt.date(2025, 6, 1))
+        assert "valid" in err.value.message_fr.lower()
+        assert _record_reads() is built  # the same statements, rebuilt never
