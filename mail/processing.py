@@ -37,7 +37,6 @@ from mail.replies import can_reply, enqueue_reply
 from storage.documents import DocumentRejected
 from storage.models import AlertKind, InboundMail, MailStatus
 
-
 _INBOUND = InboundMail.__table__
 _FIRST_WITH_MESSAGE_ID = (select(_INBOUND.c.id).where(_INBOUND.c.message_id == bindparam("message_id"))
                           .order_by(_INBOUND.c.id).limit(1))
