@@ -35,6 +35,7 @@ from mail.config import MailConfig
 from mail.outcome import MailKey, Outcome
 from mail.processing import process_message
 from storage.models import AlertKind, InboundMail, MailboxState, MailStatus, ServiceEvent, utcnow
+from storage.models.base import table_of
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _key_conditions(keys: Iterable[MailKey], chunk: int = 500) -> Iterator[tuple
                    InboundMail.uid.in_(uids[start:start + chunk]))
 
 
-_STATES = MailboxState.__table__
+_STATES = table_of(MailboxState)
 _BUMP_STATE = (update(_STATES).where(
     _STATES.c.account == bindparam("k_account"), _STATES.c.folder == bindparam("k_folder"),
     _STATES.c.uidvalidity == bindparam("k_uidvalidity"), _STATES.c.last_uid < bindparam("k_uid"),

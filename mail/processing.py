@@ -36,8 +36,9 @@ from mail.parsing import ParsedMail, parse_message
 from mail.replies import can_reply, enqueue_reply
 from storage.documents import DocumentRejected
 from storage.models import AlertKind, InboundMail, MailStatus
+from storage.models.base import table_of
 
-_INBOUND = InboundMail.__table__
+_INBOUND = table_of(InboundMail)
 _FIRST_WITH_MESSAGE_ID = (select(_INBOUND.c.id).where(_INBOUND.c.message_id == bindparam("message_id"))
                           .order_by(_INBOUND.c.id).limit(1))
 """The duplicate check, built once (Core, on the table, the id only): an ORM select of the

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Document, utcnow
+from storage.models.base import table_of
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
-_DOCUMENTS = Document.__table__
+_DOCUMENTS = table_of(Document)
 _INSERT_DOCUMENT = insert(_DOCUMENTS).returning(_DOCUMENTS.c.id)
 """Built once: the e-mail intake stores one to three files a message, and the ORM's flush of
 a one-row unit of work cost several times this INSERT (statement built, cache-keyed, flushed)."""
