@@ -5,8 +5,8 @@ means every UID is new: rescan, and duplicates are caught by Message-ID), list t
 and for each one not yet stored: read RFC822.SIZE, fetch with BODY.PEEK[] (so the \\Seen flag is
 left alone) or only the header when the message is too large, hand it to
 :class:`mail.intake.IntakeCore` (which commits), and only then MOVE it to `Traités`, `Erreurs` or
-`Quarantaine`. New messages go by batches of :data:`INGEST_BATCH`: one FETCH, one transaction
-(a failing batch is redone one message per transaction). A UID already stored is only moved (a
+`Quarantaine`. New messages go by batches of :data:`mail.intake.INGEST_BATCH`: one FETCH, one
+transaction (a failing batch is redone one message per transaction). A UID already stored is only moved (a
 crash happened between commit and MOVE).
 
 The MOVEs are batched: committed messages wait in a list, one UID MOVE per destination folder
@@ -35,7 +35,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mail.config import ImapConfig
-from mail.intake import Incoming, IntakeCore
+from mail.intake import INGEST_BATCH, INGEST_BATCH_BYTES, Incoming, IntakeCore
 from mail.outcome import MailKey
 from storage.models import MailStatus, ServiceEvent
 
@@ -43,14 +43,6 @@ log = logging.getLogger(__name__)
 
 MOVE_BATCH = 100
 """Committed messages moved together: one UID MOVE per destination for up to this many."""
-
-INGEST_BATCH = 20
-"""New messages fetched in one FETCH and processed in one transaction (see
-:meth:`mail.intake.IntakeCore.ingest_many`); on SQLite the batch holds the write lock for its
-whole processing, a few tenths of a second at this size."""
-
-INGEST_BATCH_BYTES = 16 * 1024 * 1024
-"""And at most this many bytes of messages in memory at once (a larger message goes alone)."""
 
 
 @dataclass

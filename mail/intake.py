@@ -39,6 +39,14 @@ from storage.models.base import table_of
 
 log = logging.getLogger(__name__)
 
+INGEST_BATCH = 20
+"""New messages fetched together (one IMAP FETCH) and processed in one transaction (see
+:meth:`IntakeCore.ingest_many`); on SQLite the batch holds the write lock for its
+whole processing, a few tenths of a second at this size."""
+
+INGEST_BATCH_BYTES = 16 * 1024 * 1024
+"""And at most this many bytes of messages in memory at once (a larger message goes alone)."""
+
 
 def _key_conditions(keys: Iterable[MailKey], chunk: int = 500) -> Iterator[tuple[Any, ...]]:
     """WHERE clauses covering ``keys``: equality on (account, folder, UIDVALIDITY) and an IN
