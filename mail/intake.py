@@ -21,6 +21,7 @@ The discipline that makes the intake safe:
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ whole processing, a few tenths of a second at this size."""
 
 INGEST_BATCH_BYTES = 16 * 1024 * 1024
 """And at most this many bytes of messages in memory at once (a larger message goes alone)."""
+
+INGEST_BATCH_SECONDS = 0.5
+"""A batch's transaction takes no new message after this long (the rest go in the next one):
+on SQLite it holds the write lock, which the chat and the jobs wait for, and a few long
+declaration files must not make them wait seconds."""
 
 
 def _key_conditions(keys: Iterable[MailKey], chunk: int = 500) -> Iterator[tuple[Any, ...]]:
@@ -178,20 +184,25 @@ class IntakeCore:
 
         When anything fails (a bug in a handler, a conflict with another intake, an fsync at
         the commit), the whole batch is rolled back and redone one message per transaction by
-        :meth:`ingest`, which quarantines only the message that fails.
+        :meth:`ingest`, which quarantines only the message that fails. A transaction takes no
+        new message after :data:`INGEST_BATCH_SECONDS`: the rest go in the next one.
         """
         if len(items) <= 1:
             return [self.ingest(i.key, i.raw, headers_only=i.headers_only, size=i.size,
                                 track_state=track_state) for i in items]
         outcomes: list[Outcome] = []
+        started = time.monotonic()
         try:
             with self.ctx.db.session() as s:
                 for item in items:
                     outcomes.append(process_message(self.ctx, s, self.cfg, item.key, item.raw,
                                                     headers_only=item.headers_only, size=item.size))
+                    if time.monotonic() - started > INGEST_BATCH_SECONDS:
+                        break  # long files: commit what is done, the rest in a new transaction
+                done = items[:len(outcomes)]
                 if track_state:  # one UPDATE per folder: the highest UID of the batch
                     highest: dict[tuple[str, str, int], MailKey] = {}
-                    for item in items:
+                    for item in done:
                         k = item.key
                         top = highest.get((k.account, k.folder, k.uidvalidity))
                         if top is None or k.uid > top.uid:
@@ -203,10 +214,11 @@ class IntakeCore:
                         "transaction", len(items), len(outcomes) + 1, exc_info=True)
             return [self.ingest(i.key, i.raw, headers_only=i.headers_only, size=i.size,
                                 track_state=track_state) for i in items]
-        for item, outcome in zip(items, outcomes, strict=True):
+        for item, outcome in zip(done, outcomes, strict=True):
             log.info("mail %s/%s uid=%s: %s (%s)", item.key.account, item.key.folder, item.key.uid,
                      outcome.status.value, outcome.kind)
-        return [o.status for o in outcomes]
+        rest = self.ingest_many(items[len(done):], track_state=track_state) if len(done) < len(items) else []
+        return [o.status for o in outcomes] + rest
 
     def _bump_state(self, s, key: MailKey) -> None:
         """Raise the folder's ``last_uid`` to this message's, in one statement (a SELECT then
