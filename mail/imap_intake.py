@@ -6,8 +6,8 @@ and for each one not yet stored: read RFC822.SIZE, fetch with BODY.PEEK[] (so th
 left alone) or only the header when the message is too large, hand it to
 :class:`mail.intake.IntakeCore` (which commits), and only then MOVE it to `Traités`, `Erreurs` or
 `Quarantaine`. New messages go by batches of :data:`mail.intake.INGEST_BATCH`: one FETCH, one
-transaction (a failing batch is redone one message per transaction). A UID already stored is only moved (a
-crash happened between commit and MOVE).
+transaction (a failing batch is redone one message per transaction). A UID already stored is
+only moved (a crash happened between commit and MOVE).
 
 The MOVEs are batched: committed messages wait in a list, one UID MOVE per destination folder
 moves them every :data:`MOVE_BATCH` messages and at the end of the folder (a MOVE costs the
