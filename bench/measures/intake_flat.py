@@ -7,8 +7,9 @@ after the other, minutes apart, and on a shared machine the load of the moment m
 more than the size does. Here the two sizes alternate round by round in one process (territory
 first, then national first), each with the fetch + commit + MOVE floor of
 :mod:`bench.measures.intake_floor` beside it (a transaction a message, and by the product's
-batches); the first round is a warm-up and is dropped. It prints, for each size, the intake's and the floor's ms per e-mail (min / median), and national
-÷ territory on the raw medians and on the floor-normalised ones.
+batches); the first round is a warm-up and is dropped. It prints, for each size, the intake's
+and the floors' ms per e-mail (min / median), and national ÷ territory on the raw medians and
+on the floor-normalised ones.
 """
 
 from __future__ import annotations
