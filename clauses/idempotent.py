@@ -10,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import ClauseElement
 
 from storage.db import READ_ONLY
 
@@ -62,9 +63,12 @@ def _insert_returning(session: Session, row: T, key_column, key_value) -> tuple[
         # except for types that store None as a value (JSON's null).
         if prop.key in state.dict and (value is not None or column.type.should_evaluate_none):
             values[column.key] = value
-    stmt = (make_insert(mapper.local_table).values(values).on_conflict_do_nothing()
-            .returning(*(prop.columns[0] for prop in props)))
-    created = session.execute(stmt).first()
+    if any(isinstance(v, ClauseElement) for v in values.values()):  # a SQL expression as a value
+        stmt = (make_insert(mapper.local_table).values(values).on_conflict_do_nothing()
+                .returning(*(prop.columns[0] for prop in props)))
+        created = session.execute(stmt).first()
+    else:
+        created = session.execute(_prebuilt(bind.dialect.name, mapper, props), values).first()
     if created is None:
         existing = session.scalar(select(mapper.class_).where(key_column == key_value))
         return None if existing is None else (existing, False)
@@ -73,6 +77,21 @@ def _insert_returning(session: Session, row: T, key_column, key_value) -> tuple[
     make_transient_to_detached(row)
     session.add(row)
     return row, True
+
+
+_PREBUILT: dict[tuple[str, Any], Any] = {}
+
+
+def _prebuilt(dialect: str, mapper: Any, props: list[Any]) -> Any:
+    """The table's ``INSERT … ON CONFLICT DO NOTHING RETURNING``, built once, its values passed
+    as parameters: building and cache-keying a new statement at every call cost more than the
+    INSERT itself (the e-mail intake queues one to three rows an e-mail)."""
+    key = (dialect, mapper)
+    stmt = _PREBUILT.get(key)
+    if stmt is None:
+        stmt = _PREBUILT[key] = (_INSERTS[dialect](mapper.local_table).on_conflict_do_nothing()
+                                 .returning(*(prop.columns[0] for prop in props)))
+    return stmt
 
 
 def _insert_with_savepoint(session: Session, row: T, key_column, key_value) -> tuple[T, bool]:

@@ -5,7 +5,9 @@ means every UID is new: rescan, and duplicates are caught by Message-ID), list t
 and for each one not yet stored: read RFC822.SIZE, fetch with BODY.PEEK[] (so the \\Seen flag is
 left alone) or only the header when the message is too large, hand it to
 :class:`mail.intake.IntakeCore` (which commits), and only then MOVE it to `Traités`, `Erreurs` or
-`Quarantaine`. A UID already stored is only moved (a crash happened between commit and MOVE).
+`Quarantaine`. New messages go by batches of :data:`mail.intake.INGEST_BATCH`: one FETCH, one
+transaction (a failing batch is redone one message per transaction). A UID already stored is
+only moved (a crash happened between commit and MOVE).
 
 The MOVEs are batched: committed messages wait in a list, one UID MOVE per destination folder
 moves them every :data:`MOVE_BATCH` messages and at the end of the folder (a MOVE costs the
@@ -33,7 +35,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mail.config import ImapConfig
-from mail.intake import IntakeCore
+from mail.intake import INGEST_BATCH, INGEST_BATCH_BYTES, Incoming, IntakeCore
 from mail.outcome import MailKey
 from storage.models import MailStatus, ServiceEvent
 
@@ -111,19 +113,25 @@ class ImapIntake:
                 sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0))
         pending: list[tuple[MailKey, MailStatus]] = []
         moved: list[MailKey] = []
+        batch: list[tuple[MailKey, int]] = []
+        batch_bytes = 0
         try:
             for uid in uids:
                 key = keys[uid]
                 status = known.get(key)
-                if status is None:
-                    if uid not in sizes:  # vanished meanwhile (another client moved it)
-                        continue
-                    status = self._fetch_and_ingest(client, key, sizes[uid])
-                    stats.processed += 1
-                    stats.by_status[status.value] = stats.by_status.get(status.value, 0) + 1
-                pending.append((key, status))
+                if status is not None:
+                    pending.append((key, status))
+                elif uid in sizes:  # else vanished meanwhile (another client moved it)
+                    size = sizes[uid]
+                    if batch and (len(batch) >= INGEST_BATCH or batch_bytes + size > INGEST_BATCH_BYTES):
+                        pending += self._ingest_batch(client, batch, stats)
+                        batch, batch_bytes = [], 0
+                    batch.append((key, size))
+                    batch_bytes += min(size, self.core.cfg.max_message_bytes)
                 if len(pending) >= MOVE_BATCH:
                     stats.moved += self._move_pending(client, pending, moved)
+            if batch:
+                pending += self._ingest_batch(client, batch, stats)
             stats.moved += self._move_pending(client, pending, moved)
         finally:  # record the moves done, even when the connection broke half-way
             try:
@@ -146,15 +154,30 @@ class ImapIntake:
         pending.clear()
         return done
 
-    def _fetch_and_ingest(self, client: IMAPClient, key: MailKey, size: int) -> MailStatus:
+    def _ingest_batch(self, client: IMAPClient, batch: Sequence[tuple[MailKey, int]],
+                      stats: ScanStats) -> list[tuple[MailKey, MailStatus]]:
+        """Fetch a batch of new messages in one FETCH (the header only of those over the size
+        limit), process them in one transaction (:meth:`IntakeCore.ingest_many`); return the
+        committed ones with their destination. A message gone meanwhile is skipped."""
         limit = self.core.cfg.max_message_bytes
-        if size > limit:
-            data = client.fetch([key.uid], ["BODY.PEEK[HEADER]"]).get(key.uid, {})
-            header = bytes(data.get(b"BODY[HEADER]", b"") or b"")
-            return self.core.ingest(key, header, headers_only=True, size=size)
-        data = client.fetch([key.uid], ["BODY.PEEK[]"]).get(key.uid, {})
-        raw = bytes(data.get(b"BODY[]", b"") or b"")
-        return self.core.ingest(key, raw, size=size)
+        whole = [key.uid for key, size in batch if size <= limit]
+        heads = [key.uid for key, size in batch if size > limit]
+        fetched: dict[int, bytes] = {}
+        if whole:
+            for uid, data in client.fetch(whole, ["BODY.PEEK[]"]).items():
+                if data.get(b"BODY[]") is not None:
+                    fetched[int(uid)] = bytes(data[b"BODY[]"])
+        if heads:
+            for uid, data in client.fetch(heads, ["BODY.PEEK[HEADER]"]).items():
+                if data.get(b"BODY[HEADER]") is not None:
+                    fetched[int(uid)] = bytes(data[b"BODY[HEADER]"])
+        items = [Incoming(key, fetched[key.uid], headers_only=size > limit, size=size)
+                 for key, size in batch if key.uid in fetched]
+        statuses = self.core.ingest_many(items)
+        for status in statuses:
+            stats.processed += 1
+            stats.by_status[status.value] = stats.by_status.get(status.value, 0) + 1
+        return [(item.key, status) for item, status in zip(items, statuses, strict=True)]
 
     def destination(self, status: MailStatus) -> str:
         return self.core.folder_for(status, self.cfg.done_folder, self.cfg.error_folder,

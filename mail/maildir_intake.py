@@ -2,7 +2,8 @@
 
 Any MTA or script can drop messages there (`new/` or `cur/`, written through `tmp/` as the
 Maildir convention requires, so a half-written file is never seen). The same store-then-move
-discipline as IMAP applies: a message is processed and committed, then renamed into the
+discipline as IMAP applies (by the same batches: one transaction for several messages): a
+message is processed and committed, then renamed into the
 Maildir++ subfolder `.Traités`, `.Erreurs` or `.Quarantaine` (an atomic rename on one file
 system). A message whose key is already stored is only moved.
 
@@ -19,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from mail.intake import IntakeCore
+from mail.intake import INGEST_BATCH, INGEST_BATCH_BYTES, Incoming, IntakeCore
 from mail.outcome import MailKey
 from storage.models import MailStatus
 
@@ -73,40 +74,65 @@ class MaildirIntake:
         return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
     def run_once(self) -> dict[str, int]:
-        """Process every waiting message once; return counts by status."""
+        """Process every waiting message once; return counts by status.
+
+        New messages are read and processed by batches of :data:`INGEST_BATCH` in one
+        transaction each (:meth:`mail.intake.IntakeCore.ingest_many`), then renamed, and their
+        moves recorded in one transaction per batch."""
         self.ensure()
         self.core.sync_state(self.account, "INBOX", 0)  # records the poll for `clausebot status`
         files = self.pending()
         keys = {p: MailKey(self.account, "INBOX", 0, uid_for(p.name)) for p in files}
         known = self.core.known(keys.values())
         counts: dict[str, int] = {}
+        batch: list[tuple[Path, Incoming]] = []
+        batch_bytes = 0
         for path in files:
             key = keys[path]
             status = known.get(key)
-            if status is None:
-                try:
-                    size = path.stat().st_size
-                    if size > self.core.cfg.max_message_bytes:
-                        status = self.core.ingest(key, _read_header(path), headers_only=True, size=size,
-                                                  track_state=False)
-                    else:
-                        status = self.core.ingest(key, path.read_bytes(), size=size, track_state=False)
-                except FileNotFoundError:  # taken by another reader
-                    continue
-                counts[status.value] = counts.get(status.value, 0) + 1
-            self.move(path, key, status)
+            if status is not None:
+                if self.move(path, key, status):
+                    self.core.mark_moved(key)
+                continue
+            try:
+                size = path.stat().st_size
+                if size > self.core.cfg.max_message_bytes:
+                    item = Incoming(key, _read_header(path), headers_only=True, size=size)
+                else:
+                    item = Incoming(key, path.read_bytes(), size=size)
+            except FileNotFoundError:  # taken by another reader
+                continue
+            if batch and (len(batch) >= INGEST_BATCH or batch_bytes + len(item.raw) > INGEST_BATCH_BYTES):
+                self._ingest_batch(batch, counts)
+                batch, batch_bytes = [], 0
+            batch.append((path, item))
+            batch_bytes += len(item.raw)
+        if batch:
+            self._ingest_batch(batch, counts)
         return counts
 
-    def move(self, path: Path, key: MailKey, status: MailStatus) -> None:
-        """Rename into the status subfolder (after the commit), marking the message seen."""
+    def _ingest_batch(self, batch: list[tuple[Path, Incoming]], counts: dict[str, int]) -> None:
+        """One transaction for the batch, then each file renamed into its folder."""
+        statuses = self.core.ingest_many([item for _, item in batch], track_state=False)
+        moved: list[MailKey] = []
+        for (path, item), status in zip(batch, statuses, strict=True):
+            counts[status.value] = counts.get(status.value, 0) + 1
+            if self.move(path, item.key, status):
+                moved.append(item.key)
+        self.core.mark_moved_many(moved)
+
+    def move(self, path: Path, key: MailKey, status: MailStatus) -> bool:
+        """Rename into the status subfolder (after the commit), marking the message seen; False
+        when another reader took it. Recording the move is the caller's (one transaction a
+        batch)."""
         target_dir = self.root / FOLDERS[status] / "cur"
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / f"{unique_name(path.name)}:2,S"
         try:
             os.replace(path, target)
         except FileNotFoundError:
-            return
-        self.core.mark_moved(key)
+            return False
+        return True
 
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set; one failing pass is logged and retried, never fatal."""

@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from clauses.alerts import raise_alert
 from clauses.context import Context
@@ -36,6 +37,20 @@ from mail.parsing import ParsedMail, parse_message
 from mail.replies import can_reply, enqueue_reply
 from storage.documents import DocumentRejected
 from storage.models import AlertKind, InboundMail, MailStatus
+from storage.models.base import table_of
+
+_INBOUND = table_of(InboundMail)
+_FIRST_WITH_MESSAGE_ID = (select(_INBOUND.c.id).where(_INBOUND.c.message_id == bindparam("message_id"))
+                          .order_by(_INBOUND.c.id).limit(1))
+"""The duplicate check, built once (Core, on the table, the id only): an ORM select of the
+whole row, built and cache-keyed for every message, cost several times its lookup."""
+_INBOUND_COLUMNS = [c.key for c in _INBOUND.columns if c.key != "id"]
+_INSERT_INBOUND = insert(_INBOUND).returning(_INBOUND.c.id)
+_FINISH_INBOUND = (update(_INBOUND).where(_INBOUND.c.id == bindparam("b_id"))
+                   .values(status=bindparam("b_status"), kind=bindparam("b_kind"),
+                           result=bindparam("b_result")))
+"""The message's row written and then given its outcome by statements built once (the ORM
+built, cache-keyed and flushed a unit of work for each: a tenth of an e-mail's time)."""
 
 
 def _store_raw(ctx: Context, session: Session, cfg: MailConfig, raw: bytes, row: InboundMail) -> None:
@@ -87,25 +102,36 @@ def process_message(
         subject=parsed.subject[:300] or None, size=size if size is not None else len(raw),
         status=MailStatus.TRAITE, kind=None, result={}, received_at=ctx.clock.now(),
     )
-    original = session.scalar(
-        select(InboundMail).where(InboundMail.message_id == parsed.dedup_id).order_by(InboundMail.id).limit(1)
-    )
+    original = session.connection().execute(_FIRST_WITH_MESSAGE_ID,
+                                            {"message_id": parsed.dedup_id}).scalar()
     if original is not None:
         row.kind = "doublon"
-        row.result = {"duplicate_of": original.id}
-        session.add(row)
-        session.flush()
+        row.result = {"duplicate_of": original}
+        _insert(session, row)
         return Outcome(MailStatus.TRAITE, "doublon", row.result, row.id)
     _store_raw(ctx, session, cfg, raw, row)
-    session.add(row)
-    session.flush()
+    _insert(session, row)
     outcome = _decide(ctx, session, cfg, parsed, row)
-    row.status = outcome.status
-    row.kind = outcome.kind[:40]
-    row.result = {**(row.result or {}), **outcome.result}
+    session.flush()  # what the handlers left to the ORM, before the row's final state
+    final = {"b_id": row.id, "b_status": outcome.status, "b_kind": outcome.kind[:40],
+             "b_result": {**(row.result or {}), **outcome.result}}
+    session.connection().execute(_FINISH_INBOUND, final)
+    for name in ("status", "kind", "result"):
+        set_committed_value(row, name, final[f"b_{name}"])
     outcome.inbound_id = row.id
-    session.flush()
     return outcome
+
+
+def _insert(session: Session, row: InboundMail) -> None:
+    """INSERT ``row`` with the prebuilt statement, then make it persistent in ``session`` with its
+    id (what ``session.add`` then a flush did, without building a unit of work for one row)."""
+    values = {name: row.__dict__.get(name) for name in _INBOUND_COLUMNS}
+    session.flush()  # rows this one may name are written first, as the ORM's flush would
+    values["id"] = session.connection().execute(_INSERT_INBOUND, values).scalar_one()
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+    make_transient_to_detached(row)
+    session.add(row)
 
 
 def _quarantine(session: Session, cfg: MailConfig, parsed: ParsedMail, row: InboundMail, kind: str,

@@ -18,6 +18,7 @@ import io
 import logging
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -175,6 +176,33 @@ def _lot(value: Any) -> int | None:
 Rows = list[tuple[int, list[Any]]]
 
 
+_WORKBOOK_XML_LIMIT = 1024 * 1024
+
+
+def xlsx_sheet_names(data: bytes) -> list[str] | None:
+    """The sheet names listed in ``xl/workbook.xml``, read with zipfile and defusedxml alone;
+    None when that part is not where the standard puts it, too large or unreadable (the caller
+    then lets openpyxl decide). Why: openpyxl's manifest and workbook readers cost several
+    milliseconds a file, and the « Embauches » reader only needs to know whether such a sheet
+    exists, which most declaration files answer with no."""
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = archive.getinfo("xl/workbook.xml")
+            if info.file_size > _WORKBOOK_XML_LIMIT:
+                return None
+            with archive.open(info) as part:
+                xml = part.read(_WORKBOOK_XML_LIMIT + 1)
+        if len(xml) > _WORKBOOK_XML_LIMIT:
+            return None
+        root = fromstring(xml)
+    except Exception:  # any problem: openpyxl reads the file and reports it
+        return None
+    names = [el.get("name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "sheet"]
+    return [n for n in names if n is not None] or None
+
+
 def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = None
                     ) -> list[tuple[str, Rows]]:
     """(sheet name, [(row number, first 40 values)]) of every worksheet, empty rows included;
@@ -190,6 +218,12 @@ def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = N
     (the date formats), and :func:`_sheet_rows` reads the sheet's cells in one pass, with the
     same defusedxml parser and openpyxl's own conversions: 3-4x faster on a 10,000-line file.
     """
+    if only is not None:
+        listed = xlsx_sheet_names(data)
+        listed = sorted(listed or [], key=lambda n: _norm_header(n) not in ("declaration", "declarations")
+                        ) if listed is not None else None
+        if listed is not None and not any(_norm_header(name) in only for name in listed[:20]):
+            return []  # no such sheet: openpyxl is not even started
     from openpyxl import xml as openpyxl_xml
     from openpyxl.reader.excel import ExcelReader
     from openpyxl.styles.stylesheet import apply_stylesheet

@@ -6,9 +6,10 @@ Why a run of its own: ``python -m bench --size territory,national`` measures the
 after the other, minutes apart, and on a shared machine the load of the moment moves a figure
 more than the size does. Here the two sizes alternate round by round in one process (territory
 first, then national first), each with the fetch + commit + MOVE floor of
-:mod:`bench.measures.intake_floor` beside it; the first round is a warm-up and is dropped. It
-prints, for each size, the intake's and the floor's ms per e-mail (min / median), and national
-÷ territory on the raw medians and on the floor-normalised ones.
+:mod:`bench.measures.intake_floor` beside it (a transaction a message, and by the product's
+batches); the first round is a warm-up and is dropped. It prints, for each size, the intake's
+and the floors' ms per e-mail (min / median), and national ÷ territory on the raw medians and
+on the floor-normalised ones.
 """
 
 from __future__ import annotations
@@ -25,16 +26,19 @@ from bench.harness import Run
 from bench.measures import intake
 from bench.measures.intake_floor import floor_intake, prepare_floor
 from bench.sizes import size_named
+from mail.intake import INGEST_BATCH
 
 
-def _round(run: Run, dovecot: Any, messages: list[bytes], tag: str) -> tuple[float, float]:
-    """One size, one round: the intake and the floor on fresh mailboxes and a fresh copy."""
-    product_account, floor_account = dovecot.add_user(), dovecot.add_user()
+def _round(run: Run, dovecot: Any, messages: list[bytes], tag: str) -> tuple[float, float, float]:
+    """One size, one round: the intake, the floor and the batched floor (the product's
+    batches, :data:`mail.intake.INGEST_BATCH`) on fresh mailboxes and a fresh copy."""
+    product_account, floor_account, batched_account = (dovecot.add_user() for _ in range(3))
     clone = run.backends.clone(run.bench_db, f"flat{tag}")
     try:
-        intake.fill_mailbox(product_account, messages)
-        intake.fill_mailbox(floor_account, messages)
+        for account in (product_account, floor_account, batched_account):
+            intake.fill_mailbox(account, messages)
         prepare_floor(clone, floor_account)
+        prepare_floor(clone, batched_account)
         gc.collect()
         began = time.perf_counter()
         stats = intake.product_intake(run, clone, product_account)
@@ -42,15 +46,19 @@ def _round(run: Run, dovecot: Any, messages: list[bytes], tag: str) -> tuple[flo
         began = time.perf_counter()
         floor_count = floor_intake(clone, floor_account)
         floor = time.perf_counter() - began
+        began = time.perf_counter()
+        batched_count = floor_intake(clone, batched_account, batch=INGEST_BATCH)
+        batched = time.perf_counter() - began
         if stats.processed != len(messages) or stats.moved != len(messages) \
-                or floor_count != len(messages):
+                or floor_count != len(messages) or batched_count != len(messages):
             raise AssertionError(f"{tag}: processed {stats.processed}, moved {stats.moved}, "
-                                 f"floor {floor_count} of {len(messages)}")
-        return product / len(messages) * 1000, floor / len(messages) * 1000
+                                 f"floors {floor_count}, {batched_count} of {len(messages)}")
+        per = 1000 / len(messages)
+        return product * per, floor * per, batched * per
     finally:
         run.backends.drop_clone(clone)
-        dovecot.remove_user(product_account.user)
-        dovecot.remove_user(floor_account.user)
+        for account in (product_account, floor_account, batched_account):
+            dovecot.remove_user(account.user)
 
 
 def main() -> None:
@@ -74,23 +82,27 @@ def main() -> None:
         for name, (_, kinds) in mailboxes.items():
             print(f"{name}: {kinds}", flush=True)
         dovecot = backends.dovecot()
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
         for round_ in range(1 + args.rounds):
             order = ("territory", "national") if round_ % 2 == 0 else ("national", "territory")
             for name in order:
-                product, floor = _round(runs[name], dovecot, mailboxes[name][0], f"{name[0]}{round_}")
+                product, floor, batched = _round(runs[name], dovecot, mailboxes[name][0],
+                                                 f"{name[0]}{round_}")
                 print(f"round {round_ + 1}{' (warm-up)' if round_ == 0 else ''} {name}: intake "
-                      f"{product:.1f} ms/e-mail, floor {floor:.1f}", flush=True)
+                      f"{product:.1f} ms/e-mail, floor {floor:.1f}, batched floor {batched:.1f}",
+                      flush=True)
                 if round_:
-                    samples[name].append((product, floor))
+                    samples[name].append((product, floor, batched))
         medians = {}
-        for name, pairs in samples.items():
-            products, floors = [p for p, _ in pairs], [f for _, f in pairs]
-            ratios = [p / f for p, f in pairs]
+        for name, rounds in samples.items():
+            products, floors, batches = ([r[i] for r in rounds] for i in range(3))
+            ratios = [p / f for p, f, _ in rounds]
             medians[name] = (statistics.median(products), statistics.median(ratios))
             print(f"{name}: intake min {min(products):.1f} / median {medians[name][0]:.1f} ms, "
                   f"floor min {min(floors):.1f} / median {statistics.median(floors):.1f} ms, "
-                  f"intake ÷ floor median {medians[name][1]:.1f}x")
+                  f"batched floor min {min(batches):.1f} / median {statistics.median(batches):.1f} ms, "
+                  f"intake ÷ floor median {medians[name][1]:.1f}x, ÷ batched floor "
+                  f"{statistics.median(p / b for p, _, b in rounds):.1f}x")
         print(f"national ÷ territory: {medians['national'][0] / medians['territory'][0]:.2f}x raw, "
               f"{medians['national'][1] / medians['territory'][1]:.2f}x floor-normalised")
 

@@ -93,3 +93,37 @@ def test_a_savepoint_rolled_back_does_not_forget_the_wait(ctx: Context,
             pass
         sha = doc.sha256
     assert ctx.documents.path_for(sha).read_bytes() == b"%PDF-1.4 contenu"
+
+
+def test_a_batch_whose_commit_fails_is_redone_one_e_mail_per_transaction(
+        ctx: Context, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three e-mails in one transaction; the disk refuses one file's sync once, so the batch's
+    commit fails: nothing of the batch is kept, then each e-mail is processed in a transaction
+    of its own — all three recorded and answered once, none quarantined."""
+    from mail.intake import Incoming
+
+    real_fsync = os.fsync
+    failures: list[int] = []
+
+    def fails_once(fd: int) -> None:
+        if not failures and threading.current_thread() is not threading.main_thread():
+            failures.append(fd)
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(documents.os, "fsync", fails_once)
+    questions = [make_mail(COMPANY, f"Question {n}", f"Une question numéro {n}.",
+                           message_id=f"<q{n}@btp-rhone.test>") for n in range(2)]
+    items = [Incoming(MailKey("t", "INBOX", 1, 1), _declaration()),
+             *(Incoming(MailKey("t", "INBOX", 1, 2 + n), raw) for n, raw in enumerate(questions))]
+    statuses = core(ctx, mail_config()).ingest_many(items)
+    assert failures and statuses == [MailStatus.TRAITE] * 3
+    with ctx.db.session() as s:
+        rows = s.scalars(select(InboundMail).order_by(InboundMail.uid)).all()
+        replies = s.scalars(select(OutboxMessage.subject)
+                            .where(OutboxMessage.to_address == COMPANY)).all()
+    assert [(r.uid, r.kind) for r in rows] == [(1, "declaration"), (2, "autre"), (3, "autre")]
+    assert sorted(replies) == ["Re: Déclaration des heures", "Re: Question 0", "Re: Question 1"]
+    for row in rows:
+        assert row.raw_document_id is not None
+    assert not list(ctx.documents.root.rglob(".tmp-*"))

@@ -146,3 +146,15 @@ def test_documents_dir_is_inside_the_data_dir_not_a_served_path(tmp_path):
     docs = settings.documents_dir.resolve()
     assert docs.is_relative_to(settings.data_dir.resolve())
     assert os.path.basename(docs) == "documents"
+
+
+def test_a_read_session_still_refuses_to_store_a_document(db, tmp_path):
+    """`store` inserts its row with a prebuilt statement (k21intake); a read session's guard,
+    which sees ORM flushes only, must still refuse it rather than write behind its back."""
+    from storage.db import ReadOnlySessionError
+
+    store = DocumentStore(tmp_path / "docs")
+    with pytest.raises(ReadOnlySessionError), db.read_session() as s:
+        store.store(s, b"%PDF-1.4 lu seulement", kind="cv")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Document)) == 0
