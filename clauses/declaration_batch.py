@@ -260,12 +260,28 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     return found
 
 
-def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]]) -> _Candidate:
-    """The one contract a line designates, with ``find_contract``'s filters and refusals."""
-    matches = found.get(line.last_name.strip().lower(), [])
+def _by_full_name(found: dict[str, list[_Candidate]]) -> dict[tuple[str, str], list[_Candidate]]:
+    """The candidates by (last, first) name, in the same order: a line naming the first name
+    looks up its few contracts instead of filtering every namesake's (a common last name
+    has hundreds at national size)."""
+    out: dict[tuple[str, str], list[_Candidate]] = {}
+    for last, candidates in found.items():
+        for c in candidates:
+            out.setdefault((last, c.first_lower), []).append(c)
+    return out
+
+
+def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]],
+             by_full_name: dict[tuple[str, str], list[_Candidate]] | None = None) -> _Candidate:
+    """The one contract a line designates, with ``find_contract``'s filters and refusals
+    (``by_full_name``: :func:`_by_full_name` of ``found``, built once per file)."""
+    last = line.last_name.strip().lower()
     if line.first_name:
-        first = line.first_name.strip().lower()
-        matches = [c for c in matches if c.first_lower == first]
+        if by_full_name is None:
+            by_full_name = _by_full_name(found)
+        matches = by_full_name.get((last, line.first_name.strip().lower()), [])
+    else:
+        matches = found.get(last, [])
     if line.market_reference:
         reference = line.market_reference.strip()
         matches = [c for c in matches if c.market_reference == reference]
@@ -400,10 +416,11 @@ def record_lines(
     # caller added to the session is written first, as the ORM's autoflush would.
     session.flush()
     found = _candidates(session, actor, lines)
+    by_full_name = _by_full_name(found)
     resolved: list[_Candidate | DomainError] = []
     for line in lines:
         try:
-            resolved.append(_resolve(line, found))
+            resolved.append(_resolve(line, found, by_full_name))
         except DomainError as exc:
             resolved.append(exc)
     ok = [(line, c) for line, c in zip(lines, resolved, strict=True) if isinstance(c, _Candidate)]
@@ -412,8 +429,13 @@ def record_lines(
     validated = _validated(ctx, session, {c.participant_id for _, c in ok})
 
     writes = _Writes()
+    # Once per file rather than once per line: today, and each person's eligibility end (a
+    # pure function of their first entry date).
+    today = ctx.clock.today()
+    eligibility_ends: dict[dt.date, dt.date] = {}
     results = [
-        _decide(ctx, actor, line, cand, used, state, validated, writes, source, proof_document_id)
+        _decide(ctx, actor, line, cand, used, state, validated, writes, source, proof_document_id,
+                today, eligibility_ends)
         for line, cand in zip(lines, resolved, strict=True)
     ]
     if not writes.revisions:
@@ -454,6 +476,8 @@ def _decide(
     writes: _Writes,
     source: Channel,
     proof_document_id: int | None,
+    today: dt.date,
+    eligibility_ends: dict[dt.date, dt.date],
 ) -> LineResult | _Pending:
     """One line, as ``record_declaration`` would treat it given what earlier lines did."""
     if isinstance(cand, DomainError):
@@ -466,7 +490,7 @@ def _decide(
     slot = (cand.contract_id, month)
     existing = state.get(slot)
     draft, context = declaration_inputs(
-        today=ctx.clock.today(), month=month, work_hours=line.work_hours,
+        today=today, month=month, work_hours=line.work_hours,
         training_hours=line.training_hours, contract_type=cand.contract_type, dates=cand.dates,
         validated=cand.participant_id in validated, exists=existing is not None,
         correction=line.correction_reason is not None,
@@ -477,10 +501,15 @@ def _decide(
         warnings = tuple(w.message_fr for w in validate_declaration(draft, context, ctx.rulebook))
     except DomainError as exc:
         return LineResult(error=exc)
+    eligibility_end = None
+    if cand.first_entry is not None:
+        eligibility_end = eligibility_ends.get(cand.first_entry)
+        if eligibility_end is None:
+            eligibility_end = eligibility_ends[cand.first_entry] = clause_eligibility_end(
+                cand.first_entry, ctx.rulebook)
     counted = count_month(
         cand.contract_type, cand.start, month, draft.work_hours, draft.training_hours,
-        clause_eligibility_end(cand.first_entry, ctx.rulebook) if cand.first_entry else None,
-        ctx.rulebook,
+        eligibility_end, ctx.rulebook,
     ).total
     if existing is None:
         existing = _Month(None, draft.work_hours, draft.training_hours, counted, 1,
