@@ -29,7 +29,7 @@ loses the others.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -73,6 +73,7 @@ from clauses.declaring.lookup import (
 )
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError
+from storage.db import _unicode_lower
 from storage.models import (
     AuditEntry,
     Channel,
@@ -230,11 +231,18 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     pairs = ({(line.last_name.strip().lower(), (line.market_reference or "").strip())
               for line in lines} if "" not in references else None)
     last_lower = func.lower(Participant.last_name)
+    # SQLite's lower() is a Python function (storage.db), called back for each row and each
+    # use: the WHERE clause filters with it, the selected names are lowered here by that same
+    # function (57,000 rows, two call-backs each, for a national file). PostgreSQL's own.
+    postgres = _postgres(session)
+    lower: Callable[[Any], Any] = (lambda value: value) if postgres else _unicode_lower
+    lowered = ((last_lower, func.lower(Participant.first_name)) if postgres
+               else (Participant.last_name, Participant.first_name))
     base = (
         joined_to_market(select(
             Contract.id, Contract.contract_type, Participant.id, Participant.last_name,
-            Participant.first_name, Participant.first_entry_date, last_lower,
-            func.lower(Participant.first_name), Lot.number, Market.reference, *CONTRACT_DATES,
+            Participant.first_name, Participant.first_entry_date, *lowered,
+            Lot.number, Market.reference, *CONTRACT_DATES,
         ))
         .where(scope_contracts(actor, Action.DECLARATION_WRITE), Participant.anonymised_at.is_(None),
                running_in_months(first_month, last_month))
@@ -249,12 +257,14 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     conn = session.connection()
     for chunk in _batches(session, last_names, NAME_CHUNK):
         for r in conn.execute(base.where(_among(session, last_lower, chunk))).all():
-            if pairs is not None and (r[6], r[9]) not in pairs:
+            last = lower(r[6])
+            if pairs is not None and (last, r[9]) not in pairs:
                 continue
             cand = _Candidate(
                 contract_id=r[0], contract_type=r[1], participant_id=r[2],
-                participant_name=person_name(r[3], r[4]), first_entry=r[5], last_lower=r[6],
-                first_lower=r[7], lot_number=r[8], market_reference=r[9], dates=tuple(r[10:]),
+                participant_name=person_name(r[3], r[4]), first_entry=r[5], last_lower=last,
+                first_lower=lower(r[7]), lot_number=r[8], market_reference=r[9],
+                dates=tuple(r[10:]),
             )
             found.setdefault(cand.last_lower, []).append(cand)
     return found
