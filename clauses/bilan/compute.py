@@ -9,11 +9,9 @@ a market, and the territory bilan, so the four reports always agree with each ot
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +42,7 @@ from clauses.bilan.figures import (
 )
 from clauses.bilan.lookup import fold
 from clauses.clock import PARIS
+from clauses.collector import cycle_collector_paused
 from storage.db import tune_for_large_reads
 from storage.models import Donneur, Market, MarketKind, MarketStatus
 
@@ -130,26 +129,6 @@ def territory_figures(session: Session, start: dt.date, end: dt.date, rulebook: 
 # --- assembly --------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a bilan is assembled.
-
-    A bilan allocates a few objects per engagement (SQL rows, row tuples, lines): at national
-    size hundreds of thousands, none of them in a reference cycle, which reference counting
-    frees as usual. Meanwhile the cyclic collector would walk them, and every other object of
-    the process, several times over: 10-15 % of a national bilan's Python time, measured
-    (docs/benchmarks.md, branch k20bilan2). It is paused for the bilan only, and left alone when
-    it was paused already (by the caller, or by a bilan running in another thread)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _figures(
     session: Session,
     scope: q.Scope,
@@ -160,7 +139,7 @@ def _figures(
     market: tuple[int, str, str] | None = None,
 ) -> BilanFigures:
     tune_for_large_reads(session)
-    with _cycle_collector_paused():
+    with cycle_collector_paused():
         return _assemble(session, scope, rulebook, kind=kind, donneur=donneur, market=market)
 
 

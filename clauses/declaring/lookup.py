@@ -18,6 +18,7 @@ bilans bound their periods by a day (``period.end``), not by a month.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_
@@ -46,6 +47,7 @@ def is_running_during(start: dt.date, end: dt.date | None, first: dt.date, last:
     return start <= last and (end is None or end >= first)
 
 
+@functools.lru_cache(maxsize=4096)
 def month_bounds(first_month: dt.date, last_month: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """First day of ``first_month`` and last day of ``last_month`` (default: the same month)."""
     return month_start(first_month), month_end(last_month or first_month)

@@ -7,8 +7,11 @@ whose hours differ still needs the correction path, and only that line is refuse
 
 from __future__ import annotations
 
+import gc
+
 from sqlalchemy import func, select
 
+from clauses import declaration_batch
 from storage.models import AuditEntry, DeclarationRevision, HourDeclaration
 from tests.journeys.conftest import Run
 from tests.journeys.test_mail_as_people_write import (
@@ -37,9 +40,14 @@ def _counts(ctx) -> tuple[int, int, int]:
                          .where(AuditEntry.subject_type == "declaration")) or 0)
 
 
-def test_a_file_sent_again_in_a_new_mail_is_acknowledged_not_refused(ctx, cli: Run, territory, tmp_path):
+def test_a_file_sent_again_in_a_new_mail_is_acknowledged_not_refused(ctx, cli: Run, territory, tmp_path,
+                                                                     monkeypatch):
     room = Mailroom(ctx, tmp_path / "incoming")
     _hired_people(ctx, cli, territory, room)
+    collector_on: list[bool] = []  # while each file is recorded
+    record_lines = declaration_batch.record_lines
+    monkeypatch.setattr(declaration_batch, "record_lines",
+                        lambda *a, **k: collector_on.append(gc.isenabled()) or record_lines(*a, **k))
 
     def send(subject: str, data: bytes) -> str:
         return room.send(make_mail(RH, subject, "Bonjour,\n\nCi-joint nos heures.\n\nSophie MARTIN",
@@ -53,6 +61,8 @@ def test_a_file_sent_again_in_a_new_mail_is_acknowledged_not_refused(ctx, cli: R
     assert room.folder_of(first) == "Traités"
     stored = _counts(ctx)
     assert stored == (3, 3, 3)
+    # The cyclic collector was paused while the file was recorded (clauses.collector), not after.
+    assert collector_on == [False] and gc.isenabled()
 
     # The very same file, in a new e-mail (a new Message-ID: not a replay of the first).
     again = send("Heures de mars (renvoi)", march)
