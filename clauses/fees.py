@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,16 +68,24 @@ def _recent(on: dt.date, today: dt.date) -> bool:
 
 def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
     """Markets started (or « prévu » whose start has come) without their start milestone, and
-    closed markets without their final one."""
-    have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind))}
+    closed markets without their final one.
+
+    The missing milestones are found in SQL (two lookups per market on the unique key): a
+    steady national day otherwise read its 140,000 milestones and 74,000 markets into Python
+    to find a dozen (1 s)."""
+    no_start = ~exists().where(FeeMilestone.market_id == Market.id, FeeMilestone.kind == START)
+    no_final = ~exists().where(FeeMilestone.market_id == Market.id, FeeMilestone.kind == FINAL)
+    closed = Market.status == MarketStatus.CLOS
     items = []
-    for market_id, start, status, closed_on in session.execute(
-            select(Market.id, Market.start_date, Market.status, Market.closed_on)
-            .where(Market.start_date <= today).order_by(Market.start_date, Market.id)):
-        if (market_id, START) not in have:
+    for market_id, start, status, closed_on, start_missing, final_missing in session.execute(
+            select(Market.id, Market.start_date, Market.status, Market.closed_on,
+                   no_start.label("no_start"), no_final.label("no_final"))
+            .where(Market.start_date <= today, or_(no_start, closed & no_final))
+            .order_by(Market.start_date, Market.id)):
+        if start_missing:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
                                       start, _recent(start, today)))
-        if status == MarketStatus.CLOS and (market_id, FINAL) not in have:
+        if status == MarketStatus.CLOS and final_missing:
             on = closed_on or today
             items.append(MilestoneDue(f"honoraires:{FINAL}:market:{market_id}", market_id, FINAL,
                                       on, _recent(on, today)))

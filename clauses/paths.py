@@ -128,20 +128,30 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         return {}
     exacts = sorted({trade for trade, _c in own.values()})
     families = sorted({close_trades(trade)[1] for trade in exacts})
-    close = or_(Lot.trade.in_(exacts), *(Lot.trade.like(family) for family in families))
-    running = Engagement.ended_on.is_(None) & Engagement.lot_id.in_(select(Lot.id).where(close))
-    candidates = session.execute(
-        select(Engagement.id, Engagement.company_id, Company.name, Market.reference, Lot.number,
-               Lot.trade, Engagement.hours_owed, func.coalesce(Lot.end_date, Market.end_date))
-        .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .where(running, Market.status != MarketStatus.CLOS, Company.active.is_(True))).all()
     days = [on for cid, on in endings if cid in own]
     first, last = min(days), max(days)
+    ends = func.coalesce(Lot.end_date, Market.end_date)
+    # Only what an ending can pick: running, of a close trade, of a market not closed and an
+    # active company, ending on or after the earliest ending day (168,000 engagements of the
+    # trades at national size, 20,000 of them open: their sums were the job's cost).
+    open_ = (Engagement.ended_on.is_(None)
+             & or_(Lot.trade.in_(exacts), *(Lot.trade.like(family) for family in families))
+             & (Market.status != MarketStatus.CLOS) & Company.active.is_(True) & (ends >= first))
+
+    def joined(*columns: Any) -> Select[Any]:
+        return (select(*columns).select_from(Engagement)
+                .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+                .join(Company, Company.id == Engagement.company_id).where(open_))
+
+    candidates = session.execute(joined(
+        Engagement.id, Engagement.company_id, Company.name, Market.reference, Lot.number,
+        Lot.trade, Engagement.hours_owed, ends)).all()
+    opened = joined(Engagement.id).correlate(None)
+
     def summed(*columns: Any) -> Select[Any]:
         return (select(Contract.engagement_id, *columns, func.sum(HourDeclaration.counted_hours))
                 .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
-                .where(Contract.engagement_id.in_(select(Engagement.id).where(running)))
+                .where(Contract.engagement_id.in_(opened))
                 .group_by(Contract.engagement_id, *columns))
 
     done: dict[int, Decimal] = {eid: _dec(total) for eid, total in session.execute(
