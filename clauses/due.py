@@ -282,6 +282,9 @@ def _missing_lines(session: Session, month: dt.date,
                or_(Engagement.ended_on.is_(None), Engagement.ended_on >= first))
         .correlate(None)
     )
+    if company_range is not None:  # the slice's engagements only (not every running one again)
+        running = running.where(Engagement.company_id >= company_range[0],
+                                Engagement.company_id < company_range[1])
     declared = (
         select(HourDeclaration.id)
         .where(HourDeclaration.contract_id == Contract.id, HourDeclaration.month == first)
