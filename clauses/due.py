@@ -395,18 +395,35 @@ LATENESS_BATCH = 1000
 SQLite's bound-parameter limit)."""
 
 
+def _lot_started(at: dt.date) -> ColumnElement[bool]:
+    """On a lot and market row: the market is not closed and the lot has started at ``at``."""
+    return ((Market.status != MarketStatus.CLOS)
+            & (func.coalesce(Lot.start_date, Market.start_date) <= at))
+
+
 def _judged(at: dt.date) -> ColumnElement[bool]:
     """The engagements lateness judges at ``at``: of started, not closed markets, not ended."""
     started = Engagement.lot_id.in_(
         select(Lot.id)
         .join(Market, Market.id == Lot.market_id)
-        .where(
-            Market.status != MarketStatus.CLOS,
-            func.coalesce(Lot.start_date, Market.start_date) <= at,
-        )
+        .where(_lot_started(at))
         .correlate(None)
     )
     return started & Engagement.ended_on.is_(None)  # an ended engagement is judged no more
+
+
+def _judged_in(at: dt.date, id_range: tuple[int, int]) -> ColumnElement[bool]:
+    """:func:`_judged` within an id range, reached from the range's engagements (each one's lot
+    and market by key) rather than from every started lot: a slice of a national day built the
+    list of the 25,000 started lots twice, nine slices a day (0.5 s)."""
+    return Engagement.id.in_(
+        select(Engagement.id)
+        .join(Lot, Lot.id == Engagement.lot_id)
+        .join(Market, Market.id == Lot.market_id)
+        .where(Engagement.id >= id_range[0], Engagement.id < id_range[1],
+               Engagement.ended_on.is_(None), _lot_started(at))
+        .correlate(None)
+    )
 
 
 def lateness_slices(session: Session, today: dt.date, rules: DueRules,
@@ -436,9 +453,7 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
     first run, where every engagement changes, never holds 16,000 changes at once (20 MB).
     """
     at = progress_cutoff(today, rules)
-    where = _judged(at)
-    if id_range is not None:
-        where = where & (Engagement.id >= id_range[0]) & (Engagement.id < id_range[1])
+    where = _judged(at) if id_range is None else _judged_in(at, id_range)
     q = progress_select(
         session, where, at,
         Engagement.id, Engagement.hours_owed, Engagement.last_progress_status,
