@@ -59,7 +59,7 @@ def _gaps(found: list[due.DeclarationGap]) -> set[tuple[str, tuple[int, ...]]]:
 
 def test_reminders_by_company_slices_find_what_the_whole_query_finds(db, ctx, clock, monkeypatch):
     """Slices of two company ids find the same gaps, lines included, as one query over every
-    company: May's for all seven (company 2's lot ran until 15 May; company 4 has both its
+    company, with or without the day's scope of running engagements read once: May's for all seven (company 2's lot ran until 15 May; company 4 has both its
     contracts, the second engagement ending on 31 May), June's for six (not company 2, and
     company 4 without the ended engagement's contract). The job by slices of two sends each
     once."""
@@ -72,10 +72,19 @@ def test_reminders_by_company_slices_find_what_the_whole_query_finds(db, ctx, cl
         top = max(ids.values())
         sliced = [g for low in range(0, top + 1, 2)
                   for g in due.declaration_gaps(s, MONDAY, rules, company_range=(low, low + 2))]
+        scope = due.reminder_scope(s, MONDAY, rules)
+        scoped = [g for low in range(0, top + 1, 2)
+                  for g in due.declaration_gaps(s, MONDAY, rules, company_range=(low, low + 2),
+                                                scope=scope)]
         lines_of_4 = {g.month: len(g.lines) for g in whole
                       if g.company_id == ids["Entreprise 4"]}
-    assert len(sliced) == len(whole) == 7 + 6
-    assert _gaps(sliced) == _gaps(whole)
+    assert len(sliced) == len(scoped) == len(whole) == 7 + 6
+    assert _gaps(sliced) == _gaps(scoped) == _gaps(whole)
+    assert [g.lines for g in scoped] == [g.lines for g in sliced]  # same order of lines
+    # the scope: May runs the three lots, June not the one ending on 15 May nor the ended one
+    assert {m: sorted(c) for m, c in scope.items()} == {
+        D(2025, 6, 1): sorted(set(ids.values()) - {ids["Entreprise 2"]}),
+        D(2025, 5, 1): sorted(ids.values())}
     assert {g.company_id for g in whole if g.month == D(2025, 6, 1)} == \
         set(ids.values()) - {ids["Entreprise 2"]}
     assert lines_of_4 == {D(2025, 5, 1): 2, D(2025, 6, 1): 1}
