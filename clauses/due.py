@@ -345,10 +345,10 @@ def _missing_lines(session: Session, month: dt.date,
         .where(running_in_month(month), ~declared)
         .order_by(Engagement.company_id, Market.reference, Lot.number, Contract.id)
     )
-    if company_range is not None:
-        q = q.where(Engagement.company_id >= company_range[0],
-                    Engagement.company_id < company_range[1])
     if engagements is None:
+        if company_range is not None:
+            q = q.where(Engagement.company_id >= company_range[0],
+                        Engagement.company_id < company_range[1])
         running = (select(Engagement.id)
                    .join(Lot, Lot.id == Engagement.lot_id)
                    .join(Market, Market.id == Lot.market_id)
@@ -366,6 +366,8 @@ def _missing_lines(session: Session, month: dt.date,
             if not batches or len(batches[-1]) >= SCOPE_IDS:
                 batches.append([])
             batches[-1].extend(engagements[company_id])  # a company's ids in one batch
+        # the ids are the slice's companies': no company range (PostgreSQL then hashed the
+        # slice's every engagement for nothing)
         queries = [q.where(Contract.engagement_id.in_(ids), _lot_runs_in(first, last))
                    for ids in batches]
     by_company: dict[int, list] = {}
@@ -512,11 +514,12 @@ def lateness_changes(ctx, session: Session, today: dt.date, rules: DueRules, *,
                func.coalesce(Lot.end_date, Market.end_date),
                func.coalesce(Company.facilitator_id, Market.facilitator_id))
     if ids is None:
-        q = progress_select(session, _judged(at), at, *columns)
-    else:
+        q = progress_select(session, _judged(at), at, *columns).execution_options(
+            yield_per=LATENESS_BATCH)
+    else:  # a slice is fetched whole: PostgreSQL plans a streamed (cursor) query for its
+        # first rows, 0.67 s a slice against 0.2 s
         q = progress_select(session, Engagement.id.in_(ids), at, *columns).where(
             _lot_started(at), Engagement.ended_on.is_(None))  # :func:`_judged`, on its own rows
-    q = q.execution_options(yield_per=LATENESS_BATCH)
     changes: list[LatenessChange] = []
     for eng_id, owed, previous, start, end, facilitator, done_hours in session.execute(q):
         p = engagement_progress(owed, Decimal(done_hours), start, end, at, ctx.rulebook)

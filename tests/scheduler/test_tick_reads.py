@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from clauses import due
 from clauses.fees import FINAL, START, milestones_due, reach_milestone
 from scheduler import jobs
-from storage.models import FeeMilestone, KeyValue, MarketStatus
+from storage.models import Engagement, FeeMilestone, KeyValue, MarketStatus
 from tests import factories as f
 
 D = dt.date
@@ -132,3 +132,27 @@ def test_missing_fee_milestones_found_in_sql_at_the_edges(db):
             assert reach_milestone(s, item)
         assert milestones_due(s, today) == []
         assert s.get(type(starts), starts.id).status == MarketStatus.EN_COURS
+
+
+def test_a_lateness_slice_checks_its_ids_against_the_rule_again(db, ctx, clock):
+    """The slices' ids are read first, then each slice is judged from its ids: an engagement
+    whose market was closed, or which ended, in between is not judged; the others are. Monday
+    01/12/2025 judges at 31/10: a market started on 31/10 (the last day of the month) is
+    judged."""
+    clock.set(dt.datetime(2025, 12, 1, 9, 0, tzinfo=dt.UTC))
+    with db.session() as s:
+        d = f.donneur(s, "Ville L")
+        markets = [f.market(s, d, start=D(2025, 10, 31), end=D(2026, 6, 30)) for _ in range(3)]
+        engaged = [f.engagement(s, f.lot(s, m, 1, hours=10_000), f.company(s), hours=400).id
+                   for m in markets]
+    rules = jobs.rules_for(ctx)
+    with db.read_session() as s:
+        [ids] = due.lateness_slices(s, D(2025, 12, 1), rules, 10)
+    assert ids == engaged
+    with db.session() as s:
+        s.get(type(markets[0]), markets[0].id).status = MarketStatus.CLOS
+        s.get(Engagement, engaged[1]).ended_on = D(2025, 11, 30)
+    with db.read_session() as s:
+        judged = due.lateness_changes(ctx, s, D(2025, 12, 1), rules, ids=ids)
+    assert [c.engagement_id for c in judged] == [engaged[2]]
+    assert judged[0].at == D(2025, 10, 31)
