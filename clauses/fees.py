@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from clauses import audit
 from clauses.actors import Actor
@@ -70,17 +70,22 @@ def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
     """Markets started (or « prévu » whose start has come) without their start milestone, and
     closed markets without their final one.
 
-    The missing milestones are found in SQL (two lookups per market on the unique key): a
-    steady national day otherwise read its 140,000 milestones and 74,000 markets into Python
-    to find a dozen (1 s)."""
-    no_start = ~exists().where(FeeMilestone.market_id == Market.id, FeeMilestone.kind == START)
-    no_final = ~exists().where(FeeMilestone.market_id == Market.id, FeeMilestone.kind == FINAL)
-    closed = Market.status == MarketStatus.CLOS
+    The missing milestones are found in SQL (outer joins on the unique key): a steady national
+    day otherwise read its 140,000 milestones and 74,000 markets into Python to find a dozen
+    (1 s). Joins, not EXISTS in the select list, which PostgreSQL costs as a subquery per
+    market (2 million) and then compiles with its JIT (0.8 s of 1.3 s)."""
+    started = aliased(FeeMilestone)
+    finished = aliased(FeeMilestone)
+    no_start = started.id.is_(None)
+    no_final = finished.id.is_(None)
     items = []
     for market_id, start, status, closed_on, start_missing, final_missing in session.execute(
             select(Market.id, Market.start_date, Market.status, Market.closed_on,
                    no_start.label("no_start"), no_final.label("no_final"))
-            .where(Market.start_date <= today, or_(no_start, closed & no_final))
+            .outerjoin(started, (started.market_id == Market.id) & (started.kind == START))
+            .outerjoin(finished, (finished.market_id == Market.id) & (finished.kind == FINAL))
+            .where(Market.start_date <= today,
+                   or_(no_start, (Market.status == MarketStatus.CLOS) & no_final))
             .order_by(Market.start_date, Market.id)):
         if start_missing:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
