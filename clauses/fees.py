@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from clauses import audit
 from clauses.actors import Actor
@@ -82,16 +82,29 @@ def final_reached_on(closed_on: dt.date | None, end_date: dt.date, today: dt.dat
 
 def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
     """Markets started (or « prévu » whose start has come) without their start milestone, and
-    closed markets without their final one."""
-    have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind))}
+    closed markets without their final one.
+
+    The missing milestones are found in SQL (outer joins on the unique key): a steady national
+    day otherwise read its 140,000 milestones and 74,000 markets into Python to find a dozen
+    (1 s). Joins, not EXISTS in the select list, which PostgreSQL costs as a subquery per
+    market (2 million) and then compiles with its JIT (0.8 s of 1.3 s)."""
+    started = aliased(FeeMilestone)
+    finished = aliased(FeeMilestone)
+    no_start = started.id.is_(None)
+    no_final = finished.id.is_(None)
     items = []
-    for market_id, start, end, status, closed_on in session.execute(
-            select(Market.id, Market.start_date, Market.end_date, Market.status, Market.closed_on)
-            .where(Market.start_date <= today).order_by(Market.start_date, Market.id)):
-        if (market_id, START) not in have:
+    for market_id, start, end, status, closed_on, start_missing, final_missing in session.execute(
+            select(Market.id, Market.start_date, Market.end_date, Market.status, Market.closed_on,
+                   no_start.label("no_start"), no_final.label("no_final"))
+            .outerjoin(started, (started.market_id == Market.id) & (started.kind == START))
+            .outerjoin(finished, (finished.market_id == Market.id) & (finished.kind == FINAL))
+            .where(Market.start_date <= today,
+                   or_(no_start, (Market.status == MarketStatus.CLOS) & no_final))
+            .order_by(Market.start_date, Market.id)):
+        if start_missing:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
                                       start, _recent(start, today)))
-        if status == MarketStatus.CLOS and (market_id, FINAL) not in have:
+        if status == MarketStatus.CLOS and final_missing:
             on = final_reached_on(closed_on, end, today)
             items.append(MilestoneDue(f"honoraires:{FINAL}:market:{market_id}", market_id, FINAL,
                                       on, _recent(on, today)))

@@ -128,20 +128,31 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         return {}
     exacts = sorted({trade for trade, _c in own.values()})
     families = sorted({close_trades(trade)[1] for trade in exacts})
-    close = or_(Lot.trade.in_(exacts), *(Lot.trade.like(family) for family in families))
-    running = Engagement.ended_on.is_(None) & Engagement.lot_id.in_(select(Lot.id).where(close))
-    candidates = session.execute(
-        select(Engagement.id, Engagement.company_id, Company.name, Market.reference, Lot.number,
-               Lot.trade, Engagement.hours_owed, func.coalesce(Lot.end_date, Market.end_date))
-        .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .where(running, Market.status != MarketStatus.CLOS, Company.active.is_(True))).all()
     days = [on for cid, on in endings if cid in own]
     first, last = min(days), max(days)
+    ends = func.coalesce(Lot.end_date, Market.end_date)
+    # Only what an ending can pick: running, on a lot of a close trade, of a market not closed,
+    # ending on or after the earliest ending day, of an active company (168,000 engagements of
+    # the trades at national size, 18,000 of them open: their sums were the job's cost). The
+    # lots are reached from the markets not closed (an IN list SQLite builds first).
+    lots = (select(Lot.id).join(Market, Market.id == Lot.market_id)
+            .where(Market.status != MarketStatus.CLOS, ends >= first,
+                   or_(Lot.trade.in_(exacts), *(Lot.trade.like(family) for family in families)))
+            .correlate(None))
+    open_ = (Engagement.ended_on.is_(None) & Engagement.lot_id.in_(lots)
+             & Company.active.is_(True))
+    candidates = session.execute(
+        select(Engagement.id, Engagement.company_id, Company.name, Market.reference, Lot.number,
+               Lot.trade, Engagement.hours_owed, ends)
+        .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+        .join(Company, Company.id == Engagement.company_id).where(open_)).all()
+    opened = (select(Engagement.id).join(Company, Company.id == Engagement.company_id)
+              .where(open_).correlate(None))
+
     def summed(*columns: Any) -> Select[Any]:
         return (select(Contract.engagement_id, *columns, func.sum(HourDeclaration.counted_hours))
                 .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
-                .where(Contract.engagement_id.in_(select(Engagement.id).where(running)))
+                .where(Contract.engagement_id.in_(opened))
                 .group_by(Contract.engagement_id, *columns))
 
     done: dict[int, Decimal] = {eid: _dec(total) for eid, total in session.execute(
@@ -152,14 +163,18 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
                 HourDeclaration.month > first, HourDeclaration.month <= last)):
             later.setdefault(eid, []).append((month, _dec(total)))
     by_trade: dict[str | None, list[Any]] = {}
-    for row in candidates:
-        by_trade.setdefault(row[5], []).append(row)
+    for row in candidates:  # (id, company, name, reference, lot, trade, owed as Decimal, ends)
+        if row[7] is not None:  # an undated end is never picked
+            by_trade.setdefault(row[5], []).append((*row[:6], _dec(row[6]), row[7]))
     months = sorted({month for rows in later.values() for month, _total in rows})
-    ranked: dict[tuple[str, int], list[tuple[Opening, int, dt.date]]] = {}
+    ranked: dict[tuple[str, int], list[tuple[Decimal, int, Any]]] = {}
+    zero = Decimal(0)
 
-    def ranking(trade: str, cut: int) -> list[tuple[Opening, int, dt.date]]:
-        """Every opening of ``trade`` counting the declarations up to ``first`` and the
-        ``cut`` next months, most hours owed first (any company, any end)."""
+    def ranking(trade: str, cut: int) -> list[tuple[Decimal, int, Any]]:
+        """Every candidate row of ``trade`` with hours still owed counting the declarations up
+        to ``first`` and the ``cut`` next months, as (-remaining, engagement id, row): most
+        hours owed first (any company, any end). The :class:`Opening` is built only for what an
+        ending picks (a ranking holds thousands of rows, an ending keeps five)."""
         exact, family = close_trades(trade)
         prefix = family.removesuffix("%")
         counted = set(months[:cut])
@@ -167,15 +182,15 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         for tr, rows in by_trade.items():
             if tr != exact and not (tr or "").startswith(prefix):
                 continue
-            for eid, company, name, ref, num, _tr, owed, ends in rows:
-                if ends is None:
-                    continue
-                hours = done.get(eid, Decimal(0)) + sum(
-                    (total for month, total in later.get(eid, ()) if month in counted), Decimal(0))
-                remaining = Decimal(owed) - hours
+            for row in rows:
+                eid = row[0]
+                hours = done.get(eid, zero)
+                if counted and eid in later:
+                    hours += sum((total for month, total in later[eid] if month in counted), zero)
+                remaining = row[6] - hours
                 if remaining > 0:
-                    found.append((Opening(eid, name, ref, num, tr, remaining), company, ends))
-        found.sort(key=lambda row: (-row[0].remaining, row[0].engagement_id))
+                    found.append((-remaining, eid, row))
+        found.sort(key=lambda item: (item[0], item[1]))
         return found
 
     out: dict[int, list[Opening]] = {}
@@ -187,9 +202,9 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         if (trade, cut) not in ranked:
             ranked[trade, cut] = ranking(trade, cut)
         picked: list[Opening] = []
-        for opening, company, ends in ranked[trade, cut]:
+        for minus, eid, (_e, company, name, ref, num, tr, _owed, ends) in ranked[trade, cut]:
             if company != company_id and ends >= on:
-                picked.append(opening)
+                picked.append(Opening(eid, name, ref, num, tr, -minus))
                 if len(picked) == MAX_SUGGESTIONS:
                     break
         out[cid] = picked

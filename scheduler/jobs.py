@@ -349,9 +349,11 @@ def _id_slices(run: _Run, column: Any, size: int) -> Iterator[tuple[int, int]]:
 
 def _declaration_reminders(ctx: Context, run: _Run) -> None:
     today, rules = ctx.clock.today(), rules_for(ctx)
+    with run.reading() as s:  # the month's running engagements once, not once per slice
+        scope = due.reminder_scope(s, today, rules)
     for ids in _id_slices(run, Company.id, COMPANY_SLICE):
         with run.reading() as s:
-            gaps = due.declaration_gaps(s, today, rules, company_range=ids)
+            gaps = due.declaration_gaps(s, today, rules, company_range=ids, scope=scope)
         run.result.due += len(gaps)
         # a chunk per transaction, its recipients read with it (one pair of queries)
         _in_chunks(run, gaps, functools.partial(reminders.send_declaration_reminders, ctx),
@@ -379,7 +381,7 @@ def _lateness(ctx: Context, run: _Run) -> None:
         slices = due.lateness_slices(s, today, rules, LATENESS_SLICE)
     for ids in slices:
         with run.reading() as s:
-            changes = due.lateness_changes(ctx, s, today, rules, id_range=ids)
+            changes = due.lateness_changes(ctx, s, today, rules, ids=ids)
         run.result.due += len(changes)
         _in_chunks(run, changes, functools.partial(reminders.apply_lateness_many, ctx),
                    functools.partial(reminders.apply_lateness, ctx),

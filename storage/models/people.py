@@ -38,7 +38,8 @@ class Participant(Base):
     pool_consent_at: Mapped[dt.datetime | None]
     first_entry_date: Mapped[dt.date | None]
     exit_situation: Mapped[str | None] = mapped_column(String(60))
-    exit_date: Mapped[dt.date | None]
+    exit_date: Mapped[dt.date | None] = mapped_column(index=True)
+    """Indexed: the six-month follow-ups are looked up by a window of exit days."""
     last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     anonymised_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -31,7 +31,8 @@ class Contract(Base):
     employer_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     contract_type: Mapped[str] = mapped_column(String(40))
     start_date: Mapped[dt.date]
-    end_date: Mapped[dt.date | None]
+    end_date: Mapped[dt.date | None] = mapped_column(index=True)
+    """Indexed: the daily exits and paths look up a window of end days."""
     job_title: Mapped[str | None] = mapped_column(String(200))
     # One contract per candidature: a hire pressed twice finds the first one (clauses.hiring).
     candidature_id: Mapped[int | None] = mapped_column(

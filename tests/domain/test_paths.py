@@ -75,3 +75,53 @@ def test_a_person_not_validated_is_not_proposed_and_nothing_is_written(ctx):
 ])
 def test_the_quoted_reference(text, number):
     assert quoted_offer_id(text) == number
+
+
+def test_a_day_of_endings_at_once_gives_each_ending_its_own_openings(ctx):
+    """:func:`openings_many` (the daily job's: one read for all endings) bounds what it sums to
+    the engagements an ending can pick — open market, active company, lot ending on or after
+    the earliest ending day. At the edges: a lot ending the day before the earliest ending is
+    never proposed, one ending that very day is proposed to that ending only; a July
+    declaration counts for the ending of 20/07, not for the one of 15/06; a closed market and
+    an inactive company are never proposed. Each ending gets what it would get alone."""
+    from clauses.paths import openings_many
+    from storage.models import MarketStatus
+
+    with ctx.db.session() as s:
+        d = f.donneur(s)
+        m = f.market(s, d, start=dt.date(2025, 1, 1), end=dt.date(2026, 12, 31))
+
+        def opening(number: int, name: str, hours: int, *, market=m, **lot) -> object:
+            return f.engagement(s, f.lot(s, market, number, trade="maconnerie", **lot),
+                                f.company(s, name), hours)
+
+        opening(2, "Veille", 900, end_date=dt.date(2025, 6, 14))
+        opening(3, "Jour", 800, end_date=dt.date(2025, 6, 15))
+        late = opening(4, "Tard", 300)
+        closed = f.market(s, d, start=dt.date(2025, 1, 1), end=dt.date(2026, 12, 31),
+                          status=MarketStatus.CLOS)
+        opening(1, "Close", 700, market=closed)
+        asleep = opening(5, "Dormante", 600)
+        s.get(type(asleep), asleep.id).company.active = False
+        done = f.contract(s, f.participant(s, "Diallo", "Mariam"), late,
+                          start=dt.date(2025, 6, 1), end=dt.date(2025, 12, 31))
+        s.add(HourDeclaration(contract_id=done.id, month=dt.date(2025, 7, 1), work_hours=100,
+                              source=Channel.CLI, counted_hours=100))
+        here = f.engagement(s, f.lot(s, m, 6, trade="maconnerie_gros_oeuvre"), f.company(s, "Ici"),
+                            100)
+        june = f.contract(s, f.participant(s, "Koffi", "Awa"), here, start=dt.date(2025, 3, 1),
+                          end=dt.date(2025, 6, 15))
+        july = f.contract(s, f.participant(s, "Martin", "Léa"), here, start=dt.date(2025, 3, 1),
+                          end=dt.date(2025, 7, 20))
+        s.flush()
+        days = [(july.id, dt.date(2025, 7, 20)), (june.id, dt.date(2025, 6, 15))]
+        together = openings_many(s, days)
+        alone = {cid: openings(s, cid, on) for cid, on in days}
+
+    def shown(found) -> list[tuple[str, int]]:
+        return [(o.company_name, int(o.remaining)) for o in found]
+
+    assert shown(together[june.id]) == [("Jour", 800), ("Tard", 300)]
+    assert shown(together[july.id]) == [("Tard", 200)]
+    assert {cid: shown(v) for cid, v in together.items()} == \
+        {cid: shown(v) for cid, v in alone.items()}
