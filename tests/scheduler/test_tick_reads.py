@@ -102,7 +102,7 @@ def test_missing_fee_milestones_found_in_sql_at_the_edges(db):
     """Monday 01/12/2025, the 1st: a market starting today is due (alerted), one starting
     tomorrow is not; a closed market with its start recorded owes its final milestone on its
     closing day; a closed market without a closing day and nothing recorded owes both (the
-    final one today); a market with both recorded owes nothing. Once recorded, nothing is
+    final one at its end date, 30/06, long past: recorded without an alert); a market with both recorded owes nothing. Once recorded, nothing is
     due."""
     today = D(2025, 12, 1)
     with db.session() as s:
@@ -126,7 +126,7 @@ def test_missing_fee_milestones_found_in_sql_at_the_edges(db):
             (starts.id, START): (today, True),
             (closed.id, FINAL): (D(2025, 11, 30), True),
             (bare.id, START): (D(2024, 1, 1), False),
-            (bare.id, FINAL): (today, True),
+            (bare.id, FINAL): (D(2025, 6, 30), False),
         }
         for item in milestones_due(s, today):
             assert reach_milestone(s, item)
