@@ -104,7 +104,7 @@ def openings(session: Session, contract_id: int, on: dt.date) -> list[Opening]:
 
 def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
                   ) -> dict[int, list[Opening]]:
-    """:func:`openings` of many (contract id, day) pairs, in four queries whatever their number.
+    """:func:`openings` of many (contract id, day) pairs, in five queries whatever their number.
 
     Why: one query per ending summed the declarations of every candidate engagement of its trade
     family again — 1.5 s an ending at national size, 3,000 endings in a first run (75 min).
@@ -130,18 +130,30 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
     families = sorted({close_trades(trade)[1] for trade in exacts})
     close = or_(Lot.trade.in_(exacts), *(Lot.trade.like(family) for family in families))
     running = Engagement.ended_on.is_(None) & Engagement.lot_id.in_(select(Lot.id).where(close))
-    candidates = session.execute(
-        select(Engagement.id, Engagement.company_id, Company.name, Market.reference, Lot.number,
-               Lot.trade, Engagement.hours_owed, func.coalesce(Lot.end_date, Market.end_date))
-        .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
-        .join(Company, Company.id == Engagement.company_id)
-        .where(running, Market.status != MarketStatus.CLOS, Company.active.is_(True))).all()
+    # ids, hours and days only: the names are read for the openings proposed alone (a row
+    # with its company name and market reference for each of the 20,000 running engagements
+    # of a national first run weighed 25 MB)
+    def proposable(*columns: Any) -> Select[Any]:
+        return (select(*columns)
+                .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+                .join(Company, Company.id == Engagement.company_id)
+                .where(running, Market.status != MarketStatus.CLOS, Company.active.is_(True)))
+
+    candidates = session.execute(proposable(
+        Engagement.id, Engagement.company_id, Lot.trade, Engagement.hours_owed,
+        func.coalesce(Lot.end_date, Market.end_date)))
+    by_trade: dict[str | None, list[tuple[int, int, Decimal, dt.date]]] = {}
+    for eid, company, trade, owed, ends in candidates:
+        if ends is not None:
+            by_trade.setdefault(trade, []).append((eid, company, Decimal(owed), ends))
     days = [on for cid, on in endings if cid in own]
     first, last = min(days), max(days)
     def summed(*columns: Any) -> Select[Any]:
         return (select(Contract.engagement_id, *columns, func.sum(HourDeclaration.counted_hours))
                 .join(HourDeclaration, HourDeclaration.contract_id == Contract.id)
-                .where(Contract.engagement_id.in_(select(Engagement.id).where(running)))
+                # the candidates' sums only (the engagements of closed markets left open
+                # were five times as many at national size)
+                .where(Contract.engagement_id.in_(proposable(Engagement.id)))
                 .group_by(Contract.engagement_id, *columns))
 
     done: dict[int, Decimal] = {eid: _dec(total) for eid, total in session.execute(
@@ -151,15 +163,12 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         for eid, month, total in session.execute(summed(HourDeclaration.month).where(
                 HourDeclaration.month > first, HourDeclaration.month <= last)):
             later.setdefault(eid, []).append((month, _dec(total)))
-    by_trade: dict[str | None, list[Any]] = {}
-    for row in candidates:
-        by_trade.setdefault(row[5], []).append(row)
     months = sorted({month for rows in later.values() for month, _total in rows})
-    ranked: dict[tuple[str, int], list[tuple[Opening, int, dt.date]]] = {}
 
-    def ranking(trade: str, cut: int) -> list[tuple[Opening, int, dt.date]]:
+    def ranking(trade: str, cut: int) -> list[tuple[int, str | None, Decimal, int, dt.date]]:
         """Every opening of ``trade`` counting the declarations up to ``first`` and the
-        ``cut`` next months, most hours owed first (any company, any end)."""
+        ``cut`` next months, most hours owed first (any company, any end): (engagement,
+        trade, hours remaining, company, end)."""
         exact, family = close_trades(trade)
         prefix = family.removesuffix("%")
         counted = set(months[:cut])
@@ -167,32 +176,53 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         for tr, rows in by_trade.items():
             if tr != exact and not (tr or "").startswith(prefix):
                 continue
-            for eid, company, name, ref, num, _tr, owed, ends in rows:
-                if ends is None:
-                    continue
+            for eid, company, owed, ends in rows:
                 hours = done.get(eid, Decimal(0)) + sum(
                     (total for month, total in later.get(eid, ()) if month in counted), Decimal(0))
-                remaining = Decimal(owed) - hours
+                remaining = owed - hours
                 if remaining > 0:
-                    found.append((Opening(eid, name, ref, num, tr, remaining), company, ends))
-        found.sort(key=lambda row: (-row[0].remaining, row[0].engagement_id))
+                    found.append((eid, tr, remaining, company, ends))
+        found.sort(key=lambda row: (-row[2], row[0]))
         return found
 
-    out: dict[int, list[Opening]] = {}
+    # The endings grouped by ranking, each ranking built, used and dropped in turn: a ranking
+    # lists every opening of a trade family (thousands at national size).
+    groups: dict[tuple[str, int], list[tuple[int, dt.date, int]]] = {}
+    seen: set[int] = set()
     for cid, on in endings:
-        if cid not in own or cid in out:
+        if cid not in own or cid in seen:  # the first day given for a contract counts
             continue
+        seen.add(cid)
         trade, company_id = own[cid]
         cut = sum(1 for month in months if month <= on)
-        if (trade, cut) not in ranked:
-            ranked[trade, cut] = ranking(trade, cut)
-        picked: list[Opening] = []
-        for opening, company, ends in ranked[trade, cut]:
-            if company != company_id and ends >= on:
-                picked.append(opening)
-                if len(picked) == MAX_SUGGESTIONS:
-                    break
-        out[cid] = picked
+        groups.setdefault((trade, cut), []).append((cid, on, company_id))
+    picked: dict[int, list[tuple[int, str | None, Decimal]]] = {}
+    for (trade, cut), members in groups.items():
+        ranked = ranking(trade, cut)
+        for cid, on, company_id in members:
+            mine: list[tuple[int, str | None, Decimal]] = []
+            for eid, tr, remaining, company, ends in ranked:
+                if company != company_id and ends >= on:
+                    mine.append((eid, tr, remaining))
+                    if len(mine) == MAX_SUGGESTIONS:
+                        break
+            picked[cid] = mine
+        del ranked
+    names = _opening_names(session, sorted({eid for rows in picked.values() for eid, _t, _r in rows}))
+    return {cid: [Opening(eid, *names[eid], tr, remaining) for eid, tr, remaining in rows]
+            for cid, rows in picked.items()}
+
+
+def _opening_names(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+    """Company name, market reference and lot number of the engagements proposed."""
+    out: dict[int, tuple[str, str, int]] = {}
+    for low in range(0, len(ids), _SLICE):
+        for eid, name, reference, number in session.execute(
+                select(Engagement.id, Company.name, Market.reference, Lot.number)
+                .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+                .join(Company, Company.id == Engagement.company_id)
+                .where(Engagement.id.in_(ids[low:low + _SLICE]))):
+            out[eid] = (name, reference, number)
     return out
 
 
