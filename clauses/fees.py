@@ -66,14 +66,26 @@ def _recent(on: dt.date, today: dt.date) -> bool:
     return (today - on).days <= ALERT_WITHIN_DAYS
 
 
-def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
+def milestones_due(session: Session, today: dt.date, *,
+                   market_range: tuple[int, int] | None = None) -> list[MilestoneDue]:
     """Markets started (or « prévu » whose start has come) without their start milestone, and
-    closed markets without their final one."""
-    have = {(m, k) for m, k in session.execute(select(FeeMilestone.market_id, FeeMilestone.kind))}
+    closed markets without their final one.
+
+    ``market_range`` (from, to) limits them to those market ids: the daily job walks the
+    markets a slice at a time, so that a first run on a national history (140,000 milestones)
+    never holds them all (about 30 MB)."""
+    markets = [Market.start_date <= today]
+    reached = []
+    if market_range is not None:
+        markets += [Market.id >= market_range[0], Market.id < market_range[1]]
+        reached += [FeeMilestone.market_id >= market_range[0],
+                    FeeMilestone.market_id < market_range[1]]
+    have = {(m, k) for m, k in session.execute(
+        select(FeeMilestone.market_id, FeeMilestone.kind).where(*reached))}
     items = []
     for market_id, start, status, closed_on in session.execute(
             select(Market.id, Market.start_date, Market.status, Market.closed_on)
-            .where(Market.start_date <= today).order_by(Market.start_date, Market.id)):
+            .where(*markets).order_by(Market.start_date, Market.id)):
         if (market_id, START) not in have:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,
                                       start, _recent(start, today)))
