@@ -213,8 +213,10 @@ class _Run:
         return True
 
 
-CHUNK = 2000
-"""Due items written per transaction by the set-based jobs (see :func:`_in_chunks`)."""
+CHUNK = 500
+"""Due items written per transaction by the set-based jobs (see :func:`_in_chunks`). A chunk's
+ORM rows (claims, persons, outbox rows, alerts) are alive until it commits: 2,000 made a
+national first catch-up peak 12 MB higher (in process, 127 against 114 MB) for no gain in time."""
 
 
 def _in_chunks(run: _Run, items: Sequence[Item], bulk: Callable[[Session, Sequence[Item]], int],
