@@ -80,9 +80,14 @@ def final_reached_on(closed_on: dt.date | None, end_date: dt.date, today: dt.dat
     return min(end_date, today)
 
 
-def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
+def milestones_due(session: Session, today: dt.date, *,
+                   market_range: tuple[int, int] | None = None) -> list[MilestoneDue]:
     """Markets started (or « prévu » whose start has come) without their start milestone, and
     closed markets without their final one.
+
+    ``market_range`` (from, to) limits them to those market ids: the daily job walks the
+    markets a slice at a time, so that a first run on a national history (140,000 milestones)
+    never holds them all (about 30 MB).
 
     The missing milestones are found in SQL (outer joins on the unique key): a steady national
     day otherwise read its 140,000 milestones and 74,000 markets into Python to find a dozen
@@ -92,14 +97,16 @@ def milestones_due(session: Session, today: dt.date) -> list[MilestoneDue]:
     finished = aliased(FeeMilestone)
     no_start = started.id.is_(None)
     no_final = finished.id.is_(None)
+    markets = [Market.start_date <= today]
+    if market_range is not None:
+        markets += [Market.id >= market_range[0], Market.id < market_range[1]]
     items = []
     for market_id, start, end, status, closed_on, start_missing, final_missing in session.execute(
             select(Market.id, Market.start_date, Market.end_date, Market.status, Market.closed_on,
                    no_start.label("no_start"), no_final.label("no_final"))
             .outerjoin(started, (started.market_id == Market.id) & (started.kind == START))
             .outerjoin(finished, (finished.market_id == Market.id) & (finished.kind == FINAL))
-            .where(Market.start_date <= today,
-                   or_(no_start, (Market.status == MarketStatus.CLOS) & no_final))
+            .where(*markets, or_(no_start, (Market.status == MarketStatus.CLOS) & no_final))
             .order_by(Market.start_date, Market.id)):
         if start_missing:
             items.append(MilestoneDue(f"honoraires:{START}:market:{market_id}", market_id, START,

@@ -104,7 +104,8 @@ def openings(session: Session, contract_id: int, on: dt.date) -> list[Opening]:
 
 def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
                   ) -> dict[int, list[Opening]]:
-    """:func:`openings` of many (contract id, day) pairs, in four queries whatever their number.
+    """:func:`openings` of many (contract id, day) pairs, in five queries whatever their number
+    (plus one per thousand endings and per thousand openings proposed).
 
     Why: one query per ending summed the declarations of every candidate engagement of its trade
     family again — 1.5 s an ending at national size, 3,000 endings in a first run (75 min).
@@ -141,11 +142,17 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
             .correlate(None))
     open_ = (Engagement.ended_on.is_(None) & Engagement.lot_id.in_(lots)
              & Company.active.is_(True))
+    # ids, hours and days only: the names are read for the openings proposed alone (a row with
+    # its company name and market reference for each of the 20,000 running engagements of a
+    # national first run weighed 25 MB)
     candidates = session.execute(
-        select(Engagement.id, Engagement.company_id, Company.name, Market.reference, Lot.number,
-               Lot.trade, Engagement.hours_owed, ends)
+        select(Engagement.id, Engagement.company_id, Lot.trade, Engagement.hours_owed, ends)
         .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
-        .join(Company, Company.id == Engagement.company_id).where(open_)).all()
+        .join(Company, Company.id == Engagement.company_id).where(open_))
+    by_trade: dict[str | None, list[tuple[int, int, Decimal, dt.date]]] = {}
+    for eid, company, trade, owed, end in candidates:
+        if end is not None:  # an undated end is never picked
+            by_trade.setdefault(trade, []).append((eid, company, _dec(owed), end))
     opened = (select(Engagement.id).join(Company, Company.id == Engagement.company_id)
               .where(open_).correlate(None))
 
@@ -162,52 +169,68 @@ def openings_many(session: Session, endings: Sequence[tuple[int, dt.date]]
         for eid, month, total in session.execute(summed(HourDeclaration.month).where(
                 HourDeclaration.month > first, HourDeclaration.month <= last)):
             later.setdefault(eid, []).append((month, _dec(total)))
-    by_trade: dict[str | None, list[Any]] = {}
-    for row in candidates:  # (id, company, name, reference, lot, trade, owed as Decimal, ends)
-        if row[7] is not None:  # an undated end is never picked
-            by_trade.setdefault(row[5], []).append((*row[:6], _dec(row[6]), row[7]))
     months = sorted({month for rows in later.values() for month, _total in rows})
-    ranked: dict[tuple[str, int], list[tuple[Decimal, int, Any]]] = {}
-    zero = Decimal(0)
 
-    def ranking(trade: str, cut: int) -> list[tuple[Decimal, int, Any]]:
-        """Every candidate row of ``trade`` with hours still owed counting the declarations up
-        to ``first`` and the ``cut`` next months, as (-remaining, engagement id, row): most
-        hours owed first (any company, any end). The :class:`Opening` is built only for what an
-        ending picks (a ranking holds thousands of rows, an ending keeps five)."""
+    def ranking(trade: str, cut: int) -> list[tuple[int, str | None, Decimal, int, dt.date]]:
+        """Every opening of ``trade`` counting the declarations up to ``first`` and the
+        ``cut`` next months, most hours owed first (any company, any end): (engagement,
+        trade, hours remaining, company, end)."""
         exact, family = close_trades(trade)
         prefix = family.removesuffix("%")
         counted = set(months[:cut])
         found = []
+        zero = Decimal(0)
         for tr, rows in by_trade.items():
             if tr != exact and not (tr or "").startswith(prefix):
                 continue
-            for row in rows:
-                eid = row[0]
+            for eid, company, owed, until in rows:
                 hours = done.get(eid, zero)
                 if counted and eid in later:
                     hours += sum((total for month, total in later[eid] if month in counted), zero)
-                remaining = row[6] - hours
+                remaining = owed - hours
                 if remaining > 0:
-                    found.append((-remaining, eid, row))
-        found.sort(key=lambda item: (item[0], item[1]))
+                    found.append((eid, tr, remaining, company, until))
+        found.sort(key=lambda row: (-row[2], row[0]))
         return found
 
-    out: dict[int, list[Opening]] = {}
+    # The endings grouped by ranking, each ranking built, used and dropped in turn: a ranking
+    # lists every opening of a trade family (thousands at national size).
+    groups: dict[tuple[str, int], list[tuple[int, dt.date, int]]] = {}
+    seen: set[int] = set()
     for cid, on in endings:
-        if cid not in own or cid in out:
+        if cid not in own or cid in seen:  # the first day given for a contract counts
             continue
+        seen.add(cid)
         trade, company_id = own[cid]
         cut = sum(1 for month in months if month <= on)
-        if (trade, cut) not in ranked:
-            ranked[trade, cut] = ranking(trade, cut)
-        picked: list[Opening] = []
-        for minus, eid, (_e, company, name, ref, num, tr, _owed, ends) in ranked[trade, cut]:
-            if company != company_id and ends >= on:
-                picked.append(Opening(eid, name, ref, num, tr, -minus))
-                if len(picked) == MAX_SUGGESTIONS:
-                    break
-        out[cid] = picked
+        groups.setdefault((trade, cut), []).append((cid, on, company_id))
+    picked: dict[int, list[tuple[int, str | None, Decimal]]] = {}
+    for (trade, cut), members in groups.items():
+        ranked = ranking(trade, cut)
+        for cid, on, company_id in members:
+            mine: list[tuple[int, str | None, Decimal]] = []
+            for eid, tr, remaining, company, until in ranked:
+                if company != company_id and until >= on:
+                    mine.append((eid, tr, remaining))
+                    if len(mine) == MAX_SUGGESTIONS:
+                        break
+            picked[cid] = mine
+        del ranked
+    names = _opening_names(session, sorted({eid for rows in picked.values() for eid, _t, _r in rows}))
+    return {cid: [Opening(eid, *names[eid], tr, remaining) for eid, tr, remaining in rows]
+            for cid, rows in picked.items()}
+
+
+def _opening_names(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, int]]:
+    """Company name, market reference and lot number of the engagements proposed."""
+    out: dict[int, tuple[str, str, int]] = {}
+    for low in range(0, len(ids), _SLICE):
+        for eid, name, reference, number in session.execute(
+                select(Engagement.id, Company.name, Market.reference, Lot.number)
+                .join(Lot, Lot.id == Engagement.lot_id).join(Market, Market.id == Lot.market_id)
+                .join(Company, Company.id == Engagement.company_id)
+                .where(Engagement.id.in_(ids[low:low + _SLICE]))):
+            out[eid] = (name, reference, number)
     return out
 
 

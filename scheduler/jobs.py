@@ -44,6 +44,7 @@ from storage.models import (
     Alert,
     Company,
     KeyValue,
+    Market,
     OutboxChannel,
     OutboxMessage,
     OutboxStatus,
@@ -212,8 +213,10 @@ class _Run:
         return True
 
 
-CHUNK = 2000
-"""Due items written per transaction by the set-based jobs (see :func:`_in_chunks`)."""
+CHUNK = 500
+"""Due items written per transaction by the set-based jobs (see :func:`_in_chunks`). A chunk's
+ORM rows (claims, persons, outbox rows, alerts) are alive until it commits: 2,000 made a
+national first catch-up peak 12 MB higher (in process, 127 against 114 MB) for no gain in time."""
 
 
 def _in_chunks(run: _Run, items: Sequence[Item], bulk: Callable[[Session, Sequence[Item]], int],
@@ -301,12 +304,14 @@ def _item_job(
 
 
 def _fee_milestones(ctx: Context, run: _Run) -> None:
-    """Milestones a chunk per transaction (:func:`fees.record_milestones`, alerts included); a
-    chunk that meets a concurrent run's row is done one by one."""
-    with run.reading() as s:
-        items = fees.milestones_due(s, ctx.clock.today())
-    run.result.due = len(items)
-    _in_chunks(run, items, fees.record_milestones, fees.reach_milestone, lambda i: i.key)
+    """Milestones a slice of market ids at a time, a chunk per transaction
+    (:func:`fees.record_milestones`, alerts included); a chunk that meets a concurrent run's
+    row is done one by one."""
+    for ids in _id_slices(run, Market.id, MARKET_SLICE):
+        with run.reading() as s:
+            items = fees.milestones_due(s, ctx.clock.today(), market_range=ids)
+        run.result.due += len(items)
+        _in_chunks(run, items, fees.record_milestones, fees.reach_milestone, lambda i: i.key)
 
 
 def _paths(ctx: Context, run: _Run) -> None:
@@ -336,6 +341,8 @@ COMPANY_SLICE = 2000
 """Company ids whose reminders are computed per due query."""
 LATENESS_SLICE = 2000
 """Engagement ids judged per due query (see :func:`clauses.due.lateness_changes`)."""
+MARKET_SLICE = 2000
+"""Market ids whose fee milestones are computed per due query (see :func:`_fee_milestones`)."""
 
 
 def _id_slices(run: _Run, column: Any, size: int) -> Iterator[tuple[int, int]]:

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ and 21:00 Paris time otherwise), so that the figure does not depend on when the 
 MAILBOX = 200
 FLOWS = 5
 TIMEOUT = 600.0
+CATCH_UP_TIMEOUT = 1800.0
+"""The first catch-up at national size: 163,518 due items (154 s alone on SQLite, k20tick),
+here beside the mailbox and the senders; bounded, so that a stuck service fails the round."""
 TREE_GOAL_MB = 180.0
 BEFORE_ROOT = os.environ.get("CLAUSEBOT_BENCH_BEFORE_ROOT", "")
 """A checkout of the code before the change measured (``git archive <commit>``), run on the same
@@ -160,6 +163,19 @@ class Service:
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.samples: list[int] = []
         self.tree = TreeSampler(self.proc.pid)
+        self.started = time.monotonic()
+        self.phases: list[str] = []
+        """« phase at seconds: RSS / high-water mark / tree peak so far » (per-phase figures)."""
+
+    def mark(self, phase: str) -> None:
+        """Record where the service stands at the end of ``phase``: its current RSS, its
+        high-water mark so far and the tree's peak so far, so that the phase that raised the
+        peak shows (the high-water mark only grows)."""
+        with contextlib.suppress(OSError):
+            rss = _status_kb(self.proc.pid, "VmRSS") / 1024
+            hwm = _status_kb(self.proc.pid, "VmHWM") / 1024
+            self.phases.append(f"{phase} at {time.monotonic() - self.started:.0f} s: "
+                               f"RSS {rss:.1f} / HWM {hwm:.1f} / tree {self.tree.peak_rss_kb / 1024:.1f} MB")
 
     def sample(self) -> None:
         if self.proc.poll() is None:
@@ -221,13 +237,29 @@ def _facilitator(db: Database) -> int | None:
     return int(row[0][0]) if row else None
 
 
-def _catch_up_done(db: Database) -> bool:
-    from scheduler.jobs import DAILY, LAST_RUN_PREFIX
+def _jobs_done(db: Database) -> set[str]:
+    """The daily jobs that recorded a run (the catch-up runs them one after the other)."""
+    from scheduler.jobs import LAST_RUN_PREFIX
 
     with raw(db) as sql:
-        done = {r[0] for r in sql.all("SELECT key FROM key_values WHERE key LIKE :p",
-                                      {"p": f"{LAST_RUN_PREFIX}%"})}
-    return all(f"{LAST_RUN_PREFIX}{job}" in done for job in DAILY)
+        return {r[0].removeprefix(LAST_RUN_PREFIX)
+                for r in sql.all("SELECT key FROM key_values WHERE key LIKE :p",
+                                 {"p": f"{LAST_RUN_PREFIX}%"})}
+
+
+def _catch_up_done(db: Database, service: Service | None = None,
+                   seen: set[str] | None = None) -> bool:
+    """Every daily job ran; with ``service``, each job newly done is marked as a phase (the
+    high-water mark after each job shows which one raised the peak)."""
+    from scheduler.jobs import DAILY
+
+    done = _jobs_done(db)
+    if service is not None and seen is not None:
+        for job in DAILY:
+            if job in done and job not in seen:
+                seen.add(job)
+                service.mark(f"job {job}")
+    return all(job in done for job in DAILY)
 
 
 def _chat_workload(service: Service, server: Any, db: Database, run: Run,
@@ -251,6 +283,7 @@ def _chat_workload(service: Service, server: Any, db: Database, run: Run,
         # comes later from the chat reports worker: wait for it, it is part of the workload.
         service.wait_for(lambda: any("Bilan" in (m.text or "") for m in server.sent_messages(fac)),
                          "the facilitator's bilan")
+        service.mark("chat bilan")
         done.append(f"chat bilan of {donneur}")
     for t in targets:
         user = server.user(id=t.tg_id, first_name="Chef")
@@ -270,6 +303,7 @@ def _chat_workload(service: Service, server: Any, db: Database, run: Run,
     unfinished = [t for t in targets if not t.done]
     if unfinished:
         raise AssertionError(f"{len(unfinished)} chat declaration flows did not finish")
+    service.mark("declaration flows")
     done.append(f"{len(targets)} declaration flows and progress answers")
     return done
 
@@ -282,6 +316,8 @@ class Measured:
     tree_rss_mb: float
     tree_pss_mb: float
     notes: str
+    phases: list[str] = field(default_factory=list)
+    """Per phase: the service's RSS, high-water mark and the tree's peak at its end."""
 
 
 def _rendered(data_dir: Path) -> str:
@@ -329,17 +365,22 @@ def measure_service(run: Run, db: Database, label: str, *, workload: bool,
         service = Service(service_env(run, db, data_dir, server, account, root),
                           data_dir / "service.log")
         try:
-            service.wait_for(lambda: not account.folder_uids("INBOX"), "the mailbox to be read")
+            seen: set[str] = set()
+            service.wait_for(lambda: (_catch_up_done(db, service, seen) or True)
+                             and not account.folder_uids("INBOX"), "the mailbox to be read")
+            service.mark("mailbox read")
             notes.append(f"{MAILBOX} e-mails read")
             # the catch-up first: its questions to companies (a contract that ended) would
             # otherwise land in the middle of a declaration flow
-            service.wait_for(lambda: _catch_up_done(db), "the scheduler's catch-up")
+            service.wait_for(lambda: _catch_up_done(db, service, seen), "the scheduler's catch-up",
+                             timeout=CATCH_UP_TIMEOUT)
             notes.append("catch-up of every daily job done")
             if workload:
                 notes += _chat_workload(service, server, db, run, targets)
             for _ in range(25):  # let the senders drain what the jobs queued
                 service.sample()
                 time.sleep(0.2)
+            service.mark("idle")
             peak = service.peak_mb()
             notes.append(f"renderer processes {len(service.tree.children)}; " + _rendered(data_dir))
         finally:
@@ -351,7 +392,7 @@ def measure_service(run: Run, db: Database, label: str, *, workload: bool,
             # the code before: its figure stands, its own stop is not what is measured here
             notes.append(f"exit code {code} at stop")
     return Measured(peak, service.tree.peak_rss_kb / 1024, service.tree.peak_pss_kb / 1024,
-                    "; ".join(notes))
+                    "; ".join(notes), service.phases)
 
 
 def empty_database(run: Run) -> Database:
@@ -404,9 +445,13 @@ def run(run: Run) -> list[Row]:
     for round_ in range(1 + rounds):  # round 0: warm-up (caches, fonts), dropped
         order = variants if round_ % 2 == 0 else variants[::-1]
         for name, measure in order:
+            began = time.monotonic()
             got = measure()
             run.log(f"  round {round_} {name}: service {got.peak_mb:.1f} MB, tree RSS "
-                    f"{got.tree_rss_mb:.1f} MB, tree PSS {got.tree_pss_mb:.1f} MB")
+                    f"{got.tree_rss_mb:.1f} MB, tree PSS {got.tree_pss_mb:.1f} MB "
+                    f"({time.monotonic() - began:.0f} s, load {os.getloadavg()[0]:.1f})")
+            for phase in got.phases:
+                run.log(f"    {phase}")
             if round_:
                 results[name].append(got)
     now, empty = results["now"], results["empty"]
