@@ -267,10 +267,12 @@ def _chat_workload(service: Service, server: Any, db: Database, run: Run,
     """The facilitator's bilan, then each company user's declaration flow and progress.
 
     Each step waits until the service confirmed the update (its next ``getUpdates`` carries the
-    offset past it), which it does only once the update is handled and answered.
+    offset past it) and the user got one more message: the adapter confirms an update once it
+    is committed with its replies journaled, which may be before the answer reaches the user.
     """
-    def handled(update_id: int, what: str) -> None:
-        service.wait_for(lambda: server.is_confirmed(update_id), what)
+    def handled(update_id: int, what: str, chat: int | None = None, before: int = 0) -> None:
+        service.wait_for(lambda: server.is_confirmed(update_id) and (
+            chat is None or len(server.sent_messages(chat)) > before), what)
 
     done: list[str] = []
     fac = _facilitator(db)
@@ -287,19 +289,25 @@ def _chat_workload(service: Service, server: Any, db: Database, run: Run,
         done.append(f"chat bilan of {donneur}")
     for t in targets:
         user = server.user(id=t.tg_id, first_name="Chef")
-        handled(server.send_text(user, "/declarer"), "a chat answer")
+        def count(chat: int = t.tg_id) -> int:
+            return len(server.sent_messages(chat))
+
+        before = count()
+        handled(server.send_text(user, "/declarer"), "a chat answer", t.tg_id, before)
         for _ in range(chat_measure.MAX_STEPS):
             action = chat_measure.next_action(t, server.last_message(t.tg_id))
             if action is None:
                 t.done = True
                 break
             kind, value = action
+            before = count()
             if kind == "text":
                 update = server.send_text(user, value)
             else:
                 update = server.press_button(user, server.last_message(t.tg_id), value)
-            handled(update, "a chat answer")
-        handled(server.send_text(user, "/avancement"), "the progress answer")
+            handled(update, "a chat answer", t.tg_id, before)
+        before = count()
+        handled(server.send_text(user, "/avancement"), "the progress answer", t.tg_id, before)
     unfinished = [t for t in targets if not t.done]
     if unfinished:
         raise AssertionError(f"{len(unfinished)} chat declaration flows did not finish")
