@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from sqlalchemy.orm import Session
 
+import clauses.bilan
 from bot.core import ChatCore
+from clauses import chat_reports
 from clauses.context import Context
 from clauses.invitations import issue_invitation
 from storage.models import ChatLink, Role, User
@@ -198,3 +201,26 @@ async def tg(ctx: Context, bot_api):
 def boss(tg: Telegram, world: World):
     """The company's boss on Telegram, already linked to the company's user account."""
     return tg.linked(world["company_user"])
+
+
+@pytest.fixture
+def big(monkeypatch):
+    """Every donneur counts as big: its chat bilan leaves the update path (deferred)."""
+    monkeypatch.setattr(chat_reports, "DEFER_FROM_MARKETS", 1)
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Holds the bilan's computation until the test opens it (a slow national bilan):
+    ``started, opened = gate``."""
+    opened = threading.Event()
+    started = threading.Event()
+    original = clauses.bilan.annual_figures
+
+    def slow(*args, **kwargs):
+        started.set()
+        assert opened.wait(30), "the test never opened the gate"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(clauses.bilan, "annual_figures", slow)
+    return started, opened

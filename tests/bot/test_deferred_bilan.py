@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
 
-import pytest
 from sqlalchemy import select
 
 import clauses.bilan
@@ -39,26 +37,6 @@ LATENCY = 0.05
 TITLE = "Bilan annuel 2025 — Ville d'Oullins"
 
 
-@pytest.fixture
-def big(monkeypatch):
-    """Every donneur counts as big: its bilan leaves the update path."""
-    monkeypatch.setattr(chat_reports, "DEFER_FROM_MARKETS", 1)
-
-
-@pytest.fixture
-def gate(monkeypatch):
-    """Holds the bilan's computation until the test opens it (a slow national bilan)."""
-    opened = threading.Event()
-    started = threading.Event()
-    original = clauses.bilan.annual_figures
-
-    def slow(*args, **kwargs):
-        started.set()
-        assert opened.wait(20), "the test never opened the gate"
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(clauses.bilan, "annual_figures", slow)
-    return started, opened
 
 
 def _bilan_rows(ctx) -> list[OutboxMessage]:

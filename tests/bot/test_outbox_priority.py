@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
 
-import pytest
 from sqlalchemy import select
 
-import clauses.bilan
-from clauses import chat_reports
 from clauses.outbox import ANSWER, BULK, chat_message, queue_many
 from clauses.outbox_runner import OutboxRunner
 from storage.models import OutboxChannel, OutboxMessage, OutboxStatus
@@ -26,23 +22,6 @@ BULK_ROWS = 500
 TITLE = "Bilan annuel 2025 — Ville d'Oullins"
 
 
-@pytest.fixture
-def big(monkeypatch):
-    monkeypatch.setattr(chat_reports, "DEFER_FROM_MARKETS", 1)
-
-
-@pytest.fixture
-def gate(monkeypatch):
-    opened, started = threading.Event(), threading.Event()
-    original = clauses.bilan.annual_figures
-
-    def slow(*args, **kwargs):
-        started.set()
-        assert opened.wait(30), "the test never opened the gate"
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(clauses.bilan, "annual_figures", slow)
-    return started, opened
 
 
 def test_claim_order_is_priority_then_id(ctx):
