@@ -13,7 +13,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from clauses.alert_digest import TALLY
 from scheduler import jobs
@@ -29,6 +29,7 @@ from storage.models import (
 )
 from tests import factories as f
 from tests.scheduler.chunk_failure import assert_failing_chunk_redone_one_by_one
+from tests.scheduler.statements import run_counting_statements
 
 D = dt.date
 TODAY = D(2025, 12, 1)
@@ -58,18 +59,6 @@ def _units(s, n: int, tag: str) -> None:
                  status=MarketStatus.PREVU if k % 2 == 0 else MarketStatus.EN_COURS)
 
 
-def _count_statements(db, job_id: str, ctx) -> tuple[int, jobs.JobResult]:
-    count = [0]
-
-    def one(*_args) -> None:
-        count[0] += 1
-
-    event.listen(db.engine, "before_cursor_execute", one)
-    try:
-        result = jobs.run_job(ctx, job_id)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", one)
-    return count[0], result
 
 
 @pytest.mark.parametrize("job_id", ["lateness", "exits", "paths", "fee_milestones"])
@@ -79,10 +68,10 @@ def test_statements_do_not_grow_with_the_due_items(db, ctx, clock, job_id):
     clock.set(dt.datetime(2025, 12, 1, 9, 0, tzinfo=dt.UTC))
     with db.session() as s:
         _units(s, 2, "a")
-    small, first = _count_statements(db, job_id, ctx)
+    small, first = run_counting_statements(db, ctx, job_id)
     with db.session() as s:
         _units(s, 14, "b")
-    large, second = _count_statements(db, job_id, ctx)
+    large, second = run_counting_statements(db, ctx, job_id)
     assert first.errors == second.errors == []
     # fee milestones: the old start of the unit's market (no alert) and the new one's (alerted)
     per_unit = {"lateness": 2, "exits": 1, "paths": 1, "fee_milestones": 2}[job_id]

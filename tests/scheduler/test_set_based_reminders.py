@@ -15,12 +15,13 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from scheduler import jobs
 from storage.models import Alert, ChatLink, Company, MarketKind, OutboxMessage, Role
 from tests import factories as f
 from tests.scheduler.chunk_failure import assert_failing_chunk_redone_one_by_one
+from tests.scheduler.statements import run_counting_statements
 
 D = dt.date
 
@@ -29,18 +30,6 @@ def _at(clock, day: dt.date) -> None:
     clock.set(dt.datetime.combine(day, dt.time(9, 0), tzinfo=dt.UTC))
 
 
-def _count(db, ctx, job_id: str) -> tuple[int, jobs.JobResult]:
-    count = [0]
-
-    def one(*_args) -> None:
-        count[0] += 1
-
-    event.listen(db.engine, "before_cursor_execute", one)
-    try:
-        result = jobs.run_job(ctx, job_id)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", one)
-    return count[0], result
 
 
 # --- declaration reminders ------------------------------------------------------------------
@@ -73,10 +62,10 @@ def test_reminders_statements_do_not_grow_with_the_companies(db, ctx, clock):
     _at(clock, D(2025, 6, 16))
     with db.session() as s:
         _companies(s, 3, "a")
-    small, first = _count(db, ctx, "declaration_reminders")
+    small, first = run_counting_statements(db, ctx, "declaration_reminders")
     with db.session() as s:
         _companies(s, 15, "b")
-    large, second = _count(db, ctx, "declaration_reminders")
+    large, second = run_counting_statements(db, ctx, "declaration_reminders")
     assert first.errors == second.errors == []
     assert (first.done, second.done) == (3 * 2, 15 * 2)  # April and May, new companies only
     assert large <= small + 3, (small, large)
@@ -169,10 +158,10 @@ def test_planning_statements_do_not_grow_and_prompted_ones_are_not_due(db, ctx, 
     _at(clock, TODAY)
     with db.session() as s:
         _markets(s, [0] * 3, "a")
-    small, first = _count(db, ctx, "meeting_planning")
+    small, first = run_counting_statements(db, ctx, "meeting_planning")
     with db.session() as s:
         _markets(s, [0] * 15, "b")
-    large, second = _count(db, ctx, "meeting_planning")
+    large, second = run_counting_statements(db, ctx, "meeting_planning")
     assert first.errors == second.errors == []
     # launches, and the reserved markets' SIAE start and year-end (they run on 1 December)
     assert (first.due, first.done) == (3 + 2, 3 + 2)
