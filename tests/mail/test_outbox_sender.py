@@ -12,7 +12,7 @@ from clauses.outbox import enqueue_email
 from mail.config import SmtpConfig
 from mail.outbox_sender import OutboxSender, stable_message_id
 from mail.transport import SmtpTransport, TransportUnavailable
-from storage.models import Alert, AlertKind, OutboxMessage, OutboxStatus, ServiceEvent
+from storage.models import Alert, AlertKind, OutboxMessage, OutboxStatus, ServiceEvent, utcnow
 from tests.mail.conftest import PDF_BYTES, count, mail_config, outbox_rows
 
 
@@ -164,7 +164,10 @@ async def test_smtp_outage_every_message_delivered_exactly_once(ctx, world, smtp
 async def test_crash_after_smtp_success_resends_once_with_the_same_message_id(ctx, world, smtp_sink):
     """The documented window: sent, then the process dies before marking the row sent."""
     [row_id] = _enqueue(ctx, prefix="crash")
-    sender = _sender(ctx, smtp_sink, outbox_lease_seconds=0.2)
+    sender = _sender(ctx, smtp_sink, outbox_lease_seconds=15)
+    # The lease's clock is ours: a slow machine cannot let the 15 s run out between two steps.
+    shift = dt.timedelta()
+    sender.runner.now = lambda: utcnow() + shift
     claimed = await asyncio.to_thread(sender.claim, row_id)
     message, recipients = await asyncio.to_thread(sender.build, claimed)
     async with sender.transport.session() as session:
@@ -172,7 +175,9 @@ async def test_crash_after_smtp_success_resends_once_with_the_same_message_id(ct
     # ... crash here: the row stays "sending". Another claim before the lease ends gets nothing.
     assert await asyncio.to_thread(sender.claim, row_id) is None
     assert (await sender.send_due()).sent == 0
-    await asyncio.sleep(0.3)  # lease expired: the restarted sender retries it
+    shift = dt.timedelta(seconds=14)  # one second before the lease ends: still nothing
+    assert (await sender.send_due()).due == 0
+    shift = dt.timedelta(seconds=16)  # lease expired: the restarted sender retries it
     assert (await sender.send_due()).sent == 1
     first, second = smtp_sink.messages
     assert first.message["Message-ID"] == second.message["Message-ID"] == stable_message_id("crash:0", "agence.test")

@@ -81,12 +81,12 @@ async def test_the_sender_renders_then_sends_once(ctx, world, smtp_sink):
 async def test_a_crash_after_rendering_sends_the_stored_report_without_rendering_again(
         ctx, world, smtp_sink, monkeypatch):
     row_id = _queue(ctx, world)
-    sender = _sender(ctx, smtp_sink, outbox_lease_seconds=0.2)
+    sender = _sender(ctx, smtp_sink)
     claimed = await asyncio.to_thread(sender.claim, row_id)
     prepared = await asyncio.to_thread(sender.reports.prepare, claimed.id, claimed.attempts)
     assert prepared is not None
-    # ... the process dies here: rendered and stored, not sent. After the lease:
-    await asyncio.sleep(0.3)
+    # ... the process dies here: rendered and stored, not sent. Its lease runs out:
+    await _make_due(ctx)
 
     def no_render(*_a: Any, **_k: Any) -> None:
         raise AssertionError("rendered twice")
@@ -101,10 +101,10 @@ async def test_a_crash_after_rendering_sends_the_stored_report_without_rendering
 
 async def test_a_crash_while_rendering_renders_again_after_the_lease(ctx, world, smtp_sink):
     row_id = _queue(ctx, world)
-    sender = _sender(ctx, smtp_sink, outbox_lease_seconds=0.2)
+    sender = _sender(ctx, smtp_sink)
     assert await asyncio.to_thread(sender.claim, row_id) is not None
-    # ... the process dies while the child renders: nothing was committed.
-    await asyncio.sleep(0.3)
+    # ... the process dies while the child renders: nothing was committed. Its lease runs out:
+    await _make_due(ctx)
     assert (await _sender(ctx, smtp_sink).send_due()).sent == 1
     assert len(smtp_sink.messages_to("juliette.rey@oullins.test")) == 1
 
