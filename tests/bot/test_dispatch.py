@@ -6,9 +6,23 @@ a settled update (committed, its replies journaled) is confirmable while its rep
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.dispatch import UpdateDispatcher, update_key
+
+
+async def _until(condition: Callable[[], bool], turns: int = 1000) -> None:
+    """Let the loop run until ``condition`` holds, then a few turns more (what would follow
+    wrongly, e.g. an offset moved by a done callback, has happened by then). Loop turns, not
+    wall time: a loaded machine may pause the process for longer than any sleep."""
+    for _ in range(turns):
+        if condition():
+            for _ in range(20):
+                await asyncio.sleep(0)
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
 
 
 @dataclass
@@ -37,7 +51,7 @@ async def test_offset_waits_for_the_oldest_update_in_flight() -> None:
     await asyncio.sleep(0)
     assert d.offset == 1
     release[2].set()  # the later one finishes first...
-    await asyncio.sleep(0.01)
+    await _until(lambda: handled == [2])
     assert handled == [2] and d.offset == 1  # ...but update 1 is not confirmed by it
     assert not d.submit(FakeUpdate(2, FakeUser(20)))  # re-delivered above the mark: dropped
     assert not d.submit(FakeUpdate(1, FakeUser(10)))  # in flight: dropped
@@ -98,15 +112,15 @@ async def test_a_settled_update_is_confirmable_while_its_replies_are_on_their_wa
     d.submit(FakeUpdate(1, FakeUser(10)))
     d.submit(FakeUpdate(2, FakeUser(20)))
     d.submit(FakeUpdate(3, FakeUser(10)))  # the same person as update 1
-    await asyncio.sleep(0.01)
+    await _until(lambda: d.offset == 2)
     assert d.offset == 2 and d.busy and d.handling  # 1 settled, 2 holds the mark
     assert handled == []
     assert not d.submit(FakeUpdate(1, FakeUser(10)))  # settled, re-delivered: dropped
     sending[2].set()
-    await asyncio.sleep(0.01)
+    await _until(lambda: handled == [2] and d.offset == 3)
     assert handled == [2] and d.offset == 3  # 3 has not started: its person's 1 is unfinished
     sending[1].set()
-    await asyncio.sleep(0.01)
+    await _until(lambda: handled == [2, 1] and d.offset == 4)
     assert handled == [2, 1] and d.offset == 4 and not d.busy and d.handling  # 3 settled, sending
     assert not d.submit(FakeUpdate(3, FakeUser(10)))
     sending[3].set()
