@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,18 +50,21 @@ def _serve(db: Database, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> list[str]:
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 60,
+                   stream: str = "stdout") -> list[str]:
     lines: list[str] = []
     deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
+    pipe = proc.stdout if stream == "stdout" else proc.stderr
+    assert pipe is not None
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
+        line = pipe.readline()
         if not line:
             break
         lines.append(line)
         if needle in line:
             return lines
-    raise AssertionError(f"{needle!r} not printed; got {lines!r}; stderr: {proc.stderr.read()!r}")
+    other = proc.stderr if stream == "stdout" else proc.stdout
+    raise AssertionError(f"{needle!r} not printed; got {lines!r}; other stream: {other.read()!r}")
 
 
 def _started_events(db: Database) -> list[str]:
@@ -78,8 +82,18 @@ def _late_alerts(db: Database) -> int:
 
 def test_two_service_processes_started_together_only_one_schedules(db, tmp_path):
     _seed_late_engagement(db)
-    procs = [_serve(db, tmp_path, "--run-now", "--duration", "8") for _ in range(2)]
-    outs = [p.communicate(timeout=120) for p in procs]
+    procs = [_serve(db, tmp_path, "--run-now", "--duration", "120") for _ in range(2)]
+    # The loser leaves at once; the winner runs until told to stop, once the loser has left (a
+    # fixed duration could end the winner before a slow loser even tried the lock).
+    deadline = time.monotonic() + 120
+    while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    read = {id(p): "" for p in procs}
+    for p in procs:
+        if p.poll() is None:  # the winner: stopped once it ran its jobs
+            read[id(p)] = "".join(_wait_for_line(p, "lateness :"))
+            p.send_signal(signal.SIGTERM)
+    outs = [(read[id(p)] + out, err) for p in procs for out, err in [p.communicate(timeout=120)]]
     codes = [p.returncode for p in procs]
     assert sorted(codes) == [0, 75], outs
     winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
@@ -98,13 +112,17 @@ def test_two_service_processes_started_together_only_one_schedules(db, tmp_path)
 
 def test_a_second_process_with_wait_takes_over_when_the_first_stops(db, tmp_path):
     _seed_late_engagement(db)
-    first = _serve(db, tmp_path, "--run-now", "--duration", "4")
+    # The first runs until it is told to stop (SIGTERM, as systemd would), and it is told only once
+    # the second says it waits: no duration to guess on a loaded machine.
+    first = _serve(db, tmp_path, "--run-now", "--duration", "120")
     _wait_for_line(first, "Planificateur démarré")
     second = _serve(db, tmp_path, "--wait", "--run-now", "--duration", "1")
+    waited = _wait_for_line(second, "en attente de son arrêt", stream="stderr")
+    first.send_signal(signal.SIGTERM)
     out2, err2 = second.communicate(timeout=120)
     out1, _ = first.communicate(timeout=120)
     assert (first.returncode, second.returncode) == (0, 0), (out1, out2, err2)
-    assert "en attente de son arrêt" in err2
+    assert "Une autre instance de clausebot tient le verrou" in waited[-1]
     assert "lateness : 0 élément(s) dus" in out2  # the first one already alerted: once
     assert _started_events(db) == [
         f"Planificateur démarré (pid {first.pid}) : {len(JOBS)} tâches, fuseau Europe/Paris.",
