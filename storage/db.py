@@ -81,11 +81,12 @@ short-lived and run once, the case JIT does not pay for."""
 
 
 def _server_connect_args(parsed: Any) -> dict[str, str]:
-    """:data:`SERVER_OPTIONS`, after any ``options`` the URL already gives (kept, not replaced)."""
+    """:data:`SERVER_OPTIONS`, then any ``options`` the URL gives: kept, and last, so that an
+    administrator's own ``-c jit=on`` in the URL wins."""
     given = parsed.query.get("options")
     if isinstance(given, tuple):
         given = " ".join(given)
-    return {"options": f"{given} {SERVER_OPTIONS}" if given else SERVER_OPTIONS}
+    return {"options": f"{SERVER_OPTIONS} {given}" if given else SERVER_OPTIONS}
 
 
 def _read_only(conn: Connection) -> bool:
@@ -181,7 +182,8 @@ psycopg prepares a statement on its 6th run on a connection and PostgreSQL then 
 generic plan (planned without the scope's values) after 5 more: in a long-running service, from
 the 11th bilan of a kind on a pooled connection, a territory's annual bilan took 2-3 times as
 long. Scoped to the transaction (``LOCAL``): the service's other statements keep the server's
-settings."""
+settings (JIT aside: :data:`SERVER_OPTIONS` turns it off for every connection; the ``LOCAL``
+one stays for a URL whose own options turn it back on)."""
 
 
 def tune_for_large_reads(session: Session) -> None:

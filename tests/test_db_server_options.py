@@ -46,14 +46,21 @@ def test_write_and_read_sessions_have_jit_off_on_postgresql_and_sqlite_is_sent_n
     assert (write, read) == ("off", "off")
 
 
-def test_options_given_in_the_url_are_kept_beside_jit_off(postgres_server) -> None:
-    url = postgres_server.url("postgres") + "?options=-c%20statement_timeout%3D4321"
+def _show(url: str) -> dict[str, str]:
     db = Database(url)
     try:
         with db.read_session() as s:
-            got = {name: str(s.execute(text(f"SHOW {name}")).scalar())
-                   for name in ("jit", "statement_timeout")}
+            return {name: str(s.execute(text(f"SHOW {name}")).scalar())
+                    for name in ("jit", "statement_timeout")}
     finally:
         db.dispose()
-    assert got == {"jit": "off", "statement_timeout": "4321ms"}
+
+
+def test_options_given_in_the_url_are_kept_and_an_administrator_can_turn_jit_back_on(
+    postgres_server,
+) -> None:
+    base = postgres_server.url("postgres")
     assert SERVER_OPTIONS == "-c jit=off"
+    assert _show(base + "?options=-c%20statement_timeout%3D4321") == {
+        "jit": "off", "statement_timeout": "4321ms"}
+    assert _show(base + "?options=-c%20jit%3Don") == {"jit": "on", "statement_timeout": "0"}
