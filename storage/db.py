@@ -66,9 +66,27 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     # pool: the chat handles up to 16 updates at once (bot.dispatch), beside mail and outbox
     engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True, pool_size=10,
-                           max_overflow=20)
+                           max_overflow=20, connect_args=_server_connect_args(parsed))
     event.listen(engine, "begin", _server_begin)
     return engine
+
+
+SERVER_OPTIONS = "-c jit=off"
+"""Session settings every service connection to PostgreSQL starts with (libpq ``options``: sent
+in the startup packet, no extra round trip). JIT off (issue 20, docs/benchmarks.md § k22pg):
+PostgreSQL 15 JIT-compiles any statement costed above ``jit_above_cost``, and at national size
+the service's daily statements cross it without ever winning the compilation back — 3 s of the
+bilan, 0.8 s of a fee-milestone query, 1.2 s a chunk of a paths variant; the statements are
+short-lived and run once, the case JIT does not pay for."""
+
+
+def _server_connect_args(parsed: Any) -> dict[str, str]:
+    """:data:`SERVER_OPTIONS`, then any ``options`` the URL gives: kept, and last, so that an
+    administrator's own ``-c jit=on`` in the URL wins."""
+    given = parsed.query.get("options")
+    if isinstance(given, tuple):
+        given = " ".join(given)
+    return {"options": f"{SERVER_OPTIONS} {given}" if given else SERVER_OPTIONS}
 
 
 def _read_only(conn: Connection) -> bool:
@@ -164,7 +182,8 @@ psycopg prepares a statement on its 6th run on a connection and PostgreSQL then 
 generic plan (planned without the scope's values) after 5 more: in a long-running service, from
 the 11th bilan of a kind on a pooled connection, a territory's annual bilan took 2-3 times as
 long. Scoped to the transaction (``LOCAL``): the service's other statements keep the server's
-settings."""
+settings (JIT aside: :data:`SERVER_OPTIONS` turns it off for every connection; the ``LOCAL``
+one stays for a URL whose own options turn it back on)."""
 
 
 def tune_for_large_reads(session: Session) -> None:
