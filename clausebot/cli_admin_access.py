@@ -33,9 +33,6 @@ ROLE_FR = {
     Role.PRESCRIPTEUR: "prescripteur",
 }
 
-ALERT_FR = KIND_FR
-
-
 def _bot_username(state: Any, option: str | None) -> str | None:
     """The bot's @username for deep links: --bot, else the configuration if it has one."""
     name = option or getattr(state.settings, "telegram_bot_username", None)
@@ -203,7 +200,7 @@ def alertes(state: Any, toutes: bool, facilitateur: str | None, limite: int) -> 
         echo_table(
             ["N°", "Date", "Type", "Facilitateur·rice", "État", "Message"],
             [(a.id, a.created_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
-              ALERT_FR.get(a.kind, a.kind.value), name or "(tous)",
+              KIND_FR.get(a.kind, a.kind.value), name or "(tous)",
               "à traiter" if a.handled_at is None
               else f"traitée {a.handled_at.astimezone(tz):%d/%m/%Y}",
               " ".join(a.message.split())[:120]) for a, name in rows],

@@ -18,6 +18,7 @@ def policy_from(settings: Settings) -> Policy:
         retention_raw_mail_days=settings.retention_raw_mail_days,
         retention_chat_days=settings.retention_chat_days,
         outbox_max_attempts=settings.outbox_max_attempts,
+        alert_digest_threshold=settings.alert_digest_threshold,
         agency_name=settings.agency_name,
         agency_email=settings.agency_email,
         reminder_day=settings.reminder_day,
