@@ -36,10 +36,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import holidays
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from clauses.clock import PARIS
@@ -271,6 +271,16 @@ def _lot_runs_in(first: dt.date, last: dt.date) -> ColumnElement[bool]:
             & or_(Engagement.ended_on.is_(None), Engagement.ended_on >= first))
 
 
+def _running_engagements(first: dt.date, last: dt.date, *columns: Any) -> Select[Any]:
+    """``columns`` (the engagement id by default) of the engagements whose lot runs during
+    [first, last] (:func:`_lot_runs_in`): the one select behind the reminders' scope and
+    their unscoped due query."""
+    return (select(*(columns or (Engagement.id,)))
+            .join(Lot, Lot.id == Engagement.lot_id)
+            .join(Market, Market.id == Lot.market_id)
+            .where(_lot_runs_in(first, last)))
+
+
 ReminderScope = dict[dt.date, dict[int, list[int]]]
 """Per month whose declarations are due, company id -> ids of its engagements running that
 month (:func:`reminder_scope`)."""
@@ -297,11 +307,8 @@ def reminder_scope(session: Session, today: dt.date, rules: DueRules) -> Reminde
     scope: ReminderScope = {}
     for month in reminder_months(today, rules):
         by_company: dict[int, list[int]] = {}
-        for company_id, engagement_id in session.execute(
-                select(Engagement.company_id, Engagement.id)
-                .join(Lot, Lot.id == Engagement.lot_id)
-                .join(Market, Market.id == Lot.market_id)
-                .where(_lot_runs_in(month_start(month), month_end(month)))):
+        for company_id, engagement_id in session.execute(_running_engagements(
+                month_start(month), month_end(month), Engagement.company_id, Engagement.id)):
             # no ORDER BY: SQLite would walk every engagement by company to spare the sort
             by_company.setdefault(company_id, []).append(engagement_id)
         scope[month] = by_company
@@ -349,11 +356,7 @@ def _missing_lines(session: Session, month: dt.date,
         if company_range is not None:
             q = q.where(Engagement.company_id >= company_range[0],
                         Engagement.company_id < company_range[1])
-        running = (select(Engagement.id)
-                   .join(Lot, Lot.id == Engagement.lot_id)
-                   .join(Market, Market.id == Lot.market_id)
-                   .where(_lot_runs_in(first, last))
-                   .correlate(None))
+        running = _running_engagements(first, last).correlate(None)
         if company_range is not None:  # the slice's engagements only
             running = running.where(Engagement.company_id >= company_range[0],
                                     Engagement.company_id < company_range[1])
