@@ -15,6 +15,7 @@ writers there anyway; the flag makes a stray write fail loudly).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -81,12 +82,14 @@ short-lived and run once, the case JIT does not pay for."""
 
 
 def _server_connect_args(parsed: Any) -> dict[str, str]:
-    """:data:`SERVER_OPTIONS`, then any ``options`` the URL gives: kept, and last, so that an
-    administrator's own ``-c jit=on`` in the URL wins."""
+    """:data:`SERVER_OPTIONS`, then libpq's ``PGOPTIONS`` from the environment (an explicit
+    ``options`` would otherwise silence it), then any ``options`` the URL gives: kept, and
+    last, so that an administrator's own ``-c jit=on`` wins (except in a bilan's transaction,
+    which sets its own: :data:`LARGE_READ_SETTINGS`)."""
     given = parsed.query.get("options")
     if isinstance(given, tuple):
         given = " ".join(given)
-    return {"options": f"{SERVER_OPTIONS} {given}" if given else SERVER_OPTIONS}
+    return {"options": " ".join(o for o in (SERVER_OPTIONS, os.environ.get("PGOPTIONS"), given) if o)}
 
 
 def _read_only(conn: Connection) -> bool:

@@ -64,3 +64,12 @@ def test_options_given_in_the_url_are_kept_and_an_administrator_can_turn_jit_bac
     assert _show(base + "?options=-c%20statement_timeout%3D4321") == {
         "jit": "off", "statement_timeout": "4321ms"}
     assert _show(base + "?options=-c%20jit%3Don") == {"jit": "on", "statement_timeout": "0"}
+
+
+def test_pgoptions_from_the_environment_are_kept_and_the_url_still_wins(postgres_server, monkeypatch) -> None:
+    """libpq ignores ``PGOPTIONS`` once ``options`` is given: the service passes it on."""
+    base = postgres_server.url("postgres")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=9876")
+    assert _show(base) == {"jit": "off", "statement_timeout": "9876ms"}
+    assert _show(base + "?options=-c%20statement_timeout%3D4321") == {
+        "jit": "off", "statement_timeout": "4321ms"}
