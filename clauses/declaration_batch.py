@@ -282,13 +282,11 @@ def _by_full_name(found: dict[str, list[_Candidate]]) -> dict[tuple[str, str], l
 
 
 def _resolve(line: DeclarationLine, found: dict[str, list[_Candidate]],
-             by_full_name: dict[tuple[str, str], list[_Candidate]] | None = None) -> _Candidate:
+             by_full_name: dict[tuple[str, str], list[_Candidate]]) -> _Candidate:
     """The one contract a line designates, with ``find_contract``'s filters and refusals
     (``by_full_name``: :func:`_by_full_name` of ``found``, built once per file)."""
     last = line.last_name.strip().lower()
     if line.first_name:
-        if by_full_name is None:
-            by_full_name = _by_full_name(found)
         matches = by_full_name.get((last, line.first_name.strip().lower()), [])
     else:
         matches = found.get(last, [])
