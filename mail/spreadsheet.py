@@ -19,7 +19,7 @@ import logging
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -215,6 +215,12 @@ def xlsx_sheet_names(data: bytes) -> list[str] | None:
     return [n for n in names if n is not None] or None
 
 
+def _first_sheets(names: Iterable[str]) -> list[str]:
+    """The sheets read, in order: a « Déclaration(s) » sheet first, then the others; 20 at most
+    (one rule for the quick check on the sheet list and for the reading itself)."""
+    return sorted(names, key=lambda n: _norm_header(n) not in ("declaration", "declarations"))[:20]
+
+
 def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = None
                     ) -> list[tuple[str, Rows]]:
     """(sheet name, [(row number, first 40 values)]) of every worksheet, empty rows included;
@@ -230,12 +236,9 @@ def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = N
     (the date formats), and :func:`_sheet_rows` reads the sheet's cells in one pass, with the
     same defusedxml parser and openpyxl's own conversions: 3-4x faster on a 10,000-line file.
     """
-    if only is not None:
-        listed = xlsx_sheet_names(data)
-        listed = sorted(listed or [], key=lambda n: _norm_header(n) not in ("declaration", "declarations")
-                        ) if listed is not None else None
-        if listed is not None and not any(_norm_header(name) in only for name in listed[:20]):
-            return []  # no such sheet: openpyxl is not even started
+    if only is not None and (listed := xlsx_sheet_names(data)) is not None \
+            and not any(_norm_header(name) in only for name in _first_sheets(listed)):
+        return []  # no such sheet: openpyxl is not even started
     from openpyxl import xml as openpyxl_xml
     from openpyxl.reader.excel import ExcelReader
     from openpyxl.styles.stylesheet import apply_stylesheet
@@ -248,8 +251,8 @@ def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = N
         reader.read_workbook()
         sheets = {sheet.name: rel.target for sheet, rel in reader.parser.find_sheets()
                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type}
-        names = sorted(sheets, key=lambda n: _norm_header(n) not in ("declaration", "declarations"))
-        if only is not None and not any(_norm_header(name) in only for name in names[:20]):
+        names = _first_sheets(sheets)
+        if only is not None and not any(_norm_header(name) in only for name in names):
             # No such sheet (the « Embauches » reader on a plain declaration file): the shared
             # strings and the stylesheet are not read (14 ms of a small file's 30).
             return []
@@ -258,7 +261,7 @@ def _rows_from_xlsx(data: bytes, max_rows: int, only: tuple[str, ...] | None = N
         wb = reader.wb
         out: list[tuple[str, Rows]] = []
         total = 0
-        for name in names[:20]:
+        for name in names:
             if only is not None and _norm_header(name) not in only:
                 continue
             limit = min(max_rows + 10, max_rows + 10 * (len(out) + 1) - total)
