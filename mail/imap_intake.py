@@ -35,7 +35,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mail.config import ImapConfig
-from mail.intake import INGEST_BATCH, INGEST_BATCH_BYTES, Incoming, IntakeCore
+from mail.intake import Incoming, IntakeCore, starts_new_batch
 from mail.outcome import MailKey
 from storage.models import MailStatus, ServiceEvent
 
@@ -123,11 +123,12 @@ class ImapIntake:
                     pending.append((key, status))
                 elif uid in sizes:  # else vanished meanwhile (another client moved it)
                     size = sizes[uid]
-                    if batch and (len(batch) >= INGEST_BATCH or batch_bytes + size > INGEST_BATCH_BYTES):
+                    held = min(size, self.core.cfg.max_message_bytes)  # headers only above
+                    if starts_new_batch(len(batch), batch_bytes, held):
                         pending += self._ingest_batch(client, batch, stats)
                         batch, batch_bytes = [], 0
                     batch.append((key, size))
-                    batch_bytes += min(size, self.core.cfg.max_message_bytes)
+                    batch_bytes += held
                 if len(pending) >= MOVE_BATCH:
                     stats.moved += self._move_pending(client, pending, moved)
             if batch:

@@ -48,6 +48,15 @@ whole processing, a few tenths of a second at this size."""
 INGEST_BATCH_BYTES = 16 * 1024 * 1024
 """And at most this many bytes of messages in memory at once (a larger message goes alone)."""
 
+
+
+def starts_new_batch(count: int, batch_bytes: int, weight: int) -> bool:
+    """Whether a message weighing ``weight`` bytes (what is held in memory of it: the headers
+    alone of one over the size limit) must go in a new batch after ``count`` messages of
+    ``batch_bytes``: one rule for the IMAP and the Maildir intake."""
+    return count > 0 and (count >= INGEST_BATCH or batch_bytes + weight > INGEST_BATCH_BYTES)
+
+
 INGEST_BATCH_SECONDS = 0.5
 """A batch's transaction takes no new message after this long (the rest go in the next one):
 on SQLite it holds the write lock, which the chat and the jobs wait for, and a few long

@@ -20,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from mail.intake import INGEST_BATCH, INGEST_BATCH_BYTES, Incoming, IntakeCore
+from mail.intake import Incoming, IntakeCore, starts_new_batch
 from mail.outcome import MailKey
 from storage.models import MailStatus
 
@@ -76,7 +76,7 @@ class MaildirIntake:
     def run_once(self) -> dict[str, int]:
         """Process every waiting message once; return counts by status.
 
-        New messages are read and processed by batches of :data:`INGEST_BATCH` in one
+        New messages are read and processed by batches of :data:`mail.intake.INGEST_BATCH` in one
         transaction each (:meth:`mail.intake.IntakeCore.ingest_many`), then renamed, and their
         moves recorded in one transaction per batch."""
         self.ensure()
@@ -102,7 +102,7 @@ class MaildirIntake:
                     item = Incoming(key, path.read_bytes(), size=size)
             except FileNotFoundError:  # taken by another reader
                 continue
-            if batch and (len(batch) >= INGEST_BATCH or batch_bytes + len(item.raw) > INGEST_BATCH_BYTES):
+            if starts_new_batch(len(batch), batch_bytes, len(item.raw)):
                 self._ingest_batch(batch, counts)
                 batch, batch_bytes = [], 0
             batch.append((path, item))

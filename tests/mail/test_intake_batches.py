@@ -44,3 +44,15 @@ def test_a_batch_past_its_time_commits_and_goes_on_in_a_new_transaction(
         uids = s.scalars(select(InboundMail.uid).order_by(InboundMail.uid)).all()
         last = s.scalars(select(MailboxState.last_uid).where(MailboxState.folder == "INBOX")).one()
     assert uids == [1, 2, 3] and last == 3
+
+
+def test_a_new_batch_starts_at_the_count_or_the_bytes_held() -> None:
+    """One rule for both intakes: 20 messages, or 16 MiB held; a message alone is never refused
+    (a large one goes in a batch of its own)."""
+    from mail.intake import INGEST_BATCH, INGEST_BATCH_BYTES, starts_new_batch
+
+    assert not starts_new_batch(0, 0, INGEST_BATCH_BYTES * 2)  # alone: always taken
+    assert not starts_new_batch(INGEST_BATCH - 1, 0, 10)
+    assert starts_new_batch(INGEST_BATCH, 0, 10)
+    assert not starts_new_batch(3, INGEST_BATCH_BYTES - 10, 10)  # exactly the limit: fits
+    assert starts_new_batch(3, INGEST_BATCH_BYTES - 10, 11)
