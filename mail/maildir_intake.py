@@ -87,12 +87,13 @@ class MaildirIntake:
         counts: dict[str, int] = {}
         batch: list[tuple[Path, Incoming]] = []
         batch_bytes = 0
+        recovered: list[MailKey] = []  # stored before a crash, moved now: recorded at once
         for path in files:
             key = keys[path]
             status = known.get(key)
             if status is not None:
                 if self.move(path, key, status):
-                    self.core.mark_moved(key)
+                    recovered.append(key)
                 continue
             try:
                 size = path.stat().st_size
@@ -109,6 +110,8 @@ class MaildirIntake:
             batch_bytes += len(item.raw)
         if batch:
             self._ingest_batch(batch, counts)
+        if recovered:
+            self.core.mark_moved_many(recovered)
         return counts
 
     def _ingest_batch(self, batch: list[tuple[Path, Incoming]], counts: dict[str, int]) -> None:

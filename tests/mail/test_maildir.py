@@ -70,8 +70,10 @@ def test_maildir_crash_between_commit_and_move(ctx, world, tmp_path, monkeypatch
         intake.run_once()
     monkeypatch.undo()
     assert len(_files(root / "new")) == 1 and count(ctx, InboundMail) == 1
+    assert count(ctx, InboundMail, InboundMail.moved_at.is_(None)) == 1
     assert _intake(ctx, root).run_once() == {}  # only moved
     assert len(_files(root / ".Traités" / "cur")) == 1
+    assert count(ctx, InboundMail, InboundMail.moved_at.is_not(None)) == 1  # and recorded
     assert count(ctx, InboundMail) == 1 and count(ctx, DeclarationRevision) == 1
     assert count(ctx, OutboxMessage, OutboxMessage.to_address == "chef@btp-rhone.test") == 1
 
