@@ -219,8 +219,10 @@ class IntakeCore:
                     for k in highest.values():
                         self._bump_state(s, k)
         except Exception:
-            log.warning("a batch of %d messages failed at message %d; processing them one per "
-                        "transaction", len(items), len(outcomes) + 1, exc_info=True)
+            where = (f"at message {len(outcomes) + 1}" if len(outcomes) < len(items)
+                     else "at its commit")
+            log.warning("a batch of %d messages failed %s; processing them one per transaction",
+                        len(items), where, exc_info=True)
             return [self.ingest(i.key, i.raw, headers_only=i.headers_only, size=i.size,
                                 track_state=track_state) for i in items]
         for item, outcome in zip(done, outcomes, strict=True):
