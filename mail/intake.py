@@ -201,14 +201,17 @@ class IntakeCore:
                                 track_state=track_state) for i in items]
         outcomes: list[Outcome] = []
         started = time.monotonic()
+        stage = "at its start"
         try:
             with self.ctx.db.session() as s:
                 for item in items:
+                    stage = f"at message {len(outcomes) + 1}"
                     outcomes.append(process_message(self.ctx, s, self.cfg, item.key, item.raw,
                                                     headers_only=item.headers_only, size=item.size))
                     if time.monotonic() - started > INGEST_BATCH_SECONDS:
                         break  # long files: commit what is done, the rest in a new transaction
                 done = items[:len(outcomes)]
+                stage = "at its end (folder state or commit)"
                 if track_state:  # one UPDATE per folder: the highest UID of the batch
                     highest: dict[tuple[str, str, int], MailKey] = {}
                     for item in done:
@@ -219,10 +222,8 @@ class IntakeCore:
                     for k in highest.values():
                         self._bump_state(s, k)
         except Exception:
-            where = (f"at message {len(outcomes) + 1}" if len(outcomes) < len(items)
-                     else "at its commit")
             log.warning("a batch of %d messages failed %s; processing them one per transaction",
-                        len(items), where, exc_info=True)
+                        len(items), stage, exc_info=True)
             return [self.ingest(i.key, i.raw, headers_only=i.headers_only, size=i.size,
                                 track_state=track_state) for i in items]
         for item, outcome in zip(done, outcomes, strict=True):
