@@ -154,6 +154,23 @@ class Tally:
         return "\n".join(out)
 
 
+def digests_quoting(session: Session, alert_ids: Sequence[int]) -> list[int]:
+    """The outbox digests that quote one of these alerts (their text holds its first line).
+
+    Why: a digest's dedup key names only its first alert, so the erasure's key patterns do
+    not find it; its quoted ids are in its :data:`TALLY`. Read in Python (the JSON is stored
+    as text on SQLite, as JSON on PostgreSQL), a digest row at a time: erasures are rare and
+    digests few (one per person and catch-up)."""
+    wanted = set(alert_ids)
+    if not wanted:
+        return []
+    rows = session.execute(select(OutboxMessage.id, OutboxMessage.headers)
+                           .where(OutboxMessage.dedup_key.like(f"{DIGEST_PREFIX}%"))
+                           .execution_options(yield_per=500))
+    return [row_id for row_id, headers in rows
+            if wanted.intersection(int(x) for x in ((headers or {}).get(TALLY) or {}).get("quoted") or [])]
+
+
 @dataclass(frozen=True)
 class Push:
     """The new alerts one person is to be pushed, and where (chat first, else e-mail)."""
@@ -237,17 +254,22 @@ def _withdraw_waiting_pushes(session: Session, user_ids: Sequence[int]) -> dict[
     deleted: one the sender has claimed meanwhile goes out alone, and is not in the digest."""
     if not user_ids:
         return {}
-    out = table_of(OutboxMessage)
     taken: list[tuple[int, int]] = []
     for low in range(0, len(user_ids), _SLICE):
+        # An ORM DELETE, synchronised: a push queued earlier in this session (an interactive
+        # alert) leaves the session with its row. A Core DELETE left it there, stale, and on
+        # SQLite the digest inserted next reuses the deleted row's id: the session then showed
+        # the old push under the digest's id (and a change to it would have written the digest).
         for user_id, key in session.execute(
-                delete(out).where(out.c.status == OutboxStatus.PENDING,
-                                  out.c.to_user_id.in_(user_ids[low:low + _SLICE]),
-                                  out.c.dedup_key.like(f"{ALERT_PREFIX}%"))
-                .returning(out.c.to_user_id, out.c.dedup_key)):
-            alert_id = key.split(":")[1]
-            if alert_id.isdigit():
-                taken.append((user_id, int(alert_id)))
+                delete(OutboxMessage).where(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.to_user_id.in_(user_ids[low:low + _SLICE]),
+                    OutboxMessage.dedup_key.like(f"{ALERT_PREFIX}%"))
+                .returning(OutboxMessage.to_user_id, OutboxMessage.dedup_key),
+                execution_options={"synchronize_session": "fetch"}):
+            number = key.split(":")[1]
+            if user_id is not None and number.isdigit():  # the WHERE names the user
+                taken.append((user_id, int(number)))
     alert_ids = sorted({a for _u, a in taken})
     alerts: dict[int, Alert] = {}
     for low in range(0, len(alert_ids), _SLICE):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from clauses.alert_digest import digests_quoting
 from storage.models import (
     Alert,
     Candidature,
@@ -28,7 +29,8 @@ def quoting_messages(session: Session, participant_ids: Sequence[int]) -> tuple[
     """(alert ids, outbox ids) of the alerts and messages that may quote these persons.
 
     Alerts about a candidature quote the candidate's name; the messages sent for it (decision,
-    alert pushes) are found by their dedup keys (`candidature:<id>:...`, `alert:<id>:...`).
+    alert pushes) are found by their dedup keys (`candidature:<id>:...`, `alert:<id>:...`), and
+    the digests that quote those alerts by the ids their tally keeps.
     """
     if not participant_ids:
         return [], []
@@ -47,6 +49,7 @@ def quoting_messages(session: Session, participant_ids: Sequence[int]) -> tuple[
         outbox_ids += session.scalars(
             select(OutboxMessage.id).where(or_(*(OutboxMessage.dedup_key.like(p) for p in chunk)))
         )
+    outbox_ids += digests_quoting(session, alert_ids)  # a digest quotes the first alerts' lines
     return alert_ids, outbox_ids
 
 

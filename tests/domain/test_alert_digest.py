@@ -170,3 +170,41 @@ def test_a_crash_keeps_neither_the_alerts_nor_their_digest(db) -> None:
         assert raise_alerts(s, _specs(fanny, "a", N + 1)) == []  # the next run: nothing new
         [digest] = _outbox(s, fanny)
         assert digest.body_text.startswith("🔔 11 nouvelles alertes")
+
+
+def test_an_erasure_withdraws_the_digest_that_quotes_the_person(db) -> None:
+    """A digest quotes its first alerts' lines; one may name a person (an interactive alert
+    still waiting, taken into the digest). Erasing that person withdraws the digest too."""
+    from clauses.alerts import raise_alert
+    from clauses.rgpd.message_scrub import quoting_messages, scrub_messages
+
+    with db.session() as s:
+        fanny = _linked(s, "Fanny", chat_id=-9)
+        marie = f.participant(s, "Dupont", "Marie")
+        raise_alert(s, kind=AlertKind.AUTRE, facilitator_id=fanny.id, subject_type="participant",
+                    subject_id=marie.id, message="DUPONT Marie : pièce justificative à revoir")
+        raise_alerts(s, _specs(fanny, "a", N))  # 1 waiting + 10: one digest takes them all
+        [digest] = _outbox(s, fanny)
+        assert digest.dedup_key.startswith("digest:") and "DUPONT Marie" in digest.body_text
+        assert digest.id in quoting_messages(s, [marie.id])[1]
+        scrub_messages(s, [marie.id])
+        s.refresh(digest)
+        assert "DUPONT" not in (digest.body_text or "") and digest.status == OutboxStatus.DEAD
+        # a digest that does not quote her is left alone
+        other = _linked(s, "Paul", chat_id=-10)
+        raise_alerts(s, _specs(other, "b", N + 1))
+        assert [r.status for r in _outbox(s, other)] == [OutboxStatus.PENDING]
+        assert quoting_messages(s, [marie.id])[1] == [digest.id]
+
+
+def test_a_push_taken_back_leaves_the_session_it_was_queued_in(db) -> None:
+    """An interactive push queued, then a burst in the same session: the session sees the
+    digest, not the deleted push (on SQLite the digest reuses the deleted row's id)."""
+    from clauses.alerts import raise_alert
+
+    with db.session() as s:
+        fanny = _linked(s, "Fanny", chat_id=-9)
+        raise_alert(s, kind=AlertKind.AUTRE, facilitator_id=fanny.id, message="À revoir")
+        raise_alerts(s, _specs(fanny, "a", N))  # 1 waiting + 10
+        [digest] = _outbox(s, fanny)
+        assert digest.dedup_key.startswith("digest:") and "11 nouvelles alertes" in digest.body_text
