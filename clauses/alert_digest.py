@@ -241,8 +241,7 @@ def fold_pushes(session: Session, pushes: Mapping[int, Push]) -> tuple[set[int],
                                text=tally.text())
         else:
             row = email_message(dedup_key=key, to=push.email or "", subject=tally.subject(),
-                                text=tally.text())
-            row.to_user_id = uid  # so that the next write finds this digest waiting
+                                text=tally.text(), user_id=uid)
         row.headers = {TALLY: tally.to_json()}
         rows.append(row)
     return folded, rows

@@ -130,7 +130,7 @@ def raise_alert(
         sent = enqueue_chat(session, dedup_key=key, user_id=user.id, text=f"🔔 {message}",
                             reply_markup=markup)
         if sent is None and user.email:
-            enqueue_email(session, dedup_key=key, to=user.email,
+            enqueue_email(session, dedup_key=key, to=user.email, user_id=user.id,
                           subject=_subject(message), text=message)
     if not users and _shared_inbox is not None:
         enqueue_email(session, dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
@@ -233,10 +233,8 @@ def raise_alerts(session: Session, specs: Sequence[AlertSpec]) -> list[Alert]:
                 rows.append(chat_message(dedup_key=key, chat_id=chats[user.id], user_id=user.id,
                                          text=f"🔔 {alert.message}", reply_markup=markup))
             elif user.email:
-                row = email_message(dedup_key=key, to=user.email,
-                                    subject=_subject(alert.message), text=alert.message)
-                row.to_user_id = user.id  # counted by the next write's digest rule
-                rows.append(row)
+                rows.append(email_message(dedup_key=key, to=user.email, user_id=user.id,
+                                          subject=_subject(alert.message), text=alert.message))
         if not who and _shared_inbox is not None:
             rows.append(email_message(dedup_key=f"alert:{alert.id}:shared", to=_shared_inbox,
                                       subject=_subject(alert.message), text=alert.message))

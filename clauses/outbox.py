@@ -43,19 +43,25 @@ def enqueue_email(
     attachments: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     priority: int = BULK,
+    user_id: int | None = None,
 ) -> tuple[OutboxMessage, bool]:
     """`attachments`: [{"document_id": 3}] or [{"cid": "chart1", "document_id": 4, "inline": True}].
-    `priority`: :data:`ANSWER` for a reply to a person's own request, else :data:`BULK`."""
+    `priority`: :data:`ANSWER` for a reply to a person's own request, else :data:`BULK`.
+    `user_id`: the clausebot user it goes to, when it is one (alert pushes: the digest rule
+    counts and takes back a person's waiting pushes by it, chat or e-mail)."""
     row = email_message(dedup_key=dedup_key, to=to, subject=subject, text=text, html=html,
-                        attachments=attachments, headers=headers, priority=priority)
+                        attachments=attachments, headers=headers, priority=priority,
+                        user_id=user_id)
     return insert_once(session, row, OutboxMessage.dedup_key, row.dedup_key, written=written(session))
 
 
 def email_message(*, dedup_key: str, to: str, subject: str, text: str, html: str | None = None,
                   attachments: list[dict[str, Any]] | None = None,
-                  headers: dict[str, str] | None = None, priority: int = BULK) -> OutboxMessage:
+                  headers: dict[str, str] | None = None, priority: int = BULK,
+                  user_id: int | None = None) -> OutboxMessage:
     """The row :func:`enqueue_email` queues (for :func:`queue_many`)."""
     return OutboxMessage(channel=OutboxChannel.EMAIL, dedup_key=dedup_key[:250], to_address=to,
+                         to_user_id=user_id,
                          subject=subject[:300], body_text=text, body_html=html,
                          attachments=attachments or [], headers=headers or {}, priority=priority)
 

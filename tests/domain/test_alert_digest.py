@@ -208,3 +208,16 @@ def test_a_push_taken_back_leaves_the_session_it_was_queued_in(db) -> None:
         raise_alerts(s, _specs(fanny, "a", N))  # 1 waiting + 10
         [digest] = _outbox(s, fanny)
         assert digest.dedup_key.startswith("digest:") and "11 nouvelles alertes" in digest.body_text
+
+
+def test_an_e_mail_only_persons_waiting_alert_is_taken_into_the_digest(db) -> None:
+    """Without a chat, alerts go by e-mail; an interactive one still waiting counts too."""
+    from clauses.alerts import raise_alert
+
+    with db.session() as s:
+        paul = f.user(s, display_name="Paul", email="paul@agence.test")
+        raise_alert(s, kind=AlertKind.AUTRE, facilitator_id=paul.id, message="À revoir")
+        raise_alerts(s, _specs(paul, "a", N))  # 1 waiting + 10: more than the threshold
+        [digest] = _outbox(s, paul)
+        assert digest.dedup_key.startswith("digest:") and digest.to_address == "paul@agence.test"
+        assert digest.headers[TALLY]["total"] == N + 1
