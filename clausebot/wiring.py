@@ -39,8 +39,10 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
     from clauses.alerts import configure_shared_inbox
     from clauses.rulebook import load_rulebook
 
+    policy = policy_from(settings)
     configure_shared_inbox(settings.alerts_email)
-    configure_digest(settings.alert_digest_threshold)
+    # the set-based alert writer has no context: the policy's value, set once per process
+    configure_digest(policy.alert_digest_threshold)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Context(
         db=Database(settings.effective_database_url),
@@ -48,5 +50,5 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
                                 max_bytes=settings.mail_max_attachment_bytes),
         rulebook=load_rulebook(settings.rulebook),
         clock=clock or Clock(),
-        policy=policy_from(settings),
+        policy=policy,
     )
