@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from bench.measures.intake import fill_mailbox
 from bench.measures.intake_floor import TABLE, floor_intake, prepare_floor
-from mail.imap_intake import INGEST_BATCH, MOVE_BATCH
+from mail.imap_intake import MOVE_BATCH
+from mail.intake import INGEST_BATCH
 from tests.mail.conftest import make_mail
 
 

@@ -9,7 +9,7 @@ The baseline is the floor of any intake that keeps the product's exactly-once di
 first, then move): the same messages, over one imapclient connection, each fetched with
 BODY.PEEK[] and stored as one row in its own committed transaction on the same database copy,
 then moved in the same batches of 100 (:mod:`bench.measures.intake_floor`). Since the product
-fetches and commits new messages by batches (:data:`mail.imap_intake.INGEST_BATCH`), a second
+fetches and commits new messages by batches (:data:`mail.intake.INGEST_BATCH`), a second
 floor does the same by the same batches: a second row judges the product against it, the
 honest floor of a batched intake (the first row keeps the earlier rows' baseline). What the product
 adds on top is the work a user asks of it (parsing, sender identification, the declaration or
@@ -47,7 +47,7 @@ from bench.measures.imports import XLSX
 from bench.measures.intake_floor import floor_intake, prepare_floor
 from bench.names import person_name
 from bench.sql import as_date, raw
-from mail.imap_intake import INGEST_BATCH
+from mail.intake import INGEST_BATCH
 
 MESSAGES = 1000
 AGENCY = "clauses@agence.test"

@@ -7,7 +7,7 @@ transaction, and only then moved, in the product's batches of
 :data:`mail.imap_intake.MOVE_BATCH` (one UID MOVE per batch). It writes to a scratch table of the
 same database copy, so its commits cost what the product's cost.
 
-``batch``: the product fetches and commits new messages by :data:`mail.imap_intake.INGEST_BATCH`
+``batch``: the product fetches and commits new messages by :data:`mail.intake.INGEST_BATCH`
 (one FETCH, one transaction for the batch); the floor with the same ``batch`` keeps the same
 discipline with nothing else in it, the honest floor of that product. ``batch=1`` is the
 earlier floor (one FETCH and one transaction a message), kept to compare with past rows.
