@@ -220,7 +220,8 @@ def test_used_keys_read_the_named_slots_only(ctx, built):
     assert [r.status for r in results] == ["created", "created"]
     with ctx.db.session() as s:
         found = declaration_batch._candidates(s, built["actor"], [line(2, "Dupont", "Marie", (2025, 3), 35)])
-        candidate = declaration_batch._resolve(line(2, "Dupont", "Marie", (2025, 3), 35), found)
+        candidate = declaration_batch._resolve(line(2, "Dupont", "Marie", (2025, 3), 35), found,
+                                               declaration_batch._by_full_name(found))
         march = DeclarationLine(key="mail:test:f0:l2", last_name="Dupont", first_name="Marie",
                                 market_reference="2025-017", lot_number=2,
                                 month=dt.date(2025, 3, 31), work_hours=D(35))
